@@ -1,0 +1,182 @@
+"""Reading, validating and accounting for the analysis data.
+
+Nothing the user gave is lost silently: rows with a missing value in a used variable are excluded
+and counted per variable; non-finite numbers and a treatment that is not binary are errors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError
+
+TREATMENT_COLUMN = "treat"
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """The rows analysed, with the treatment recoded to 0/1, and what was excluded."""
+
+    frame: pd.DataFrame
+    n_input: int
+    exclusions: pd.DataFrame  # columns: variable, n_missing (rows may miss several variables)
+    n_excluded: int
+    treatment_labels: tuple[str, str]  # (control, treated) as the user coded them
+    data_sha256: str
+
+
+def read_data(source: object) -> pd.DataFrame:
+    """Accept a pandas or polars DataFrame, or a path to CSV / Parquet / SAS / Stata file."""
+    if isinstance(source, pd.DataFrame):
+        return source
+    if hasattr(source, "to_pandas") and hasattr(source, "columns"):  # polars, pyarrow
+        return source.to_pandas()
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.exists():
+            raise DataError(f"data file {str(path)!r} does not exist.")
+        suffix = path.suffix.lower()
+        if suffix in (".csv", ".txt"):
+            return pd.read_csv(path)
+        if suffix == ".tsv":
+            return pd.read_csv(path, sep="\t")
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        if suffix in (".xpt", ".sas7bdat"):
+            return pd.read_sas(path)
+        if suffix == ".dta":
+            return pd.read_stata(path)
+        raise DataError(
+            f"cannot read {path.name!r}: use a .csv, .tsv, .parquet, .xpt, .sas7bdat or .dta file."
+        )
+    raise DataError(
+        f"data must be a pandas/polars DataFrame or a file path, got {type(source).__name__}."
+    )
+
+
+def dataset_sha256(frame: pd.DataFrame) -> str:
+    """SHA-256 of the data's content: column names, dtypes and values, in row order."""
+    h = hashlib.sha256()
+    h.update(repr([(str(c), str(t)) for c, t in frame.dtypes.items()]).encode())
+    h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return h.hexdigest()
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def prepare(
+    data: pd.DataFrame,
+    *,
+    outcome: str,
+    treatment: str,
+    variables: tuple[str, ...],
+    family: str,
+    reference: object = None,
+    exposure: str | None = None,
+    cluster: str | None = None,
+) -> PreparedData:
+    """Select used columns, exclude incomplete rows (counted), recode treatment, check types."""
+    used = [outcome, *variables]
+    for extra, role in ((exposure, "exposure"), (cluster, "cluster")):
+        if extra is not None:
+            if extra not in data.columns:
+                raise DataError(f"{role} column {extra!r} is not in the data.")
+            if extra not in used:
+                used.append(extra)
+    sha = dataset_sha256(data)
+    frame = data.loc[:, used].copy()
+    frame.index = pd.RangeIndex(len(frame))
+
+    for col in used:
+        s = frame[col]
+        if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+            bad = np.isinf(s.to_numpy(dtype=float, na_value=np.nan))
+            if bad.any():
+                raise DataError(
+                    f"column {col!r} has {int(bad.sum())} infinite value(s) (first at row "
+                    f"{int(np.flatnonzero(bad)[0])}); recode them as missing or fix them."
+                )
+    miss = frame.isna()
+    exclusions = pd.DataFrame(
+        {"variable": used, "n_missing": [int(miss[c].sum()) for c in used]}
+    )
+    keep = ~miss.any(axis=1)
+    n_excluded = int((~keep).sum())
+    frame = frame.loc[keep].reset_index(drop=True)
+    if len(frame) == 0:
+        raise DataError("no complete rows remain after excluding rows with missing values.")
+
+    frame[treatment], labels = _code_treatment(frame[treatment], treatment, reference)
+    frame[outcome] = _check_outcome(frame[outcome], outcome, family)
+    if exposure is not None:
+        e = pd.to_numeric(frame[exposure], errors="coerce")
+        if e.isna().any() or (e <= 0).any():
+            raise DataError(
+                f"exposure column {exposure!r} must be positive numbers (person-time); "
+                f"{int((e.isna() | (e <= 0)).sum())} row(s) are not."
+            )
+        frame[exposure] = e.astype(float)
+    return PreparedData(frame, len(data), exclusions, n_excluded, labels, sha)
+
+
+def _code_treatment(s: pd.Series, name: str, reference: object) -> tuple[pd.Series, tuple]:
+    levels = sorted(pd.unique(s), key=lambda v: (str(type(v)), v))
+    if len(levels) != 2:
+        shown = levels[:6]
+        raise DataError(
+            f"treatment {name!r} must have exactly two levels among analysed rows; found "
+            f"{len(levels)}: {shown}. Recode it to 0/1 (control/treated)."
+        )
+    if reference is not None:
+        if reference not in levels:
+            raise DataError(
+                f"reference={reference!r} is not a level of treatment {name!r} ({levels})."
+            )
+        control = reference
+    elif pd.api.types.is_bool_dtype(s):
+        control = False
+    elif set(levels) == {0, 1}:
+        control = 0
+    else:
+        raise DataError(
+            f"treatment {name!r} has levels {levels}; say which is the control with "
+            f"reference=..., or recode to 0/1."
+        )
+    treated = next(v for v in levels if v != control)
+    return (s != control).astype(int), (str(control), str(treated))
+
+
+def _check_outcome(s: pd.Series, name: str, family: str) -> pd.Series:
+    if pd.api.types.is_bool_dtype(s):
+        s = s.astype(int)
+    if not pd.api.types.is_numeric_dtype(s):
+        raise DataError(
+            f"outcome {name!r} must be numeric for a {family} outcome; it has dtype {s.dtype}."
+        )
+    v = s.to_numpy(dtype=float)
+    if family == "binary":
+        bad = ~np.isin(v, (0.0, 1.0))
+        if bad.any():
+            raise DataError(
+                f"outcome {name!r} must be 0/1 for family='binary'; {int(bad.sum())} row(s) have "
+                f"other values, e.g. {sorted(set(v[bad]))[:5]}."
+            )
+    elif family == "count":
+        bad = (v < 0) | (v != np.round(v))
+        if bad.any():
+            raise DataError(
+                f"outcome {name!r} must be non-negative integers for family='count'; "
+                f"{int(bad.sum())} row(s) are not."
+            )
+    return pd.Series(v, index=s.index, name=name)

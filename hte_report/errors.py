@@ -1,0 +1,48 @@
+"""One exception tree for the package.
+
+Every error the package raises on bad input derives from :class:`HTEReportError` and from the
+matching builtin, so ``except ValueError`` keeps working for callers who do not know us.
+Domain warnings derive from :class:`HTEReportWarning`.
+"""
+
+from __future__ import annotations
+
+
+class HTEReportError(Exception):
+    """Base class of all errors raised by hte_report."""
+
+
+class FormulaError(HTEReportError, ValueError):
+    """The formula cannot be used: unknown column, no treatment interaction, unsafe term, ..."""
+
+
+class DataError(HTEReportError, ValueError):
+    """The data cannot be used as given: non-binary treatment, non-finite values, ..."""
+
+
+class ModelError(HTEReportError, RuntimeError):
+    """A model could not be fitted: separation, non-convergence, collinear design."""
+
+
+class PlanError(HTEReportError, ValueError):
+    """The analysis plan is malformed or does not match the data."""
+
+
+class HTEReportWarning(UserWarning):
+    """Base class of all warnings issued by hte_report."""
+
+
+class SparseSubgroupWarning(HTEReportWarning):
+    """A subgroup is empty, single-arm or has zero events in an arm."""
+
+
+class ConvergenceWarning(HTEReportWarning):
+    """A model did not converge and a recorded fallback was used."""
+
+
+class MultiplicityWarning(HTEReportWarning):
+    """Many modifiers were tested; chance findings are likely."""
+
+
+class PostHocWarning(HTEReportWarning):
+    """An analysis was not pre-specified in the locked plan."""

@@ -1,0 +1,467 @@
+"""``fit``: from a formula and data to an :class:`~hte_report.result.HTEResult`.
+
+The pipeline runs in one direction: parse the formula, prepare the data (exclusions counted),
+build the design and its counterfactual versions, fit each working model once, and derive every
+effect and test as a contrast of predictions. Presentation layers read only the tidy frames.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from datetime import datetime, timezone
+
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from .data import prepare, read_data
+from .design import Design, build_design, subgroups
+from .effects import (
+    additive_interaction,
+    contrast,
+    equality_test,
+    interval,
+    lr_test,
+    reference_profile,
+    wald_test,
+    weights_for,
+)
+from .errors import ConvergenceWarning, ModelError, SparseSubgroupWarning
+from .formula import parse_formula
+from .inference import adjust_pvalues
+from .models.glm import FitFailure, FittedModel, fit_glm
+from .options import (
+    DIFF_SCALE,
+    FALLBACK,
+    MODELS,
+    RATIO_SCALE,
+    Cluster,
+    check_choice,
+    check_family,
+    check_models,
+    check_variance,
+    default_variance,
+)
+from .result import HTEResult
+
+OVERALL = "All patients"
+
+
+def fit(
+    formula: str,
+    data: object,
+    *,
+    treatment: str | None = None,
+    reference: object = None,
+    family: str | None = None,
+    models: Sequence[str] | None = None,
+    variance: object = None,
+    exposure: str | None = None,
+    conf_level: float = 0.95,
+    at: dict[str, Sequence[float]] | None = None,
+    multiplicity: str = "holm",
+    safe_formula: bool = False,
+) -> HTEResult:
+    """Fit treatment-by-covariate interaction models on the absolute and relative scales.
+
+    Parameters
+    ----------
+    formula
+        R-style formula, e.g. ``"death ~ treat * (age + C(diabetes)) + site"``. Variables crossed
+        with the treatment are effect modifiers; other terms are adjustment covariates.
+    data
+        pandas/polars DataFrame or a path to a CSV/Parquet/SAS/Stata file.
+    treatment
+        Treatment column; inferred when exactly one variable appears in every interaction.
+    reference
+        The control level of a two-level treatment that is not 0/1 or bool.
+    family
+        ``"continuous"``, ``"binary"`` or ``"count"``; inferred from the outcome when omitted
+        (0/1 → binary; with ``exposure`` → count; otherwise continuous).
+    models
+        Working models to fit. Defaults: continuous ``("ols",)``; binary ``("ols",
+        "modified-poisson", "logit")``; count ``("identity-poisson", "poisson")``. Also available:
+        ``"identity-binomial"`` and ``"log-binomial"`` (recorded fallback to OLS / modified
+        Poisson when they do not converge).
+    variance
+        ``"model"``, ``"HC0"``..``"HC3"`` or ``Cluster("site")`` for every model; default per
+        model: HC3 for OLS, HC0 for Poisson working models, model-based otherwise.
+    exposure
+        Person-time column for counts (rates per unit of exposure; log offset / scaled design).
+    conf_level
+        Confidence level of every interval.
+    at
+        Values of continuous modifiers for conditional effects (default: their quartiles).
+    multiplicity
+        Adjustment of interaction p-values across modifiers: ``"holm"``, ``"hochberg"``,
+        ``"bonferroni"``, ``"fdr_bh"`` or ``"none"``.
+    safe_formula
+        Refuse formula terms that would run arbitrary code (on for formulas from files).
+
+    Examples
+    --------
+    >>> import hte_report as hr
+    >>> from hte_report.datasets import load_rossi
+    >>> res = hr.fit("arrest ~ fin * (age + C(wexp))", load_rossi(), treatment="fin")
+    >>> sorted(res.overall.scale.unique())
+    ['OR', 'RD', 'RR']
+    """
+    if not (0.5 < conf_level < 1):
+        raise ValueError(f"conf_level must be between 0.5 and 1, got {conf_level!r}.")
+    check_choice("multiplicity", multiplicity,
+                 ("holm", "hochberg", "bonferroni", "fdr_bh", "none"))
+    var_opt = check_variance(variance)
+    raw = read_data(data)
+    parsed = parse_formula(formula, raw.columns, treatment=treatment, safe=safe_formula)
+    if family is None:
+        family = _infer_family(raw[parsed.outcome], exposure)
+    check_family(family)
+    if exposure is not None and family != "count":
+        raise ValueError(f"exposure={exposure!r} applies to family='count' only.")
+    model_names = check_models(models, family)
+    cluster = var_opt.column if isinstance(var_opt, Cluster) else None
+    prep = prepare(raw, outcome=parsed.outcome, treatment=parsed.treatment,
+                   variables=parsed.variables, family=family, reference=reference,
+                   exposure=exposure, cluster=cluster)
+    if prep.n_excluded:
+        detail = ", ".join(f"{r.variable}: {r.n_missing}" for r in prep.exclusions.itertuples()
+                           if r.n_missing)
+        warnings.warn(
+            f"{prep.n_excluded} of {prep.n_input} rows excluded for missing values ({detail}).",
+            SparseSubgroupWarning, stacklevel=2,
+        )
+    frame = prep.frame
+    design = build_design(parsed, frame)
+    y = frame[parsed.outcome].to_numpy(dtype=float)
+    expo = frame[exposure].to_numpy(dtype=float) if exposure else None
+    groups = frame[cluster].to_numpy() if cluster else None
+    t = frame[parsed.treatment].to_numpy()
+
+    fitted, model_rows, notes = _fit_models(model_names, design, y, var_opt, expo, groups)
+    subs = subgroups(design, parsed.treatment)
+    counts = _counts(subs, t, y, expo, family)
+    sparse = _sparse(subs, counts, family)
+    for s, why in sparse.items():
+        warnings.warn(f"subgroup {s[0]}={s[1]}: {why}; ratio-scale estimates there are marked "
+                      "not estimable.", SparseSubgroupWarning, stacklevel=2)
+
+    eval_points = _eval_points(design, at)
+    profile = reference_profile(frame, [c for c in parsed.variables if c != parsed.treatment],
+                                design.categorical)
+    sub_rows, overall_rows, test_rows, reri_rows = [], [], [], []
+    for fm in fitted:
+        sub_rows += _standardized(fm, design, subs, counts, sparse, family, conf_level)
+        overall_rows += _standardized(fm, design, [None], counts, {}, family, conf_level)
+        sub_rows += _conditional(fm, design, parsed.treatment, eval_points, profile, family,
+                                 conf_level, counts, sparse)
+        test_rows += _tests(fm, design, parsed.treatment, subs, sparse, family, y, expo, groups)
+        reri_rows += _reri(fm, design, parsed.treatment, conf_level)
+    subgroups_df = pd.DataFrame(sub_rows)
+    interactions = pd.DataFrame(test_rows)
+    interactions = adjust_pvalues(interactions, multiplicity)
+    prof_df = pd.DataFrame({"variable": list(profile), "value": [str(v) for v in profile.values()]})
+    return HTEResult(
+        formula=formula,
+        family=family,
+        outcome=parsed.outcome,
+        treatment=parsed.treatment,
+        treatment_labels=prep.treatment_labels,
+        modifiers=tuple(m.name for m in design.modifiers),
+        modifier_kinds={m.name: m.kind for m in design.modifiers},
+        adjustment=parsed.adjustment,
+        exposure=exposure,
+        conf_level=conf_level,
+        multiplicity=multiplicity,
+        subgroups=subgroups_df,
+        overall=pd.DataFrame(overall_rows),
+        interactions=interactions,
+        additive=pd.DataFrame(reri_rows, columns=["modifier", "measure", "estimate", "std_error",
+                                                  "conf_low", "conf_high", "model"]),
+        models=pd.DataFrame(model_rows),
+        profile=prof_df,
+        exclusions=prep.exclusions,
+        n_input=prep.n_input,
+        n_analysed=len(frame),
+        data_sha256=prep.data_sha256,
+        notes=tuple(notes),
+        version=__version__,
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )
+
+
+def _infer_family(y: pd.Series, exposure: str | None) -> str:
+    v = pd.to_numeric(y, errors="coerce").dropna()
+    if len(v) and set(np.unique(v)) <= {0, 1}:
+        return "binary"
+    if exposure is not None:
+        return "count"
+    return "continuous"
+
+
+def _fit_models(names, design: Design, y, var_opt, expo, groups):
+    fitted: list[FittedModel] = []
+    rows, notes = [], []
+    for name in names:
+        var = var_opt if var_opt is not None else default_variance(name)
+        if MODELS[name].robust_only and var == "model":
+            raise ModelError(f"{name} needs a robust variance; variance='model' is invalid for it.")
+        start = _start(name, design.X, y, expo)
+        try:
+            fm = fit_glm(name, design.X, y, design.columns, var, expo, groups, start)
+        except FitFailure as exc:
+            fb = FALLBACK.get(name)
+            if fb is None:
+                raise ModelError(
+                    f"{exc}. Check the data for separation (a subgroup-arm cell with no or only "
+                    "events) and consider fewer modifiers or another working model."
+                ) from None
+            msg = f"{exc}; fell back to {fb} (recorded in result.models)"
+            warnings.warn(msg, ConvergenceWarning, stacklevel=3)
+            notes.append(msg)
+            if fb in names:
+                rows.append(_model_row(None, name, var, str(exc), fb))
+                continue
+            fvar = var_opt if var_opt is not None else default_variance(fb)
+            fm = fit_glm(fb, design.X, y, design.columns, fvar, expo, groups)
+            fm = _with(fm, fallback_from=name, note=str(exc))
+        fitted.append(fm)
+        rows.append(_model_row(fm, name, var, fm.note, ""))
+    return fitted, rows, notes
+
+
+def _with(fm: FittedModel, **kw) -> FittedModel:
+    from dataclasses import replace
+
+    return replace(fm, **kw)
+
+
+def _model_row(fm, requested, var, note, replaced_by):
+    from .options import variance_label
+
+    if fm is None:
+        return {"model": requested, "requested": requested, "family": MODELS[requested].family,
+                "link": MODELS[requested].link, "variance": variance_label(var),
+                "converged": False, "n": np.nan, "n_params": np.nan, "loglik": np.nan,
+                "fallback_from": "", "note": f"{note}; replaced by {replaced_by}"}
+    return {"model": fm.label, "requested": requested, "family": MODELS[fm.name].family,
+            "link": fm.link, "variance": fm.variance, "converged": fm.converged, "n": fm.n,
+            "n_params": len(fm.params), "loglik": fm.loglik, "fallback_from": fm.fallback_from,
+            "note": note}
+
+
+def _start(name, X, y, expo):
+    """Start values for models whose IRLS needs them: OLS for identity links, the modified
+    Poisson fit for log-binomial."""
+    if MODELS[name].link == "identity" and name != "ols":
+        yy = y if expo is None else y / expo
+        return np.linalg.lstsq(X, yy, rcond=None)[0]
+    if name == "log-binomial":
+        return fit_glm("modified-poisson", X, y, (), "HC0").params
+    return None
+
+
+def _counts(subs, t, y, expo, family):
+    out = {}
+    masks = [(None, np.ones_like(t, dtype=bool))] + [((s.modifier, s.level), s.rows) for s in subs]
+    for key, rows in masks:
+        r1, r0 = rows & (t == 1), rows & (t == 0)
+        rec = {"n": int(rows.sum()), "n_treated": int(r1.sum()), "n_control": int(r0.sum())}
+        if family in ("binary", "count"):
+            rec["events_treated"] = float(y[r1].sum())
+            rec["events_control"] = float(y[r0].sum())
+        else:
+            rec["events_treated"] = np.nan
+            rec["events_control"] = np.nan
+        if expo is not None:
+            rec["exposure_treated"] = float(expo[r1].sum())
+            rec["exposure_control"] = float(expo[r0].sum())
+        out[key] = rec
+    return out
+
+
+def _sparse(subs, counts, family):
+    """Subgroups with zero events (or, for binary, only events) in an arm."""
+    out = {}
+    if family == "continuous":
+        return out
+    for s in subs:
+        c = counts[(s.modifier, s.level)]
+        for arm in ("treated", "control"):
+            ev, n = c[f"events_{arm}"], c[f"n_{arm}"]
+            if n and ev == 0:
+                out[(s.modifier, s.level)] = f"zero events in the {arm} arm"
+            elif family == "binary" and n and ev == n:
+                out[(s.modifier, s.level)] = f"every {arm} patient has the event"
+    return out
+
+
+def _scales(fm: FittedModel, family: str):
+    """(contrast kind, scale label) pairs reported for standardized effects."""
+    out = [("difference", DIFF_SCALE[family])]
+    if family != "continuous":
+        out.append(("ratio", RATIO_SCALE[family]))
+    return out
+
+
+def _native(fm: FittedModel, family: str):
+    kind = MODELS[fm.name].native
+    return kind, {"difference": DIFF_SCALE[family], "ratio": RATIO_SCALE[family],
+                  "odds-ratio": "OR"}[kind]
+
+
+def _not_estimable(fm: FittedModel, key, sparse) -> str:
+    if key in sparse and fm.link != "identity":
+        return f"not estimable: {sparse[key]}"
+    return ""
+
+
+def _row(base: dict, res: dict, i: int, counts: dict, note: str) -> dict:
+    row = dict(base)
+    for k in ("estimate", "std_error", "conf_low", "conf_high", "statistic", "p_value"):
+        row[k] = float(res[k][i]) if not note else np.nan
+    row.update({k: v for k, v in counts.items()})
+    row["note"] = note
+    return row
+
+
+def _standardized(fm, design, subs, counts, sparse, family, conf_level):
+    n = design.X.shape[0]
+    masks = [np.ones(n, dtype=bool) if s is None else s.rows for s in subs]
+    W = weights_for(masks)
+    rows = []
+    for kind, scale in _scales(fm, family):
+        c = contrast(fm, design.X1, design.X0, W, kind)
+        res = interval(c, conf_level)
+        for i, s in enumerate(subs):
+            key = None if s is None else (s.modifier, s.level)
+            note = "" if s is None else _not_estimable(fm, key, sparse)
+            base = {"modifier": OVERALL if s is None else s.modifier,
+                    "level": "" if s is None else s.level,
+                    "order": 0 if s is None else s.order,
+                    "value": np.nan, "scale": scale, "model": fm.label,
+                    "method": "standardized",
+                    "mu_treated": float(c.mu1[i]), "mu_control": float(c.mu0[i])}
+            rows.append(_row(base, res, i, counts[key], note))
+    return rows
+
+
+def _eval_points(design: Design, at):
+    at = dict(at or {})
+    unknown = set(at) - {m.name for m in design.modifiers}
+    if unknown:
+        raise ValueError(f"at= names {sorted(unknown)}, which are not effect modifiers "
+                         f"({[m.name for m in design.modifiers]}).")
+    out = {}
+    for m in design.modifiers:
+        s = design.frame[m.name]
+        if m.kind == "categorical":
+            from .design import _sort_key
+
+            out[m.name] = sorted(pd.unique(s), key=_sort_key)
+        elif m.name in at:
+            vals = [float(v) for v in at[m.name]]
+            lo, hi = s.min(), s.max()
+            outside = [v for v in vals if v < lo or v > hi]
+            if outside:
+                warnings.warn(f"at[{m.name!r}] values {outside} are outside the observed range "
+                              f"[{lo}, {hi}]: extrapolation.", SparseSubgroupWarning, stacklevel=3)
+            out[m.name] = vals
+        else:
+            out[m.name] = list(dict.fromkeys(np.quantile(s.to_numpy(float), [0.25, 0.5, 0.75])))
+    return out
+
+
+def _conditional(fm, design, treatment, points, profile, family, conf_level, counts, sparse):
+    kind, scale = _native(fm, family)
+    rows = []
+    for m in design.modifiers:
+        vals = points[m.name]
+        prof = pd.DataFrame([{**profile, m.name: v} for v in vals])
+        for col in design.frame.columns:
+            if col not in prof:
+                prof[col] = design.frame[col].iloc[0]
+            if isinstance(design.frame[col].dtype, pd.CategoricalDtype):
+                prof[col] = pd.Categorical(prof[col], categories=design.frame[col].cat.categories)
+        p1, p0 = prof.copy(), prof.copy()
+        p1[treatment] = 1
+        p0[treatment] = 0
+        X1, X0 = design.materialize(p1), design.materialize(p0)
+        c = contrast(fm, X1, X0, np.eye(len(vals)), kind)
+        res = interval(c, conf_level)
+        for i, v in enumerate(vals):
+            cat = m.kind == "categorical"
+            key = (m.name, str(v))
+            note = _not_estimable(fm, key, sparse) if cat else ""
+            base = {"modifier": m.name, "level": str(v) if cat else f"{m.name} = {v:.4g}",
+                    "order": i, "value": np.nan if cat else float(v), "scale": scale,
+                    "model": fm.label, "method": "conditional",
+                    "mu_treated": float(c.mu1[i]), "mu_control": float(c.mu0[i])}
+            cnt = counts.get(key, {}) if cat else {}
+            rows.append(_row(base, res, i, cnt, note))
+    return rows
+
+
+def _tests(fm, design, treatment, subs, sparse, family, y, expo, groups):
+    rows = []
+    _, native_scale = _native(fm, family)
+    info = MODELS[fm.name]
+    for m in design.modifiers:
+        idx = design.interaction_columns(m, treatment)
+        broken = fm.link != "identity" and any(k[0] == m.name for k in sparse) and (
+            m.kind == "categorical")
+        note = "not estimable: a subgroup has zero events in an arm" if broken else ""
+        stat, df, p = wald_test(fm.params[idx], fm.vcov[np.ix_(idx, idx)])
+        rows.append(_test_row(m.name, native_scale, "wald", stat, df, p, fm.label,
+                              "coefficient-wald", note))
+        if info.likelihood:
+            keep = np.setdiff1d(np.arange(design.X.shape[1]), idx)
+            try:
+                Xr = design.X[:, keep]
+                red = fit_glm(fm.name, Xr, y, (), "model", expo, None,
+                              _start(fm.name, Xr, y, expo))
+                stat, df, p = lr_test(fm.loglik, red.loglik, len(idx))
+                rows.append(_test_row(m.name, native_scale, "lr", stat, df, p, fm.label,
+                                      "likelihood-ratio", note))
+            except FitFailure as exc:
+                rows.append(_test_row(m.name, native_scale, "lr", np.nan, len(idx), np.nan,
+                                      fm.label, "likelihood-ratio",
+                                      f"reduced model failed: {exc}"))
+        if m.kind == "categorical":
+            mine = [s for s in subs if s.modifier == m.name]
+            W = weights_for([s.rows for s in mine])
+            for kind, scale in _scales(fm, family):
+                bad = broken and (kind == "ratio" or fm.link != "identity")
+                c = contrast(fm, design.X1, design.X0, W, kind)
+                stat, df, p = equality_test(c)
+                rows.append(_test_row(m.name, scale, "equality", stat, df, p, fm.label,
+                                      "standardized-equality", note if bad else ""))
+    return rows
+
+
+def _test_row(modifier, scale, test, stat, df, p, model, method, note):
+    if note.startswith("not estimable"):
+        stat, p = np.nan, np.nan
+    return {"modifier": modifier, "scale": scale, "test": test, "statistic": float(stat),
+            "df": int(df), "p_value": float(p), "model": model, "method": method, "note": note}
+
+
+def _reri(fm, design, treatment, conf_level):
+    if fm.link == "identity":
+        return []
+    label = "OR" if fm.link == "logit" else "RR"
+    rows = []
+    t_idx = design.main_columns(treatment)
+    for m in design.modifiers:
+        if m.kind != "categorical" or design.frame[m.name].nunique() != 2:
+            continue
+        m_idx = design.main_columns(m.expr)
+        tm_idx = design.interaction_columns(m, treatment)
+        if len(t_idx) != 1 or len(m_idx) != 1 or len(tm_idx) != 1:
+            continue
+        idx = np.array([t_idx[0], m_idx[0], tm_idx[0]])
+        df = additive_interaction(fm.params[idx], fm.vcov[np.ix_(idx, idx)], conf_level, label)
+        df.insert(0, "modifier", m.name)
+        df["model"] = fm.label
+        rows += df.to_dict("records")
+    return rows

@@ -1,0 +1,231 @@
+"""The frozen result of :func:`hte_report.fit` and its tidy frames.
+
+Tidy frames are the single source of truth (columns as in docs/ARCHITECTURE): tables, forest
+plots, the JSON export and the report all read them and never reach back into a fitted model.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields, replace
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+TIDY_COLUMNS = [
+    "modifier", "level", "scale", "estimate", "std_error", "conf_low", "conf_high", "statistic",
+    "p_value", "n", "n_treated", "n_control", "events_treated", "events_control", "model",
+    "method",
+]
+_FRAMES = ("subgroups", "overall", "interactions", "additive", "models", "profile", "exclusions")
+RELATIVE_SCALES = ("RR", "OR", "RateRatio", "HR", "MeanRatio")
+
+
+@dataclass(frozen=True)
+class HTEResult:
+    """Subgroup and conditional effects on absolute and relative scales, interaction tests and
+    the overall effect, with the models that produced each number.
+
+    Frames
+    ------
+    subgroups
+        One row per (modifier, level, scale, model, method). ``method`` is ``standardized``
+        (g-computation over the subgroup's rows) or ``conditional`` (at the reference profile in
+        ``profile`` with the modifier at ``level``/``value``). For ratio scales ``std_error`` is
+        the standard error of the log ratio.
+    overall
+        The standardized overall effect (ATE) from every model and scale.
+    interactions
+        Heterogeneity tests per modifier: ``wald`` (all treatment x modifier coefficients),
+        ``lr`` (likelihood models) and ``equality`` (of standardized subgroup effects), with
+        ``p_adjusted`` across modifiers.
+    additive
+        RERI, AP and SI for binary modifiers from ratio-scale models (label says OR or RR).
+    models
+        Every working model: link, variance estimator, convergence, fallbacks.
+    """
+
+    formula: str
+    family: str
+    outcome: str
+    treatment: str
+    treatment_labels: tuple[str, str]
+    modifiers: tuple[str, ...]
+    modifier_kinds: dict[str, str]
+    adjustment: tuple[str, ...]
+    exposure: str | None
+    conf_level: float
+    multiplicity: str
+    subgroups: pd.DataFrame
+    overall: pd.DataFrame
+    interactions: pd.DataFrame
+    additive: pd.DataFrame
+    models: pd.DataFrame
+    profile: pd.DataFrame
+    exclusions: pd.DataFrame
+    n_input: int
+    n_analysed: int
+    data_sha256: str
+    notes: tuple[str, ...] = ()
+    version: str = ""
+    created: str = ""
+    labels: dict[str, str] = field(default_factory=dict)  # modifier -> display label
+    posthoc: tuple[str, ...] = ()  # modifiers not pre-specified in a locked plan
+
+    # ----------------------------------------------------------------- selection
+    @cached_property
+    def primary(self) -> dict[str, tuple[str, str]]:
+        """The (scale, model) shown by default on the absolute and the relative axis.
+
+        Absolute: the first identity-link model's difference scale; relative: the first log-link
+        model's ratio scale (logit's odds ratio if no log-link model was fitted).
+        """
+        fitted = self.models[self.models["converged"].astype(bool)]
+        out: dict[str, tuple[str, str]] = {}
+        diff = {"continuous": "MD", "binary": "RD", "count": "RateDiff"}[self.family]
+        ratio = {"continuous": None, "binary": "RR", "count": "RateRatio"}[self.family]
+        ident = fitted[fitted.link == "identity"].model.tolist()
+        logs = fitted[fitted.link == "log"].model.tolist()
+        logits = fitted[fitted.link == "logit"].model.tolist()
+        any_model = fitted.model.tolist()
+        if ident or any_model:
+            out["absolute"] = (diff, (ident or any_model)[0])
+        if ratio is not None and logs:
+            out["relative"] = (ratio, logs[0])
+        elif ratio is not None and logits:
+            out["relative"] = ("OR", logits[0])
+        return out
+
+    def effects(self, axis: str, method: str = "standardized") -> pd.DataFrame:
+        """Subgroup rows for the primary (scale, model) of ``axis`` ('absolute'/'relative')."""
+        scale, model = self.primary[axis]
+        if scale == "OR" and method == "standardized":
+            method = "conditional"
+        df = self.subgroups
+        return df[(df.scale == scale) & (df.model == model) & (df.method == method)].reset_index(
+            drop=True)
+
+    def overall_effect(self, axis: str) -> pd.Series:
+        scale, model = self.primary[axis]
+        df = self.overall
+        rows = df[(df.scale == scale) & (df.model == model)]
+        if rows.empty:  # OR: no standardized OR; take the overall from the same model's RR
+            rows = df[df.model == model].iloc[[-1]]
+        return rows.iloc[0]
+
+    def interaction_p(self, axis: str, test: str = "wald") -> pd.DataFrame:
+        scale, model = self.primary[axis]
+        df = self.interactions
+        return df[(df.model == model) & (df.test == test)].reset_index(drop=True)
+
+    # ----------------------------------------------------------------- views
+    def table(self, **kwargs: Any):
+        """Publication table (great-tables ``GT``): both scales side by side."""
+        from .tables import subgroup_table
+
+        return subgroup_table(self, **kwargs)
+
+    def forest(self, ax=None, **kwargs: Any):
+        """Forest plot with absolute and relative panels (matplotlib Figure)."""
+        from .plots import forest_plot
+
+        return forest_plot(self, ax=ax, **kwargs)
+
+    def effect_curve(self, modifier: str, **kwargs: Any):
+        """Conditional effect versus a continuous modifier, both scales (matplotlib Figure)."""
+        from .plots import effect_curve
+
+        return effect_curve(self, modifier, **kwargs)
+
+    def _repr_html_(self) -> str:
+        return self.table().as_raw_html()
+
+    def with_plan(self, labels: dict[str, str], posthoc: tuple[str, ...]) -> HTEResult:
+        """A new result carrying display labels and the post hoc modifiers of a plan."""
+        return replace(self, labels=dict(labels), posthoc=tuple(posthoc))
+
+    def summary(self) -> str:
+        """Plain-text summary: overall effects, subgroup effects on both scales, tests."""
+        lines = [
+            f"HTE analysis: {self.formula}",
+            f"family={self.family}  treatment={self.treatment} "
+            f"({self.treatment_labels[1]} vs {self.treatment_labels[0]})  "
+            f"n analysed={self.n_analysed} of {self.n_input}",
+            "models: " + ", ".join(
+                f"{r.model} [{r.link} link, {r.variance} variance]" for r in
+                self.models.itertuples() if r.converged),
+        ]
+        for note in self.notes:
+            lines.append(f"note: {note}")
+        pct = int(round(self.conf_level * 100))
+        for axis, (scale, model) in self.primary.items():
+            o = self.overall_effect(axis)
+            lines.append("")
+            lines.append(f"{axis} scale: {scale} from {model}")
+            lines.append(f"  {'All patients':<28}{_fmt_ci(o, pct)}")
+            eff = self.effects(axis)
+            tests = self.interaction_p(axis).set_index("modifier")
+            for mod in self.modifiers:
+                tag = " (post hoc)" if mod in self.posthoc else ""
+                p = tests.loc[mod, "p_value"] if mod in tests.index else np.nan
+                lines.append(f"  {mod}{tag}: p for interaction (Wald) = {_fmt_p(p)}")
+                for r in eff[eff.modifier == mod].itertuples():
+                    lines.append(f"    {r.level:<26}{_fmt_ci(r, pct)}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:  # pragma: no cover - convenience
+        return self.summary()
+
+    # ----------------------------------------------------------------- export
+    def to_dict(self) -> dict:
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, pd.DataFrame):
+                out[f.name] = json.loads(v.to_json(orient="split", index=False,
+                                                   double_precision=15))
+            elif isinstance(v, tuple):
+                out[f.name] = list(v)
+            else:
+                out[f.name] = v
+        return out
+
+    def to_json(self, path: str | None = None) -> str:
+        text = json.dumps(self.to_dict(), indent=1)
+        if path is not None:
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        return text
+
+    @classmethod
+    def from_dict(cls, d: dict) -> HTEResult:
+        kw = {}
+        for f in fields(cls):
+            if f.name not in d:
+                continue
+            v = d[f.name]
+            if f.name in _FRAMES:
+                v = pd.DataFrame(v["data"], columns=v["columns"])
+            elif isinstance(v, list):
+                v = tuple(v)
+            kw[f.name] = v
+        return cls(**kw)
+
+    @classmethod
+    def from_json(cls, text: str) -> HTEResult:
+        return cls.from_dict(json.loads(text))
+
+
+def _fmt_p(p: float) -> str:
+    if not np.isfinite(p):
+        return "n/a"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _fmt_ci(r, pct: int) -> str:
+    est = getattr(r, "estimate", np.nan)
+    if not np.isfinite(est):
+        return getattr(r, "note", "") or "not estimable"
+    return f"{est:.3g} ({pct}% CI {r.conf_low:.3g} to {r.conf_high:.3g})"

@@ -149,12 +149,15 @@ def fit(
     eval_points = _eval_points(design, at)
     profile = reference_profile(frame, [c for c in parsed.variables if c != parsed.treatment],
                                 design.categorical)
-    sub_rows, overall_rows, test_rows, reri_rows = [], [], [], []
+    grid = _curve_points(design)
+    sub_rows, overall_rows, test_rows, reri_rows, curve_rows = [], [], [], [], []
     for fm in fitted:
         sub_rows += _standardized(fm, design, subs, counts, sparse, family, conf_level)
         overall_rows += _standardized(fm, design, [None], counts, {}, family, conf_level)
         sub_rows += _conditional(fm, design, parsed.treatment, eval_points, profile, family,
                                  conf_level, counts, sparse)
+        curve_rows += _conditional(fm, design, parsed.treatment, grid, profile, family,
+                                   conf_level, counts, sparse, method="curve")
         test_rows += _tests(fm, design, parsed.treatment, subs, sparse, family, y, expo, groups)
         reri_rows += _reri(fm, design, parsed.treatment, conf_level)
     subgroups_df = pd.DataFrame(sub_rows)
@@ -175,6 +178,7 @@ def fit(
         multiplicity=multiplicity,
         subgroups=subgroups_df,
         overall=pd.DataFrame(overall_rows),
+        curves=pd.DataFrame(curve_rows),
         interactions=interactions,
         additive=pd.DataFrame(reri_rows, columns=["modifier", "measure", "estimate", "std_error",
                                                   "conf_low", "conf_high", "model"]),
@@ -372,10 +376,23 @@ def _eval_points(design: Design, at):
     return out
 
 
-def _conditional(fm, design, treatment, points, profile, family, conf_level, counts, sparse):
+def _curve_points(design: Design, size: int = 61) -> dict:
+    """Evenly spaced values over the observed range of each continuous modifier."""
+    out = {}
+    for m in design.modifiers:
+        if m.kind == "continuous":
+            s = design.frame[m.name]
+            out[m.name] = list(np.linspace(float(s.min()), float(s.max()), size))
+    return out
+
+
+def _conditional(fm, design, treatment, points, profile, family, conf_level, counts, sparse,
+                 method="conditional"):
     kind, scale = _native(fm, family)
     rows = []
     for m in design.modifiers:
+        if m.name not in points:
+            continue
         vals = points[m.name]
         prof = pd.DataFrame([{**profile, m.name: v} for v in vals])
         for col in design.frame.columns:
@@ -395,7 +412,7 @@ def _conditional(fm, design, treatment, points, profile, family, conf_level, cou
             note = _not_estimable(fm, key, sparse) if cat else ""
             base = {"modifier": m.name, "level": str(v) if cat else f"{m.name} = {v:.4g}",
                     "order": i, "value": np.nan if cat else float(v), "scale": scale,
-                    "model": fm.label, "method": "conditional",
+                    "model": fm.label, "method": method,
                     "mu_treated": float(c.mu1[i]), "mu_control": float(c.mu0[i])}
             cnt = counts.get(key, {}) if cat else {}
             rows.append(_row(base, res, i, cnt, note))

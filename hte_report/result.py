@@ -19,7 +19,7 @@ TIDY_COLUMNS = [
     "p_value", "n", "n_treated", "n_control", "events_treated", "events_control", "model",
     "method",
 ]
-_FRAMES = ("subgroups", "overall", "interactions", "additive", "models", "profile", "exclusions")
+_FRAMES = ("subgroups", "overall", "curves", "interactions", "additive", "models", "profile", "exclusions")
 RELATIVE_SCALES = ("RR", "OR", "RateRatio", "HR", "MeanRatio")
 
 
@@ -37,6 +37,9 @@ class HTEResult:
         the standard error of the log ratio.
     overall
         The standardized overall effect (ATE) from every model and scale.
+    curves
+        Conditional effects (native scale of each model) on a grid over the observed range of
+        each continuous modifier, for effect curves.
     interactions
         Heterogeneity tests per modifier: ``wald`` (all treatment x modifier coefficients),
         ``lr`` (likelihood models) and ``equality`` (of standardized subgroup effects), with
@@ -60,6 +63,7 @@ class HTEResult:
     multiplicity: str
     subgroups: pd.DataFrame
     overall: pd.DataFrame
+    curves: pd.DataFrame
     interactions: pd.DataFrame
     additive: pd.DataFrame
     models: pd.DataFrame
@@ -114,6 +118,14 @@ class HTEResult:
         if rows.empty:  # OR: no standardized OR; take the overall from the same model's RR
             rows = df[df.model == model].iloc[[-1]]
         return rows.iloc[0]
+
+    def curve(self, axis: str, modifier: str) -> pd.DataFrame:
+        """Effect-curve rows of a continuous modifier for the primary model of ``axis``."""
+        scale, model = self.primary[axis]
+        df = self.curves
+        if df.empty:
+            return df
+        return df[(df.model == model) & (df.modifier == modifier)].reset_index(drop=True)
 
     def interaction_p(self, axis: str, test: str = "wald") -> pd.DataFrame:
         scale, model = self.primary[axis]

@@ -85,7 +85,8 @@ def interval(c: Contrast, conf_level: float) -> dict[str, np.ndarray]:
         lo, hi = c.theta - z * se, c.theta + z * se
         stat = c.theta / se
     if c.kind != "difference":
-        lo, hi = np.exp(lo), np.exp(hi)
+        with np.errstate(over="ignore"):
+            lo, hi = np.exp(lo), np.exp(hi)
     return {
         "estimate": c.estimate,
         "std_error": se,

@@ -113,7 +113,9 @@ def fit(
                  ("holm", "hochberg", "bonferroni", "fdr_bh", "none"))
     var_opt = check_variance(variance)
     raw = read_data(data)
-    parsed = parse_formula(formula, raw.columns, treatment=treatment, safe=safe_formula)
+    binary = [c for c in raw.columns if treatment is None and raw[c].nunique(dropna=True) == 2]
+    parsed = parse_formula(formula, raw.columns, treatment=treatment, safe=safe_formula,
+                           binary_columns=binary)
     if family is None:
         family = _infer_family(raw[parsed.outcome], exposure)
     check_family(family)
@@ -314,8 +316,9 @@ def _native(fm: FittedModel, family: str):
                   "odds-ratio": "OR"}[kind]
 
 
-def _not_estimable(fm: FittedModel, key, sparse) -> str:
-    if key in sparse and fm.link != "identity":
+def _not_estimable(fm: FittedModel, key, sparse, kind: str) -> str:
+    """Zero-event cells make ratio scales, and every scale of a log/logit model, not estimable."""
+    if key in sparse and (fm.link != "identity" or kind != "difference"):
         return f"not estimable: {sparse[key]}"
     return ""
 
@@ -339,7 +342,7 @@ def _standardized(fm, design, subs, counts, sparse, family, conf_level):
         res = interval(c, conf_level)
         for i, s in enumerate(subs):
             key = None if s is None else (s.modifier, s.level)
-            note = "" if s is None else _not_estimable(fm, key, sparse)
+            note = "" if s is None else _not_estimable(fm, key, sparse, kind)
             base = {"modifier": OVERALL if s is None else s.modifier,
                     "level": "" if s is None else s.level,
                     "order": 0 if s is None else s.order,
@@ -409,7 +412,7 @@ def _conditional(fm, design, treatment, points, profile, family, conf_level, cou
         for i, v in enumerate(vals):
             cat = m.kind == "categorical"
             key = (m.name, str(v))
-            note = _not_estimable(fm, key, sparse) if cat else ""
+            note = _not_estimable(fm, key, sparse, kind) if cat else ""
             base = {"modifier": m.name, "level": str(v) if cat else f"{m.name} = {v:.4g}",
                     "order": i, "value": np.nan if cat else float(v), "scale": scale,
                     "model": fm.label, "method": method,

@@ -137,7 +137,11 @@ def _check_expr(expr: str) -> None:
 
 
 def parse_formula(
-    formula: str, columns: Iterable[str], treatment: str | None = None, safe: bool = False
+    formula: str,
+    columns: Iterable[str],
+    treatment: str | None = None,
+    safe: bool = False,
+    binary_columns: Iterable[str] = (),
 ) -> ParsedFormula:
     """Split a formula into outcome, treatment, modifiers and adjustment variables.
 
@@ -151,6 +155,9 @@ def parse_formula(
         The treatment column; inferred when exactly one variable appears in every interaction.
     safe
         Refuse unsafe terms (see :func:`check_formula_safety`) before anything is evaluated.
+    binary_columns
+        Columns with exactly two distinct values; when several variables appear in every
+        interaction, the treatment is inferred only if exactly one of them is binary.
     """
     columns = list(columns)
     if not isinstance(formula, str) or "~" not in formula:
@@ -197,6 +204,9 @@ def parse_formula(
             exprs = {f.expr for f in t.factors if f.eval_method.value == "lookup"}
             shared = exprs if shared is None else shared & exprs
         cands = sorted((shared or set()) & lookup)
+        binary = [c for c in cands if c in set(binary_columns)]
+        if len(cands) > 1 and len(binary) == 1:
+            cands = binary
         if len(cands) != 1:
             raise FormulaError(
                 f"cannot tell the treatment in {formula!r}: candidates {cands or 'none'}. "

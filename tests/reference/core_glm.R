@@ -94,11 +94,13 @@ try_glm <- function(y, Xf, fam, off, start) {
       }),
     error = function(e) e)
   if (inherits(fit, "error")) {
-    return(list(ok = FALSE, message = conditionMessage(fit), warnings = warns))
+    return(list(ok = FALSE, message = conditionMessage(fit), warnings = unique(warns)))
   }
   ok <- isTRUE(fit$converged) && !isTRUE(fit$boundary) && all(is.finite(coef(fit)))
-  list(ok = ok, fit = fit, warnings = warns,
-       message = if (ok) NULL else sprintf("converged=%s boundary=%s", fit$converged, fit$boundary))
+  list(ok = ok, fit = fit, warnings = unique(warns),
+       message = if (ok) NULL else sprintf("converged=%s boundary=%s; fitted range [%.6g, %.6g]; loglik %.10g",
+                                           fit$converged, fit$boundary, min(fitted(fit)), max(fitted(fit)),
+                                           as.numeric(logLik(fit))))
 }
 
 # Fit one of the models.  start_candidates: list of (label, start vector or NULL).

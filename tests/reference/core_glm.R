@@ -691,7 +691,24 @@ definitions <- list(
 )
 
 out <- list(generated_by = generated_by, definitions = definitions, cases = results)
-jsonlite::write_json(out, out_file, digits = NA, auto_unbox = TRUE, pretty = TRUE, na = "null", null = "null")
+# jsonlite caps numbers at 15 significant digits even with digits = NA, so doubles are
+# pre-formatted with "%.17g" (exact round trip) and inserted verbatim.
+full_precision <- function(x) {
+  if (is.list(x)) {
+    a <- attributes(x)
+    y <- lapply(x, full_precision)
+    attributes(y) <- a
+    return(y)
+  }
+  if (is.double(x) && is.null(dim(x))) {
+    s <- ifelse(is.finite(x), sprintf("%.17g", x), "null")
+    out <- if (length(x) == 1) s else paste0("[", paste(s, collapse = ","), "]")
+    return(structure(out, class = "json"))
+  }
+  x
+}
+jsonlite::write_json(full_precision(out), out_file, auto_unbox = TRUE, pretty = TRUE, json_verbatim = TRUE,
+                     na = "null", null = "null")
 cat("wrote", out_file, "\n")
 
 # print sanity summary

@@ -1,0 +1,128 @@
+"""Publication tables with great-tables, built from the tidy frames only."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from great_tables import GT, loc, style
+
+from .format import SCALE_NAMES, fmt_ci, fmt_count, fmt_p
+from .result import HTEResult
+
+_PCT = "{:.0f}%"
+
+
+def _label(res: HTEResult, modifier: str) -> str:
+    lab = res.labels.get(modifier, modifier)
+    if modifier in res.posthoc:
+        lab += " (post hoc — hypothesis-generating)"
+    return lab
+
+
+def subgroup_frame(res: HTEResult, adjusted: bool = True) -> pd.DataFrame:
+    """The subgroup table as display strings: one row per subgroup, both scales side by side."""
+    axes = list(res.primary)
+    rows = []
+    overall = {a: res.overall_effect(a) for a in axes}
+    first = overall[axes[0]]
+    row = {"group": "Overall", "subgroup": "All patients",
+           "treated": fmt_count(first.get("events_treated", np.nan), first.n_treated),
+           "control": fmt_count(first.get("events_control", np.nan), first.n_control)}
+    for a in axes:
+        scale = res.primary[a][0]
+        o = overall[a] if overall[a].scale == scale else None
+        row[f"est_{a}"] = fmt_ci(o.estimate, o.conf_low, o.conf_high, scale) if o is not None \
+            else "–"
+        row[f"p_{a}"] = ""
+    rows.append(row)
+    effects = {a: res.effects(a) for a in axes}
+    tests = {a: res.interaction_p(a).set_index("modifier") for a in axes}
+    for mod in res.modifiers:
+        base = effects[axes[0]]
+        levels = base[base.modifier == mod].sort_values("order")
+        for i, lv in enumerate(levels.itertuples()):
+            row = {"group": _label(res, mod), "subgroup": lv.level,
+                   "treated": fmt_count(lv.events_treated, lv.n_treated),
+                   "control": fmt_count(lv.events_control, lv.n_control)}
+            for a in axes:
+                e = effects[a]
+                r = e[(e.modifier == mod) & (e.level == lv.level)]
+                scale = res.primary[a][0]
+                if r.empty:
+                    row[f"est_{a}"] = "–"
+                else:
+                    r = r.iloc[0]
+                    row[f"est_{a}"] = fmt_ci(r.estimate, r.conf_low, r.conf_high, scale) \
+                        if np.isfinite(r.estimate) else (r.note or "not estimable")
+                p = ""
+                if i == 0 and mod in tests[a].index:
+                    t = tests[a].loc[mod]
+                    p = fmt_p(t.p_value)
+                    if adjusted and res.multiplicity != "none":
+                        p += f" (adj {fmt_p(t.p_adjusted)})"
+                row[f"p_{a}"] = p
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def subgroup_table(res: HTEResult, *, adjusted: bool = True, title: str | None = None) -> GT:
+    """Subgroup table: per-arm events/n, both scales with CIs, interaction p (raw and adjusted).
+
+    Returns a great-tables ``GT`` so callers can keep chaining its methods.
+    """
+    df = subgroup_frame(res, adjusted=adjusted)
+    pct = _PCT.format(res.conf_level * 100)
+    ctrl, trt = res.treatment_labels
+    count_word = "events/n" if res.family != "continuous" else "n"
+    gt = GT(df, rowname_col="subgroup", groupname_col="group")
+    gt = gt.tab_header(title=title or f"Treatment effect by subgroup: {res.outcome}",
+                       subtitle=f"{res.treatment} = {trt} vs {ctrl}; {pct} confidence intervals")
+    labels = {"treated": f"Treated ({count_word})", "control": f"Control ({count_word})"}
+    for a, (scale, model) in res.primary.items():
+        labels[f"est_{a}"] = f"{scale} ({pct} CI)"
+        labels[f"p_{a}"] = "P interaction"
+        gt = gt.tab_spanner(label=f"{a.capitalize()} scale: {SCALE_NAMES.get(scale, scale)}",
+                            columns=[f"est_{a}", f"p_{a}"])
+    gt = gt.cols_label(**labels)
+    gt = gt.cols_align("right", columns=[c for c in df.columns if c not in ("group", "subgroup")])
+    gt = gt.tab_style(style.css("font-variant-numeric: tabular-nums; white-space: nowrap;"),
+                      loc.body())
+    for a, (scale, model) in res.primary.items():
+        row = res.models[res.models.model == model].iloc[0]
+        method = "standardized (g-computation) over the subgroup's rows" if scale != "OR" \
+            else "conditional on the reference profile"
+        gt = gt.tab_footnote(
+            f"{scale}: {method}, from the {row.model} model ({row.link} link, {row.variance} "
+            f"variance); interaction p is the Wald test of all treatment × modifier terms "
+            f"of that model" + (f", adjusted across modifiers ({res.multiplicity})"
+                                if adjusted and res.multiplicity != "none" else "") + ".",
+            locations=loc.column_labels(columns=[f"est_{a}"]),
+        )
+    kinds = [m for m in res.modifiers if res.modifier_kinds.get(m) == "continuous"]
+    if kinds:
+        gt = gt.tab_source_note(
+            "Continuous modifiers (" + ", ".join(kinds) + ") are analysed as continuous; "
+            "their quarters are shown for display only."
+        )
+    gt = gt.tab_source_note(
+        f"Model: {res.formula}. n analysed = {res.n_analysed} of {res.n_input}. "
+        f"Data SHA-256 {res.data_sha256[:16]}…; hte_report {res.version}."
+    )
+    return gt
+
+
+def interaction_table(res: HTEResult) -> GT:
+    """All heterogeneity tests: every model, scale and test, with adjusted p-values."""
+    df = res.interactions.copy()
+    df["modifier"] = [_label(res, m) for m in df.modifier]
+    df["p"] = [fmt_p(p) for p in df.p_value]
+    df["p_adj"] = [fmt_p(p) for p in df.p_adjusted]
+    df["statistic"] = [f"{s:.2f}" if np.isfinite(s) else "–" for s in df.statistic]
+    df = df[["modifier", "model", "scale", "test", "statistic", "df", "p", "p_adj", "note"]]
+    gt = GT(df, groupname_col="modifier")
+    gt = gt.cols_label(model="Model", scale="Scale", test="Test", statistic="χ²", df="df",
+                       p="P", p_adj=f"P adjusted ({res.multiplicity})", note="Note")
+    gt = gt.tab_header(title="Tests of heterogeneity (interaction)",
+                       subtitle="wald: all treatment × modifier coefficients; lr: likelihood "
+                                "ratio; equality: of standardized subgroup effects")
+    return gt

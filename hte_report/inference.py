@@ -58,3 +58,36 @@ def gail_simon(estimates: np.ndarray, std_errors: np.ndarray) -> tuple[float, fl
     for h in range(1, k):
         p += stats.binom.pmf(h, k - 1, 0.5) * stats.chi2.sf(q, h)
     return q_minus, q_plus, q, float(p)
+
+
+def qualitative_interaction(result) -> pd.DataFrame:
+    """Gail-Simon test for every categorical modifier on each primary scale.
+
+    Reads the standardized subgroup estimates of the tidy frame (ratios on the log scale).
+    """
+    rows = []
+    for axis, (scale, model) in result.primary.items():
+        eff = result.effects(axis)
+        for mod in result.modifiers:
+            if result.modifier_kinds.get(mod) != "categorical":
+                continue
+            g = eff[eff.modifier == mod]
+            est = g.estimate.to_numpy(float)
+            se = g.std_error.to_numpy(float)
+            if len(g) < 2 or not np.all(np.isfinite(est)) or not np.all(se > 0):
+                rows.append({"modifier": mod, "scale": scale, "model": model,
+                             "n_subgroups": len(g), "q_minus": np.nan, "q_plus": np.nan,
+                             "statistic": np.nan, "p_value": np.nan,
+                             "note": "not estimable in every subgroup"})
+                continue
+            theta = np.log(est) if g.method.iloc[0] and _is_ratio(scale) else est
+            qm, qp, q, p = gail_simon(theta, se)
+            rows.append({"modifier": mod, "scale": scale, "model": model,
+                         "n_subgroups": len(g), "q_minus": qm, "q_plus": qp, "statistic": q,
+                         "p_value": p, "note": ""})
+    return pd.DataFrame(rows, columns=["modifier", "scale", "model", "n_subgroups", "q_minus",
+                                       "q_plus", "statistic", "p_value", "note"])
+
+
+def _is_ratio(scale: str) -> bool:
+    return scale in ("RR", "OR", "RateRatio", "HR", "MeanRatio")

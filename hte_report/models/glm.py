@@ -106,7 +106,7 @@ def fit_glm(
             warnings.simplefilter("always")
             try:
                 res = sm.GLM(y, Xf, family=family, offset=offset).fit(
-                    start_params=start, maxiter=200, tol=1e-10
+                    start_params=start, maxiter=300, tol=1e-13
                 )
             except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
                 raise FitFailure(f"{name} failed: {exc}") from None

@@ -26,7 +26,7 @@ data_dir <- file.path(ref_dir, "data")
 out_file <- file.path(ref_dir, "core_glm.json")
 
 Z <- qnorm(0.975)
-CTRL <- glm.control(epsilon = 1e-12, maxit = 200)
+CTRL <- glm.control(epsilon = 1e-15, maxit = 500)
 
 # ---------------------------------------------------------------------------
 # small helpers
@@ -641,10 +641,10 @@ cases <- list(
        modifiers = c("age"),
        fits = list(list(model = "ols", variances = c("HC3")))),
   list(case = "randhie_count", data = "randhie.csv",
-       formula_python = "mdvis ~ free * (C(physlm) + disea) + hlthg",
-       formula_r = "mdvis ~ free * (factor(physlm) + disea) + hlthg",
+       formula_python = "mdvis ~ free * (C(hlthg) + disea) + physlm",
+       formula_r = "mdvis ~ free * (factor(hlthg) + disea) + physlm",
        outcome_type = "count", treatment = "free", exposure = NULL, cluster = NULL,
-       modifiers = c("physlm", "disea"),
+       modifiers = c("hlthg", "disea"),
        fits = list(list(model = "poisson", variances = c("model", "HC0")),
                    list(model = "identity-poisson", variances = c("model")))),
   list(case = "rossi_rate", data = "rossi.csv",
@@ -675,7 +675,7 @@ definitions <- list(
   inference = "large-sample: z = qnorm(0.975) CIs, normal p-values 2*pnorm(-|z|), chi-square tests",
   ratio_scales = "estimate = ratio; std_error = SE of log(ratio); CI = exp(log(est) +/- z*se); statistic = log(est)/se",
   difference_scales = "est +/- z*se; statistic = est/se",
-  glm_convergence = "glm.control(epsilon = 1e-12, maxit = 200); a fit counts as converged if glm reports converged, not boundary, finite coefficients",
+  glm_convergence = "glm.control(epsilon = 1e-15, maxit = 500); a fit counts as converged if glm reports converged, not boundary, finite coefficients",
   aliasing = "columns of the model matrix that are linearly dependent (qr, tol 1e-7) are dropped before fitting (R's NA-coefficient convention = coefficient fixed at 0). Rows with estimable=false depend on a dropped column (not identified); their numbers use the coefficient-0 convention.",
   profile = "covariates other than the focal modifier at their mean over analysed rows (numeric, > 2 distinct values) or mode (factor() or <= 2 distinct values; ties -> smallest)",
   conditional = "categorical modifier: each level; continuous modifier: quantile type 7 at 0.25/0.5/0.75. Per unit exposure. Natural contrast: ols/identity-* -> difference, log-link -> ratio, logit -> OR. Delta method with the fit's vcov.",

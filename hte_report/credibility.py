@@ -1,0 +1,255 @@
+"""Credibility of effect modification: ICEMAN for randomized trials (Schandelmaier et al., CMAJ
+2020) and the Sun et al. (BMJ 2010) criteria, answered from the locked plan and the results.
+
+Each answer is one of the instrument's four options, with the reason shown. The overall rating
+is the analyst's judgement recorded in the plan; the tool proposes one with its reasoning but
+never reports a percentage or a sum (ICEMAN's authors advise against both). ICEMAN applies to a
+suggested effect modification (interaction p < 0.1); the rating can differ between scales.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .format import fmt_p, is_ratio
+from .plan import ANSWERS, Plan
+from .result import HTEResult
+
+DN, PN, PY, DY = ANSWERS
+#: Item 3 mapping of the interaction p-value to the four options.
+P_THRESHOLDS = ((0.005, DY), (0.05, PY), (0.1, PN))
+
+QUESTIONS = {
+    1: "Was the direction of effect modification correctly hypothesized a priori?",
+    2: "Is the effect modification supported by prior evidence?",
+    3: "Does a test for interaction suggest that chance is an unlikely explanation?",
+    4: "Were only a small number of effect modifiers tested, or was their number accounted for?",
+    5: "For a continuous modifier, were arbitrary cut points avoided?",
+}
+
+
+def _benefit(theta: float, higher_is_better: bool) -> float:
+    return theta if higher_is_better else -theta
+
+
+def observed_direction(result: HTEResult, axis: str, modifier: str, when: str,
+                       higher_is_better: bool) -> tuple[str, str]:
+    """('larger'|'smaller', explanation): is benefit larger when the modifier is ``when``?"""
+    scale, model = result.primary[axis]
+    log = is_ratio(scale)
+    if result.modifier_kinds.get(modifier) == "continuous":
+        df = result.subgroups
+        rows = df[(df.modifier == modifier) & (df.model == model) & (df.method == "conditional")]
+        rows = rows.sort_values("value")
+        if len(rows) < 2:
+            return "unknown", "too few evaluation points"
+        th = np.log(rows.estimate.to_numpy()) if log else rows.estimate.to_numpy()
+        lo, hi = _benefit(th[0], higher_is_better), _benefit(th[-1], higher_is_better)
+        more_when_higher = hi > lo
+        if when not in ("higher", "lower"):
+            return "unknown", f"direction.when must be 'higher' or 'lower' for {modifier}"
+        larger = more_when_higher if when == "higher" else not more_when_higher
+        text = (f"{scale} at the 75th percentile ({rows.estimate.iloc[-1]:.3g}) vs 25th "
+                f"({rows.estimate.iloc[0]:.3g})")
+        return ("larger" if larger else "smaller"), text
+    eff = result.effects(axis)
+    rows = eff[eff.modifier == modifier]
+    if str(when) not in set(rows.level):
+        return "unknown", f"level {when!r} not found among {sorted(rows.level)}"
+    th = np.log(rows.estimate.to_numpy()) if log else rows.estimate.to_numpy()
+    ben = np.array([_benefit(t, higher_is_better) for t in th])
+    at = rows.level.to_numpy() == str(when)
+    larger = ben[at].mean() > ben[~at].mean()
+    text = (f"{scale} in {modifier} = {when}: {rows.estimate[at].iloc[0]:.3g} vs other levels: "
+            + ", ".join(f"{v:.3g}" for v in rows.estimate[~at]))
+    return ("larger" if larger else "smaller"), text
+
+
+def iceman(result: HTEResult, plan: Plan | None) -> pd.DataFrame:
+    """ICEMAN core questions per (modifier, scale): one row per question with answer and reason."""
+    rows = []
+    k = len(result.modifiers)
+    hib = bool(plan.outcome.get("higher_is_better", False)) if plan else False
+    lock = plan.lock_status() if plan else "unlocked"
+    for axis, (scale, model) in result.primary.items():
+        tests = result.interaction_p(axis).set_index("modifier")
+        for mod in result.modifiers:
+            spec = plan.modifier(mod) if plan else None
+            p = float(tests.loc[mod, "p_value"]) if mod in tests.index else np.nan
+            p_adj = float(tests.loc[mod, "p_adjusted"]) if mod in tests.index else np.nan
+            answers = {}
+            # 1. direction a priori
+            if spec is None:
+                answers[1] = (DN, "post hoc: not pre-specified in the locked plan")
+            elif not spec.direction:
+                answers[1] = (PN, "pre-specified without a hypothesized direction")
+            else:
+                d = spec.direction
+                applies = d.get("scale", "both") in ("both", axis)
+                seen, how = observed_direction(result, axis, mod, str(d["when"]), hib)
+                if not applies:
+                    answers[1] = (PN, f"direction hypothesized on the {d['scale']} scale only")
+                elif seen == "unknown":
+                    answers[1] = (PN, f"direction could not be checked: {how}")
+                elif seen != d["benefit"]:
+                    answers[1] = (DN, f"hypothesized {d['benefit']} benefit when {d['when']}; "
+                                      f"observed the opposite ({how})")
+                elif lock == "matches":
+                    answers[1] = (DY, f"locked plan states the direction, observed as "
+                                      f"hypothesized ({how})")
+                elif lock == "modified":
+                    answers[1] = (PN, "direction as hypothesized, but the plan was edited after "
+                                      "locking")
+                else:
+                    answers[1] = (PY, f"stated a priori in an unlocked plan; observed as "
+                                      f"hypothesized ({how})")
+            # 2. prior evidence (analyst input)
+            pe = spec.prior_evidence if spec else None
+            if pe:
+                cites = "; ".join(pe.get("citations", [])) or "no citation given"
+                answers[2] = (pe["support"], f"analyst's assessment in the plan ({cites})")
+            else:
+                answers[2] = (PN, "no prior evidence recorded in the plan")
+            # 3. interaction test
+            if not np.isfinite(p):
+                answers[3] = (PN, "interaction test not estimable")
+            else:
+                ans = next((a for cut, a in P_THRESHOLDS if p < cut), DN)
+                answers[3] = (ans, f"Wald interaction p = {fmt_p(p)} ({model})")
+            # 4. number of modifiers
+            if k == 1:
+                answers[4] = (DY, "a single effect modifier was tested")
+            elif result.multiplicity != "none" and np.isfinite(p_adj) and p_adj < (
+                    plan.alpha if plan else 0.05):
+                answers[4] = (DY, f"{k} modifiers; remains below α after "
+                                  f"{result.multiplicity} adjustment (p = {fmt_p(p_adj)})")
+            elif k <= 5:
+                answers[4] = (PY, f"{k} modifiers tested; {result.multiplicity}-adjusted p = "
+                                  f"{fmt_p(p_adj)}")
+            elif k <= 10:
+                answers[4] = (PN, f"{k} modifiers tested; adjusted p = {fmt_p(p_adj)}")
+            else:
+                answers[4] = (DN, f"{k} modifiers tested")
+            # 5. continuous modifier
+            kind = result.modifier_kinds.get(mod)
+            planned_type = spec.type if spec else None
+            if kind == "continuous":
+                answers[5] = (DY, "analysed as continuous (quarters shown for display only)")
+            elif planned_type == "continuous":
+                answers[5] = (DN, "a continuous variable analysed in categories")
+            else:
+                answers[5] = ("not applicable", "categorical modifier")
+            for q, (ans, why) in answers.items():
+                rows.append({"modifier": mod, "label": result.labels.get(mod, mod),
+                             "scale": scale, "model": model, "question": q,
+                             "item": QUESTIONS[q], "answer": ans, "reason": why,
+                             "interaction_p": p, "prespecified": spec is not None})
+    return pd.DataFrame(rows)
+
+
+def propose_rating(answers: pd.DataFrame) -> pd.DataFrame:
+    """A proposed overall rating per (modifier, scale) with its reasoning; never a score."""
+    out = []
+    for (mod, scale), g in answers.groupby(["modifier", "scale"], sort=False):
+        a = dict(zip(g.question, g.answer))
+        p = g.interaction_p.iloc[0]
+        if not np.isfinite(p) or p >= 0.1:
+            rating = "not applicable"
+            why = ("ICEMAN assesses a suggested effect modification (interaction p < 0.1); "
+                   f"here p = {fmt_p(p)}: no suggestion of effect modification on this scale.")
+        elif DN in (a[1], a[3]):
+            rating = "very low" if a[1] == DN and a[3] == DN else "low"
+            why = "key items answered 'definitely no': " + ", ".join(
+                f"Q{q}" for q in (1, 3) if a[q] == DN)
+        else:
+            relevant = [v for q, v in a.items() if v != "not applicable"]
+            if all(v == DY for v in relevant):
+                rating, why = "high", "every applicable item answered 'definitely yes'"
+            elif all(v in (DY, PY) for v in relevant):
+                rating, why = "moderate", "every applicable item answered yes (some 'probably')"
+            else:
+                weak = [f"Q{q}" for q, v in a.items() if v == PN]
+                rating, why = "low", "items not supporting credibility: " + ", ".join(weak)
+        out.append({"modifier": mod, "scale": scale, "proposed_rating": rating,
+                    "reasoning": why})
+    return pd.DataFrame(out)
+
+
+def analyst_ratings(plan: Plan | None) -> pd.DataFrame:
+    rows = plan.raw.get("credibility", []) if plan else []
+    return pd.DataFrame(rows, columns=["modifier", "scale", "rating", "rationale", "assessor"])
+
+
+def sun_checklist(result: HTEResult, plan: Plan | None) -> pd.DataFrame:
+    """Sun et al. (BMJ 2010) criteria, answered where plan and results decide them."""
+    k = len(result.modifiers)
+    rows = []
+    for mod in result.modifiers:
+        spec = plan.modifier(mod) if plan else None
+        ps = {ax: result.interaction_p(ax).set_index("modifier").loc[mod, "p_value"]
+              for ax in result.primary}
+        pstr = ", ".join(f"{result.primary[a][0]} p = {fmt_p(p)}" for a, p in ps.items())
+        items = [
+            ("Design", "Subgroup variable measured at baseline?", "analyst",
+             "confirm the variable was measured before randomization"),
+            ("Design", "Effect suggested by comparisons within rather than between studies?",
+             "yes", "a single randomized trial"),
+            ("Design", "Hypothesis specified a priori?", "yes" if spec else "no",
+             "in the locked plan" if spec else "post hoc"),
+            ("Design", "Direction specified a priori?",
+             "yes" if spec and spec.direction else "no",
+             spec.direction["statement"] if spec and spec.direction else "no direction stated"),
+            ("Design", "One of a small number of hypothesized effects tested?",
+             "yes" if k <= 5 else "no", f"{k} modifiers tested"),
+            ("Analysis", "Interaction test suggests chance is unlikely?",
+             "yes" if any(p < 0.05 for p in ps.values()) else "no", pstr),
+            ("Analysis", "Significant effect independent of other modifiers?",
+             "yes" if k > 1 else "not applicable",
+             "all modifiers are estimated jointly in one model"),
+            ("Context", "Size of the subgroup effect large?", "analyst",
+             "judge from the subgroup table on both scales"),
+            ("Context", "Interaction consistent across studies?", "not applicable",
+             "single trial"),
+            ("Context", "Interaction consistent across closely related outcomes?", "analyst",
+             "related outcomes named: " + (", ".join(spec.related_outcomes)
+                                           if spec and spec.related_outcomes else "none")),
+            ("Context", "Indirect evidence supports the hypothesized interaction?", "analyst",
+             (spec.rationale if spec else "no rationale recorded")),
+        ]
+        for i, (domain, crit, ans, why) in enumerate(items, 1):
+            rows.append({"modifier": mod, "criterion": i, "domain": domain, "item": crit,
+                         "answer": ans, "reason": why})
+    return pd.DataFrame(rows)
+
+
+def credibility_table(answers: pd.DataFrame, proposed: pd.DataFrame, analyst: pd.DataFrame):
+    """great-tables view: one row per (modifier, scale), answers Q1-Q5, proposed and recorded
+    ratings."""
+    from great_tables import GT
+
+    wide = answers.pivot_table(index=["modifier", "label", "scale"], columns="question",
+                               values="answer", aggfunc="first").reset_index()
+    wide.columns = [f"Q{c}" if isinstance(c, (int, np.integer)) else c for c in wide.columns]
+    wide = wide.merge(proposed, on=["modifier", "scale"], how="left")
+    recorded = {}
+    scale_axis = dict(zip(answers.scale, answers.scale))
+    for r in analyst.itertuples():
+        recorded[(r.modifier, r.scale)] = r.rating
+    wide["recorded"] = [
+        recorded.get((m, "relative" if is_ratio(s) else "absolute"), "not recorded")
+        for m, s in zip(wide.modifier, wide.scale)
+    ]
+    del scale_axis
+    wide = wide[["label", "scale", "Q1", "Q2", "Q3", "Q4", "Q5", "proposed_rating",
+                 "recorded"]]
+    gt = GT(wide, groupname_col="label")
+    gt = gt.cols_label(scale="Scale", proposed_rating="Proposed rating",
+                       recorded="Analyst's rating")
+    gt = gt.tab_header(title="Credibility of effect modification (ICEMAN, RCT version)",
+                       subtitle="Q1 direction a priori · Q2 prior evidence · Q3 interaction test "
+                                "· Q4 number of modifiers · Q5 continuous modifiers")
+    gt = gt.tab_source_note("The overall rating is a judgement: the proposed rating is the "
+                            "tool's suggestion with reasons; no score or percentage is "
+                            "computed (as the instrument's authors advise).")
+    return gt

@@ -155,8 +155,29 @@ class HTEResult:
         return self.table().as_raw_html()
 
     def with_plan(self, labels: dict[str, str], posthoc: tuple[str, ...]) -> HTEResult:
-        """A new result carrying display labels and the post hoc modifiers of a plan."""
-        return replace(self, labels=dict(labels), posthoc=tuple(posthoc))
+        """A new result carrying display labels and the post hoc modifiers of a plan.
+
+        Interaction p-values are re-adjusted so that the multiplicity family is the
+        pre-specified modifiers; post hoc modifiers form their own family and are never counted
+        as confirmatory.
+        """
+        from .inference import adjust_pvalues
+
+        posthoc = tuple(posthoc)
+        tests = self.interactions.drop(columns=["p_adjusted", "p_adjust_method"],
+                                       errors="ignore")
+        is_post = tests.modifier.isin(posthoc)
+        parts = [adjust_pvalues(tests[~is_post], self.multiplicity),
+                 adjust_pvalues(tests[is_post], self.multiplicity)]
+        tests = pd.concat([p for p in parts if len(p)]).sort_index()
+        tests["family"] = np.where(tests.modifier.isin(posthoc), "post hoc", "pre-specified")
+        return replace(self, labels=dict(labels), posthoc=posthoc, interactions=tests)
+
+    def credibility(self, plan=None) -> pd.DataFrame:
+        """ICEMAN answers per (modifier, scale, question) from the plan and these results."""
+        from .credibility import iceman
+
+        return iceman(self, plan)
 
     def summary(self) -> str:
         """Plain-text summary: overall effects, subgroup effects on both scales, tests."""

@@ -1,0 +1,402 @@
+"""Build the pre-registered HTE report (a :class:`Report`) from a planned analysis."""
+
+from __future__ import annotations
+
+import io
+import platform
+from datetime import datetime, timezone
+from importlib import metadata
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from .. import __version__
+from ..analysis import PlannedAnalysis
+from ..credibility import analyst_ratings, credibility_table, iceman, propose_rating, sun_checklist
+from ..format import SCALE_NAMES, fmt_ci, fmt_count, fmt_p
+from ..inference import familywise_error, qualitative_interaction
+from ..result import HTEResult
+from ..tables import interaction_table, subgroup_frame, subgroup_table
+from .model import Bullets, Callout, Code, Figure, Para, Report, Section, Table
+
+DEPENDENCIES = ("numpy", "pandas", "scipy", "statsmodels", "formulaic", "great-tables",
+                "matplotlib", "typst", "PyYAML")
+
+
+def versions() -> dict[str, str]:
+    out = {"hte-report": __version__, "python": platform.python_version()}
+    for dep in DEPENDENCIES:
+        try:
+            out[dep] = metadata.version(dep)
+        except metadata.PackageNotFoundError:
+            out[dep] = "not installed"
+    return out
+
+
+def _svg(fig) -> bytes:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def build_report(analysis: PlannedAnalysis, date: str | None = None) -> Report:
+    """The full report: every section listed in the README, in order."""
+    plan, res = analysis.plan, analysis.result
+    lock = plan.lock_status()
+    meta = {
+        "trial": plan.raw["trial"].get("name") or plan.raw["trial"]["id"],
+        "trial-id": plan.raw["trial"]["id"],
+        "date": date or datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+        "plan-hash": plan.sha256,
+        "lock-time": plan.lock.locked_at if plan.lock else "not locked",
+        "lock-status": lock,
+        "lock-statement": plan.lock.statement if plan.lock else "",
+        "data-hash": res.data_sha256,
+        "version": __version__,
+        "outcome": plan.outcome.get("label", plan.outcome["variable"]),
+    }
+    answers = iceman(res, plan)
+    proposed = propose_rating(answers)
+    sections = [
+        _summary(analysis, answers, proposed, lock),
+        _population(analysis),
+        _overall(res),
+        _subgroups(analysis),
+        _continuous(analysis),
+        _risk(plan),
+        _credibility(analysis, answers, proposed),
+        _posthoc(analysis),
+        _methods(analysis),
+        _appendix(analysis),
+    ]
+    return Report(title=plan.title, meta=meta, sections=tuple(sections))
+
+
+# ------------------------------------------------------------------ sections
+def _lock_callout(lock: str, plan) -> Callout | None:
+    if lock == "modified":
+        return Callout("danger", "Plan modified after locking",
+                       f"The plan's SHA-256 ({plan.sha256[:16]}…) differs from the locked hash "
+                       f"({plan.lock.plan_sha256[:16]}…, locked {plan.lock.locked_at}). The "
+                       "analyses below are not confirmatory; report every change as a "
+                       "deviation.")
+    if lock == "unlocked":
+        return Callout("warning", "Plan not locked",
+                       "No lock record was found for this plan: nothing shows it was fixed "
+                       "before the data were seen. Lock it with `hte-report lock PLAN` before "
+                       "unblinding.")
+    return None
+
+
+def _axis_phrase(res: HTEResult, axis: str) -> str:
+    scale, model = res.primary[axis]
+    o = res.overall_effect(axis)
+    return (f"{SCALE_NAMES.get(scale, scale).lower()} {fmt_ci(o.estimate, o.conf_low, o.conf_high, scale)}"
+            f" ({model} model)")
+
+
+def _summary(a: PlannedAnalysis, answers, proposed, lock) -> Section:
+    plan, res = a.plan, a.result
+    o = res.overall_effect("absolute")
+    ctrl = plan.raw["treatment"].get("control_label", str(plan.raw["treatment"]["control"]))
+    trt = plan.raw["treatment"].get("treated_label", str(plan.raw["treatment"]["treated"]))
+    out = plan.outcome.get("label", plan.outcome["variable"])
+    blocks = []
+    cal = _lock_callout(lock, plan)
+    if cal:
+        blocks.append(cal)
+    if res.family == "binary":
+        r1 = o.events_treated / o.n_treated
+        r0 = o.events_control / o.n_control
+        first = (f"{out}: {fmt_count(o.events_treated, o.n_treated)} ({100 * r1:.1f}%) with "
+                 f"{trt} vs {fmt_count(o.events_control, o.n_control)} ({100 * r0:.1f}%) with "
+                 f"{ctrl}.")
+    else:
+        first = f"{out}: {int(o.n_treated)} patients with {trt}, {int(o.n_control)} with {ctrl}."
+    effects = "; ".join(f"{ax} scale: {_axis_phrase(res, ax)}" for ax in res.primary)
+    blocks.append(Para(first + " Overall standardized effect — " + effects + "."))
+    pre = [m for m in res.modifiers if m not in res.posthoc]
+    lines = []
+    for ax, (scale, model) in res.primary.items():
+        t = res.interaction_p(ax)
+        t = t[t.modifier.isin(pre)]
+        hits = [f"{res.labels.get(r.modifier, r.modifier)} (p = {fmt_p(r.p_value)}, "
+                f"{res.multiplicity}-adjusted {fmt_p(r.p_adjusted)})"
+                for r in t.itertuples() if np.isfinite(r.p_value) and r.p_value < 0.1]
+        lines.append(f"{scale} ({ax} scale): " + ("; ".join(hits) if hits else
+                     "no pre-specified modifier with interaction p < 0.10"))
+    blocks.append(Para(f"Heterogeneity among {len(pre)} pre-specified modifiers (Wald "
+                       "interaction tests; a constant effect on one scale implies variation on "
+                       "the other):"))
+    blocks.append(Bullets(tuple(lines)))
+    cred = []
+    for r in proposed.itertuples():
+        if r.proposed_rating != "not applicable" and r.modifier not in res.posthoc:
+            cred.append(f"{res.labels.get(r.modifier, r.modifier)} on the {r.scale} scale: "
+                        f"proposed credibility {r.proposed_rating} ({r.reasoning}).")
+    blocks.append(Para("Credibility (ICEMAN): " + (" ".join(cred) if cred else
+                       "no suggested effect modification to assess (all interaction p ≥ 0.10).")))
+    if a.posthoc:
+        names = ", ".join(p.posthoc[0] for p in a.posthoc)
+        blocks.append(Callout("warning", "Post hoc analyses",
+                              f"Modifiers not in the plan ({names}) are reported separately as "
+                              "post hoc — hypothesis-generating, never confirmatory."))
+    return Section("Executive summary", tuple(blocks), id="summary")
+
+
+def _population(a: PlannedAnalysis) -> Section:
+    res = a.result
+    o = res.overall.iloc[0]
+    ctrl, trt = res.treatment_labels
+    arms = pd.DataFrame({
+        "Arm": [f"{a.plan.raw['treatment'].get('treated_label', trt)} ({res.treatment} = {trt})",
+                f"{a.plan.raw['treatment'].get('control_label', ctrl)} ({res.treatment} = {ctrl})",
+                "Total"],
+        "Patients analysed": [str(int(o.n_treated)), str(int(o.n_control)), str(res.n_analysed)],
+        "Events": ([str(int(o.events_treated)), str(int(o.events_control)),
+                    str(int(o.events_treated + o.events_control))]
+                   if res.family != "continuous" else ["–", "–", "–"]),
+    })
+    ex = res.exclusions.copy()
+    ex = ex[ex.n_missing > 0]
+    blocks = [
+        Para(a.plan.raw["population"]),
+        Table(arms, "Patients analysed by arm", name="arms"),
+        Para(f"Rows in the data: {res.n_input}; analysed: {res.n_analysed}; excluded for a "
+             f"missing value in a variable the model uses: {res.n_input - res.n_analysed}."),
+    ]
+    if len(ex):
+        ex = ex.rename(columns={"variable": "Variable", "n_missing": "Rows missing"})
+        ex["Rows missing"] = ex["Rows missing"].astype(str)
+        blocks.append(Table(ex, "Exclusions by variable (a row may miss several)",
+                            name="exclusions"))
+    return Section("Study population", tuple(blocks), id="population")
+
+
+def _overall(res: HTEResult) -> Section:
+    df = res.overall
+    rows = []
+    for r in df.itertuples():
+        rows.append({"Scale": SCALE_NAMES.get(r.scale, r.scale), "Model": r.model,
+                     "Estimate (CI)": fmt_ci(r.estimate, r.conf_low, r.conf_high, r.scale),
+                     "P": fmt_p(r.p_value)})
+    tab = pd.DataFrame(rows)
+    return Section("Overall effect", (
+        Para("Standardized (g-computation) effects over all analysed patients from every "
+             "working model. The same average treatment effect is shown on the absolute and "
+             "the relative scale; each row names the model that produced it."),
+        Table(tab, f"Overall treatment effect ({int(res.conf_level * 100)}% CI)", name="overall"),
+    ), id="overall")
+
+
+def _subgroups(a: PlannedAnalysis) -> Section:
+    res = a.result
+    hib = bool(a.plan.outcome.get("higher_is_better", False))
+    pre = [m for m in res.modifiers if m not in res.posthoc]
+    fig = res.forest(modifiers=pre, higher_is_better=hib, adjusted=True)
+    disp = subgroup_frame(res)
+    blocks = [
+        Para("Subgroup effects standardized over each subgroup's patients, on the absolute and "
+             "the relative scale, with the Wald test of all treatment × modifier terms "
+             f"(raw and {res.multiplicity}-adjusted across the {len(pre)} pre-specified "
+             f"modifiers; chance of at least one false positive at α = {a.plan.alpha} among "
+             f"{len(pre)} independent tests: {familywise_error(a.plan.alpha, len(pre)):.0%})."),
+        Figure(_svg(fig), "Forest plot: pre-specified subgroups on both scales. Squares: "
+               "standardized subgroup effects (area proportional to events); diamond: overall "
+               "effect; dashed line: overall effect; quarters of continuous modifiers are for "
+               "display only.", "forest"),
+        Table(disp, "Subgroup effects on both scales", group="group", gt=subgroup_table(res),
+              name="subgroups"),
+    ]
+    it = res.interactions
+    tests = it.copy()
+    tests["modifier"] = [res.labels.get(m, m) for m in tests.modifier]
+    tests = pd.DataFrame({
+        "Modifier": tests.modifier, "Model": tests.model, "Scale": tests.scale,
+        "Test": tests.test, "Chi-square": [f"{s:.2f}" if np.isfinite(s) else "–"
+                                           for s in tests.statistic],
+        "df": tests.df.astype(str), "P": [fmt_p(p) for p in tests.p_value],
+        "P adjusted": [fmt_p(p) for p in tests.p_adjusted], "Note": tests.note.fillna(""),
+    })
+    blocks.append(Table(tests, "Tests of heterogeneity: every model, scale and test",
+                        notes=("wald: all treatment × modifier coefficients; lr: likelihood "
+                               "ratio (likelihood-based models only); equality: Wald test that "
+                               "standardized subgroup effects are equal.",),
+                        group="Modifier", gt=interaction_table(res), name="interactions"))
+    gs = qualitative_interaction(res)
+    if len(gs):
+        g = pd.DataFrame({
+            "Modifier": [res.labels.get(m, m) for m in gs.modifier], "Scale": gs.scale,
+            "Model": gs.model, "Subgroups": gs.n_subgroups.astype(str),
+            "Q−": [f"{v:.2f}" for v in gs.q_minus], "Q+": [f"{v:.2f}" for v in gs.q_plus],
+            "P (qualitative)": [fmt_p(p) for p in gs.p_value],
+        })
+        blocks.append(Table(g, "Gail–Simon test of qualitative (crossover) interaction",
+                            notes=("Exact p-value from the mixture of chi-square "
+                                   "distributions (Gail & Simon 1985); small p suggests the "
+                                   "effect changes direction across subgroups.",),
+                            name="gail-simon"))
+    if len(res.additive):
+        ad = res.additive
+        add = pd.DataFrame({"Modifier": [res.labels.get(m, m) for m in ad.modifier],
+                            "Measure": ad.measure, "Model": ad.model,
+                            "Estimate (CI)": [f"{e:.3f} ({lo:.3f} to {hi:.3f})"
+                                              for e, lo, hi in zip(ad.estimate, ad.conf_low,
+                                                                   ad.conf_high)]})
+        blocks.append(Table(add, "Additive interaction for binary modifiers (RERI, AP, SI)",
+                            notes=("Hosmer–Lemeshow delta-method intervals; suffix names the "
+                                   "ratio the model estimates (OR from logit, RR from log "
+                                   "link).",), name="additive"))
+    return Section("Pre-specified subgroup analyses", tuple(blocks), id="subgroups")
+
+
+def _continuous(a: PlannedAnalysis) -> Section:
+    res = a.result
+    mods = [m for m in res.modifiers
+            if res.modifier_kinds.get(m) == "continuous" and m not in res.posthoc]
+    if not mods:
+        return Section("Continuous modifiers", (Para("No continuous modifier was pre-specified."),),
+                       id="continuous")
+    blocks = [Para("Conditional effects across the observed range of each continuous modifier "
+                   "(other covariates at the reference profile), with pointwise confidence "
+                   "bands; the modifier is analysed as continuous, without cut points.")]
+    hib = bool(a.plan.outcome.get("higher_is_better", False))
+    for m in mods:
+        fig = res.effect_curve(m, data=a.data, higher_is_better=hib)
+        blocks.append(Figure(_svg(fig), f"Effect of treatment by {res.labels.get(m, m)}.",
+                             f"curve-{m}"))
+    prof = res.profile.rename(columns={"variable": "Variable", "value": "Reference value"})
+    blocks.append(Table(prof, "Reference profile for conditional effects (mean of continuous, "
+                        "mode of categorical covariates)", name="profile"))
+    return Section("Continuous modifiers", tuple(blocks), id="continuous")
+
+
+def _risk(plan) -> Section:
+    rb = plan.raw.get("risk_based") or {}
+    if not rb.get("planned"):
+        text = "Not planned: the plan does not request a risk-based (PATH) analysis."
+    else:
+        text = ("Planned, but not produced by this version of hte_report (risk-based analysis "
+                "is not yet available): this is a deviation from the plan.")
+    return Section("Risk-based analysis (PATH)", (Para(text),), id="risk")
+
+
+def _credibility(a: PlannedAnalysis, answers, proposed) -> Section:
+    res, plan = a.result, a.plan
+    analyst = analyst_ratings(plan)
+    gt = credibility_table(answers, proposed, analyst)
+    wide = answers.pivot_table(index=["label", "scale"], columns="question", values="answer",
+                               aggfunc="first").reset_index()
+    wide.columns = [f"Q{c}" if isinstance(c, (int, np.integer)) else c for c in wide.columns]
+    lab = {m: res.labels.get(m, m) for m in res.modifiers}
+    prop = proposed.assign(label=[lab[m] for m in proposed.modifier])
+    wide = wide.merge(prop[["label", "scale", "proposed_rating"]], on=["label", "scale"])
+    wide = wide.rename(columns={"label": "Modifier", "scale": "Scale",
+                                "proposed_rating": "Proposed"})
+    reasons = answers[["label", "scale", "question", "answer", "reason"]].copy()
+    reasons["question"] = "Q" + reasons.question.astype(str)
+    reasons.columns = ["Modifier", "Scale", "Item", "Answer", "Reason"]
+    sun = sun_checklist(res, plan)
+    sun = pd.DataFrame({"Modifier": [lab[m] for m in sun.modifier],
+                        "Criterion": sun.criterion.astype(str) + ". " + sun.item,
+                        "Answer": sun.answer, "Basis": sun.reason})
+    blocks = [
+        Para("ICEMAN (RCT version) answers each core question with one of four options from the "
+             "locked plan and the results; reasons are listed below. ICEMAN applies to a "
+             "suggested effect modification (interaction p < 0.10), and the rating may differ "
+             "between the absolute and the relative scale. The overall rating is a judgement: "
+             "the tool proposes one with its reasoning and never computes a score."),
+        Table(wide, "ICEMAN core questions and ratings", group="Modifier", gt=gt,
+              name="iceman"),
+        Table(reasons, "ICEMAN answers with reasons", group="Modifier", name="iceman-reasons"),
+    ]
+    if len(analyst):
+        rec = analyst.fillna("").rename(columns=str.capitalize)
+        blocks.append(Table(rec, "Analyst's recorded ratings", name="iceman-analyst"))
+    else:
+        blocks.append(Para("No analyst rating is recorded in the plan's 'credibility' section."))
+    blocks.append(Table(sun, "Sun et al. (BMJ 2010) criteria", group="Modifier", name="sun"))
+    return Section("Credibility of effect modification", tuple(blocks), id="credibility")
+
+
+def _posthoc(a: PlannedAnalysis) -> Section:
+    if not a.posthoc:
+        return Section("Post hoc analyses", (Para("None: every modifier analysed was "
+                                                   "pre-specified in the plan."),),
+                       id="posthoc", posthoc=True)
+    hib = bool(a.plan.outcome.get("higher_is_better", False))
+    blocks = [Callout("warning", "Post hoc — hypothesis-generating",
+                      "These modifiers were not pre-specified. Each was added to the primary "
+                      "model with its own treatment interaction; its p-values are adjusted in a "
+                      "separate family and none is confirmatory.")]
+    for r in a.posthoc:
+        m = r.posthoc[0]
+        fig = r.forest(modifiers=[m], higher_is_better=hib, adjusted=True)
+        blocks.append(Figure(_svg(fig), f"Post hoc: treatment effect by {m} "
+                             "(hypothesis-generating).", f"posthoc-{m}"))
+        disp = subgroup_frame(r)
+        disp = disp[disp.group.str.startswith(m) | (disp.group == "Overall")]
+        blocks.append(Table(disp, f"Post hoc subgroup effects: {m}", group="group",
+                            name=f"posthoc-{m}"))
+    return Section("Post hoc analyses", tuple(blocks), id="posthoc", posthoc=True)
+
+
+def _methods(a: PlannedAnalysis) -> Section:
+    res, plan = a.result, a.plan
+    models = res.models.copy()
+    mt = pd.DataFrame({
+        "Model": models.model, "Requested": models.requested, "Family": models.family,
+        "Link": models.link, "Variance": models.variance,
+        "Converged": models.converged.map({True: "yes", False: "no"}),
+        "Note": models.note.fillna(""),
+    })
+    ver = versions()
+    vt = pd.DataFrame({"Software": list(ver), "Version": list(ver.values())})
+    seed = plan.seed
+    blocks = [
+        Para(f"Model formula: {res.formula}. Treatment {res.treatment} "
+             f"({res.treatment_labels[1]} vs {res.treatment_labels[0]}). Effect modifiers: "
+             f"{', '.join(res.modifiers)}; adjustment covariates: "
+             f"{', '.join(res.adjustment) or 'none'}."),
+        Para("Absolute-scale effects come from identity-link working models, relative-scale "
+             "effects from log-link models (modified Poisson with robust variance, Zou 2004) or "
+             "logit models (odds ratios). Subgroup and overall effects are standardized "
+             "(g-computation): predictions with treatment set to 1 and 0 averaged over the "
+             "subgroup's rows and contrasted; delta-method standard errors treat the covariate "
+             "distribution as fixed (sample-average effects). Conditional effects are evaluated "
+             "at the reference profile. Inference is large-sample (z, chi-square). "
+             "Interaction tests: Wald tests of all treatment × modifier coefficients, likelihood-"
+             "ratio tests for likelihood-based models, and Wald tests of equal standardized "
+             f"subgroup effects; multiplicity: {res.multiplicity} across pre-specified "
+             "modifiers, post hoc modifiers in a separate family."),
+        Table(mt, "Working models", name="models"),
+        Para(f"Seed recorded in the plan: {seed if seed is not None else 'none'} (no resampling "
+             "is used by the analyses in this report, so results do not depend on it). "
+             f"Confidence level {plan.conf_level}."),
+        Table(vt, "Software and versions", name="versions"),
+    ]
+    return Section("Methods", tuple(blocks), id="methods")
+
+
+def _appendix(a: PlannedAnalysis) -> Section:
+    plan = a.plan
+    text = yaml.safe_dump(plan.raw, sort_keys=False, allow_unicode=True, width=90)
+    devs = plan.raw.get("deviations") or []
+    lock = plan.lock_status()
+    if lock == "modified":
+        devs = ["The plan file differs from its locked version (hash mismatch)."] + list(devs)
+    blocks = [
+        Para(f"Plan SHA-256: {plan.sha256}. Lock status: {lock}"
+             + (f"; locked {plan.lock.locked_at}; lock hash {plan.lock.plan_sha256}"
+                + (f"; statement: {plan.lock.statement}" if plan.lock.statement else "")
+                if plan.lock else "") + "."),
+        Code(text, "yaml"),
+        Para("Deviations from the plan:" if devs else "Deviations from the plan: none recorded."),
+    ]
+    if devs:
+        blocks.append(Bullets(tuple(devs)))
+    return Section("Appendix: the analysis plan", tuple(blocks), id="appendix")

@@ -1,0 +1,86 @@
+"""Render the report: built-in HTML/PDF writers, or Quarto when it is installed."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ..analysis import fit_plan
+from ..errors import HTEReportError
+from ..options import check_choice
+from .content import build_report
+from .html import render_html
+from .typst import compile_pdf, write_typst_project
+
+FORMATS = ("html", "pdf")
+ENGINES = ("auto", "builtin", "quarto")
+
+
+def render(
+    plan: str | Path,
+    data: str | Path | object,
+    *,
+    to: Sequence[str] = FORMATS,
+    out: str | Path = "out",
+    engine: str = "auto",
+    posthoc: Sequence[str] = (),
+    date: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Path]:
+    """Render the pre-registered HTE report for ``plan`` on ``data``.
+
+    Returns the paths written, keyed by format. ``engine='auto'`` uses Quarto when ``quarto`` is
+    on PATH and the data is a file, else the built-in writers.
+    """
+    to = tuple(to)
+    for fmt in to:
+        check_choice("to", fmt, FORMATS)
+    check_choice("engine", engine, ENGINES)
+    say = progress or (lambda _msg: None)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    use_quarto = engine == "quarto" or (
+        engine == "auto" and shutil.which("quarto") is not None
+        and isinstance(data, (str, Path)) and not posthoc)
+    if use_quarto:
+        return _render_quarto(Path(plan), Path(data), to, out, say)
+    say("fitting the planned models")
+    analysis = fit_plan(plan, data, posthoc=posthoc)
+    say("building the report")
+    report = build_report(analysis, date=date)
+    written: dict[str, Path] = {}
+    if "html" in to:
+        say("writing HTML")
+        path = out / "report.html"
+        path.write_text(render_html(report), encoding="utf-8")
+        written["html"] = path
+    if "pdf" in to:
+        say("compiling PDF with Typst")
+        typ = write_typst_project(report, out / "typst")
+        written["pdf"] = compile_pdf(typ, out / "report.pdf")
+    return written
+
+
+def _render_quarto(plan: Path, data: Path, to, out: Path, say) -> dict[str, Path]:
+    quarto = shutil.which("quarto")
+    if quarto is None:
+        raise HTEReportError("engine='quarto' but the quarto command is not on PATH; use "
+                             "--engine builtin.")
+    root = Path(__file__).resolve().parents[2]
+    qmd = root / "templates" / "hte-report.qmd"
+    if not qmd.exists():
+        raise HTEReportError(f"Quarto template {qmd} not found (run from a source checkout).")
+    written = {}
+    for fmt in to:
+        qfmt = {"html": "hte-html", "pdf": "hte-typst"}[fmt]
+        say(f"quarto render ({qfmt})")
+        cmd = [quarto, "render", str(qmd), "--to", qfmt, "-P", f"plan:{plan.resolve()}",
+               "-P", f"data:{data.resolve()}", "--output-dir", str(out.resolve())]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise HTEReportError(f"quarto render failed: {proc.stderr.strip()[-500:]}")
+        ext = "html" if fmt == "html" else "pdf"
+        written[fmt] = out / f"hte-report.{ext}"
+    return written

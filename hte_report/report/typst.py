@@ -1,0 +1,108 @@
+"""Typst source for the PDF, laid out by the Quarto extension's ``typst-template.typ``.
+
+Every string from the plan or the data enters Typst as a string literal (``#"..."``), so markup
+and code in it (``#read(...)``, ``*bold*``) stay text.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from .model import Bullets, Callout, Code, Figure, Para, Report, Section, Table
+
+TEMPLATE = "typst-template.typ"
+
+
+def template_source() -> str:
+    return resources.files("hte_report.report").joinpath(f"assets/{TEMPLATE}").read_text("utf-8")
+
+
+def lit(text: object) -> str:
+    """A Typst string literal for any text."""
+    s = str(text).replace("\\", "\\\\").replace('"', '\\"')
+    s = s.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+    return f'"{s}"'
+
+
+def _content(text: object) -> str:
+    return f"[#{lit(text)}]"
+
+
+def _table(t: Table) -> str:
+    cols = [c for c in t.frame.columns if c != t.group]
+    n = len(cols)
+    cells = [f"table.header({', '.join(f'[*#{lit(c)}*]' for c in cols)})"]
+    last = None
+    for _, row in t.frame.iterrows():
+        if t.group and row[t.group] != last:
+            last = row[t.group]
+            cells.append(f"table.cell(colspan: {n}, fill: luma(240))[*#{lit(last)}*]")
+        cells.extend(_content(row[c]) for c in cols)
+    align = "(" + ", ".join(["left"] + ["right"] * (n - 1)) + ",)" if n > 1 else "(left,)"
+    notes = "".join(f"\n#text(size: 7.5pt)[#{lit(x)}]\n" for x in t.notes)
+    return (f"#figure(kind: table, caption: {_content(t.caption)}, text(size: 7.5pt, "
+            f"table(columns: {n}, align: {align}, {', '.join(cells)})))\n{notes}\n")
+
+
+def _block(b, figdir: str) -> str:
+    if isinstance(b, Para):
+        inner = f"#strong({lit(b.text)})" if b.strong else f"#{lit(b.text)}"
+        return inner + "\n\n"
+    if isinstance(b, Bullets):
+        return "".join(f"- #{lit(i)}\n" for i in b.items) + "\n"
+    if isinstance(b, Callout):
+        return (f"#hte-callout(kind: {lit(b.kind)}, title: {lit(b.title)})"
+                f"[#{lit(b.text)}]\n\n")
+    if isinstance(b, Table):
+        return _table(b)
+    if isinstance(b, Figure):
+        return (f"#hte-figure({lit(f'{figdir}/{b.name}.svg')}, caption: {_content(b.caption)})"
+                "\n\n")
+    if isinstance(b, Code):
+        return f"#text(size: 7pt, raw({lit(b.text)}, block: true, lang: {lit(b.language)}))\n\n"
+    raise TypeError(f"unknown block {type(b).__name__}")
+
+
+def _section(s: Section, figdir: str) -> str:
+    body = f"= #{lit(s.title)} <{s.id}>\n\n" + "".join(_block(b, figdir) for b in s.blocks)
+    if s.posthoc:
+        return f"#hte-posthoc[\n{body}]\n\n"
+    return body
+
+
+def render_typst(report: Report, figdir: str = "figures") -> str:
+    m = report.meta
+    args = ", ".join([
+        f"title: {lit(report.title)}", f"trial: {lit(m['trial'])}", f"date: {lit(m['date'])}",
+        f"plan-hash: {lit(m['plan-hash'])}", f"lock-time: {lit(m['lock-time'])}",
+        f"lock-status: {lit(m['lock-status'])}", f"data-hash: {lit(m['data-hash'])}",
+        f"version: {lit(m['version'])}", "toc: true",
+    ])
+    body = "".join(_section(s, figdir) for s in report.sections)
+    return f'#import "{TEMPLATE}": *\n#show: hte-report.with({args})\n\n{body}'
+
+
+def write_typst_project(report: Report, outdir: Path) -> Path:
+    """Write report.typ, the template and the figures (SVG) into ``outdir``."""
+    outdir.mkdir(parents=True, exist_ok=True)
+    (outdir / TEMPLATE).write_text(template_source(), encoding="utf-8")
+    figdir = outdir / "figures"
+    figdir.mkdir(exist_ok=True)
+    for s in report.sections:
+        for b in s.blocks:
+            if isinstance(b, Figure):
+                (figdir / f"{b.name}.svg").write_bytes(b.svg)
+    path = outdir / "report.typ"
+    path.write_text(render_typst(report), encoding="utf-8")
+    return path
+
+
+def compile_pdf(typ_path: Path, pdf_path: Path) -> Path:
+    try:
+        import typst
+    except ImportError as exc:  # pragma: no cover - typst is a dependency
+        raise RuntimeError("rendering PDF requires the `typst` package: pip install typst") \
+            from exc
+    typst.compile(str(typ_path), output=str(pdf_path), root=str(typ_path.parent))
+    return pdf_path

@@ -152,14 +152,15 @@ def fit(
     profile = reference_profile(frame, [c for c in parsed.variables if c != parsed.treatment],
                                 design.categorical)
     grid = _curve_points(design)
+    cond_designs = _profile_designs(design, parsed.treatment, eval_points, profile)
+    curve_designs = _profile_designs(design, parsed.treatment, grid, profile)
     sub_rows, overall_rows, test_rows, reri_rows, curve_rows = [], [], [], [], []
     for fm in fitted:
         sub_rows += _standardized(fm, design, subs, counts, sparse, family, conf_level)
         overall_rows += _standardized(fm, design, [None], counts, {}, family, conf_level)
-        sub_rows += _conditional(fm, design, parsed.treatment, eval_points, profile, family,
-                                 conf_level, counts, sparse)
-        curve_rows += _conditional(fm, design, parsed.treatment, grid, profile, family,
-                                   conf_level, counts, sparse, method="curve")
+        sub_rows += _conditional(fm, design, cond_designs, family, conf_level, counts, sparse)
+        curve_rows += _conditional(fm, design, curve_designs, family, conf_level, counts,
+                                   sparse, method="curve")
         test_rows += _tests(fm, design, parsed.treatment, subs, sparse, family, y, expo, groups)
         reri_rows += _reri(fm, design, parsed.treatment, conf_level)
     subgroups_df = pd.DataFrame(sub_rows)
@@ -389,10 +390,10 @@ def _curve_points(design: Design, size: int = 61) -> dict:
     return out
 
 
-def _conditional(fm, design, treatment, points, profile, family, conf_level, counts, sparse,
-                 method="conditional"):
-    kind, scale = _native(fm, family)
-    rows = []
+def _profile_designs(design: Design, treatment: str, points: dict, profile: dict) -> dict:
+    """Counterfactual design rows at the reference profile with each modifier at its points;
+    built once and shared by every model."""
+    out = {}
     for m in design.modifiers:
         if m.name not in points:
             continue
@@ -406,7 +407,17 @@ def _conditional(fm, design, treatment, points, profile, family, conf_level, cou
         p1, p0 = prof.copy(), prof.copy()
         p1[treatment] = 1
         p0[treatment] = 0
-        X1, X0 = design.materialize(p1), design.materialize(p0)
+        out[m.name] = (vals, design.materialize(p1), design.materialize(p0))
+    return out
+
+
+def _conditional(fm, design, designs, family, conf_level, counts, sparse, method="conditional"):
+    kind, scale = _native(fm, family)
+    rows = []
+    for m in design.modifiers:
+        if m.name not in designs:
+            continue
+        vals, X1, X0 = designs[m.name]
         c = contrast(fm, X1, X0, np.eye(len(vals)), kind)
         res = interval(c, conf_level)
         for i, v in enumerate(vals):

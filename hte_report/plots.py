@@ -1,0 +1,549 @@
+"""Forest plots and effect curves drawn from the tidy frames of an :class:`HTEResult`.
+
+Nothing here refits a model or recomputes an estimate or interval: every number plotted or printed
+comes from ``result.effects``, ``result.overall_effect``, ``result.interaction_p`` or
+``result.curve``. Artists carry ``gid`` values (``forest-points``, ``forest-intervals``,
+``forest-overall``, ``curve-estimate``, ...) and panel Axes carry labels (``forest-absolute``,
+``forest-text-treated``, ...) so tests can read the plotted values back.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from matplotlib import ticker, transforms
+from matplotlib.backends.backend_agg import RendererAgg
+from matplotlib.collections import LineCollection
+from matplotlib.colors import is_color_like
+from matplotlib.font_manager import FontProperties
+from matplotlib.patches import Polygon
+
+from .errors import DataError
+from .options import OptionError, check_choice
+from .result import RELATIVE_SCALES
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from .result import HTEResult
+
+MINUS = "\u2212"
+POSTHOC = "(post hoc \u2014 hypothesis-generating)"
+SCALE_NAMES = {"MD": "Mean difference", "RD": "Risk difference", "RateDiff": "Rate difference",
+               "RR": "Risk ratio", "OR": "Odds ratio", "RateRatio": "Rate ratio",
+               "HR": "Hazard ratio", "MeanRatio": "Ratio of means"}
+_UNINFORMATIVE = {"0", "1", "0.0", "1.0", "false", "true", "no", "yes", "control", "treated"}
+_RENDERER = RendererAgg(10, 10, 72)  # 72 dpi: measured pixels are points
+
+
+@dataclass(frozen=True)
+class ForestStyle:
+    """Typography, colours and text columns of a forest plot (defaults: Okabe–Ito palette).
+
+    Parameters
+    ----------
+    font_family, font_size
+        Font for every text element (points); tick labels and notes use ``font_size - 1``.
+    marker_color, overall_color, null_color, posthoc_color, shade_color, note_color
+        Subgroup squares and intervals; overall diamond and dashed line; null line; post hoc
+        headings; zebra shading (``"none"`` to switch off); not-estimable notes.
+    show_counts, show_estimates, show_p_interaction, show_footnote
+        Which text columns (events/n per arm, estimate with CI, interaction p on heading rows)
+        and whether the explanatory footnote under the plot is drawn.
+    panel_width, max_label_width, row_height
+        Inches. ``row_height=None`` picks 2.0 × font size for short plots, tapering to 1.6 ×
+        for 40 rows. Labels wider than ``max_label_width`` are wrapped (headings) or truncated.
+
+    Examples
+    --------
+    >>> ForestStyle(font_size=7, show_counts=False).font_size
+    7
+    """
+
+    font_family: str = "sans-serif"
+    font_size: float = 8.0
+    marker_color: str = "#0072B2"
+    overall_color: str = "#000000"
+    null_color: str = "#000000"
+    posthoc_color: str = "#D55E00"
+    shade_color: str = "#F0F0F0"
+    note_color: str = "#555555"
+    show_counts: bool = True
+    show_estimates: bool = True
+    show_p_interaction: bool = True
+    show_footnote: bool = True
+    panel_width: float = 1.7
+    max_label_width: float = 2.0
+    row_height: float | None = None
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.name.endswith("_color") and not (is_color_like(v) or v == "none"):
+                raise OptionError(f"ForestStyle.{f.name}={v!r} is not a matplotlib colour.")
+            if f.name in ("font_size", "panel_width", "max_label_width", "row_height") and (
+                    v is not None and not v > 0):
+                raise OptionError(f"ForestStyle.{f.name} must be positive, got {v!r}.")
+
+    def font(self, size: float | None = None, **kw: Any) -> FontProperties:
+        """``FontProperties`` in this style's family (size defaults to ``font_size``)."""
+        return FontProperties(family=self.font_family, size=size or self.font_size, **kw)
+
+
+# ------------------------------------------------------------------------------ formatting
+def _minus(s: str) -> str:
+    return s.replace("-", MINUS)
+
+
+def format_p(p: float) -> str:
+    """P value to two significant digits (at least two decimals), ``<0.001`` below 0.001.
+
+    Examples
+    --------
+    >>> [format_p(p) for p in (0.0004, 0.0435, 0.1305, 0.5)]
+    ['<0.001', '0.044', '0.13', '0.50']
+    """
+    if p is None or not np.isfinite(p):
+        return "n/a"
+    if p < 0.001:
+        return "<0.001"
+    return f"{p:.{max(2, 1 - math.floor(math.log10(p)))}f}"
+
+
+def _num(x: float, d: int) -> str:
+    s = f"{x:.{d}f}"
+    return _minus(s[1:] if s.startswith("-") and float(s) == 0 else s)
+
+
+def _decimals(scale: str, values: Sequence[float]) -> int:
+    v = np.abs(np.asarray(values, dtype=float))
+    v = v[np.isfinite(v) & (v > 0)]
+    if scale in RELATIVE_SCALES or not len(v):
+        return 2
+    return int(np.clip(1 - math.floor(math.log10(v.max())), 0, 3))
+
+
+def _count(x: float) -> str:
+    return "" if not np.isfinite(x) else f"{x:.0f}" if float(x).is_integer() else f"{x:.1f}"
+
+
+def _width(text: str, prop: FontProperties) -> float:
+    """Rendered width of (multi-line) text in points."""
+    return max((_RENDERER.get_text_width_height_descent(line, prop, ismath=False)[0]
+                for line in text.split("\n")), default=0.0)
+
+
+def _fit_text(text: str, width: float, prop: FontProperties, max_lines: int = 1) -> str:
+    """Wrap ``text`` on spaces into at most ``max_lines`` lines of ``width`` points; truncate the
+    last line with an ellipsis."""
+    lines, cur = [], ""
+    for word in text.split(" "):
+        trial = f"{cur} {word}" if cur else word
+        if _width(trial, prop) <= width or not cur:
+            cur = trial
+        else:
+            lines.append(cur)
+            cur = word
+    lines.append(cur)
+    if len(lines) > max_lines:
+        lines = lines[:max_lines - 1] + [" ".join(lines[max_lines - 1:])]
+    last = lines[-1]
+    while _width(last, prop) > width and len(last) > 2:
+        last = last[:-2].rstrip() + "\u2026"
+    return "\n".join(lines[:-1] + [last])
+
+
+def _arm_labels(result: HTEResult) -> tuple[str, str]:
+    control, treated = (str(x) for x in result.treatment_labels)
+    if control.lower() in _UNINFORMATIVE or treated.lower() in _UNINFORMATIVE:
+        return "control", "treatment"
+    return control, treated
+
+
+def _label(result: HTEResult, modifier: str) -> str:
+    return (result.labels or {}).get(modifier) or modifier
+
+
+def _scale_title(scale: str) -> str:
+    name = SCALE_NAMES.get(scale, scale)
+    return f"{name} (log scale)" if scale in RELATIVE_SCALES else name
+
+
+def _nice_log_ticks(lo: float, hi: float) -> list[float]:
+    for mant in ((1, 2, 5), (1, 1.5, 2, 3, 5, 7), (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8)):
+        cand = [m * 10.0 ** k for k in range(-4, 5) for m in mant]
+        ticks = sorted(t for t in cand if lo <= t <= hi)
+        if len(ticks) >= 3:
+            step = math.ceil(len(ticks) / 6)
+            keep = ticks[ticks.index(min(ticks, key=lambda t: abs(math.log(t)))) % step::step]
+            return keep
+    return [lo, hi]
+
+
+def _limits(values: Sequence[float], null: float, log: bool) -> tuple[float, float]:
+    v = np.asarray([x for x in values if np.isfinite(x) and (x > 0 or not log)] + [null])
+    if log:
+        lo, hi = np.log(max(v.min(), 1e-2)), np.log(min(v.max(), 1e2))
+        pad = 0.06 * max(hi - lo, np.log(2))
+        return float(np.exp(lo - pad)), float(np.exp(hi + pad))
+    lo, hi = float(v.min()), float(v.max())
+    pad = 0.06 * ((hi - lo) or abs(hi) or 1.0)
+    return lo - pad, hi + pad
+
+
+def _style_axis(ax: Axes, scale: str, style: ForestStyle, axis: str = "x") -> None:
+    small = style.font_size - 1
+    log = scale in RELATIVE_SCALES
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    if log:
+        (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+        lo, hi = ax.get_xlim() if axis == "x" else ax.get_ylim()
+        target.set_major_locator(ticker.FixedLocator(_nice_log_ticks(lo, hi)))
+        target.set_minor_locator(ticker.NullLocator())
+    else:
+        target.set_major_locator(ticker.MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10]))
+    target.set_major_formatter(ticker.FuncFormatter(lambda x, _: _minus(f"{x:g}")))
+    ax.tick_params(axis=axis, labelsize=small, length=3, width=0.6, pad=2)
+    for t in target.get_ticklabels():
+        t.set_fontfamily(style.font_family)
+
+
+# ------------------------------------------------------------------------------ rows
+@dataclass
+class _Row:
+    kind: str  # overall | heading | level
+    label: str
+    cells: dict[str, pd.Series | None]  # axis -> tidy row
+    counts: pd.Series | None
+    p_text: dict[str, str]
+    lines: int = 1
+    top: float = 0.0
+
+    @property
+    def y(self) -> float:
+        return self.top + self.lines / 2
+
+
+def _rows(result: HTEResult, axes: list[str], adjusted: bool, overall: dict) -> list[_Row]:
+    eff = {a: result.effects(a) for a in axes}
+    tests = {a: result.interaction_p(a).set_index("modifier") for a in axes}
+    base = overall[axes[0]] if overall[axes[0]] is not None else result.overall_effect(axes[0])
+    rows = [_Row("overall", "All patients", dict(overall), base, {})]
+    for mod in result.modifiers:
+        heading = _label(result, mod) + (f" {POSTHOC}" if mod in result.posthoc else "")
+        ptext = {}
+        for a in axes:
+            t = tests[a].loc[mod] if mod in tests[a].index else None
+            p = format_p(t.p_value) if t is not None else "n/a"
+            if adjusted and t is not None:
+                p += f" (adj {format_p(t.p_adjusted)})"
+            ptext[a] = f"P-int = {p}"
+        rows.append(_Row("heading", heading, {a: None for a in axes}, None, ptext))
+        spine = eff[axes[0]]
+        for r in spine[spine.modifier == mod].sort_values("order").itertuples(index=False):
+            cells = {}
+            for a in axes:
+                m = eff[a][(eff[a].modifier == mod) & (eff[a].level == r.level)]
+                cells[a] = m.iloc[0] if len(m) else None
+            rows.append(_Row("level", str(r.level), cells, cells[axes[0]], {}))
+    return rows
+
+
+# ------------------------------------------------------------------------------ forest plot
+def forest_plot(
+    result: HTEResult,
+    ax: Axes | None = None,
+    *,
+    style: ForestStyle | None = None,
+    higher_is_better: bool = False,
+    adjusted: bool = False,
+    title: str | None = None,
+) -> Figure:
+    """Forest plot of subgroup effects with absolute and relative panels side by side.
+
+    Parameters
+    ----------
+    result
+        A fitted :class:`~hte_report.result.HTEResult`; only its tidy frames are read.
+    ax
+        Draw into the area of this Axes (which becomes an invisible container) in its figure.
+        ``None`` creates a figure whose height grows with the number of rows.
+    style
+        A :class:`ForestStyle`; ``None`` uses the defaults.
+    higher_is_better
+        ``False`` (default): the outcome is harmful, so effects below the null favour treatment.
+    adjusted
+        Also show the multiplicity-adjusted interaction p (``"0.044 (adj 0.13)"``).
+    title
+        Optional title above the plot.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import hte_report as hr
+    >>> from hte_report.datasets import load_rossi
+    >>> res = hr.fit("arrest ~ fin * (age + C(wexp))", load_rossi(), treatment="fin")
+    >>> fig = forest_plot(res, adjusted=True)
+    >>> [a.get_xscale() for a in fig.axes if a.get_label().startswith("forest-") and
+    ...  a.get_label().count("-") == 1]
+    ['linear', 'log']
+    """
+    import matplotlib.pyplot as plt
+
+    style = _check_style(style)
+    axes = [a for a in ("absolute", "relative") if a in result.primary]
+    if not axes:
+        raise DataError("the result has no converged model to plot.")
+    overall: dict[str, pd.Series | None] = {}
+    for a in axes:
+        o = result.overall_effect(a)
+        overall[a] = o if o.scale == result.primary[a][0] else None  # never mislabel a scale
+    rows = _rows(result, axes, adjusted, overall)
+    fs, small = style.font_size, style.font_size - 1
+    prop, bold = style.font(), style.font(weight="bold")
+    label_w = 72 * style.max_label_width
+    for r in rows:  # wrap headings, truncate levels; taller rows where needed
+        indent = 10 if r.kind == "level" else 0
+        r.label = _fit_text(r.label, label_w - indent, bold if r.kind != "level" else prop,
+                            max_lines=2 if r.kind == "heading" else 1)
+        r.lines = r.label.count("\n") + 1
+    binary = result.family != "continuous"
+    ctrl, trt = _arm_labels(result)
+    pct = f"{100 * result.conf_level:g}%"
+    cols: list[tuple[str, str, float]] = []  # (key, header, width in points)
+    cols.append(("label", "Subgroup", min(label_w, max(_width(r.label, bold) + (
+        10 if r.kind == "level" else 0) for r in rows)) + 6))
+    texts: dict[str, list[str]] = {}
+    if style.show_counts:
+        for key, name, ev, n in (("treated", trt, "events_treated", "n_treated"),
+                                 ("control", ctrl, "events_control", "n_control")):
+            texts[key] = ["" if r.counts is None else
+                          (f"{_count(r.counts[ev])}/{_count(r.counts[n])}" if binary
+                           else _count(r.counts[n])) for r in rows]
+            head = f"{name[:1].upper()}{name[1:14]}\n{'events/n' if binary else 'n'}"
+            cols.append((key, head, max(_width(head, bold), *(_width(t, prop) for t in
+                                                              texts[key])) + 12))
+    for a in axes:
+        scale = result.primary[a][0]
+        cols.append((f"panel-{a}", _scale_title(scale), 72 * style.panel_width))
+        if style.show_estimates or style.show_p_interaction:
+            vals = [v for r in rows for c in [r.cells[a]] if c is not None
+                    for v in (c.estimate, c.conf_low, c.conf_high)]
+            d = _decimals(scale, vals)
+            texts[a] = [_estimate_text(r, a, d, style) for r in rows]
+            head = f"{scale} ({pct} CI)" if style.show_estimates else ""
+            cols.append((f"text-{a}", head, max(_width(head, bold), *(
+                _width(t, style.font(small if r.kind == "heading" else None)) for t, r in
+                zip(texts[a], rows))) + 10))
+    # ---------------------------------------------------------------- geometry (points)
+    n_units = 0.0
+    for i, r in enumerate(rows):
+        n_units += 0.35 if r.kind == "heading" and i else 0
+        r.top, n_units = n_units, n_units + r.lines
+    row_h = 72 * style.row_height if style.row_height else fs * float(
+        np.interp(len(rows), [20, 40], [2.0, 1.6]))
+    notes = _forest_notes(result, axes, overall, adjusted, binary, pct) if (
+        style.show_footnote) else []
+    head_h = 2 * fs * 1.25 + 8 + (fs * 1.6 + 6 if title else 0)
+    fav_h = 8 + 2 * small * 1.25 + 6
+    text_w = sum(w for k, _, w in cols if not k.startswith("panel")) + 8
+    if ax is None:
+        width = text_w + 72 * style.panel_width * len(axes)
+        note_text = _fit_text(" ".join(notes), width - 8, style.font(small), max_lines=12)
+        foot_h = fav_h + (note_text.count("\n") + 1) * small * 1.3 + 8 if notes else fav_h
+        height = head_h + n_units * row_h + foot_h
+        fig = plt.figure(figsize=(width / 72, height / 72))
+        box = (0.0, 0.0, width, height)
+    else:
+        fig = ax.figure
+        pos = ax.get_position()
+        fw, fh = (72 * v for v in fig.get_size_inches())
+        box = (pos.x0 * fw, pos.y0 * fh, pos.width * fw, pos.height * fh)
+        width = box[2]
+        note_text = _fit_text(" ".join(notes), width - 8, style.font(small), max_lines=12)
+        foot_h = fav_h + (note_text.count("\n") + 1) * small * 1.3 + 8 if notes else fav_h
+        ax.set_axis_off()
+        ax.set_label("forest-container")
+    fw, fh = (72 * v for v in fig.get_size_inches())
+    body_h = box[3] - head_h - foot_h
+    flex = max(36.0, (box[2] - text_w) / len(axes))
+    x = box[0] + 4
+    body_y = box[1] + foot_h
+
+    def new_axes(x0: float, w: float, label: str) -> Axes:
+        a = fig.add_axes((x0 / fw, body_y / fh, w / fw, body_h / fh), label=label)
+        a.set_ylim(n_units, 0)
+        a.patch.set_visible(False)
+        a.set_yticks([])
+        for s in ("left", "right", "top"):
+            a.spines[s].set_visible(False)
+        return a
+
+    bg = new_axes(x, box[2] - 8, "forest-background")
+    bg.set_zorder(-1)
+    bg.set_axis_off()
+    for i, r in enumerate(rows):
+        if i % 2 == 0 and style.shade_color != "none":
+            bg.axhspan(r.top, r.top + r.lines, color=style.shade_color, lw=0)
+    bg.axhline(0, color="black", lw=0.8)
+    if title:
+        bg.annotate(title, (0, 1), xycoords="axes fraction", xytext=(0, head_h - fs * 1.4),
+                    textcoords="offset points", fontproperties=style.font(fs + 1, weight="bold"),
+                    va="bottom", parse_math=False)
+    for key, header, w in cols:
+        if key.startswith("panel"):
+            w = flex
+        a = new_axes(x, w, f"forest-{key.removeprefix('panel-')}")
+        x += w
+        is_panel = key.startswith("panel")
+        ha, xa = {"label": ("left", 0.0), "treated": ("center", 0.5), "control": (
+            "center", 0.5)}.get(key, ("center", 0.5) if is_panel else ("left", 0.0))
+        a.annotate(header, (xa, 1), xycoords="axes fraction", xytext=(4 if ha == "left" else 0,
+                   4), textcoords="offset points", ha=ha, va="bottom", fontproperties=bold,
+                   parse_math=False, linespacing=1.15)
+        if is_panel:
+            _draw_panel(a, result, key.removeprefix("panel-"), rows, overall, style, row_h,
+                        higher_is_better, binary)
+            continue
+        a.set_axis_off()
+        a.set_xlim(0, 1)
+        for i, r in enumerate(rows):
+            if key == "label":
+                txt, fp = r.label, bold if r.kind != "level" else prop
+                color = style.posthoc_color if POSTHOC in r.label.replace("\n", " ") or (
+                    r.kind == "heading" and r.label.endswith("\u2026") and
+                    "post hoc" in r.label) else "black"
+            else:
+                txt = texts[key.removeprefix("text-")][i]
+                fp = style.font(small, style="italic") if r.kind == "heading" else prop
+                color = "black"
+            dx = (14 if r.kind == "level" else 4) if ha == "left" else 0
+            tr = transforms.blended_transform_factory(a.transAxes, a.transData)
+            a.text(xa, r.y, txt, transform=tr + transforms.ScaledTranslation(
+                dx / 72, 0, fig.dpi_scale_trans), ha=ha, va="center", fontproperties=fp,
+                color=color, gid=f"forest-{key}-{i}", parse_math=False, linespacing=1.1)
+    if notes:
+        bg.annotate(note_text, (0, 0), xycoords="axes fraction", xytext=(0, -fav_h),
+                    textcoords="offset points", va="top", ha="left", color=style.note_color,
+                    fontproperties=style.font(small), parse_math=False, linespacing=1.3)
+    return fig
+
+
+def _check_style(style: object) -> ForestStyle:
+    if style is None:
+        return ForestStyle()
+    if not isinstance(style, ForestStyle):
+        raise TypeError(f"style must be a ForestStyle or None, got {type(style).__name__}; "
+                        "write style=ForestStyle(font_size=7).")
+    return style
+
+
+def _estimate_text(r: _Row, axis: str, d: int, style: ForestStyle) -> str:
+    if r.kind == "heading":
+        return r.p_text[axis] if style.show_p_interaction else ""
+    c = r.cells[axis]
+    if c is None or not style.show_estimates:
+        return "" if r.kind == "overall" or not style.show_estimates else "not estimable"
+    if not np.isfinite(c.estimate):
+        return "not estimable"
+    return f"{_num(c.estimate, d)} ({_num(c.conf_low, d)} to {_num(c.conf_high, d)})"
+
+
+def _forest_notes(result: HTEResult, axes: list[str], overall: dict, adjusted: bool,
+                  binary: bool, pct: str) -> list[str]:
+    size = "number of events" if binary else "subgroup size"
+    notes = [f"Squares: standardized subgroup effects (area proportional to {size}); lines: "
+             f"{pct} CIs; diamond and dashed line: overall effect."]
+    notes.append("; ".join(f"{s} from {m}" for s, m in result.primary.values()) + ".")
+    adj = ""
+    if adjusted:
+        t = result.interaction_p(axes[0])
+        method = t.p_adjust_method.iloc[0] if len(t) else result.multiplicity
+        adj = f"; adj: {method}-adjusted across {len(result.modifiers)} modifiers"
+    notes.append(f"P-int: Wald test of the treatment \u00d7 modifier terms in the model of each "
+                 f"scale{adj}.")
+    for a in axes:
+        if overall[a] is None:
+            notes.append(f"No overall {result.primary[a][0]} is shown: the frame has no "
+                         "standardized overall effect on that scale.")
+    if any(p in result.modifiers for p in result.posthoc):
+        notes.append("Post hoc modifiers were not pre-specified; their results are "
+                     "hypothesis-generating.")
+    return notes
+
+
+def _draw_panel(ax: Axes, result: HTEResult, axis: str, rows: list[_Row], overall: dict,
+                style: ForestStyle, row_h: float, higher_is_better: bool, binary: bool) -> None:
+    scale = result.primary[axis][0]
+    log = scale in RELATIVE_SCALES
+    null = 1.0 if log else 0.0
+    o = overall[axis]
+    subs = [(r, r.cells[axis]) for r in rows if r.kind == "level" and r.cells[axis] is not None]
+    ok = [(r, c) for r, c in subs if np.isfinite(c.estimate)]
+    vals = [v for _, c in ok for v in (c.estimate, c.conf_low, c.conf_high)]
+    if o is not None:
+        vals += [o.estimate, o.conf_low, o.conf_high]
+    lo, hi = _limits(vals, null, log)
+    ax.set_xlim(lo, hi)
+    _style_axis(ax, scale, style)
+    ax.spines["bottom"].set_linewidth(0.6)
+    ax.axvline(null, color=style.null_color, lw=0.8, zorder=1, gid="forest-null")
+    if o is not None and np.isfinite(o.estimate):
+        ax.axvline(o.estimate, color=style.overall_color, lw=0.7, ls=(0, (4, 3)), zorder=1,
+                   gid="forest-overall-line")
+        y = rows[0].y
+        ax.add_patch(Polygon([(o.conf_low, y), (o.estimate, y - 0.32), (o.conf_high, y),
+                              (o.estimate, y + 0.32)], closed=True, color=style.overall_color,
+                             zorder=3, gid="forest-overall"))
+    weight_col = ("events_treated", "events_control") if binary else ("n",)
+    w = np.array([sum(float(c[k]) for k in weight_col) for _, c in ok])
+    side = 0.8 * row_h * np.sqrt(np.where(np.isfinite(w), w, 0) / max(np.nanmax(w, initial=0), 1))
+    ys = [r.y for r, _ in ok]
+    ax.add_collection(LineCollection(
+        [[(c.conf_low, y), (c.conf_high, y)] for (_, c), y in zip(ok, ys)],
+        colors=style.marker_color, linewidths=1.0, zorder=2, gid="forest-intervals"))
+    ax.scatter([c.estimate for _, c in ok], ys, s=np.maximum(side, 2.5) ** 2, marker="s",
+               color=style.marker_color, edgecolors="none", zorder=4, gid="forest-points")
+    for (_, c), y in zip(ok, ys):  # intervals running off the axis get an arrow head
+        for end, edge, mk in ((c.conf_low, lo, "<"), (c.conf_high, hi, ">")):
+            if (end < edge) if mk == "<" else (end > edge):
+                ax.plot([edge], [y], marker=mk, ms=4, color=style.marker_color, clip_on=False,
+                        gid="forest-clipped")
+    prop = style.font(style.font_size - 1, style="italic")
+    tr = transforms.blended_transform_factory(ax.transAxes, ax.transData)
+    for r, c in subs:
+        if not np.isfinite(c.estimate):
+            note = str(c.note or "not estimable")
+            ax.text(0.5, r.y, _fit_text(note, 72 * style.panel_width - 6, prop, r.lines),
+                    transform=tr, ha="center", va="center", fontproperties=prop,
+                    color=style.note_color, gid="forest-not-estimable", parse_math=False,
+                    linespacing=1.0)
+    _favours(ax, null, higher_is_better, _arm_labels(result), style)
+
+
+def _favours(ax: Axes, null: float, higher_is_better: bool, arms: tuple[str, str],
+             style: ForestStyle) -> None:
+    control, treated = arms
+    left, right = (control, treated) if higher_is_better else (treated, control)
+    prop = style.font(style.font_size - 1)
+    frac = float(np.clip(ax.transLimits.transform((null, 0))[0], 0.1, 0.9))
+    tr = transforms.blended_transform_factory(ax.transAxes, ax.transAxes)
+    tick_h = style.font_size + 9
+    for text, ha, dx, room in ((f"\u2190 Favours {left}", "right", -3, frac),
+                               (f"Favours {right} \u2192", "left", 3, 1 - frac)):
+        avail = max(room, 0.5) * 72 * style.panel_width + 18
+        if _width(text, prop) > avail:
+            text = text.replace("Favours ", "Favours\n") if ha == "right" else text.replace(
+                "Favours ", "Favours\n", 1)
+        ax.annotate(text, (frac, 0), xycoords=tr, xytext=(dx, -tick_h), textcoords=
+                    "offset points", ha=ha, va="top", fontproperties=prop, linespacing=1.1,
+                    gid="forest-favours", parse_math=False)

@@ -159,10 +159,11 @@ def _fit_text(text: str, width: float, prop: FontProperties, max_lines: int = 1)
     return "\n".join(lines[:-1] + [last])
 
 
-def _arm_labels(result: HTEResult) -> tuple[str, str]:
+def _arm_labels(result: HTEResult, generic: tuple[str, str]) -> tuple[str, str]:
+    """(control, treated) labels of the result, or ``generic`` when they are codes like 0/1."""
     control, treated = (str(x) for x in result.treatment_labels)
     if control.lower() in _UNINFORMATIVE or treated.lower() in _UNINFORMATIVE:
-        return "control", "treatment"
+        return generic
     return control, treated
 
 
@@ -175,15 +176,20 @@ def _scale_title(scale: str) -> str:
     return f"{name} (log scale)" if scale in RELATIVE_SCALES else name
 
 
-def _nice_log_ticks(lo: float, hi: float) -> list[float]:
-    for mant in ((1, 2, 5), (1, 1.5, 2, 3, 5, 7), (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8)):
-        cand = [m * 10.0 ** k for k in range(-4, 5) for m in mant]
+def _nice_log_ticks(lo: float, hi: float, length: float, min_gap: float) -> list[float]:
+    """The densest readable tick set on a log axis of ``length`` points (labels ``min_gap``
+    points apart at least), preferring 1-2-5 and powers of two."""
+    per_pt = length / math.log(hi / lo)
+    families = [(1, 1.25, 1.5, 2, 2.5, 3, 4, 5, 6, 8), (1, 2, 5), (1, 2, 4), (1, 3), (1,)]
+    for mant in families:
+        cand = {round(m * 10.0 ** k, 10) for k in range(-5, 6) for m in mant}
+        if mant == (1, 2, 4):  # powers of two around 1: 1/8, 1/4, 1/2, 1, 2, 4, 8
+            cand = {2.0 ** k for k in range(-6, 7)}
         ticks = sorted(t for t in cand if lo <= t <= hi)
-        if len(ticks) >= 3:
-            step = math.ceil(len(ticks) / 6)
-            keep = ticks[ticks.index(min(ticks, key=lambda t: abs(math.log(t)))) % step::step]
-            return keep
-    return [lo, hi]
+        gaps = np.diff(np.log(ticks)) * per_pt if len(ticks) > 1 else [np.inf]
+        if len(ticks) >= 2 and min(gaps) >= min_gap and len(ticks) <= 7:
+            return ticks
+    return [t for t in (10.0 ** k for k in range(-6, 7)) if lo <= t <= hi] or [1.0]
 
 
 def _limits(values: Sequence[float], null: float, log: bool) -> tuple[float, float]:
@@ -197,14 +203,17 @@ def _limits(values: Sequence[float], null: float, log: bool) -> tuple[float, flo
     return lo - pad, hi + pad
 
 
-def _style_axis(ax: Axes, scale: str, style: ForestStyle, axis: str = "x") -> None:
+def _style_axis(ax: Axes, scale: str, style: ForestStyle, length: float,
+                axis: str = "x") -> None:
+    """Ticks and labels of a panel axis of ``length`` points (log axes for ratio scales)."""
     small = style.font_size - 1
     log = scale in RELATIVE_SCALES
     target = ax.xaxis if axis == "x" else ax.yaxis
     if log:
         (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
         lo, hi = ax.get_xlim() if axis == "x" else ax.get_ylim()
-        target.set_major_locator(ticker.FixedLocator(_nice_log_ticks(lo, hi)))
+        gap = 1.8 * small if axis == "y" else _width("0.25", style.font(small)) + 8
+        target.set_major_locator(ticker.FixedLocator(_nice_log_ticks(lo, hi, length, gap)))
         target.set_minor_locator(ticker.NullLocator())
     else:
         target.set_major_locator(ticker.MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10]))
@@ -317,7 +326,7 @@ def forest_plot(
                             max_lines=2 if r.kind == "heading" else 1)
         r.lines = r.label.count("\n") + 1
     binary = result.family != "continuous"
-    ctrl, trt = _arm_labels(result)
+    ctrl, trt = _arm_labels(result, ("Control", "Treated"))
     pct = f"{100 * result.conf_level:g}%"
     cols: list[tuple[str, str, float]] = []  # (key, header, width in points)
     cols.append(("label", "Subgroup", min(label_w, max(_width(r.label, bold) + (
@@ -426,7 +435,7 @@ def forest_plot(
                 txt = texts[key.removeprefix("text-")][i]
                 fp = style.font(small, style="italic") if r.kind == "heading" else prop
                 color = "black"
-            dx = (14 if r.kind == "level" else 4) if ha == "left" else 0
+            dx = (14 if r.kind == "level" and key == "label" else 4) if ha == "left" else 0
             tr = transforms.blended_transform_factory(a.transAxes, a.transData)
             a.text(xa, r.y, txt, transform=tr + transforms.ScaledTranslation(
                 dx / 72, 0, fig.dpi_scale_trans), ha=ha, va="center", fontproperties=fp,
@@ -494,7 +503,7 @@ def _draw_panel(ax: Axes, result: HTEResult, axis: str, rows: list[_Row], overal
         vals += [o.estimate, o.conf_low, o.conf_high]
     lo, hi = _limits(vals, null, log)
     ax.set_xlim(lo, hi)
-    _style_axis(ax, scale, style)
+    _style_axis(ax, scale, style, ax.get_position().width * 72 * ax.figure.get_figwidth())
     ax.spines["bottom"].set_linewidth(0.6)
     ax.axvline(null, color=style.null_color, lw=0.8, zorder=1, gid="forest-null")
     if o is not None and np.isfinite(o.estimate):
@@ -527,7 +536,7 @@ def _draw_panel(ax: Axes, result: HTEResult, axis: str, rows: list[_Row], overal
                     transform=tr, ha="center", va="center", fontproperties=prop,
                     color=style.note_color, gid="forest-not-estimable", parse_math=False,
                     linespacing=1.0)
-    _favours(ax, null, higher_is_better, _arm_labels(result), style)
+    _favours(ax, null, higher_is_better, _arm_labels(result, ("control", "treatment")), style)
 
 
 def _favours(ax: Axes, null: float, higher_is_better: bool, arms: tuple[str, str],
@@ -547,3 +556,138 @@ def _favours(ax: Axes, null: float, higher_is_better: bool, arms: tuple[str, str
         ax.annotate(text, (frac, 0), xycoords=tr, xytext=(dx, -tick_h), textcoords=
                     "offset points", ha=ha, va="top", fontproperties=prop, linespacing=1.1,
                     gid="forest-favours", parse_math=False)
+
+
+# ------------------------------------------------------------------------------ effect curve
+def effect_curve(
+    result: HTEResult,
+    modifier: str,
+    *,
+    data: pd.DataFrame | None = None,
+    ax: Axes | Sequence[Axes] | None = None,
+    style: ForestStyle | None = None,
+) -> Figure:
+    """Conditional treatment effect against a continuous modifier, one panel per scale.
+
+    The curve is the conditional effect at the reference profile (``result.profile``) over the
+    modifier's observed range, with a pointwise confidence band, read from ``result.curve``.
+
+    Parameters
+    ----------
+    result
+        A fitted :class:`~hte_report.result.HTEResult`.
+    modifier
+        A continuous effect modifier of ``result``.
+    data
+        The analysed data; when given, a rug shows the observed values of ``modifier``.
+        Without it the rug is omitted and the caption says so.
+    ax
+        One Axes per panel (absolute, then relative); ``None`` creates a figure.
+    style
+        A :class:`ForestStyle` for fonts and colours.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import hte_report as hr
+    >>> from hte_report.datasets import load_rossi
+    >>> d = load_rossi()
+    >>> res = hr.fit("arrest ~ fin * (age + C(wexp))", d, treatment="fin")
+    >>> fig = effect_curve(res, "age", data=d)
+    >>> [a.get_yscale() for a in fig.axes]
+    ['linear', 'log']
+    """
+    import matplotlib.pyplot as plt
+
+    style = _check_style(style)
+    continuous = [m for m in result.modifiers if result.modifier_kinds.get(m) == "continuous"]
+    check_choice("modifier", modifier, continuous)
+    axes = [a for a in ("absolute", "relative") if a in result.primary]
+    if data is not None:
+        if not isinstance(data, pd.DataFrame):
+            raise TypeError(f"data must be a pandas DataFrame or None, got {type(data).__name__}.")
+        if modifier not in data.columns:
+            raise DataError(f"data has no column {modifier!r} for the rug; pass the data the "
+                            "result was fitted on, or data=None.")
+    fs, small = style.font_size, style.font_size - 1
+    label = _label(result, modifier)
+    arms = _arm_labels(result, ("control", "treated"))
+    prof = ", ".join(f"{r.variable} = {_profile_value(r.value)}" for r in
+                     result.profile.itertuples() if r.variable not in (modifier, result.treatment))
+    pct = f"{100 * result.conf_level:g}%"
+    caption = (f"Effect of {arms[1]} vs {arms[0]} ({result.treatment}) with the other covariates "
+               f"at the reference profile{' (' + prof + ')' if prof else ''}; band: pointwise "
+               f"{pct} CI; " + "; ".join(f"{s} from {m}" for s, m in result.primary.values())
+               + ". " + (f"Rug: observed values of {label} (n = "
+                         f"{int(data[modifier].notna().sum())})." if data is not None else
+                         "Rug omitted: pass data= to show the observed values."))
+    if ax is None:  # layout in points: title, panel titles, plot, ticks, x label, caption
+        width = 72 * (3.5 * len(axes) if len(axes) > 1 else 3.8)
+        caption = _fit_text(caption, width - 16, style.font(small), max_lines=6)
+        top = (fs + 1) * 1.6 + 2 * fs * 1.3 + 16
+        bottom = fs * 2 + 20 + (caption.count("\n") + 1) * small * 1.3 + 12
+        height = top + 2.3 * 72 + bottom
+        fig, grid = plt.subplots(1, len(axes), figsize=(width / 72, height / 72), squeeze=False)
+        panels = list(grid[0])
+        left = fs * 4.5 + 16
+        fig.subplots_adjust(left=left / width, right=1 - 12 / width, top=1 - top / height,
+                            bottom=bottom / height, wspace=(left + 12) / (width / len(axes)))
+        fig.suptitle(f"{label}: conditional effect at the reference profile", x=6 / width,
+                     y=1 - 6 / height, ha="left", va="top",
+                     fontproperties=style.font(fs + 1, weight="bold"))
+        fig.text(6 / width, 6 / height, caption, fontproperties=style.font(small),
+                 color=style.note_color, va="bottom", ha="left", parse_math=False,
+                 linespacing=1.3, gid="curve-caption")
+    else:
+        panels = [ax] if not isinstance(ax, Sequence) else list(ax)
+        if len(panels) != len(axes):
+            raise ValueError(f"ax must hold {len(axes)} Axes (one per scale: {axes}), "
+                             f"got {len(panels)}.")
+        fig = panels[0].figure
+    for a, axis in zip(panels, axes):
+        cur = result.curve(axis, modifier)
+        if cur.empty:
+            raise DataError(f"result.curves has no rows for {modifier!r} on the {axis} scale.")
+        scale = str(cur.scale.iloc[0])
+        log = scale in RELATIVE_SCALES
+        x = cur.value.to_numpy(float)
+        a.fill_between(x, cur.conf_low, cur.conf_high, color=style.marker_color, alpha=0.18,
+                       lw=0, gid="curve-band")
+        a.plot(x, cur.conf_low, color=style.marker_color, lw=0.6, gid="curve-low")
+        a.plot(x, cur.conf_high, color=style.marker_color, lw=0.6, gid="curve-high")
+        a.plot(x, cur.estimate, color=style.marker_color, lw=1.6, gid="curve-estimate")
+        a.axhline(1.0 if log else 0.0, color=style.null_color, lw=0.8, gid="curve-null")
+        a.set_xlim(x.min(), x.max())
+        lo, hi = _limits(list(cur.conf_low) + list(cur.conf_high), 1.0 if log else 0.0, log)
+        if data is not None:  # room for the rug below the band
+            lo = lo * (lo / hi) ** 0.06 if log else lo - 0.06 * (hi - lo)
+        a.set_ylim(lo, hi)
+        size = a.get_position().size * fig.get_size_inches() * 72
+        _style_axis(a, scale, style, size[1], axis="y")
+        _style_axis(a, "", style, size[0], axis="x")
+        for side in ("right", "top"):
+            a.spines[side].set_visible(False)
+        if data is not None:
+            rug = pd.to_numeric(data[modifier], errors="coerce").dropna().to_numpy(float)
+            a.vlines(np.unique(rug), 0, 0.04, transform=a.get_xaxis_transform(), color="black",
+                     lw=0.5, gid="curve-rug")
+        tests = result.interaction_p(axis)
+        t = tests[tests.modifier == modifier]
+        p = format_p(t.p_value.iloc[0]) if len(t) else "n/a"
+        a.set_title(f"{_scale_title(scale)}\nP for interaction (Wald) = {p}",
+                    fontproperties=style.font(fs), loc="left", pad=6, linespacing=1.3)
+        a.set_xlabel(label, fontproperties=style.font(fs), labelpad=4)
+        a.set_ylabel(f"{SCALE_NAMES.get(scale, scale)}, {arms[1]} vs {arms[0]}\n"
+                     "at the reference profile", fontproperties=style.font(fs),
+                     linespacing=1.2)
+    return fig
+
+
+def _profile_value(v: object) -> str:
+    try:
+        return _minus(f"{float(v):.3g}")  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return str(v)

@@ -65,6 +65,18 @@ def subgroup_frame(res: HTEResult, adjusted: bool = True) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def column_labels(res: HTEResult) -> dict[str, str]:
+    """Display labels of the subgroup table's columns (shared by the GT and the PDF table)."""
+    pct = _PCT.format(res.conf_level * 100)
+    count_word = "events/n" if res.family != "continuous" else "n"
+    labels = {"group": "Modifier", "subgroup": "Subgroup",
+              "treated": f"Treated ({count_word})", "control": f"Control ({count_word})"}
+    for a, (scale, _model) in res.primary.items():
+        labels[f"est_{a}"] = f"{scale} ({pct} CI)"
+        labels[f"p_{a}"] = f"P interaction ({scale})"
+    return labels
+
+
 def subgroup_table(res: HTEResult, *, adjusted: bool = True, title: str | None = None) -> GT:
     """Subgroup table: per-arm events/n, both scales with CIs, interaction p (raw and adjusted).
 
@@ -73,13 +85,11 @@ def subgroup_table(res: HTEResult, *, adjusted: bool = True, title: str | None =
     df = subgroup_frame(res, adjusted=adjusted)
     pct = _PCT.format(res.conf_level * 100)
     ctrl, trt = res.treatment_labels
-    count_word = "events/n" if res.family != "continuous" else "n"
     gt = GT(df, rowname_col="subgroup", groupname_col="group")
     gt = gt.tab_header(title=title or f"Treatment effect by subgroup: {res.outcome}",
                        subtitle=f"{res.treatment} = {trt} vs {ctrl}; {pct} confidence intervals")
-    labels = {"treated": f"Treated ({count_word})", "control": f"Control ({count_word})"}
+    labels = {k: v for k, v in column_labels(res).items() if k not in ("group", "subgroup")}
     for a, (scale, model) in res.primary.items():
-        labels[f"est_{a}"] = f"{scale} ({pct} CI)"
         labels[f"p_{a}"] = "P interaction"
         gt = gt.tab_spanner(label=f"{a.capitalize()} scale: {SCALE_NAMES.get(scale, scale)}",
                             columns=[f"est_{a}", f"p_{a}"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import platform
+from dataclasses import replace
 from datetime import datetime, timezone
 from importlib import metadata
 
@@ -17,8 +18,8 @@ from ..credibility import analyst_ratings, credibility_table, iceman, propose_ra
 from ..format import SCALE_NAMES, fmt_ci, fmt_count, fmt_p
 from ..inference import familywise_error, qualitative_interaction
 from ..result import HTEResult
-from ..tables import interaction_table, subgroup_frame, subgroup_table
-from .model import Bullets, Callout, Code, Figure, Para, Report, Section, Table
+from ..tables import column_labels, interaction_table, subgroup_frame, subgroup_table
+from .model import Bullets, Callout, Code, Figure, Para, Report, Section, Table  # noqa: F401
 
 DEPENDENCIES = ("numpy", "pandas", "scipy", "statsmodels", "formulaic", "great-tables",
                 "matplotlib", "typst", "PyYAML")
@@ -34,16 +35,23 @@ def versions() -> dict[str, str]:
     return out
 
 
-def _svg(fig) -> bytes:
+def _figure(fig, caption: str, name: str, png: bool = False) -> Figure:
+    """SVG (and PNG when the report is built with ``with_png``) of a matplotlib figure."""
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
     fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    data = b""
+    if png:
+        pbuf = io.BytesIO()
+        fig.savefig(pbuf, format="png", dpi=200, bbox_inches="tight")
+        data = pbuf.getvalue()
     plt.close(fig)
-    return buf.getvalue()
+    return Figure(buf.getvalue(), caption, name, png=data)
 
 
-def build_report(analysis: PlannedAnalysis, date: str | None = None) -> Report:
+def build_report(analysis: PlannedAnalysis, date: str | None = None,
+                 with_png: bool = False) -> Report:
     """The full report: every section listed in the README, in order."""
     plan, res = analysis.plan, analysis.result
     lock = plan.lock_status()
@@ -65,11 +73,11 @@ def build_report(analysis: PlannedAnalysis, date: str | None = None) -> Report:
         _summary(analysis, answers, proposed, lock),
         _population(analysis),
         _overall(res),
-        _subgroups(analysis),
-        _continuous(analysis),
+        _subgroups(analysis, with_png),
+        _continuous(analysis, with_png),
         _risk(plan),
         _credibility(analysis, answers, proposed),
-        _posthoc(analysis),
+        _posthoc(analysis, with_png),
         _methods(analysis),
         _appendix(analysis),
     ]
@@ -193,24 +201,24 @@ def _overall(res: HTEResult) -> Section:
     ), id="overall")
 
 
-def _subgroups(a: PlannedAnalysis) -> Section:
+def _subgroups(a: PlannedAnalysis, png: bool) -> Section:
     res = a.result
     hib = bool(a.plan.outcome.get("higher_is_better", False))
     pre = [m for m in res.modifiers if m not in res.posthoc]
-    fig = res.forest(modifiers=pre, higher_is_better=hib, adjusted=True)
-    disp = subgroup_frame(res)
+    fig = replace(res, modifiers=tuple(pre)).forest(higher_is_better=hib, adjusted=True)
+    disp = subgroup_frame(res).rename(columns=column_labels(res))
     blocks = [
         Para("Subgroup effects standardized over each subgroup's patients, on the absolute and "
              "the relative scale, with the Wald test of all treatment × modifier terms "
              f"(raw and {res.multiplicity}-adjusted across the {len(pre)} pre-specified "
              f"modifiers; chance of at least one false positive at α = {a.plan.alpha} among "
              f"{len(pre)} independent tests: {familywise_error(a.plan.alpha, len(pre)):.0%})."),
-        Figure(_svg(fig), "Forest plot: pre-specified subgroups on both scales. Squares: "
-               "standardized subgroup effects (area proportional to events); diamond: overall "
-               "effect; dashed line: overall effect; quarters of continuous modifiers are for "
-               "display only.", "forest"),
-        Table(disp, "Subgroup effects on both scales", group="group", gt=subgroup_table(res),
-              name="subgroups"),
+        _figure(fig, "Forest plot: pre-specified subgroups on both scales. Squares: "
+                "standardized subgroup effects (area proportional to events); diamond: overall "
+                "effect; dashed line: overall effect; quarters of continuous modifiers are for "
+                "display only.", "forest", png),
+        Table(disp, "Subgroup effects on both scales (RD in percentage points)", group="Modifier",
+              gt=subgroup_table(res), name="subgroups"),
     ]
     it = res.interactions
     tests = it.copy()
@@ -254,7 +262,7 @@ def _subgroups(a: PlannedAnalysis) -> Section:
     return Section("Pre-specified subgroup analyses", tuple(blocks), id="subgroups")
 
 
-def _continuous(a: PlannedAnalysis) -> Section:
+def _continuous(a: PlannedAnalysis, png: bool) -> Section:
     res = a.result
     mods = [m for m in res.modifiers
             if res.modifier_kinds.get(m) == "continuous" and m not in res.posthoc]
@@ -264,11 +272,10 @@ def _continuous(a: PlannedAnalysis) -> Section:
     blocks = [Para("Conditional effects across the observed range of each continuous modifier "
                    "(other covariates at the reference profile), with pointwise confidence "
                    "bands; the modifier is analysed as continuous, without cut points.")]
-    hib = bool(a.plan.outcome.get("higher_is_better", False))
     for m in mods:
-        fig = res.effect_curve(m, data=a.data, higher_is_better=hib)
-        blocks.append(Figure(_svg(fig), f"Effect of treatment by {res.labels.get(m, m)}.",
-                             f"curve-{m}"))
+        fig = res.effect_curve(m, data=a.data)
+        blocks.append(_figure(fig, f"Effect of treatment by {res.labels.get(m, m)}.",
+                              f"curve-{m}", png))
     prof = res.profile.rename(columns={"variable": "Variable", "value": "Reference value"})
     blocks.append(Table(prof, "Reference profile for conditional effects (mean of continuous, "
                         "mode of categorical covariates)", name="profile"))
@@ -323,7 +330,7 @@ def _credibility(a: PlannedAnalysis, answers, proposed) -> Section:
     return Section("Credibility of effect modification", tuple(blocks), id="credibility")
 
 
-def _posthoc(a: PlannedAnalysis) -> Section:
+def _posthoc(a: PlannedAnalysis, png: bool) -> Section:
     if not a.posthoc:
         return Section("Post hoc analyses", (Para("None: every modifier analysed was "
                                                    "pre-specified in the plan."),),
@@ -335,12 +342,11 @@ def _posthoc(a: PlannedAnalysis) -> Section:
                       "separate family and none is confirmatory.")]
     for r in a.posthoc:
         m = r.posthoc[0]
-        fig = r.forest(modifiers=[m], higher_is_better=hib, adjusted=True)
-        blocks.append(Figure(_svg(fig), f"Post hoc: treatment effect by {m} "
-                             "(hypothesis-generating).", f"posthoc-{m}"))
-        disp = subgroup_frame(r)
-        disp = disp[disp.group.str.startswith(m) | (disp.group == "Overall")]
-        blocks.append(Table(disp, f"Post hoc subgroup effects: {m}", group="group",
+        fig = replace(r, modifiers=(m,)).forest(higher_is_better=hib, adjusted=True)
+        blocks.append(_figure(fig, f"Post hoc: treatment effect by {m} "
+                              "(hypothesis-generating).", f"posthoc-{m}", png))
+        disp = subgroup_frame(replace(r, modifiers=(m,))).rename(columns=column_labels(r))
+        blocks.append(Table(disp, f"Post hoc subgroup effects: {m}", group="Modifier",
                             name=f"posthoc-{m}"))
     return Section("Post hoc analyses", tuple(blocks), id="posthoc", posthoc=True)
 

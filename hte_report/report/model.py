@@ -48,6 +48,7 @@ class Figure:
     caption: str
     name: str
     alt: str = ""
+    png: bytes = b""  # only when asked for (Quarto's typst output, docs images)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -20,7 +21,7 @@ from matplotlib import ticker, transforms
 from matplotlib.backends.backend_agg import RendererAgg
 from matplotlib.collections import LineCollection
 from matplotlib.colors import is_color_like
-from matplotlib.font_manager import FontProperties
+from matplotlib.font_manager import FontProperties, fontManager
 from matplotlib.patches import Polygon
 
 from .errors import DataError
@@ -39,7 +40,7 @@ SCALE_NAMES = {"MD": "Mean difference", "RD": "Risk difference", "RateDiff": "Ra
                "RR": "Risk ratio", "OR": "Odds ratio", "RateRatio": "Rate ratio",
                "HR": "Hazard ratio", "MeanRatio": "Ratio of means"}
 _UNINFORMATIVE = {"0", "1", "0.0", "1.0", "false", "true", "no", "yes", "control", "treated"}
-_RENDERER = RendererAgg(10, 10, 72)  # 72 dpi: measured pixels are points
+_RENDERER = RendererAgg(10, 10, 720)  # 720 dpi: pixels / 10 = points, little hinting error
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,8 @@ class ForestStyle:
     Parameters
     ----------
     font_family, font_size
-        Font for every text element (points); tick labels and notes use ``font_size - 1``.
+        Font (first installed family of a tuple; DejaVu Sans supplies missing glyphs) and size
+        in points for every text element; tick labels and notes use ``font_size - 1``.
     marker_color, overall_color, null_color, posthoc_color, shade_color, note_color
         Subgroup squares and intervals; overall diamond and dashed line; null line; post hoc
         headings; zebra shading (``"none"`` to switch off); not-estimable notes.
@@ -66,8 +68,9 @@ class ForestStyle:
     7
     """
 
-    font_family: str = "sans-serif"
-    font_size: float = 8.0
+    font_family: str | tuple[str, ...] = ("Arial", "Helvetica", "Liberation Sans", "Nimbus Sans",
+                                          "DejaVu Sans")
+    font_size: float = 7.0
     marker_color: str = "#0072B2"
     overall_color: str = "#000000"
     null_color: str = "#000000"
@@ -78,8 +81,8 @@ class ForestStyle:
     show_estimates: bool = True
     show_p_interaction: bool = True
     show_footnote: bool = True
-    panel_width: float = 1.7
-    max_label_width: float = 2.0
+    panel_width: float = 1.5
+    max_label_width: float = 1.6
     row_height: float | None = None
 
     def __post_init__(self) -> None:
@@ -93,7 +96,20 @@ class ForestStyle:
 
     def font(self, size: float | None = None, **kw: Any) -> FontProperties:
         """``FontProperties`` in this style's family (size defaults to ``font_size``)."""
-        return FontProperties(family=self.font_family, size=size or self.font_size, **kw)
+        return FontProperties(family=self.families, size=size or self.font_size, **kw)
+
+    @property
+    def families(self) -> list[str]:
+        """The installed families of ``font_family``, then DejaVu Sans (matplotlib's own)."""
+        wanted = [self.font_family] if isinstance(self.font_family, str) else self.font_family
+        generic = {"serif", "sans-serif", "monospace", "cursive", "fantasy"}
+        found = [f for f in wanted if f in generic or f in _installed_fonts()]
+        return found + [f for f in ("DejaVu Sans",) if f not in found]
+
+
+@lru_cache(maxsize=1)
+def _installed_fonts() -> frozenset[str]:
+    return frozenset(f.name for f in fontManager.ttflist)
 
 
 # ------------------------------------------------------------------------------ formatting
@@ -135,7 +151,7 @@ def _count(x: float) -> str:
 
 def _width(text: str, prop: FontProperties) -> float:
     """Rendered width of (multi-line) text in points."""
-    return max((_RENDERER.get_text_width_height_descent(line, prop, ismath=False)[0]
+    return max((_RENDERER.get_text_width_height_descent(line, prop, ismath=False)[0] / 10
                 for line in text.split("\n")), default=0.0)
 
 
@@ -216,11 +232,12 @@ def _style_axis(ax: Axes, scale: str, style: ForestStyle, length: float,
         target.set_major_locator(ticker.FixedLocator(_nice_log_ticks(lo, hi, length, gap)))
         target.set_minor_locator(ticker.NullLocator())
     else:
-        target.set_major_locator(ticker.MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10]))
+        nbins = int(np.clip(length // (_width("\u22120.25", style.font(small)) + 14), 3, 6))
+        target.set_major_locator(ticker.MaxNLocator(nbins=nbins, steps=[1, 2, 2.5, 5, 10]))
     target.set_major_formatter(ticker.FuncFormatter(lambda x, _: _minus(f"{x:g}")))
     ax.tick_params(axis=axis, labelsize=small, length=3, width=0.6, pad=2)
     for t in target.get_ticklabels():
-        t.set_fontfamily(style.font_family)
+        t.set_fontfamily(style.families)
 
 
 # ------------------------------------------------------------------------------ rows
@@ -340,7 +357,7 @@ def forest_plot(
                            else _count(r.counts[n])) for r in rows]
             head = f"{name[:1].upper()}{name[1:14]}\n{'events/n' if binary else 'n'}"
             cols.append((key, head, max(_width(head, bold), *(_width(t, prop) for t in
-                                                              texts[key])) + 12))
+                                                              texts[key])) + 10))
     for a in axes:
         scale = result.primary[a][0]
         cols.append((f"panel-{a}", _scale_title(scale), 72 * style.panel_width))
@@ -349,15 +366,21 @@ def forest_plot(
                     for v in (c.estimate, c.conf_low, c.conf_high)]
             d = _decimals(scale, vals)
             texts[a] = [_estimate_text(r, a, d, style) for r in rows]
-            head = f"{scale} ({pct} CI)" if style.show_estimates else ""
-            cols.append((f"text-{a}", head, max(_width(head, bold), *(
-                _width(t, style.font(small if r.kind == "heading" else None)) for t, r in
-                zip(texts[a], rows))) + 10))
+            head = f"{scale} [{pct} CI]" if style.show_estimates else ""
+            w = max(_width(head, bold), *(_width(t, prop) for t, r in zip(texts[a], rows)
+                                          if r.kind != "heading"))
+            for i, r in enumerate(rows):  # a long "P-int = x (adj y)" takes two lines
+                if r.kind == "heading" and _width(texts[a][i], style.font(small)) > w:
+                    texts[a][i] = texts[a][i].replace(" (adj", "\n(adj")
+                    r.lines = max(r.lines, 2)
+            cols.append((f"text-{a}", head, max(w, *(_width(t, style.font(small))
+                                                     for t in texts[a])) + 10))
     # ---------------------------------------------------------------- geometry (points)
     n_units = 0.0
     for i, r in enumerate(rows):
         n_units += 0.35 if r.kind == "heading" and i else 0
         r.top, n_units = n_units, n_units + r.lines
+    n_units += 0.3  # breathing space above the x axis
     row_h = 72 * style.row_height if style.row_height else fs * float(
         np.interp(len(rows), [20, 40], [2.0, 1.6]))
     notes = _forest_notes(result, axes, overall, adjusted, binary, pct) if (
@@ -464,7 +487,7 @@ def _estimate_text(r: _Row, axis: str, d: int, style: ForestStyle) -> str:
         return "" if r.kind == "overall" or not style.show_estimates else "not estimable"
     if not np.isfinite(c.estimate):
         return "not estimable"
-    return f"{_num(c.estimate, d)} ({_num(c.conf_low, d)} to {_num(c.conf_high, d)})"
+    return f"{_num(c.estimate, d)} [{_num(c.conf_low, d)}, {_num(c.conf_high, d)}]"
 
 
 def _forest_notes(result: HTEResult, axes: list[str], overall: dict, adjusted: bool,
@@ -475,9 +498,12 @@ def _forest_notes(result: HTEResult, axes: list[str], overall: dict, adjusted: b
     notes.append("; ".join(f"{s} from {m}" for s, m in result.primary.values()) + ".")
     adj = ""
     if adjusted:
-        t = result.interaction_p(axes[0])
-        method = t.p_adjust_method.iloc[0] if len(t) else result.multiplicity
-        adj = f"; adj: {method}-adjusted across {len(result.modifiers)} modifiers"
+        pre = [m for m in result.modifiers if m not in result.posthoc]
+        if "family" in result.interactions.columns and len(pre) < len(result.modifiers):
+            adj = (f"; adj: {result.multiplicity}-adjusted across the {len(pre)} pre-specified "
+                   "modifiers (post hoc modifiers as a separate family)")
+        else:
+            adj = f"; adj: {result.multiplicity}-adjusted across {len(result.modifiers)} modifiers"
     notes.append(f"P-int: Wald test of the treatment \u00d7 modifier terms in the model of each "
                  f"scale{adj}.")
     for a in axes:
@@ -618,7 +644,8 @@ def effect_curve(
     prof = ", ".join(f"{r.variable} = {_profile_value(r.value)}" for r in
                      result.profile.itertuples() if r.variable not in (modifier, result.treatment))
     pct = f"{100 * result.conf_level:g}%"
-    caption = (f"Effect of {arms[1]} vs {arms[0]} ({result.treatment}) with the other covariates "
+    ctrl, trt = (str(x) for x in result.treatment_labels)
+    caption = (f"Effect of {result.treatment} ({trt} vs {ctrl}) with the other covariates "
                f"at the reference profile{' (' + prof + ')' if prof else ''}; band: pointwise "
                f"{pct} CI; " + "; ".join(f"{s} from {m}" for s, m in result.primary.values())
                + ". " + (f"Rug: observed values of {label} (n = "

@@ -161,7 +161,8 @@ def test_extension_yaml_declares_formats():
     assert html["embed-resources"] is True
     assert html["css"] == "hte.css"
     assert html["toc"] is True
-    assert html["theme"] == "cosmo"
+    assert html["theme"] == ["cosmo", "hte.scss"]  # hte.scss turns off web fonts
+    assert "$web-font-path: false" in (EXT / "hte.scss").read_text()
 
     typ = formats["typst"]
     assert typ["template-partials"] == ["typst-template.typ", "typst-show.typ"]

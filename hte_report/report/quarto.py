@@ -85,9 +85,10 @@ class QuartoReport:
 
         sec = self.report.section(section_id)
         display({"text/markdown": f"## {md(sec.title)}\n"}, raw=True)
-        if sec.posthoc:
-            display({"text/markdown": "::: {.hte-posthoc}\n"}, raw=True)
+        if sec.posthoc:  # a styled div in HTML; the template's #hte-posthoc block in Typst
+            display({"text/markdown": "::: {.hte-posthoc}\n\n```{=typst}\n#hte-posthoc[\n```\n"},
+                    raw=True)
         for b in sec.blocks:
             display(bundle(b), raw=True)
         if sec.posthoc:
-            display({"text/markdown": ":::\n"}, raw=True)
+            display({"text/markdown": "```{=typst}\n]\n```\n\n:::\n"}, raw=True)

@@ -72,12 +72,23 @@ def _render_quarto(plan: Path, data: Path, to, out: Path, say) -> dict[str, Path
     qmd = root / "templates" / "hte-report.qmd"
     if not qmd.exists():
         raise HTEReportError(f"Quarto template {qmd} not found (run from a source checkout).")
+    from .. import __version__
+    from ..data import dataset_sha256, read_data
+    from ..plan import load_plan
+
+    p = load_plan(plan)
+    meta = {"plan-hash": p.sha256, "lock-status": p.lock_status(),
+            "lock-time": p.lock.locked_at if p.lock else "not locked",
+            "data-hash": dataset_sha256(read_data(data)), "hte-version": __version__,
+            "trial": p.raw["trial"].get("name") or p.raw["trial"]["id"], "title": p.title}
     written = {}
     for fmt in to:
         qfmt = {"html": "hte-html", "pdf": "hte-typst"}[fmt]
         say(f"quarto render ({qfmt})")
         cmd = [quarto, "render", str(qmd), "--to", qfmt, "-P", f"plan:{plan.resolve()}",
                "-P", f"data:{data.resolve()}", "--output-dir", str(out.resolve())]
+        for key, value in meta.items():  # the title block reads these (typst-show.typ)
+            cmd += ["-M", f"{key}:{value}"]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             raise HTEReportError(f"quarto render failed: {proc.stderr.strip()[-500:]}")

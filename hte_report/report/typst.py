@@ -6,6 +6,7 @@ and code in it (``#read(...)``, ``*bold*``) stay text.
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -39,10 +40,19 @@ def _table(t: Table) -> str:
             last = row[t.group]
             cells.append(f"table.cell(colspan: {n}, fill: luma(240))[*#{lit(last)}*]")
         cells.extend(_content(row[c]) for c in cols)
-    align = "(" + ", ".join(["left"] + ["right"] * (n - 1)) + ",)" if n > 1 else "(left,)"
+    align = "(" + ", ".join("right" if _numeric(t.frame[c]) else "left" for c in cols) + ",)"
     notes = "".join(f"\n#text(size: 7.5pt)[#{lit(x)}]\n" for x in t.notes)
-    return (f"#figure(kind: table, caption: {_content(t.caption)}, text(size: 7.5pt, "
-            f"table(columns: {n}, align: {align}, {', '.join(cells)})))\n{notes}\n")
+    return (f"#figure(kind: table, caption: {_content(t.caption)}, "
+            f"table(columns: {n}, align: {align}, {', '.join(cells)}))\n{notes}\n")
+
+
+_NUMERIC = re.compile(r"^[\s\d.,()<>%/+\-\u2212–to adj]*$")
+
+
+def _numeric(col) -> bool:
+    """Right-align columns of numbers, intervals and p-values; left-align text."""
+    vals = [str(v) for v in col if str(v) not in ("", "–")]
+    return bool(vals) and all(_NUMERIC.match(v) for v in vals)
 
 
 def _block(b, figdir: str) -> str:
@@ -80,7 +90,8 @@ def render_typst(report: Report, figdir: str = "figures") -> str:
         f"version: {lit(m['version'])}", "toc: true",
     ])
     body = "".join(_section(s, figdir) for s in report.sections)
-    return f'#import "{TEMPLATE}": *\n#show: hte-report.with({args})\n\n{body}'
+    return (f'#import "{TEMPLATE}": *\n#show: hte-report.with({args})\n'
+            "#show figure.where(kind: table): set block(breakable: true)\n\n" + body)
 
 
 def write_typst_project(report: Report, outdir: Path) -> Path:

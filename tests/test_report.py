@@ -1,0 +1,185 @@
+"""The rendered report: every section, numbers equal the tidy frames, self-contained HTML,
+a compiling PDF with the expected text, escaping of plan/data strings, the Quarto template."""
+
+import re
+import shutil
+import warnings
+from pathlib import Path
+
+import pytest
+import yaml
+from pypdf import PdfReader
+
+from hte_report.analysis import fit_plan
+from hte_report.format import fmt_ci, fmt_p
+from hte_report.report.content import build_report
+from hte_report.report.html import render_html
+from hte_report.report.render import render
+from hte_report.report.typst import compile_pdf, lit, write_typst_project
+
+ROOT = Path(__file__).parents[1]
+EXAMPLE = ROOT / "examples" / "rossi"
+SECTIONS = ["Executive summary", "Study population", "Overall effect",
+            "Pre-specified subgroup analyses", "Continuous modifiers",
+            "Risk-based analysis (PATH)", "Credibility of effect modification",
+            "Post hoc analyses", "Methods", "Appendix: the analysis plan"]
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        paths = render(EXAMPLE / "plan.yaml", EXAMPLE / "rossi.csv", out=out,
+                       engine="builtin", posthoc=["race"], date="2026-01-01")
+        analysis = fit_plan(EXAMPLE / "plan.yaml", EXAMPLE / "rossi.csv", posthoc=["race"])
+    html = paths["html"].read_text()
+    pdf_text = "\n".join(p.extract_text() for p in PdfReader(paths["pdf"]).pages)
+    return analysis, html, pdf_text, paths
+
+
+def test_every_section_in_html_and_pdf(rendered):
+    _, html, pdf_text, _ = rendered
+    flat = re.sub(r"\s+", " ", pdf_text)
+    for title in SECTIONS:
+        assert f">{title.replace('&', '&amp;')}</h2>" in html, title
+        assert title in flat, title
+
+
+def test_title_block_hashes_and_lock(rendered):
+    analysis, html, pdf_text, _ = rendered
+    assert analysis.plan.sha256 in html
+    assert analysis.result.data_sha256 in html
+    assert "matches the locked plan" in pdf_text or "matches" in pdf_text
+    assert analysis.plan.sha256[:16] in pdf_text.replace("\n", "")
+
+
+def test_numbers_in_report_equal_tidy_frames(rendered):
+    analysis, html, pdf_text, _ = rendered
+    res = analysis.result
+    flat = re.sub(r"\s+", " ", pdf_text)
+    for axis in res.primary:
+        o = res.overall_effect(axis)
+        text = fmt_ci(o.estimate, o.conf_low, o.conf_high, o.scale)
+        assert text in html and text in flat
+        eff = res.effects(axis)
+        for r in eff.dropna(subset=["estimate"]).itertuples():
+            assert fmt_ci(r.estimate, r.conf_low, r.conf_high, r.scale) in html
+        for r in res.interaction_p(axis).itertuples():
+            assert fmt_p(r.p_value) in html
+
+
+def test_html_is_self_contained(rendered):
+    _, html, _, _ = rendered
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
+    assert "@import" not in html
+    assert not re.search(r"url\(\s*['\"]?https?:", html)
+    assert "<script" not in html.lower()
+
+
+def test_posthoc_is_separated_and_labelled(rendered):
+    _, html, pdf_text, _ = rendered
+    assert 'class="hte-section hte-posthoc"' in html
+    assert "post hoc — hypothesis-generating" in html
+    assert "Post hoc" in pdf_text
+
+
+def test_risk_section_says_not_planned(rendered):
+    _, html, _, _ = rendered
+    assert "Not planned" in html
+
+
+def test_escaping_html_and_typst(tmp_path, rossi):
+    plan = yaml.safe_load((EXAMPLE / "plan.yaml").read_text())
+    evil_title = '<script>alert(1)</script> #read("/etc/passwd") *bold* $x$ \\ "q"'
+    plan["title"] = evil_title
+    plan["modifiers"][0]["label"] = '<img src=x onerror=alert(1)> #sys.inputs'
+    plan["population"] = "#import \"x\": * and ]#[ brackets"
+    data = rossi.copy()
+    data["wexp"] = data.wexp.map({0: "<b>none</b>", 1: '#read("/etc/hostname")'})
+    plan["model"]["formula"] = plan["model"]["formula"]
+    plan["modifiers"][2]["direction"]["when"] = "<b>none</b>"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        analysis = fit_plan(plan, data)
+    report = build_report(analysis)
+    html = render_html(report)
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<img src=x" not in html and "<b>none</b>" not in html
+    typ = write_typst_project(report, tmp_path)
+    pdf = compile_pdf(typ, tmp_path / "r.pdf")
+    text = re.sub(r"\s+", " ", "\n".join(p.extract_text() for p in PdfReader(pdf).pages))
+    assert '#read("/etc/passwd")' in text or "#read(“/etc/passwd”)" in text
+    assert "#read(\"/etc/hostname\")" in text or "#read(“/etc/hostname”)" in text
+    assert "<script>" in text
+
+
+def test_typst_literal_escapes():
+    assert lit('a"b\\c\nd') == '"a\\"b\\\\c\\nd"'
+
+
+def test_quarto_extension_and_template_are_consistent():
+    ext = yaml.safe_load((ROOT / "_extensions" / "hte" / "_extension.yml").read_text())
+    fmts = ext["contributes"]["formats"]
+    assert {"html", "typst"} <= set(fmts)
+    for partial in fmts["typst"]["template-partials"]:
+        assert (ROOT / "_extensions" / "hte" / partial).exists()
+    assert (ROOT / "_extensions" / "hte" / fmts["html"]["css"]).exists()
+    project = yaml.safe_load((ROOT / "_quarto.yml").read_text())
+    assert "templates/hte-report.qmd" in project["project"]["render"]
+    # the built-in writers use the very same files (symlinked package assets)
+    assets = ROOT / "hte_report" / "report" / "assets"
+    for name in ("hte.css", "typst-template.typ"):
+        assert (assets / name).read_bytes() == (ROOT / "_extensions" / "hte" / name).read_bytes()
+
+
+def test_qmd_cells_execute_without_quarto(tmp_path):
+    """Run the template's code cells as Quarto's Jupyter engine would (jupytext + nbclient)."""
+    jupytext = pytest.importorskip("jupytext")
+    nbclient = pytest.importorskip("nbclient")
+    qmd = ROOT / "templates" / "hte-report.qmd"
+    nb = jupytext.read(qmd, fmt="md:myst") if False else jupytext.reads(
+        _qmd_to_md(qmd.read_text()), fmt="md")
+    params = next(c for c in nb.cells if c.cell_type == "code" and "parameters" in c.source)
+    params.source = (f'plan = r"{EXAMPLE / "plan.yaml"}"\n'
+                     f'data = r"{EXAMPLE / "rossi.csv"}"\nposthoc = "race"\n')
+    client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
+                                     resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()
+    mimes = {k for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+             for k in o.get("data", {})}
+    assert {"text/markdown", "text/html", "image/svg+xml", "image/png"} <= mimes
+    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors
+    md_out = "".join(o["data"].get("text/markdown", "") for c in nb.cells
+                     for o in c.get("outputs", []) if "data" in o)
+    for title in SECTIONS:
+        assert title.split(" (")[0].split(":")[0] in md_out.replace("\\", "")
+
+
+def _qmd_to_md(text: str) -> str:
+    """Quarto's ```{python} fences as plain ```python fences for jupytext."""
+    return re.sub(r"```\{python\}", "```python", text)
+
+
+def test_cli_render_check_lock(tmp_path):
+    from typer.testing import CliRunner
+
+    from hte_report.cli import app
+
+    runner = CliRunner()
+    plan = tmp_path / "plan.yaml"
+    shutil.copy(EXAMPLE / "plan.yaml", plan)
+    r = runner.invoke(app, ["check", str(plan), "--data", str(EXAMPLE / "rossi.csv")])
+    assert r.exit_code == 0 and "lock status unlocked" in r.output
+    r = runner.invoke(app, ["lock", str(plan), "--statement", "before unblinding"])
+    assert r.exit_code == 0 and (tmp_path / "plan.yaml.lock.json").exists()
+    r = runner.invoke(app, ["render", str(plan), "--data", str(EXAMPLE / "rossi.csv"),
+                            "--to", "html", "--out", str(tmp_path / "o"), "--engine", "builtin"])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "o" / "report.html").exists()
+    r = runner.invoke(app, ["render", str(plan), "--data", str(tmp_path / "missing.csv")])
+    assert r.exit_code == 1 and "does not exist" in r.output
+    r = runner.invoke(app, ["--version"])
+    assert r.exit_code == 0 and "hte-report" in r.output

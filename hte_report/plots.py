@@ -40,7 +40,7 @@ SCALE_NAMES = {"MD": "Mean difference", "RD": "Risk difference", "RateDiff": "Ra
                "RR": "Risk ratio", "OR": "Odds ratio", "RateRatio": "Rate ratio",
                "HR": "Hazard ratio", "MeanRatio": "Ratio of means"}
 _UNINFORMATIVE = {"0", "1", "0.0", "1.0", "false", "true", "no", "yes", "control", "treated"}
-_RENDERER = RendererAgg(10, 10, 720)  # 720 dpi: pixels / 10 = points, little hinting error
+_RENDERER = RendererAgg(10, 10, 300)  # widths as rendered at 300 dpi (hinting varies by dpi)
 
 
 @dataclass(frozen=True)
@@ -150,8 +150,8 @@ def _count(x: float) -> str:
 
 
 def _width(text: str, prop: FontProperties) -> float:
-    """Rendered width of (multi-line) text in points."""
-    return max((_RENDERER.get_text_width_height_descent(line, prop, ismath=False)[0] / 10
+    """Rendered width of (multi-line) text in points, with a 2% margin for hinting."""
+    return max((_RENDERER.get_text_width_height_descent(line, prop, ismath=False)[0] * 0.2448
                 for line in text.split("\n")), default=0.0)
 
 
@@ -167,6 +167,10 @@ def _fit_text(text: str, width: float, prop: FontProperties, max_lines: int = 1)
             lines.append(cur)
             cur = word
     lines.append(cur)
+    if len(lines) == 2 == max_lines:  # balance two lines: no single-word orphan
+        words = text.split(" ")
+        splits = [(" ".join(words[:k]), " ".join(words[k:])) for k in range(1, len(words))]
+        lines = list(min(splits, key=lambda ab: max(_width(ab[0], prop), _width(ab[1], prop))))
     if len(lines) > max_lines:
         lines = lines[:max_lines - 1] + [" ".join(lines[max_lines - 1:])]
     last = lines[-1]
@@ -232,8 +236,15 @@ def _style_axis(ax: Axes, scale: str, style: ForestStyle, length: float,
         target.set_major_locator(ticker.FixedLocator(_nice_log_ticks(lo, hi, length, gap)))
         target.set_minor_locator(ticker.NullLocator())
     else:
-        nbins = int(np.clip(length // (_width("\u22120.25", style.font(small)) + 14), 3, 6))
-        target.set_major_locator(ticker.MaxNLocator(nbins=nbins, steps=[1, 2, 2.5, 5, 10]))
+        lo, hi = ax.get_xlim() if axis == "x" else ax.get_ylim()
+        for nbins in range(8, 1, -1):  # the most ticks whose labels keep 6 points apart
+            loc = ticker.MaxNLocator(nbins=nbins, steps=[1, 2, 2.5, 5, 10])
+            ticks = [t for t in loc.tick_values(lo, hi) if lo <= t <= hi]
+            size = max(_width(_minus(f"{t:g}"), style.font(small)) for t in ticks) if (
+                axis == "x") else 1.8 * small
+            if len(ticks) < 2 or (ticks[1] - ticks[0]) * length / (hi - lo) >= size + 6:
+                break
+        target.set_major_locator(loc)
     target.set_major_formatter(ticker.FuncFormatter(lambda x, _: _minus(f"{x:g}")))
     ax.tick_params(axis=axis, labelsize=small, length=3, width=0.6, pad=2)
     for t in target.get_ticklabels():
@@ -248,6 +259,7 @@ class _Row:
     cells: dict[str, pd.Series | None]  # axis -> tidy row
     counts: pd.Series | None
     p_text: dict[str, str]
+    posthoc: bool = False
     lines: int = 1
     top: float = 0.0
 
@@ -262,7 +274,6 @@ def _rows(result: HTEResult, axes: list[str], adjusted: bool, overall: dict) -> 
     base = overall[axes[0]] if overall[axes[0]] is not None else result.overall_effect(axes[0])
     rows = [_Row("overall", "All patients", dict(overall), base, {})]
     for mod in result.modifiers:
-        heading = _label(result, mod) + (f" {POSTHOC}" if mod in result.posthoc else "")
         ptext = {}
         for a in axes:
             t = tests[a].loc[mod] if mod in tests[a].index else None
@@ -270,7 +281,8 @@ def _rows(result: HTEResult, axes: list[str], adjusted: bool, overall: dict) -> 
             if adjusted and t is not None:
                 p += f" (adj {format_p(t.p_adjusted)})"
             ptext[a] = f"P-int = {p}"
-        rows.append(_Row("heading", heading, {a: None for a in axes}, None, ptext))
+        rows.append(_Row("heading", _label(result, mod), {a: None for a in axes}, None, ptext,
+                         posthoc=mod in result.posthoc))
         spine = eff[axes[0]]
         for r in spine[spine.modifier == mod].sort_values("order").itertuples(index=False):
             cells = {}
@@ -337,10 +349,17 @@ def forest_plot(
     fs, small = style.font_size, style.font_size - 1
     prop, bold = style.font(), style.font(weight="bold")
     label_w = 72 * style.max_label_width
+    if any(r.posthoc for r in rows):  # the post hoc tag always fits on one line
+        label_w = max(label_w, _width(POSTHOC, bold))
     for r in rows:  # wrap headings, truncate levels; taller rows where needed
-        indent = 10 if r.kind == "level" else 0
-        r.label = _fit_text(r.label, label_w - indent, bold if r.kind != "level" else prop,
-                            max_lines=2 if r.kind == "heading" else 1)
+        fp = bold if r.kind != "level" else prop
+        if r.posthoc:  # the post hoc tag on its own line unless all fits on one
+            one = f"{r.label} {POSTHOC}"
+            r.label = one if _width(one, fp) <= label_w else (
+                f"{_fit_text(r.label, label_w, fp, 2)}\n{_fit_text(POSTHOC, label_w, fp, 2)}")
+        else:
+            r.label = _fit_text(r.label, label_w - (10 if r.kind == "level" else 0), fp,
+                                max_lines=2 if r.kind == "heading" else 1)
         r.lines = r.label.count("\n") + 1
     binary = result.family != "continuous"
     ctrl, trt = _arm_labels(result, ("Control", "Treated"))
@@ -369,10 +388,11 @@ def forest_plot(
             head = f"{scale} [{pct} CI]" if style.show_estimates else ""
             w = max(_width(head, bold), *(_width(t, prop) for t, r in zip(texts[a], rows)
                                           if r.kind != "heading"))
-            for i, r in enumerate(rows):  # a long "P-int = x (adj y)" takes two lines
-                if r.kind == "heading" and _width(texts[a][i], style.font(small)) > w:
+            heads = [i for i, r in enumerate(rows) if r.kind == "heading"]
+            if any(_width(texts[a][i], style.font(small)) > 1.6 * w for i in heads):
+                for i in heads:  # very long "P-int = x (adj y)": two lines on every heading
                     texts[a][i] = texts[a][i].replace(" (adj", "\n(adj")
-                    r.lines = max(r.lines, 2)
+                    rows[i].lines = max(rows[i].lines, 2)
             cols.append((f"text-{a}", head, max(w, *(_width(t, style.font(small))
                                                      for t in texts[a])) + 10))
     # ---------------------------------------------------------------- geometry (points)
@@ -451,18 +471,18 @@ def forest_plot(
         for i, r in enumerate(rows):
             if key == "label":
                 txt, fp = r.label, bold if r.kind != "level" else prop
-                color = style.posthoc_color if POSTHOC in r.label.replace("\n", " ") or (
-                    r.kind == "heading" and r.label.endswith("\u2026") and
-                    "post hoc" in r.label) else "black"
+                color = style.posthoc_color if r.posthoc else "black"
             else:
                 txt = texts[key.removeprefix("text-")][i]
                 fp = style.font(small, style="italic") if r.kind == "heading" else prop
                 color = "black"
             dx = (14 if r.kind == "level" and key == "label" else 4) if ha == "left" else 0
+            one = "\n" not in txt  # one line: baseline half a cap height below the row centre
+            dy = -0.36 * fp.get_size_in_points() if one else 0.0
             tr = transforms.blended_transform_factory(a.transAxes, a.transData)
             a.text(xa, r.y, txt, transform=tr + transforms.ScaledTranslation(
-                dx / 72, 0, fig.dpi_scale_trans), ha=ha, va="center", fontproperties=fp,
-                color=color, gid=f"forest-{key}-{i}", parse_math=False, linespacing=1.1)
+                dx / 72, dy / 72, fig.dpi_scale_trans), ha=ha, fontproperties=fp,
+                va="baseline" if one else "center", color=color, gid=f"forest-{key}-{i}", parse_math=False, linespacing=1.1)
     if notes:
         bg.annotate(note_text, (0, 0), xycoords="axes fraction", xytext=(0, -fav_h),
                     textcoords="offset points", va="top", ha="left", color=style.note_color,

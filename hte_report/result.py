@@ -77,6 +77,8 @@ class HTEResult:
     created: str = ""
     labels: dict[str, str] = field(default_factory=dict)  # modifier -> display label
     posthoc: tuple[str, ...] = ()  # modifiers not pre-specified in a locked plan
+    primary_spec: dict[str, list] = field(default_factory=dict)  # axis -> [scale, model]
+    meta: dict = field(default_factory=dict)  # family-specific metadata (e.g. horizons)
 
     # ----------------------------------------------------------------- selection
     @cached_property
@@ -84,8 +86,11 @@ class HTEResult:
         """The (scale, model) shown by default on the absolute and the relative axis.
 
         Absolute: the first identity-link model's difference scale; relative: the first log-link
-        model's ratio scale (logit's odds ratio if no log-link model was fitted).
+        model's ratio scale (logit's odds ratio if no log-link model was fitted). A result may
+        set ``primary_spec`` (e.g. survival: RMST difference and Cox hazard ratio).
         """
+        if self.primary_spec:
+            return {axis: (v[0], v[1]) for axis, v in self.primary_spec.items()}
         fitted = self.models[self.models["converged"].astype(bool)]
         out: dict[str, tuple[str, str]] = {}
         diff = {"continuous": "MD", "binary": "RD", "count": "RateDiff"}[self.family]
@@ -105,7 +110,7 @@ class HTEResult:
     def effects(self, axis: str, method: str = "standardized") -> pd.DataFrame:
         """Subgroup rows for the primary (scale, model) of ``axis`` ('absolute'/'relative')."""
         scale, model = self.primary[axis]
-        if scale == "OR" and method == "standardized":
+        if scale in ("OR", "HR") and method == "standardized":
             method = "conditional"
         df = self.subgroups
         return df[(df.scale == scale) & (df.model == model) & (df.method == method)].reset_index(
@@ -240,7 +245,7 @@ class HTEResult:
                 continue
             v = d[f.name]
             if f.name in _FRAMES:
-                v = pd.DataFrame(v["data"], columns=v["columns"])
+                v = _numeric_nulls(pd.DataFrame(v["data"], columns=v["columns"]))
             elif isinstance(v, list):
                 v = tuple(v)
             kw[f.name] = v
@@ -249,6 +254,18 @@ class HTEResult:
     @classmethod
     def from_json(cls, text: str) -> HTEResult:
         return cls.from_dict(json.loads(text))
+
+
+def _numeric_nulls(df: pd.DataFrame) -> pd.DataFrame:
+    """JSON null in a numeric column is NaN, not None."""
+    for col in df.columns:
+        s = df[col]
+        if s.dtype == object:
+            vals = [v for v in s if v is not None]
+            if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
+                df[col] = pd.to_numeric(s.astype(object).where(s.notna(), np.nan),
+                                        errors="coerce").astype(float)
+    return df
 
 
 def _fmt_p(p: float) -> str:

@@ -4,8 +4,8 @@ post hoc modifiers separately, labelled as hypothesis-generating."""
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pandas as pd
 

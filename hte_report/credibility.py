@@ -117,20 +117,20 @@ def iceman(result: HTEResult, plan: Plan | None) -> pd.DataFrame:
             else:
                 ans = next((a for cut, a in P_THRESHOLDS if p < cut), DN)
                 answers[3] = (ans, f"Wald interaction p = {fmt_p(p)} ({model})")
-            # 4. number of modifiers
+            # 4. number of modifiers, and whether it was accounted for
+            alpha = plan.alpha if plan else 0.05
             if k == 1:
                 answers[4] = (DY, "a single effect modifier was tested")
-            elif result.multiplicity != "none" and np.isfinite(p_adj) and p_adj < (
-                    plan.alpha if plan else 0.05):
-                answers[4] = (DY, f"{k} modifiers; remains below α after "
+            elif result.multiplicity != "none" and np.isfinite(p_adj) and p_adj < alpha:
+                answers[4] = (DY, f"{k} modifiers; remains below α = {alpha} after "
+                                  f"{result.multiplicity} adjustment (p = {fmt_p(p_adj)})")
+            elif result.multiplicity != "none":
+                answers[4] = (PN, f"{k} modifiers; not below α = {alpha} after "
                                   f"{result.multiplicity} adjustment (p = {fmt_p(p_adj)})")
             elif k <= 5:
-                answers[4] = (PY, f"{k} modifiers tested; {result.multiplicity}-adjusted p = "
-                                  f"{fmt_p(p_adj)}")
-            elif k <= 10:
-                answers[4] = (PN, f"{k} modifiers tested; adjusted p = {fmt_p(p_adj)}")
+                answers[4] = (PN, f"{k} modifiers tested without multiplicity adjustment")
             else:
-                answers[4] = (DN, f"{k} modifiers tested")
+                answers[4] = (DN, f"{k} modifiers tested without multiplicity adjustment")
             # 5. continuous modifier
             kind = result.modifier_kinds.get(mod)
             planned_type = spec.type if spec else None
@@ -184,12 +184,17 @@ def analyst_ratings(plan: Plan | None) -> pd.DataFrame:
 def sun_checklist(result: HTEResult, plan: Plan | None) -> pd.DataFrame:
     """Sun et al. (BMJ 2010) criteria, answered where plan and results decide them."""
     k = len(result.modifiers)
+    n_tests = k * len(result.primary)
+    alpha = plan.alpha if plan else 0.05
     rows = []
     for mod in result.modifiers:
         spec = plan.modifier(mod) if plan else None
-        ps = {ax: result.interaction_p(ax).set_index("modifier").loc[mod, "p_value"]
-              for ax in result.primary}
-        pstr = ", ".join(f"{result.primary[a][0]} p = {fmt_p(p)}" for a, p in ps.items())
+        tests = {ax: result.interaction_p(ax).set_index("modifier").loc[mod]
+                 for ax in result.primary}
+        ps = {ax: float(t.p_adjusted) for ax, t in tests.items()}
+        pstr = ", ".join(f"{result.primary[a][0]} p = {fmt_p(float(t.p_value))} "
+                         f"(adjusted {fmt_p(float(t.p_adjusted))})" for a, t in tests.items())
+        significant = any(np.isfinite(p) and p < alpha for p in ps.values())
         items = [
             ("Design", "Subgroup variable measured at baseline?", "analyst",
              "confirm the variable was measured before randomization"),
@@ -201,12 +206,14 @@ def sun_checklist(result: HTEResult, plan: Plan | None) -> pd.DataFrame:
              "yes" if spec and spec.direction else "no",
              spec.direction["statement"] if spec and spec.direction else "no direction stated"),
             ("Design", "One of a small number of hypothesized effects tested?",
-             "yes" if k <= 5 else "no", f"{k} modifiers tested"),
+             "yes" if n_tests <= 5 else "no",
+             f"{k} modifiers on {len(result.primary)} scale(s): {n_tests} primary tests"),
             ("Analysis", "Interaction test suggests chance is unlikely?",
-             "yes" if any(p < 0.05 for p in ps.values()) else "no", pstr),
+             "yes" if significant else "no", pstr + f"; α = {alpha} after adjustment"),
             ("Analysis", "Significant effect independent of other modifiers?",
-             "yes" if k > 1 else "not applicable",
-             "all modifiers are estimated jointly in one model"),
+             ("yes" if k > 1 else "not applicable") if significant else "not applicable",
+             "all modifiers estimated jointly in one model" if significant
+             else "no significant effect to assess"),
             ("Context", "Size of the subgroup effect large?", "analyst",
              "judge from the subgroup table on both scales"),
             ("Context", "Interaction consistent across studies?", "not applicable",

@@ -162,7 +162,7 @@ def fit(
         curve_rows += _conditional(fm, design, curve_designs, family, conf_level, counts,
                                    sparse, method="curve")
         test_rows += _tests(fm, design, parsed.treatment, subs, sparse, family, y, expo, groups)
-        reri_rows += _reri(fm, design, parsed.treatment, conf_level)
+        reri_rows += _reri(fm, design, parsed.treatment, conf_level, profile)
     subgroups_df = pd.DataFrame(sub_rows)
     interactions = pd.DataFrame(test_rows)
     interactions = adjust_pvalues(interactions, multiplicity)
@@ -184,7 +184,7 @@ def fit(
         curves=pd.DataFrame(curve_rows),
         interactions=interactions,
         additive=pd.DataFrame(reri_rows, columns=["modifier", "measure", "estimate", "std_error",
-                                                  "conf_low", "conf_high", "model"]),
+                                                  "conf_low", "conf_high", "model", "reference"]),
         models=pd.DataFrame(model_rows),
         profile=prof_df,
         exclusions=prep.exclusions,
@@ -354,13 +354,21 @@ def _standardized(fm, design, subs, counts, sparse, family, conf_level):
     return rows
 
 
+class _Points(dict):
+    """Evaluation points per modifier, with percentile names for the default quartiles."""
+
+    def __init__(self):
+        super().__init__()
+        self.percentiles: dict[str, list[str]] = {}
+
+
 def _eval_points(design: Design, at):
     at = dict(at or {})
+    out = _Points()
     unknown = set(at) - {m.name for m in design.modifiers}
     if unknown:
         raise ValueError(f"at= names {sorted(unknown)}, which are not effect modifiers "
                          f"({[m.name for m in design.modifiers]}).")
-    out = {}
     for m in design.modifiers:
         s = design.frame[m.name]
         if m.kind == "categorical":
@@ -376,7 +384,14 @@ def _eval_points(design: Design, at):
                               f"[{lo}, {hi}]: extrapolation.", SparseSubgroupWarning, stacklevel=3)
             out[m.name] = vals
         else:
-            out[m.name] = list(dict.fromkeys(np.quantile(s.to_numpy(float), [0.25, 0.5, 0.75])))
+            q = np.quantile(s.to_numpy(float), [0.25, 0.5, 0.75])
+            vals, names = [], []
+            for i in range(3):
+                if q[i] not in vals:
+                    vals.append(float(q[i]))
+                    names.append(["25th percentile", "median", "75th percentile"][i])
+            out[m.name] = vals
+            out.percentiles[m.name] = names
     return out
 
 
@@ -407,7 +422,10 @@ def _profile_designs(design: Design, treatment: str, points: dict, profile: dict
         p1, p0 = prof.copy(), prof.copy()
         p1[treatment] = 1
         p0[treatment] = 0
-        out[m.name] = (vals, design.materialize(p1), design.materialize(p0))
+        labels = [str(v) for v in vals] if m.kind == "categorical" else [
+            f"at {v:.4g}" + (f" ({q})" if q else "") for v, q in zip(
+                vals, getattr(points, "percentiles", {}).get(m.name, [""] * len(vals)))]
+        out[m.name] = (vals, design.materialize(p1), design.materialize(p0), labels)
     return out
 
 
@@ -417,14 +435,14 @@ def _conditional(fm, design, designs, family, conf_level, counts, sparse, method
     for m in design.modifiers:
         if m.name not in designs:
             continue
-        vals, X1, X0 = designs[m.name]
+        vals, X1, X0, labels = designs[m.name]
         c = contrast(fm, X1, X0, np.eye(len(vals)), kind)
         res = interval(c, conf_level)
         for i, v in enumerate(vals):
             cat = m.kind == "categorical"
             key = (m.name, str(v))
             note = _not_estimable(fm, key, sparse, kind) if cat else ""
-            base = {"modifier": m.name, "level": str(v) if cat else f"{m.name} = {v:.4g}",
+            base = {"modifier": m.name, "level": str(v) if cat else labels[i],
                     "order": i, "value": np.nan if cat else float(v), "scale": scale,
                     "model": fm.label, "method": method,
                     "mu_treated": float(c.mu1[i]), "mu_control": float(c.mu0[i])}
@@ -477,22 +495,37 @@ def _test_row(modifier, scale, test, stat, df, p, model, method, note):
             "df": int(df), "p_value": float(p), "model": model, "method": method, "note": note}
 
 
-def _reri(fm, design, treatment, conf_level):
+def _reri(fm, design, treatment, conf_level, profile):
+    """RERI, AP, SI for each binary modifier, at the reference profile.
+
+    The joint exposure contrasts (treatment x modifier) are linear-predictor differences between
+    profile rows with (t, m) = (1, 0), (0, 1), (1, 1) and the reference (0, 0), other covariates
+    at the reference profile, so the result does not depend on where continuous covariates
+    that also interact with treatment have their zero. With no other interaction this equals
+    the usual coefficient formula (Hosmer & Lemeshow 1992; epiR::epi.interaction).
+    """
     if fm.link == "identity":
         return []
     label = "OR" if fm.link == "logit" else "RR"
     rows = []
-    t_idx = design.main_columns(treatment)
     for m in design.modifiers:
         if m.kind != "categorical" or design.frame[m.name].nunique() != 2:
             continue
-        m_idx = design.main_columns(m.expr)
-        tm_idx = design.interaction_columns(m, treatment)
-        if len(t_idx) != 1 or len(m_idx) != 1 or len(tm_idx) != 1:
-            continue
-        idx = np.array([t_idx[0], m_idx[0], tm_idx[0]])
-        df = additive_interaction(fm.params[idx], fm.vcov[np.ix_(idx, idx)], conf_level, label)
+        from .design import _sort_key
+
+        lo, hi = sorted(pd.unique(design.frame[m.name]), key=_sort_key)
+        prof = pd.DataFrame([{**profile, treatment: t, m.name: lv}
+                             for t, lv in ((0, lo), (1, lo), (0, hi), (1, hi))])
+        for col in design.frame.columns:
+            if col not in prof:
+                prof[col] = design.frame[col].iloc[0]
+            if isinstance(design.frame[col].dtype, pd.CategoricalDtype):
+                prof[col] = pd.Categorical(prof[col], categories=design.frame[col].cat.categories)
+        x00, x10, x01, x11 = design.materialize(prof)
+        L = np.vstack([x10 - x00, x01 - x00, x11 - x10 - x01 + x00])
+        df = additive_interaction(L @ fm.params, L @ fm.vcov @ L.T, conf_level, label)
         df.insert(0, "modifier", m.name)
         df["model"] = fm.label
+        df["reference"] = f"{treatment}=0, {m.name}={lo}"
         rows += df.to_dict("records")
     return rows

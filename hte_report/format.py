@@ -68,6 +68,8 @@ def fmt_p(p: float) -> str:
 
 
 def fmt_count(events: float, n: float) -> str:
+    if n is None or not math.isfinite(n):
+        return "–"
     if events is None or not math.isfinite(events):
         return f"{int(n)}"
     return f"{int(round(events))}/{int(n)}"

@@ -57,8 +57,9 @@ def gail_simon(estimates: np.ndarray, std_errors: np.ndarray) -> tuple[float, fl
     """Gail & Simon (1985) likelihood-ratio test of qualitative (crossover) interaction.
 
     ``estimates`` are subgroup effects on a scale where 0 is no effect (differences, or log
-    ratios). Returns ``(Q_minus, Q_plus, Q, p_value)`` with ``Q = min(Q-, Q+)`` and the exact
-    p-value ``P(Q >= q) = sum_{h=1}^{I-1} Binom(h; I-1, 1/2) * P(chi2_h >= q)``.
+    ratios). Returns ``(Q_minus, Q_plus, Q, p_value)`` with ``Q = min(Q-, Q+)`` and the p-value
+    from its least-favourable null distribution (large-sample, a mixture of chi-squares):
+    ``P(Q >= q) = sum_{h=1}^{I-1} Binom(h; I-1, 1/2) * P(chi2_h >= q)`` for q > 0; 1 at q = 0.
     """
     d = np.asarray(estimates, float)
     s = np.asarray(std_errors, float)
@@ -67,6 +68,8 @@ def gail_simon(estimates: np.ndarray, std_errors: np.ndarray) -> tuple[float, fl
     q_plus = float(np.sum(z2 * (d < 0)))
     q = min(q_minus, q_plus)
     k = len(d)
+    if q <= 0.0:  # every effect on one side: no evidence of a crossover
+        return q_minus, q_plus, q, 1.0
     p = 0.0
     for h in range(1, k):
         p += stats.binom.pmf(h, k - 1, 0.5) * stats.chi2.sf(q, h)

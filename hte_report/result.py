@@ -108,13 +108,20 @@ class HTEResult:
         return out
 
     def effects(self, axis: str, method: str = "standardized") -> pd.DataFrame:
-        """Subgroup rows for the primary (scale, model) of ``axis`` ('absolute'/'relative')."""
+        """Display rows for the primary (scale, model) of ``axis`` ('absolute'/'relative').
+
+        Categorical modifiers: standardized effects per level (``method``). Continuous
+        modifiers: model-based conditional effects at their quartiles (or ``at=`` values), never
+        effects within arbitrary quarters, which would mix model predictions with crude counts.
+        """
         scale, model = self.primary[axis]
         if scale in ("OR", "HR") and method == "standardized":
             method = "conditional"
         df = self.subgroups
-        return df[(df.scale == scale) & (df.model == model) & (df.method == method)].reset_index(
-            drop=True)
+        df = df[(df.scale == scale) & (df.model == model)]
+        cont = df.modifier.map(lambda m: self.modifier_kinds.get(m) == "continuous")
+        keep = (~cont & (df.method == method)) | (cont & (df.method == "conditional"))
+        return df[keep].reset_index(drop=True)
 
     def overall_effect(self, axis: str) -> pd.Series:
         scale, model = self.primary[axis]

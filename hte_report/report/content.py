@@ -15,7 +15,7 @@ import yaml
 from .. import __version__
 from ..analysis import PlannedAnalysis
 from ..credibility import analyst_ratings, credibility_table, iceman, propose_rating, sun_checklist
-from ..format import SCALE_NAMES, fmt_ci, fmt_count, fmt_p
+from ..format import MINUS, SCALE_NAMES, fmt_ci, fmt_count, fmt_p, is_ratio
 from ..inference import familywise_error, qualitative_interaction
 from ..result import HTEResult
 from ..tables import column_labels, interaction_table, subgroup_frame, subgroup_table
@@ -103,8 +103,9 @@ def _lock_callout(lock: str, plan) -> Callout | None:
 def _axis_phrase(res: HTEResult, axis: str) -> str:
     scale, model = res.primary[axis]
     o = res.overall_effect(axis)
-    return (f"{SCALE_NAMES.get(scale, scale).lower()} {fmt_ci(o.estimate, o.conf_low, o.conf_high, scale)}"
-            f" ({model} model)")
+    ci = fmt_ci(o.estimate, o.conf_low, o.conf_high, scale)
+    return (f"{SCALE_NAMES.get(scale, scale).lower()} {ci}, p = {fmt_p(o.p_value)} "
+            f"({model} model)")
 
 
 def _summary(a: PlannedAnalysis, answers, proposed, lock) -> Section:
@@ -117,6 +118,9 @@ def _summary(a: PlannedAnalysis, answers, proposed, lock) -> Section:
     cal = _lock_callout(lock, plan)
     if cal:
         blocks.append(cal)
+    if plan.lock and plan.lock.statement:
+        blocks.append(Para(f"Lock statement: {plan.lock.statement.rstrip('.')}. The lock record "
+                           "holds the plan's hash and time only, not a hash of the data."))
     if res.family == "binary":
         r1 = o.events_treated / o.n_treated
         r0 = o.events_control / o.n_control
@@ -124,35 +128,56 @@ def _summary(a: PlannedAnalysis, answers, proposed, lock) -> Section:
                  f"{trt} vs {fmt_count(o.events_control, o.n_control)} ({100 * r0:.1f}%) with "
                  f"{ctrl}.")
     else:
-        first = f"{out}: {int(o.n_treated)} patients with {trt}, {int(o.n_control)} with {ctrl}."
+        first = (f"{out}: {int(o.n_treated)} participants with {trt}, {int(o.n_control)} with "
+                 f"{ctrl}.")
     effects = "; ".join(f"{ax} scale: {_axis_phrase(res, ax)}" for ax in res.primary)
     blocks.append(Para(first + " Overall standardized effect — " + effects + "."))
     pre = [m for m in res.modifiers if m not in res.posthoc]
-    lines = []
+    alpha = plan.alpha
+    confirmed, nominal = [], []
     for ax, (scale, model) in res.primary.items():
         t = res.interaction_p(ax)
         t = t[t.modifier.isin(pre)]
-        hits = [f"{res.labels.get(r.modifier, r.modifier)} (p = {fmt_p(r.p_value)}, "
-                f"{res.multiplicity}-adjusted {fmt_p(r.p_adjusted)})"
-                for r in t.itertuples() if np.isfinite(r.p_value) and r.p_value < 0.1]
-        lines.append(f"{scale} ({ax} scale): " + ("; ".join(hits) if hits else
-                     "no pre-specified modifier with interaction p < 0.10"))
-    blocks.append(Para(f"Heterogeneity among {len(pre)} pre-specified modifiers (Wald "
-                       "interaction tests; a constant effect on one scale implies variation on "
-                       "the other):"))
-    blocks.append(Bullets(tuple(lines)))
+        for r in t.itertuples():
+            name = res.labels.get(r.modifier, r.modifier)
+            text = (f"{name} on the {scale} scale ({model}: p = {fmt_p(r.p_value)}, "
+                    f"{res.multiplicity}-adjusted {fmt_p(r.p_adjusted)})")
+            if np.isfinite(r.p_adjusted) and r.p_adjusted < alpha:
+                confirmed.append(text)
+            elif np.isfinite(r.p_value) and r.p_value < 0.1:
+                nominal.append(text)
+    scales = " and ".join(s for s, _ in res.primary.values())
+    if confirmed:
+        blocks.append(Para(f"Effect modification meeting the pre-specified criterion "
+                           f"({res.multiplicity}-adjusted p < {alpha}, Wald interaction test of "
+                           f"the primary model for each scale): " + "; ".join(confirmed) + "."))
+    else:
+        blocks.append(Para(f"No pre-specified modifier (of {len(pre)}) met the pre-specified "
+                           f"criterion ({res.multiplicity}-adjusted p < {alpha}) on the "
+                           f"{scales} scale."))
+    if nominal:
+        blocks.append(Para("Nominal signals (unadjusted p < 0.10, not significant after "
+                           "adjustment; exploratory, not evidence of effect modification): "
+                           + "; ".join(nominal) + ". A constant effect on one scale implies "
+                           "variation on the other; the scales answer different questions."))
     cred = []
     for r in proposed.itertuples():
         if r.proposed_rating != "not applicable" and r.modifier not in res.posthoc:
-            cred.append(f"{res.labels.get(r.modifier, r.modifier)} on the {r.scale} scale: "
-                        f"proposed credibility {r.proposed_rating} ({r.reasoning}).")
-    blocks.append(Para("Credibility (ICEMAN): " + (" ".join(cred) if cred else
-                       "no suggested effect modification to assess (all interaction p ≥ 0.10).")))
+            cred.append(f"{res.labels.get(r.modifier, r.modifier)} ({r.scale}): proposed "
+                        f"{r.proposed_rating} ({r.reasoning}).")
+    blocks.append(Para("Credibility (ICEMAN, assessed only where interaction p < 0.10): "
+                       + (" ".join(cred) if cred else "nothing to assess.")
+                       + " The analyst's recorded rating, where given, is in the credibility "
+                         "section."))
     if a.posthoc:
         names = ", ".join(p.posthoc[0] for p in a.posthoc)
         blocks.append(Callout("warning", "Post hoc analyses",
                               f"Modifiers not in the plan ({names}) are reported separately as "
                               "post hoc — hypothesis-generating, never confirmatory."))
+    devs = plan.raw.get("deviations") or []
+    blocks.append(Para("Deviations from the plan: " + ("; ".join(devs) if devs else
+                       "none recorded") + ("; the plan file differs from its lock."
+                                           if lock == "modified" else ".")))
     return Section("Executive summary", tuple(blocks), id="summary")
 
 
@@ -173,7 +198,10 @@ def _population(a: PlannedAnalysis) -> Section:
     ex = ex[ex.n_missing > 0]
     blocks = [
         Para(a.plan.raw["population"]),
-        Table(arms, "Patients analysed by arm", name="arms"),
+        Table(arms, "Participants analysed by arm", name="arms"),
+        Table(baseline_table(a), "Baseline characteristics of analysed participants by arm",
+              notes=("Mean (SD) for continuous variables; n (%) for categorical ones.",),
+              name="baseline"),
         Para(f"Rows in the data: {res.n_input}; analysed: {res.n_analysed}; excluded for a "
              f"missing value in a variable the model uses: {res.n_input - res.n_analysed}."),
     ]
@@ -183,6 +211,37 @@ def _population(a: PlannedAnalysis) -> Section:
         blocks.append(Table(ex, "Exclusions by variable (a row may miss several)",
                             name="exclusions"))
     return Section("Study population", tuple(blocks), id="population")
+
+
+def baseline_table(a: PlannedAnalysis) -> pd.DataFrame:
+    """Modifiers and covariates by arm over the analysed rows (complete cases)."""
+    res = a.result
+    used = [res.outcome, res.treatment, *res.modifiers, *res.adjustment]
+    used += [c for c in (res.exposure,) if c]
+    frame = a.data.dropna(subset=used)
+    ctl_code, trt_code = a.plan.raw["treatment"]["control"], a.plan.raw["treatment"]["treated"]
+    arms = {"treated": frame[frame[res.treatment] == trt_code],
+            "control": frame[frame[res.treatment] == ctl_code]}
+    rows = []
+    for var in [*res.modifiers, *res.adjustment]:
+        label = res.labels.get(var, var)
+        kind = res.modifier_kinds.get(var)
+        s = frame[var]
+        if kind == "continuous" or (kind is None and s.nunique() > 5
+                                    and pd.api.types.is_numeric_dtype(s)):
+            cells = {k: f"{g[var].mean():.1f} ({g[var].std():.1f})" for k, g in arms.items()}
+            rows.append({"Characteristic": label, **cells})
+        else:
+            rows.append({"Characteristic": label, "treated": "", "control": ""})
+            for lv in sorted(s.unique(), key=str):
+                cells = {k: f"{int((g[var] == lv).sum())} "
+                            f"({100 * (g[var] == lv).mean():.0f}%)" for k, g in arms.items()}
+                rows.append({"Characteristic": f"   {var} = {lv}", **cells})
+    tl = a.plan.raw["treatment"].get("treated_label", "Treated")
+    cl = a.plan.raw["treatment"].get("control_label", "Control")
+    return pd.DataFrame(rows).rename(columns={
+        "treated": f"{tl} (n = {len(arms['treated'])})",
+        "control": f"{cl} (n = {len(arms['control'])})"})
 
 
 def _overall(res: HTEResult) -> Section:
@@ -208,19 +267,26 @@ def _subgroups(a: PlannedAnalysis, png: bool) -> Section:
     fig = replace(res, modifiers=tuple(pre)).forest(higher_is_better=hib, adjusted=True)
     disp = subgroup_frame(res).rename(columns=column_labels(res))
     blocks = [
-        Para("Subgroup effects standardized over each subgroup's patients, on the absolute and "
-             "the relative scale, with the Wald test of all treatment × modifier terms "
-             f"(raw and {res.multiplicity}-adjusted across the {len(pre)} pre-specified "
-             f"modifiers; chance of at least one false positive at α = {a.plan.alpha} among "
-             f"{len(pre)} independent tests: {familywise_error(a.plan.alpha, len(pre)):.0%})."),
-        _figure(fig, "Forest plot: pre-specified subgroups on both scales. Squares: "
-                "standardized subgroup effects (area proportional to events); diamond: overall "
-                "effect; dashed line: overall effect; quarters of continuous modifiers are for "
-                "display only.", "forest", png),
+        Para("Categorical modifiers: effects standardized over each subgroup's participants. "
+             "Continuous modifiers are analysed as continuous: their rows are model-based "
+             "conditional effects at the quartiles (other covariates at the reference profile), "
+             "not estimates within arbitrary subgroups, so no per-arm counts are shown for them. "
+             "P for interaction: Wald test of all treatment × modifier terms of the primary "
+             f"model for each scale, raw and {res.multiplicity}-adjusted across the {len(pre)} "
+             f"pre-specified modifiers (chance of at least one false positive at "
+             f"α = {a.plan.alpha} among {len(pre)} independent tests per scale: "
+             f"{familywise_error(a.plan.alpha, len(pre)):.0%})."),
+        _figure(fig, "Forest plot of the pre-specified modifiers on both scales.",
+                "forest", png),
         Table(disp, "Subgroup effects on both scales (RD in percentage points)", group="Modifier",
-              gt=subgroup_table(res), name="subgroups"),
+              gt=subgroup_table(res), name="subgroups", notes=_model_notes(res)),
     ]
-    it = res.interactions
+    prim = {model for _, model in res.primary.values()}
+    order = {m: i for i, m in enumerate(res.modifiers)}
+    it = res.interactions[res.interactions.model.isin(prim)
+                          & res.interactions.test.isin(["wald", "lr"])]
+    it = it.sort_values(["modifier", "model"], key=lambda c: c.map(order) if c.name ==
+                        "modifier" else c, kind="stable")
     tests = it.copy()
     tests["modifier"] = [res.labels.get(m, m) for m in tests.modifier]
     tests = pd.DataFrame({
@@ -230,11 +296,14 @@ def _subgroups(a: PlannedAnalysis, png: bool) -> Section:
         "df": tests.df.astype(str), "P": [fmt_p(p) for p in tests.p_value],
         "P adjusted": [fmt_p(p) for p in tests.p_adjusted], "Note": tests.note.fillna(""),
     })
-    blocks.append(Table(tests, "Tests of heterogeneity: every model, scale and test",
+    if not tests["Note"].astype(bool).any():
+        tests = tests.drop(columns="Note")
+    blocks.append(Table(tests, "Tests of heterogeneity, primary models",
                         notes=("wald: all treatment × modifier coefficients; lr: likelihood "
-                               "ratio (likelihood-based models only); equality: Wald test that "
-                               "standardized subgroup effects are equal.",),
-                        group="Modifier", gt=interaction_table(res), name="interactions"))
+                               "ratio (likelihood-based models only). Every model and test, "
+                               "including equality of standardized effects, is listed under "
+                               "Methods as sensitivity analyses.",),
+                        group="Modifier", name="interactions"))
     gs = qualitative_interaction(res)
     if len(gs):
         g = pd.DataFrame({
@@ -244,22 +313,40 @@ def _subgroups(a: PlannedAnalysis, png: bool) -> Section:
             "P (qualitative)": [fmt_p(p) for p in gs.p_value],
         })
         blocks.append(Table(g, "Gail–Simon test of qualitative (crossover) interaction",
-                            notes=("Exact p-value from the mixture of chi-square "
-                                   "distributions (Gail & Simon 1985); small p suggests the "
-                                   "effect changes direction across subgroups.",),
+                            notes=("Large-sample p-value from the least-favourable null, a "
+                                   "mixture of chi-square distributions (Gail & Simon 1985); a "
+                                   "small p suggests the effect changes direction across "
+                                   "subgroups; p = 1 when every effect is on one side.",),
                             name="gail-simon"))
     if len(res.additive):
         ad = res.additive
         add = pd.DataFrame({"Modifier": [res.labels.get(m, m) for m in ad.modifier],
                             "Measure": ad.measure, "Model": ad.model,
-                            "Estimate (CI)": [f"{e:.3f} ({lo:.3f} to {hi:.3f})"
-                                              for e, lo, hi in zip(ad.estimate, ad.conf_low,
-                                                                   ad.conf_high)]})
+                            "Reference": ad.reference,
+                            "Estimate (CI)": [fmt_ci(e, lo, hi, "MeanRatio") for e, lo, hi in
+                                              zip(ad.estimate, ad.conf_low, ad.conf_high)]})
+        add["Estimate (CI)"] = add["Estimate (CI)"].str.replace("-", MINUS)
         blocks.append(Table(add, "Additive interaction for binary modifiers (RERI, AP, SI)",
-                            notes=("Hosmer–Lemeshow delta-method intervals; suffix names the "
-                                   "ratio the model estimates (OR from logit, RR from log "
-                                   "link).",), name="additive"))
+                            notes=("Joint effects of treatment and the modifier at the reference "
+                                   "profile (other covariates at their means/modes), relative to "
+                                   "the stated reference stratum; Hosmer–Lemeshow delta-method "
+                                   "intervals; the suffix names the ratio the model estimates "
+                                   "(OR from logit, RR from log link). When treatment is "
+                                   "preventive, RERI is usually interpreted after recoding so "
+                                   "that the reference is the lowest-risk stratum (Knol et al. "
+                                   "2011); this table does not recode.",), name="additive"))
     return Section("Pre-specified subgroup analyses", tuple(blocks), id="subgroups")
+
+
+def _model_notes(res: HTEResult) -> tuple[str, ...]:
+    notes = []
+    for axis, (scale, model) in res.primary.items():
+        row = res.models[res.models.model == model].iloc[0]
+        notes.append(f"{scale}: from the {model} model ({row.link} link, {row.variance} "
+                     f"variance); the primary model for the {axis} scale.")
+    notes.append(f"P interaction: Wald test of all treatment × modifier terms; 'adj': "
+                 f"{res.multiplicity}-adjusted across modifiers.")
+    return tuple(notes)
 
 
 def _continuous(a: PlannedAnalysis, png: bool) -> Section:
@@ -277,9 +364,17 @@ def _continuous(a: PlannedAnalysis, png: bool) -> Section:
         blocks.append(_figure(fig, f"Effect of treatment by {res.labels.get(m, m)}.",
                               f"curve-{m}", png))
     prof = res.profile.rename(columns={"variable": "Variable", "value": "Reference value"})
+    prof["Reference value"] = [_round_str(v) for v in prof["Reference value"]]
     blocks.append(Table(prof, "Reference profile for conditional effects (mean of continuous, "
                         "mode of categorical covariates)", name="profile"))
     return Section("Continuous modifiers", tuple(blocks), id="continuous")
+
+
+def _round_str(v: str) -> str:
+    try:
+        return f"{float(v):.4g}"
+    except ValueError:
+        return v
 
 
 def _risk(plan) -> Section:
@@ -295,37 +390,59 @@ def _risk(plan) -> Section:
 def _credibility(a: PlannedAnalysis, answers, proposed) -> Section:
     res, plan = a.result, a.plan
     analyst = analyst_ratings(plan)
-    gt = credibility_table(answers, proposed, analyst)
-    wide = answers.pivot_table(index=["label", "scale"], columns="question", values="answer",
-                               aggfunc="first").reset_index()
-    wide.columns = [f"Q{c}" if isinstance(c, (int, np.integer)) else c for c in wide.columns]
+    order = {m: i for i, m in enumerate(res.modifiers)}
     lab = {m: res.labels.get(m, m) for m in res.modifiers}
-    prop = proposed.assign(label=[lab[m] for m in proposed.modifier])
-    wide = wide.merge(prop[["label", "scale", "proposed_rating"]], on=["label", "scale"])
-    wide = wide.rename(columns={"label": "Modifier", "scale": "Scale",
-                                "proposed_rating": "Proposed"})
-    reasons = answers[["label", "scale", "question", "answer", "reason"]].copy()
-    reasons["question"] = "Q" + reasons.question.astype(str)
-    reasons.columns = ["Modifier", "Scale", "Item", "Answer", "Reason"]
+    suggested = answers[answers.interaction_p < 0.1]
+    skipped = answers[~(answers.interaction_p < 0.1)][["modifier", "scale", "interaction_p"]]
+    skipped = skipped.drop_duplicates()
+    blocks = [
+        Para("ICEMAN (RCT version) assesses a suggested effect modification — one outcome, one "
+             "effect measure, one modifier — with interaction p < 0.10; the rating may differ "
+             "between the absolute and the relative scale. Each core question is answered with "
+             "one of the instrument's four options from the locked plan and the results, with "
+             "the reason shown; the rules are listed in docs/plan-schema.md. The overall rating "
+             "is the analyst's judgement recorded in the plan; the tool's proposal is a "
+             "rule-based suggestion shown with its reasons, never a score or percentage."),
+    ]
+    if len(suggested):
+        sug = suggested.assign(o=suggested.modifier.map(order)).sort_values(
+            ["o", "scale", "question"], kind="stable")
+        wide = sug.pivot_table(index=["modifier", "scale"], columns="question",
+                               values="answer", aggfunc="first").reset_index()
+        wide.columns = [f"Q{c}" if isinstance(c, (int, np.integer)) else c
+                        for c in wide.columns]
+        wide = wide.merge(proposed, on=["modifier", "scale"], how="left")
+        recorded = {(r.modifier, r.scale): r.rating for r in analyst.itertuples()}
+        wide["Analyst's rating"] = [
+            recorded.get((m, "relative" if is_ratio(sc) else "absolute"), "not recorded")
+            for m, sc in zip(wide.modifier, wide.scale)]
+        wide = wide.assign(o=wide.modifier.map(order)).sort_values(["o", "scale"])
+        wide.insert(0, "Modifier", [lab[m] for m in wide.modifier])
+        wide = wide.drop(columns=["o", "modifier", "reasoning"]).rename(
+            columns={"scale": "Scale", "proposed_rating": "Proposed (rule-based)"})
+        blocks.append(Table(wide, "ICEMAN core questions, proposed and recorded ratings",
+                            group="Modifier",
+                            gt=credibility_table(sug, proposed, analyst), name="iceman"))
+        reasons = sug[["label", "scale", "question", "answer", "reason"]].copy()
+        reasons["question"] = "Q" + reasons.question.astype(str)
+        reasons.columns = ["Modifier", "Scale", "Item", "Answer", "Reason"]
+        blocks.append(Table(reasons, "ICEMAN answers with reasons", group="Modifier",
+                            name="iceman-reasons"))
+    else:
+        blocks.append(Para("No modifier reached interaction p < 0.10 on either scale: ICEMAN "
+                           "does not apply."))
+    if len(skipped):
+        sk = skipped.assign(o=skipped.modifier.map(order)).sort_values(["o", "scale"])
+        blocks.append(Para("Not assessed (interaction p ≥ 0.10, no suggestion of effect "
+                           "modification): " + "; ".join(
+                               f"{lab[r.modifier]} ({r.scale}, p = {fmt_p(r.interaction_p)})"
+                               for r in sk.itertuples()) + "."))
+    if not len(analyst):
+        blocks.append(Para("No analyst rating is recorded in the plan's 'credibility' section."))
     sun = sun_checklist(res, plan)
     sun = pd.DataFrame({"Modifier": [lab[m] for m in sun.modifier],
                         "Criterion": sun.criterion.astype(str) + ". " + sun.item,
                         "Answer": sun.answer, "Basis": sun.reason})
-    blocks = [
-        Para("ICEMAN (RCT version) answers each core question with one of four options from the "
-             "locked plan and the results; reasons are listed below. ICEMAN applies to a "
-             "suggested effect modification (interaction p < 0.10), and the rating may differ "
-             "between the absolute and the relative scale. The overall rating is a judgement: "
-             "the tool proposes one with its reasoning and never computes a score."),
-        Table(wide, "ICEMAN core questions and ratings", group="Modifier", gt=gt,
-              name="iceman"),
-        Table(reasons, "ICEMAN answers with reasons", group="Modifier", name="iceman-reasons"),
-    ]
-    if len(analyst):
-        rec = analyst.fillna("").rename(columns=str.capitalize)
-        blocks.append(Table(rec, "Analyst's recorded ratings", name="iceman-analyst"))
-    else:
-        blocks.append(Para("No analyst rating is recorded in the plan's 'credibility' section."))
     blocks.append(Table(sun, "Sun et al. (BMJ 2010) criteria", group="Modifier", name="sun"))
     return Section("Credibility of effect modification", tuple(blocks), id="credibility")
 
@@ -336,16 +453,17 @@ def _posthoc(a: PlannedAnalysis, png: bool) -> Section:
                                                    "pre-specified in the plan."),),
                        id="posthoc", posthoc=True)
     hib = bool(a.plan.outcome.get("higher_is_better", False))
-    blocks = [Callout("warning", "Post hoc — hypothesis-generating",
-                      "These modifiers were not pre-specified. Each was added to the primary "
-                      "model with its own treatment interaction; its p-values are adjusted in a "
-                      "separate family and none is confirmatory.")]
+    blocks = [Para("These modifiers were not pre-specified. Each was added to the primary model "
+                   "with its own treatment interaction; p-values are adjusted only within the "
+                   "post hoc family, and none is confirmatory.")]
     for r in a.posthoc:
         m = r.posthoc[0]
-        fig = replace(r, modifiers=(m,)).forest(higher_is_better=hib, adjusted=True)
+        fig = replace(r, modifiers=(m,)).forest(higher_is_better=hib,
+                                                adjusted=len(a.posthoc) > 1)
         blocks.append(_figure(fig, f"Post hoc: treatment effect by {m} "
                               "(hypothesis-generating).", f"posthoc-{m}", png))
-        disp = subgroup_frame(replace(r, modifiers=(m,))).rename(columns=column_labels(r))
+        disp = subgroup_frame(replace(r, modifiers=(m,)), adjusted=len(a.posthoc) > 1)
+        disp = disp[disp.group != "Overall"].rename(columns=column_labels(r))
         blocks.append(Table(disp, f"Post hoc subgroup effects: {m}", group="Modifier",
                             name=f"posthoc-{m}"))
     return Section("Post hoc analyses", tuple(blocks), id="posthoc", posthoc=True)
@@ -379,13 +497,40 @@ def _methods(a: PlannedAnalysis) -> Section:
              "ratio tests for likelihood-based models, and Wald tests of equal standardized "
              f"subgroup effects; multiplicity: {res.multiplicity} across pre-specified "
              "modifiers, post hoc modifiers in a separate family."),
+        Para("Primary models: " + "; ".join(
+            f"{ax} scale — {scale} from {model}" for ax, (scale, model) in res.primary.items())
+             + ". Other working models are sensitivity analyses. Variance: HC3 for the linear "
+               "(probability) model, whose errors are heteroscedastic by construction for a "
+               "binary outcome; HC0 sandwich for Poisson working models of binary outcomes "
+               "(Zou 2004), whose model-based variance is wrong; model-based for likelihood "
+               "models that are correctly specified for the outcome type (logit)."),
         Table(mt, "Working models", name="models"),
+        Table(_all_tests(res), "All heterogeneity tests (every model, scale and test; "
+              "sensitivity analyses)", group="Modifier", gt=interaction_table(res),
+              notes=("equality: Wald test that the standardized subgroup effects are equal, on "
+                     "the scale named; the RD and RR rows of one model test different nulls "
+                     "and can differ. Logit-model tests are on the odds-ratio scale.",),
+              name="all-tests"),
         Para(f"Seed recorded in the plan: {seed if seed is not None else 'none'} (no resampling "
              "is used by the analyses in this report, so results do not depend on it). "
              f"Confidence level {plan.conf_level}."),
         Table(vt, "Software and versions", name="versions"),
     ]
     return Section("Methods", tuple(blocks), id="methods")
+
+
+def _all_tests(res: HTEResult) -> pd.DataFrame:
+    order = {m: i for i, m in enumerate(res.modifiers)}
+    t = res.interactions.assign(o=res.interactions.modifier.map(order))
+    t = t.sort_values(["o", "model"], kind="stable")
+    out = pd.DataFrame({
+        "Modifier": [res.labels.get(m, m) for m in t.modifier], "Model": t.model,
+        "Scale": t.scale, "Test": t.test,
+        "Chi-square": [f"{v:.2f}" if np.isfinite(v) else "–" for v in t.statistic],
+        "df": t.df.astype(str), "P": [fmt_p(p) for p in t.p_value],
+        "P adjusted": [fmt_p(p) for p in t.p_adjusted], "Note": t.note.fillna(""),
+    })
+    return out if out["Note"].astype(bool).any() else out.drop(columns="Note")
 
 
 def _appendix(a: PlannedAnalysis) -> Section:

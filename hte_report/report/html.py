@@ -26,14 +26,18 @@ def _table(t: Table) -> str:
         gt = t.gt.with_id(f"hte-{t.name}") if t.name else t.gt
         inner = _EXTERNAL.sub("", gt.as_raw_html())
         return f'<div class="hte-table">{inner}</div>'
+    from .typst import _numeric
+
     cols = [c for c in t.frame.columns if c != t.group]
-    head = "".join(f"<th>{_e(c)}</th>" for c in cols)
+    align = {c: "right" if _numeric(t.frame[c]) else "left" for c in cols}
+    head = "".join(f'<th style="text-align:{align[c]}">{_e(c)}</th>' for c in cols)
     body, last = [], None
     for _, row in t.frame.iterrows():
         if t.group and row[t.group] != last:
             last = row[t.group]
             body.append(f'<tr class="hte-group"><th colspan="{len(cols)}">{_e(last)}</th></tr>')
-        body.append("<tr>" + "".join(f"<td>{_e(row[c])}</td>" for c in cols) + "</tr>")
+        body.append("<tr>" + "".join(f'<td style="text-align:{align[c]}">{_e(row[c])}</td>'
+                                     for c in cols) + "</tr>")
     notes = "".join(f'<p class="hte-table-note">{_e(n)}</p>' for n in t.notes)
     return (f'<div class="hte-table"><table class="hte-simple"><caption>{_e(t.caption)}'
             f"</caption><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"

@@ -33,14 +33,15 @@ def _content(text: object) -> str:
 def _table(t: Table) -> str:
     cols = [c for c in t.frame.columns if c != t.group]
     n = len(cols)
+    num = {c: _numeric(t.frame[c]) for c in cols}
     cells = [f"table.header({', '.join(f'[*#{lit(c)}*]' for c in cols)})"]
     last = None
     for _, row in t.frame.iterrows():
         if t.group and row[t.group] != last:
             last = row[t.group]
             cells.append(f"table.cell(colspan: {n}, fill: luma(240))[*#{lit(last)}*]")
-        cells.extend(_content(row[c]) for c in cols)
-    align = "(" + ", ".join("right" if _numeric(t.frame[c]) else "left" for c in cols) + ",)"
+        cells.extend(_content(_nbsp(row[c]) if num[c] else row[c]) for c in cols)
+    align = "(" + ", ".join("right" if num[c] else "left" for c in cols) + ",)"
     notes = "".join(f"\n#text(size: 7.5pt)[#{lit(x)}]\n" for x in t.notes)
     return (f"#figure(kind: table, caption: {_content(t.caption)}, "
             f"table(columns: {n}, align: {align}, {', '.join(cells)}))\n{notes}\n")
@@ -53,6 +54,11 @@ def _numeric(col) -> bool:
     """Right-align columns of numbers, intervals and p-values; left-align text."""
     vals = [str(v) for v in col if str(v) not in ("", "–")]
     return bool(vals) and all(_NUMERIC.match(v) for v in vals)
+
+
+def _nbsp(text: object) -> str:
+    """Keep an estimate and its interval on one line."""
+    return str(text).replace(" ", "\u00a0")
 
 
 def _block(b, figdir: str) -> str:
@@ -91,7 +97,8 @@ def render_typst(report: Report, figdir: str = "figures") -> str:
     ])
     body = "".join(_section(s, figdir) for s in report.sections)
     return (f'#import "{TEMPLATE}": *\n#show: hte-report.with({args})\n'
-            "#show figure.where(kind: table): set block(breakable: true)\n\n" + body)
+            "#show figure.where(kind: table): set block(breakable: true)\n"
+            "#show heading: set block(sticky: true)\n\n" + body)
 
 
 def write_typst_project(report: Report, outdir: Path) -> Path:

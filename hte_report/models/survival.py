@@ -1,0 +1,367 @@
+"""Cox proportional hazards and Kaplan–Meier building blocks for time-to-event outcomes.
+
+Point estimates come from statsmodels' ``PHReg`` (Efron or Breslow ties, strata). Everything that
+R's ``survival`` computes beyond the coefficients is computed here from the risk-set sums, so it
+can be checked against R term by term:
+
+* robust (sandwich) covariance from the score residuals, with Efron-weighted residuals for Efron
+  fits, ``I^-1 (sum_g U_g U_g') I^-1`` as ``coxph(robust = TRUE)`` / ``cluster()``;
+* the Breslow baseline cumulative hazard, its derivative in beta and its martingale variance
+  ``sum d_k / S0_k^2`` (``survfit(fit, ctype = 1)``);
+* the proportional-hazards score test of ``cox.zph(fit, transform = "km")`` (survival >= 3.0):
+  a score test of ``beta(t) = beta + theta * g(t)`` at ``theta = 0``, per term and global;
+* Kaplan–Meier curves and the restricted mean survival time with its Greenwood-type variance
+  (``print(survfit(...), rmean = tau)``).
+
+Covariates are centred at their column means before any risk-set sum (R does the same); results
+do not depend on it, but ``exp(x'b)`` stays finite for covariates with large values.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import stats
+from statsmodels.duration.hazard_regression import PHReg
+
+from ..errors import ModelError
+from ..options import Cluster
+from .glm import FittedModel
+
+
+@dataclass(frozen=True)
+class EventBlocks:
+    """Risk-set sums at each distinct event time of each stratum (K blocks).
+
+    ``S*`` are sums over the risk set (time >= t_k), ``D*`` over the deaths at t_k; index 0 is
+    the sum of ``exp(eta)``, 1 of ``exp(eta) x``, 2 of ``exp(eta) x x'``.
+    """
+
+    stratum: np.ndarray  # (K,)
+    time: np.ndarray  # (K,)
+    deaths: np.ndarray  # (K,) number of deaths
+    S0: np.ndarray
+    S1: np.ndarray  # (K, p)
+    S2: np.ndarray  # (K, p, p)
+    D0: np.ndarray
+    D1: np.ndarray
+    D2: np.ndarray
+    xdeath: np.ndarray  # (K, p) sum of x over the deaths
+
+
+def event_blocks(time, event, X, beta, strata) -> EventBlocks:
+    """Risk-set and death sums per (stratum, distinct event time), for right-censored data."""
+    p = X.shape[1]
+    r_all = np.exp(X @ beta)
+    parts = {k: [] for k in EventBlocks.__dataclass_fields__}
+    for s in np.unique(strata):
+        rows = np.flatnonzero(strata == s)
+        order = rows[np.argsort(time[rows], kind="stable")]
+        t, e, x, r = time[order], event[order], X[order], r_all[order]
+        ut = np.unique(t[e == 1])
+        if not len(ut):
+            continue
+        rx = x * r[:, None]
+        rxx = x[:, :, None] * rx[:, None, :]
+        start = np.searchsorted(t, ut, side="left")  # first row at risk at t_k
+        rev = lambda a: np.cumsum(a[::-1], axis=0)[::-1]  # noqa: E731
+        code = np.searchsorted(ut, t)
+        dead = (e == 1)
+        k = len(ut)
+
+        def death_sum(a):
+            out = np.zeros((k,) + a.shape[1:])
+            np.add.at(out, code[dead], a[dead])
+            return out
+
+        parts["stratum"].append(np.full(k, s))
+        parts["time"].append(ut)
+        parts["deaths"].append(death_sum(np.ones(len(t))))
+        parts["S0"].append(rev(r)[start])
+        parts["S1"].append(rev(rx)[start])
+        parts["S2"].append(rev(rxx)[start])
+        parts["D0"].append(death_sum(r))
+        parts["D1"].append(death_sum(rx))
+        parts["D2"].append(death_sum(rxx))
+        parts["xdeath"].append(death_sum(x))
+    if not parts["time"]:
+        raise ModelError("no events: a Cox model needs at least one event.")
+    cat = {k: np.concatenate(v) if v else np.zeros((0, p)) for k, v in parts.items()}
+    return EventBlocks(**cat)
+
+
+def _fractions(b: EventBlocks, ties: str):
+    """Expand each block into one row per death with the Efron fraction j/d (0 for Breslow).
+
+    Returns block index, fraction, denominator, covariate mean and second-moment matrix of the
+    risk set with the first j/d of the tied deaths removed."""
+    d = b.deaths.astype(int)
+    k = np.repeat(np.arange(len(d)), d)
+    j = np.arange(len(k)) - np.repeat(np.cumsum(d) - d, d)
+    f = j / d[k] if ties == "efron" else np.zeros(len(k))
+    denom = b.S0[k] - f * b.D0[k]
+    xbar = (b.S1[k] - f[:, None] * b.D1[k]) / denom[:, None]
+    m2 = (b.S2[k] - f[:, None, None] * b.D2[k]) / denom[:, None, None]
+    return k, f, denom, xbar, m2
+
+
+def score_residuals(time, event, X, beta, strata, ties) -> np.ndarray:
+    """Per-row score residuals (n x p) as R's ``residuals(coxph, type = "score")``."""
+    b = event_blocks(time, event, X, beta, strata)
+    k, f, denom, xbar, _ = _fractions(b, ties)
+    K, p = len(b.time), X.shape[1]
+    h = 1.0 / denom
+
+    def by_block(a):
+        out = np.zeros((K,) + a.shape[1:])
+        np.add.at(out, k, a)
+        return out
+
+    H, XH = by_block(h), by_block(h[:, None] * xbar)
+    FH, FXH = by_block(f * h), by_block((f * h)[:, None] * xbar)
+    MX = by_block(xbar) / b.deaths[:, None]
+    r = np.exp(X @ beta)
+    out = np.zeros_like(X)
+    for s in np.unique(strata):
+        rows = np.flatnonzero(strata == s)
+        blk = np.flatnonzero(b.stratum == s)
+        if not len(blk):
+            out[rows] = np.nan
+            continue
+        bt = b.time[blk]
+        CH, CXH = np.cumsum(H[blk]), np.cumsum(XH[blk], axis=0)
+        idx = np.searchsorted(bt, time[rows], side="right") - 1
+        has = idx >= 0
+        x, rr = X[rows], r[rows]
+        risk = np.zeros_like(x)
+        risk[has] = x[has] * CH[idx[has], None] - CXH[idx[has]]
+        res = -rr[:, None] * risk
+        dead = (event[rows] == 1)
+        kd = blk[idx[dead]]
+        res[dead] += x[dead] - MX[kd]
+        res[dead] += rr[dead, None] * (x[dead] * FH[kd, None] - FXH[kd])
+        out[rows] = res
+    return out
+
+
+@dataclass(frozen=True)
+class CoxFit:
+    """A fitted Cox model on a centred design, with everything later steps need."""
+
+    ties: str
+    params: np.ndarray
+    vcov: np.ndarray  # as requested (model or robust)
+    vcov_model: np.ndarray
+    loglik: float
+    loglik_null: float
+    converged: bool
+    n: int
+    n_events: int
+    variance: str  # "model", "robust", "CL(site)"
+    center: np.ndarray  # column means subtracted from X
+    time: np.ndarray = field(repr=False)
+    event: np.ndarray = field(repr=False)
+    X: np.ndarray = field(repr=False)  # centred design
+    strata: np.ndarray = field(repr=False)
+
+    def as_fitted_model(self, name: str, columns: tuple[str, ...]) -> FittedModel:
+        """The log-link view used by the contrast engine: exp(x'b) is the relative hazard, so a
+        ratio contrast of two design rows is a hazard ratio."""
+        return FittedModel(name=name, link="log", variance=self.variance, params=self.params,
+                           vcov=self.vcov, loglik=self.loglik, converged=self.converged,
+                           n=self.n, columns=columns)
+
+
+def fit_cox(
+    X: np.ndarray,
+    time: np.ndarray,
+    event: np.ndarray,
+    strata: np.ndarray,
+    ties: str,
+    variance: object = "model",
+    groups: np.ndarray | None = None,
+) -> CoxFit:
+    """Fit a Cox model by Newton–Raphson (statsmodels PHReg) on the column-centred design."""
+    center = X.mean(axis=0)
+    Xc = X - center
+    model = PHReg(time, Xc, status=event, strata=strata, ties=ties)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            res = model.fit(method="newton", maxiter=200)
+        except (np.linalg.LinAlgError, ValueError) as exc:
+            raise ModelError(f"the Cox model could not be fitted: {exc}") from None
+    params = np.asarray(res.params, dtype=float)
+    vmodel = np.asarray(res.cov_params(), dtype=float)
+    converged = bool(np.all(np.isfinite(params))) and not any(
+        "converge" in str(w.message).lower() for w in caught)
+    if variance == "model":
+        vcov, label = vmodel, "model"
+    else:
+        if isinstance(variance, Cluster):
+            label = variance.label
+            g = groups
+        else:
+            label, g = "robust", np.arange(len(time))
+        U = score_residuals(time, event, Xc, params, strata, ties)
+        codes = np.unique(g, return_inverse=True)[1]
+        summed = np.zeros((int(codes.max()) + 1, Xc.shape[1]))
+        np.add.at(summed, codes, np.nan_to_num(U))
+        vcov = vmodel @ (summed.T @ summed) @ vmodel
+    null = PHReg(time, np.zeros((len(time), 1)), status=event, strata=strata, ties=ties)
+    return CoxFit(ties=ties, params=params, vcov=vcov, vcov_model=vmodel, loglik=float(res.llf),
+                  loglik_null=float(null.loglike(np.zeros(1))), converged=converged, n=len(time),
+                  n_events=int(event.sum()), variance=label, center=center, time=time,
+                  event=event, X=Xc, strata=strata)
+
+
+def cox_loglik(X, time, event, strata, ties) -> float:
+    """Maximized partial log-likelihood of a (reduced) Cox model; 0 columns = null model."""
+    if X.shape[1] == 0:
+        null = PHReg(time, np.zeros((len(time), 1)), status=event, strata=strata, ties=ties)
+        return float(null.loglike(np.zeros(1)))
+    return fit_cox(X, time, event, strata, ties).loglik
+
+
+# ----------------------------------------------------------------------------- baseline hazard
+@dataclass(frozen=True)
+class BaselineAt:
+    """Breslow cumulative baseline hazard per stratum at one time (centred covariates)."""
+
+    cumhaz: np.ndarray  # (S,)
+    dcumhaz: np.ndarray  # (S, p): d cumhaz / d beta
+    varhaz: np.ndarray  # (S,): martingale variance sum d_k / S0_k^2
+
+
+def breslow_at(fit: CoxFit, t: float, n_strata: int) -> BaselineAt:
+    """Breslow (``ctype = 1``) cumulative baseline hazard at ``t`` with its beta-derivative and
+    martingale variance, as used by ``survfit.coxph``."""
+    b = event_blocks(fit.time, fit.event, fit.X, fit.params, fit.strata)
+    p = fit.X.shape[1]
+    ch, dch, vh = np.zeros(n_strata), np.zeros((n_strata, p)), np.zeros(n_strata)
+    use = b.time <= t
+    for s in range(n_strata):
+        m = use & (b.stratum == s)
+        ch[s] = np.sum(b.deaths[m] / b.S0[m])
+        dch[s] = -np.sum((b.deaths[m] / b.S0[m] ** 2)[:, None] * b.S1[m], axis=0)
+        vh[s] = np.sum(b.deaths[m] / b.S0[m] ** 2)
+    return BaselineAt(ch, dch, vh)
+
+
+@dataclass(frozen=True)
+class SurvivalAtHorizon:
+    """A model-like view for the contrast engine: predicted survival at one horizon.
+
+    Parameters are ``(beta, log H_1(t), ..., log H_S(t))`` and design rows ``(x - center,
+    stratum indicators)``, so ``S_i(t) = exp(-exp(eta_i))``. Its covariance carries both sources
+    of uncertainty: ``Cov(b, log H_s) = V dH_s / H_s`` and ``Var(log H_s) = (dH_s' V dH_s +
+    varhaz_s) / H_s^2`` (the martingale part is independent of ``b``, Tsiatis 1981).
+    """
+
+    params: np.ndarray
+    vcov: np.ndarray
+    link: str = "cloglog-survival"
+
+    @staticmethod
+    def inverse_link(eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        h = np.exp(eta)
+        s = np.exp(-h)
+        return s, -h * s
+
+
+_NO_HAZARD = -1e4  # log H for a stratum with no event before t: S = 1 with zero derivative
+
+
+def survival_at(fit: CoxFit, t: float, n_strata: int) -> SurvivalAtHorizon:
+    base = breslow_at(fit, t, n_strata)
+    V = fit.vcov
+    p = len(fit.params)
+    pos = base.cumhaz > 0
+    logH = np.where(pos, np.log(np.where(pos, base.cumhaz, 1.0)), _NO_HAZARD)
+    G = np.zeros((n_strata, p))
+    G[pos] = base.dcumhaz[pos] / base.cumhaz[pos, None]
+    mart = np.zeros(n_strata)
+    mart[pos] = base.varhaz[pos] / base.cumhaz[pos] ** 2
+    cov = np.zeros((p + n_strata, p + n_strata))
+    cov[:p, :p] = V
+    cov[:p, p:] = V @ G.T
+    cov[p:, :p] = G @ V
+    cov[p:, p:] = G @ V @ G.T + np.diag(mart)
+    return SurvivalAtHorizon(np.concatenate([fit.params, logH]), cov)
+
+
+def survival_design(X: np.ndarray, center: np.ndarray, strata: np.ndarray, n_strata: int):
+    """Design rows of :class:`SurvivalAtHorizon`: centred covariates and stratum indicators."""
+    return np.hstack([X - center, np.eye(n_strata)[strata]])
+
+
+# ----------------------------------------------------------------------------- cox.zph
+def _km_left(time, event) -> np.ndarray:
+    """1 - KM(t-) at each row's time, pooled over strata (``cox.zph``'s "km" transform)."""
+    ut, surv = kaplan_meier(time, event)[:2]
+    idx = np.searchsorted(ut, time, side="left")  # number of curve times < t
+    return 1.0 - np.concatenate([[1.0], surv])[idx]
+
+
+def zph_test(fit: CoxFit, terms: dict[str, np.ndarray]) -> list[dict]:
+    """Score tests of proportional hazards per term and global, as ``cox.zph(fit,
+    transform = "km", terms = TRUE)`` in survival >= 3.0.
+
+    ``terms`` maps a term label to its column indices in the Cox design.
+    """
+    g_row = _km_left(fit.time, fit.event)
+    g_row = g_row - g_row[fit.event == 1].mean()
+    b = event_blocks(fit.time, fit.event, fit.X, fit.params, fit.strata)
+    k, _f, _denom, xbar, m2 = _fractions(b, fit.ties)
+    # g is a function of the event time: take it from any row with that time
+    key = {(s, t): g for s, t, g in zip(fit.strata, fit.time, g_row)}
+    g_blk = np.array([key[(s, t)] for s, t in zip(b.stratum, b.time)])
+    g = g_blk[k]
+    p = fit.X.shape[1]
+    u = np.sum(g_blk[:, None] * b.xdeath, axis=0) - np.sum(g[:, None] * xbar, axis=0)
+    M = m2 - xbar[:, :, None] * xbar[:, None, :]
+    imat = np.zeros((2 * p, 2 * p))
+    imat[:p, :p] = M.sum(axis=0)
+    imat[:p, p:] = np.tensordot(g, M, axes=1)
+    imat[p:, :p] = imat[:p, p:].T
+    imat[p:, p:] = np.tensordot(g * g, M, axes=1)
+    out = []
+    for name, jj in list(terms.items()) + [("GLOBAL", np.arange(p))]:
+        kk = np.concatenate([np.arange(p), p + np.asarray(jj)])
+        uu = np.concatenate([np.zeros(p), u[jj]])
+        stat = float(uu @ np.linalg.solve(imat[np.ix_(kk, kk)], uu))
+        df = len(jj)
+        out.append({"term": name, "statistic": stat, "df": df,
+                    "p_value": float(stats.chi2.sf(stat, df))})
+    return out
+
+
+# ----------------------------------------------------------------------------- Kaplan–Meier
+def kaplan_meier(time, event):
+    """Distinct times, survival just after each, numbers at risk and events (all times)."""
+    ut, inv = np.unique(time, return_inverse=True)
+    d = np.bincount(inv, weights=event, minlength=len(ut))
+    c = np.bincount(inv, minlength=len(ut))
+    n_risk = len(time) - np.concatenate([[0], np.cumsum(c)[:-1]])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        surv = np.cumprod(1.0 - d / n_risk)
+    return ut, surv, n_risk, d
+
+
+def rmst(time, event, tau: float) -> tuple[float, float]:
+    """Restricted mean survival time up to ``tau`` and its variance,
+    ``sum_{t_k <= tau} A_k^2 d_k / (n_k (n_k - d_k))`` with ``A_k`` the area under the KM curve
+    from ``t_k`` to ``tau`` (Greenwood-type; as ``print(survfit(...), rmean = tau)``)."""
+    ut, surv, n_risk, d = kaplan_meier(time, event)
+    keep = (ut <= tau) & (d > 0)
+    t, s, n, dd = ut[keep], surv[keep], n_risk[keep], d[keep]
+    edges = np.concatenate([[0.0], t, [tau]])
+    heights = np.concatenate([[1.0], s])
+    areas = np.diff(edges) * heights  # area of each step
+    mean = float(areas.sum())
+    tail = np.cumsum(areas[::-1])[::-1][1:]  # A_k: area from t_k to tau
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w = np.where(n - dd > 0, dd / (n * (n - dd)), 0.0)
+    return mean, float(np.sum(tail**2 * w))

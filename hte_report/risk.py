@@ -1,0 +1,740 @@
+"""PATH risk-based analysis: a baseline-risk model, effects across strata of predicted risk on
+both scales, the treatment x linear-predictor interaction, and absolute benefit against risk.
+
+The PATH statement (Kent et al., Ann Intern Med 2020) recommends, for a positive trial, reporting
+treatment effects across strata of predicted baseline (outcome) risk on the absolute and the
+relative scale: a constant relative effect implies absolute benefits that grow with risk.
+
+Pipeline (one direction, like :func:`hte_report.fit`):
+
+1. :func:`risk_model` -- a prognostic model for the binary outcome, fitted *without* the
+   treatment term on all patients (``method="pooled"``, blinded to arm, as PATH suggests; with
+   ``include_treatment=True`` the arm enters as a main effect and is set to control when
+   predicting), on the control arm only (``"control-arm"``), or supplied (``"external"``:
+   coefficients or a column of predicted risks). Reports the c-statistic (DeLong CI, as
+   ``pROC``), calibration-in-the-large, the calibration slope and grouped observed/predicted
+   risks. Models developed on the same trial are optimistic: a warning says so, and
+   ``crossfit_folds=K`` predicts every patient from a model that did not see them.
+2. :func:`risk_stratified` -- strata of predicted risk (quarters, or cut points), per-stratum
+   RD, RR and OR from :func:`hte_report.fit` on ``y ~ treat * C(risk_stratum)`` (saturated, so
+   the standardized stratum effects are the crude ones: Wald RD, Katz log RR, Woolf log OR),
+   the treatment x linear-predictor tests from ``y ~ treat * risk_lp`` on the RD, log-RR and
+   log-OR scales, and the conditional RD and RR curve over baseline risk from the logit model.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+from formulaic import Formula, model_matrix
+from scipy import stats
+
+from .data import prepare, read_data
+from .effects import contrast, interval
+from .errors import DataError, FormulaError, HTEReportWarning, ModelError
+from .formula import _factor_columns, check_formula_safety
+from .models.glm import FitFailure, fit_glm
+from .options import check_choice
+
+__all__ = ["OverfittingWarning", "RiskModel", "RiskResult", "c_statistic", "risk_model",
+           "risk_stratified"]
+
+METHODS = ("pooled", "control-arm", "external")
+LP, STRATUM, ROW = "risk_lp", "risk_stratum", "_hte_row"
+POPULATIONS = ("all", "control", "treated")
+
+
+class OverfittingWarning(HTEReportWarning):
+    """A risk model developed and evaluated on the same trial is optimistic."""
+
+
+@dataclass(frozen=True)
+class RiskModel:
+    """A baseline-risk model and its predicted risk for every analysed patient.
+
+    Frames
+    ------
+    patients
+        One row per analysed patient: ``row`` (position in the input data), ``treatment``
+        (0 control / 1 treated), ``outcome``, ``risk`` (predicted baseline risk), ``lp``
+        (its logit) and ``fold`` (cross-fitting fold, 0 when not cross-fitted).
+    model
+        Coefficients of the risk model fitted on its whole development population
+        (``term, estimate, std_error, conf_low, conf_high, statistic, p_value``); supplied
+        coefficients have no standard errors; empty for a column of risks.
+    performance
+        ``metric`` (``c_statistic`` with a DeLong interval; ``calibration_intercept``:
+        calibration-in-the-large, the intercept of ``glm(y ~ offset(lp), binomial)``;
+        ``calibration_slope``: the slope of ``glm(y ~ lp, binomial)``) per ``population``
+        (``all``, ``control``, ``treated``), with ``null`` (the value of a perfect model),
+        ``p_value`` against it, ``n``, ``events`` and ``method``.
+    calibration
+        Observed against mean predicted risk by ``population`` and ``group`` (tenths of
+        predicted risk by default), with exact (Clopper-Pearson) intervals for the observed.
+    """
+
+    formula: str
+    outcome: str
+    treatment: str
+    treatment_labels: tuple[str, str]
+    method: str
+    include_treatment: bool
+    crossfit_folds: int | None
+    seed: int | None
+    conf_level: float
+    patients: pd.DataFrame
+    model: pd.DataFrame
+    performance: pd.DataFrame
+    calibration: pd.DataFrame
+    n_input: int
+    n_analysed: int
+    data_sha256: str
+    notes: tuple[str, ...] = ()
+
+    @property
+    def developed_on_trial(self) -> bool:
+        return self.method != "external"
+
+    def c_statistic(self, population: str = "all") -> pd.Series:
+        """The c-statistic row for ``population`` (``all``, ``control``, ``treated``)."""
+        p = self.performance
+        return p[(p.metric == "c_statistic") & (p.population == population)].iloc[0]
+
+
+def risk_model(
+    formula: str,
+    data: object,
+    *,
+    treatment: str,
+    method: str = "pooled",
+    include_treatment: bool = False,
+    coefficients: Mapping[str, float] | pd.Series | None = None,
+    risk_column: str | None = None,
+    crossfit_folds: int | Sequence[int] | None = None,
+    seed: int | None = 0,
+    reference: object = None,
+    conf_level: float = 0.95,
+    calibration_groups: int = 10,
+    safe_formula: bool = False,
+) -> RiskModel:
+    """Predict every patient's baseline risk of a binary outcome and assess the predictions.
+
+    Parameters
+    ----------
+    formula
+        The risk model without the treatment, e.g. ``"arrest ~ age + prio + wexp"``. With
+        ``risk_column`` write ``"arrest ~ 1"``.
+    data
+        DataFrame or path; rows missing a used variable are excluded and counted.
+    treatment
+        The treatment column (two levels; see ``reference``).
+    method
+        ``"pooled"`` (all patients, no treatment term -- blinded to arm), ``"control-arm"``
+        (control patients only; predictions for all) or ``"external"`` (``coefficients`` on
+        the formula's design columns, or ``risk_column``).
+    include_treatment
+        Pooled only: add the treatment as a main effect and predict with it set to control.
+    coefficients
+        External model: design column name (``"Intercept"``, ``"age"``, ...) -> coefficient
+        on the logit scale. Names must match the formula's design exactly.
+    risk_column
+        External model: a column of predicted risks in (0, 1).
+    crossfit_folds
+        ``K`` (>= 2): every patient's risk comes from the model refitted without their fold
+        (folds balanced on arm x outcome, shuffled with ``seed``); or one fold label per
+        analysed row. Transforms (spline knots, centring) keep the state learnt from all rows,
+        which uses no outcome.
+    seed
+        Seed of the fold assignment (recorded in the result).
+    reference
+        Control level of a treatment that is not 0/1 or bool.
+    conf_level
+        Confidence level of every interval.
+    calibration_groups
+        Number of quantile groups of predicted risk in the ``calibration`` frame.
+    safe_formula
+        Refuse formula terms that would run code (formulas from a plan file).
+
+    Returns
+    -------
+    RiskModel
+
+    Examples
+    --------
+    >>> from hte_report.datasets import load_rossi
+    >>> from hte_report.risk import risk_model
+    >>> rm = risk_model("arrest ~ age + prio + wexp + mar + paro + race", load_rossi(),
+    ...                 treatment="fin", crossfit_folds=5, seed=1)
+    >>> round(float(rm.c_statistic().estimate), 2)
+    0.66
+    """
+    check_choice("method", method, METHODS)
+    if not (0.5 < conf_level < 1):
+        raise ValueError(f"conf_level must be between 0.5 and 1, got {conf_level!r}.")
+    if include_treatment and method != "pooled":
+        raise ValueError(f"include_treatment=True applies to method='pooled' only, not "
+                         f"{method!r}.")
+    if method == "external" and (coefficients is None) == (risk_column is None):
+        raise ValueError("method='external' needs exactly one of coefficients= (a mapping of "
+                         "design column -> logit coefficient) or risk_column= (predicted risks).")
+    if method != "external" and (coefficients is not None or risk_column is not None):
+        raise ValueError(f"coefficients= and risk_column= are for method='external'; with "
+                         f"method={method!r} the model is fitted on the trial.")
+    if method == "external" and crossfit_folds is not None:
+        raise ValueError("crossfit_folds applies to models developed on the trial, not to an "
+                         "external model.")
+    if not isinstance(calibration_groups, int) or calibration_groups < 2:
+        raise ValueError(f"calibration_groups must be an integer >= 2, got "
+                         f"{calibration_groups!r}.")
+    if safe_formula:
+        check_formula_safety(formula)
+    raw = read_data(data)
+    outcome, rhs, columns = _parse_risk_formula(formula, raw.columns, treatment)
+    if risk_column is not None:
+        if rhs.strip() not in ("1", ""):
+            raise FormulaError(f"with risk_column={risk_column!r} the formula must be "
+                               f"'{outcome} ~ 1', got {formula!r}.")
+        if risk_column not in raw.columns:
+            raise DataError(f"risk_column {risk_column!r} is not in the data.")
+        columns = [risk_column]
+    frame_in = raw.assign(**{ROW: np.arange(len(raw))})
+    prep = prepare(frame_in, outcome=outcome, treatment=treatment,
+                   variables=(treatment, *columns, ROW), family="binary", reference=reference)
+    if prep.n_excluded:
+        warnings.warn(f"{prep.n_excluded} of {prep.n_input} rows excluded for missing values "
+                      "in the risk model's variables.", HTEReportWarning, stacklevel=2)
+    frame = prep.frame
+    y = frame[outcome].to_numpy(float)
+    t = frame[treatment].to_numpy(int)
+    n = len(frame)
+    notes: list[str] = []
+
+    folds = np.zeros(n, dtype=int)
+    k = None
+    if crossfit_folds is not None:
+        folds, k = _folds(crossfit_folds, t, y, seed, n)
+    if method == "external":
+        if risk_column is not None:
+            risk = frame[risk_column].to_numpy(float)
+            if np.any((risk <= 0) | (risk >= 1)):
+                bad = risk[(risk <= 0) | (risk >= 1)]
+                raise DataError(f"risk_column {risk_column!r} must hold risks strictly between "
+                                f"0 and 1; {len(bad)} value(s) are not, e.g. {bad[:3].tolist()}.")
+            lp = np.log(risk / (1 - risk))
+            coef = pd.DataFrame(columns=["term", "estimate", "std_error", "conf_low",
+                                         "conf_high", "statistic", "p_value"])
+        else:
+            X, names = _design(rhs, frame)
+            b = _external_coefficients(coefficients, names)
+            lp = X @ b
+            coef = pd.DataFrame({"term": names, "estimate": b}).assign(
+                std_error=np.nan, conf_low=np.nan, conf_high=np.nan, statistic=np.nan,
+                p_value=np.nan)
+    else:
+        design_rhs = f"{treatment} + {rhs}" if include_treatment else rhs
+        X, names = _design(design_rhs, frame)
+        X0 = X
+        if include_treatment:
+            f0 = frame.assign(**{treatment: 0})
+            X0 = np.asarray(model_matrix(design_rhs, frame).model_spec.get_model_matrix(f0),
+                            dtype=float)
+        develop = np.ones(n, dtype=bool) if method == "pooled" else (t == 0)
+        full = _fit_logit(X[develop], y[develop], names, "the risk model")
+        coef = _coef_frame(full, names, conf_level)
+        lp = X0 @ full.params
+        if k is not None:
+            for f in np.unique(folds):
+                train = develop & (folds != f)
+                fm = _fit_logit(X[train], y[train], names, f"the risk model without fold {f}")
+                lp[folds == f] = X0[folds == f] @ fm.params
+        if k is None:
+            msg = ("the risk model was developed and is evaluated on the same trial: its "
+                   "c-statistic and calibration are optimistic")
+            if method == "control-arm":
+                msg += (", and fitting it on the control arm only biases risk-stratified "
+                        "effects towards spurious heterogeneity (Burke 2014; Abadie 2018)")
+            msg += ". Use crossfit_folds=K for out-of-fold predictions."
+            warnings.warn(msg, OverfittingWarning, stacklevel=2)
+            notes.append(msg)
+        else:
+            notes.append(f"risks are {k}-fold cross-fitted (seed {seed}); coefficients are "
+                         "from the model fitted on the whole development population.")
+    risk = 1.0 / (1.0 + np.exp(-lp))
+    patients = pd.DataFrame({"row": frame[ROW].to_numpy(int), "treatment": t, "outcome": y,
+                             "risk": risk, "lp": lp, "fold": folds})
+    performance, calibration = _performance(patients, conf_level, calibration_groups)
+    return RiskModel(
+        formula=formula, outcome=outcome, treatment=treatment,
+        treatment_labels=prep.treatment_labels, method=method,
+        include_treatment=include_treatment, crossfit_folds=k,
+        seed=seed if k is not None else None, conf_level=conf_level, patients=patients,
+        model=coef, performance=performance, calibration=calibration, n_input=prep.n_input,
+        n_analysed=n, data_sha256=prep.data_sha256, notes=tuple(notes))
+
+
+def _parse_risk_formula(formula: str, columns, treatment: str) -> tuple[str, str, list[str]]:
+    if not isinstance(formula, str) or "~" not in formula:
+        raise FormulaError(f"formula must be a string like 'y ~ age + sex', got {formula!r}.")
+    try:
+        parsed = Formula(formula)
+    except Exception as exc:  # formulaic parsing errors
+        raise FormulaError(f"cannot parse formula {formula!r}: {exc}") from None
+    lhs = list(parsed.lhs)
+    if len(lhs) != 1 or len(lhs[0].factors) != 1:
+        raise FormulaError(f"the left-hand side of {formula!r} must be one outcome column.")
+    outcome = lhs[0].factors[0].expr
+    used: list[str] = []
+    for term in parsed.rhs:
+        for factor in term.factors:
+            used += [c for c in _factor_columns(factor, columns) if c not in used]
+    for col in [outcome, treatment, *used]:
+        if col not in columns:
+            raise FormulaError(f"column {col!r} named by formula {formula!r} (or treatment=) is "
+                               f"not in the data; columns: {list(columns)[:20]}.")
+    if treatment in used:
+        raise FormulaError(
+            f"the risk formula {formula!r} uses the treatment {treatment!r}: write it without "
+            "the treatment (use include_treatment=True to add it as a main effect set to "
+            "control when predicting).")
+    return outcome, formula.split("~", 1)[1], used
+
+
+def _design(rhs: str, frame: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    try:
+        mm = model_matrix(rhs, frame, na_action="raise")
+    except Exception as exc:
+        raise FormulaError(f"cannot build the risk model's design for {rhs!r}: {exc}") from None
+    return np.asarray(mm, dtype=float), list(mm.columns)
+
+
+def _external_coefficients(coefficients, names: list[str]) -> np.ndarray:
+    coefs = dict(coefficients.items()) if hasattr(coefficients, "items") else None
+    if coefs is None:
+        raise ValueError("coefficients must be a mapping (dict or pandas Series) of design "
+                         f"column -> coefficient; the design columns are {names}.")
+    missing = [c for c in names if c not in coefs]
+    extra = [c for c in coefs if c not in names]
+    if missing or extra:
+        raise ValueError(f"coefficients do not match the formula's design columns {names}: "
+                         f"missing {missing}, not in the design {extra}.")
+    b = np.array([float(coefs[c]) for c in names])
+    if not np.all(np.isfinite(b)):
+        raise ValueError("coefficients must be finite numbers.")
+    return b
+
+
+def _fit_logit(X, y, names, what):
+    if y.sum() == 0 or y.sum() == len(y):
+        raise DataError(f"cannot fit {what}: the outcome is constant ({int(y.sum())} events "
+                        f"in {len(y)} patients).")
+    try:
+        return fit_glm("logit", X, y, tuple(names), "model")
+    except FitFailure as exc:
+        raise ModelError(f"{what} did not converge ({exc}); check for separation or use "
+                         "fewer covariates.") from None
+
+
+def _coef_frame(fm, names, conf_level):
+    z = stats.norm.ppf(0.5 + conf_level / 2)
+    se = np.sqrt(np.diag(fm.vcov))
+    b = fm.params
+    return pd.DataFrame({"term": names, "estimate": b, "std_error": se,
+                         "conf_low": b - z * se, "conf_high": b + z * se,
+                         "statistic": b / se, "p_value": 2 * stats.norm.sf(np.abs(b / se))})
+
+
+def _folds(spec, t, y, seed, n) -> tuple[np.ndarray, int]:
+    if isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
+        k = int(spec)
+        if k < 2 or k > n // 2:
+            raise ValueError(f"crossfit_folds must be between 2 and n/2 = {n // 2}, got {k}.")
+        rng = np.random.default_rng(seed)
+        folds = np.zeros(n, dtype=int)
+        for cell in ((0, 0), (0, 1), (1, 0), (1, 1)):  # balance arm x outcome across folds
+            idx = np.flatnonzero((t == cell[0]) & (y == cell[1]))
+            idx = rng.permutation(idx)
+            folds[idx] = (np.arange(len(idx)) + rng.integers(k)) % k + 1
+        return folds, k
+    folds = np.asarray(spec)
+    if folds.ndim != 1 or len(folds) != n:
+        raise ValueError(f"crossfit_folds must be an integer K or one fold label per analysed "
+                         f"row ({n}), got {type(spec).__name__} of length {len(folds)}.")
+    codes = np.unique(folds, return_inverse=True)[1] + 1
+    if codes.max() < 2:
+        raise ValueError("crossfit_folds labels must name at least two folds.")
+    return codes.astype(int), int(codes.max())
+
+
+# ----------------------------------------------------------------------------- performance
+def c_statistic(outcome, score, conf_level: float = 0.95) -> dict:
+    """c-statistic (area under the ROC curve) with DeLong's standard error and interval.
+
+    Ties in ``score`` count one half. The interval is ``c +/- z SE`` clipped to [0, 1], as
+    ``pROC::ci.auc(method = "delong")``.
+
+    Examples
+    --------
+    >>> c_statistic([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])["estimate"]
+    0.75
+    """
+    y = np.asarray(outcome, dtype=float)
+    s = np.asarray(score, dtype=float)
+    cases, ctrls = s[y == 1], s[y == 0]
+    m, n = len(cases), len(ctrls)
+    if m < 2 or n < 2:
+        raise DataError(f"the c-statistic needs at least two patients with and two without the "
+                        f"event; got {m} and {n}.")
+    r_all = stats.rankdata(s)
+    v10 = (r_all[y == 1] - stats.rankdata(cases)) / n  # per case: share of controls below
+    v01 = 1.0 - (r_all[y == 0] - stats.rankdata(ctrls)) / m  # per control: share of cases above
+    auc = float(v10.mean())
+    se = float(np.sqrt(v10.var(ddof=1) / m + v01.var(ddof=1) / n))
+    z = stats.norm.ppf(0.5 + conf_level / 2)
+    return {"estimate": auc, "std_error": se, "conf_low": max(0.0, auc - z * se),
+            "conf_high": min(1.0, auc + z * se), "n": m + n, "events": m}
+
+
+def _calibration_fit(y, lp, slope: bool, conf_level: float) -> dict:
+    X = np.column_stack([np.ones_like(lp), lp]) if slope else np.ones((len(lp), 1))
+    off = None if slope else lp
+    res = sm.GLM(y, X, family=sm.families.Binomial(), offset=off).fit(tol=1e-13, maxiter=200)
+    j = 1 if slope else 0
+    b, se = float(res.params[j]), float(np.sqrt(res.cov_params()[j, j]))
+    null = 1.0 if slope else 0.0
+    z = stats.norm.ppf(0.5 + conf_level / 2)
+    stat = (b - null) / se
+    return {"estimate": b, "std_error": se, "conf_low": b - z * se, "conf_high": b + z * se,
+            "null": null, "statistic": stat, "p_value": float(2 * stats.norm.sf(abs(stat)))}
+
+
+def quantile_groups(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Codes 0..K-1 of K quantile groups (type-7 quantiles, right-closed, lowest included:
+    R's ``cut(x, unique(quantile(x, 0:K/K)), include.lowest = TRUE)``) and the edges used."""
+    edges = np.unique(np.quantile(x, np.linspace(0, 1, k + 1)))
+    codes = np.searchsorted(edges, x, side="left") - 1
+    codes[x == edges[0]] = 0
+    return codes, edges
+
+
+def _performance(patients: pd.DataFrame, conf_level: float, groups: int):
+    perf, calib = [], []
+    for pop in POPULATIONS:
+        sel = patients if pop == "all" else patients[patients.treatment == (pop == "treated")]
+        y, risk, lp = sel.outcome.to_numpy(), sel.risk.to_numpy(), sel.lp.to_numpy()
+        base = {"population": pop, "n": len(sel), "events": int(y.sum())}
+        try:
+            c = c_statistic(y, risk, conf_level)
+            perf.append({"metric": "c_statistic", **base, "estimate": c["estimate"],
+                         "std_error": c["std_error"], "conf_low": c["conf_low"],
+                         "conf_high": c["conf_high"], "null": 0.5,
+                         "statistic": (c["estimate"] - 0.5) / c["std_error"],
+                         "p_value": float(2 * stats.norm.sf(abs(c["estimate"] - 0.5)
+                                                            / c["std_error"])),
+                         "method": "DeLong"})
+            for metric, slope in (("calibration_intercept", False), ("calibration_slope", True)):
+                perf.append({"metric": metric, **base, **_calibration_fit(y, lp, slope,
+                                                                            conf_level),
+                             "method": "logistic recalibration"})
+        except DataError:
+            continue
+        codes, edges = quantile_groups(risk, groups)
+        for g in range(len(edges) - 1):
+            yy = y[codes == g]
+            ev = int(yy.sum())
+            ci = stats.binomtest(ev, len(yy)).proportion_ci(conf_level, method="exact")
+            calib.append({"population": pop, "group": g + 1, "risk_low": edges[g],
+                          "risk_high": edges[g + 1], "n": len(yy), "events": ev,
+                          "predicted": float(risk[codes == g].mean()),
+                          "observed": ev / len(yy), "conf_low": ci.low, "conf_high": ci.high})
+    return pd.DataFrame(perf), pd.DataFrame(calib)
+
+
+# ----------------------------------------------------------------------------- stratified
+@dataclass(frozen=True)
+class RiskResult:
+    """Treatment effects across strata of predicted baseline risk (PATH).
+
+    Frames
+    ------
+    strata
+        One row per (stratum, scale): ``stratum`` (1..K), ``label``, ``risk_low``/``risk_high``
+        (edges of predicted risk), ``mean_risk`` (mean predicted risk), ``n, n_treated,
+        n_control, events_treated, events_control``, ``risk_treated``/``risk_control``
+        (observed), ``scale`` (``RD``, ``RR``, ``OR``), ``estimate, std_error`` (of the log for
+        ratios), ``conf_low, conf_high, statistic, p_value``, ``model``, ``method``, ``note``.
+    tests
+        ``hypothesis`` (``treatment x risk_lp``: linear-predictor interaction;
+        ``equal across strata``), ``test`` (``wald``/``lr``), ``scale``, ``statistic, df,
+        p_value``, ``model``, ``method``, ``note``.
+    curve
+        Conditional RD and RR from ``logit(y) ~ treat * risk_lp`` on a grid of predicted
+        baseline ``risk`` (pointwise delta-method intervals).
+
+    ``model``, ``performance`` and ``calibration`` are the risk model's frames.
+    """
+
+    risk: RiskModel
+    strata: pd.DataFrame
+    tests: pd.DataFrame
+    curve: pd.DataFrame
+    edges: tuple[float, ...]
+    grouping: str  # "quantiles" or "cutpoints"
+    conf_level: float
+    notes: tuple[str, ...] = ()
+
+    @property
+    def model(self) -> pd.DataFrame:
+        return self.risk.model
+
+    @property
+    def performance(self) -> pd.DataFrame:
+        return self.risk.performance
+
+    @property
+    def calibration(self) -> pd.DataFrame:
+        return self.risk.calibration
+
+    def plot(self, axes=None, **kwargs):
+        """Absolute and relative effect against baseline risk (matplotlib Figure)."""
+        return plot_risk_benefit(self, axes=axes, **kwargs)
+
+    def summary(self) -> str:
+        """Plain-text summary: risk model performance, stratum effects and the tests."""
+        rm = self.risk
+        c = rm.c_statistic()
+        lines = [f"Risk-based analysis (PATH): {rm.formula} [{rm.method}"
+                 + (", cross-fitted" if rm.crossfit_folds else "") + "]",
+                 f"c-statistic {c.estimate:.3f} ({c.conf_low:.3f} to {c.conf_high:.3f}), "
+                 f"n = {rm.n_analysed}"]
+        lines += [f"note: {x}" for x in (*rm.notes, *self.notes)]
+        for scale in ("RD", "RR", "OR"):
+            lines.append(f"{scale} by stratum of predicted risk:")
+            for r in self.strata[self.strata.scale == scale].itertuples():
+                est = (f"{r.estimate:.3g} ({r.conf_low:.3g} to {r.conf_high:.3g})"
+                       if np.isfinite(r.estimate) else r.note)
+                lines.append(f"  {r.label:<26} {int(r.events_treated)}/{r.n_treated} vs "
+                             f"{int(r.events_control)}/{r.n_control}  {est}")
+        for r in self.tests.itertuples():
+            lines.append(f"{r.hypothesis} ({r.scale}, {r.test}): p = {r.p_value:.3g}")
+        return "\n".join(lines)
+
+
+def risk_stratified(
+    risk: RiskModel,
+    *,
+    cutpoints: Sequence[float] | None = None,
+    groups: int = 4,
+    curve_points: int = 61,
+) -> RiskResult:
+    """Effects across strata of predicted risk on both scales, and the risk x treatment tests.
+
+    Parameters
+    ----------
+    risk
+        A :class:`RiskModel` from :func:`risk_model`.
+    cutpoints
+        Interior cut points on the risk scale, strictly increasing in (0, 1); strata are
+        right-closed, e.g. ``[0.2, 0.4]`` gives ``[0, 0.2], (0.2, 0.4], (0.4, 1]``.
+    groups
+        Number of quantile groups of predicted risk when ``cutpoints`` is not given (quarters).
+    curve_points
+        Number of grid points of the conditional benefit curve.
+
+    Returns
+    -------
+    RiskResult
+
+    Notes
+    -----
+    Stratum effects come from :func:`hte_report.fit` on ``y ~ treat * C(risk_stratum)``:
+    ``ols`` and ``modified-poisson`` with HC0 variance (the Wald risk difference and the Katz
+    log risk ratio of each stratum's 2 x 2 table) and ``logit`` with model variance (Woolf's log
+    odds ratio). The linear-predictor tests come from ``y ~ treat * risk_lp`` with the default
+    variances of ``fit`` (OLS HC3, modified Poisson HC0, logit model-based; LR for logit).
+    """
+    from .fitting import fit
+
+    p = risk.patients
+    x = p.risk.to_numpy()
+    if cutpoints is not None:
+        cuts = np.asarray(cutpoints, dtype=float)
+        if cuts.ndim != 1 or len(cuts) == 0 or np.any((cuts <= 0) | (cuts >= 1)) or np.any(
+                np.diff(cuts) <= 0):
+            raise ValueError(f"cutpoints must be strictly increasing risks in (0, 1), got "
+                             f"{list(cutpoints)}.")
+        edges = np.concatenate([[0.0], cuts, [1.0]])
+        codes = np.searchsorted(edges, x, side="left") - 1
+        grouping = "cutpoints"
+        labels = [f"{'[' if i == 0 else '('}{edges[i]:.3g}, {edges[i + 1]:.3g}]"
+                  for i in range(len(edges) - 1)]
+    else:
+        if not isinstance(groups, int) or groups < 2:
+            raise ValueError(f"groups must be an integer >= 2, got {groups!r}.")
+        codes, edges = quantile_groups(x, groups)
+        grouping = "quantiles"
+        pre = "Q" if len(edges) == 5 else "G"
+        labels = [f"{pre}{i + 1} [{edges[i]:.3g}, {edges[i + 1]:.3g}]"
+                  for i in range(len(edges) - 1)]
+    _check_strata(codes, p, labels)
+    out, trt = risk.outcome, risk.treatment
+    frame = pd.DataFrame({out: p.outcome.to_numpy(), trt: p.treatment.to_numpy(),
+                          STRATUM: codes + 1, LP: p.lp.to_numpy()})
+    strat = f"{out} ~ {trt} * C({STRATUM})"
+    kw = dict(treatment=trt, family="binary", multiplicity="none")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*distinct values.*")
+        res_rd = fit(strat, frame, models=("ols", "modified-poisson"), variance="HC0", **kw)
+        res_or = fit(strat, frame, models=("logit",), **kw)
+        res_lp = fit(f"{out} ~ {trt} * {LP}", frame, models=("ols", "modified-poisson", "logit"),
+                     **kw)
+    strata = _strata_frame(res_rd, res_or, codes, x, labels, edges)
+    tests = _tests_frame(res_lp, res_rd, res_or)
+    curve = _benefit_curve(frame, out, trt, risk.conf_level, curve_points)
+    notes = ["stratum effects are crude (saturated model per stratum): Wald RD, Katz log RR, "
+             "Woolf log OR."]
+    return RiskResult(risk, strata, tests, curve, tuple(float(e) for e in edges), grouping,
+                      risk.conf_level, tuple(notes))
+
+
+def _check_strata(codes, p: pd.DataFrame, labels) -> None:
+    for i, lab in enumerate(labels):
+        rows = codes == i
+        n1 = int((rows & (p.treatment == 1)).sum())
+        n0 = int((rows & (p.treatment == 0)).sum())
+        if n1 == 0 or n0 == 0:
+            raise DataError(f"risk stratum {lab} has {n1} treated and {n0} control patients: "
+                            "its effect is not estimable. Use fewer strata or other cutpoints.")
+        if p.outcome[rows].sum() == 0:
+            raise DataError(f"risk stratum {lab} has no events in either arm ({n1 + n0} "
+                            "patients): its effects are not estimable. Use fewer strata or "
+                            "other cutpoints.")
+
+
+_KEEP = ["n", "n_treated", "n_control", "events_treated", "events_control", "scale", "estimate",
+         "std_error", "conf_low", "conf_high", "statistic", "p_value", "model", "method", "note"]
+
+
+def _strata_frame(res_rd, res_or, codes, x, labels, edges) -> pd.DataFrame:
+    sub = res_rd.subgroups
+    rows = [sub[(sub.method == "standardized") & (sub.scale == s) & (sub.model == m)]
+            for s, m in (("RD", "ols-HC0"), ("RR", "modified-poisson-HC0"))]
+    so = res_or.subgroups
+    rows.append(so[(so.method == "conditional") & (so.scale == "OR")])
+    df = pd.concat(rows, ignore_index=True)
+    df["method"] = np.where(df.scale == "OR", "crude-stratum (conditional)", "crude-stratum "
+                            "(standardized)")
+    df["stratum"] = df.level.astype(int)
+    i = df.stratum.to_numpy() - 1
+    df["label"] = [labels[j] for j in i]
+    df["risk_low"] = edges[i]
+    df["risk_high"] = edges[i + 1]
+    df["mean_risk"] = [float(x[codes == j].mean()) for j in i]
+    df["risk_treated"] = df.events_treated / df.n_treated
+    df["risk_control"] = df.events_control / df.n_control
+    cols = ["stratum", "label", "risk_low", "risk_high", "mean_risk", "risk_treated",
+            "risk_control", *_KEEP]
+    order = {"RD": 0, "RR": 1, "OR": 2}
+    df = df.assign(_o=df.scale.map(order)).sort_values(["_o", "stratum"])
+    return df[cols].reset_index(drop=True)
+
+
+def _tests_frame(res_lp, res_rd, res_or) -> pd.DataFrame:
+    parts = []
+    for res, hyp, tests in ((res_lp, f"treatment x {LP}", ("wald", "lr")),
+                            (res_rd, "equal across strata", ("wald",)),
+                            (res_or, "equal across strata", ("wald", "lr"))):
+        t = res.interactions
+        t = t[t.test.isin(tests)].copy()
+        t.insert(0, "hypothesis", hyp)
+        parts.append(t)
+    df = pd.concat(parts, ignore_index=True)
+    return df[["hypothesis", "test", "scale", "statistic", "df", "p_value", "model", "method",
+               "note"]]
+
+
+def _benefit_curve(frame, out, trt, conf_level, size) -> pd.DataFrame:
+    """Conditional RD and RR of the logit ``y ~ treat * risk_lp`` model over the lp range."""
+    from .design import build_design
+    from .formula import parse_formula
+
+    parsed = parse_formula(f"{out} ~ {trt} * {LP}", frame.columns, treatment=trt)
+    design = build_design(parsed, frame)
+    fm = fit_glm("logit", design.X, frame[out].to_numpy(float), design.columns, "model")
+    lp = frame[LP].to_numpy()
+    grid = np.linspace(lp.min(), lp.max(), size)
+    prof = pd.DataFrame({out: 0.0, trt: 0, LP: grid})
+    X1 = design.materialize(prof.assign(**{trt: 1}))
+    X0 = design.materialize(prof)
+    rows = []
+    for kind, scale in (("difference", "RD"), ("ratio", "RR")):
+        c = contrast(fm, X1, X0, np.eye(size), kind)
+        res = interval(c, conf_level)
+        rows.append(pd.DataFrame({"risk": 1 / (1 + np.exp(-grid)), "lp": grid, "scale": scale,
+                                  **{k: res[k] for k in ("estimate", "std_error", "conf_low",
+                                                         "conf_high", "statistic", "p_value")},
+                                  "mu_treated": c.mu1, "mu_control": c.mu0, "model": fm.label,
+                                  "method": "conditional"}))
+    return pd.concat(rows, ignore_index=True)
+
+
+# ----------------------------------------------------------------------------- figure
+def plot_risk_benefit(result: RiskResult, axes=None, *, percent: bool = True):
+    """Absolute (RD) and relative (RR) effect against predicted baseline risk.
+
+    Points: crude stratum effects with their intervals at the stratum's mean predicted risk
+    (from ``result.strata``); line and band: the conditional effect of the logit
+    ``y ~ treat * risk_lp`` model (``result.curve``); rug: predicted risks of the patients.
+    Nothing is recomputed.
+
+    Parameters
+    ----------
+    result
+        A :class:`RiskResult`.
+    axes
+        Two matplotlib Axes (absolute, relative); a new figure when omitted.
+    percent
+        Show risks and risk differences in percent.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        fig, axes = plt.subplots(1, 2, figsize=(9.5, 4.0), constrained_layout=True)
+    else:
+        fig = axes[0].figure
+    k = 100.0 if percent else 1.0
+    unit = " (%)" if percent else ""
+    risk = result.risk
+    trt, ctl = risk.treatment_labels[1], risk.treatment_labels[0]
+    for ax, scale, null, title in ((axes[0], "RD", 0.0, "Absolute: risk difference"),
+                                   (axes[1], "RR", 1.0, "Relative: risk ratio")):
+        kk = k if scale == "RD" else 1.0
+        cv = result.curve[result.curve.scale == scale]
+        ax.fill_between(cv.risk * k, cv.conf_low * kk, cv.conf_high * kk, color="0.85",
+                        lw=0, label="logit model: treat x risk_lp (95% band)"
+                        if scale == "RD" else None)
+        ax.plot(cv.risk * k, cv.estimate * kk, color="0.35", lw=1.3)
+        st = result.strata[(result.strata.scale == scale) & np.isfinite(result.strata.estimate)]
+        ax.errorbar(st.mean_risk * k, st.estimate * kk,
+                    yerr=[(st.estimate - st.conf_low) * kk, (st.conf_high - st.estimate) * kk],
+                    fmt="o", color="C0", ms=6, capsize=3, zorder=3,
+                    label="risk stratum (crude)" if scale == "RD" else None)
+        ax.axhline(null * kk, color="black", lw=0.8, ls="--")
+        if scale == "RR":
+            ax.set_yscale("log")
+        lo = min(cv.conf_low.min(), st.conf_low.min()) * kk
+        ax.plot(risk.patients.risk * k, np.full(risk.n_analysed, lo), "|", color="0.5",
+                ms=6, alpha=0.4)
+        ax.set_xlabel(f"Predicted baseline risk{unit}")
+        ax.set_ylabel(f"{scale} ({trt} vs {ctl})" + (unit if scale == "RD" else ""))
+        ax.set_title(title, fontsize=10, loc="left")
+    axes[0].legend(fontsize=8, frameon=False, loc="best")
+    return fig

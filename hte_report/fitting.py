@@ -62,6 +62,7 @@ def fit(
     at: dict[str, Sequence[float]] | None = None,
     multiplicity: str = "holm",
     safe_formula: bool = False,
+    path: str = "auto",
 ) -> HTEResult:
     """Fit treatment-by-covariate interaction models on the absolute and relative scales.
 
@@ -98,6 +99,11 @@ def fit(
         ``"bonferroni"``, ``"fdr_bh"`` or ``"none"``.
     safe_formula
         Refuse formula terms that would run arbitrary code (on for formulas from files).
+    path
+        How models are fitted: ``"auto"`` (compressed cells for all-categorical designs,
+        blocked IRLS for n >= 50,000, statsmodels otherwise), or force ``"statsmodels"``,
+        ``"irls"`` or ``"compressed"``. Every path returns the same numbers; the one used is
+        recorded in ``result.models.path``.
 
     Examples
     --------
@@ -140,7 +146,12 @@ def fit(
     groups = frame[cluster].to_numpy() if cluster else None
     t = frame[parsed.treatment].to_numpy()
 
-    fitted, model_rows, notes = _fit_models(model_names, design, y, var_opt, expo, groups)
+    check_choice("path", path, ("auto", "statsmodels", "irls", "compressed"))
+    if path == "auto":
+        from .models.glm import choose_path
+
+        path = choose_path(design.X, expo)
+    fitted, model_rows, notes = _fit_models(model_names, design, y, var_opt, expo, groups, path)
     subs = subgroups(design, parsed.treatment)
     counts = _counts(subs, t, y, expo, family)
     sparse = _sparse(subs, counts, family)
@@ -161,7 +172,8 @@ def fit(
         sub_rows += _conditional(fm, design, cond_designs, family, conf_level, counts, sparse)
         curve_rows += _conditional(fm, design, curve_designs, family, conf_level, counts,
                                    sparse, method="curve")
-        test_rows += _tests(fm, design, parsed.treatment, subs, sparse, family, y, expo, groups)
+        test_rows += _tests(fm, design, parsed.treatment, subs, sparse, family, y, expo, groups,
+                            path)
         reri_rows += _reri(fm, design, parsed.treatment, conf_level, profile)
     subgroups_df = pd.DataFrame(sub_rows)
     interactions = pd.DataFrame(test_rows)
@@ -206,7 +218,7 @@ def _infer_family(y: pd.Series, exposure: str | None) -> str:
     return "continuous"
 
 
-def _fit_models(names, design: Design, y, var_opt, expo, groups):
+def _fit_models(names, design: Design, y, var_opt, expo, groups, path="statsmodels"):
     fitted: list[FittedModel] = []
     rows, notes = [], []
     for name in names:
@@ -215,7 +227,7 @@ def _fit_models(names, design: Design, y, var_opt, expo, groups):
             raise ModelError(f"{name} needs a robust variance; variance='model' is invalid for it.")
         start = _start(name, design.X, y, expo)
         try:
-            fm = fit_glm(name, design.X, y, design.columns, var, expo, groups, start)
+            fm = fit_glm(name, design.X, y, design.columns, var, expo, groups, start, path)
         except FitFailure as exc:
             fb = FALLBACK.get(name)
             if fb is None:
@@ -230,7 +242,7 @@ def _fit_models(names, design: Design, y, var_opt, expo, groups):
                 rows.append(_model_row(None, name, var, str(exc), fb))
                 continue
             fvar = var_opt if var_opt is not None else default_variance(fb)
-            fm = fit_glm(fb, design.X, y, design.columns, fvar, expo, groups)
+            fm = fit_glm(fb, design.X, y, design.columns, fvar, expo, groups, None, path)
             fm = _with(fm, fallback_from=name, note=str(exc))
         fitted.append(fm)
         rows.append(_model_row(fm, name, var, fm.note, ""))
@@ -250,11 +262,11 @@ def _model_row(fm, requested, var, note, replaced_by):
         return {"model": requested, "requested": requested, "family": MODELS[requested].family,
                 "link": MODELS[requested].link, "variance": variance_label(var),
                 "converged": False, "n": np.nan, "n_params": np.nan, "loglik": np.nan,
-                "fallback_from": "", "note": f"{note}; replaced by {replaced_by}"}
+                "fallback_from": "", "path": "", "note": f"{note}; replaced by {replaced_by}"}
     return {"model": fm.label, "requested": requested, "family": MODELS[fm.name].family,
             "link": fm.link, "variance": fm.variance, "converged": fm.converged, "n": fm.n,
             "n_params": len(fm.params), "loglik": fm.loglik, "fallback_from": fm.fallback_from,
-            "note": note}
+            "path": fm.extra.get("path", ""), "note": note}
 
 
 def _start(name, X, y, expo):
@@ -451,7 +463,7 @@ def _conditional(fm, design, designs, family, conf_level, counts, sparse, method
     return rows
 
 
-def _tests(fm, design, treatment, subs, sparse, family, y, expo, groups):
+def _tests(fm, design, treatment, subs, sparse, family, y, expo, groups, path="statsmodels"):
     rows = []
     _, native_scale = _native(fm, family)
     info = MODELS[fm.name]
@@ -468,7 +480,7 @@ def _tests(fm, design, treatment, subs, sparse, family, y, expo, groups):
             try:
                 Xr = design.X[:, keep]
                 red = fit_glm(fm.name, Xr, y, (), "model", expo, None,
-                              _start(fm.name, Xr, y, expo))
+                              _start(fm.name, Xr, y, expo), path)
                 stat, df, p = lr_test(fm.loglik, red.loglik, len(idx))
                 rows.append(_test_row(m.name, native_scale, "lr", stat, df, p, fm.label,
                                       "likelihood-ratio", note))

@@ -44,19 +44,6 @@ def _family_funcs(family: str, link: str):
     return inv, dmu, var
 
 
-def _loglik(family: str, y: np.ndarray, mu: np.ndarray, w: np.ndarray, s2=None) -> float:
-    """Log-likelihood with per-row (or per-cell) weights; y is the cell mean when compressed."""
-    from scipy.special import gammaln
-
-    if family == "binomial":
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ll = w * (y * np.log(mu) + (1 - y) * np.log1p(-mu))
-        return float(np.nansum(ll))
-    if family == "poisson":
-        raise NotImplementedError  # handled by callers (needs sum of log y!)
-    return float(np.sum(w * 0))  # gaussian: not used (OLS llf from residuals)
-
-
 def irls(X, y, family, link, weights=None, offset=None, start=None, tol=1e-13, maxiter=300):
     """IRLS with Cholesky solves. ``weights`` are frequency weights (cell counts)."""
     n, p = X.shape
@@ -187,7 +174,7 @@ def _glm_loglik(family, y, mu) -> float:
 
 
 def compress(X, y, exposure=None, groups=None):
-    """Cells of identical design rows (and cluster): counts, sums of y and y^2 (and exposure)."""
+    """Cells of identical design rows (and cluster): counts, sums of y, y^2 and log y!."""
     parts = [X]
     if groups is not None:
         gcodes = np.unique(groups, return_inverse=True)[1].astype(float)
@@ -199,9 +186,11 @@ def compress(X, y, exposure=None, groups=None):
     cnt = np.bincount(inverse, minlength=k).astype(float)
     s1 = np.bincount(inverse, weights=y, minlength=k)
     s2 = np.bincount(inverse, weights=y * y, minlength=k)
-    expo = np.bincount(inverse, weights=exposure, minlength=k) if exposure is not None else None
+    from scipy.special import gammaln
+
+    slg = np.bincount(inverse, weights=gammaln(y + 1), minlength=k)
     g = groups[first] if groups is not None else None
-    return X[first], cnt, s1, s2, expo, g
+    return X[first], cnt, s1, s2, slg, g
 
 
 def n_distinct_rows(X, limit: int) -> int:
@@ -222,10 +211,9 @@ def fit_compressed(name, X, y, variance: Variance, exposure=None, groups=None, s
     info = MODELS[name]
     family, link = info.family, info.link
     n, p = X.shape
-    Xc, cnt, s1, s2, expo, g = compress(X, y, exposure, groups)
     if exposure is not None:
-        # rates: the cell's outcome total over its exposure total; weights are exposure sums
-        raise NotImplementedError("compressed path with exposure")
+        raise NotImplementedError("the compressed path does not take an exposure")
+    Xc, cnt, s1, s2, slg, g = compress(X, y, None, groups)
     ybar = s1 / cnt
     b, eta, converged, it = irls(Xc, ybar, family, link, weights=cnt, start=start)
     inv, dmu_f, var_f = _family_funcs(family, link)
@@ -246,7 +234,7 @@ def fit_compressed(name, X, y, variance: Variance, exposure=None, groups=None, s
                 ll = float(np.sum(np.where(s1 > 0, s1 * np.log(mu), 0.0)
                                   + np.where(cnt - s1 > 0, (cnt - s1) * np.log1p(-mu), 0.0)))
         else:
-            raise NotImplementedError("compressed Poisson log-likelihood needs sum log y!")
+            ll = float(np.sum(s1 * np.log(mu) - cnt * mu - slg))
     if variance == "model":
         vcov = bread * sigma2
     else:

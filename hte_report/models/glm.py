@@ -65,6 +65,24 @@ class FitFailure(Exception):
     """Internal: a model failed in a way a fallback may handle."""
 
 
+#: Automatic path choice: compress when the design has at most this many distinct rows
+#: (and far fewer than rows); use the blocked IRLS path from this many rows on.
+COMPRESS_MAX_CELLS = 20_000
+IRLS_MIN_ROWS = 50_000
+
+
+def choose_path(X: np.ndarray, exposure: np.ndarray | None) -> str:
+    """'compressed' for all-categorical designs, 'irls' for large n, else 'statsmodels'."""
+    from .fast import n_distinct_rows
+
+    n = X.shape[0]
+    if n >= 2_000 and exposure is None:
+        limit = min(COMPRESS_MAX_CELLS, n // 10)
+        if n_distinct_rows(X, limit) <= limit:
+            return "compressed"
+    return "irls" if n >= IRLS_MIN_ROWS else "statsmodels"
+
+
 def fit_glm(
     name: str,
     X: np.ndarray,
@@ -74,13 +92,22 @@ def fit_glm(
     exposure: np.ndarray | None = None,
     groups: np.ndarray | None = None,
     start: np.ndarray | None = None,
+    path: str = "statsmodels",
 ) -> FittedModel:
     """Fit working model ``name`` on design ``X`` and return estimates with covariance.
+
+    ``path``: ``"statsmodels"`` (the reference), ``"irls"`` (blocked IRLS with Cholesky solves),
+    ``"compressed"`` (exact fit on cells of identical design rows) or ``"auto"``. All paths
+    return the same numbers to the convergence tolerance (tested against each other).
 
     Raises :class:`FitFailure` when the model does not converge or leaves its parameter space
     (a fitted probability outside (0, 1) or a negative rate); callers decide on a fallback.
     """
     info = MODELS[name]
+    if path == "auto":
+        path = choose_path(X, exposure)
+    if path != "statsmodels":
+        return _fit_fast(name, X, y, columns, variance, exposure, groups, start, path)
     if isinstance(variance, Cluster) and groups is None:
         raise ModelError("cluster variance requested but no cluster groups given.")
     if info.robust_only and variance == "model":
@@ -138,8 +165,41 @@ def fit_glm(
     return FittedModel(
         name=name, link=info.link, variance=variance_label(variance), params=np.asarray(params),
         vcov=vcov, loglik=loglik, converged=converged, n=len(y), columns=tuple(columns),
-        iterations=iters,
+        iterations=iters, extra={"path": "statsmodels"},
     )
+
+
+def _fit_fast(name, X, y, columns, variance, exposure, groups, start, path) -> FittedModel:
+    from .fast import fit_compressed, fit_irls
+
+    info = MODELS[name]
+    if isinstance(variance, Cluster) and groups is None:
+        raise ModelError("cluster variance requested but no cluster groups given.")
+    if info.robust_only and variance == "model":
+        raise ModelError(f"{name} needs a robust variance (Zou 2004); use variance='HC0'.")
+    extra = {"path": path}
+    with np.errstate(all="ignore"):
+        try:
+            if path == "compressed":
+                b, V, ll, conv, it, cells = fit_compressed(name, X, y, variance, exposure, groups,
+                                                           start)
+                extra["cells"] = cells
+            else:
+                b, V, ll, conv, it = fit_irls(name, X, y, variance, exposure, groups, start)
+        except (np.linalg.LinAlgError, ValueError) as exc:
+            raise FitFailure(f"{name} failed: {exc}") from None
+    Xf = X * exposure[:, None] if (exposure is not None and info.link == "identity") else X
+    eta = Xf @ b + (np.log(exposure) if (exposure is not None and info.link == "log") else 0.0)
+    mu = FittedModel(name, info.link, "", b, V, ll, conv, len(y), ()).inverse_link(eta)[0]
+    if not conv or not np.all(np.isfinite(b)) or not np.all(np.isfinite(V)):
+        raise FitFailure(f"{name} did not converge")
+    if info.family == "binomial" and (np.any(mu <= 0) or np.any(mu >= 1)):
+        raise FitFailure(f"{name} fitted probabilities outside (0, 1)")
+    if info.family == "poisson" and info.link == "identity" and np.any(mu <= 0):
+        raise FitFailure(f"{name} fitted non-positive rates")
+    return FittedModel(name=name, link=info.link, variance=variance_label(variance), params=b,
+                       vcov=V, loglik=ll, converged=True, n=len(y), columns=tuple(columns),
+                       iterations=it, extra=extra)
 
 
 def _family(family: str, link: str):

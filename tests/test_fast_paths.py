@@ -1,0 +1,96 @@
+"""The fast paths (blocked IRLS, compressed cells) equal the statsmodels path for every model
+and variance option; fit() records the path it used."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import hte_report as hr
+from hte_report.models.glm import fit_glm
+from hte_report.options import Cluster
+
+VARIANCES = ["model", "HC0", "HC1", "HC2", "HC3", Cluster("g")]
+
+
+def design(n=6000, seed=3):
+    rng = np.random.default_rng(seed)
+    t = rng.integers(0, 2, n)
+    sex = rng.integers(0, 2, n)
+    reg = rng.integers(0, 4, n)
+    R = np.eye(4)[reg][:, 1:]
+    Xc = np.column_stack([np.ones(n), t, sex, R, t * sex, t[:, None] * R])
+    age = rng.normal(60, 10, n)
+    X = np.column_stack([Xc, age, t * age])
+    p = 1 / (1 + np.exp(-(-1 + 0.3 * sex - 0.4 * t + 0.01 * (age - 60))))
+    ys = {"binary": rng.binomial(1, p).astype(float),
+          "count": rng.poisson(2 * p).astype(float),
+          "continuous": rng.normal(3 * p, 1)}
+    return X, Xc, ys, rng.integers(0, 40, n)
+
+
+X, XC, YS, GROUPS = design()
+CASES = [("ols", "continuous"), ("ols", "binary"), ("logit", "binary"),
+         ("modified-poisson", "binary"), ("poisson", "count")]
+
+
+@pytest.mark.parametrize("path", ["irls", "compressed"])
+@pytest.mark.parametrize("variance", VARIANCES, ids=str)
+@pytest.mark.parametrize("name,family", CASES)
+def test_fast_path_equals_statsmodels(name, family, variance, path):
+    if name == "modified-poisson" and variance == "model":
+        pytest.skip("modified Poisson refuses model-based variance")
+    Xd = XC if path == "compressed" else X
+    y = YS[family]
+    ref = fit_glm(name, Xd, y, (), variance, groups=GROUPS, path="statsmodels")
+    got = fit_glm(name, Xd, y, (), variance, groups=GROUPS, path=path)
+    np.testing.assert_allclose(got.params, ref.params, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(np.sqrt(np.diag(got.vcov)), np.sqrt(np.diag(ref.vcov)),
+                               rtol=1e-6)
+    np.testing.assert_allclose(got.loglik, ref.loglik, rtol=1e-10)
+    assert got.extra["path"] == path and ref.extra["path"] == "statsmodels"
+    if path == "compressed":
+        assert got.extra["cells"] <= 16 * 40  # design rows x clusters at most
+
+
+def test_compressed_fit_is_exact_on_an_all_categorical_design():
+    y = YS["binary"]
+    ref = fit_glm("logit", XC, y, (), "HC0", path="statsmodels")
+    got = fit_glm("logit", XC, y, (), "HC0", path="compressed")
+    np.testing.assert_allclose(got.params, ref.params, rtol=1e-10)
+    np.testing.assert_allclose(got.vcov, ref.vcov, rtol=1e-9)
+    assert got.extra["cells"] == 16
+
+
+def _trial(n, seed=7):
+    rng = np.random.default_rng(seed)
+    d = pd.DataFrame({"treat": rng.integers(0, 2, n), "sex": rng.choice(["F", "M"], n),
+                      "region": rng.choice(list("NSEW"), n), "age": rng.normal(60, 10, n)})
+    p = 1 / (1 + np.exp(-(-1 + 0.2 * (d.sex == "M") - 0.3 * d.treat)))
+    d["y"] = rng.binomial(1, p)
+    return d
+
+
+@pytest.mark.parametrize("formula", ["y ~ treat * (C(sex) + C(region))",
+                                     "y ~ treat * (age + C(sex))"])
+def test_fit_results_do_not_depend_on_path(formula):
+    d = _trial(4000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = hr.fit(formula, d, treatment="treat", path="statsmodels")
+        paths = ["irls"] + (["compressed"] if "age" not in formula else [])
+        for path in paths:
+            got = hr.fit(formula, d, treatment="treat", path=path)
+            cols = ["estimate", "std_error", "conf_low", "conf_high", "p_value"]
+            pd.testing.assert_frame_equal(got.subgroups[cols], ref.subgroups[cols], rtol=1e-7)
+            pd.testing.assert_frame_equal(got.interactions[["statistic", "p_value"]],
+                                          ref.interactions[["statistic", "p_value"]], rtol=1e-6)
+            assert set(got.models.path) == {path}
+
+
+def test_auto_path_is_recorded():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = hr.fit("y ~ treat * (C(sex) + C(region))", _trial(5000), treatment="treat")
+    assert set(res.models.path) == {"compressed"}

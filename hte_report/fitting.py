@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import numpy as np
@@ -117,33 +118,11 @@ def fit(
         raise ValueError(f"conf_level must be between 0.5 and 1, got {conf_level!r}.")
     check_choice("multiplicity", multiplicity,
                  ("holm", "hochberg", "bonferroni", "fdr_bh", "none"))
-    var_opt = check_variance(variance)
-    raw = read_data(data)
-    binary = [c for c in raw.columns if treatment is None and raw[c].nunique(dropna=True) == 2]
-    parsed = parse_formula(formula, raw.columns, treatment=treatment, safe=safe_formula,
-                           binary_columns=binary)
-    if family is None:
-        family = _infer_family(raw[parsed.outcome], exposure)
-    check_family(family)
-    if exposure is not None and family != "count":
-        raise ValueError(f"exposure={exposure!r} applies to family='count' only.")
-    model_names = check_models(models, family)
-    cluster = var_opt.column if isinstance(var_opt, Cluster) else None
-    prep = prepare(raw, outcome=parsed.outcome, treatment=parsed.treatment,
-                   variables=parsed.variables, family=family, reference=reference,
-                   exposure=exposure, cluster=cluster)
-    if prep.n_excluded:
-        detail = ", ".join(f"{r.variable}: {r.n_missing}" for r in prep.exclusions.itertuples()
-                           if r.n_missing)
-        warnings.warn(
-            f"{prep.n_excluded} of {prep.n_input} rows excluded for missing values ({detail}).",
-            SparseSubgroupWarning, stacklevel=2,
-        )
-    frame = prep.frame
-    design = build_design(parsed, frame)
-    y = frame[parsed.outcome].to_numpy(dtype=float)
-    expo = frame[exposure].to_numpy(dtype=float) if exposure else None
-    groups = frame[cluster].to_numpy() if cluster else None
+    st = setup(formula, data, treatment=treatment, reference=reference, family=family,
+               models=models, variance=variance, exposure=exposure, safe_formula=safe_formula)
+    parsed, prep, design, family = st.parsed, st.prep, st.design, st.family
+    model_names, var_opt, frame = st.model_names, st.var_opt, prep.frame
+    y, expo, groups = st.y, st.expo, st.groups
     t = frame[parsed.treatment].to_numpy()
 
     check_choice("path", path, ("auto", "statsmodels", "irls", "compressed"))
@@ -207,6 +186,56 @@ def fit(
         version=__version__,
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
+
+
+@dataclass(frozen=True)
+class Setup:
+    """Everything fit() needs before fitting: parsed formula, prepared data, design."""
+
+    parsed: object
+    prep: object
+    design: Design
+    family: str
+    model_names: tuple[str, ...]
+    var_opt: object
+    y: np.ndarray
+    expo: np.ndarray | None
+    groups: np.ndarray | None
+    cluster: str | None
+
+
+def setup(formula, data, *, treatment=None, reference=None, family=None, models=None,
+          variance=None, exposure=None, safe_formula=False, extra_columns=()) -> Setup:
+    """Parse, validate, prepare (exclusions counted) and build the design."""
+    var_opt = check_variance(variance)
+    raw = read_data(data)
+    binary = [c for c in raw.columns if treatment is None and raw[c].nunique(dropna=True) == 2]
+    parsed = parse_formula(formula, raw.columns, treatment=treatment, safe=safe_formula,
+                           binary_columns=binary)
+    if family is None:
+        family = _infer_family(raw[parsed.outcome], exposure)
+    check_family(family)
+    if exposure is not None and family != "count":
+        raise ValueError(f"exposure={exposure!r} applies to family='count' only.")
+    model_names = check_models(models, family)
+    cluster = var_opt.column if isinstance(var_opt, Cluster) else None
+    extra = [c for c in extra_columns if c]
+    prep = prepare(raw, outcome=parsed.outcome, treatment=parsed.treatment,
+                   variables=tuple(dict.fromkeys([*parsed.variables, *extra])), family=family,
+                   reference=reference, exposure=exposure, cluster=cluster)
+    if prep.n_excluded:
+        detail = ", ".join(f"{r.variable}: {r.n_missing}" for r in prep.exclusions.itertuples()
+                           if r.n_missing)
+        warnings.warn(
+            f"{prep.n_excluded} of {prep.n_input} rows excluded for missing values ({detail}).",
+            SparseSubgroupWarning, stacklevel=3,
+        )
+    frame = prep.frame
+    design = build_design(parsed, frame)
+    y = frame[parsed.outcome].to_numpy(dtype=float)
+    expo = frame[exposure].to_numpy(dtype=float) if exposure else None
+    groups = frame[cluster].to_numpy() if cluster else None
+    return Setup(parsed, prep, design, family, model_names, var_opt, y, expo, groups, cluster)
 
 
 def _infer_family(y: pd.Series, exposure: str | None) -> str:
@@ -320,6 +349,8 @@ def _scales(fm: FittedModel, family: str):
     out = [("difference", DIFF_SCALE[family])]
     if family != "continuous":
         out.append(("ratio", RATIO_SCALE[family]))
+    if fm.link == "logit":
+        out.append(("odds-ratio", "OR"))  # marginal (population-averaged) odds ratio
     return out
 
 

@@ -110,7 +110,7 @@ def _check_style(style: object) -> ForestStyle:
     if style is not None and not isinstance(style, ForestStyle):
         raise TypeError(f"style must be a ForestStyle or None, got {type(style).__name__}; "
                         "write style=ForestStyle(font_size=8).")
-    return style or ForestStyle()
+    return ForestStyle() if style is None else style
 
 
 # ------------------------------------------------------------------------------ text
@@ -456,8 +456,10 @@ def _forest_notes(result: HTEResult, axes: list[str], rows: list[_Row], overall:
     notes = [f"Squares: subgroup effects (area proportional to {size}){circles}; lines: {pct} "
              "CIs; diamond and dashed line: overall effect."]
     how = {"OR": " (conditional)"}
+    cond = circles or any(s in how for s, _ in result.primary.values())
     notes.append("; ".join(f"{s} from {m}{how.get(s, '')}" for s, m in result.primary.values())
-                 + "; conditional effects hold the other covariates at the reference profile.")
+                 + ("; conditional effects hold the other covariates at the reference profile"
+                    if cond else "") + ".")
     adj = ""
     if adjusted:  # family sizes as recorded with the adjusted p-values
         t = result.interaction_p(axes[0])

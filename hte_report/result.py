@@ -115,7 +115,7 @@ class HTEResult:
         effects within arbitrary quarters, which would mix model predictions with crude counts.
         """
         scale, model = self.primary[axis]
-        if scale in ("OR", "HR") and method == "standardized":
+        if scale == "HR" and method == "standardized":
             method = "conditional"
         df = self.subgroups
         df = df[(df.scale == scale) & (df.model == model)]
@@ -127,8 +127,8 @@ class HTEResult:
         scale, model = self.primary[axis]
         df = self.overall
         rows = df[(df.scale == scale) & (df.model == model)]
-        if rows.empty:  # OR: no standardized OR; take the overall from the same model's RR
-            rows = df[df.model == model].iloc[[-1]]
+        if rows.empty:
+            raise KeyError(f"no overall {scale} from {model}")
         return rows.iloc[0]
 
     def curve(self, axis: str, modifier: str) -> pd.DataFrame:

@@ -99,7 +99,7 @@ def subgroup_table(res: HTEResult, *, adjusted: bool = True, title: str | None =
                       loc.body())
     for a, (scale, model) in res.primary.items():
         row = res.models[res.models.model == model].iloc[0]
-        method = "standardized (g-computation) over the subgroup's rows" if scale != "OR" \
+        method = "standardized (g-computation) over the subgroup's rows" if scale != "HR" \
             else "conditional on the reference profile"
         gt = gt.tab_footnote(
             f"{scale}: {method}, from the {row.model} model ({row.link} link, {row.variance} "

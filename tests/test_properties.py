@@ -78,3 +78,21 @@ def test_result_is_frozen(rossi_result):
 
     with pytest.raises(dataclasses.FrozenInstanceError):
         rossi_result.family = "count"
+
+
+def test_marginal_odds_ratio_is_the_ratio_of_standardized_odds(rossi):
+    res = _fit(rossi, models=("ols", "logit"))
+    assert res.primary["relative"] == ("OR", "logit")
+    o = res.overall_effect("relative")
+    odds = lambda p: p / (1 - p)  # noqa: E731
+    np.testing.assert_allclose(o.estimate, odds(o.mu_treated) / odds(o.mu_control), rtol=1e-12)
+    assert set(res.effects("relative").scale) == {"OR"}
+
+
+def test_reri_does_not_depend_on_where_other_interacting_covariates_are_centred(rossi):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = hr.fit("arrest ~ fin * (C(wexp) + age)", rossi, treatment="fin")
+        b = hr.fit("arrest ~ fin * (C(wexp) + I(age - 30))", rossi.assign(), treatment="fin")
+    cols = ["estimate", "conf_low", "conf_high"]
+    pd.testing.assert_frame_equal(a.additive[cols], b.additive[cols], rtol=1e-8)

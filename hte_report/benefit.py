@@ -1,12 +1,19 @@
-"""Personalized absolute benefit from a relative effect and a patient's baseline risk.
+"""Treatment benefit across baseline risk: risk-stratified effects (PATH) and personalized
+absolute benefit.
 
-For a patient with baseline (control) risk ``p0`` and a relative risk ``RR`` that applies to
-them (overall, or of their subgroup), the absolute risk reduction is ``ARR = p0 (1 - RR)`` and
-the number needed to treat ``NNT = 1 / ARR``. When the treatment harms (``RR > 1``) the ARR is
-negative and ``1 / |ARR|`` is the number needed to harm. Intervals for the ARR come from the RR
-interval with ``p0`` taken as known; when the ARR interval includes 0 the NNT interval is not
-an interval but two half-lines through infinity, written as Altman (BMJ 1998;317:1309) proposes:
-``NNTB 10 (NNTH 50 to inf to NNTB 4)``.
+:func:`risk_stratified` groups patients by the predicted risk of a
+:class:`~hte_report.risk.RiskModel` (quarters, or cut points) and estimates per stratum RD, RR
+and OR from :func:`hte_report.fit` on ``y ~ treat * C(risk_stratum)`` (saturated, so the
+standardized stratum effects are the crude ones: Wald RD, Katz log RR, Woolf log OR); it tests
+the treatment x linear-predictor interaction (``y ~ treat * risk_lp``) on the RD, log-RR and
+log-OR scales and draws the conditional RD and RR over baseline risk from the logit model.
+
+:func:`personalized_benefit`: for a patient with baseline (control) risk ``p0`` and a relative
+risk ``RR`` that applies to them, the absolute risk reduction is ``ARR = p0 (1 - RR)`` and the
+number needed to treat ``NNT = 1 / ARR``; with harm (``RR > 1``) ``1 / |ARR|`` is the number
+needed to harm. ARR limits come from the RR limits with ``p0`` taken as known; when the ARR
+interval includes 0 the NNT "interval" is two half-lines through infinity, written as Altman
+(BMJ 1998;317:1309) proposes: ``NNTB 10 (NNTH 50 to inf to NNTB 4)``.
 
 Events are taken to be harmful (death, relapse, arrest): benefit is a reduction in risk.
 """
@@ -14,18 +21,328 @@ Events are taken to be harmful (death, relapse, arrest): benefit is a reduction 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from .errors import DataError, ModelError
+from .effects import contrast, interval
+from .errors import DataError
+from .models.glm import fit_glm
+from .options import OptionError
+from .risk import RiskModel, quantile_groups
 
-__all__ = ["EffectModel", "benefit_calibration", "benefit_from_result", "c_for_benefit",
-           "match_on_benefit", "personalized_benefit", "plot_personalized_benefit",
-           "ridge_effect_model", "ridge_logit"]
+__all__ = ["RiskResult", "benefit_from_result", "personalized_benefit", "plot_personalized_benefit",
+           "plot_risk_benefit", "risk_stratified"]
 
+LP, STRATUM = "risk_lp", "risk_stratum"
+
+
+@dataclass(frozen=True)
+class RiskResult:
+    """Treatment effects across strata of predicted baseline risk (PATH).
+
+    Frames
+    ------
+    strata
+        One row per (stratum, scale): ``stratum`` (1..K), ``label``, ``risk_low``/``risk_high``
+        (edges of predicted risk), ``mean_risk`` (mean predicted risk), ``n, n_treated,
+        n_control, events_treated, events_control``, ``risk_treated``/``risk_control``
+        (observed), ``scale`` (``RD``, ``RR``, ``OR``), ``estimate, std_error`` (of the log for
+        ratios), ``conf_low, conf_high, statistic, p_value``, ``model``, ``method``, ``note``.
+    tests
+        ``hypothesis`` (``treatment x risk_lp``: linear-predictor interaction;
+        ``equal across strata``), ``test`` (``wald``/``lr``), ``scale``, ``statistic, df,
+        p_value``, ``model``, ``method``, ``note``.
+    curve
+        Conditional RD and RR from ``logit(y) ~ treat * risk_lp`` on a grid of predicted
+        baseline ``risk`` (pointwise delta-method intervals).
+
+    ``model``, ``performance`` and ``calibration`` are the risk model's frames.
+    """
+
+    risk: RiskModel
+    strata: pd.DataFrame
+    tests: pd.DataFrame
+    curve: pd.DataFrame
+    edges: tuple[float, ...]
+    grouping: str  # "quantiles" or "cutpoints"
+    conf_level: float
+    notes: tuple[str, ...] = ()
+
+    @property
+    def model(self) -> pd.DataFrame:
+        return self.risk.model
+
+    @property
+    def performance(self) -> pd.DataFrame:
+        return self.risk.performance
+
+    @property
+    def calibration(self) -> pd.DataFrame:
+        return self.risk.calibration
+
+    def plot(self, axes=None, **kwargs):
+        """Absolute and relative effect against baseline risk (matplotlib Figure)."""
+        return plot_risk_benefit(self, axes=axes, **kwargs)
+
+    def summary(self) -> str:
+        """Plain-text summary: risk model performance, stratum effects and the tests."""
+        rm = self.risk
+        c = rm.c_statistic()
+        lines = [f"Risk-based analysis (PATH): {rm.formula} [{rm.method}"
+                 + (", cross-fitted" if rm.crossfit_folds else "") + "]",
+                 f"c-statistic {c.estimate:.3f} ({c.conf_low:.3f} to {c.conf_high:.3f}), "
+                 f"n = {rm.n_analysed}"]
+        lines += [f"note: {x}" for x in (*rm.notes, *self.notes)]
+        for scale in ("RD", "RR", "OR"):
+            lines.append(f"{scale} by stratum of predicted risk:")
+            for r in self.strata[self.strata.scale == scale].itertuples():
+                est = (f"{r.estimate:.3g} ({r.conf_low:.3g} to {r.conf_high:.3g})"
+                       if np.isfinite(r.estimate) else r.note)
+                lines.append(f"  {r.label:<26} {int(r.events_treated)}/{r.n_treated} vs "
+                             f"{int(r.events_control)}/{r.n_control}  {est}")
+        for r in self.tests.itertuples():
+            lines.append(f"{r.hypothesis} ({r.scale}, {r.test}): p = {r.p_value:.3g}")
+        return "\n".join(lines)
+
+
+def risk_stratified(
+    risk: RiskModel,
+    *,
+    cutpoints: Sequence[float] | None = None,
+    groups: int = 4,
+    curve_points: int = 61,
+) -> RiskResult:
+    """Effects across strata of predicted risk on both scales, and the risk x treatment tests.
+
+    Parameters
+    ----------
+    risk
+        A :class:`~hte_report.risk.RiskModel` from :func:`~hte_report.risk.risk_model`.
+    cutpoints
+        Interior cut points on the risk scale, strictly increasing in (0, 1); strata are
+        right-closed, e.g. ``[0.2, 0.4]`` gives ``[0, 0.2], (0.2, 0.4], (0.4, 1]``.
+    groups
+        Number of quantile groups of predicted risk when ``cutpoints`` is not given (quarters).
+    curve_points
+        Number of grid points of the conditional benefit curve.
+
+    Returns
+    -------
+    RiskResult
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from hte_report.datasets import load_rossi
+    >>> from hte_report.risk import risk_model
+    >>> rm = risk_model("arrest ~ age + prio + wexp", load_rossi(), treatment="fin",
+    ...                 crossfit_folds=5, seed=1)
+    >>> res = risk_stratified(rm)
+    >>> res.strata.groupby("scale").size().to_dict()
+    {'OR': 4, 'RD': 4, 'RR': 4}
+
+    Notes
+    -----
+    Stratum effects come from :func:`hte_report.fit` on ``y ~ treat * C(risk_stratum)``:
+    ``ols`` and ``modified-poisson`` with HC0 variance (the Wald risk difference and the Katz
+    log risk ratio of each stratum's 2 x 2 table) and ``logit`` with model variance (Woolf's log
+    odds ratio). The linear-predictor tests come from ``y ~ treat * risk_lp`` with the default
+    variances of ``fit`` (OLS HC3, modified Poisson HC0, logit model-based; LR for logit).
+    """
+    from .fitting import fit
+
+    p = risk.patients
+    x = p.risk.to_numpy()
+    if cutpoints is not None:
+        cuts = np.asarray(cutpoints, dtype=float)
+        if cuts.ndim != 1 or len(cuts) == 0 or np.any((cuts <= 0) | (cuts >= 1)) or np.any(
+                np.diff(cuts) <= 0):
+            raise OptionError(f"cutpoints must be strictly increasing risks in (0, 1), got "
+                             f"{list(cutpoints)}.")
+        edges = np.concatenate([[0.0], cuts, [1.0]])
+        codes = np.searchsorted(edges, x, side="left") - 1
+        grouping = "cutpoints"
+        labels = [f"{'[' if i == 0 else '('}{edges[i]:.3g}, {edges[i + 1]:.3g}]"
+                  for i in range(len(edges) - 1)]
+    else:
+        if not isinstance(groups, int) or groups < 2:
+            raise OptionError(f"groups must be an integer >= 2, got {groups!r}.")
+        codes, edges = quantile_groups(x, groups)
+        grouping = "quantiles"
+        pre = "Q" if len(edges) == 5 else "G"
+        labels = [f"{pre}{i + 1} [{edges[i]:.3g}, {edges[i + 1]:.3g}]"
+                  for i in range(len(edges) - 1)]
+    _check_strata(codes, p, labels)
+    out, trt = risk.outcome, risk.treatment
+    frame = pd.DataFrame({out: p.outcome.to_numpy(), trt: p.treatment.to_numpy(),
+                          STRATUM: codes + 1, LP: p.lp.to_numpy()})
+    strat = f"{out} ~ {trt} * C({STRATUM})"
+    kw = dict(treatment=trt, family="binary", multiplicity="none")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*distinct values.*")
+        res_rd = fit(strat, frame, models=("ols", "modified-poisson"), variance="HC0", **kw)
+        res_or = fit(strat, frame, models=("logit",), **kw)
+        res_lp = fit(f"{out} ~ {trt} * {LP}", frame, models=("ols", "modified-poisson", "logit"),
+                     **kw)
+    strata = _strata_frame(res_rd, res_or, codes, x, labels, edges)
+    tests = _tests_frame(res_lp, res_rd, res_or)
+    curve = _benefit_curve(frame, out, trt, risk.conf_level, curve_points)
+    notes = ["stratum effects are crude (saturated model per stratum): Wald RD, Katz log RR, "
+             "Woolf log OR."]
+    return RiskResult(risk, strata, tests, curve, tuple(float(e) for e in edges), grouping,
+                      risk.conf_level, tuple(notes))
+
+
+def _check_strata(codes, p: pd.DataFrame, labels) -> None:
+    for i, lab in enumerate(labels):
+        rows = codes == i
+        n1 = int((rows & (p.treatment == 1)).sum())
+        n0 = int((rows & (p.treatment == 0)).sum())
+        if n1 == 0 or n0 == 0:
+            raise DataError(f"risk stratum {lab} has {n1} treated and {n0} control patients: "
+                            "its effect is not estimable. Use fewer strata or other cutpoints.")
+        if p.outcome[rows].sum() == 0:
+            raise DataError(f"risk stratum {lab} has no events in either arm ({n1 + n0} "
+                            "patients): its effects are not estimable. Use fewer strata or "
+                            "other cutpoints.")
+
+
+_KEEP = ["n", "n_treated", "n_control", "events_treated", "events_control", "scale", "estimate",
+         "std_error", "conf_low", "conf_high", "statistic", "p_value", "model", "method", "note"]
+
+
+def _strata_frame(res_rd, res_or, codes, x, labels, edges) -> pd.DataFrame:
+    sub = res_rd.subgroups
+    rows = [sub[(sub.method == "standardized") & (sub.scale == s) & (sub.model == m)]
+            for s, m in (("RD", "ols-HC0"), ("RR", "modified-poisson-HC0"))]
+    so = res_or.subgroups
+    rows.append(so[(so.method == "conditional") & (so.scale == "OR")])
+    df = pd.concat(rows, ignore_index=True)
+    df["method"] = np.where(df.scale == "OR", "crude-stratum (conditional)", "crude-stratum "
+                            "(standardized)")
+    df["stratum"] = df.level.astype(int)
+    i = df.stratum.to_numpy() - 1
+    df["label"] = [labels[j] for j in i]
+    df["risk_low"] = edges[i]
+    df["risk_high"] = edges[i + 1]
+    df["mean_risk"] = [float(x[codes == j].mean()) for j in i]
+    df["risk_treated"] = df.events_treated / df.n_treated
+    df["risk_control"] = df.events_control / df.n_control
+    cols = ["stratum", "label", "risk_low", "risk_high", "mean_risk", "risk_treated",
+            "risk_control", *_KEEP]
+    order = {"RD": 0, "RR": 1, "OR": 2}
+    df = df.assign(_o=df.scale.map(order)).sort_values(["_o", "stratum"])
+    return df[cols].reset_index(drop=True)
+
+
+def _tests_frame(res_lp, res_rd, res_or) -> pd.DataFrame:
+    parts = []
+    for res, hyp, tests in ((res_lp, f"treatment x {LP}", ("wald", "lr")),
+                            (res_rd, "equal across strata", ("wald",)),
+                            (res_or, "equal across strata", ("wald", "lr"))):
+        t = res.interactions
+        t = t[t.test.isin(tests)].copy()
+        t.insert(0, "hypothesis", hyp)
+        parts.append(t)
+    df = pd.concat(parts, ignore_index=True)
+    return df[["hypothesis", "test", "scale", "statistic", "df", "p_value", "model", "method",
+               "note"]]
+
+
+def _benefit_curve(frame, out, trt, conf_level, size) -> pd.DataFrame:
+    """Conditional RD and RR of the logit ``y ~ treat * risk_lp`` model over the lp range."""
+    from .fitting import setup
+
+    su = setup(f"{out} ~ {trt} * {LP}", frame, treatment=trt, family="binary",
+               models=("logit",))
+    design = su.design
+    fm = fit_glm("logit", design.X, su.y, design.columns, "model")
+    lp = frame[LP].to_numpy()
+    grid = np.linspace(lp.min(), lp.max(), size)
+    prof = pd.DataFrame({out: 0.0, trt: 0, LP: grid})
+    X1 = design.materialize(prof.assign(**{trt: 1}))
+    X0 = design.materialize(prof)
+    rows = []
+    for kind, scale in (("difference", "RD"), ("ratio", "RR")):
+        c = contrast(fm, X1, X0, np.eye(size), kind)
+        res = interval(c, conf_level)
+        rows.append(pd.DataFrame({"risk": 1 / (1 + np.exp(-grid)), "lp": grid, "scale": scale,
+                                  **{k: res[k] for k in ("estimate", "std_error", "conf_low",
+                                                         "conf_high", "statistic", "p_value")},
+                                  "mu_treated": c.mu1, "mu_control": c.mu0, "model": fm.label,
+                                  "method": "conditional"}))
+    return pd.concat(rows, ignore_index=True)
+
+
+# ----------------------------------------------------------------------------- figure
+def plot_risk_benefit(result: RiskResult, axes=None, *, percent: bool = True):
+    """Absolute (RD) and relative (RR) effect against predicted baseline risk.
+
+    Points: crude stratum effects with their intervals at the stratum's mean predicted risk
+    (from ``result.strata``); line and band: the conditional effect of the logit
+    ``y ~ treat * risk_lp`` model (``result.curve``); rug: predicted risks of the patients.
+    Nothing is recomputed.
+
+    Parameters
+    ----------
+    result
+        A :class:`RiskResult`.
+    axes
+        Two matplotlib Axes (absolute, relative); a new figure when omitted.
+    percent
+        Show risks and risk differences in percent.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    if axes is None:
+        fig, axes = plt.subplots(1, 2, figsize=(9.5, 4.0), constrained_layout=True)
+    else:
+        fig = axes[0].figure
+    k = 100.0 if percent else 1.0
+    risk = result.risk
+    ctl, trt = risk.treatment_labels
+    if {ctl, trt} <= {"0", "1", "False", "True"}:
+        ctl, trt = "control", "treated"
+    pct = int(round(result.conf_level * 100))
+    quarters = result.grouping == "quantiles" and len(result.edges) == 5
+    for ax, scale, null in ((axes[0], "RD", 0.0), (axes[1], "RR", 1.0)):
+        kk = k if scale == "RD" else 1.0
+        cv = result.curve[result.curve.scale == scale]
+        st = result.strata[(result.strata.scale == scale) & np.isfinite(result.strata.estimate)]
+        ax.fill_between(cv.risk * k, cv.conf_low * kk, cv.conf_high * kk, color="0.88", lw=0,
+                        label=f"logistic model with treatment x risk ({pct}% band)")
+        ax.plot(cv.risk * k, cv.estimate * kk, color="0.35", lw=1.3)
+        ax.errorbar(st.mean_risk * k, st.estimate * kk,
+                    yerr=[(st.estimate - st.conf_low) * kk, (st.conf_high - st.estimate) * kk],
+                    fmt="o", color="C0", ms=6, capsize=3, zorder=3,
+                    label=f"risk {'quarter' if quarters else 'stratum'} (crude, {pct}% CI)")
+        ax.axhline(null * kk, color="black", lw=0.8, ls="--")
+        if scale == "RR":
+            ax.set_yscale("log")
+            ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+        ax.plot(risk.patients.risk * k, np.zeros(risk.n_analysed), "|", color="0.45",
+                ms=7, alpha=0.35, transform=ax.get_xaxis_transform())
+        ax.set_xlabel("Predicted baseline risk" + (" (%)" if percent else ""))
+        ax.set_ylabel(f"Risk difference{', % points' if percent else ''}\n({trt} − {ctl})"
+                      if scale == "RD" else f"Risk ratio\n({trt} / {ctl})")
+        ax.set_title("Absolute scale" if scale == "RD" else "Relative scale", fontsize=10,
+                     loc="left")
+    axes[0].legend(fontsize=8, frameon=False, loc="upper left")
+    return fig
+
+
+# ----------------------------------------------------------------------------- personalized
 _BENEFIT_COLUMNS = ["p0", "rr", "rr_low", "rr_high", "arr", "arr_low", "arr_high", "nnt",
                     "nnt_type", "nntb_low", "nntb_high", "nnth_low", "nnth_high", "nnt_text"]
 
@@ -34,7 +351,7 @@ def _as_array(name: str, value: object) -> np.ndarray:
     try:
         arr = np.asarray(value, dtype=float)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number or an array of numbers, got "
+        raise OptionError(f"{name} must be a number or an array of numbers, got "
                          f"{type(value).__name__} {value!r}.") from None
     return arr
 
@@ -42,7 +359,7 @@ def _as_array(name: str, value: object) -> np.ndarray:
 def _check_p0(p0: np.ndarray) -> None:
     bad = ~((p0 > 0) & (p0 < 1))
     if bad.any():
-        raise ValueError(f"p0 (baseline risk) must be strictly between 0 and 1; got "
+        raise OptionError(f"p0 (baseline risk) must be strictly between 0 and 1; got "
                          f"{p0[bad].ravel()[:5].tolist()}. Give risks as proportions "
                          "(5% -> 0.05).")
 
@@ -50,7 +367,7 @@ def _check_p0(p0: np.ndarray) -> None:
 def _check_rr(name: str, rr: np.ndarray) -> None:
     bad = ~(np.isfinite(rr) & (rr > 0))
     if bad.any():
-        raise ValueError(f"{name} must be a finite risk ratio > 0; got "
+        raise OptionError(f"{name} must be a finite risk ratio > 0; got "
                          f"{rr[bad].ravel()[:5].tolist()}.")
 
 
@@ -92,14 +409,14 @@ def personalized_benefit(p0: object, rr: object, rr_ci: Sequence[object] | None 
     _check_rr("rr", r)
     if rr_ci is not None:
         if not isinstance(rr_ci, (tuple, list)) or len(rr_ci) != 2:
-            raise ValueError(f"rr_ci must be a pair (low, high), got {rr_ci!r}.")
+            raise OptionError(f"rr_ci must be a pair (low, high), got {rr_ci!r}.")
         lo, hi = _as_array("rr_ci[0]", rr_ci[0]), _as_array("rr_ci[1]", rr_ci[1])
         _check_rr("rr_ci[0]", lo)
         _check_rr("rr_ci[1]", hi)
         p, r, lo, hi = np.broadcast_arrays(p, r, lo, hi)
         bad = ~((lo <= r) & (r <= hi))
         if bad.any():
-            raise ValueError(f"rr_ci must satisfy low <= rr <= high; got rr {r[bad][:3].tolist()}"
+            raise OptionError(f"rr_ci must satisfy low <= rr <= high; got rr {r[bad][:3].tolist()}"
                              f" with low {lo[bad][:3].tolist()}, high {hi[bad][:3].tolist()}.")
     else:
         p, r = np.broadcast_arrays(p, r)
@@ -124,10 +441,9 @@ def _ceil(x: float) -> str:
 
 
 def _nnt(arr: float, lo: float, hi: float) -> dict:
-    eps = 0.0
-    if arr > eps:
+    if arr > 0:
         kind, nnt = "NNTB", 1 / arr
-    elif arr < -eps:
+    elif arr < 0:
         kind, nnt = "NNTH", -1 / arr
     else:
         kind, nnt = "none", np.inf
@@ -189,12 +505,12 @@ def benefit_from_result(result, p0: object, *, modifier: str | None = None,
     [['1', 0.1, 'NNTB'], ['1', 0.3, 'NNTB']]
     """
     if getattr(result, "family", None) != "binary":
-        raise ValueError("benefit_from_result needs a result for a binary outcome (risk ratio); "
+        raise OptionError("benefit_from_result needs a result for a binary outcome (risk ratio); "
                          f"got family={getattr(result, 'family', None)!r}.")
     if model is None:
         scale, model = result.primary.get("relative", (None, None))
         if scale != "RR":
-            raise ValueError("the result has no risk-ratio model; fit with "
+            raise OptionError("the result has no risk-ratio model; fit with "
                              "models=('modified-poisson', ...) or 'log-binomial'.")
     if modifier is None:
         rows = result.overall[(result.overall.scale == "RR") & (result.overall.model == model)]
@@ -207,7 +523,7 @@ def benefit_from_result(result, p0: object, *, modifier: str | None = None,
             rows = rows[rows.level == str(level)]
     if rows.empty:
         have = sorted(result.subgroups[result.subgroups.scale == "RR"].model.unique())
-        raise ValueError(f"no risk ratio for model={model!r}, modifier={modifier!r}, "
+        raise OptionError(f"no risk ratio for model={model!r}, modifier={modifier!r}, "
                          f"level={level!r}; RR models in the result: {have}; modifiers: "
                          f"{list(result.modifiers)}.")
     out = []
@@ -245,274 +561,10 @@ def plot_personalized_benefit(benefit: pd.DataFrame, ax=None, *, percent: bool =
                         label="interval from the RR interval")
     ax.plot(b.p0 * k, b.arr * k, color="C0", lw=1.6, label="ARR = p0 (1 − RR)")
     ax.axhline(0, color="black", lw=0.8, ls="--")
-    for _, r in b.iloc[[0, -1]].iterrows():
-        ax.annotate(r.nnt_text.split(" (")[0], (r.p0 * k, r.arr * k), fontsize=8,
-                    textcoords="offset points", xytext=(4, 6))
-    unit = " (%)" if percent else ""
-    ax.set_xlabel(f"Baseline risk p0{unit}")
-    ax.set_ylabel(f"Absolute risk reduction{unit}")
+    for (_, r), side in zip(b.iloc[[0, -1]].iterrows(), ("left", "right")):
+        ax.annotate(r.nnt_text.split(" (")[0], (r.p0 * k, r.arr * k), fontsize=8, ha=side,
+                    textcoords="offset points", xytext=(4 if side == "left" else -4, 8))
+    ax.set_xlabel("Baseline risk p0" + (" (%)" if percent else ""))
+    ax.set_ylabel("Absolute risk reduction" + (", % points" if percent else ""))
     ax.legend(fontsize=8, frameon=False)
     return ax
-
-
-# ============================================================================ effect modelling
-# Exploratory: predicted individual benefit from a treatment-interaction (effect) model, its
-# shrinkage, and whether it discriminates observed benefit. Not confirmatory: effect models
-# with many interactions overfit and exaggerate heterogeneity (van Klaveren 2019).
-
-
-@dataclass(frozen=True)
-class EffectModel:
-    """A logistic effect model with ridge-penalized treatment interactions (exploratory).
-
-    Frames
-    ------
-    coefficients
-        ``term``, ``penalized`` (treatment-interaction column), ``unpenalized`` (maximum
-        likelihood) and ``ridge`` (at the cross-validated penalty).
-    cv
-        ``lambda``, held-out mean binomial ``deviance`` and its ``std_error`` across folds,
-        ``chosen``.
-    patients
-        ``treatment``, ``outcome``, ``fold``, predicted benefit (risk under control minus risk
-        under treatment) ``benefit_<model>`` (apparent, on all data) and
-        ``benefit_<model>_cv`` (from the model fitted without the patient's fold), for
-        ``model`` in ``unpenalized``, ``ridge``.
-    c_for_benefit
-        ``model``, ``predictions`` (``apparent``/``cross-fitted``), ``estimate``, ``n_pairs``.
-    calibration
-        Observed against predicted benefit in quantile groups of matched pairs.
-    """
-
-    formula: str
-    outcome: str
-    treatment: str
-    penalty: float
-    folds: int
-    seed: int | None
-    coefficients: pd.DataFrame
-    cv: pd.DataFrame
-    patients: pd.DataFrame
-    c_for_benefit: pd.DataFrame
-    calibration: pd.DataFrame
-    notes: tuple[str, ...] = ()
-    label: str = "exploratory"
-
-
-def ridge_logit(X: np.ndarray, y: np.ndarray, penalty: np.ndarray,
-                start: np.ndarray | None = None) -> np.ndarray:
-    """Maximize ``loglik(b) / n - 0.5 * sum(penalty * b**2)`` by Newton's method.
-
-    ``penalty`` is per coefficient (0 for unpenalized columns), so with ``penalty_j = lambda
-    * sd_j**2`` this is glmnet's ridge (``alpha = 0``) on standardized columns.
-    """
-    n = len(y)
-    b = np.zeros(X.shape[1]) if start is None else np.array(start, dtype=float)
-    for _ in range(200):
-        mu = 1.0 / (1.0 + np.exp(-(X @ b)))
-        grad = X.T @ (y - mu) / n - penalty * b
-        hess = (X.T * (mu * (1 - mu))) @ X / n + np.diag(penalty)
-        step = np.linalg.solve(hess, grad)
-        b = b + step
-        if np.max(np.abs(step)) < 1e-11:
-            return b
-    raise ModelError("the penalized logistic model did not converge in 200 Newton steps "
-                     "(separation?); use a larger penalty or fewer interactions.")
-
-
-def ridge_effect_model(
-    formula: str,
-    data: object,
-    *,
-    treatment: str | None = None,
-    reference: object = None,
-    folds: int = 10,
-    seed: int | None = 0,
-    lambdas: Sequence[float] | None = None,
-    benefit_groups: int = 5,
-) -> EffectModel:
-    """Ridge penalty on the treatment interactions only, chosen by K-fold cross-validation,
-    with c-for-benefit and calibration-for-benefit checks. Exploratory.
-
-    Parameters
-    ----------
-    formula
-        A logistic effect model such as ``"y ~ treat * (age + prio + wexp)"``; every column
-        of a treatment x covariate term is penalized (after scaling to unit SD); main effects
-        and the treatment are not.
-    data, treatment, reference
-        As for :func:`hte_report.fit` (binary outcome).
-    folds, seed
-        Cross-validation folds (balanced on arm x outcome) and their seed.
-    lambdas
-        Penalty grid; default 40 values from 1e-5 to 10 (log-spaced) on the per-patient scale.
-    benefit_groups
-        Quantile groups of matched pairs for calibration-for-benefit.
-
-    Returns
-    -------
-    EffectModel
-
-    Examples
-    --------
-    >>> from hte_report.datasets import load_rossi
-    >>> em = ridge_effect_model("arrest ~ fin * (age + prio + wexp)", load_rossi(),
-    ...                         treatment="fin", folds=5, seed=1)
-    >>> em.label, bool(em.penalty > 0)
-    ('exploratory', True)
-    """
-    from .data import prepare, read_data
-    from .design import build_design
-    from .formula import parse_formula
-    from .risk import _folds
-
-    raw = read_data(data)
-    parsed = parse_formula(formula, raw.columns, treatment=treatment)
-    prep = prepare(raw, outcome=parsed.outcome, treatment=parsed.treatment,
-                   variables=parsed.variables, family="binary", reference=reference)
-    frame = prep.frame
-    design = build_design(parsed, frame)
-    X, X1, X0 = design.X, design.X1, design.X0
-    y = frame[parsed.outcome].to_numpy(float)
-    t = frame[parsed.treatment].to_numpy(int)
-    idx = np.unique(np.concatenate([design.interaction_columns(m, parsed.treatment)
-                                    for m in design.modifiers]))
-    sd = np.zeros(X.shape[1])
-    sd[idx] = X[:, idx].std(axis=0)
-    grid = np.geomspace(1e-5, 10, 40) if lambdas is None else np.asarray(lambdas, float)
-    if grid.ndim != 1 or len(grid) == 0 or np.any(~np.isfinite(grid)) or np.any(grid <= 0):
-        raise ValueError(f"lambdas must be positive numbers, got {lambdas!r}.")
-    grid = np.sort(grid)
-    fold, k = _folds(folds, t, y, seed, len(y))
-    dev = np.zeros((k, len(grid)))
-    oof = {"unpenalized": np.zeros(len(y)), "ridge": np.zeros(len(y))}
-    fold_fits = []
-    for f in range(1, k + 1):
-        tr, te = fold != f, fold == f
-        start = ridge_logit(X[tr], y[tr], np.zeros(X.shape[1]))
-        fits = [start]
-        b = start
-        for j, lam in enumerate(grid):
-            b = ridge_logit(X[tr], y[tr], lam * sd**2, b)
-            fits.append(b)
-            mu = np.clip(1 / (1 + np.exp(-(X[te] @ b))), 1e-15, 1 - 1e-15)
-            dev[f - 1, j] = -2 * np.mean(y[te] * np.log(mu) + (1 - y[te]) * np.log(1 - mu))
-        fold_fits.append(fits)
-    mean_dev = dev.mean(axis=0)
-    best = int(np.argmin(mean_dev))
-    lam = float(grid[best])
-    notes = []
-    if best in (0, len(grid) - 1):
-        notes.append(f"the chosen penalty {lam:g} is at the edge of the grid; widen lambdas.")
-    for f in range(1, k + 1):
-        te = fold == f
-        for name, b in (("unpenalized", fold_fits[f - 1][0]),
-                        ("ridge", fold_fits[f - 1][best + 1])):
-            oof[name][te] = _benefit(X0[te], X1[te], b)
-    b_ml = ridge_logit(X, y, np.zeros(X.shape[1]))
-    b_ridge = ridge_logit(X, y, lam * sd**2, b_ml)
-    coefs = pd.DataFrame({"term": design.columns, "penalized": sd > 0,
-                          "unpenalized": b_ml, "ridge": b_ridge})
-    cv = pd.DataFrame({"lambda": grid, "deviance": mean_dev,
-                       "std_error": dev.std(axis=0, ddof=1) / np.sqrt(k),
-                       "chosen": np.arange(len(grid)) == best})
-    patients = pd.DataFrame({"treatment": t, "outcome": y, "fold": fold,
-                             "benefit_unpenalized": _benefit(X0, X1, b_ml),
-                             "benefit_ridge": _benefit(X0, X1, b_ridge),
-                             "benefit_unpenalized_cv": oof["unpenalized"],
-                             "benefit_ridge_cv": oof["ridge"]})
-    cfb, cal = [], []
-    for name in ("unpenalized", "ridge"):
-        for pred, col in (("apparent", f"benefit_{name}"), ("cross-fitted",
-                                                           f"benefit_{name}_cv")):
-            c = c_for_benefit(patients[col], t, y)
-            cfb.append({"model": name, "predictions": pred, "estimate": c["estimate"],
-                        "n_pairs": c["n_pairs"]})
-            g = benefit_calibration(patients[col], t, y, groups=benefit_groups)
-            cal.append(g.assign(model=name, predictions=pred))
-    notes.append("exploratory: predicted benefit from an effect model; apparent measures are "
-                 "optimistic, cross-fitted ones use out-of-fold predictions.")
-    return EffectModel(formula, parsed.outcome, parsed.treatment, lam, k, seed, coefs, cv,
-                       patients, pd.DataFrame(cfb), pd.concat(cal, ignore_index=True),
-                       tuple(notes))
-
-
-def _benefit(X0: np.ndarray, X1: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return 1 / (1 + np.exp(-(X0 @ b))) - 1 / (1 + np.exp(-(X1 @ b)))
-
-
-def match_on_benefit(benefit: object, treatment: object) -> tuple[np.ndarray, np.ndarray]:
-    """1:1 matching of treated and control patients on the rank of predicted benefit.
-
-    Each arm is sorted by predicted benefit (ties by row order); every patient of the smaller
-    arm (size m, i-th smallest) is paired with the patient of rank ``floor((i + 0.5) M / m)``
-    of the larger arm (size M), so unmatched patients of the larger arm are spread evenly.
-    Returns the row indices (treated, control) of the m pairs.
-    """
-    pb = np.asarray(benefit, dtype=float)
-    t = np.asarray(treatment)
-    tr = np.flatnonzero(t == 1)[np.argsort(pb[t == 1], kind="stable")]
-    co = np.flatnonzero(t == 0)[np.argsort(pb[t == 0], kind="stable")]
-    small, large = (tr, co) if len(tr) <= len(co) else (co, tr)
-    m, big = len(small), len(large)
-    if m < 2:
-        raise DataError("matching on predicted benefit needs at least two patients per arm.")
-    pick = large[np.floor((np.arange(m) + 0.5) * big / m).astype(int)]
-    return (small, pick) if len(tr) <= len(co) else (pick, small)
-
-
-def c_for_benefit(benefit: object, treatment: object, outcome: object) -> dict:
-    """c-for-benefit (van Klaveren et al., J Clin Epidemiol 2018): exploratory.
-
-    Patients are matched 1:1 on predicted benefit (:func:`match_on_benefit`); a pair's
-    predicted benefit is the mean of its two predictions and its observed benefit is
-    ``y_control - y_treated`` (-1, 0 or 1). The c-statistic is the proportion of pairs of pairs
-    with different observed benefit in which the pair with the larger observed benefit has
-    the larger predicted benefit (ties in prediction count one half) -- Harrell's C, as
-    ``Hmisc::rcorr.cens(predicted, observed)``.
-
-    Returns
-    -------
-    dict
-        ``estimate``, ``n_pairs`` and the paired arrays ``predicted``, ``observed``.
-    """
-    y = np.asarray(outcome, dtype=float)
-    pb = np.asarray(benefit, dtype=float)
-    it, ic = match_on_benefit(pb, treatment)
-    pred = (pb[it] + pb[ic]) / 2
-    obs = y[ic] - y[it]
-    conc = ties = usable = 0.0
-    levels = np.unique(obs)
-    for a_i, a in enumerate(levels):
-        lo = np.sort(pred[obs == a])
-        for b in levels[a_i + 1:]:
-            hi = pred[obs == b]  # observed benefit b > a: concordant when predicted is larger
-            below = np.searchsorted(lo, hi, side="left")
-            equal = np.searchsorted(lo, hi, side="right") - below
-            conc += below.sum()
-            ties += equal.sum()
-            usable += len(lo) * len(hi)
-    est = (conc + 0.5 * ties) / usable if usable else np.nan
-    return {"estimate": float(est), "n_pairs": len(it), "predicted": pred, "observed": obs}
-
-
-def benefit_calibration(benefit: object, treatment: object, outcome: object,
-                        groups: int = 5) -> pd.DataFrame:
-    """Observed against predicted benefit in quantile groups of matched pairs (exploratory).
-
-    Observed benefit of a group is the mean of ``y_control - y_treated`` over its pairs, with a
-    normal-approximation 95% interval (SD / sqrt(pairs)).
-    """
-    from .risk import quantile_groups
-
-    c = c_for_benefit(benefit, treatment, outcome)
-    codes, edges = quantile_groups(c["predicted"], groups)
-    rows = []
-    for g in range(len(edges) - 1):
-        o = c["observed"][codes == g]
-        se = o.std(ddof=1) / np.sqrt(len(o)) if len(o) > 1 else np.nan
-        rows.append({"group": g + 1, "n_pairs": len(o),
-                     "predicted": float(c["predicted"][codes == g].mean()),
-                     "observed": float(o.mean()), "conf_low": o.mean() - 1.959964 * se,
-                     "conf_high": o.mean() + 1.959964 * se})
-    return pd.DataFrame(rows)

@@ -105,5 +105,63 @@ def check(
                f"{data} ({len(frame)} rows); {len(p.modifiers)} pre-specified modifiers.")
 
 
+@app.command()
+def benefit(
+    p0: str = typer.Argument(..., help="Baseline risk(s) without treatment, comma-separated "
+                             "proportions: 0.05 or 0.05,0.1,0.2 (with --percent: 5,10,20)."),
+    rr: float | None = typer.Option(None, "--rr", help="Risk ratio, treated vs control."),
+    ci: str = typer.Option("", "--ci", help="Confidence limits of the RR: 'low,high'."),
+    result: Path | None = typer.Option(None, "--result", help="Take the RR (and its CI) "
+                                          "from a saved HTEResult JSON (result.to_json(path))."),
+    modifier: str = typer.Option("", "--modifier", help="With --result: the subgroup's "
+                                 "modifier (default: the overall RR)."),
+    level: str = typer.Option("", "--level", help="With --result and --modifier: one level."),
+    percent: bool = typer.Option(False, "--percent", help="P0 is given in percent."),
+    as_json: bool = typer.Option(False, "--json", help="Print the tidy frame as JSON records."),
+) -> None:
+    """Absolute risk reduction and NNT (NNTB / NNTH, Altman 1998) for baseline risks P0.
+
+    Example: hte-report benefit 0.05 --rr 0.90  ->  ARR 0.50 percentage points, NNTB 200.
+    """
+    import math
+
+    from .benefit import benefit_from_result, personalized_benefit
+    from .errors import HTEReportError
+
+    try:
+        risks = [float(x) for x in p0.split(",") if x.strip()]
+        if percent:
+            risks = [x / 100 for x in risks]
+        if result is not None:
+            if rr is not None or ci:
+                raise ValueError("give either --rr/--ci or --result, not both.")
+            from .result import HTEResult
+
+            res = HTEResult.from_json(Path(result).read_text(encoding="utf-8"))
+            frame = benefit_from_result(res, risks, modifier=modifier or None,
+                                        level=level or None)
+        else:
+            if rr is None:
+                raise ValueError("give the risk ratio with --rr (or a fitted --result).")
+            limits = None
+            if ci:
+                parts = [float(x) for x in ci.split(",")]
+                if len(parts) != 2:
+                    raise ValueError(f"--ci must be 'low,high', got {ci!r}.")
+                limits = (parts[0], parts[1])
+            frame = personalized_benefit(risks, rr, limits)
+    except (HTEReportError, ValueError, FileNotFoundError) as exc:
+        _fail(exc)
+    if as_json:
+        typer.echo(frame.to_json(orient="records", double_precision=15))
+        return
+    for r in frame.itertuples():
+        who = f"{r.modifier} {r.level}".strip() + ": " if "modifier" in frame else ""
+        arr = f"ARR {100 * r.arr:.2f} percentage points"
+        if math.isfinite(r.arr_low):
+            arr += f" ({100 * r.arr_low:.2f} to {100 * r.arr_high:.2f})"
+        typer.echo(f"{who}p0 {100 * r.p0:g}%, RR {r.rr:.3g}: {arr}; {r.nnt_text}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

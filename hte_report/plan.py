@@ -95,7 +95,13 @@ _SCHEMA = {
     "modifiers": ("list[map]", True, _MODIFIER),
     "risk_based": ("map", False, {
         "planned": ("bool", True, None),
-        "formula": ("str", False, None),
+        "formula": ("str", False, None),          # outcome ~ covariates, without treatment
+        "method": ("str", False, ("pooled", "control-arm", "external")),
+        "include_treatment": ("bool", False, None),
+        "risk_column": ("str", False, None),      # external predicted risks in (0, 1)
+        "cutpoints": ("list[num]", False, None),
+        "groups": ("int", False, None),
+        "crossfit_folds": ("int", False, None),   # seeded by the plan's `seed`
     }),
     "credibility": ("list[map]", False, _CREDIBILITY),
     "deviations": ("list[str]", False, None),
@@ -254,6 +260,19 @@ def load_plan(source: str | Path | dict) -> Plan:
         raise PlanError(f"{path or 'plan'}: the plan must be a YAML mapping of keys.")
     _validate(raw, node, _SCHEMA, "", str(path or "plan"))
     check_formula_safety(raw["model"]["formula"])
+    rb = raw.get("risk_based") or {}
+    if rb.get("formula"):
+        check_formula_safety(rb["formula"])
+    cuts = rb.get("cutpoints")
+    if cuts is not None and (not cuts or any(not 0 < c < 1 for c in cuts)
+                             or any(b <= a for a, b in zip(cuts, cuts[1:]))):
+        raise PlanError(f"risk_based.cutpoints must be strictly increasing risks in (0, 1), "
+                        f"got {cuts}.")
+    for key in ("groups", "crossfit_folds"):
+        if rb.get(key) is not None and rb[key] < 2:
+            raise PlanError(f"risk_based.{key} must be an integer >= 2, got {rb[key]}.")
+    if rb.get("method") == "external" and not rb.get("risk_column"):
+        raise PlanError("risk_based.method 'external' needs risk_based.risk_column.")
     mods = []
     seen = set()
     for m in raw["modifiers"]:
@@ -368,6 +387,8 @@ def check_plan_against_data(plan: Plan, columns) -> None:
         needed["model.cluster"] = plan.raw["model"]["cluster"]
     for i, m in enumerate(plan.modifiers):
         needed[f"modifiers[{i}].variable"] = m.variable
+    if (plan.raw.get("risk_based") or {}).get("risk_column"):
+        needed["risk_based.risk_column"] = plan.raw["risk_based"]["risk_column"]
     for key, var in needed.items():
         if var not in columns:
             raise PlanError(f"plan key '{key}' names column {var!r}, which is not in the data "

@@ -1,25 +1,17 @@
-"""PATH risk-based analysis: a baseline-risk model, effects across strata of predicted risk on
-both scales, the treatment x linear-predictor interaction, and absolute benefit against risk.
+"""Baseline (outcome) risk models for PATH risk-based analyses of treatment effect.
 
 The PATH statement (Kent et al., Ann Intern Med 2020) recommends, for a positive trial, reporting
-treatment effects across strata of predicted baseline (outcome) risk on the absolute and the
-relative scale: a constant relative effect implies absolute benefits that grow with risk.
+treatment effects across strata of predicted baseline risk. This module predicts that risk and
+assesses the predictions; :mod:`hte_report.benefit` estimates effects across it.
 
-Pipeline (one direction, like :func:`hte_report.fit`):
-
-1. :func:`risk_model` -- a prognostic model for the binary outcome, fitted *without* the
-   treatment term on all patients (``method="pooled"``, blinded to arm, as PATH suggests; with
-   ``include_treatment=True`` the arm enters as a main effect and is set to control when
-   predicting), on the control arm only (``"control-arm"``), or supplied (``"external"``:
-   coefficients or a column of predicted risks). Reports the c-statistic (DeLong CI, as
-   ``pROC``), calibration-in-the-large, the calibration slope and grouped observed/predicted
-   risks. Models developed on the same trial are optimistic: a warning says so, and
-   ``crossfit_folds=K`` predicts every patient from a model that did not see them.
-2. :func:`risk_stratified` -- strata of predicted risk (quarters, or cut points), per-stratum
-   RD, RR and OR from :func:`hte_report.fit` on ``y ~ treat * C(risk_stratum)`` (saturated, so
-   the standardized stratum effects are the crude ones: Wald RD, Katz log RR, Woolf log OR),
-   the treatment x linear-predictor tests from ``y ~ treat * risk_lp`` on the RD, log-RR and
-   log-OR scales, and the conditional RD and RR curve over baseline risk from the logit model.
+:func:`risk_model` fits a prognostic model for the binary outcome *without* the treatment term
+on all patients (``method="pooled"``: blinded to arm, as PATH suggests; with
+``include_treatment=True`` the arm enters as a main effect and is set to control when
+predicting), on the control arm only (``"control-arm"``), or takes it from outside
+(``"external"``: coefficients or a column of predicted risks). It reports the c-statistic (DeLong
+interval, as ``pROC``), calibration-in-the-large, the calibration slope and grouped observed vs
+predicted risks. Models developed on the same trial are optimistic: a warning says so, and
+``crossfit_folds=K`` predicts every patient from a model that did not see them.
 """
 
 from __future__ import annotations
@@ -35,17 +27,16 @@ from formulaic import Formula, model_matrix
 from scipy import stats
 
 from .data import prepare, read_data
-from .effects import contrast, interval
 from .errors import DataError, FormulaError, HTEReportWarning, ModelError
 from .formula import _factor_columns, check_formula_safety
 from .models.glm import FitFailure, fit_glm
-from .options import check_choice
+from .options import OptionError, check_choice
 
-__all__ = ["OverfittingWarning", "RiskModel", "RiskResult", "c_statistic", "risk_model",
-           "risk_stratified"]
+__all__ = ["OverfittingWarning", "RiskModel", "c_statistic", "make_folds", "quantile_groups",
+           "risk_model", "risk_section"]
 
 METHODS = ("pooled", "control-arm", "external")
-LP, STRATUM, ROW = "risk_lp", "risk_stratum", "_hte_row"
+ROW = "_hte_row"
 POPULATIONS = ("all", "control", "treated")
 
 
@@ -170,26 +161,26 @@ def risk_model(
     >>> from hte_report.risk import risk_model
     >>> rm = risk_model("arrest ~ age + prio + wexp + mar + paro + race", load_rossi(),
     ...                 treatment="fin", crossfit_folds=5, seed=1)
-    >>> round(float(rm.c_statistic().estimate), 2)
-    0.66
+    >>> round(float(rm.c_statistic().estimate), 2)  # out-of-fold; the apparent c is 0.66
+    0.62
     """
     check_choice("method", method, METHODS)
     if not (0.5 < conf_level < 1):
-        raise ValueError(f"conf_level must be between 0.5 and 1, got {conf_level!r}.")
+        raise OptionError(f"conf_level must be between 0.5 and 1, got {conf_level!r}.")
     if include_treatment and method != "pooled":
-        raise ValueError(f"include_treatment=True applies to method='pooled' only, not "
+        raise OptionError(f"include_treatment=True applies to method='pooled' only, not "
                          f"{method!r}.")
     if method == "external" and (coefficients is None) == (risk_column is None):
-        raise ValueError("method='external' needs exactly one of coefficients= (a mapping of "
+        raise OptionError("method='external' needs exactly one of coefficients= (a mapping of "
                          "design column -> logit coefficient) or risk_column= (predicted risks).")
     if method != "external" and (coefficients is not None or risk_column is not None):
-        raise ValueError(f"coefficients= and risk_column= are for method='external'; with "
+        raise OptionError(f"coefficients= and risk_column= are for method='external'; with "
                          f"method={method!r} the model is fitted on the trial.")
     if method == "external" and crossfit_folds is not None:
-        raise ValueError("crossfit_folds applies to models developed on the trial, not to an "
+        raise OptionError("crossfit_folds applies to models developed on the trial, not to an "
                          "external model.")
     if not isinstance(calibration_groups, int) or calibration_groups < 2:
-        raise ValueError(f"calibration_groups must be an integer >= 2, got "
+        raise OptionError(f"calibration_groups must be an integer >= 2, got "
                          f"{calibration_groups!r}.")
     if safe_formula:
         check_formula_safety(formula)
@@ -217,7 +208,7 @@ def risk_model(
     folds = np.zeros(n, dtype=int)
     k = None
     if crossfit_folds is not None:
-        folds, k = _folds(crossfit_folds, t, y, seed, n)
+        folds, k = make_folds(crossfit_folds, t, y, seed)
     if method == "external":
         if risk_column is not None:
             risk = frame[risk_column].to_numpy(float)
@@ -315,16 +306,16 @@ def _design(rhs: str, frame: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
 def _external_coefficients(coefficients, names: list[str]) -> np.ndarray:
     coefs = dict(coefficients.items()) if hasattr(coefficients, "items") else None
     if coefs is None:
-        raise ValueError("coefficients must be a mapping (dict or pandas Series) of design "
+        raise OptionError("coefficients must be a mapping (dict or pandas Series) of design "
                          f"column -> coefficient; the design columns are {names}.")
     missing = [c for c in names if c not in coefs]
     extra = [c for c in coefs if c not in names]
     if missing or extra:
-        raise ValueError(f"coefficients do not match the formula's design columns {names}: "
+        raise OptionError(f"coefficients do not match the formula's design columns {names}: "
                          f"missing {missing}, not in the design {extra}.")
     b = np.array([float(coefs[c]) for c in names])
     if not np.all(np.isfinite(b)):
-        raise ValueError("coefficients must be finite numbers.")
+        raise OptionError("coefficients must be finite numbers.")
     return b
 
 
@@ -348,11 +339,18 @@ def _coef_frame(fm, names, conf_level):
                          "statistic": b / se, "p_value": 2 * stats.norm.sf(np.abs(b / se))})
 
 
-def _folds(spec, t, y, seed, n) -> tuple[np.ndarray, int]:
+def make_folds(spec: int | Sequence[int], treatment: np.ndarray, outcome: np.ndarray,
+               seed: int | None, name: str = "crossfit_folds") -> tuple[np.ndarray, int]:
+    """Fold labels 1..K for cross-fitting and cross-validation, and K.
+
+    ``spec`` is K (folds balanced on arm x outcome: each of the four cells is shuffled with
+    ``seed`` and dealt to the folds in turn from a random fold) or one label per row.
+    """
+    t, y, n = np.asarray(treatment), np.asarray(outcome), len(outcome)
     if isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
         k = int(spec)
         if k < 2 or k > n // 2:
-            raise ValueError(f"crossfit_folds must be between 2 and n/2 = {n // 2}, got {k}.")
+            raise OptionError(f"{name} must be between 2 and n/2 = {n // 2}, got {k}.")
         rng = np.random.default_rng(seed)
         folds = np.zeros(n, dtype=int)
         for cell in ((0, 0), (0, 1), (1, 0), (1, 1)):  # balance arm x outcome across folds
@@ -362,11 +360,11 @@ def _folds(spec, t, y, seed, n) -> tuple[np.ndarray, int]:
         return folds, k
     folds = np.asarray(spec)
     if folds.ndim != 1 or len(folds) != n:
-        raise ValueError(f"crossfit_folds must be an integer K or one fold label per analysed "
+        raise OptionError(f"{name} must be an integer K or one fold label per analysed "
                          f"row ({n}), got {type(spec).__name__} of length {len(folds)}.")
     codes = np.unique(folds, return_inverse=True)[1] + 1
     if codes.max() < 2:
-        raise ValueError("crossfit_folds labels must name at least two folds.")
+        raise OptionError(f"{name} labels must name at least two folds.")
     return codes.astype(int), int(codes.max())
 
 
@@ -454,287 +452,144 @@ def _performance(patients: pd.DataFrame, conf_level: float, groups: int):
     return pd.DataFrame(perf), pd.DataFrame(calib)
 
 
-# ----------------------------------------------------------------------------- stratified
-@dataclass(frozen=True)
-class RiskResult:
-    """Treatment effects across strata of predicted baseline risk (PATH).
+# ----------------------------------------------------------------------------- report
+def risk_section(analysis, with_png: bool = False) -> list:
+    """Blocks of the report's risk-based (PATH) section for a planned analysis.
 
-    Frames
-    ------
-    strata
-        One row per (stratum, scale): ``stratum`` (1..K), ``label``, ``risk_low``/``risk_high``
-        (edges of predicted risk), ``mean_risk`` (mean predicted risk), ``n, n_treated,
-        n_control, events_treated, events_control``, ``risk_treated``/``risk_control``
-        (observed), ``scale`` (``RD``, ``RR``, ``OR``), ``estimate, std_error`` (of the log for
-        ratios), ``conf_low, conf_high, statistic, p_value``, ``model``, ``method``, ``note``.
-    tests
-        ``hypothesis`` (``treatment x risk_lp``: linear-predictor interaction;
-        ``equal across strata``), ``test`` (``wald``/``lr``), ``scale``, ``statistic, df,
-        p_value``, ``model``, ``method``, ``note``.
-    curve
-        Conditional RD and RR from ``logit(y) ~ treat * risk_lp`` on a grid of predicted
-        baseline ``risk`` (pointwise delta-method intervals).
-
-    ``model``, ``performance`` and ``calibration`` are the risk model's frames.
-    """
-
-    risk: RiskModel
-    strata: pd.DataFrame
-    tests: pd.DataFrame
-    curve: pd.DataFrame
-    edges: tuple[float, ...]
-    grouping: str  # "quantiles" or "cutpoints"
-    conf_level: float
-    notes: tuple[str, ...] = ()
-
-    @property
-    def model(self) -> pd.DataFrame:
-        return self.risk.model
-
-    @property
-    def performance(self) -> pd.DataFrame:
-        return self.risk.performance
-
-    @property
-    def calibration(self) -> pd.DataFrame:
-        return self.risk.calibration
-
-    def plot(self, axes=None, **kwargs):
-        """Absolute and relative effect against baseline risk (matplotlib Figure)."""
-        return plot_risk_benefit(self, axes=axes, **kwargs)
-
-    def summary(self) -> str:
-        """Plain-text summary: risk model performance, stratum effects and the tests."""
-        rm = self.risk
-        c = rm.c_statistic()
-        lines = [f"Risk-based analysis (PATH): {rm.formula} [{rm.method}"
-                 + (", cross-fitted" if rm.crossfit_folds else "") + "]",
-                 f"c-statistic {c.estimate:.3f} ({c.conf_low:.3f} to {c.conf_high:.3f}), "
-                 f"n = {rm.n_analysed}"]
-        lines += [f"note: {x}" for x in (*rm.notes, *self.notes)]
-        for scale in ("RD", "RR", "OR"):
-            lines.append(f"{scale} by stratum of predicted risk:")
-            for r in self.strata[self.strata.scale == scale].itertuples():
-                est = (f"{r.estimate:.3g} ({r.conf_low:.3g} to {r.conf_high:.3g})"
-                       if np.isfinite(r.estimate) else r.note)
-                lines.append(f"  {r.label:<26} {int(r.events_treated)}/{r.n_treated} vs "
-                             f"{int(r.events_control)}/{r.n_control}  {est}")
-        for r in self.tests.itertuples():
-            lines.append(f"{r.hypothesis} ({r.scale}, {r.test}): p = {r.p_value:.3g}")
-        return "\n".join(lines)
-
-
-def risk_stratified(
-    risk: RiskModel,
-    *,
-    cutpoints: Sequence[float] | None = None,
-    groups: int = 4,
-    curve_points: int = 61,
-) -> RiskResult:
-    """Effects across strata of predicted risk on both scales, and the risk x treatment tests.
-
-    Parameters
-    ----------
-    risk
-        A :class:`RiskModel` from :func:`risk_model`.
-    cutpoints
-        Interior cut points on the risk scale, strictly increasing in (0, 1); strata are
-        right-closed, e.g. ``[0.2, 0.4]`` gives ``[0, 0.2], (0.2, 0.4], (0.4, 1]``.
-    groups
-        Number of quantile groups of predicted risk when ``cutpoints`` is not given (quarters).
-    curve_points
-        Number of grid points of the conditional benefit curve.
+    Reads the plan's ``risk_based`` entry (``planned``, ``formula``, ``method``,
+    ``include_treatment``, ``risk_column``, ``cutpoints``, ``groups``, ``crossfit_folds``; the
+    plan's ``seed`` seeds the folds) and ``analysis.data``. A risk analysis that cannot be
+    produced becomes a warning callout (a deviation), never a failed report.
 
     Returns
     -------
-    RiskResult
-
-    Notes
-    -----
-    Stratum effects come from :func:`hte_report.fit` on ``y ~ treat * C(risk_stratum)``:
-    ``ols`` and ``modified-poisson`` with HC0 variance (the Wald risk difference and the Katz
-    log risk ratio of each stratum's 2 x 2 table) and ``logit`` with model variance (Woolf's log
-    odds ratio). The linear-predictor tests come from ``y ~ treat * risk_lp`` with the default
-    variances of ``fit`` (OLS HC3, modified Poisson HC0, logit model-based; LR for logit).
+    list
+        :mod:`hte_report.report.model` blocks.
     """
-    from .fitting import fit
+    from .benefit import benefit_from_result, risk_stratified
+    from .errors import HTEReportError
+    from .format import fmt_ci, fmt_count, fmt_p
+    from .report.model import Callout, Para, Table
 
-    p = risk.patients
-    x = p.risk.to_numpy()
-    if cutpoints is not None:
-        cuts = np.asarray(cutpoints, dtype=float)
-        if cuts.ndim != 1 or len(cuts) == 0 or np.any((cuts <= 0) | (cuts >= 1)) or np.any(
-                np.diff(cuts) <= 0):
-            raise ValueError(f"cutpoints must be strictly increasing risks in (0, 1), got "
-                             f"{list(cutpoints)}.")
-        edges = np.concatenate([[0.0], cuts, [1.0]])
-        codes = np.searchsorted(edges, x, side="left") - 1
-        grouping = "cutpoints"
-        labels = [f"{'[' if i == 0 else '('}{edges[i]:.3g}, {edges[i + 1]:.3g}]"
-                  for i in range(len(edges) - 1)]
-    else:
-        if not isinstance(groups, int) or groups < 2:
-            raise ValueError(f"groups must be an integer >= 2, got {groups!r}.")
-        codes, edges = quantile_groups(x, groups)
-        grouping = "quantiles"
-        pre = "Q" if len(edges) == 5 else "G"
-        labels = [f"{pre}{i + 1} [{edges[i]:.3g}, {edges[i + 1]:.3g}]"
-                  for i in range(len(edges) - 1)]
-    _check_strata(codes, p, labels)
-    out, trt = risk.outcome, risk.treatment
-    frame = pd.DataFrame({out: p.outcome.to_numpy(), trt: p.treatment.to_numpy(),
-                          STRATUM: codes + 1, LP: p.lp.to_numpy()})
-    strat = f"{out} ~ {trt} * C({STRATUM})"
-    kw = dict(treatment=trt, family="binary", multiplicity="none")
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*distinct values.*")
-        res_rd = fit(strat, frame, models=("ols", "modified-poisson"), variance="HC0", **kw)
-        res_or = fit(strat, frame, models=("logit",), **kw)
-        res_lp = fit(f"{out} ~ {trt} * {LP}", frame, models=("ols", "modified-poisson", "logit"),
-                     **kw)
-    strata = _strata_frame(res_rd, res_or, codes, x, labels, edges)
-    tests = _tests_frame(res_lp, res_rd, res_or)
-    curve = _benefit_curve(frame, out, trt, risk.conf_level, curve_points)
-    notes = ["stratum effects are crude (saturated model per stratum): Wald RD, Katz log RR, "
-             "Woolf log OR."]
-    return RiskResult(risk, strata, tests, curve, tuple(float(e) for e in edges), grouping,
-                      risk.conf_level, tuple(notes))
-
-
-def _check_strata(codes, p: pd.DataFrame, labels) -> None:
-    for i, lab in enumerate(labels):
-        rows = codes == i
-        n1 = int((rows & (p.treatment == 1)).sum())
-        n0 = int((rows & (p.treatment == 0)).sum())
-        if n1 == 0 or n0 == 0:
-            raise DataError(f"risk stratum {lab} has {n1} treated and {n0} control patients: "
-                            "its effect is not estimable. Use fewer strata or other cutpoints.")
-        if p.outcome[rows].sum() == 0:
-            raise DataError(f"risk stratum {lab} has no events in either arm ({n1 + n0} "
-                            "patients): its effects are not estimable. Use fewer strata or "
-                            "other cutpoints.")
-
-
-_KEEP = ["n", "n_treated", "n_control", "events_treated", "events_control", "scale", "estimate",
-         "std_error", "conf_low", "conf_high", "statistic", "p_value", "model", "method", "note"]
-
-
-def _strata_frame(res_rd, res_or, codes, x, labels, edges) -> pd.DataFrame:
-    sub = res_rd.subgroups
-    rows = [sub[(sub.method == "standardized") & (sub.scale == s) & (sub.model == m)]
-            for s, m in (("RD", "ols-HC0"), ("RR", "modified-poisson-HC0"))]
-    so = res_or.subgroups
-    rows.append(so[(so.method == "conditional") & (so.scale == "OR")])
-    df = pd.concat(rows, ignore_index=True)
-    df["method"] = np.where(df.scale == "OR", "crude-stratum (conditional)", "crude-stratum "
-                            "(standardized)")
-    df["stratum"] = df.level.astype(int)
-    i = df.stratum.to_numpy() - 1
-    df["label"] = [labels[j] for j in i]
-    df["risk_low"] = edges[i]
-    df["risk_high"] = edges[i + 1]
-    df["mean_risk"] = [float(x[codes == j].mean()) for j in i]
-    df["risk_treated"] = df.events_treated / df.n_treated
-    df["risk_control"] = df.events_control / df.n_control
-    cols = ["stratum", "label", "risk_low", "risk_high", "mean_risk", "risk_treated",
-            "risk_control", *_KEEP]
-    order = {"RD": 0, "RR": 1, "OR": 2}
-    df = df.assign(_o=df.scale.map(order)).sort_values(["_o", "stratum"])
-    return df[cols].reset_index(drop=True)
-
-
-def _tests_frame(res_lp, res_rd, res_or) -> pd.DataFrame:
-    parts = []
-    for res, hyp, tests in ((res_lp, f"treatment x {LP}", ("wald", "lr")),
-                            (res_rd, "equal across strata", ("wald",)),
-                            (res_or, "equal across strata", ("wald", "lr"))):
-        t = res.interactions
-        t = t[t.test.isin(tests)].copy()
-        t.insert(0, "hypothesis", hyp)
-        parts.append(t)
-    df = pd.concat(parts, ignore_index=True)
-    return df[["hypothesis", "test", "scale", "statistic", "df", "p_value", "model", "method",
-               "note"]]
-
-
-def _benefit_curve(frame, out, trt, conf_level, size) -> pd.DataFrame:
-    """Conditional RD and RR of the logit ``y ~ treat * risk_lp`` model over the lp range."""
-    from .design import build_design
-    from .formula import parse_formula
-
-    parsed = parse_formula(f"{out} ~ {trt} * {LP}", frame.columns, treatment=trt)
-    design = build_design(parsed, frame)
-    fm = fit_glm("logit", design.X, frame[out].to_numpy(float), design.columns, "model")
-    lp = frame[LP].to_numpy()
-    grid = np.linspace(lp.min(), lp.max(), size)
-    prof = pd.DataFrame({out: 0.0, trt: 0, LP: grid})
-    X1 = design.materialize(prof.assign(**{trt: 1}))
-    X0 = design.materialize(prof)
+    plan, res = analysis.plan, analysis.result
+    rb = plan.raw.get("risk_based") or {}
+    if not rb.get("planned"):
+        return [Para("Not planned: the plan does not request a risk-based (PATH) analysis.")]
+    outcome = plan.outcome["variable"]
+    if plan.outcome["family"] != "binary" or not (rb.get("formula") or rb.get("risk_column")):
+        why = ("it needs a binary outcome" if plan.outcome["family"] != "binary" else
+               "the plan gives neither risk_based.formula nor risk_based.risk_column")
+        return [Callout("warning", "Risk-based analysis not produced",
+                        f"Planned, but not produced: {why}. This is a deviation from the plan.")]
+    method = rb.get("method", "external" if rb.get("risk_column") else "pooled")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", HTEReportWarning)
+            rm = risk_model(rb.get("formula") or f"{outcome} ~ 1", analysis.data,
+                            treatment=plan.treatment, method=method,
+                            include_treatment=bool(rb.get("include_treatment", False)),
+                            risk_column=rb.get("risk_column"),
+                            crossfit_folds=rb.get("crossfit_folds"),
+                            seed=plan.seed if plan.seed is not None else 0,
+                            reference=plan.raw["treatment"]["control"],
+                            conf_level=plan.conf_level, safe_formula=True)
+            rr = risk_stratified(rm, cutpoints=rb.get("cutpoints"), groups=rb.get("groups", 4))
+    except (HTEReportError, ValueError) as exc:
+        return [Callout("warning", "Risk-based analysis not produced",
+                        f"Planned, but it failed: {exc} This is a deviation from the plan.")]
+    how = {"pooled": "fitted on all patients without the treatment term (blinded to arm)"
+                     + ("; the arm entered as a main effect set to control for prediction"
+                        if rm.include_treatment else ""),
+           "control-arm": "fitted on the control arm only",
+           "external": "supplied from outside the trial"}[method]
+    cross = (f" Predicted risks are {rm.crossfit_folds}-fold cross-fitted (seed {rm.seed}): each "
+             "patient's risk comes from a model fitted without them." if rm.crossfit_folds
+             else "")
+    blocks: list = [Para(
+        "Following the PATH statement (Kent et al. 2020), patients were grouped by their "
+        f"predicted risk of the outcome without treatment. Risk model: {rm.formula}, {how}."
+        f"{cross} Effects per stratum are crude (risk difference, risk ratio, odds ratio of "
+        "each stratum's 2x2 table); the treatment x linear-predictor interaction is tested on "
+        "each scale.")]
+    if rm.developed_on_trial and not rm.crossfit_folds:
+        blocks.append(Callout("warning", "Risk model developed on this trial", rm.notes[0]))
+    perf = rm.performance.pivot_table(index="population", columns="metric", aggfunc="first",
+                                      values=["estimate", "conf_low", "conf_high"])
     rows = []
-    for kind, scale in (("difference", "RD"), ("ratio", "RR")):
-        c = contrast(fm, X1, X0, np.eye(size), kind)
-        res = interval(c, conf_level)
-        rows.append(pd.DataFrame({"risk": 1 / (1 + np.exp(-grid)), "lp": grid, "scale": scale,
-                                  **{k: res[k] for k in ("estimate", "std_error", "conf_low",
-                                                         "conf_high", "statistic", "p_value")},
-                                  "mu_treated": c.mu1, "mu_control": c.mu0, "model": fm.label,
-                                  "method": "conditional"}))
-    return pd.concat(rows, ignore_index=True)
+    for pop in ("all", "control", "treated"):
+        if pop not in perf.index:
+            continue
+        cells = [f"{perf.loc[pop, ('estimate', m)]:.2f} ({perf.loc[pop, ('conf_low', m)]:.2f} "
+                 f"to {perf.loc[pop, ('conf_high', m)]:.2f})" for m in
+                 ("c_statistic", "calibration_intercept", "calibration_slope")]
+        rows.append([pop, *cells])
+    blocks.append(Table(pd.DataFrame(rows, columns=["Patients", "c-statistic",
+                                                    "Calibration-in-the-large",
+                                                    "Calibration slope"]),
+                        "Risk model discrimination and calibration",
+                        notes=("c-statistic with DeLong interval; calibration-in-the-large: "
+                               "intercept of logit(y) ~ offset(lp) (0 is ideal); slope of "
+                               "logit(y) ~ lp (1 is ideal).",), name="risk-performance"))
+    st = rr.strata.pivot_table(index=["stratum", "label", "mean_risk", "events_treated",
+                                      "n_treated", "events_control", "n_control"],
+                               columns="scale", values=["estimate", "conf_low", "conf_high"],
+                               aggfunc="first").reset_index()
+    ctl = plan.raw["treatment"].get("control_label", rm.treatment_labels[0])
+    trt = plan.raw["treatment"].get("treated_label", rm.treatment_labels[1])
+    tab = pd.DataFrame({
+        "Stratum of predicted risk": st["label"],
+        "Mean predicted risk": [f"{100 * v:.1f}%" for v in st["mean_risk"]],
+        f"Events/n ({trt})": [fmt_count(e, n) for e, n in zip(st.events_treated, st.n_treated)],
+        f"Events/n ({ctl})": [fmt_count(e, n) for e, n in zip(st.events_control, st.n_control)],
+        **{name: [fmt_ci(e, lo, hi, sc) for e, lo, hi in zip(st[("estimate", sc)],
+                                                            st[("conf_low", sc)],
+                                                            st[("conf_high", sc)])]
+           for sc, name in (("RD", "RD, % points (CI)"), ("RR", "RR (CI)"), ("OR", "OR (CI)"))},
+    })
+    blocks.append(Table(tab, "Treatment effects by stratum of predicted baseline risk",
+                        notes=("Crude per stratum: Wald RD, Katz log-RR and Woolf log-OR "
+                               "intervals.",), name="risk-strata"))
+    tests = rr.tests.assign(p=[fmt_p(p) for p in rr.tests.p_value])
+    blocks.append(Table(tests[["hypothesis", "scale", "test", "model", "p"]].rename(columns={
+        "hypothesis": "Hypothesis", "scale": "Scale", "test": "Test", "model": "Model",
+        "p": "P"}), "Heterogeneity of effect by baseline risk", name="risk-tests"))
+    blocks.append(_figure_block(rr.plot(), "Treatment effect against predicted baseline risk: "
+                                "crude stratum effects (points) and the logistic model with a "
+                                "treatment x risk interaction (line, pointwise band).",
+                                "risk-benefit", with_png))
+    try:
+        pb = benefit_from_result(res, rr.strata[rr.strata.scale == "RD"].mean_risk.to_numpy())
+        blocks.append(Table(pd.DataFrame({
+            "Baseline risk": [f"{100 * p:.1f}%" for p in pb.p0],
+            "ARR, % points (CI)": [fmt_ci(a, lo, hi, "RD") for a, lo, hi in
+                                   zip(pb.arr, pb.arr_low, pb.arr_high)],
+            "NNT (Altman 1998)": pb.nnt_text}),
+            "Absolute benefit implied by the overall risk ratio at each stratum's mean risk",
+            notes=("ARR = p0 (1 - RR) with the overall RR of the primary relative model; "
+                   "assumes a constant relative effect: compare with the observed stratum "
+                   "RDs.",), name="personalized-benefit"))
+    except (HTEReportError, ValueError):
+        pass
+    msgs = list(dict.fromkeys(str(w.message) for w in caught
+                              if not issubclass(w.category, OverfittingWarning)))
+    if msgs:
+        blocks.append(Callout("note", "Warnings", " ".join(msgs)))
+    return blocks
 
 
-# ----------------------------------------------------------------------------- figure
-def plot_risk_benefit(result: RiskResult, axes=None, *, percent: bool = True):
-    """Absolute (RD) and relative (RR) effect against predicted baseline risk.
+def _figure_block(fig, caption: str, name: str, png: bool):
+    import io
 
-    Points: crude stratum effects with their intervals at the stratum's mean predicted risk
-    (from ``result.strata``); line and band: the conditional effect of the logit
-    ``y ~ treat * risk_lp`` model (``result.curve``); rug: predicted risks of the patients.
-    Nothing is recomputed.
-
-    Parameters
-    ----------
-    result
-        A :class:`RiskResult`.
-    axes
-        Two matplotlib Axes (absolute, relative); a new figure when omitted.
-    percent
-        Show risks and risk differences in percent.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
     import matplotlib.pyplot as plt
 
-    if axes is None:
-        fig, axes = plt.subplots(1, 2, figsize=(9.5, 4.0), constrained_layout=True)
-    else:
-        fig = axes[0].figure
-    k = 100.0 if percent else 1.0
-    unit = " (%)" if percent else ""
-    risk = result.risk
-    trt, ctl = risk.treatment_labels[1], risk.treatment_labels[0]
-    for ax, scale, null, title in ((axes[0], "RD", 0.0, "Absolute: risk difference"),
-                                   (axes[1], "RR", 1.0, "Relative: risk ratio")):
-        kk = k if scale == "RD" else 1.0
-        cv = result.curve[result.curve.scale == scale]
-        ax.fill_between(cv.risk * k, cv.conf_low * kk, cv.conf_high * kk, color="0.85",
-                        lw=0, label="logit model: treat x risk_lp (95% band)"
-                        if scale == "RD" else None)
-        ax.plot(cv.risk * k, cv.estimate * kk, color="0.35", lw=1.3)
-        st = result.strata[(result.strata.scale == scale) & np.isfinite(result.strata.estimate)]
-        ax.errorbar(st.mean_risk * k, st.estimate * kk,
-                    yerr=[(st.estimate - st.conf_low) * kk, (st.conf_high - st.estimate) * kk],
-                    fmt="o", color="C0", ms=6, capsize=3, zorder=3,
-                    label="risk stratum (crude)" if scale == "RD" else None)
-        ax.axhline(null * kk, color="black", lw=0.8, ls="--")
-        if scale == "RR":
-            ax.set_yscale("log")
-        lo = min(cv.conf_low.min(), st.conf_low.min()) * kk
-        ax.plot(risk.patients.risk * k, np.full(risk.n_analysed, lo), "|", color="0.5",
-                ms=6, alpha=0.4)
-        ax.set_xlabel(f"Predicted baseline risk{unit}")
-        ax.set_ylabel(f"{scale} ({trt} vs {ctl})" + (unit if scale == "RD" else ""))
-        ax.set_title(title, fontsize=10, loc="left")
-    axes[0].legend(fontsize=8, frameon=False, loc="best")
-    return fig
+    from .report.model import Figure
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    data = b""
+    if png:
+        pbuf = io.BytesIO()
+        fig.savefig(pbuf, format="png", dpi=200, bbox_inches="tight")
+        data = pbuf.getvalue()
+    plt.close(fig)
+    return Figure(buf.getvalue(), caption, name, png=data)

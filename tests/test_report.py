@@ -84,8 +84,19 @@ def test_posthoc_is_separated_and_labelled(rendered):
     assert "Post hoc" in pdf_text
 
 
-def test_risk_section_says_not_planned(rendered):
-    _, html, _, _ = rendered
+def test_risk_section_is_rendered_when_planned(rendered):
+    analysis, html, pdf_text, _ = rendered
+    assert analysis.plan.raw["risk_based"]["planned"]
+    assert "c-statistic" in html and "Treatment effects by stratum of predicted" in html
+    assert "Figure" in pdf_text and "baseline risk" in pdf_text
+
+
+def test_risk_section_says_not_planned(tmp_path, rossi):
+    plan = yaml.safe_load((EXAMPLE / "plan.yaml").read_text())
+    plan["risk_based"] = {"planned": False}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        html = render_html(build_report(fit_plan(plan, rossi)))
     assert "Not planned" in html
 
 

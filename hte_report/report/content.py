@@ -75,7 +75,7 @@ def build_report(analysis: PlannedAnalysis, date: str | None = None,
         _overall(res),
         _subgroups(analysis, with_png),
         _continuous(analysis, with_png),
-        _risk(plan),
+        _risk(analysis, with_png),
         _credibility(analysis, answers, proposed),
         _posthoc(analysis, with_png),
         _methods(analysis),
@@ -377,14 +377,10 @@ def _round_str(v: str) -> str:
         return v
 
 
-def _risk(plan) -> Section:
-    rb = plan.raw.get("risk_based") or {}
-    if not rb.get("planned"):
-        text = "Not planned: the plan does not request a risk-based (PATH) analysis."
-    else:
-        text = ("Planned, but not produced by this version of hte_report (risk-based analysis "
-                "is not yet available): this is a deviation from the plan.")
-    return Section("Risk-based analysis (PATH)", (Para(text),), id="risk")
+def _risk(a: PlannedAnalysis, png: bool) -> Section:
+    from ..risk import risk_section
+
+    return Section("Risk-based analysis (PATH)", tuple(risk_section(a, with_png=png)), id="risk")
 
 
 def _credibility(a: PlannedAnalysis, answers, proposed) -> Section:

@@ -194,3 +194,14 @@ def test_cli_render_check_lock(tmp_path):
     assert r.exit_code == 1 and "does not exist" in r.output
     r = runner.invoke(app, ["--version"])
     assert r.exit_code == 0 and "hte-report" in r.output
+
+
+def test_cli_benefit_worked_example():
+    from typer.testing import CliRunner
+
+    from hte_report.cli import app
+
+    r = CliRunner().invoke(app, ["benefit", "0.05", "--rr", "0.90"])
+    assert r.exit_code == 0 and "ARR 0.50 percentage points" in r.output and "NNTB 200" in r.output
+    r = CliRunner().invoke(app, ["benefit", "1.5", "--rr", "0.9"])
+    assert r.exit_code == 1 and "error" in r.output

@@ -189,7 +189,7 @@ def _population(a: PlannedAnalysis) -> Section:
         "Arm": [f"{a.plan.raw['treatment'].get('treated_label', trt)} ({res.treatment} = {trt})",
                 f"{a.plan.raw['treatment'].get('control_label', ctrl)} ({res.treatment} = {ctrl})",
                 "Total"],
-        "Patients analysed": [str(int(o.n_treated)), str(int(o.n_control)), str(res.n_analysed)],
+        "Participants analysed": [str(int(o.n_treated)), str(int(o.n_control)), str(res.n_analysed)],
         "Events": ([str(int(o.events_treated)), str(int(o.events_control)),
                     str(int(o.events_treated + o.events_control))]
                    if res.family != "continuous" else ["–", "–", "–"]),

@@ -23,7 +23,7 @@ import pandas as pd
 from scipy import stats
 
 from .design import subgroups
-from .effects import contrast, weights_for
+from .effects import contrast
 from .errors import HTEReportWarning
 from .fitting import OVERALL, _scales, _start, setup
 from .models.fast import fit_irls_weighted

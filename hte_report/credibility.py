@@ -135,7 +135,8 @@ def iceman(result: HTEResult, plan: Plan | None) -> pd.DataFrame:
             kind = result.modifier_kinds.get(mod)
             planned_type = spec.type if spec else None
             if kind == "continuous":
-                answers[5] = (DY, "analysed as continuous (effects shown at its quartiles, no cut points)")
+                answers[5] = (DY, "analysed as continuous (effects shown at its quartiles, "
+                                  "no cut points)")
             elif planned_type == "continuous":
                 answers[5] = (DN, "a continuous variable analysed in categories")
             else:

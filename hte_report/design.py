@@ -82,7 +82,7 @@ def _split_term(term: str) -> list[str]:
 
 
 def categorical_columns(parsed: ParsedFormula, frame: pd.DataFrame) -> frozenset:
-    """Columns wrapped in C(...) anywhere, non-numeric columns, and numeric columns with ≤ 2 values."""
+    """Columns in C(...) anywhere, non-numeric columns, and numeric columns with ≤ 2 values."""
     cats = set()
     try:
         tree = ast.parse(parsed.rhs.replace(":", "*"), mode="eval")
@@ -202,7 +202,7 @@ def subgroups(design: Design, treatment: str) -> list[Subgroup]:
 
 
 def quarter_bins(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Quarters at type-7 quantiles, right-closed, lowest included (R's cut(..., include.lowest))."""
+    """Quarters at type-7 quantiles, right-closed, lowest included (R: include.lowest)."""
     x = s.to_numpy(dtype=float)
     edges = np.unique(np.quantile(x, [0, 0.25, 0.5, 0.75, 1.0]))
     codes = np.searchsorted(edges, x, side="left") - 1

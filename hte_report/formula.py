@@ -36,7 +36,7 @@ _SAFE_NODES = (
 
 @dataclass(frozen=True)
 class ModifierTerm:
-    """One effect modifier: the formula term crossed with treatment and the data column behind it."""
+    """One effect modifier: the term crossed with treatment and the data column behind it."""
 
     name: str  # the data column (display name)
     expr: str  # the factor expression in the formula, e.g. "C(region)" or "bs(age, df=3)"

@@ -300,7 +300,7 @@ def _line(node, key: str | None = None) -> str:
     if node is None:
         return ""
     if key is not None and isinstance(node, yaml.MappingNode):
-        for k, v in node.value:
+        for k, _v in node.value:
             if k.value == key:
                 return f" (line {k.start_mark.line + 1})"
     return f" (line {node.start_mark.line + 1})"

@@ -19,7 +19,8 @@ TIDY_COLUMNS = [
     "p_value", "n", "n_treated", "n_control", "events_treated", "events_control", "model",
     "method",
 ]
-_FRAMES = ("subgroups", "overall", "curves", "interactions", "additive", "models", "profile", "exclusions")
+_FRAMES = ("subgroups", "overall", "curves", "interactions", "additive", "models", "profile",
+           "exclusions")
 RELATIVE_SCALES = ("RR", "OR", "RateRatio", "HR", "MeanRatio")
 
 

@@ -578,18 +578,6 @@ def risk_section(analysis, with_png: bool = False) -> list:
 
 
 def _figure_block(fig, caption: str, name: str, png: bool):
-    import io
-
-    import matplotlib.pyplot as plt
-
     from .report.model import Figure
 
-    buf = io.BytesIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
-    data = b""
-    if png:
-        pbuf = io.BytesIO()
-        fig.savefig(pbuf, format="png", dpi=200, bbox_inches="tight")
-        data = pbuf.getvalue()
-    plt.close(fig)
-    return Figure(buf.getvalue(), caption, name, png=data)
+    return Figure.from_matplotlib(fig, caption, name, png)

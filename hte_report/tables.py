@@ -89,7 +89,7 @@ def subgroup_table(res: HTEResult, *, adjusted: bool = True, title: str | None =
     gt = gt.tab_header(title=title or f"Treatment effect by subgroup: {res.outcome}",
                        subtitle=f"{res.treatment} = {trt} vs {ctrl}; {pct} confidence intervals")
     labels = {k: v for k, v in column_labels(res).items() if k not in ("group", "subgroup")}
-    for a, (scale, model) in res.primary.items():
+    for a, (scale, _model) in res.primary.items():
         labels[f"p_{a}"] = "P interaction"
         gt = gt.tab_spanner(label=f"{a.capitalize()} scale: {SCALE_NAMES.get(scale, scale)}",
                             columns=[f"est_{a}", f"p_{a}"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import platform
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -36,18 +35,7 @@ def versions() -> dict[str, str]:
 
 
 def _figure(fig, caption: str, name: str, png: bool = False) -> Figure:
-    """SVG (and PNG when the report is built with ``with_png``) of a matplotlib figure."""
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
-    data = b""
-    if png:
-        pbuf = io.BytesIO()
-        fig.savefig(pbuf, format="png", dpi=200, bbox_inches="tight")
-        data = pbuf.getvalue()
-    plt.close(fig)
-    return Figure(buf.getvalue(), caption, name, png=data)
+    return Figure.from_matplotlib(fig, caption, name, png)
 
 
 def build_report(analysis: PlannedAnalysis, date: str | None = None,
@@ -189,7 +177,8 @@ def _population(a: PlannedAnalysis) -> Section:
         "Arm": [f"{a.plan.raw['treatment'].get('treated_label', trt)} ({res.treatment} = {trt})",
                 f"{a.plan.raw['treatment'].get('control_label', ctrl)} ({res.treatment} = {ctrl})",
                 "Total"],
-        "Participants analysed": [str(int(o.n_treated)), str(int(o.n_control)), str(res.n_analysed)],
+        "Participants analysed": [str(int(o.n_treated)), str(int(o.n_control)),
+                                  str(res.n_analysed)],
         "Events": ([str(int(o.events_treated)), str(int(o.events_control)),
                     str(int(o.events_treated + o.events_control))]
                    if res.family != "continuous" else ["–", "–", "–"]),

@@ -57,7 +57,8 @@ def _block(b) -> str:
         return _table(b)
     if isinstance(b, Figure):
         data = base64.b64encode(b.svg).decode("ascii")
-        return (f'<figure class="hte-figure" id="fig-{_e(b.name)}"><img alt="{_e(b.alt or b.caption)}"'
+        alt = _e(b.alt or b.caption)
+        return (f'<figure class="hte-figure" id="fig-{_e(b.name)}"><img alt="{alt}"'
                 f' src="data:image/svg+xml;base64,{data}"><figcaption>{_e(b.caption)}'
                 "</figcaption></figure>")
     if isinstance(b, Code):

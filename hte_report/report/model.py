@@ -50,6 +50,23 @@ class Figure:
     alt: str = ""
     png: bytes = b""  # only when asked for (Quarto's typst output, docs images)
 
+    @classmethod
+    def from_matplotlib(cls, fig, caption: str, name: str, png: bool = False) -> Figure:
+        """SVG (and PNG when asked) of a matplotlib figure, which is then closed."""
+        import io
+
+        import matplotlib.pyplot as plt
+
+        buf = io.BytesIO()
+        fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+        data = b""
+        if png:
+            pbuf = io.BytesIO()
+            fig.savefig(pbuf, format="png", dpi=200, bbox_inches="tight")
+            data = pbuf.getvalue()
+        plt.close(fig)
+        return cls(buf.getvalue(), caption, name, png=data)
+
 
 @dataclass(frozen=True)
 class Code:

@@ -46,7 +46,8 @@ def bundle(block) -> dict:
     if isinstance(block, Bullets):
         return {"text/markdown": "\n".join(f"- {md(i)}" for i in block.items) + "\n"}
     if isinstance(block, Callout):
-        return {"text/markdown": f"::: {{.callout-{ {'danger': 'important'}.get(block.kind, block.kind)}}}\n"
+        kind = {"danger": "important"}.get(block.kind, block.kind)
+        return {"text/markdown": f"::: {{.callout-{kind}}}\n"
                                  f"## {md(block.title)}\n\n{md(block.text)}\n:::\n"}
     if isinstance(block, Table):
         out = {"text/markdown": _md_table(block)}

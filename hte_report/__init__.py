@@ -1,7 +1,10 @@
 """hte_report: treatment-effect heterogeneity on absolute and relative scales.
 
-Public API: :func:`fit` and :class:`HTEResult`; options :class:`Cluster`; errors under
-:class:`HTEReportError`.
+Public API: :func:`fit` (continuous, binary, count outcomes), :func:`fit_survival`,
+:func:`fit_mixed`, :func:`fit_plan` with :func:`load_plan` / :func:`lock_plan`,
+:func:`bootstrap`, the risk-based tools :func:`risk_model`, :func:`risk_stratified`,
+:func:`personalized_benefit`, the result :class:`HTEResult`, the option :class:`Cluster`, and
+errors under :class:`HTEReportError`.
 """
 
 __version__ = "0.1.0"
@@ -10,5 +13,14 @@ from .errors import HTEReportError, HTEReportWarning  # noqa: E402
 from .fitting import fit  # noqa: E402
 from .options import Cluster  # noqa: E402
 from .result import HTEResult  # noqa: E402
+from .analysis import fit_plan  # noqa: E402, I001
+from .benefit import personalized_benefit, risk_stratified  # noqa: E402
+from .bootstrap import bootstrap  # noqa: E402
+from .mixed import fit_mixed  # noqa: E402
+from .plan import load_plan, lock_plan  # noqa: E402
+from .risk import risk_model  # noqa: E402
+from .survival import fit_survival  # noqa: E402
 
-__all__ = ["Cluster", "HTEReportError", "HTEReportWarning", "HTEResult", "fit", "__version__"]
+__all__ = ["Cluster", "HTEReportError", "HTEReportWarning", "HTEResult", "bootstrap", "fit",
+           "fit_mixed", "fit_plan", "fit_survival", "load_plan", "lock_plan",
+           "personalized_benefit", "risk_model", "risk_stratified", "__version__"]

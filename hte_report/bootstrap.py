@@ -92,7 +92,7 @@ def bootstrap(
     seed: int = 20260101,
     cluster: str | None = None,
     conf_level: float = 0.95,
-    jackknife_groups: int = 50,
+    jackknife_groups: int = 20,
     n_jobs: int = 1,
     progress: bool = False,
     keep_replicates: bool = False,

@@ -18,6 +18,8 @@ SCALE_NAMES = {
     "RateDiff": "Rate difference",
     "RateRatio": "Rate ratio",
     "HR": "Hazard ratio",
+    "SurvDiff": "Survival difference",
+    "RMSTDiff": "RMST difference",
     "MeanRatio": "Ratio of means",
 }
 

@@ -36,7 +36,11 @@ if TYPE_CHECKING:
 
 POSTHOC = "(post hoc \u2014 hypothesis-generating)"
 _WEIGHT = {"continuous": ["n"], "binary": ["events_treated", "events_control"],
-           "count": ["events_treated", "events_control"]}  # marker area
+           "count": ["events_treated", "events_control"],
+           "survival": ["events_treated", "events_control"]}  # marker area
+#: Scales that measure the absence of the event (survival), so higher favours treatment
+#: when the event is harmful.
+_SURVIVAL_SCALES = ("SurvDiff", "RMSTDiff")
 _UNINFORMATIVE = {"0", "1", "0.0", "1.0", "false", "true", "no", "yes", "control", "treated"}
 _RENDERER = RendererAgg(10, 10, 300)  # text is measured as rendered at 300 dpi
 
@@ -529,7 +533,8 @@ def _draw_panel(ax: Axes, result: HTEResult, axis: str, rows: list[_Row], overal
                     bbox={"fc": "white", "ec": "none", "pad": 0.6, "alpha": 0.9},
                     gid=f"forest-not-estimable-{axis}-{i}", parse_math=False, linespacing=1.0)
     control, treated = _arms(result, ("control", "treatment"))
-    left, right = (control, treated) if higher_is_better else (treated, control)
+    better_up = higher_is_better != (scale in _SURVIVAL_SCALES)
+    left, right = (control, treated) if better_up else (treated, control)
     frac = float(np.clip(ax.transLimits.transform((null, 1))[0], 0.05, 0.95))
     small = style.font(style.font_size - 1)
     for side, text, ha, dx, room in (("left", f"\u2190 Favours {left}", "right", -3, frac),

@@ -116,18 +116,29 @@ class HTEResult:
         effects within arbitrary quarters, which would mix model predictions with crude counts.
         """
         scale, model = self.primary[axis]
+        where = self._primary_filters(axis)
+        df = self.subgroups
+        df = df[(df.scale == scale) & (df.model == model)
+                & _matches(df, {k: v for k, v in where.items() if k != "method"})]
+        if "method" in where:  # derived other than by standardization (km, slope): every row
+            return df[df.method == where["method"]].reset_index(drop=True)
         if scale == "HR" and method == "standardized":
             method = "conditional"
-        df = self.subgroups
-        df = df[(df.scale == scale) & (df.model == model)]
         cont = df.modifier.map(lambda m: self.modifier_kinds.get(m) == "continuous")
         keep = (~cont & (df.method == method)) | (cont & (df.method == "conditional"))
         return df[keep].reset_index(drop=True)
 
+    def _primary_filters(self, axis: str) -> dict:
+        """Extra row filters of a primary spec (e.g. ``{"horizon": 1095.0}``, ``{"method":
+        "km"}``), given as its optional third element."""
+        spec = self.primary_spec.get(axis, [])
+        return dict(spec[2]) if len(spec) > 2 and isinstance(spec[2], dict) else {}
+
     def overall_effect(self, axis: str) -> pd.Series:
         scale, model = self.primary[axis]
         df = self.overall
-        rows = df[(df.scale == scale) & (df.model == model)]
+        where = {k: v for k, v in self._primary_filters(axis).items() if k != "method"}
+        rows = df[(df.scale == scale) & (df.model == model) & _matches(df, where)]
         if rows.empty:
             raise KeyError(f"no overall {scale} from {model}")
         return rows.iloc[0]
@@ -143,7 +154,14 @@ class HTEResult:
     def interaction_p(self, axis: str, test: str = "wald") -> pd.DataFrame:
         scale, model = self.primary[axis]
         df = self.interactions
-        return df[(df.model == model) & (df.test == test)].reset_index(drop=True)
+        where = {k: v for k, v in self._primary_filters(axis).items() if k != "method"}
+        df = df[(df.model == model) & _matches(df, where)]
+        rows = df[(df.test == test) & (df.scale == scale)]
+        if rows.empty and test == "wald":  # e.g. SurvDiff from Cox, KM RMST: the equality test
+            rows = df[(df.test == "equality") & (df.scale == scale)]
+        if rows.empty:  # a logit model's Wald test is on the OR scale
+            rows = df[df.test == test]
+        return rows.reset_index(drop=True)
 
     # ----------------------------------------------------------------- views
     def table(self, **kwargs: Any):
@@ -262,6 +280,18 @@ class HTEResult:
     @classmethod
     def from_json(cls, text: str) -> HTEResult:
         return cls.from_dict(json.loads(text))
+
+
+def _matches(df: pd.DataFrame, where: dict) -> pd.Series:
+    keep = pd.Series(True, index=df.index)
+    for col, val in where.items():
+        if col not in df.columns:
+            return pd.Series(False, index=df.index)
+        if isinstance(val, (int, float)) and not isinstance(val, bool):
+            keep &= np.isclose(pd.to_numeric(df[col], errors="coerce").astype(float), val)
+        else:
+            keep &= df[col] == val
+    return keep
 
 
 def _numeric_nulls(df: pd.DataFrame) -> pd.DataFrame:

@@ -99,8 +99,11 @@ def subgroup_table(res: HTEResult, *, adjusted: bool = True, title: str | None =
                       loc.body())
     for a, (scale, model) in res.primary.items():
         row = res.models[res.models.model == model].iloc[0]
-        method = "standardized (g-computation) over the subgroup's rows" if scale != "HR" \
-            else "conditional on the reference profile"
+        derived = res._primary_filters(a).get("method")
+        method = {"km": "Kaplan–Meier within each subgroup",
+                  "slope": "difference in the treatment × time slope"}.get(
+            derived, "conditional on the reference profile" if scale == "HR"
+            else "standardized (g-computation) over the subgroup's rows")
         gt = gt.tab_footnote(
             f"{scale}: {method}, from the {row.model} model ({row.link} link, {row.variance} "
             f"variance); interaction p is the Wald test of all treatment × modifier terms "

@@ -10,6 +10,7 @@ can be checked against R term by term:
   ``sum d_k / S0_k^2`` (``survfit(fit, ctype = 1)``);
 * the proportional-hazards score test of ``cox.zph(fit, transform = "km")`` (survival >= 3.0):
   a score test of ``beta(t) = beta + theta * g(t)`` at ``theta = 0``, per term and global;
+* input checks (times >= 0, events 0/1, horizons within follow-up) and per-arm counts;
 * Kaplan–Meier curves and the restricted mean survival time with its Greenwood-type variance
   (``print(survfit(...), rmean = tau)``).
 
@@ -23,10 +24,11 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 from statsmodels.duration.hazard_regression import PHReg
 
-from ..errors import ModelError
+from ..errors import DataError, ModelError
 from ..options import Cluster
 from .glm import FittedModel
 
@@ -66,30 +68,26 @@ def event_blocks(time, event, X, beta, strata) -> EventBlocks:
         rx = x * r[:, None]
         rxx = x[:, :, None] * rx[:, None, :]
         start = np.searchsorted(t, ut, side="left")  # first row at risk at t_k
-        rev = lambda a: np.cumsum(a[::-1], axis=0)[::-1]  # noqa: E731
-        code = np.searchsorted(ut, t)
-        dead = (e == 1)
-        k = len(ut)
-
-        def death_sum(a):
-            out = np.zeros((k,) + a.shape[1:])
-            np.add.at(out, code[dead], a[dead])
-            return out
-
-        parts["stratum"].append(np.full(k, s))
+        dead = e == 1
+        code = np.searchsorted(ut, t[dead])
+        parts["stratum"].append(np.full(len(ut), s))
         parts["time"].append(ut)
-        parts["deaths"].append(death_sum(np.ones(len(t))))
-        parts["S0"].append(rev(r)[start])
-        parts["S1"].append(rev(rx)[start])
-        parts["S2"].append(rev(rxx)[start])
-        parts["D0"].append(death_sum(r))
-        parts["D1"].append(death_sum(rx))
-        parts["D2"].append(death_sum(rxx))
-        parts["xdeath"].append(death_sum(x))
+        parts["deaths"].append(_sum_by(code, np.ones(int(dead.sum())), len(ut)))
+        for name, a in (("0", r), ("1", rx), ("2", rxx)):
+            parts["S" + name].append(np.cumsum(a[::-1], axis=0)[::-1][start])
+            parts["D" + name].append(_sum_by(code, a[dead], len(ut)))
+        parts["xdeath"].append(_sum_by(code, x[dead], len(ut)))
     if not parts["time"]:
         raise ModelError("no events: a Cox model needs at least one event.")
     cat = {k: np.concatenate(v) if v else np.zeros((0, p)) for k, v in parts.items()}
     return EventBlocks(**cat)
+
+
+def _sum_by(code: np.ndarray, a: np.ndarray, k: int) -> np.ndarray:
+    """Sums of the rows of ``a`` by ``code`` (0..k-1)."""
+    out = np.zeros((k,) + a.shape[1:])
+    np.add.at(out, code, a)
+    return out
 
 
 def _fractions(b: EventBlocks, ties: str):
@@ -111,17 +109,11 @@ def score_residuals(time, event, X, beta, strata, ties) -> np.ndarray:
     """Per-row score residuals (n x p) as R's ``residuals(coxph, type = "score")``."""
     b = event_blocks(time, event, X, beta, strata)
     k, f, denom, xbar, _ = _fractions(b, ties)
-    K, p = len(b.time), X.shape[1]
+    K = len(b.time)
     h = 1.0 / denom
-
-    def by_block(a):
-        out = np.zeros((K,) + a.shape[1:])
-        np.add.at(out, k, a)
-        return out
-
-    H, XH = by_block(h), by_block(h[:, None] * xbar)
-    FH, FXH = by_block(f * h), by_block((f * h)[:, None] * xbar)
-    MX = by_block(xbar) / b.deaths[:, None]
+    H, XH = _sum_by(k, h, K), _sum_by(k, h[:, None] * xbar, K)
+    FH, FXH = _sum_by(k, f * h, K), _sum_by(k, (f * h)[:, None] * xbar, K)
+    MX = _sum_by(k, xbar, K) / b.deaths[:, None]
     r = np.exp(X @ beta)
     out = np.zeros_like(X)
     for s in np.unique(strata):
@@ -365,3 +357,67 @@ def rmst(time, event, tau: float) -> tuple[float, float]:
     with np.errstate(divide="ignore", invalid="ignore"):
         w = np.where(n - dd > 0, dd / (n * (n - dd)), 0.0)
     return mean, float(np.sum(tail**2 * w))
+
+
+# ----------------------------------------------------------------------------- data
+def check_outcome(frame: pd.DataFrame, time_col: str, event_col: str):
+    """Times as floats (>= 0) and events as 0/1 floats, or a :class:`DataError` naming the
+    column and the offending values."""
+    time = frame[time_col].to_numpy(dtype=float)
+    if (time < 0).any():
+        raise DataError(f"time column {time_col!r} has {int((time < 0).sum())} negative "
+                        f"value(s) (first at analysed row {int(np.flatnonzero(time < 0)[0])}); "
+                        "follow-up times must be >= 0.")
+    ev = frame[event_col]
+    if pd.api.types.is_bool_dtype(ev):
+        ev = ev.astype(int)
+    v = pd.to_numeric(ev, errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isin(v, (0.0, 1.0))
+    if bad.any():
+        shown = sorted({str(x) for x in frame[event_col][bad]})[:5]
+        raise DataError(f"event column {event_col!r} must be 0/1 (1 = event, 0 = censored); "
+                        f"{int(bad.sum())} row(s) have other values, e.g. {shown}. Recode "
+                        "competing or multi-state outcomes to one event type.")
+    return time, v
+
+
+def check_follow_up(name, values, subs, t, time) -> None:
+    """Every horizon (or tau) must be within the follow-up of both arms of all patients and of
+    every subgroup."""
+    cells = [("all patients", np.ones(len(t), dtype=bool))] + [
+        (f"{s.modifier}={s.level}", s.rows) for s in subs]
+    for v in values:
+        for where, rows in cells:
+            for arm, lab in ((1, "treated"), (0, "control")):
+                m = rows & (t == arm)
+                last = float(time[m].max())
+                if v > last:
+                    raise DataError(
+                        f"{name}={v:g} is beyond the follow-up of the {lab} arm of {where} (last "
+                        f"observed time {last:g}); choose {name} within the follow-up of both "
+                        "arms of every subgroup.")
+
+
+def arm_counts(subs, t, time, event) -> dict:
+    """n, events and person-time per arm, overall (key None) and per subgroup."""
+    out = {}
+    masks = [(None, np.ones_like(t, dtype=bool))] + [((s.modifier, s.level), s.rows) for s in subs]
+    for key, rows in masks:
+        r1, r0 = rows & (t == 1), rows & (t == 0)
+        out[key] = {"n": int(rows.sum()), "n_treated": int(r1.sum()),
+                    "n_control": int(r0.sum()), "events_treated": float(event[r1].sum()),
+                    "events_control": float(event[r0].sum()),
+                    "exposure_treated": float(time[r1].sum()),
+                    "exposure_control": float(time[r0].sum())}
+    return out
+
+
+def sparse_subgroups(subs, counts) -> dict:
+    """Subgroups with no event in an arm: their effects are not estimable."""
+    out = {}
+    for s in subs:
+        c = counts[(s.modifier, s.level)]
+        for arm in ("treated", "control"):
+            if c[f"events_{arm}"] == 0:
+                out[(s.modifier, s.level)] = f"no events in the {arm} arm"
+    return out

@@ -35,6 +35,9 @@ def main() -> None:
     rossi = load_rossi()
     assert rossi.shape[0] == 432
     _write(rossi, "rossi.csv")
+    from lifelines.datasets import load_gbsg2
+
+    _write(load_gbsg2(), "gbsg2.csv")
 
     import causaldata.thornton_hiv as thornton_hiv
 

@@ -71,7 +71,9 @@ def fit(
     ----------
     formula
         R-style formula, e.g. ``"death ~ treat * (age + C(diabetes)) + site"``. Variables crossed
-        with the treatment are effect modifiers; other terms are adjustment covariates.
+        with the treatment are effect modifiers; other terms are adjustment covariates. A
+        ``Surv(time, event) ~ ...`` outcome is passed to :func:`hte_report.fit_survival` (Cox
+        hazard ratios and RMST differences; use it directly for horizons and ties).
     data
         pandas/polars DataFrame or a path to a CSV/Parquet/SAS/Stata file.
     treatment
@@ -114,6 +116,18 @@ def fit(
     >>> sorted(res.overall.scale.unique())
     ['OR', 'RD', 'RR']
     """
+    if isinstance(formula, str) and formula.split("~")[0].strip().startswith("Surv("):
+        given = {k for k, v in (("family", family), ("models", models), ("exposure", exposure))
+                 if v is not None}
+        if given:
+            raise TypeError(f"{sorted(given)} do not apply to a Surv() outcome; use "
+                            "hte_report.fit_survival for its options (ties, horizons, rmst_tau).")
+        from .survival import fit_survival
+
+        return fit_survival(formula, data, treatment=treatment, reference=reference,
+                            variance="model" if variance is None else variance,
+                            conf_level=conf_level, multiplicity=multiplicity, at=at,
+                            safe_formula=safe_formula)
     if not (0.5 < conf_level < 1):
         raise ValueError(f"conf_level must be between 0.5 and 1, got {conf_level!r}.")
     check_choice("multiplicity", multiplicity,

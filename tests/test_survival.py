@@ -349,3 +349,19 @@ def test_arm_without_events(rossi):
     rossi.loc[rossi.fin == 1, "arrest"] = 0
     with pytest.raises(ModelError, match="treated arm has no events"):
         fit_survival("Surv(week, arrest) ~ fin * age", rossi)
+
+
+def test_fit_dispatches_surv_formulas():
+    import warnings
+
+    import hte_report as hr
+    from hte_report.datasets import load_rossi
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = hr.fit("Surv(week, arrest) ~ fin * C(wexp)", load_rossi(), treatment="fin")
+        b = hr.fit_survival("Surv(week, arrest) ~ fin * C(wexp)", load_rossi(), treatment="fin")
+    pd.testing.assert_frame_equal(a.subgroups, b.subgroups)
+    with pytest.raises(TypeError, match="do not apply"):
+        hr.fit("Surv(week, arrest) ~ fin * C(wexp)", load_rossi(), treatment="fin",
+               family="binary")

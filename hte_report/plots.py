@@ -645,9 +645,16 @@ def effect_curve(
         _style_axis(a, "", style, size[0], "x")
         a.spines[["right", "top"]].set_visible(False)
         if data is not None:
-            rug = np.unique(pd.to_numeric(data[modifier], errors="coerce").dropna())
-            a.vlines(rug, 0, 0.04, transform=a.get_xaxis_transform(), color="black", lw=0.5,
-                     gid=f"curve-rug-{axis}")
+            vals = pd.to_numeric(data[modifier], errors="coerce").dropna().to_numpy(float)
+            q05, q95 = np.quantile(vals, [0.05, 0.95])
+            for x0, x1 in ((x.min(), q05), (q95, x.max())):  # sparse tails: read with care
+                if x1 > x0:
+                    a.axvspan(x0, x1, color=style.shade_color, zorder=0, lw=0,
+                              gid=f"curve-sparse-{axis}")
+            if len(vals) > 2000:  # a seeded sample keeps the rug's density readable
+                vals = np.random.default_rng(0).choice(vals, 2000, replace=False)
+            a.vlines(vals, 0, 0.04, transform=a.get_xaxis_transform(), color="black", lw=0.5,
+                     alpha=0.25, gid=f"curve-rug-{axis}")
         t = result.interaction_p(axis)
         p = fmt_p(t[t.modifier == modifier].p_value.iloc[0] if (t.modifier == modifier).any()
                   else np.nan)
@@ -671,7 +678,9 @@ def _curve_caption(result: HTEResult, modifier: str, data: pd.DataFrame | None) 
                      if r.variable not in (modifier, result.treatment))
     ctrl, trt = (str(x) for x in result.treatment_labels)
     rug = (f"Rug: observed values of {_label(result, modifier)} (n = "
-           f"{int(data[modifier].notna().sum())})." if data is not None else
+           f"{int(data[modifier].notna().sum())}; darker where values are frequent); shaded: "
+           "below the 5th or above the 95th percentile, where data are sparse."
+           if data is not None else
            "Rug omitted: pass data= to show the observed values.")
     return (f"Effect of {result.treatment} ({trt} vs {ctrl}) with the other covariates at the "
             f"reference profile{f' ({prof})' if prof else ''}; band: pointwise "

@@ -53,7 +53,7 @@ def fit_plan(plan: Plan | str, data: object, posthoc: Sequence[str] = ()) -> Pla
     kw["variance"] = variance
     result = fit(plan.formula, frame, **kw)
     extra = [m for m in result.modifiers if plan.modifier(m) is None]
-    result = result.with_plan(plan.labels, tuple(extra))
+    result = result.with_plan(plan.labels, tuple(extra), plan.level_labels)
     post = []
     for var in posthoc:
         if plan.modifier(var) is not None:
@@ -67,5 +67,5 @@ def fit_plan(plan: Plan | str, data: object, posthoc: Sequence[str] = ()) -> Pla
         # the primary model plus this one interaction: pre-specified terms stay as planned
         formula = f"{plan.formula} + {var} + {plan.treatment}:{var}"
         r = fit(formula, frame, **kw)
-        post.append(r.with_plan({**plan.labels, var: var}, (var,)))
+        post.append(r.with_plan({**plan.labels, var: var}, (var,), plan.level_labels))
     return PlannedAnalysis(plan, result, tuple(post), frame)

@@ -43,6 +43,7 @@ _MODIFIER = {
     "type": ("str", True, ("continuous", "categorical", "binary")),
     "analysis": ("str", False, ("continuous", "categorical")),
     "display_cutpoints": ("list[num]", False, None),
+    "levels": ("labels", False, None),  # value labels of a categorical modifier: {0: "No"}
     "direction": ("map", False, _DIRECTION),
     "rationale": ("str", True, None),
     "prior_evidence": ("map", False, _PRIOR),
@@ -119,6 +120,7 @@ class Modifier:
     direction: dict | None = None
     prior_evidence: dict | None = None
     related_outcomes: tuple[str, ...] = ()
+    levels: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -174,6 +176,10 @@ class Plan:
     @property
     def labels(self) -> dict[str, str]:
         return {m.variable: m.label for m in self.modifiers}
+
+    @property
+    def level_labels(self) -> dict[str, dict[str, str]]:
+        return {m.variable: m.levels for m in self.modifiers if m.levels}
 
     def modifier(self, name: str) -> Modifier | None:
         return next((m for m in self.modifiers if m.variable == name), None)
@@ -286,6 +292,7 @@ def load_plan(source: str | Path | dict) -> Plan:
             display_cutpoints=tuple(m.get("display_cutpoints", ())),
             direction=m.get("direction"), prior_evidence=m.get("prior_evidence"),
             related_outcomes=tuple(m.get("related_outcomes", ())),
+            levels={str(k): v for k, v in m["levels"].items()} if m.get("levels") else None,
         ))
     level = raw.get("confidence_level", 0.95)
     if not 0.5 < level < 1:
@@ -361,6 +368,10 @@ def _check_type(value, typ, sub, path, node, where):
             bad("a single value")
     elif typ == "map":
         _validate(value, node, sub, f"{path}.", where)
+    elif typ == "labels":
+        if not isinstance(value, dict) or not all(
+                isinstance(v, str) and not isinstance(k, (list, dict)) for k, v in value.items()):
+            bad("a mapping of values to text labels, e.g. {0: No, 1: Yes}")
     elif typ.startswith("list["):
         if not isinstance(value, list):
             bad("a list")

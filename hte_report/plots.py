@@ -257,7 +257,7 @@ def _rows(result: HTEResult, axes: list[str], adjusted: bool, overall: dict) -> 
         for level in spine.level:
             match = {a: eff[a][(eff[a].modifier == mod) & (eff[a].level == level)] for a in axes}
             cells = {a: m.iloc[0] if len(m) else None for a, m in match.items()}
-            rows.append(_Row("level", str(level), cells, cells[axes[0]]))
+            rows.append(_Row("level", result.level_label(mod, level), cells, cells[axes[0]]))
     return rows
 
 

@@ -79,6 +79,7 @@ class HTEResult:
     labels: dict[str, str] = field(default_factory=dict)  # modifier -> display label
     posthoc: tuple[str, ...] = ()  # modifiers not pre-specified in a locked plan
     primary_spec: dict[str, list] = field(default_factory=dict)  # axis -> [scale, model]
+    level_labels: dict[str, dict[str, str]] = field(default_factory=dict)  # value labels
     meta: dict = field(default_factory=dict)  # family-specific metadata (e.g. horizons)
 
     # ----------------------------------------------------------------- selection
@@ -185,7 +186,14 @@ class HTEResult:
     def _repr_html_(self) -> str:
         return self.table().as_raw_html()
 
-    def with_plan(self, labels: dict[str, str], posthoc: tuple[str, ...]) -> HTEResult:
+    def level_label(self, modifier: str, level: str) -> str:
+        """Display text of a level: its value label from the plan with the code, e.g.
+        'Yes (1)'; the level itself when no label is given."""
+        lab = self.level_labels.get(modifier, {}).get(str(level))
+        return f"{lab} ({level})" if lab else str(level)
+
+    def with_plan(self, labels: dict[str, str], posthoc: tuple[str, ...],
+                  level_labels: dict[str, dict[str, str]] | None = None) -> HTEResult:
         """A new result carrying display labels and the post hoc modifiers of a plan.
 
         Interaction p-values are re-adjusted so that the multiplicity family is the
@@ -202,7 +210,8 @@ class HTEResult:
                  adjust_pvalues(tests[is_post], self.multiplicity)]
         tests = pd.concat([p for p in parts if len(p)]).sort_index()
         tests["family"] = np.where(tests.modifier.isin(posthoc), "post hoc", "pre-specified")
-        return replace(self, labels=dict(labels), posthoc=posthoc, interactions=tests)
+        return replace(self, labels=dict(labels), posthoc=posthoc, interactions=tests,
+                       level_labels=dict(level_labels or self.level_labels))
 
     def credibility(self, plan=None) -> pd.DataFrame:
         """ICEMAN answers per (modifier, scale, question) from the plan and these results."""

@@ -41,7 +41,7 @@ def subgroup_frame(res: HTEResult, adjusted: bool = True) -> pd.DataFrame:
         base = effects[axes[0]]
         levels = base[base.modifier == mod].sort_values("order")
         for i, lv in enumerate(levels.itertuples()):
-            row = {"group": _label(res, mod), "subgroup": lv.level,
+            row = {"group": _label(res, mod), "subgroup": res.level_label(mod, lv.level),
                    "treated": fmt_count(lv.events_treated, lv.n_treated),
                    "control": fmt_count(lv.events_control, lv.n_control)}
             for a in axes:

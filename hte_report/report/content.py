@@ -225,7 +225,8 @@ def baseline_table(a: PlannedAnalysis) -> pd.DataFrame:
             for lv in sorted(s.unique(), key=str):
                 cells = {k: f"{int((g[var] == lv).sum())} "
                             f"({100 * (g[var] == lv).mean():.0f}%)" for k, g in arms.items()}
-                rows.append({"Characteristic": f"   {var} = {lv}", **cells})
+                rows.append({"Characteristic": f"   {res.level_label(var, str(lv))}"
+                             if var in res.level_labels else f"   {var} = {lv}", **cells})
     tl = a.plan.raw["treatment"].get("treated_label", "Treated")
     cl = a.plan.raw["treatment"].get("control_label", "Control")
     return pd.DataFrame(rows).rename(columns={

@@ -149,8 +149,9 @@ def fit(
     counts = _counts(subs, t, y, expo, family)
     sparse = _sparse(subs, counts, family)
     for s, why in sparse.items():
-        warnings.warn(f"subgroup {s[0]}={s[1]}: {why}; ratio-scale estimates there are marked "
-                      "not estimable.", SparseSubgroupWarning, stacklevel=2)
+        where = "all patients" if s is None else f"subgroup {s[0]}={s[1]}"
+        warnings.warn(f"{where}: {why}; ratio-scale estimates there are marked not estimable.",
+                      SparseSubgroupWarning, stacklevel=2)
 
     eval_points = _eval_points(design, at)
     profile = reference_profile(frame, [c for c in parsed.variables if c != parsed.treatment],
@@ -161,7 +162,7 @@ def fit(
     sub_rows, overall_rows, test_rows, reri_rows, curve_rows = [], [], [], [], []
     for fm in fitted:
         sub_rows += _standardized(fm, design, subs, counts, sparse, family, conf_level)
-        overall_rows += _standardized(fm, design, [None], counts, {}, family, conf_level)
+        overall_rows += _standardized(fm, design, [None], counts, sparse, family, conf_level)
         sub_rows += _conditional(fm, design, cond_designs, family, conf_level, counts, sparse)
         curve_rows += _conditional(fm, design, curve_designs, family, conf_level, counts,
                                    sparse, method="curve")
@@ -347,14 +348,14 @@ def _sparse(subs, counts, family):
     out = {}
     if family == "continuous":
         return out
-    for s in subs:
-        c = counts[(s.modifier, s.level)]
+    for key in [None] + [(s.modifier, s.level) for s in subs]:
+        c = counts[key]
         for arm in ("treated", "control"):
             ev, n = c[f"events_{arm}"], c[f"n_{arm}"]
             if n and ev == 0:
-                out[(s.modifier, s.level)] = f"zero events in the {arm} arm"
+                out[key] = f"zero events in the {arm} arm"
             elif family == "binary" and n and ev == n:
-                out[(s.modifier, s.level)] = f"every {arm} patient has the event"
+                out[key] = f"every {arm} patient has the event"
     return out
 
 
@@ -400,7 +401,7 @@ def _standardized(fm, design, subs, counts, sparse, family, conf_level):
         res = interval(c, conf_level)
         for i, s in enumerate(subs):
             key = None if s is None else (s.modifier, s.level)
-            note = "" if s is None else _not_estimable(fm, key, sparse, kind)
+            note = _not_estimable(fm, key, sparse, kind)
             base = {"modifier": OVERALL if s is None else s.modifier,
                     "level": "" if s is None else s.level,
                     "order": 0 if s is None else s.order,
@@ -514,13 +515,13 @@ def _tests(fm, design, treatment, subs, sparse, family, y, expo, groups, path="s
     info = MODELS[fm.name]
     for m in design.modifiers:
         idx = design.interaction_columns(m, treatment)
-        broken = fm.link != "identity" and any(k[0] == m.name for k in sparse) and (
+        broken = fm.link != "identity" and any(k is not None and k[0] == m.name for k in sparse) and (
             m.kind == "categorical")
         note = "not estimable: a subgroup has zero events in an arm" if broken else ""
         stat, df, p = wald_test(fm.params[idx], fm.vcov[np.ix_(idx, idx)])
         rows.append(_test_row(m.name, native_scale, "wald", stat, df, p, fm.label,
                               "coefficient-wald", note))
-        if info.likelihood:
+        if info.likelihood and fm.variance == "model":  # LR ignores robust/cluster variance
             keep = np.setdiff1d(np.arange(design.X.shape[1]), idx)
             try:
                 Xr = design.X[:, keep]

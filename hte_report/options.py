@@ -135,10 +135,11 @@ def check_models(models: Sequence[str] | None, family: str) -> tuple[str, ...]:
 
 
 def default_variance(model: str) -> Variance:
-    """Per-model default: HC3 for OLS, HC0 (Zou 2004) for Poisson working models, else model."""
+    """Per-model default: HC3 for OLS; HC0 for Poisson working models (Zou 2004 for binary
+    outcomes; counts are usually overdispersed); model-based for binomial likelihoods."""
     if model == "ols":
         return "HC3"
-    if model in ("modified-poisson", "poisson"):
+    if model in ("modified-poisson", "poisson", "identity-poisson"):
         return "HC0"
     return "model"
 

@@ -9,15 +9,15 @@ errors under :class:`HTEReportError`.
 
 __version__ = "0.1.0"
 
-from .errors import HTEReportError, HTEReportWarning  # noqa: E402
-from .fitting import fit  # noqa: E402
-from .options import Cluster  # noqa: E402
-from .result import HTEResult  # noqa: E402
 from .analysis import fit_plan  # noqa: E402, I001
 from .benefit import personalized_benefit, risk_stratified  # noqa: E402
 from .bootstrap import bootstrap  # noqa: E402
+from .errors import HTEReportError, HTEReportWarning  # noqa: E402
+from .fitting import fit  # noqa: E402
 from .mixed import fit_mixed  # noqa: E402
+from .options import Cluster  # noqa: E402
 from .plan import load_plan, lock_plan  # noqa: E402
+from .result import HTEResult  # noqa: E402
 from .risk import risk_model  # noqa: E402
 from .survival import fit_survival  # noqa: E402
 

@@ -116,7 +116,8 @@ def bootstrap(
     Returns
     -------
     BootstrapResult whose ``intervals`` frame has ``modifier, level, scale, model, estimate,
-    boot_se, conf_low_percentile, conf_high_percentile, conf_low_bca, conf_high_bca, B, seed``
+    boot_se`` (for ratio scales the SE of the log ratio, as ``std_error`` in ``fit``),
+    ``conf_low_percentile, conf_high_percentile, conf_low_bca, conf_high_bca, B, seed``
     and, with ``keep_replicates``, the B x K replicate estimates (columns in frame order).
     """
     unknown = set(fit_kwargs) - {"treatment", "reference", "family", "models", "exposure",
@@ -124,7 +125,8 @@ def bootstrap(
     if unknown:
         raise TypeError(f"bootstrap() got unexpected keyword arguments {sorted(unknown)}")
     if B < 20:
-        raise ValueError(f"B={B} is too few replicates for intervals; use at least 200.")
+        raise ValueError(f"B={B} is too few replicates for intervals: use at least 20 (200 or "
+                         "more for percentile intervals, 1000 or more for BCa).")
     fit_kwargs.pop("variance", None)
     st = setup(formula, data, extra_columns=(cluster,), **fit_kwargs)
     design, family = st.design, st.family
@@ -173,14 +175,18 @@ def bootstrap(
         jack = _grouped_jackknife(job, jackknife_groups, seed)
     bad = ~np.isfinite(reps).all(axis=0)
     if bad.any():
-        warnings.warn(f"{int(bad.sum())} effect(s) were not finite in some replicates (sparse "
-                      "subgroups); their intervals are not reported.", HTEReportWarning,
+        which = "; ".join(" ".join(str(x) for x in labels[j] if x) for j in np.flatnonzero(bad))
+        warnings.warn(f"not finite in some replicates, intervals not reported: {which} "
+                      "(a sparse subgroup, or a ratio from a linear model).", HTEReportWarning,
                       stacklevel=2)
     lo_p, hi_p = np.nanquantile(reps, [(1 - conf_level) / 2, (1 + conf_level) / 2], axis=0)
     lo_b, hi_b = _bca(full, reps, jack, conf_level)
     df = pd.DataFrame(labels, columns=["modifier", "level", "scale", "model"])
     df["estimate"] = full
-    df["boot_se"] = np.nanstd(reps, axis=0, ddof=1)
+    ratio = df.scale.isin(["RR", "OR", "RateRatio", "MeanRatio"]).to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        spread = np.where(ratio, np.log(reps), reps)  # log scale for ratios, as in fit()
+    df["boot_se"] = np.nanstd(spread, axis=0, ddof=1)
     df["conf_low_percentile"], df["conf_high_percentile"] = lo_p, hi_p
     df["conf_low_bca"], df["conf_high_bca"] = lo_b, hi_b
     df.loc[bad, ["conf_low_percentile", "conf_high_percentile", "conf_low_bca",

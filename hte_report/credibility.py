@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .format import fmt_p, is_ratio
+from .format import fmt_p, is_ratio, p_eq
 from .plan import ANSWERS, Plan
 from .result import HTEResult
 
@@ -116,17 +116,17 @@ def iceman(result: HTEResult, plan: Plan | None) -> pd.DataFrame:
                 answers[3] = (PN, "interaction test not estimable")
             else:
                 ans = next((a for cut, a in P_THRESHOLDS if p < cut), DN)
-                answers[3] = (ans, f"Wald interaction p = {fmt_p(p)} ({model})")
+                answers[3] = (ans, f"Wald interaction {p_eq(p)} ({model})")
             # 4. number of modifiers, and whether it was accounted for
             alpha = plan.alpha if plan else 0.05
             if k == 1:
                 answers[4] = (DY, "a single effect modifier was tested")
             elif result.multiplicity != "none" and np.isfinite(p_adj) and p_adj < alpha:
                 answers[4] = (DY, f"{k} modifiers; remains below α = {alpha} after "
-                                  f"{result.multiplicity} adjustment (p = {fmt_p(p_adj)})")
+                                  f"{result.multiplicity} adjustment ({p_eq(p_adj)})")
             elif result.multiplicity != "none":
                 answers[4] = (PN, f"{k} modifiers; not below α = {alpha} after "
-                                  f"{result.multiplicity} adjustment (p = {fmt_p(p_adj)})")
+                                  f"{result.multiplicity} adjustment ({p_eq(p_adj)})")
             elif k <= 5:
                 answers[4] = (PN, f"{k} modifiers tested without multiplicity adjustment")
             else:
@@ -158,7 +158,7 @@ def propose_rating(answers: pd.DataFrame) -> pd.DataFrame:
         if not np.isfinite(p) or p >= 0.1:
             rating = "not applicable"
             why = ("ICEMAN assesses a suggested effect modification (interaction p < 0.1); "
-                   f"here p = {fmt_p(p)}: no suggestion of effect modification on this scale.")
+                   f"here {p_eq(p)}: no suggestion of effect modification on this scale.")
         elif DN in (a[1], a[3]):
             rating = "very low" if a[1] == DN and a[3] == DN else "low"
             why = "key items answered 'definitely no': " + ", ".join(
@@ -193,7 +193,7 @@ def sun_checklist(result: HTEResult, plan: Plan | None) -> pd.DataFrame:
         tests = {ax: result.interaction_p(ax).set_index("modifier").loc[mod]
                  for ax in result.primary}
         ps = {ax: float(t.p_adjusted) for ax, t in tests.items()}
-        pstr = ", ".join(f"{result.primary[a][0]} p = {fmt_p(float(t.p_value))} "
+        pstr = ", ".join(f"{result.primary[a][0]} {p_eq(float(t.p_value))} "
                          f"(adjusted {fmt_p(float(t.p_adjusted))})" for a, t in tests.items())
         significant = any(np.isfinite(p) and p < alpha for p in ps.values())
         items = [
@@ -202,7 +202,9 @@ def sun_checklist(result: HTEResult, plan: Plan | None) -> pd.DataFrame:
             ("Design", "Effect suggested by comparisons within rather than between studies?",
              "yes", "a single randomized trial"),
             ("Design", "Hypothesis specified a priori?", "yes" if spec else "no",
-             "in the locked plan" if spec else "post hoc"),
+             {"matches": "in the locked plan", "unlocked": "in the plan, which is not locked",
+              "modified": "in the plan, edited after locking"}[
+                 plan.lock_status() if plan else "unlocked"] if spec else "post hoc"),
             ("Design", "Direction specified a priori?",
              "yes" if spec and spec.direction else "no",
              spec.direction["statement"] if spec and spec.direction else "no direction stated"),

@@ -161,8 +161,10 @@ def _check_outcome(s: pd.Series, name: str, family: str) -> pd.Series:
     if pd.api.types.is_bool_dtype(s):
         s = s.astype(int)
     if not pd.api.types.is_numeric_dtype(s):
+        levels = list(pd.unique(s))[:4]
         raise DataError(
-            f"outcome {name!r} must be numeric for a {family} outcome; it has dtype {s.dtype}."
+            f"outcome {name!r} must be numeric for a {family} outcome; it has dtype {s.dtype} "
+            f"(values like {levels}). Recode it to 0/1 and use family='binary', or to numbers."
         )
     v = s.to_numpy(dtype=float)
     if family == "binary":
@@ -179,4 +181,10 @@ def _check_outcome(s: pd.Series, name: str, family: str) -> pd.Series:
                 f"outcome {name!r} must be non-negative integers for family='count'; "
                 f"{int(bad.sum())} row(s) are not."
             )
+    if family in ("binary", "count") and v.sum() == 0:
+        raise DataError(f"outcome {name!r} has no events among the analysed rows: no effect "
+                        "can be estimated on a ratio scale, and every risk is zero.")
+    if family == "binary" and v.min() == 1:
+        raise DataError(f"outcome {name!r} is 1 for every analysed row: no effect can be "
+                        "estimated.")
     return pd.Series(v, index=s.index, name=name)

@@ -40,6 +40,14 @@ class ConvergenceWarning(HTEReportWarning):
     """A model did not converge and a recorded fallback was used."""
 
 
+class ModelWarning(HTEReportWarning):
+    """A fitted model is implausible somewhere: predictions outside their range, overdispersion."""
+
+
+class MissingDataWarning(HTEReportWarning):
+    """Rows were excluded for missing values."""
+
+
 class MultiplicityWarning(HTEReportWarning):
     """Many modifiers were tested; chance findings are likely."""
 

@@ -28,7 +28,13 @@ from .effects import (
     wald_test,
     weights_for,
 )
-from .errors import ConvergenceWarning, ModelError, SparseSubgroupWarning
+from .errors import (
+    ConvergenceWarning,
+    MissingDataWarning,
+    ModelError,
+    ModelWarning,
+    SparseSubgroupWarning,
+)
 from .formula import parse_formula
 from .inference import adjust_pvalues
 from .models.glm import FitFailure, FittedModel, fit_glm
@@ -243,7 +249,7 @@ def setup(formula, data, *, treatment=None, reference=None, family=None, models=
                            if r.n_missing)
         warnings.warn(
             f"{prep.n_excluded} of {prep.n_input} rows excluded for missing values ({detail}).",
-            SparseSubgroupWarning, stacklevel=3,
+            MissingDataWarning, stacklevel=3,
         )
     frame = prep.frame
     design = build_design(parsed, frame)
@@ -288,9 +294,40 @@ def _fit_models(names, design: Design, y, var_opt, expo, groups, path="statsmode
             fvar = var_opt if var_opt is not None else default_variance(fb)
             fm = fit_glm(fb, design.X, y, design.columns, fvar, expo, groups, None, path)
             fm = _with(fm, fallback_from=name, note=str(exc))
+        diag = _diagnostics(fm, design, y, expo)
+        for msg in diag:
+            warnings.warn(msg, ModelWarning, stacklevel=3)
+            notes.append(msg)
+        if diag:
+            fm = _with(fm, note="; ".join([fm.note, *diag]).strip("; "))
         fitted.append(fm)
         rows.append(_model_row(fm, name, var, fm.note, ""))
     return fitted, rows, notes
+
+
+def _diagnostics(fm: FittedModel, design: Design, y, expo) -> list[str]:
+    """Plausibility checks a reader must see: a linear probability model predicting outside
+    [0, 1], and overdispersion of a Poisson model reported with model-based variance."""
+    out = []
+    info = MODELS[fm.name]
+    eta = design.X @ fm.params
+    if fm.name == "ols" and set(np.unique(y)) <= {0.0, 1.0}:
+        for arm, X in (("treated", design.X1), ("control", design.X0)):
+            p = X @ fm.params
+            bad = int(((p < 0) | (p > 1)).sum())
+            if bad:
+                out.append(f"{fm.label}: {bad} predicted risks under {arm} fall outside [0, 1] "
+                           f"(range {p.min():.3f} to {p.max():.3f}); absolute effects near "
+                           "the edges of the covariate range are extrapolations")
+    if info.family == "poisson" and info.link == "log" and fm.name == "poisson":
+        mu = np.exp(eta + (np.log(expo) if expo is not None else 0.0))
+        disp = float(np.sum((y - mu) ** 2 / mu) / (len(y) - len(fm.params)))
+        if disp > 1.5:
+            msg = f"{fm.label}: Pearson dispersion {disp:.2f} (overdispersed counts)"
+            if fm.variance == "model":
+                msg += "; model-based standard errors are too small, use variance='HC0'"
+            out.append(msg)
+    return out
 
 
 def _with(fm: FittedModel, **kw) -> FittedModel:
@@ -515,8 +552,8 @@ def _tests(fm, design, treatment, subs, sparse, family, y, expo, groups, path="s
     info = MODELS[fm.name]
     for m in design.modifiers:
         idx = design.interaction_columns(m, treatment)
-        broken = fm.link != "identity" and any(k is not None and k[0] == m.name for k in sparse) and (
-            m.kind == "categorical")
+        hit = any(k is not None and k[0] == m.name for k in sparse)
+        broken = fm.link != "identity" and hit and m.kind == "categorical"
         note = "not estimable: a subgroup has zero events in an arm" if broken else ""
         stat, df, p = wald_test(fm.params[idx], fm.vcov[np.ix_(idx, idx)])
         rows.append(_test_row(m.name, native_scale, "wald", stat, df, p, fm.label,

@@ -75,3 +75,11 @@ def fmt_count(events: float, n: float) -> str:
     if events is None or not math.isfinite(events):
         return f"{int(n)}"
     return f"{int(round(events))}/{int(n)}"
+
+
+def p_eq(p: float, name: str = "p") -> str:
+    """'p = 0.044', 'p < 0.001' or 'p > 0.99' for running text."""
+    text = fmt_p(p)
+    if text.startswith(("<", ">")):
+        return f"{name} {text[0]} {text[1:]}"
+    return f"{name} = {text}"

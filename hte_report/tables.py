@@ -68,7 +68,7 @@ def subgroup_frame(res: HTEResult, adjusted: bool = True) -> pd.DataFrame:
 def column_labels(res: HTEResult) -> dict[str, str]:
     """Display labels of the subgroup table's columns (shared by the GT and the PDF table)."""
     pct = _PCT.format(res.conf_level * 100)
-    count_word = "events/n" if res.family != "continuous" else "n"
+    count_word = {"continuous": "n", "count": "events/patients"}.get(res.family, "events/n")
     labels = {"group": "Modifier", "subgroup": "Subgroup",
               "treated": f"Treated ({count_word})", "control": f"Control ({count_word})"}
     for a, (scale, _model) in res.primary.items():
@@ -103,19 +103,25 @@ def subgroup_table(res: HTEResult, *, adjusted: bool = True, title: str | None =
         method = {"km": "Kaplan–Meier within each subgroup",
                   "slope": "difference in the treatment × time slope"}.get(
             derived, "conditional on the reference profile" if scale == "HR"
-            else "standardized (g-computation) over the subgroup's rows")
+            else "standardized (g-computation) over the subgroup's rows (categorical "
+                 "modifiers) or conditional at the stated values (continuous modifiers)")
+        tests = res.interaction_p(a)
+        kind = tests.test.iloc[0] if len(tests) else "wald"
+        what = ("Wald test of all treatment × modifier terms of that model" if kind == "wald"
+                else "Wald test that the subgroup effects on this scale are equal")
+        link = "" if derived else f"{row.link} link, "
         gt = gt.tab_footnote(
-            f"{scale}: {method}, from the {row.model} model ({row.link} link, {row.variance} "
-            f"variance); interaction p is the Wald test of all treatment × modifier terms "
-            f"of that model" + (f", adjusted across modifiers ({res.multiplicity})"
-                                if adjusted and res.multiplicity != "none" else "") + ".",
+            f"{scale}: {method}, from the {row.model} model ({link}{row.variance} "
+            f"variance); interaction p: {what}" + (
+                f", adjusted across modifiers ({res.multiplicity})"
+                if adjusted and res.multiplicity != "none" else "") + ".",
             locations=loc.column_labels(columns=[f"est_{a}"]),
         )
     kinds = [m for m in res.modifiers if res.modifier_kinds.get(m) == "continuous"]
     if kinds:
         gt = gt.tab_source_note(
             "Continuous modifiers (" + ", ".join(kinds) + ") are analysed as continuous; "
-            "their quarters are shown for display only."
+            "their rows are model-based effects at the quartiles (no per-arm counts)."
         )
     gt = gt.tab_source_note(
         f"Model: {res.formula}. n analysed = {res.n_analysed} of {res.n_input}. "

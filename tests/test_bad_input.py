@@ -6,6 +6,8 @@ import pytest
 
 import hte_report as hr
 from hte_report.errors import (
+    MissingDataWarning,
+    ModelWarning,
     ConvergenceWarning,
     DataError,
     FormulaError,
@@ -68,7 +70,7 @@ def test_missing_values_are_excluded_and_counted():
     d = trial()
     d.loc[[1, 2, 3], "age"] = np.nan
     d.loc[[3, 4], "death"] = np.nan
-    with pytest.warns(SparseSubgroupWarning, match="4 of 400 rows excluded"):
+    with pytest.warns(MissingDataWarning, match="4 of 400 rows excluded"):
         res = hr.fit("death ~ treat * age", d, family="binary")
     assert res.n_analysed == 396 and res.n_input == 400
     ex = res.exclusions.set_index("variable").n_missing
@@ -182,3 +184,41 @@ def test_unsafe_formula_refused_before_evaluation(tmp_path):
     with pytest.raises(FormulaError, match="unsafe"):
         hr.fit(formula, trial(), treatment="treat", safe_formula=True)
     assert not target.exists()
+
+
+def test_outcome_without_events_is_an_error():
+    d = trial()
+    d["death"] = 0
+    with pytest.raises(DataError, match="no events"):
+        hr.fit("death ~ treat * age", d, family="binary")
+
+
+def test_string_outcome_suggests_recoding():
+    d = trial()
+    d["death"] = np.where(d.death == 1, "yes", "no")
+    with pytest.raises(DataError, match="Recode it to 0/1"):
+        hr.fit("death ~ treat * age", d, treatment="treat")
+
+
+def test_zero_events_in_an_arm_overall_is_not_estimable():
+    d = trial()
+    d.loc[d.treat == 1, "death"] = 0
+    with pytest.warns(SparseSubgroupWarning, match="all patients: zero events"):
+        res = hr.fit("death ~ treat * age", d, treatment="treat")
+    ratio = res.overall[res.overall.scale.isin(["RR", "OR"])]
+    assert ratio.estimate.isna().all() and ratio.note.str.contains("not estimable").all()
+
+
+def test_linear_probability_model_outside_unit_interval_warns(rossi):
+    with pytest.warns(ModelWarning, match=r"outside \[0, 1\]"):
+        res = hr.fit("arrest ~ fin * (age + prio)", rossi, treatment="fin")
+    assert res.models.set_index("requested").loc["ols", "note"].count("outside [0, 1]")
+
+
+def test_overdispersed_counts_warn_with_model_variance():
+    rng = np.random.default_rng(5)
+    d = trial()
+    d["visits"] = rng.negative_binomial(1, 0.2, len(d))
+    with pytest.warns(ModelWarning, match="overdispersed"):
+        hr.fit("visits ~ treat * age", d, treatment="treat", family="count",
+               models=["poisson"], variance="model")

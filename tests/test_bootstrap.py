@@ -60,6 +60,10 @@ def test_intervals_are_sensible(rossi, boot):
     se = res.overall.query("model == 'ols-HC3' and scale == 'RD'").std_error.item()
     bse = df.query("modifier == 'All patients' and model == 'ols-HC3' and scale == 'RD'")
     assert bse.boot_se.item() == pytest.approx(se, rel=0.2)
+    rr = res.overall.query("model == 'modified-poisson-HC0' and scale == 'RR'").std_error.item()
+    brr = df.query("modifier == 'All patients' and model == 'modified-poisson-HC0' "
+                   "and scale == 'RR'")
+    assert brr.boot_se.item() == pytest.approx(rr, rel=0.2)  # both on the log scale
 
 
 def test_cluster_bootstrap_resamples_clusters(rossi):

@@ -14,7 +14,7 @@ import yaml
 from .. import __version__
 from ..analysis import PlannedAnalysis
 from ..credibility import analyst_ratings, credibility_table, iceman, propose_rating, sun_checklist
-from ..format import MINUS, SCALE_NAMES, fmt_ci, fmt_count, fmt_p, is_ratio
+from ..format import MINUS, SCALE_NAMES, fmt_ci, fmt_count, fmt_p, is_ratio, p_eq
 from ..inference import familywise_error, qualitative_interaction
 from ..result import HTEResult
 from ..tables import column_labels, interaction_table, subgroup_frame, subgroup_table
@@ -92,7 +92,7 @@ def _axis_phrase(res: HTEResult, axis: str) -> str:
     scale, model = res.primary[axis]
     o = res.overall_effect(axis)
     ci = fmt_ci(o.estimate, o.conf_low, o.conf_high, scale)
-    return (f"{SCALE_NAMES.get(scale, scale).lower()} {ci}, p = {fmt_p(o.p_value)} "
+    return (f"{SCALE_NAMES.get(scale, scale).lower()} {ci}, {p_eq(o.p_value)} "
             f"({model} model)")
 
 
@@ -120,6 +120,14 @@ def _summary(a: PlannedAnalysis, answers, proposed, lock) -> Section:
                  f"{ctrl}.")
     effects = "; ".join(f"{ax} scale: {_axis_phrase(res, ax)}" for ax in res.primary)
     blocks.append(Para(first + " Overall standardized effect — " + effects + "."))
+    excluded = res.n_input - res.n_analysed
+    if excluded > 0.05 * res.n_input:
+        blocks.append(Callout("warning", "Missing data",
+                              f"{excluded} of {res.n_input} rows ({excluded / res.n_input:.0%}) "
+                              "were excluded for missing values (complete-case analysis); see "
+                              "the study population section for the breakdown by variable and "
+                              "arm. Results assume the excluded rows are missing at random "
+                              "given the covariates."))
     pre = [m for m in res.modifiers if m not in res.posthoc]
     alpha = plan.alpha
     confirmed, nominal = [], []
@@ -128,13 +136,14 @@ def _summary(a: PlannedAnalysis, answers, proposed, lock) -> Section:
         t = t[t.modifier.isin(pre)]
         for r in t.itertuples():
             name = res.labels.get(r.modifier, r.modifier)
-            text = (f"{name} on the {scale} scale ({model}: p = {fmt_p(r.p_value)}, "
+            text = (f"{name} on the {SCALE_NAMES.get(scale, scale).lower()} scale "
+                    f"({model}: {p_eq(r.p_value)}, "
                     f"{res.multiplicity}-adjusted {fmt_p(r.p_adjusted)})")
             if np.isfinite(r.p_adjusted) and r.p_adjusted < alpha:
                 confirmed.append(text)
             elif np.isfinite(r.p_value) and r.p_value < 0.1:
                 nominal.append(text)
-    scales = " and ".join(s for s, _ in res.primary.values())
+    scales = " and ".join(SCALE_NAMES.get(s, s).lower() for s, _ in res.primary.values())
     if confirmed:
         blocks.append(Para(f"Effect modification meeting the pre-specified criterion "
                            f"({res.multiplicity}-adjusted p < {alpha}, Wald interaction test of "
@@ -197,6 +206,16 @@ def _population(a: PlannedAnalysis) -> Section:
     if len(ex):
         ex = ex.rename(columns={"variable": "Variable", "n_missing": "Rows missing"})
         ex["Rows missing"] = ex["Rows missing"].astype(str)
+        raw = a.data
+        used = [v for v in res.exclusions.variable]
+        tr = a.plan.raw["treatment"]
+        for arm, code in (("treated", tr["treated"]), ("control", tr["control"])):
+            rows = raw[raw[res.treatment] == code]
+            ex[f"Missing ({arm} arm)"] = [str(int(rows[v].isna().sum())) for v in ex.Variable]
+        no_arm = int(raw[res.treatment].isna().sum())
+        if no_arm:
+            blocks.append(Para(f"{no_arm} rows have no treatment assignment."))
+        del used
         blocks.append(Table(ex, "Exclusions by variable (a row may miss several)",
                             name="exclusions"))
     return Section("Study population", tuple(blocks), id="population")
@@ -268,7 +287,8 @@ def _subgroups(a: PlannedAnalysis, png: bool) -> Section:
              f"{familywise_error(a.plan.alpha, len(pre)):.0%})."),
         _figure(fig, "Forest plot of the pre-specified modifiers on both scales.",
                 "forest", png),
-        Table(disp, "Subgroup effects on both scales (RD in percentage points)", group="Modifier",
+        Table(disp, "Subgroup effects on both scales" + (
+            " (RD in percentage points)" if res.family == "binary" else ""), group="Modifier",
               gt=subgroup_table(res), name="subgroups", notes=_model_notes(res)),
     ]
     prim = {model for _, model in res.primary.values()}
@@ -421,7 +441,7 @@ def _credibility(a: PlannedAnalysis, answers, proposed) -> Section:
         sk = skipped.assign(o=skipped.modifier.map(order)).sort_values(["o", "scale"])
         blocks.append(Para("Not assessed (interaction p ≥ 0.10, no suggestion of effect "
                            "modification): " + "; ".join(
-                               f"{lab[r.modifier]} ({r.scale}, p = {fmt_p(r.interaction_p)})"
+                               f"{lab[r.modifier]} ({r.scale}, {p_eq(r.interaction_p)})"
                                for r in sk.itertuples()) + "."))
     if not len(analyst):
         blocks.append(Para("No analyst rating is recorded in the plan's 'credibility' section."))
@@ -497,9 +517,13 @@ def _methods(a: PlannedAnalysis) -> Section:
                      "the scale named; the RD and RR rows of one model test different nulls "
                      "and can differ. Logit-model tests are on the odds-ratio scale.",),
               name="all-tests"),
-        Para(f"Seed recorded in the plan: {seed if seed is not None else 'none'} (no resampling "
-             "is used by the analyses in this report, so results do not depend on it). "
-             f"Confidence level {plan.conf_level}."),
+        Para(f"Seed recorded in the plan: {seed if seed is not None else 'none'}. " + (
+            f"It seeds the {plan.raw['risk_based']['crossfit_folds']}-fold cross-fitting of the "
+            "risk model; nothing else in this report is random."
+            if (plan.raw.get("risk_based") or {}).get("planned")
+            and (plan.raw.get("risk_based") or {}).get("crossfit_folds")
+            else "No analysis in this report is random, so results do not depend on it.")
+             + f" Confidence level {plan.conf_level}."),
         Table(vt, "Software and versions", name="versions"),
     ]
     return Section("Methods", tuple(blocks), id="methods")

@@ -64,8 +64,15 @@ def fit_plan(plan: Plan | str, data: object, posthoc: Sequence[str] = ()) -> Pla
             raise PlanError(f"post hoc modifier {var!r} is not a column of the data.")
         warnings.warn(f"{var!r} is not pre-specified in the plan: analysed post hoc "
                       "(hypothesis-generating).", PostHocWarning, stacklevel=2)
-        # the primary model plus this one interaction: pre-specified terms stay as planned
-        formula = f"{plan.formula} + {var} + {plan.treatment}:{var}"
+        # the primary model plus this one interaction: pre-specified terms stay as planned;
+        # a non-numeric or few-valued column enters as categorical
+        col = frame[var]
+        if var in result.adjustment:  # keep the primary model's coding of the variable
+            formula = f"{plan.formula} + {plan.treatment}:{var}"
+        else:
+            few = not pd.api.types.is_numeric_dtype(col) or col.nunique() <= 5
+            term = f"C({var})" if few else var
+            formula = f"{plan.formula} + {term} + {plan.treatment}:{term}"
         r = fit(formula, frame, **kw)
         post.append(r.with_plan({**plan.labels, var: var}, (var,), plan.level_labels))
     return PlannedAnalysis(plan, result, tuple(post), frame)

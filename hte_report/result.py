@@ -236,16 +236,23 @@ class HTEResult:
         for axis, (scale, model) in self.primary.items():
             o = self.overall_effect(axis)
             lines.append("")
-            lines.append(f"{axis} scale: {scale} from {model}")
-            lines.append(f"  {'All patients':<28}{_fmt_ci(o, pct)}")
+            from .format import SCALE_NAMES
+
             eff = self.effects(axis)
+            width = max([len(str(v)) for v in eff.level] + [26]) + 2
+            lines.append(f"{axis} scale: {SCALE_NAMES.get(scale, scale)} from {model}")
+            lines.append(f"  {'All patients':<{width + 2}}{_fmt_ci(o, pct)}")
             tests = self.interaction_p(axis).set_index("modifier")
             for mod in self.modifiers:
                 tag = " (post hoc)" if mod in self.posthoc else ""
                 p = tests.loc[mod, "p_value"] if mod in tests.index else np.nan
-                lines.append(f"  {mod}{tag}: p for interaction (Wald) = {_fmt_p(p)}")
+                padj = tests.loc[mod, "p_adjusted"] if mod in tests.index else np.nan
+                adj = (f", {self.multiplicity}-adjusted {_fmt_p(padj)}"
+                       if self.multiplicity != "none" else "")
+                lines.append(f"  {mod}{tag}: p for interaction = {_fmt_p(p)}{adj}")
                 for r in eff[eff.modifier == mod].itertuples():
-                    lines.append(f"    {r.level:<26}{_fmt_ci(r, pct)}")
+                    lines.append(f"    {self.level_label(mod, r.level):<{width}}"
+                                 f"{_fmt_ci(r, pct)}")
         return "\n".join(lines)
 
     def __str__(self) -> str:  # pragma: no cover - convenience
@@ -322,7 +329,9 @@ def _fmt_p(p: float) -> str:
 
 
 def _fmt_ci(r, pct: int) -> str:
+    from .format import fmt_ci
+
     est = getattr(r, "estimate", np.nan)
     if not np.isfinite(est):
         return getattr(r, "note", "") or "not estimable"
-    return f"{est:.3g} ({pct}% CI {r.conf_low:.3g} to {r.conf_high:.3g})"
+    return fmt_ci(est, r.conf_low, r.conf_high, r.scale) + f"  [{pct}% CI]"

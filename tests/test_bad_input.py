@@ -6,12 +6,12 @@ import pytest
 
 import hte_report as hr
 from hte_report.errors import (
-    MissingDataWarning,
-    ModelWarning,
     ConvergenceWarning,
     DataError,
     FormulaError,
+    MissingDataWarning,
     ModelError,
+    ModelWarning,
     SparseSubgroupWarning,
 )
 

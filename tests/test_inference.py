@@ -44,10 +44,10 @@ def test_gail_simon_matches_r(case):
 
 def test_gail_simon_published_critical_values():
     """Gail & Simon (1985) Table 1: 5% critical values 2.71, 4.23, 5.43 for I = 2, 3, 4."""
-    for I, c in zip(REF["gail_simon_critical_05"]["I"], REF["gail_simon_critical_05"]["c"]):
+    for k, c in zip(REF["gail_simon_critical_05"]["I"], REF["gail_simon_critical_05"]["c"]):
         # at the critical value with Q- = Q+ = c the p-value is 0.05
-        d = np.r_[np.sqrt(c), -np.sqrt(c), np.zeros(I - 2) + 1e-9]
-        _, _, q, p = gail_simon(d[:I] if I >= 2 else d, np.ones(I))
+        d = np.r_[np.sqrt(c), -np.sqrt(c), np.zeros(k - 2) + 1e-9]
+        _, _, q, p = gail_simon(d[:k], np.ones(k))
         assert q == pytest.approx(c, rel=1e-6) and p == pytest.approx(0.05, rel=1e-6)
     crit = REF["gail_simon_critical_05"]["c"]
     assert [round(c, 2) for c in crit[:3]] == [2.71, 4.23, 5.43]

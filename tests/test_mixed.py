@@ -184,7 +184,7 @@ def test_presentation_layers_accept_a_mixed_result(pbc):
     res = run("lmm-slope-reml", pbc)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        assert "MD from lmm-reml" in res.summary()
+        assert "Mean difference from lmm-reml" in res.summary()
         res.table().as_raw_html()
         res.forest()
     plt.close("all")

@@ -147,7 +147,8 @@ def test_iceman_answers_follow_plan_and_results(plan_file, rossi):
     assert "%" not in " ".join(prop.reasoning)
 
     # flip the hypothesized direction: Q1 becomes definitely no
-    edit(plan_file, "      benefit: larger\n      when: higher", "      benefit: smaller\n      when: higher")
+    edit(plan_file, "      benefit: larger\n      when: higher",
+         "      benefit: smaller\n      when: higher")
     b = _fit(plan_file, rossi)
     ans2 = iceman(b.result, b.plan).set_index(["modifier", "scale", "question"]).answer
     assert ans2["age", "RR", 1] == "definitely no"
@@ -175,5 +176,6 @@ def test_iceman_interaction_thresholds(rossi):
 def test_dict_plan_round_trip(rossi):
     raw = yaml.safe_load((EXAMPLE / "plan.yaml").read_text())
     plan = load_plan(raw)
-    assert plan.lock_status() == "unlocked" and plan.sha256 == load_plan(EXAMPLE / "plan.yaml").sha256
+    assert plan.lock_status() == "unlocked"
+    assert plan.sha256 == load_plan(EXAMPLE / "plan.yaml").sha256
     assert isinstance(hr.fit(plan.formula, rossi, treatment="fin"), hr.HTEResult)

@@ -22,8 +22,9 @@ def _fit(d, **kw):
 def test_standardized_subgroup_differences_average_to_overall(rossi_result):
     res = rossi_result
     diff = res.subgroups.query("method == 'standardized' and scale == 'RD'")
-    for (model, modifier), g in diff.groupby(["model", "modifier"]):
-        overall = res.overall.query("model == @model and scale == 'RD'").estimate.item()
+    for (model, _modifier), g in diff.groupby(["model", "modifier"]):
+        overall = res.overall[(res.overall.model == model)
+                              & (res.overall.scale == "RD")].estimate.item()
         assert g.n.sum() == res.n_analysed
         np.testing.assert_allclose(np.average(g.estimate, weights=g.n), overall, rtol=1e-12)
 
@@ -33,13 +34,14 @@ def test_overall_rd_is_mean_of_predicted_differences(rossi_result):
     res = rossi_result
     sub = res.subgroups.query("method == 'standardized' and scale == 'RR' and modifier == 'wexp'")
     for model, g in sub.groupby("model"):
-        o = res.overall.query("model == @model and scale == 'RR'").iloc[0]
+        o = res.overall[(res.overall.model == model) & (res.overall.scale == "RR")].iloc[0]
         np.testing.assert_allclose(np.average(g.mu_treated, weights=g.n), o.mu_treated)
         np.testing.assert_allclose(np.average(g.mu_control, weights=g.n), o.mu_control)
         np.testing.assert_allclose(o.estimate, o.mu_treated / o.mu_control)
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=8, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 2**32 - 1))
 def test_row_order_does_not_change_results(rossi, rossi_result, seed):
     perm = np.random.default_rng(seed).permutation(len(rossi))

@@ -209,7 +209,8 @@ def test_presentation_layers_accept_a_survival_result():
     html = res.table().as_raw_html()
     assert "HR" in html and "SurvDiff" in html
     text = res.summary()
-    assert "HR from cox-efron" in text and "SurvDiff from cox-efron" in text
+    assert "Hazard ratio from cox-efron" in text
+    assert "Survival difference from cox-efron" in text
     try:
         fig = res.forest()
     except KeyError as exc:  # plots keys marker sizes by family

@@ -117,26 +117,31 @@ def lr_test(ll_full: float, ll_reduced: float, df: int) -> tuple[float, int, flo
     return stat, df, float(stats.chi2.sf(stat, df))
 
 
-def weights_for(masks: list[np.ndarray]) -> np.ndarray:
-    """Row-averaging weights (n x K) from K boolean row masks."""
+def weights_for(masks: list[np.ndarray], freq: np.ndarray | None = None) -> np.ndarray:
+    """Row-averaging weights (n x K) from K boolean row masks (and row frequencies, when rows
+    are cells of identical patients)."""
     W = np.column_stack([m.astype(float) for m in masks])
+    if freq is not None:
+        W = W * freq[:, None]
     counts = W.sum(axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
         return W / counts
 
 
-def reference_profile(frame: pd.DataFrame, columns, categorical) -> dict:
+def reference_profile(frame: pd.DataFrame, columns, categorical, freq=None) -> dict:
     """Covariate profile for conditional effects: mean of continuous columns (over analysed
-    rows), mode of categorical ones (ties broken by the smallest level)."""
+    rows), mode of categorical ones (ties broken by the smallest level). ``freq`` weights rows
+    that stand for several patients."""
     prof = {}
+    w = np.ones(len(frame)) if freq is None else np.asarray(freq, float)
     for col in columns:
         s = frame[col]
         if col in categorical:
-            counts = s.value_counts()
+            counts = pd.Series(w, index=s.to_numpy()).groupby(level=0).sum()
             top = counts[counts == counts.max()].index
             prof[col] = sorted(top, key=lambda v: (str(type(v)), v))[0]
         else:
-            prof[col] = float(s.mean())
+            prof[col] = float(np.average(s.to_numpy(float), weights=w))
     return prof
 
 

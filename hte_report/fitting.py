@@ -17,7 +17,7 @@ import pandas as pd
 
 from . import __version__
 from .data import prepare, read_data
-from .design import Design, build_design, subgroups
+from .design import Design, build_design, categorical_columns, subgroups
 from .effects import (
     additive_interaction,
     contrast,
@@ -70,6 +70,7 @@ def fit(
     multiplicity: str = "holm",
     safe_formula: bool = False,
     path: str = "auto",
+    aggregate: bool | None = None,
 ) -> HTEResult:
     """Fit treatment-by-covariate interaction models on the absolute and relative scales.
 
@@ -113,6 +114,9 @@ def fit(
         blocked IRLS for n >= 50,000, statsmodels otherwise), or force ``"statsmodels"``,
         ``"irls"`` or ``"compressed"``. Every path returns the same numbers; the one used is
         recorded in ``result.models.path``.
+    aggregate
+        Fit on cells of identical patients: ``None`` (default) does so automatically for
+        all-categorical designs from 20,000 rows; results are identical either way.
 
     Examples
     --------
@@ -138,21 +142,25 @@ def fit(
         raise ValueError(f"conf_level must be between 0.5 and 1, got {conf_level!r}.")
     check_choice("multiplicity", multiplicity,
                  ("holm", "hochberg", "bonferroni", "fdr_bh", "none"))
+    check_choice("path", path, ("auto", "statsmodels", "irls", "compressed"))
     st = setup(formula, data, treatment=treatment, reference=reference, family=family,
-               models=models, variance=variance, exposure=exposure, safe_formula=safe_formula)
+               models=models, variance=variance, exposure=exposure, safe_formula=safe_formula,
+               aggregate=aggregate if path in ("auto", "compressed") else False)
     parsed, prep, design, family = st.parsed, st.prep, st.design, st.family
     model_names, var_opt, frame = st.model_names, st.var_opt, prep.frame
-    y, expo, groups = st.y, st.expo, st.groups
-    t = frame[parsed.treatment].to_numpy()
+    y, expo, groups, cells, freq = st.y, st.expo, st.groups, st.cells, st.freq
+    t = design.frame[parsed.treatment].to_numpy()
 
-    check_choice("path", path, ("auto", "statsmodels", "irls", "compressed"))
-    if path == "auto":
+    if cells is not None:
+        path = "cells"
+    elif path == "auto":
         from .models.glm import choose_path
 
         path = choose_path(design.X, expo)
-    fitted, model_rows, notes = _fit_models(model_names, design, y, var_opt, expo, groups, path)
+    fitted, model_rows, notes = _fit_models(model_names, design, y, var_opt, expo, groups, path,
+                                            cells)
     subs = subgroups(design, parsed.treatment)
-    counts = _counts(subs, t, y, expo, family)
+    counts = _counts(subs, t, y, expo, family, cells)
     sparse = _sparse(subs, counts, family)
     for s, why in sparse.items():
         where = "all patients" if s is None else f"subgroup {s[0]}={s[1]}"
@@ -160,20 +168,22 @@ def fit(
                       SparseSubgroupWarning, stacklevel=2)
 
     eval_points = _eval_points(design, at)
-    profile = reference_profile(frame, [c for c in parsed.variables if c != parsed.treatment],
-                                design.categorical)
+    profile = reference_profile(design.frame,
+                                [c for c in parsed.variables if c != parsed.treatment],
+                                design.categorical, freq)
     grid = _curve_points(design)
     cond_designs = _profile_designs(design, parsed.treatment, eval_points, profile)
     curve_designs = _profile_designs(design, parsed.treatment, grid, profile)
     sub_rows, overall_rows, test_rows, reri_rows, curve_rows = [], [], [], [], []
     for fm in fitted:
-        sub_rows += _standardized(fm, design, subs, counts, sparse, family, conf_level)
-        overall_rows += _standardized(fm, design, [None], counts, sparse, family, conf_level)
+        sub_rows += _standardized(fm, design, subs, counts, sparse, family, conf_level, freq)
+        overall_rows += _standardized(fm, design, [None], counts, sparse, family, conf_level,
+                                      freq)
         sub_rows += _conditional(fm, design, cond_designs, family, conf_level, counts, sparse)
         curve_rows += _conditional(fm, design, curve_designs, family, conf_level, counts,
                                    sparse, method="curve")
         test_rows += _tests(fm, design, parsed.treatment, subs, sparse, family, y, expo, groups,
-                            path)
+                            path, cells)
         reri_rows += _reri(fm, design, parsed.treatment, conf_level, profile)
     subgroups_df = pd.DataFrame(sub_rows)
     interactions = pd.DataFrame(test_rows)
@@ -223,11 +233,26 @@ class Setup:
     expo: np.ndarray | None
     groups: np.ndarray | None
     cluster: str | None
+    cells: object = None  # CellStats when rows of the design are cells of identical patients
+
+    @property
+    def freq(self) -> np.ndarray | None:
+        return None if self.cells is None else self.cells.cnt
+
+
+#: Aggregate automatically from this many rows when the design is all-categorical.
+AGGREGATE_MIN_ROWS = 20_000
 
 
 def setup(formula, data, *, treatment=None, reference=None, family=None, models=None,
-          variance=None, exposure=None, safe_formula=False, extra_columns=()) -> Setup:
-    """Parse, validate, prepare (exclusions counted) and build the design."""
+          variance=None, exposure=None, safe_formula=False, extra_columns=(),
+          aggregate: bool | None = False) -> Setup:
+    """Parse, validate, prepare (exclusions counted) and build the design.
+
+    ``aggregate``: fit on cells of identical patients (all-categorical designs without
+    exposure): exact, and the design is built on the cells, not on every row. ``None`` decides
+    automatically (from :data:`AGGREGATE_MIN_ROWS` rows).
+    """
     var_opt = check_variance(variance)
     raw = read_data(data)
     binary = [c for c in raw.columns if treatment is None and raw[c].nunique(dropna=True) == 2]
@@ -252,11 +277,47 @@ def setup(formula, data, *, treatment=None, reference=None, family=None, models=
             MissingDataWarning, stacklevel=3,
         )
     frame = prep.frame
+    cells = None
+    rhs = [v for v in parsed.variables if v != parsed.treatment]
+    cats = categorical_columns(parsed, frame)
+    can = exposure is None and not extra and all(v in cats for v in rhs)
+    if aggregate is None:
+        aggregate = can and len(frame) >= AGGREGATE_MIN_ROWS
+    elif aggregate and not can:
+        raise ValueError("aggregate=True needs an all-categorical design (every covariate "
+                         "categorical) and no exposure.")
+    if aggregate:
+        frame, cells = _aggregate(frame, parsed, rhs, cluster)
     design = build_design(parsed, frame)
     y = frame[parsed.outcome].to_numpy(dtype=float)
     expo = frame[exposure].to_numpy(dtype=float) if exposure else None
     groups = frame[cluster].to_numpy() if cluster else None
-    return Setup(parsed, prep, design, family, model_names, var_opt, y, expo, groups, cluster)
+    return Setup(parsed, prep, design, family, model_names, var_opt, y, expo, groups, cluster,
+                 cells)
+
+
+def _aggregate(frame: pd.DataFrame, parsed, rhs: list[str], cluster: str | None):
+    """Cells of identical (treatment, covariates, cluster) with their sufficient statistics;
+    the outcome column of the returned frame holds the cell mean."""
+    from scipy.special import gammaln
+
+    from .models.fast import CellStats
+
+    keys = list(dict.fromkeys([parsed.treatment, *rhs, *([cluster] if cluster else [])]))
+    y = frame[parsed.outcome].to_numpy(float)
+    work = frame[keys].copy()
+    work["_y"], work["_y2"], work["_lg"] = y, y * y, gammaln(y + 1)
+    agg = work.groupby(keys, sort=True, observed=True, dropna=False).agg(
+        _n=("_y", "size"), _s1=("_y", "sum"), _s2=("_y2", "sum"), _lg=("_lg", "sum"))
+    agg = agg.reset_index()
+    for col in keys:  # keep the dtypes (and category sets) of the original columns
+        if isinstance(frame[col].dtype, pd.CategoricalDtype):
+            agg[col] = pd.Categorical(agg[col], categories=frame[col].cat.categories)
+    cells = CellStats(agg["_n"].to_numpy(float), agg["_s1"].to_numpy(float),
+                      agg["_s2"].to_numpy(float), agg["_lg"].to_numpy(float))
+    out = agg[keys].copy()
+    out[parsed.outcome] = cells.s1 / cells.cnt
+    return out, cells
 
 
 def _infer_family(y: pd.Series, exposure: str | None) -> str:
@@ -268,7 +329,8 @@ def _infer_family(y: pd.Series, exposure: str | None) -> str:
     return "continuous"
 
 
-def _fit_models(names, design: Design, y, var_opt, expo, groups, path="statsmodels"):
+def _fit_models(names, design: Design, y, var_opt, expo, groups, path="statsmodels",
+                cells=None):
     fitted: list[FittedModel] = []
     rows, notes = [], []
     for name in names:
@@ -277,7 +339,8 @@ def _fit_models(names, design: Design, y, var_opt, expo, groups, path="statsmode
             raise ModelError(f"{name} needs a robust variance; variance='model' is invalid for it.")
         start = _start(name, design.X, y, expo)
         try:
-            fm = fit_glm(name, design.X, y, design.columns, var, expo, groups, start, path)
+            fm = fit_glm(name, design.X, y, design.columns, var, expo, groups, start, path,
+                         cells)
         except FitFailure as exc:
             fb = FALLBACK.get(name)
             if fb is None:
@@ -292,9 +355,10 @@ def _fit_models(names, design: Design, y, var_opt, expo, groups, path="statsmode
                 rows.append(_model_row(None, name, var, str(exc), fb))
                 continue
             fvar = var_opt if var_opt is not None else default_variance(fb)
-            fm = fit_glm(fb, design.X, y, design.columns, fvar, expo, groups, None, path)
+            fm = fit_glm(fb, design.X, y, design.columns, fvar, expo, groups, None, path,
+                         cells)
             fm = _with(fm, fallback_from=name, note=str(exc))
-        diag = _diagnostics(fm, design, y, expo)
+        diag = _diagnostics(fm, design, y, expo, cells)
         for msg in diag:
             warnings.warn(msg, ModelWarning, stacklevel=3)
             notes.append(msg)
@@ -305,7 +369,7 @@ def _fit_models(names, design: Design, y, var_opt, expo, groups, path="statsmode
     return fitted, rows, notes
 
 
-def _diagnostics(fm: FittedModel, design: Design, y, expo) -> list[str]:
+def _diagnostics(fm: FittedModel, design: Design, y, expo, cells=None) -> list[str]:
     """Plausibility checks a reader must see: a linear probability model predicting outside
     [0, 1], and overdispersion of a Poisson model reported with model-based variance."""
     out = []
@@ -321,7 +385,12 @@ def _diagnostics(fm: FittedModel, design: Design, y, expo) -> list[str]:
                            "the edges of the covariate range are extrapolations")
     if info.family == "poisson" and info.link == "log" and fm.name == "poisson":
         mu = np.exp(eta + (np.log(expo) if expo is not None else 0.0))
-        disp = float(np.sum((y - mu) ** 2 / mu) / (len(y) - len(fm.params)))
+        if cells is None:
+            pearson, n = float(np.sum((y - mu) ** 2 / mu)), len(y)
+        else:
+            ss = cells.s2 - 2 * mu * cells.s1 + cells.cnt * mu * mu
+            pearson, n = float(np.sum(ss / mu)), float(cells.cnt.sum())
+        disp = pearson / (n - len(fm.params))
         if disp > 1.5:
             msg = f"{fm.label}: Pearson dispersion {disp:.2f} (overdispersed counts)"
             if fm.variance == "model":
@@ -361,15 +430,19 @@ def _start(name, X, y, expo):
     return None
 
 
-def _counts(subs, t, y, expo, family):
+def _counts(subs, t, y, expo, family, cells=None):
+    """Patients, events (and exposure) per arm in every subgroup; rows may be cells."""
     out = {}
+    w = np.ones(len(t)) if cells is None else cells.cnt
+    ev = y if cells is None else cells.s1
     masks = [(None, np.ones_like(t, dtype=bool))] + [((s.modifier, s.level), s.rows) for s in subs]
     for key, rows in masks:
         r1, r0 = rows & (t == 1), rows & (t == 0)
-        rec = {"n": int(rows.sum()), "n_treated": int(r1.sum()), "n_control": int(r0.sum())}
+        rec = {"n": int(round(w[rows].sum())), "n_treated": int(round(w[r1].sum())),
+               "n_control": int(round(w[r0].sum()))}
         if family in ("binary", "count"):
-            rec["events_treated"] = float(y[r1].sum())
-            rec["events_control"] = float(y[r0].sum())
+            rec["events_treated"] = float(ev[r1].sum())
+            rec["events_control"] = float(ev[r0].sum())
         else:
             rec["events_treated"] = np.nan
             rec["events_control"] = np.nan
@@ -428,10 +501,10 @@ def _row(base: dict, res: dict, i: int, counts: dict, note: str) -> dict:
     return row
 
 
-def _standardized(fm, design, subs, counts, sparse, family, conf_level):
+def _standardized(fm, design, subs, counts, sparse, family, conf_level, freq=None):
     n = design.X.shape[0]
     masks = [np.ones(n, dtype=bool) if s is None else s.rows for s in subs]
-    W = weights_for(masks)
+    W = weights_for(masks, freq)
     rows = []
     for kind, scale in _scales(fm, family):
         c = contrast(fm, design.X1, design.X0, W, kind)
@@ -546,7 +619,8 @@ def _conditional(fm, design, designs, family, conf_level, counts, sparse, method
     return rows
 
 
-def _tests(fm, design, treatment, subs, sparse, family, y, expo, groups, path="statsmodels"):
+def _tests(fm, design, treatment, subs, sparse, family, y, expo, groups, path="statsmodels",
+           cells=None):
     rows = []
     _, native_scale = _native(fm, family)
     info = MODELS[fm.name]
@@ -563,7 +637,7 @@ def _tests(fm, design, treatment, subs, sparse, family, y, expo, groups, path="s
             try:
                 Xr = design.X[:, keep]
                 red = fit_glm(fm.name, Xr, y, (), "model", expo, None,
-                              _start(fm.name, Xr, y, expo), path)
+                              _start(fm.name, Xr, y, expo), path, cells)
                 stat, df, p = lr_test(fm.loglik, red.loglik, len(idx))
                 rows.append(_test_row(m.name, native_scale, "lr", stat, df, p, fm.label,
                                       "likelihood-ratio", note))
@@ -573,7 +647,7 @@ def _tests(fm, design, treatment, subs, sparse, family, y, expo, groups, path="s
                                       f"reduced model failed: {exc}"))
         if m.kind == "categorical":
             mine = [s for s in subs if s.modifier == m.name]
-            W = weights_for([s.rows for s in mine])
+            W = weights_for([s.rows for s in mine], None if cells is None else cells.cnt)
             for kind, scale in _scales(fm, family):
                 bad = broken and (kind == "ratio" or fm.link != "identity")
                 c = contrast(fm, design.X1, design.X0, W, kind)

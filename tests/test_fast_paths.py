@@ -94,3 +94,38 @@ def test_auto_path_is_recorded():
         warnings.simplefilter("ignore")
         res = hr.fit("y ~ treat * (C(sex) + C(region))", _trial(5000), treatment="treat")
     assert set(res.models.path) == {"compressed"}
+
+
+@pytest.mark.parametrize("formula,kw", [
+    ("y ~ treat * (C(sex) + C(region))", {}),
+    ("y ~ treat * (C(sex) + C(region))", {"variance": hr.Cluster("site")}),
+    ("count ~ treat * (C(sex) + C(region))", {"family": "count"}),
+    ("y ~ treat * C(sex) + C(region)", {"models": ["ols", "logit", "log-binomial"]}),
+])
+def test_aggregated_fit_equals_row_level_fit(formula, kw):
+    """All-categorical designs are fitted on cells of identical patients: every number equals
+    the row-level statsmodels fit."""
+    rng = np.random.default_rng(3)
+    d = _trial(6000).assign(site=rng.integers(0, 20, 6000))
+    d["count"] = rng.poisson(2 + d.treat)
+    d.loc[:40, "sex"] = None  # exclusions happen before aggregation
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = hr.fit(formula, d, treatment="treat", aggregate=True, **kw)
+        b = hr.fit(formula, d, treatment="treat", aggregate=False, path="statsmodels", **kw)
+    assert set(a.models.path) == {"cells"} and a.n_analysed == b.n_analysed == 6000 - 41
+    cols = ["estimate", "std_error", "conf_low", "conf_high", "p_value", "n", "n_treated",
+            "events_treated"]
+    pd.testing.assert_frame_equal(a.subgroups[cols], b.subgroups[cols], rtol=1e-8)
+    pd.testing.assert_frame_equal(a.overall[cols], b.overall[cols], rtol=1e-8)
+    pd.testing.assert_frame_equal(a.interactions[["statistic", "p_value", "p_adjusted"]],
+                                  b.interactions[["statistic", "p_value", "p_adjusted"]],
+                                  rtol=1e-6)
+    pd.testing.assert_frame_equal(a.additive[["estimate", "conf_low", "conf_high"]],
+                                  b.additive[["estimate", "conf_low", "conf_high"]], rtol=1e-8)
+    assert a.profile.equals(b.profile)
+
+
+def test_aggregate_refuses_continuous_designs():
+    with pytest.raises(ValueError, match="all-categorical"):
+        hr.fit("y ~ treat * (age + C(sex))", _trial(500), treatment="treat", aggregate=True)

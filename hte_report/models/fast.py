@@ -16,12 +16,25 @@ every family and variance option).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy import linalg
 
 from ..options import MODELS, Cluster, Variance, variance_label
 
 BLOCK = 1 << 16
+
+
+@dataclass(frozen=True)
+class CellStats:
+    """Sufficient statistics per cell of identical patients: count, sum of y, sum of y^2 and
+    sum of log y! (for the Poisson log-likelihood)."""
+
+    cnt: np.ndarray
+    s1: np.ndarray
+    s2: np.ndarray
+    slg: np.ndarray
 
 
 def _family_funcs(family: str, link: str):
@@ -208,12 +221,18 @@ def n_distinct_rows(X, limit: int) -> int:
 
 def fit_compressed(name, X, y, variance: Variance, exposure=None, groups=None, start=None):
     """Exact fit on cells. Returns (params, vcov, loglik, converged, iterations, n_cells)."""
-    info = MODELS[name]
-    family, link = info.family, info.link
-    n, p = X.shape
     if exposure is not None:
         raise NotImplementedError("the compressed path does not take an exposure")
     Xc, cnt, s1, s2, slg, g = compress(X, y, None, groups)
+    return fit_cells(name, Xc, cnt, s1, s2, slg, variance, g, start)
+
+
+def fit_cells(name, Xc, cnt, s1, s2, slg, variance: Variance, g=None, start=None):
+    """Exact fit from cell sufficient statistics: count, sum of y, sum of y^2 and sum of
+    log y! per cell of identical design rows (and cluster ``g``)."""
+    info = MODELS[name]
+    family, link = info.family, info.link
+    n, p = int(cnt.sum()), Xc.shape[1]
     ybar = s1 / cnt
     b, eta, converged, it = irls(Xc, ybar, family, link, weights=cnt, start=start)
     inv, dmu_f, var_f = _family_funcs(family, link)

@@ -93,6 +93,7 @@ def fit_glm(
     groups: np.ndarray | None = None,
     start: np.ndarray | None = None,
     path: str = "statsmodels",
+    cells=None,
 ) -> FittedModel:
     """Fit working model ``name`` on design ``X`` and return estimates with covariance.
 
@@ -104,10 +105,12 @@ def fit_glm(
     (a fitted probability outside (0, 1) or a negative rate); callers decide on a fallback.
     """
     info = MODELS[name]
-    if path == "auto":
+    if cells is not None:  # rows of X are cells of identical patients
+        path = "cells"
+    elif path == "auto":
         path = choose_path(X, exposure)
     if path != "statsmodels":
-        return _fit_fast(name, X, y, columns, variance, exposure, groups, start, path)
+        return _fit_fast(name, X, y, columns, variance, exposure, groups, start, path, cells)
     if isinstance(variance, Cluster) and groups is None:
         raise ModelError("cluster variance requested but no cluster groups given.")
     if info.robust_only and variance == "model":
@@ -169,8 +172,9 @@ def fit_glm(
     )
 
 
-def _fit_fast(name, X, y, columns, variance, exposure, groups, start, path) -> FittedModel:
-    from .fast import fit_compressed, fit_irls
+def _fit_fast(name, X, y, columns, variance, exposure, groups, start, path,
+              cells=None) -> FittedModel:
+    from .fast import fit_cells, fit_compressed, fit_irls
 
     info = MODELS[name]
     if isinstance(variance, Cluster) and groups is None:
@@ -180,10 +184,14 @@ def _fit_fast(name, X, y, columns, variance, exposure, groups, start, path) -> F
     extra = {"path": path}
     with np.errstate(all="ignore"):
         try:
-            if path == "compressed":
-                b, V, ll, conv, it, cells = fit_compressed(name, X, y, variance, exposure, groups,
-                                                           start)
-                extra["cells"] = cells
+            if path == "cells":
+                b, V, ll, conv, it, k = fit_cells(name, X, cells.cnt, cells.s1, cells.s2,
+                                                  cells.slg, variance, groups, start)
+                extra["cells"] = k
+            elif path == "compressed":
+                b, V, ll, conv, it, k = fit_compressed(name, X, y, variance, exposure, groups,
+                                                       start)
+                extra["cells"] = k
             else:
                 b, V, ll, conv, it = fit_irls(name, X, y, variance, exposure, groups, start)
         except (np.linalg.LinAlgError, ValueError) as exc:
@@ -197,8 +205,9 @@ def _fit_fast(name, X, y, columns, variance, exposure, groups, start, path) -> F
         raise FitFailure(f"{name} fitted probabilities outside (0, 1)")
     if info.family == "poisson" and info.link == "identity" and np.any(mu <= 0):
         raise FitFailure(f"{name} fitted non-positive rates")
+    n = len(y) if cells is None else int(round(cells.cnt.sum()))
     return FittedModel(name=name, link=info.link, variance=variance_label(variance), params=b,
-                       vcov=V, loglik=ll, converged=True, n=len(y), columns=tuple(columns),
+                       vcov=V, loglik=ll, converged=True, n=n, columns=tuple(columns),
                        iterations=it, extra=extra)
 
 

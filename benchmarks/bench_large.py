@@ -61,8 +61,10 @@ def main() -> None:
     print("| fit | statsmodels (s) | fast path (s) | ratio | fast peak / design |")
     print("|---|---|---|---|---|")
     for name, var in (("logit", "model"), ("modified-poisson", "HC0"), ("ols", "HC3")):
-        _, t_sm, _ = timed(lambda: fit_glm(name, X, y, (), var, path="statsmodels"))
-        _, t_f, peak = timed(lambda: fit_glm(name, X, y, (), var, path="irls"))
+        _, t_sm, _ = timed(lambda name=name, var=var: fit_glm(name, X, y, (), var,
+                                                              path="statsmodels"))
+        _, t_f, peak = timed(lambda name=name, var=var: fit_glm(name, X, y, (), var,
+                                                                path="irls"))
         print(f"| {name} ({var}) | {t_sm:.2f} | {t_f:.2f} | {t_sm / t_f:.1f}x | "
               f"{peak / design_mib:.2f} |")
     _, t_sm, _ = timed(lambda: hr.fit(FORMULA, d, treatment="treat", path="statsmodels"))

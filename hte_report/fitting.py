@@ -211,7 +211,7 @@ def fit(
         profile=prof_df,
         exclusions=prep.exclusions,
         n_input=prep.n_input,
-        n_analysed=len(frame),
+        n_analysed=len(frame) if cells is None else int(round(cells.cnt.sum())),
         data_sha256=prep.data_sha256,
         notes=tuple(notes),
         version=__version__,
@@ -254,6 +254,12 @@ def setup(formula, data, *, treatment=None, reference=None, family=None, models=
     automatically (from :data:`AGGREGATE_MIN_ROWS` rows).
     """
     var_opt = check_variance(variance)
+    from .largedata import CellData
+
+    if isinstance(data, CellData):
+        return _setup_cells(data, formula, treatment=treatment, reference=reference,
+                            family=family, models=models, var_opt=var_opt,
+                            safe_formula=safe_formula)
     raw = read_data(data)
     binary = [c for c in raw.columns if treatment is None and raw[c].nunique(dropna=True) == 2]
     parsed = parse_formula(formula, raw.columns, treatment=treatment, safe=safe_formula,
@@ -294,6 +300,35 @@ def setup(formula, data, *, treatment=None, reference=None, family=None, models=
     groups = frame[cluster].to_numpy() if cluster else None
     return Setup(parsed, prep, design, family, model_names, var_opt, y, expo, groups, cluster,
                  cells)
+
+
+def _setup_cells(cd, formula, *, treatment, reference, family, models, var_opt,
+                 safe_formula) -> Setup:
+    """Setup from pre-aggregated cells (DuckDB or another engine)."""
+    from .data import PreparedData, _code_treatment
+    from .largedata import n_excluded
+
+    if family is None:
+        raise ValueError("give family= with pre-aggregated data.")
+    check_family(family)
+    frame = cd.frame.copy()
+    parsed = parse_formula(formula, frame.columns, treatment=treatment, safe=safe_formula)
+    model_names = check_models(models, family)
+    cluster = var_opt.column if isinstance(var_opt, Cluster) else None
+    frame[parsed.treatment], labels = _code_treatment(frame[parsed.treatment],
+                                                      parsed.treatment, reference)
+    excluded = n_excluded(cd)
+    if excluded:
+        detail = ", ".join(f"{r.variable}: {r.n_missing}" for r in cd.exclusions.itertuples()
+                           if r.n_missing)
+        warnings.warn(f"{excluded} of {cd.n_input} rows excluded for missing values "
+                      f"({detail}).", MissingDataWarning, stacklevel=3)
+    prep = PreparedData(frame, cd.n_input, cd.exclusions, excluded, labels, cd.data_sha256)
+    design = build_design(parsed, frame)
+    y = frame[parsed.outcome].to_numpy(dtype=float)
+    groups = frame[cluster].to_numpy() if cluster else None
+    return Setup(parsed, prep, design, family, model_names, var_opt, y, None, groups, cluster,
+                 cd.cells)
 
 
 def _aggregate(frame: pd.DataFrame, parsed, rhs: list[str], cluster: str | None):

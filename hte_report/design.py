@@ -118,23 +118,30 @@ def build_design(parsed: ParsedFormula, frame: pd.DataFrame) -> Design:
         mods.append(ModifierTerm(m.name, m.expr, m.interaction_terms, kind))
     _check_arms(parsed.treatment, tuple(mods), frame)
     try:
-        mm = model_matrix(parsed.rhs, frame, na_action="raise")
+        # Materialize once, with treatment = 1 for everyone. The treatment is a plain 0/1
+        # column, so every column of a term containing it is that column times the rest:
+        # zero under treatment = 0, and the observed design mixes the two row by row.
+        # Stateful transforms (C, bs, center, ...) only see covariates, which are unchanged.
+        f1 = frame.copy()
+        f1[parsed.treatment] = 1
+        mm = model_matrix(parsed.rhs, f1, na_action="raise")
     except Exception as exc:  # formulaic raises many types; report them as formula errors
         raise FormulaError(f"cannot build the design for {parsed.formula!r}: {exc}") from None
-    X = np.asarray(mm, dtype=float)
+    X1 = np.asarray(mm, dtype=float)
     columns = tuple(mm.columns)
     spec = mm.model_spec
     term_columns = {}
     for term, sl in spec.term_slices.items():
         key = frozenset(f.expr for f in term.factors)
         term_columns[key] = np.arange(sl.start, sl.stop)
+    tcols = np.concatenate([cols for key, cols in term_columns.items()
+                            if parsed.treatment in key] or [np.array([], int)])
+    X0 = X1.copy()
+    X0[:, tcols] = 0.0
+    untreated = frame[parsed.treatment].to_numpy() == 0
+    X = X1.copy()
+    X[np.ix_(untreated, tcols)] = 0.0
     _check_rank(X, columns)
-    f1 = frame.copy()
-    f1[parsed.treatment] = 1
-    f0 = frame.copy()
-    f0[parsed.treatment] = 0
-    X1 = np.asarray(spec.get_model_matrix(f1), dtype=float)
-    X0 = np.asarray(spec.get_model_matrix(f0), dtype=float)
     return Design(frame, spec, X, X1, X0, columns, term_columns, tuple(mods), cats)
 
 

@@ -221,6 +221,13 @@ def parse_formula(
             f"(e.g. '{treatment} * (age + sex)'); transforms of the treatment are not supported."
         )
 
+    for term in rhs_terms:
+        for factor in term.factors:
+            if factor.expr != treatment and treatment in _factor_columns(factor, columns):
+                raise FormulaError(
+                    f"the treatment {treatment!r} appears inside {factor.expr!r}; it may enter "
+                    f"only as a plain main effect and in interactions ('{treatment} * age')."
+                )
     mods: dict[str, ModifierTerm] = {}
     for t in interactions:
         exprs = [f.expr for f in t.factors]

@@ -222,3 +222,8 @@ def test_overdispersed_counts_warn_with_model_variance():
     with pytest.warns(ModelWarning, match="overdispersed"):
         hr.fit("visits ~ treat * age", d, treatment="treat", family="count",
                models=["poisson"], variance="model")
+
+
+def test_treatment_inside_a_transform_is_refused():
+    with pytest.raises(FormulaError, match="may enter only as a plain main effect"):
+        hr.fit("death ~ treat * age + I(treat * sbp)", trial(), treatment="treat")

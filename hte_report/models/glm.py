@@ -65,6 +65,11 @@ class FitFailure(Exception):
     """Internal: a model failed in a way a fallback may handle."""
 
 
+#: A binomial fit with a fitted probability within this distance of 0 or 1 is on the boundary
+#: of the parameter space (R's glm reports boundary = TRUE): treated as not converged.
+BOUNDARY = 1e-6
+BOUNDED = ("log-binomial", "identity-binomial")  # the mean's range constrains the parameters
+
 #: Automatic path choice: compress when the design has at most this many distinct rows
 #: (and far fewer than rows); use the blocked IRLS path from this many rows on.
 COMPRESS_MAX_CELLS = 20_000
@@ -151,6 +156,8 @@ def fit_glm(
             raise FitFailure(f"{name} did not converge" + (f" ({msgs[0]})" if msgs else ""))
         if info.family == "binomial" and (np.any(mu <= 0) or np.any(mu >= 1)):
             raise FitFailure(f"{name} fitted probabilities outside (0, 1)")
+        if name in BOUNDED and (np.any(mu <= BOUNDARY) or np.any(mu >= 1 - BOUNDARY)):
+            raise FitFailure(f"{name} fitted probabilities reach the boundary of (0, 1)")
         if info.family == "poisson" and info.link == "identity" and np.any(mu <= 0):
             raise FitFailure(f"{name} fitted non-positive rates")
         dmu = family.link.inverse_deriv(eta)
@@ -203,6 +210,8 @@ def _fit_fast(name, X, y, columns, variance, exposure, groups, start, path,
         raise FitFailure(f"{name} did not converge")
     if info.family == "binomial" and (np.any(mu <= 0) or np.any(mu >= 1)):
         raise FitFailure(f"{name} fitted probabilities outside (0, 1)")
+    if name in BOUNDED and (np.any(mu <= BOUNDARY) or np.any(mu >= 1 - BOUNDARY)):
+        raise FitFailure(f"{name} fitted probabilities reach the boundary of (0, 1)")
     if info.family == "poisson" and info.link == "identity" and np.any(mu <= 0):
         raise FitFailure(f"{name} fitted non-positive rates")
     n = len(y) if cells is None else int(round(cells.cnt.sum()))

@@ -83,7 +83,7 @@ def _lock_callout(lock: str, plan) -> Callout | None:
     if lock == "unlocked":
         return Callout("warning", "Plan not locked",
                        "No lock record was found for this plan: nothing shows it was fixed "
-                       "before the data were seen. Lock it with `hte-report lock PLAN` before "
+                       "before the data were seen. Lock it (hte-report lock PLAN) before "
                        "unblinding.")
     return None
 

@@ -58,6 +58,32 @@ def contrast(
     """Contrast of mean predictions under treatment 1 and 0 for each group (column of weights)."""
     m1, g1 = group_means(model, X1, weights)
     m0, g0 = group_means(model, X0, weights)
+    return contrast_of_means(kind, m1, g1, m0, g0, model.vcov)
+
+
+@dataclass(frozen=True)
+class Means:
+    """Mean predictions under treatment 1 and 0 for K groups, with their gradients: computed
+    once per model and shared by every scale, subgroup set and test."""
+
+    m1: np.ndarray
+    g1: np.ndarray
+    m0: np.ndarray
+    g0: np.ndarray
+
+    @classmethod
+    def of(cls, model: FittedModel, X1, X0, weights) -> Means:
+        return cls(*group_means(model, X1, weights), *group_means(model, X0, weights))
+
+    def take(self, idx) -> Means:
+        return Means(self.m1[idx], self.g1[idx], self.m0[idx], self.g0[idx])
+
+    def contrast(self, kind: str, vcov: np.ndarray) -> Contrast:
+        return contrast_of_means(kind, self.m1, self.g1, self.m0, self.g0, vcov)
+
+
+def contrast_of_means(kind, m1, g1, m0, g0, vcov) -> Contrast:
+    """Difference, ratio or odds ratio of two sets of group means, with the delta method."""
     with np.errstate(divide="ignore", invalid="ignore"):
         if kind == "difference":
             theta = m1 - m0
@@ -73,7 +99,7 @@ def contrast(
             est = np.exp(theta)
         else:  # pragma: no cover - internal
             raise ValueError(kind)
-    cov = jac @ model.vcov @ jac.T
+    cov = jac @ vcov @ jac.T
     return Contrast(kind, est, theta, cov, m1, m0)
 
 

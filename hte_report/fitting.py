@@ -19,6 +19,7 @@ from . import __version__
 from .data import prepare, read_data
 from .design import Design, build_design, categorical_columns, subgroups
 from .effects import (
+    Means,
     additive_interaction,
     contrast,
     equality_test,
@@ -175,15 +176,19 @@ def fit(
     cond_designs = _profile_designs(design, parsed.treatment, eval_points, profile)
     curve_designs = _profile_designs(design, parsed.treatment, grid, profile)
     sub_rows, overall_rows, test_rows, reri_rows, curve_rows = [], [], [], [], []
+    n_rows = design.X.shape[0]
+    W_all = weights_for([np.ones(n_rows, dtype=bool)] + [s.rows for s in subs], freq)
     for fm in fitted:
-        sub_rows += _standardized(fm, design, subs, counts, sparse, family, conf_level, freq)
-        overall_rows += _standardized(fm, design, [None], counts, sparse, family, conf_level,
-                                      freq)
+        means = Means.of(fm, design.X1, design.X0, W_all)  # column 0: all patients
+        sub_rows += _standardized(fm, subs, means.take(slice(1, None)), counts, sparse, family,
+                                  conf_level)
+        overall_rows += _standardized(fm, [None], means.take([0]), counts, sparse, family,
+                                      conf_level)
         sub_rows += _conditional(fm, design, cond_designs, family, conf_level, counts, sparse)
         curve_rows += _conditional(fm, design, curve_designs, family, conf_level, counts,
                                    sparse, method="curve")
         test_rows += _tests(fm, design, parsed.treatment, subs, sparse, family, y, expo, groups,
-                            path, cells)
+                            path, cells, means.take(slice(1, None)))
         reri_rows += _reri(fm, design, parsed.treatment, conf_level, profile)
     subgroups_df = pd.DataFrame(sub_rows)
     interactions = pd.DataFrame(test_rows)
@@ -536,13 +541,11 @@ def _row(base: dict, res: dict, i: int, counts: dict, note: str) -> dict:
     return row
 
 
-def _standardized(fm, design, subs, counts, sparse, family, conf_level, freq=None):
-    n = design.X.shape[0]
-    masks = [np.ones(n, dtype=bool) if s is None else s.rows for s in subs]
-    W = weights_for(masks, freq)
+def _standardized(fm, subs, means, counts, sparse, family, conf_level):
+    """Standardized effects of the groups ``subs`` (None: all patients) from their means."""
     rows = []
     for kind, scale in _scales(fm, family):
-        c = contrast(fm, design.X1, design.X0, W, kind)
+        c = means.contrast(kind, fm.vcov)
         res = interval(c, conf_level)
         for i, s in enumerate(subs):
             key = None if s is None else (s.modifier, s.level)
@@ -655,7 +658,7 @@ def _conditional(fm, design, designs, family, conf_level, counts, sparse, method
 
 
 def _tests(fm, design, treatment, subs, sparse, family, y, expo, groups, path="statsmodels",
-           cells=None):
+           cells=None, means=None):
     rows = []
     _, native_scale = _native(fm, family)
     info = MODELS[fm.name]
@@ -681,11 +684,10 @@ def _tests(fm, design, treatment, subs, sparse, family, y, expo, groups, path="s
                                       fm.label, "likelihood-ratio",
                                       f"reduced model failed: {exc}"))
         if m.kind == "categorical":
-            mine = [s for s in subs if s.modifier == m.name]
-            W = weights_for([s.rows for s in mine], None if cells is None else cells.cnt)
+            idx = [i for i, s in enumerate(subs) if s.modifier == m.name]
             for kind, scale in _scales(fm, family):
                 bad = broken and (kind == "ratio" or fm.link != "identity")
-                c = contrast(fm, design.X1, design.X0, W, kind)
+                c = means.take(idx).contrast(kind, fm.vcov)
                 stat, df, p = equality_test(c)
                 rows.append(_test_row(m.name, scale, "equality", stat, df, p, fm.label,
                                       "standardized-equality", note if bad else ""))

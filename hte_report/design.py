@@ -177,6 +177,11 @@ def _check_rank(X: np.ndarray, columns: tuple[str, ...]) -> None:
             f"{X.shape[0]} analysed rows for {X.shape[1]} model coefficients: the model cannot "
             "be estimated. Use fewer modifiers or covariates."
         )
+    # cheap screen on the cross-product; the pivoted QR (which names the columns) only when needed
+    gram = X.T @ X
+    ev = np.linalg.eigvalsh(gram)
+    if ev[0] > ev[-1] * 1e-12:
+        return
     _, r, piv = scipy.linalg.qr(X, mode="economic", pivoting=True)
     d = np.abs(np.diag(r))
     tol = d.max() * max(X.shape) * np.finfo(float).eps * 1e3

@@ -178,6 +178,11 @@ def parse_formula(
         raise FormulaError(_absent(outcome, columns, "outcome"))
 
     rhs_terms = list(parsed.rhs)
+    if not any(len(t.factors) == 1 and t.factors[0].expr == "1" for t in rhs_terms):
+        raise FormulaError(
+            f"formula {formula!r} removes the intercept ('- 1' or '+ 0'); interaction models "
+            "without an intercept are not supported. Remove it from the formula."
+        )
     used: list[str] = []
     for term in rhs_terms:
         for factor in term.factors:

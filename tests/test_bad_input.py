@@ -227,3 +227,9 @@ def test_overdispersed_counts_warn_with_model_variance():
 def test_treatment_inside_a_transform_is_refused():
     with pytest.raises(FormulaError, match="may enter only as a plain main effect"):
         hr.fit("death ~ treat * age + I(treat * sbp)", trial(), treatment="treat")
+
+
+@pytest.mark.parametrize("formula", ["death ~ treat * age - 1", "death ~ 0 + treat * age"])
+def test_formula_without_intercept_is_refused(formula):
+    with pytest.raises(FormulaError, match="intercept"):
+        hr.fit(formula, trial(), treatment="treat")

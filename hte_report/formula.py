@@ -136,6 +136,23 @@ def _check_expr(expr: str) -> None:
             raise refuse(f"keyword {node.arg!r} is not allowed")
 
 
+def split_formula(formula: str, safe: bool, example: str):
+    """Parse with formulaic (after the safety check when ``safe``); the outcome must be one
+    column. Returns the parsed formula and the outcome name."""
+    if not isinstance(formula, str) or "~" not in formula:
+        raise FormulaError(f"formula must be a string like {example!r}, got {formula!r}.")
+    if safe:
+        check_formula_safety(formula)
+    try:
+        parsed = Formula(formula)
+    except FormulaParsingError as exc:
+        raise FormulaError(f"cannot parse formula {formula!r}: {exc}") from None
+    lhs = list(parsed.lhs)
+    if len(lhs) != 1 or len(lhs[0].factors) != 1:
+        raise FormulaError(f"the left-hand side of {formula!r} must be one outcome column.")
+    return parsed, lhs[0].factors[0].expr
+
+
 def parse_formula(
     formula: str,
     columns: Iterable[str],
@@ -160,20 +177,7 @@ def parse_formula(
         interaction, the treatment is inferred only if exactly one of them is binary.
     """
     columns = list(columns)
-    if not isinstance(formula, str) or "~" not in formula:
-        raise FormulaError(
-            f"formula must be a string like 'y ~ treat * (age + sex)', got {formula!r}."
-        )
-    if safe:
-        check_formula_safety(formula)
-    try:
-        parsed = Formula(formula)
-    except FormulaParsingError as exc:
-        raise FormulaError(f"cannot parse formula {formula!r}: {exc}") from None
-    lhs_terms = list(parsed.lhs)
-    if len(lhs_terms) != 1 or len(lhs_terms[0].factors) != 1:
-        raise FormulaError(f"the left-hand side of {formula!r} must be one outcome column.")
-    outcome = lhs_terms[0].factors[0].expr
+    parsed, outcome = split_formula(formula, safe, "y ~ treat * (age + sex)")
     if outcome not in columns:
         raise FormulaError(_absent(outcome, columns, "outcome"))
 

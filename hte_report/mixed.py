@@ -18,8 +18,6 @@ from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
-from formulaic import Formula
-from formulaic.errors import FormulaParsingError
 
 from . import __version__
 from .data import prepare, read_data
@@ -34,7 +32,7 @@ from .effects import (
 )
 from .errors import DataError, FormulaError, SparseSubgroupWarning
 from .fitting import OVERALL
-from .formula import ModifierTerm, ParsedFormula, _absent, _factor_columns, check_formula_safety
+from .formula import ModifierTerm, ParsedFormula, _absent, _factor_columns, split_formula
 from .inference import adjust_pvalues
 from .models.glm import FittedModel
 from .models.mixed import fit_gee, fit_lmm
@@ -51,19 +49,7 @@ def parse_mixed_formula(formula: str, columns: Sequence[str], treatment: str, ti
     """Roles in ``y ~ treat * time * (modifiers) + covariates``: modifiers are the variables of
     the ``treat:time:modifier`` terms; ``treat:time`` itself must be in the model."""
     columns = list(columns)
-    if not isinstance(formula, str) or "~" not in formula:
-        raise FormulaError(f"formula must be a string like 'y ~ treat * time * stage', got "
-                           f"{formula!r}.")
-    if safe:
-        check_formula_safety(formula)
-    try:
-        parsed = Formula(formula)
-    except FormulaParsingError as exc:
-        raise FormulaError(f"cannot parse formula {formula!r}: {exc}") from None
-    lhs = list(parsed.lhs)
-    if len(lhs) != 1 or len(lhs[0].factors) != 1:
-        raise FormulaError(f"the left-hand side of {formula!r} must be one outcome column.")
-    outcome = lhs[0].factors[0].expr
+    parsed, outcome = split_formula(formula, safe, "y ~ treat * time * stage")
     for col, role in ((outcome, "outcome"), (treatment, "treatment"), (time, "time")):
         if col not in columns:
             raise FormulaError(_absent(col, columns, role))

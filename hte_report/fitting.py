@@ -671,11 +671,10 @@ def _tests(fm, design, treatment, subs, sparse, family, y, expo, groups, path="s
         rows.append(_test_row(m.name, native_scale, "wald", stat, df, p, fm.label,
                               "coefficient-wald", note))
         if info.likelihood and fm.variance == "model":  # LR ignores robust/cluster variance
-            keep = np.setdiff1d(np.arange(design.X.shape[1]), idx)
             try:
-                Xr = design.X[:, keep]
-                red = fit_glm(fm.name, Xr, y, (), "model", expo, None,
-                              _start(fm.name, Xr, y, expo), path, cells)
+                red = fit_glm(fm.name, design.X, y, (), "model", expo, None,
+                              _reduced_start(fm, idx, design.X, y, expo), path, cells,
+                              drop=tuple(idx))
                 stat, df, p = lr_test(fm.loglik, red.loglik, len(idx))
                 rows.append(_test_row(m.name, native_scale, "lr", stat, df, p, fm.label,
                                       "likelihood-ratio", note))
@@ -692,6 +691,28 @@ def _tests(fm, design, treatment, subs, sparse, family, y, expo, groups, path="s
                 rows.append(_test_row(m.name, scale, "equality", stat, df, p, fm.label,
                                       "standardized-equality", note if bad else ""))
     return rows
+
+
+def _reduced_start(fm: FittedModel, drop, X, y, expo) -> np.ndarray | None:
+    """Start for the reduced model of a likelihood-ratio test (full length, zero at ``drop``).
+
+    Canonical links: the full model's estimate moved to the constraint along its information
+    (the one-step approximation of the reduced fit), so that few Fisher-scoring passes remain.
+    Other links keep their usual start, which respects the mean's range."""
+    keep = np.setdiff1d(np.arange(len(fm.params)), drop)
+    b = np.zeros(len(fm.params))
+    if fm.name not in ("logit", "poisson"):
+        start = _start(fm.name, X[:, keep], y, expo)
+        if start is None:
+            return None
+        b[keep] = start
+        return b
+    info = np.linalg.inv(fm.vcov)
+    b = fm.params.copy()
+    b[keep] += np.linalg.solve(info[np.ix_(keep, keep)],
+                               info[np.ix_(keep, drop)] @ fm.params[drop])
+    b[drop] = 0.0
+    return b
 
 
 def _test_row(modifier, scale, test, stat, df, p, model, method, note):

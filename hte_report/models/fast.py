@@ -18,12 +18,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from functools import cache
+
 import numpy as np
 from scipy import linalg
+from threadpoolctl import ThreadpoolController
 
 from ..options import MODELS, Cluster, Variance, variance_label
 
-BLOCK = 1 << 16
+BLOCK = 1 << 13  # rows per block: a block of the design stays in cache across the pass
+
+
+@cache
+def _controller() -> ThreadpoolController:
+    return ThreadpoolController()
+
+
+def one_blas_thread():
+    """Context in which BLAS runs single-threaded. The products of a pass are small
+    (BLOCK x p); threaded BLAS gains nothing on them and, when the cores are busy, its spinning
+    threads make a pass several times slower (measured: 0.05 s vs 0.3-1 s per pass at 1e6 rows
+    on a loaded 2-core machine)."""
+    return _controller().limit(limits=1, user_api="blas")
 
 
 @dataclass(frozen=True)
@@ -37,153 +53,273 @@ class CellStats:
     slg: np.ndarray
 
 
-def _family_funcs(family: str, link: str):
-    """(inverse link, d mu/d eta, variance function, deviance contribution)."""
-    if link == "identity":
-        inv = lambda e: e  # noqa: E731
-        dmu = lambda e: np.ones_like(e)  # noqa: E731
-    elif link == "log":
-        inv = np.exp
-        dmu = np.exp
-    else:
-        inv = lambda e: 1.0 / (1.0 + np.exp(-e))  # noqa: E731
-        dmu = lambda e: inv(e) * (1.0 - inv(e))  # noqa: E731
-    if family == "binomial":
-        var = lambda m: m * (1.0 - m)  # noqa: E731
-    elif family == "poisson":
-        var = lambda m: m  # noqa: E731
-    else:
-        var = lambda m: np.ones_like(m)  # noqa: E731
-    return inv, dmu, var
+@dataclass(frozen=True)
+class Family:
+    """Inverse link, d mu / d eta, variance function and log-likelihood of a working model."""
 
+    family: str
+    link: str
 
-def irls(X, y, family, link, weights=None, offset=None, start=None, tol=1e-13, maxiter=300):
-    """IRLS with Cholesky solves. ``weights`` are frequency weights (cell counts)."""
-    n, p = X.shape
-    inv, dmu_f, var_f = _family_funcs(family, link)
-    w0 = np.ones(n) if weights is None else weights
-    off = np.zeros(n) if offset is None else offset
-    if start is None:
-        if link == "identity":
-            mu = np.clip(y, 1e-3, None) if family != "gaussian" else y
-            eta = mu
-        elif link == "log":
-            mu = (y + y.mean()) / 2
-            eta = np.log(mu)
+    @property
+    def canonical(self) -> bool:
+        """Fisher scoring is Newton's method (quadratic convergence) for canonical links."""
+        return (self.family, self.link) in (("binomial", "logit"), ("poisson", "log"),
+                                            ("gaussian", "identity"))
+
+    @property
+    def linear(self) -> bool:
+        """Gaussian with identity link: one weighted least-squares step is the exact fit."""
+        return self.family == "gaussian" and self.link == "identity"
+
+    def mean(self, eta):
+        """(mu, d mu / d eta)."""
+        if self.link == "identity":
+            return eta, np.ones_like(eta)
+        if self.link == "log":
+            mu = np.exp(eta)
+            return mu, mu
+        mu = 1.0 / (1.0 + np.exp(-eta))
+        return mu, mu * (1.0 - mu)
+
+    def variance(self, mu):
+        if self.family == "binomial":
+            return mu * (1.0 - mu)
+        if self.family == "poisson":
+            return mu
+        return np.ones_like(mu)
+
+    def start_eta(self, y):
+        """Linear predictor of the usual IRLS start (as statsmodels/R glm)."""
+        if self.link == "identity":
+            return np.clip(y, 1e-3, None) if self.family != "gaussian" else y
+        if self.link == "log":
+            return np.log((y + y.mean()) / 2)
+        mu = (y + 0.5) / 2
+        return np.log(mu / (1 - mu))
+
+    def loglik_terms(self, y, mu, w):
+        """Sum of w * log-likelihood without the constant (for gaussian: the weighted RSS)."""
+        if self.family == "binomial":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                terms = np.where(y > 0, y * np.log(mu), 0.0) + np.where(
+                    y < 1, (1 - y) * np.log1p(-mu), 0.0)
+        elif self.family == "poisson":
+            terms = y * np.log(mu) - mu
         else:
-            mu = (y + 0.5) / 2
-            eta = np.log(mu / (1 - mu))
-        b = None
-    else:
-        b = np.asarray(start, float)
-        eta = X @ b + off
-    dev_old = np.inf
-    it = 0
-    for it in range(1, maxiter + 1):  # noqa: B007
-        mu = inv(eta)
-        d = dmu_f(eta)
-        v = var_f(mu)
-        w = w0 * d * d / v
-        z = (eta - off) + (y - mu) / d
-        xtwx = np.zeros((p, p))
-        xtwz = np.zeros(p)
-        for s in range(0, n, BLOCK):
-            Xb = X[s:s + BLOCK]
-            wb = w[s:s + BLOCK]
-            xtwx += Xb.T @ (Xb * wb[:, None])
-            xtwz += Xb.T @ (wb * z[s:s + BLOCK])
-        c = linalg.cho_factor(xtwx)
-        b_new = linalg.cho_solve(c, xtwz)
-        eta = X @ b_new + off
-        mu = inv(eta)
-        dev = float(np.sum(w0 * (y - mu) ** 2 / var_f(mu)))  # Pearson-type criterion
-        if b is not None and np.max(np.abs(b_new - b)) <= tol * (1 + np.max(np.abs(b_new))):
-            b = b_new
-            break
-        if abs(dev - dev_old) <= tol * (abs(dev) + 0.1) and b is not None:
-            b = b_new
-            break
-        b, dev_old = b_new, dev
-    converged = it < maxiter
-    return b, eta, converged, it
+            terms = (y - mu) ** 2
+        return float(terms.sum() if w is None else terms @ w)
 
 
-def robust_meat(X, score_w, variance: Variance, groups=None, hat=None):
-    """sum_i s_i s_i' with s_i = score_w[i] * X[i], in blocks; HC2/HC3 via ``hat``."""
+def _family_funcs(family: str, link: str):
+    """(inverse link, d mu/d eta, variance function), for callers outside this module."""
+    fam = Family(family, link)
+    return (lambda e: fam.mean(e)[0]), (lambda e: fam.mean(e)[1]), fam.variance
+
+
+@dataclass
+class _Sums:
+    """What one pass over the data accumulates at coefficients ``b``."""
+
+    info: np.ndarray | None = None  # X'WX (expected information, unscaled)
+    rhs: np.ndarray | None = None  # X'Wz (IRLS right-hand side)
+    loglik: float | None = None  # weighted log-likelihood terms (gaussian: RSS)
+    meat: np.ndarray | None = None  # sum of score outer products (or cluster sums, G x p)
+    n_w: float = 0.0
+
+
+def _pass(X, y, fam: Family, b, *, w0=None, off=None, info=True, loglik=False, meat=False,
+          codes=None, G=0, bread=None, power=0.0) -> _Sums:
+    """One pass over row blocks of X: information, IRLS right-hand side, log-likelihood and
+    score outer products at coefficients ``b`` (``None``: the usual IRLS start), each only when
+    asked. HC2/HC3 leverages need ``bread`` (the inverse information) and ``power``."""
     n, p = X.shape
-    sw = score_w
-    if variance in ("HC2", "HC3"):
-        power = 0.5 if variance == "HC2" else 1.0
-        sw = sw / (1.0 - hat) ** power
-    if isinstance(variance, Cluster):
-        codes = np.unique(groups, return_inverse=True)[1]
-        G = int(codes.max()) + 1
-        summed = np.zeros((G, p))
-        for s in range(0, n, BLOCK):
-            np.add.at(summed, codes[s:s + BLOCK], X[s:s + BLOCK] * sw[s:s + BLOCK, None])
-        return summed.T @ summed, G
-    meat = np.zeros((p, p))
+    out = _Sums()
+    if info:
+        out.info, out.rhs = np.zeros((p, p)), np.zeros(p)
+    if loglik:
+        out.loglik = 0.0
+    if meat:
+        out.meat = np.zeros((G, p)) if codes is not None else np.zeros((p, p))
     for s in range(0, n, BLOCK):
-        S = X[s:s + BLOCK] * sw[s:s + BLOCK, None]
-        meat += S.T @ S
-    return meat, None
-
-
-def hat_values(X, w, bread):
-    out = np.empty(X.shape[0])
-    for s in range(0, X.shape[0], BLOCK):
-        Xb = X[s:s + BLOCK]
-        out[s:s + BLOCK] = np.einsum("ij,jk,ik->i", Xb, bread, Xb) * w[s:s + BLOCK]
+        Xb, yb = X[s:s + BLOCK], y[s:s + BLOCK]
+        ob = 0.0 if off is None else off[s:s + BLOCK]
+        wb0 = None if w0 is None else w0[s:s + BLOCK]
+        eta = fam.start_eta(yb) if b is None else Xb @ b + ob
+        mu, d = fam.mean(eta)
+        v = fam.variance(mu)
+        w = d * d / v
+        if info:
+            ww = w if wb0 is None else w * wb0
+            Xw = Xb * ww[:, None]
+            out.info += Xb.T @ Xw
+            out.rhs += Xw.T @ (eta - ob + (yb - mu) / d)
+        if loglik:
+            out.loglik += fam.loglik_terms(yb, mu, wb0)
+        if meat:
+            u = (yb - mu) * d / v
+            if wb0 is not None:
+                u = u * wb0
+            if bread is not None:
+                h = np.einsum("ij,ij->i", Xb @ bread, Xb) * w
+                u = u / (1.0 - h) ** power
+            S = Xb * u[:, None]
+            if codes is not None:
+                np.add.at(out.meat, codes[s:s + BLOCK], S)
+            else:
+                out.meat += S.T @ S
     return out
 
 
-def fit_irls(name, X, y, variance: Variance, exposure=None, groups=None, start=None):
-    """Full-data fast path. Returns (params, vcov, loglik, converged, iterations)."""
+def _solve(info, rhs, free):
+    if free is None:
+        return linalg.cho_solve(linalg.cho_factor(info), rhs)
+    b = np.zeros(len(rhs))
+    b[free] = linalg.cho_solve(linalg.cho_factor(info[np.ix_(free, free)]), rhs[free])
+    return b
+
+
+def _tolerance(fam: Family, tol):
+    """Step size at which the fit is declared converged. Fisher scoring converges quadratically
+    for canonical links, so the error left after a step of 1e-6 is of order 1e-12; for other
+    links it converges linearly and the step must itself be small."""
+    if tol is not None:
+        return tol
+    return 1e-6 if fam.canonical else 1e-11
+
+
+#: Large fits start from a fit on about SUBSAMPLE_ROWS evenly spaced rows.
+SUBSAMPLE_MIN_ROWS = 200_000
+SUBSAMPLE_ROWS = 50_000
+
+
+def _subsample_start(X, y, fam, w0, off, free):
+    """Start values from a fit on every k-th row (a view, no copy): the full-data iterations
+    then start within sampling error of the solution and need two or three passes."""
+    k = max(2, X.shape[0] // SUBSAMPLE_ROWS)
+    try:
+        with np.errstate(all="ignore"):
+            b, _, conv, _ = _iterate(X[::k], y[::k], fam, None if w0 is None else w0[::k],
+                                     None if off is None else off[::k], None, 1e-4, 50, free)
+    except (np.linalg.LinAlgError, ValueError):
+        return None
+    return b if conv and np.all(np.isfinite(b)) else None
+
+
+def _iterate(X, y, fam, w0, off, start, tol, maxiter, free=None, final=None):
+    """Fisher scoring. Returns (b, sums of the last pass, converged, passes).
+
+    ``final``: extra :func:`_pass` keyword arguments (log-likelihood, meat) added to the pass
+    predicted to be the last (next step below ``tol``: quadratic convergence for canonical
+    links, the observed linear rate otherwise), so that convergence needs no extra pass."""
+    p = X.shape[1]
+    b = None if start is None else np.asarray(start, float)
+    if b is not None and free is not None:
+        b = np.where(free_mask(free, p), b, 0.0)
+    step = prev = np.inf
+    for it in range(1, maxiter + 1):
+        if fam.canonical:
+            predicted = step * step
+        else:
+            predicted = step * step / prev if np.isfinite(prev) else np.inf
+        near = final is not None and b is not None and predicted <= tol
+        sums = _pass(X, y, fam, b, w0=w0, off=off, **(final if near else {}))
+        b_new = _solve(sums.info, sums.rhs, free)
+        if not np.all(np.isfinite(b_new)):
+            return b_new, sums, False, it
+        if fam.linear:  # one weighted least-squares step is exact from any start
+            return b_new, sums, True, it
+        if b is not None:
+            prev, step = step, np.max(np.abs(b_new - b)) / (1 + np.max(np.abs(b_new)))
+            if step <= tol:
+                return b_new, sums, True, it
+        b = b_new
+    return b, sums, False, maxiter
+
+
+def free_mask(free, p: int) -> np.ndarray:
+    m = np.zeros(p, bool)
+    m[free] = True
+    return m
+
+
+def irls(X, y, family, link, weights=None, offset=None, start=None, tol=None, maxiter=300,
+         free=None):
+    """Fisher scoring (IRLS) with Cholesky solves, over row blocks. ``weights`` are frequency
+    weights (cell counts); ``free`` fits only those columns (the others fixed at zero)."""
+    fam = Family(family, link)
+    tol = _tolerance(fam, tol)
+    with one_blas_thread():
+        if start is None and X.shape[0] >= SUBSAMPLE_MIN_ROWS and not fam.linear:
+            start = _subsample_start(X, y, fam, weights, offset, free)
+        b, _sums, converged, it = _iterate(X, y, fam, weights, offset, start, tol, maxiter,
+                                           free)
+    eta = X @ b + (0.0 if offset is None else offset)
+    return b, eta, converged, it
+
+
+def fit_irls(name, X, y, variance: Variance, exposure=None, groups=None, start=None,
+             free=None):
+    """Full-data fast path. Returns (params, vcov, loglik, converged, passes).
+
+    Covariances at convergence come from the last pass (the information and, when the pass was
+    expected to be the last, the score outer products); HC2/HC3 need the leverages, hence one
+    more pass with the inverse information. ``free``: fit only these columns (the others fixed
+    at zero; the reduced model of a likelihood-ratio test) without copying the design."""
+    with one_blas_thread():
+        return _fit_irls(name, X, y, variance, exposure, groups, start, free)
+
+
+def _fit_irls(name, X, y, variance, exposure, groups, start, free):
     info = MODELS[name]
-    family = info.family
-    link = info.link
-    Xf = X * exposure[:, None] if (exposure is not None and link == "identity") else X
-    off = np.log(exposure) if (exposure is not None and link == "log") else None
-    b, eta, converged, it = irls(Xf, y, family, link, offset=off, start=start)
-    inv, dmu_f, var_f = _family_funcs(family, link)
-    mu = inv(eta)
-    d = dmu_f(eta)
-    v = var_f(mu)
-    w = d * d / v
-    n, p = Xf.shape
-    xtwx = np.zeros((p, p))
-    for s in range(0, n, BLOCK):
-        Xb = Xf[s:s + BLOCK]
-        xtwx += Xb.T @ (Xb * w[s:s + BLOCK, None])
-    bread = linalg.cho_solve(linalg.cho_factor(xtwx), np.eye(p))
-    resid = y - mu
-    if family == "gaussian":
-        sigma2 = float(resid @ resid) / (n - p)
-        ll = -0.5 * n * (np.log(2 * np.pi * float(resid @ resid) / n) + 1)
+    fam = Family(info.family, info.link)
+    Xf = X * exposure[:, None] if (exposure is not None and fam.link == "identity") else X
+    off = np.log(exposure) if (exposure is not None and fam.link == "log") else None
+    n = Xf.shape[0]
+    tol = _tolerance(fam, None)
+    hat = variance in ("HC2", "HC3")
+    codes = G = None
+    if isinstance(variance, Cluster):
+        codes = np.unique(groups, return_inverse=True)[1]
+        G = int(codes.max()) + 1
+    extras = {"loglik": True, "meat": variance != "model" and not hat, "codes": codes, "G": G}
+    if start is None and n >= SUBSAMPLE_MIN_ROWS and not fam.linear:
+        start = _subsample_start(Xf, y, fam, None, off, free)
+    b, sums, converged, it = _iterate(Xf, y, fam, None, off, start, tol, 300, free, extras)
+    keep = np.arange(Xf.shape[1]) if free is None else np.asarray(free)
+    bread = linalg.cho_solve(linalg.cho_factor(sums.info[np.ix_(keep, keep)]), np.eye(len(keep)))
+    missing_meat = variance != "model" and (sums.meat is None or hat)
+    if sums.loglik is None or missing_meat:
+        full = np.zeros((Xf.shape[1], Xf.shape[1]))
+        full[np.ix_(keep, keep)] = bread
+        last = _pass(Xf, y, fam, b, off=off, info=False, loglik=True, meat=missing_meat,
+                     codes=codes, G=G, bread=full if hat else None,
+                     power=0.5 if variance == "HC2" else 1.0)
+        sums.loglik = last.loglik
+        if missing_meat:
+            sums.meat = last.meat
+    p = len(keep)
+    if fam.family == "gaussian":
+        rss = sums.loglik
+        sigma2 = rss / (n - p)
+        ll = -0.5 * n * (np.log(2 * np.pi * rss / n) + 1)
     else:
         sigma2 = 1.0
-        ll = _glm_loglik(family, y, mu)
+        ll = sums.loglik
+        if fam.family == "poisson":
+            from scipy.special import gammaln
+
+            ll -= float(np.sum(gammaln(y + 1)))
     if variance == "model":
         vcov = bread * sigma2
     else:
-        hat = hat_values(Xf, w, bread) if variance in ("HC2", "HC3") else None
-        meat, G = robust_meat(Xf, resid * d / v, variance, groups, hat)
-        if variance == "HC1":
+        meat = sums.meat
+        if codes is not None:
+            meat = meat.T @ meat * G / (G - 1) * (n - 1) / (n - p)
+        elif variance == "HC1":
             meat = meat * n / (n - p)
-        if G is not None:
-            meat = meat * G / (G - 1) * (n - 1) / (n - p)
+        meat = meat[np.ix_(keep, keep)]
         vcov = bread @ meat @ bread
-    return b, vcov, ll, converged, it
-
-
-def _glm_loglik(family, y, mu) -> float:
-    from scipy.special import gammaln
-
-    if family == "binomial":
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return float(np.sum(np.where(y > 0, y * np.log(mu), 0.0)
-                                + np.where(y < 1, (1 - y) * np.log1p(-mu), 0.0)))
-    return float(np.sum(y * np.log(mu) - mu - gammaln(y + 1)))
+    return b[keep], vcov, ll, converged, it
 
 
 def compress(X, y, exposure=None, groups=None):

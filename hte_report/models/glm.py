@@ -99,12 +99,16 @@ def fit_glm(
     start: np.ndarray | None = None,
     path: str = "statsmodels",
     cells=None,
+    drop: tuple[int, ...] = (),
 ) -> FittedModel:
     """Fit working model ``name`` on design ``X`` and return estimates with covariance.
 
     ``path``: ``"statsmodels"`` (the reference), ``"irls"`` (blocked IRLS with Cholesky solves),
     ``"compressed"`` (exact fit on cells of identical design rows) or ``"auto"``. All paths
     return the same numbers to the convergence tolerance (tested against each other).
+
+    ``drop``: columns left out (the reduced model of a likelihood-ratio test); the irls path
+    fixes their coefficients at zero instead of copying the design.
 
     Raises :class:`FitFailure` when the model does not converge or leaves its parameter space
     (a fitted probability outside (0, 1) or a negative rate); callers decide on a fallback.
@@ -114,8 +118,12 @@ def fit_glm(
         path = "cells"
     elif path == "auto":
         path = choose_path(X, exposure)
+    if drop and path != "irls":
+        X = np.delete(X, drop, axis=1)
+        start = None if start is None else np.delete(start, drop)
     if path != "statsmodels":
-        return _fit_fast(name, X, y, columns, variance, exposure, groups, start, path, cells)
+        return _fit_fast(name, X, y, columns, variance, exposure, groups, start, path, cells,
+                         drop if path == "irls" else ())
     if isinstance(variance, Cluster) and groups is None:
         raise ModelError("cluster variance requested but no cluster groups given.")
     if info.robust_only and variance == "model":
@@ -180,7 +188,7 @@ def fit_glm(
 
 
 def _fit_fast(name, X, y, columns, variance, exposure, groups, start, path,
-              cells=None) -> FittedModel:
+              cells=None, drop=()) -> FittedModel:
     from .fast import fit_cells, fit_compressed, fit_irls
 
     info = MODELS[name]
@@ -200,11 +208,18 @@ def _fit_fast(name, X, y, columns, variance, exposure, groups, start, path,
                                                        start)
                 extra["cells"] = k
             else:
-                b, V, ll, conv, it = fit_irls(name, X, y, variance, exposure, groups, start)
+                free = np.setdiff1d(np.arange(X.shape[1]), drop) if drop else None
+                b, V, ll, conv, it = fit_irls(name, X, y, variance, exposure, groups, start,
+                                              free)
         except (np.linalg.LinAlgError, ValueError) as exc:
             raise FitFailure(f"{name} failed: {exc}") from None
     Xf = X * exposure[:, None] if (exposure is not None and info.link == "identity") else X
-    eta = Xf @ b + (np.log(exposure) if (exposure is not None and info.link == "log") else 0.0)
+    full_b = b
+    if drop and path == "irls":
+        full_b = np.zeros(X.shape[1])
+        full_b[np.setdiff1d(np.arange(X.shape[1]), drop)] = b
+    eta = Xf @ full_b + (np.log(exposure) if (exposure is not None and info.link == "log")
+                         else 0.0)
     mu = FittedModel(name, info.link, "", b, V, ll, conv, len(y), ()).inverse_link(eta)[0]
     if not conv or not np.all(np.isfinite(b)) or not np.all(np.isfinite(V)):
         raise FitFailure(f"{name} did not converge")

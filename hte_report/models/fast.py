@@ -414,13 +414,3 @@ def fit_cells(name, Xc, cnt, s1, s2, slg, variance: Variance, g=None, start=None
 
 
 __all__ = ["fit_irls", "fit_compressed", "n_distinct_rows", "variance_label"]
-
-
-def fit_irls_weighted(name, X, y, weights, exposure=None, start=None) -> np.ndarray:
-    """Coefficients only, with frequency weights (bootstrap replicates), warm-started."""
-    info = MODELS[name]
-    Xf = X * exposure[:, None] if (exposure is not None and info.link == "identity") else X
-    off = np.log(exposure) if (exposure is not None and info.link == "log") else None
-    b, _eta, _conv, _it = irls(Xf, y, info.family, info.link, weights=weights, offset=off,
-                               start=start, tol=1e-10)
-    return b

@@ -24,9 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
-
-from scipy import linalg
+from scipy import linalg, stats
 
 from .design import subgroups
 from .errors import HTEReportWarning

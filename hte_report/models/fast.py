@@ -17,7 +17,6 @@ every family and variance option).
 from __future__ import annotations
 
 from dataclasses import dataclass
-
 from functools import cache
 
 import numpy as np

@@ -168,3 +168,17 @@ def test_reduced_fit_without_copying_equals_fit_on_fewer_columns(name, family):
     np.testing.assert_allclose(got.params, ref.params, rtol=1e-8, atol=1e-10)
     np.testing.assert_allclose(got.vcov, ref.vcov, rtol=1e-6)
     np.testing.assert_allclose(got.loglik, ref.loglik, rtol=1e-12)
+
+
+@pytest.mark.parametrize("hash_collides", [False, True])
+def test_cells_are_exact_even_when_row_hashes_collide(hash_collides, monkeypatch):
+    """Cells come from row hashes checked row by row; colliding hashes fall back to sorting."""
+    from hte_report.models import fast
+
+    if hash_collides:
+        monkeypatch.setattr(fast, "_row_hash", lambda X, extra=None: np.zeros(len(X)))
+    codes, first = fast.row_cells(XC, GROUPS)
+    np.testing.assert_array_equal(XC[first][codes], XC)
+    np.testing.assert_array_equal(GROUPS[first][codes], GROUPS)
+    key = np.column_stack([XC, GROUPS])
+    assert len(first) == len(np.unique(key, axis=0))

@@ -119,21 +119,24 @@ def _chord(job: _Job, m: _Model, C: np.ndarray) -> np.ndarray:
     fam, X, y, off = m.family, m.X, job.y, m.offset
     R = C.shape[1]
     Bm = np.repeat(m.params[:, None], R, axis=1)
+    scale = len(y) / C.sum(axis=0, dtype=float)  # information scales with the total weight
     active = np.arange(R)
     prev = np.full(R, np.inf)
     for _ in range(MAXITER):
+        cols = slice(None) if len(active) == R else active  # a slice avoids copies
         G = np.zeros((X.shape[1], len(active)))
+        B_act = Bm[:, cols]
         for s in range(0, len(y), BLOCK):
             Xb = X[s:s + BLOCK]
-            eta = Xb @ Bm[:, active]
+            eta = Xb @ B_act
             if off is not None:
                 eta += off[s:s + BLOCK, None]
             mu, d = fam.mean(eta)
-            u = C[s:s + BLOCK, active] * (y[s:s + BLOCK, None] - mu)
+            u = C[s:s + BLOCK, cols] * (y[s:s + BLOCK, None] - mu)
             if not fam.canonical:
                 u *= d / fam.variance(mu)
             G += Xb.T @ u
-        step = linalg.cho_solve(m.chol, G)
+        step = linalg.cho_solve(m.chol, G) * scale[active]
         Bm[:, active] += step
         size = np.max(np.abs(step), axis=0) / (1 + np.max(np.abs(Bm[:, active]), axis=0))
         bad = ~np.isfinite(size) | (size > prev[active])  # diverging: leave to Fisher scoring

@@ -21,6 +21,7 @@ from functools import cache
 
 import numpy as np
 from scipy import linalg
+from scipy.special import expit
 from threadpoolctl import ThreadpoolController
 
 from ..options import MODELS, Cluster, Variance, variance_label
@@ -77,7 +78,7 @@ class Family:
         if self.link == "log":
             mu = np.exp(eta)
             return mu, mu
-        mu = 1.0 / (1.0 + np.exp(-eta))
+        mu = expit(eta)
         return mu, mu * (1.0 - mu)
 
     def variance(self, mu):

@@ -250,6 +250,12 @@ def bootstrap(
         raise ValueError(f"B={B} is too few replicates for intervals: use at least 20 (200 or "
                          "more for percentile intervals, 1000 or more for BCa).")
     fit_kwargs.pop("variance", None)
+    from .largedata import CellData
+
+    if isinstance(data, CellData):
+        raise ValueError("bootstrap() resamples patients and needs one row per patient; "
+                         "pre-aggregated cells (read_cells) cannot be resampled. Use the "
+                         "sandwich intervals of fit(), or pass the row-level data.")
     st = setup(formula, data, extra_columns=(cluster,), **fit_kwargs)
     design, family = st.design, st.family
     frame = st.prep.frame

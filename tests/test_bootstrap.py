@@ -87,6 +87,22 @@ def test_bad_arguments(rossi):
         bootstrap(FORMULA, rossi, treatment="fin", B=50, seeds=3)
 
 
+def test_cells_cannot_be_bootstrapped(tmp_path):
+    pytest.importorskip("duckdb")
+    from hte_report.largedata import read_cells
+
+    rng = np.random.default_rng(1)
+    import pandas as pd
+
+    d = pd.DataFrame({"t": rng.integers(0, 2, 500), "s": rng.choice(["a", "b"], 500),
+                      "y": rng.integers(0, 2, 500)})
+    d.to_csv(tmp_path / "d.csv", index=False)
+    f = "y ~ t * C(s)"
+    cells = read_cells(tmp_path / "d.csv", f, treatment="t", family="binary")
+    with pytest.raises(ValueError, match="one row per patient"):
+        bootstrap(f, cells, treatment="t", family="binary", B=50)
+
+
 def test_replicates_left_to_fisher_scoring_give_the_same_numbers(rossi, boot, monkeypatch):
     """A replicate whose chord iterations do not converge is refitted by Fisher scoring; both
     routes solve the same weighted score equations."""

@@ -16,6 +16,7 @@ import pandas as pd
 import scipy.linalg
 from formulaic import model_matrix
 
+from .data import Levels, factorize, is_text
 from .errors import FormulaError, ModelError, SparseSubgroupWarning
 from .formula import ModifierTerm, ParsedFormula
 
@@ -36,11 +37,30 @@ class Design:
     spec: object  # formulaic ModelSpec
     X: np.ndarray
     X1: np.ndarray  # every row with treatment = 1
-    X0: np.ndarray  # every row with treatment = 0
     columns: tuple[str, ...]
     term_columns: dict  # frozenset of factor exprs -> np.ndarray of column indices
     modifiers: tuple[ModifierTerm, ...]
     categorical: frozenset  # data columns treated as categorical
+    treatment_columns: np.ndarray  # columns of terms containing the treatment
+    levels: dict  # categorical variable (other than the treatment) -> Levels
+    quartiles: dict  # continuous modifier -> its (min, 25%, 50%, 75%, max), type-7 quantiles
+
+    @property
+    def X0(self) -> np.ndarray:
+        """Every row with treatment = 0: ``X1`` with the treatment columns zeroed. Built on
+        request (a new n x p array); :meth:`coefficients_under` avoids it for predictions."""
+        X0 = self.X1.copy()
+        X0[:, self.treatment_columns] = 0.0
+        return X0
+
+    def coefficients_under(self, params: np.ndarray, treated: bool) -> np.ndarray:
+        """Coefficients that give the predictions under treatment 1 or 0 from ``X1``:
+        ``X1 @ coefficients_under(b, False)`` equals ``X0 @ b`` without forming ``X0``."""
+        if treated:
+            return params
+        out = np.array(params, dtype=float)
+        out[self.treatment_columns] = 0.0
+        return out
 
     def interaction_columns(self, modifier: ModifierTerm, treatment: str) -> np.ndarray:
         idx = []
@@ -56,6 +76,15 @@ class Design:
 
     def materialize(self, frame: pd.DataFrame) -> np.ndarray:
         return np.asarray(self.spec.get_model_matrix(frame), dtype=float)
+
+    def materialize_many(self, frames: list[pd.DataFrame]) -> list[np.ndarray]:
+        """Model matrices of several (small) frames through one formulaic call: its overhead
+        per call, not the rows, is what costs for profile rows. Each comes back column-major,
+        as from :meth:`materialize`, so that products with it round the same way."""
+        if not frames:
+            return []
+        X = self.materialize(pd.concat(frames, ignore_index=True))
+        return [np.asfortranarray(x) for x in np.split(X, np.cumsum([len(f) for f in frames])[:-1])]
 
 
 def _exprs_of(modifier: ModifierTerm) -> set:
@@ -96,19 +125,37 @@ def categorical_columns(parsed: ParsedFormula, frame: pd.DataFrame) -> frozenset
         s = frame[col]
         if not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
             cats.add(col)
-        elif s.nunique() <= 2:
+        elif n_distinct(s, 2) <= 2:
             cats.add(col)
     return frozenset(cats)
 
 
-def build_design(parsed: ParsedFormula, frame: pd.DataFrame) -> Design:
-    """Materialize the model matrix and its two counterfactual versions; check estimability."""
+def n_distinct(s: pd.Series, limit: int) -> int:
+    """Distinct non-missing values of a numeric column, counted exactly up to ``limit``
+    (``limit + 1`` means more). Unlike ``nunique`` it hashes nothing: at most ``limit + 1``
+    passes, each dropping the rows equal to one value."""
+    rest = s.dropna().to_numpy() if s.hasnans else s.to_numpy()
+    if len(np.unique(rest[:16 * (limit + 1)])) > limit:  # typical of continuous columns
+        return limit + 1
+    found = 0
+    while rest.size and found <= limit:
+        rest = rest[rest != rest[0]]
+        found += 1
+    return found
+
+
+def build_design(parsed: ParsedFormula, frame: pd.DataFrame,
+                 levels: dict[str, Levels] | None = None) -> Design:
+    """Materialize the model matrix and its two counterfactual versions; check estimability.
+
+    ``levels``: factorizations of categorical columns of ``frame`` already made (by
+    :func:`~hte_report.data.prepare`); the others are made here."""
     cats = categorical_columns(parsed, frame)
     mods = []
     for m in parsed.modifiers:
         kind = "categorical" if m.name in cats else "continuous"
         if kind == "continuous":
-            k = frame[m.name].nunique()
+            k = n_distinct(frame[m.name], 4)
             if k < 5:
                 warnings.warn(
                     f"continuous modifier {m.name!r} has only {k} distinct values; its quartiles "
@@ -116,36 +163,57 @@ def build_design(parsed: ParsedFormula, frame: pd.DataFrame) -> Design:
                     SparseSubgroupWarning, stacklevel=3,
                 )
         mods.append(ModifierTerm(m.name, m.expr, m.interaction_terms, kind))
-    _check_arms(parsed.treatment, tuple(mods), frame)
+    known = levels or {}
+    levels = {c: known[c] if c in known else factorize(frame[c]) for c in parsed.variables
+              if c in cats and c != parsed.treatment}
+    _check_arms(parsed.treatment, tuple(mods), frame, levels)
     try:
         # Materialize once, with treatment = 1 for everyone. The treatment is a plain 0/1
         # column, so every column of a term containing it is that column times the rest:
         # zero under treatment = 0, and the observed design mixes the two row by row.
         # Stateful transforms (C, bs, center, ...) only see covariates, which are unchanged.
-        f1 = frame.copy()
-        f1[parsed.treatment] = 1
-        mm = model_matrix(parsed.rhs, f1, na_action="raise")
+        data = frame.assign(**{parsed.treatment: 1}, **_text_as_categorical(frame, levels))
+        mm = model_matrix(parsed.rhs, data, na_action="raise")
     except Exception as exc:  # formulaic raises many types; report them as formula errors
         raise FormulaError(f"cannot build the design for {parsed.formula!r}: {exc}") from None
     X1 = np.asarray(mm, dtype=float)
     columns = tuple(mm.columns)
     spec = mm.model_spec
+    del mm  # the n x p data frame; X1 is its own copy
     term_columns = {}
     for term, sl in spec.term_slices.items():
         key = frozenset(f.expr for f in term.factors)
         term_columns[key] = np.arange(sl.start, sl.stop)
     tcols = np.concatenate([cols for key, cols in term_columns.items()
                             if parsed.treatment in key] or [np.array([], int)])
-    X0 = X1.copy()
-    X0[:, tcols] = 0.0
     untreated = frame[parsed.treatment].to_numpy() == 0
     X = X1.copy()
     X[np.ix_(untreated, tcols)] = 0.0
     _check_rank(X, columns)
-    return Design(frame, spec, X, X1, X0, columns, term_columns, tuple(mods), cats)
+    quartiles = {m.name: np.quantile(frame[m.name].to_numpy(dtype=float), QUARTILES)
+                 for m in mods if m.kind == "continuous"}
+    return Design(frame, spec, X, X1, columns, term_columns, tuple(mods), cats, tcols, levels,
+                  quartiles)
 
 
-def _check_arms(treatment: str, modifiers: tuple[ModifierTerm, ...], frame: pd.DataFrame) -> None:
+#: Probabilities of :attr:`Design.quartiles`: shared by display quarters, default evaluation
+#: points and curve ranges, so each continuous modifier is partitioned once.
+QUARTILES = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def _text_as_categorical(frame: pd.DataFrame, levels: dict[str, Levels]) -> dict:
+    """Text columns as pandas Categoricals made from their factorization, for formulaic.
+
+    formulaic encodes text by its sorted distinct values, which are these categories (sorted
+    the same way), so the design is unchanged; it just does not hash every string again."""
+    return {col: lv.categorical() for col, lv in levels.items()
+            if is_text(frame[col]) and not lv.missing().any()}
+
+
+def _check_arms(treatment: str, modifiers: tuple[ModifierTerm, ...], frame: pd.DataFrame,
+                levels: dict[str, Levels]) -> None:
+    """Every level of every categorical modifier has treated and control patients (counted
+    on the factorized levels; the error is then worded from the data itself)."""
     t = frame[treatment].to_numpy()
     for m in modifiers:
         if m.kind != "categorical":
@@ -159,16 +227,25 @@ def _check_arms(treatment: str, modifiers: tuple[ModifierTerm, ...], frame: pd.D
                     "their effect is not estimable. Remove unused categories "
                     "(s.cat.remove_unused_categories()) or merge levels."
                 )
-        for level, rows in frame.groupby(m.name, sort=True).groups.items():
-            n1 = int(t[rows].sum())
-            n0 = len(rows) - n1
-            if n1 == 0 or n0 == 0:
-                arm = "treated" if n1 == 0 else "control"
-                raise ModelError(
-                    f"subgroup {m.name}={level!r} has no {arm} patients ({n1} treated, {n0} "
-                    "control): the treatment effect there is not estimable. Merge the level "
-                    "with a neighbour or exclude it, and say so in the report."
-                )
+        lv = levels[m.name]
+        n, n1 = lv.totals(), lv.totals(t)
+        if ((n1 == 0) | (n1 == n)).any():
+            _raise_empty_arm(m.name, frame, t)
+
+
+def _raise_empty_arm(name: str, frame: pd.DataFrame, t: np.ndarray) -> None:
+    """Name the first level (in the data's own order) of modifier ``name`` with no treated or
+    no control patients."""
+    for level, rows in frame.groupby(name, sort=True).groups.items():
+        n1 = int(t[rows].sum())
+        n0 = len(rows) - n1
+        if n1 == 0 or n0 == 0:
+            arm = "treated" if n1 == 0 else "control"
+            raise ModelError(
+                f"subgroup {name}={level!r} has no {arm} patients ({n1} treated, {n0} "
+                "control): the treatment effect there is not estimable. Merge the level "
+                "with a neighbour or exclude it, and say so in the report."
+            )
 
 
 def _check_rank(X: np.ndarray, columns: tuple[str, ...]) -> None:
@@ -202,28 +279,26 @@ def subgroups(design: Design, treatment: str) -> list[Subgroup]:
     for m in design.modifiers:
         s = frame[m.name]
         if m.kind == "categorical":
-            levels = sorted(pd.unique(s), key=_sort_key)
-            for i, lv in enumerate(levels):
-                out.append(Subgroup(m.name, str(lv), (s == lv).to_numpy(), i))
+            lv = design.levels[m.name]
+            for i, value in enumerate(lv.values):
+                out.append(Subgroup(m.name, str(value), lv.rows(i), i))
         else:
-            bins, edges = quarter_bins(s)
+            bins, edges = quarter_bins(s, design.quartiles[m.name])
             for i in range(len(edges) - 1):
                 label = f"Q{i + 1} [{_fmt(edges[i])}, {_fmt(edges[i + 1])}]"
                 out.append(Subgroup(m.name, label, (bins == i), i))
     return out
 
 
-def quarter_bins(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Quarters at type-7 quantiles, right-closed, lowest included (R: include.lowest)."""
+def quarter_bins(s: pd.Series, quartiles: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Quarters at type-7 quantiles, right-closed, lowest included (R: include.lowest).
+    ``quartiles``: the quantiles at :data:`QUARTILES`, when already known."""
     x = s.to_numpy(dtype=float)
-    edges = np.unique(np.quantile(x, [0, 0.25, 0.5, 0.75, 1.0]))
+    edges = np.unique(np.quantile(x, QUARTILES) if quartiles is None else quartiles)
     codes = np.searchsorted(edges, x, side="left") - 1
     codes[x == edges[0]] = 0
     return codes, edges
-
-
-def _sort_key(v):
-    return (0, v) if isinstance(v, (int, float, np.integer, np.floating)) else (1, str(v))
 
 
 def _fmt(v: float) -> str:

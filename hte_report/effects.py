@@ -18,6 +18,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .data import factorize
+from .design import Design
+from .models.fast import BLOCK, one_blas_thread
 from .models.glm import FittedModel
 
 CONTRASTS = ("difference", "ratio", "odds-ratio")
@@ -72,8 +75,36 @@ class Means:
     g0: np.ndarray
 
     @classmethod
-    def of(cls, model: FittedModel, X1, X0, weights) -> Means:
-        return cls(*group_means(model, X1, weights), *group_means(model, X0, weights))
+    def of_models(cls, models: list[FittedModel], design: Design,
+                  groups: RowGroups) -> list[Means]:
+        """Means over ``groups`` with everyone treated and everyone untreated, for each model,
+        both from ``design.X1`` (see :meth:`Design.coefficients_under`: ``X0`` is never formed).
+
+        One pass over blocks of rows serves every model, so each block of the design is read
+        once; the temporaries are a block of the design and of the weights, not an n x p
+        product nor n x K weights (and the products are small: one BLAS thread)."""
+        coef = {(i, arm): design.coefficients_under(fm.params, arm == 1)
+                for i, fm in enumerate(models) for arm in (1, 0)}
+        k, p = len(groups.totals), design.X1.shape[1]
+        m = {key: np.zeros(k) for key in coef}
+        g = {key: np.zeros((k, p)) for key in coef}
+        with one_blas_thread():
+            for rows in groups.blocks():
+                W, Xb = groups.weights(rows), design.X1[rows]
+                row_means = None  # identity links (d mu / d eta = 1): one gradient for all
+                for (i, arm), b in coef.items():
+                    mu, dmu = models[i].inverse_link(Xb @ b)
+                    m[i, arm] += W.T @ mu
+                    if models[i].link == "identity":
+                        row_means = W.T @ Xb if row_means is None else row_means
+                        g[i, arm] += row_means
+                    else:
+                        g[i, arm] += (W * dmu[:, None]).T @ Xb
+        out = []
+        for i in range(len(models)):
+            g[i, 0][:, design.treatment_columns] = 0.0  # X0 is zero there
+            out.append(cls(m[i, 1], g[i, 1], m[i, 0], g[i, 0]))
+        return out
 
     def take(self, idx) -> Means:
         return Means(self.m1[idx], self.g1[idx], self.m0[idx], self.g0[idx])
@@ -143,31 +174,78 @@ def lr_test(ll_full: float, ll_reduced: float, df: int) -> tuple[float, int, flo
     return stat, df, float(stats.chi2.sf(stat, df))
 
 
+@dataclass(frozen=True)
+class RowGroups:
+    """K groups of rows (possibly overlapping) as a K x n boolean matrix, with row frequencies
+    when rows are cells of identical patients.
+
+    Row-averaging weights are produced a block of rows at a time (:meth:`weights`), so sums
+    over the groups never need an n x K float matrix.
+    """
+
+    masks: np.ndarray  # K x n bool
+    freq: np.ndarray | None
+    totals: np.ndarray  # K: patients in each group
+
+    @classmethod
+    def of(cls, masks: list[np.ndarray], freq: np.ndarray | None = None) -> RowGroups:
+        """Groups from K boolean row masks (and row frequencies)."""
+        M = np.stack(masks)
+        if freq is None:
+            totals = np.count_nonzero(M, axis=1).astype(float)
+        else:
+            totals = np.array([freq[m].sum() for m in M], dtype=float)
+        return cls(M, freq, totals)
+
+    def blocks(self):
+        """Slices of at most :data:`BLOCK` rows covering all rows."""
+        n = self.masks.shape[1]
+        return (slice(i, min(i + BLOCK, n)) for i in range(0, n, BLOCK))
+
+    def weights(self, rows: slice = slice(None)) -> np.ndarray:
+        """Row-averaging weights of ``rows`` (len(rows) x K); each group's sum to one over all
+        rows."""
+        W = self.masks[:, rows].T.astype(float)
+        if self.freq is not None:
+            W = W * self.freq[rows, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return W / self.totals
+
+    def sums(self, columns: list[np.ndarray], split: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Unweighted sums of each of ``columns`` (length-n vectors) over each group's rows
+        where ``split`` is true, and where it is false: two K x len(columns) arrays."""
+        inside = np.zeros((self.masks.shape[0], len(columns)))
+        outside = np.zeros_like(inside)
+        for rows in self.blocks():
+            M, s = self.masks[:, rows].astype(float), split[rows, None]
+            V = np.column_stack([c[rows] for c in columns])
+            inside += M @ (V * s)
+            outside += M @ (V * ~s)
+        return inside, outside
+
+
 def weights_for(masks: list[np.ndarray], freq: np.ndarray | None = None) -> np.ndarray:
     """Row-averaging weights (n x K) from K boolean row masks (and row frequencies, when rows
-    are cells of identical patients)."""
-    W = np.column_stack([m.astype(float) for m in masks])
-    if freq is not None:
-        W = W * freq[:, None]
-    counts = W.sum(axis=0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return W / counts
+    are cells of identical patients). Large data: use :class:`RowGroups` block by block."""
+    return np.ascontiguousarray(RowGroups.of(masks, freq).weights())  # row-major, as before
 
 
-def reference_profile(frame: pd.DataFrame, columns, categorical, freq=None) -> dict:
+def reference_profile(frame: pd.DataFrame, columns, categorical, freq=None,
+                      levels: dict | None = None) -> dict:
     """Covariate profile for conditional effects: mean of continuous columns (over analysed
     rows), mode of categorical ones (ties broken by the smallest level). ``freq`` weights rows
-    that stand for several patients."""
+    that stand for several patients; ``levels`` are factorizations of ``frame``'s categorical
+    columns already made (:attr:`Design.levels`), reused rather than made again."""
     prof = {}
     w = np.ones(len(frame)) if freq is None else np.asarray(freq, float)
     for col in columns:
-        s = frame[col]
         if col in categorical:
-            counts = pd.Series(w, index=s.to_numpy()).groupby(level=0).sum()
-            top = counts[counts == counts.max()].index
+            lv = levels[col] if levels and col in levels else factorize(frame[col])
+            counts = lv.totals(w)
+            top = [v for v, c in zip(lv.values, counts) if c == counts.max()]
             prof[col] = sorted(top, key=lambda v: (str(type(v)), v))[0]
         else:
-            prof[col] = float(np.average(s.to_numpy(float), weights=w))
+            prof[col] = float(np.average(frame[col].to_numpy(float), weights=w))
     return prof
 
 

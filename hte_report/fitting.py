@@ -20,6 +20,7 @@ from .data import prepare, read_data
 from .design import Design, build_design, categorical_columns, subgroups
 from .effects import (
     Means,
+    RowGroups,
     additive_interaction,
     contrast,
     equality_test,
@@ -27,7 +28,6 @@ from .effects import (
     lr_test,
     reference_profile,
     wald_test,
-    weights_for,
 )
 from .errors import (
     ConvergenceWarning,
@@ -161,7 +161,8 @@ def fit(
     fitted, model_rows, notes = _fit_models(model_names, design, y, var_opt, expo, groups, path,
                                             cells)
     subs = subgroups(design, parsed.treatment)
-    counts = _counts(subs, t, y, expo, family, cells)
+    row_groups = RowGroups.of([np.ones(len(t), dtype=bool)] + [s.rows for s in subs], freq)
+    counts = _counts(subs, row_groups, t, y, expo, family, cells)
     sparse = _sparse(subs, counts, family)
     for s, why in sparse.items():
         where = "all patients" if s is None else f"subgroup {s[0]}={s[1]}"
@@ -171,15 +172,15 @@ def fit(
     eval_points = _eval_points(design, at)
     profile = reference_profile(design.frame,
                                 [c for c in parsed.variables if c != parsed.treatment],
-                                design.categorical, freq)
+                                design.categorical, freq, design.levels)
     grid = _curve_points(design)
     cond_designs = _profile_designs(design, parsed.treatment, eval_points, profile)
     curve_designs = _profile_designs(design, parsed.treatment, grid, profile)
+    reri_designs = (_reri_designs(design, parsed.treatment, profile)
+                    if any(fm.link != "identity" for fm in fitted) else {})
     sub_rows, overall_rows, test_rows, reri_rows, curve_rows = [], [], [], [], []
-    n_rows = design.X.shape[0]
-    W_all = weights_for([np.ones(n_rows, dtype=bool)] + [s.rows for s in subs], freq)
-    for fm in fitted:
-        means = Means.of(fm, design.X1, design.X0, W_all)  # column 0: all patients
+    all_means = Means.of_models(fitted, design, row_groups)  # group 0: all patients
+    for fm, means in zip(fitted, all_means):
         sub_rows += _standardized(fm, subs, means.take(slice(1, None)), counts, sparse, family,
                                   conf_level)
         overall_rows += _standardized(fm, [None], means.take([0]), counts, sparse, family,
@@ -189,7 +190,7 @@ def fit(
                                    sparse, method="curve")
         test_rows += _tests(fm, design, parsed.treatment, subs, sparse, family, y, expo, groups,
                             path, cells, means.take(slice(1, None)))
-        reri_rows += _reri(fm, design, parsed.treatment, conf_level, profile)
+        reri_rows += _reri(fm, parsed.treatment, conf_level, reri_designs)
     subgroups_df = pd.DataFrame(sub_rows)
     interactions = pd.DataFrame(test_rows)
     interactions = adjust_pvalues(interactions, multiplicity)
@@ -299,7 +300,7 @@ def setup(formula, data, *, treatment=None, reference=None, family=None, models=
                          "categorical) and no exposure.")
     if aggregate:
         frame, cells = _aggregate(frame, parsed, rhs, cluster)
-    design = build_design(parsed, frame)
+    design = build_design(parsed, frame, None if aggregate else prep.levels)
     y = frame[parsed.outcome].to_numpy(dtype=float)
     expo = frame[exposure].to_numpy(dtype=float) if exposure else None
     groups = frame[cluster].to_numpy() if cluster else None
@@ -362,7 +363,7 @@ def _aggregate(frame: pd.DataFrame, parsed, rhs: list[str], cluster: str | None)
 
 def _infer_family(y: pd.Series, exposure: str | None) -> str:
     v = pd.to_numeric(y, errors="coerce").dropna()
-    if len(v) and set(np.unique(v)) <= {0, 1}:
+    if len(v) and ((v == 0) | (v == 1)).all():
         return "binary"
     if exposure is not None:
         return "count"
@@ -414,17 +415,16 @@ def _diagnostics(fm: FittedModel, design: Design, y, expo, cells=None) -> list[s
     [0, 1], and overdispersion of a Poisson model reported with model-based variance."""
     out = []
     info = MODELS[fm.name]
-    eta = design.X @ fm.params
-    if fm.name == "ols" and set(np.unique(y)) <= {0.0, 1.0}:
-        for arm, X in (("treated", design.X1), ("control", design.X0)):
-            p = X @ fm.params
+    if fm.name == "ols" and np.all((y == 0) | (y == 1)):
+        for arm, treated in (("treated", True), ("control", False)):
+            p = design.X1 @ design.coefficients_under(fm.params, treated)
             bad = int(((p < 0) | (p > 1)).sum())
             if bad:
                 out.append(f"{fm.label}: {bad} predicted risks under {arm} fall outside [0, 1] "
                            f"(range {p.min():.3f} to {p.max():.3f}); absolute effects near "
                            "the edges of the covariate range are extrapolations")
     if info.family == "poisson" and info.link == "log" and fm.name == "poisson":
-        mu = np.exp(eta + (np.log(expo) if expo is not None else 0.0))
+        mu = np.exp(design.X @ fm.params + (np.log(expo) if expo is not None else 0.0))
         if cells is None:
             pearson, n = float(np.sum((y - mu) ** 2 / mu)), len(y)
         else:
@@ -470,25 +470,23 @@ def _start(name, X, y, expo):
     return None
 
 
-def _counts(subs, t, y, expo, family, cells=None):
-    """Patients, events (and exposure) per arm in every subgroup; rows may be cells."""
-    out = {}
+def _counts(subs, row_groups, t, y, expo, family, cells=None):
+    """Patients, events (and exposure) per arm in all patients and every subgroup (groups 0,
+    1, ... of ``row_groups``); rows may be cells. One pass of sums over all groups."""
     w = np.ones(len(t)) if cells is None else cells.cnt
-    ev = y if cells is None else cells.s1
-    masks = [(None, np.ones_like(t, dtype=bool))] + [((s.modifier, s.level), s.rows) for s in subs]
-    for key, rows in masks:
-        r1, r0 = rows & (t == 1), rows & (t == 0)
-        rec = {"n": int(round(w[rows].sum())), "n_treated": int(round(w[r1].sum())),
-               "n_control": int(round(w[r0].sum()))}
-        if family in ("binary", "count"):
-            rec["events_treated"] = float(ev[r1].sum())
-            rec["events_control"] = float(ev[r0].sum())
-        else:
-            rec["events_treated"] = np.nan
-            rec["events_control"] = np.nan
+    events = family in ("binary", "count")
+    columns = [w] + ([y if cells is None else cells.s1] if events else [])
+    columns += [expo] if expo is not None else []
+    treated, control = row_groups.sums(columns, t == 1)  # t is 0/1
+    out = {}
+    for key, tr, co in zip([None] + [(s.modifier, s.level) for s in subs], treated, control):
+        rec = {"n": int(round(tr[0] + co[0])), "n_treated": int(round(tr[0])),
+               "n_control": int(round(co[0]))}
+        rec["events_treated"] = float(tr[1]) if events else np.nan
+        rec["events_control"] = float(co[1]) if events else np.nan
         if expo is not None:
-            rec["exposure_treated"] = float(expo[r1].sum())
-            rec["exposure_control"] = float(expo[r0].sum())
+            rec["exposure_treated"] = float(tr[-1])
+            rec["exposure_control"] = float(co[-1])
         out[key] = rec
     return out
 
@@ -578,9 +576,7 @@ def _eval_points(design: Design, at):
     for m in design.modifiers:
         s = design.frame[m.name]
         if m.kind == "categorical":
-            from .design import _sort_key
-
-            out[m.name] = sorted(pd.unique(s), key=_sort_key)
+            out[m.name] = list(design.levels[m.name].values)
         elif m.name in at:
             vals = [float(v) for v in at[m.name]]
             lo, hi = s.min(), s.max()
@@ -590,7 +586,7 @@ def _eval_points(design: Design, at):
                               f"[{lo}, {hi}]: extrapolation.", SparseSubgroupWarning, stacklevel=3)
             out[m.name] = vals
         else:
-            q = np.quantile(s.to_numpy(float), [0.25, 0.5, 0.75])
+            q = design.quartiles[m.name][1:4]
             vals, names = [], []
             for i in range(3):
                 if q[i] not in vals:
@@ -606,32 +602,39 @@ def _curve_points(design: Design, size: int = 61) -> dict:
     out = {}
     for m in design.modifiers:
         if m.kind == "continuous":
-            s = design.frame[m.name]
-            out[m.name] = list(np.linspace(float(s.min()), float(s.max()), size))
+            lo, hi = design.quartiles[m.name][[0, -1]]
+            out[m.name] = list(np.linspace(float(lo), float(hi), size))
     return out
+
+
+def _profile_frame(design: Design, rows: list[dict]) -> pd.DataFrame:
+    """Profile rows completed to every analysed column (others from the first analysed row,
+    categorical columns with the analysed categories), ready to materialize."""
+    prof = pd.DataFrame(rows)
+    for col in design.frame.columns:
+        if col not in prof:
+            prof[col] = design.frame[col].iloc[0]
+        if isinstance(design.frame[col].dtype, pd.CategoricalDtype):
+            prof[col] = pd.Categorical(prof[col], categories=design.frame[col].cat.categories)
+    return prof
 
 
 def _profile_designs(design: Design, treatment: str, points: dict, profile: dict) -> dict:
     """Counterfactual design rows at the reference profile with each modifier at its points;
-    built once and shared by every model."""
+    built once (one materialization for all modifiers) and shared by every model."""
+    mods = [m for m in design.modifiers if m.name in points]
+    frames = []
+    for m in mods:
+        prof = _profile_frame(design, [{**profile, m.name: v} for v in points[m.name]])
+        frames += [prof.assign(**{treatment: 1}), prof.assign(**{treatment: 0})]
+    matrices = iter(design.materialize_many(frames))
     out = {}
-    for m in design.modifiers:
-        if m.name not in points:
-            continue
+    for m in mods:
         vals = points[m.name]
-        prof = pd.DataFrame([{**profile, m.name: v} for v in vals])
-        for col in design.frame.columns:
-            if col not in prof:
-                prof[col] = design.frame[col].iloc[0]
-            if isinstance(design.frame[col].dtype, pd.CategoricalDtype):
-                prof[col] = pd.Categorical(prof[col], categories=design.frame[col].cat.categories)
-        p1, p0 = prof.copy(), prof.copy()
-        p1[treatment] = 1
-        p0[treatment] = 0
         labels = [str(v) for v in vals] if m.kind == "categorical" else [
             f"at {v:.4g}" + (f" ({q})" if q else "") for v, q in zip(
                 vals, getattr(points, "percentiles", {}).get(m.name, [""] * len(vals)))]
-        out[m.name] = (vals, design.materialize(p1), design.materialize(p0), labels)
+        out[m.name] = (vals, next(matrices), next(matrices), labels)
     return out
 
 
@@ -722,8 +725,27 @@ def _test_row(modifier, scale, test, stat, df, p, model, method, note):
             "df": int(df), "p_value": float(p), "model": model, "method": method, "note": note}
 
 
-def _reri(fm, design, treatment, conf_level, profile):
-    """RERI, AP, SI for each binary modifier, at the reference profile.
+def _reri_designs(design: Design, treatment: str, profile: dict) -> dict:
+    """For each binary categorical modifier: its reference level and the rows ``L`` that turn
+    coefficients into the joint-exposure contrasts of :func:`_reri` (built once, in one
+    materialization, and shared by every model)."""
+    mods = [m for m in design.modifiers
+            if m.kind == "categorical" and len(design.levels[m.name].values) == 2]
+    frames = []
+    for m in mods:
+        lo, hi = design.levels[m.name].values
+        frames.append(_profile_frame(design, [{**profile, treatment: t, m.name: lv}
+                                              for t, lv in ((0, lo), (1, lo), (0, hi), (1, hi))]))
+    out = {}
+    for m, X in zip(mods, design.materialize_many(frames)):
+        x00, x10, x01, x11 = X
+        out[m.name] = (design.levels[m.name].values[0],
+                       np.vstack([x10 - x00, x01 - x00, x11 - x10 - x01 + x00]))
+    return out
+
+
+def _reri(fm, treatment, conf_level, reri_designs):
+    """RERI, AP, SI for each binary modifier, at the reference profile (``reri_designs``).
 
     The joint exposure contrasts (treatment x modifier) are linear-predictor differences between
     profile rows with (t, m) = (1, 0), (0, 1), (1, 1) and the reference (0, 0), other covariates
@@ -735,24 +757,10 @@ def _reri(fm, design, treatment, conf_level, profile):
         return []
     label = "OR" if fm.link == "logit" else "RR"
     rows = []
-    for m in design.modifiers:
-        if m.kind != "categorical" or design.frame[m.name].nunique() != 2:
-            continue
-        from .design import _sort_key
-
-        lo, hi = sorted(pd.unique(design.frame[m.name]), key=_sort_key)
-        prof = pd.DataFrame([{**profile, treatment: t, m.name: lv}
-                             for t, lv in ((0, lo), (1, lo), (0, hi), (1, hi))])
-        for col in design.frame.columns:
-            if col not in prof:
-                prof[col] = design.frame[col].iloc[0]
-            if isinstance(design.frame[col].dtype, pd.CategoricalDtype):
-                prof[col] = pd.Categorical(prof[col], categories=design.frame[col].cat.categories)
-        x00, x10, x01, x11 = design.materialize(prof)
-        L = np.vstack([x10 - x00, x01 - x00, x11 - x10 - x01 + x00])
+    for name, (lo, L) in reri_designs.items():
         df = additive_interaction(L @ fm.params, L @ fm.vcov @ L.T, conf_level, label)
-        df.insert(0, "modifier", m.name)
+        df.insert(0, "modifier", name)
         df["model"] = fm.label
-        df["reference"] = f"{treatment}=0, {m.name}={lo}"
+        df["reference"] = f"{treatment}=0, {name}={lo}"
         rows += df.to_dict("records")
     return rows

@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from .data import prepare, read_data
-from .design import Design, _sort_key, build_design
+from .data import _sort_key, prepare, read_data
+from .design import Design, build_design
 from .effects import (
     contrast,
     equality_test,

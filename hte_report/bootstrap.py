@@ -81,8 +81,8 @@ def _model(fm, X, y, exposure, kinds) -> _Model:
 @dataclass(frozen=True)
 class _Job:
     models: tuple[_Model, ...]
-    X1: np.ndarray
-    X0: np.ndarray
+    X1: np.ndarray  # every row with treatment = 1
+    treatment_columns: np.ndarray  # zeroed for predictions under treatment = 0
     y: np.ndarray
     masks: np.ndarray  # n x K boolean: the whole sample and every subgroup
     unit: np.ndarray  # resampling unit per row (row index or cluster code)
@@ -165,14 +165,16 @@ def _refit(job: _Job, m: _Model, w: np.ndarray) -> np.ndarray:
 def _means(job: _Job, m: _Model, Bm: np.ndarray, C: np.ndarray):
     """Weighted mean predictions under treatment 1 and 0 in every group (K x R each)."""
     K, R = job.masks.shape[1], C.shape[1]
-    N, S1, S0 = np.zeros((K, R)), np.zeros((K, R)), np.zeros((K, R))
+    B0 = Bm.copy()
+    B0[job.treatment_columns] = 0.0  # X1 @ B0 = X0 @ Bm, without forming X0
+    both = np.hstack([Bm, B0])
+    N, S = np.zeros((K, R)), np.zeros((K, 2 * R))
     for s in range(0, len(job.y), BLOCK):
         Mb = job.masks[s:s + BLOCK].astype(float)
         Cb = C[s:s + BLOCK].astype(float)
         N += Mb.T @ Cb
-        S1 += Mb.T @ (Cb * m.family.mean(job.X1[s:s + BLOCK] @ Bm)[0])
-        S0 += Mb.T @ (Cb * m.family.mean(job.X0[s:s + BLOCK] @ Bm)[0])
-    return S1 / N, S0 / N
+        S += Mb.T @ (np.tile(Cb, 2) * m.family.mean(job.X1[s:s + BLOCK] @ both)[0])
+    return S[:, :R] / N, S[:, R:] / N
 
 
 def _effect(kind: str, m1: np.ndarray, m0: np.ndarray) -> np.ndarray:
@@ -276,7 +278,8 @@ def bootstrap(
             for s in subs:
                 labels.append((OVERALL if s is None else s.modifier,
                                "" if s is None else s.level, scale, fm.label))
-    job = _Job(tuple(models), design.X1, design.X0, st.y, masks, unit, n_units)
+    job = _Job(tuple(models), design.X1, design.treatment_columns, st.y, masks, unit,
+               n_units)
     full = _estimates(job, np.ones((n, 1), np.uint16))[0]
     children = np.random.SeedSequence(seed).spawn(B)
     batches = [children[i:i + BATCH] for i in range(0, B, BATCH)]

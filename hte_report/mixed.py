@@ -31,7 +31,7 @@ from .effects import (
     weights_for,
 )
 from .errors import DataError, FormulaError, SparseSubgroupWarning
-from .fitting import OVERALL
+from .fitting import OVERALL, _profile_frame
 from .formula import ModifierTerm, ParsedFormula, _absent, _factor_columns, split_formula
 from .inference import adjust_pvalues
 from .models.glm import FittedModel
@@ -267,13 +267,7 @@ def _double_difference(design: Design, rows: pd.DataFrame, treatment: str, time:
 
 
 def _profile_rows(design: Design, profile: dict, name: str, vals: list) -> pd.DataFrame:
-    prof = pd.DataFrame([{**profile, name: v} for v in vals])
-    for col in design.frame.columns:
-        if col not in prof:
-            prof[col] = design.frame[col].iloc[0]
-        if isinstance(design.frame[col].dtype, pd.CategoricalDtype):
-            prof[col] = pd.Categorical(prof[col], categories=design.frame[col].cat.categories)
-    return prof
+    return _profile_frame(design, [{**profile, name: v} for v in vals])
 
 
 def _counts(design: Design, frame: pd.DataFrame, base: pd.DataFrame, treatment: str) -> dict:

@@ -148,7 +148,10 @@ def _pass(X, y, fam: Family, b, *, w0=None, off=None, info=True, loglik=False, m
         mu, d = fam.mean(eta)
         v = fam.variance(mu)
         w = d * d / v
-        if info:
+        if info and fam.linear and wb0 is None:  # unit weights: X'X and X'y
+            out.info += Xb.T @ Xb
+            out.rhs += Xb.T @ (yb - ob)
+        elif info:
             ww = w if wb0 is None else w * wb0
             Xw = Xb * ww[:, None]
             out.info += Xb.T @ Xw
@@ -205,7 +208,7 @@ def _subsample_start(X, y, fam, w0, off, free):
     return b if conv and np.all(np.isfinite(b)) else None
 
 
-def _iterate(X, y, fam, w0, off, start, tol, maxiter, free=None, final=None):
+def _iterate(X, y, fam, w0, off, start, tol, maxiter, free=None, final=None, warm=False):
     """Fisher scoring. Returns (b, sums of the last pass, converged, passes).
 
     ``final``: extra :func:`_pass` keyword arguments (log-likelihood, meat) added to the pass
@@ -221,7 +224,10 @@ def _iterate(X, y, fam, w0, off, start, tol, maxiter, free=None, final=None):
             predicted = step * step
         else:
             predicted = step * step / prev if np.isfinite(prev) else np.inf
-        near = final is not None and b is not None and predicted <= tol
+        # a start given by the caller (a reduced model next to the full one) may already be
+        # the solution: its first pass adds the (cheap) log-likelihood, never the meat
+        first_warm = it == 1 and warm and not final.get("meat") if final else False
+        near = final is not None and b is not None and (predicted <= tol or first_warm)
         sums = _pass(X, y, fam, b, w0=w0, off=off, **(final if near else {}))
         b_new = _solve(sums.info, sums.rhs, free)
         if not np.all(np.isfinite(b_new)):
@@ -282,9 +288,11 @@ def _fit_irls(name, X, y, variance, exposure, groups, start, free):
         codes = np.unique(groups, return_inverse=True)[1]
         G = int(codes.max()) + 1
     extras = {"loglik": True, "meat": variance != "model" and not hat, "codes": codes, "G": G}
+    warm = start is not None
     if start is None and n >= SUBSAMPLE_MIN_ROWS and not fam.linear:
         start = _subsample_start(Xf, y, fam, None, off, free)
-    b, sums, converged, it = _iterate(Xf, y, fam, None, off, start, tol, 300, free, extras)
+    b, sums, converged, it = _iterate(Xf, y, fam, None, off, start, tol, 300, free, extras,
+                                      warm)
     keep = np.arange(Xf.shape[1]) if free is None else np.asarray(free)
     bread = linalg.cho_solve(linalg.cho_factor(sums.info[np.ix_(keep, keep)]), np.eye(len(keep)))
     missing_meat = variance != "model" and (sums.meat is None or hat)

@@ -1,7 +1,9 @@
 """Estimates, SEs, CIs and p-values against R (glm, sandwich, epiR) on real randomized data.
 
 Reference numbers: tests/reference/core_glm.json, made by tests/reference/core_glm.R from the
-CSVs in tests/reference/data (see tests/reference/README.md to regenerate).
+CSVs in tests/reference/data (see tests/reference/README.md to regenerate). Every case runs
+through the automatic path (statsmodels at these sizes) and through the blocked Fisher-scoring
+path used for large n.
 """
 
 import json
@@ -38,8 +40,8 @@ FITS = [(c["case"], f) for c in CASES for f in c["fits"] if f["converged"]]
 _cache = {}
 
 
-def run(case, fit_ref):
-    key = (case["case"], fit_ref["model"], fit_ref["variance"])
+def run(case, fit_ref, path="auto"):
+    key = (case["case"], fit_ref["model"], fit_ref["variance"], path)
     if key not in _cache:
         spec = dict(SPEC[case["case"]])
         data = pd.read_csv(REF / "data" / case["data"])
@@ -52,7 +54,7 @@ def run(case, fit_ref):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             _cache[key] = hr.fit(spec.pop("formula"), data, models=[fit_ref["model"]],
-                                 variance=variance, **spec)
+                                 variance=variance, path=path, **spec)
     return _cache[key]
 
 
@@ -74,16 +76,17 @@ def close_p(a, b, what):
         close(a, b, what)
 
 
+@pytest.mark.parametrize("path", ["auto", "irls"])  # small data: auto is statsmodels
 @pytest.mark.parametrize("name,fit_ref", FITS, ids=[f"{c}-{f['model']}-{f['variance']}"
                                                     for c, f in FITS])
 class TestAgainstR:
-    def test_sample_size(self, name, fit_ref):
+    def test_sample_size(self, name, fit_ref, path):
         case = case_of(name)
-        assert run(case, fit_ref).n_analysed == case["n"]
+        assert run(case, fit_ref, path).n_analysed == case["n"]
 
-    def test_standardized(self, name, fit_ref):
+    def test_standardized(self, name, fit_ref, path):
         case = case_of(name)
-        res = run(case, fit_ref)
+        res = run(case, fit_ref, path)
         sub = res.subgroups[res.subgroups.method == "standardized"]
         for r in fit_ref["standardized"]:
             if r["modifier"] == "(overall)":
@@ -103,9 +106,9 @@ class TestAgainstR:
             close(got.mu_treated, r["mu1"], "mu1")
             close(got.mu_control, r["mu0"], "mu0")
 
-    def test_conditional(self, name, fit_ref):
+    def test_conditional(self, name, fit_ref, path):
         case = case_of(name)
-        res = run(case, fit_ref)
+        res = run(case, fit_ref, path)
         sub = res.subgroups[res.subgroups.method == "conditional"]
         assert fit_ref["conditional"]
         for r in fit_ref["conditional"]:
@@ -119,9 +122,9 @@ class TestAgainstR:
             for k in ("estimate", "std_error", "conf_low", "conf_high", "p_value"):
                 close(got[k], r[k], f"{name} conditional {r['modifier']} {k}")
 
-    def test_interaction_tests(self, name, fit_ref):
+    def test_interaction_tests(self, name, fit_ref, path):
         case = case_of(name)
-        res = run(case, fit_ref)
+        res = run(case, fit_ref, path)
         tests = res.interactions
         # LR tests are reported only with model-based variance (they ignore robust variance)
         lr = (fit_ref["lr"] or []) if fit_ref["variance"] == "model" else []

@@ -265,9 +265,10 @@ def irls(X, y, family, link, weights=None, offset=None, start=None, tol=None, ma
     return b, eta, converged, it
 
 
-def fit_irls(name, X, y, variance: Variance, exposure=None, groups=None, start=None,
+def fit_irls(name, X, y, variance: Variance | None, exposure=None, groups=None, start=None,
              free=None):
-    """Full-data fast path. Returns (params, vcov, loglik, converged, passes).
+    """Full-data fast path. Returns (params, vcov, loglik, converged, passes);
+    ``variance=None``: the log-likelihood only (vcov is NaN).
 
     Covariances at convergence come from the last pass (the information and, when the pass was
     expected to be the last, the score outer products); HC2/HC3 need the leverages, hence one
@@ -277,12 +278,26 @@ def fit_irls(name, X, y, variance: Variance, exposure=None, groups=None, start=N
         return _fit_irls(name, X, y, variance, exposure, groups, start, free)
 
 
+#: Step tolerance of a fit whose log-likelihood alone is wanted (a likelihood-ratio test's
+#: reduced model, canonical link): the estimate's error is then of order 1e-10 and the
+#: log-likelihood is evaluated at the estimate returned, so it is exact.
+LOGLIK_TOL = 1e-5
+
+
 def _fit_irls(name, X, y, variance, exposure, groups, start, free):
     info = MODELS[name]
     fam = Family(info.family, info.link)
     Xf = X * exposure[:, None] if (exposure is not None and fam.link == "identity") else X
     off = np.log(exposure) if (exposure is not None and fam.link == "log") else None
     n = Xf.shape[0]
+    if variance is None:  # log-likelihood only
+        tol = LOGLIK_TOL if fam.canonical else _tolerance(fam, None)
+        with np.errstate(all="ignore"):
+            b, _sums, converged, it = _iterate(Xf, y, fam, None, off, start, tol, 300, free)
+            ll = _pass(Xf, y, fam, b, off=off, info=False, loglik=True).loglik
+        keep = np.arange(Xf.shape[1]) if free is None else np.asarray(free)
+        return b[keep], np.full((len(keep), len(keep)), np.nan), _loglik(fam, ll, y, n,
+                                                                          len(keep)), converged, it
     tol = _tolerance(fam, None)
     hat = variance in ("HC2", "HC3")
     codes = G = None
@@ -308,17 +323,8 @@ def _fit_irls(name, X, y, variance, exposure, groups, start, free):
         if missing_meat:
             sums.meat = last.meat
     p = len(keep)
-    if fam.family == "gaussian":
-        rss = sums.loglik
-        sigma2 = rss / (n - p)
-        ll = -0.5 * n * (np.log(2 * np.pi * rss / n) + 1)
-    else:
-        sigma2 = 1.0
-        ll = sums.loglik
-        if fam.family == "poisson":
-            from scipy.special import gammaln
-
-            ll -= float(np.sum(gammaln(y + 1)))
+    ll = _loglik(fam, sums.loglik, y, n, p)
+    sigma2 = sums.loglik / (n - p) if fam.family == "gaussian" else 1.0
     if variance == "model":
         vcov = bread * sigma2
     else:
@@ -330,6 +336,18 @@ def _fit_irls(name, X, y, variance, exposure, groups, start, free):
         meat = meat[np.ix_(keep, keep)]
         vcov = bread @ meat @ bread
     return b[keep], vcov, ll, converged, it
+
+
+def _loglik(fam: Family, terms: float, y, n: int, p: int) -> float:
+    """Log-likelihood from the summed terms of a pass (gaussian: the residual sum of squares,
+    with the variance at its maximum-likelihood value)."""
+    if fam.family == "gaussian":
+        return -0.5 * n * (np.log(2 * np.pi * terms / n) + 1)
+    if fam.family == "poisson":
+        from scipy.special import gammaln
+
+        return terms - float(np.sum(gammaln(y + 1)))
+    return terms
 
 
 def _row_hash(X: np.ndarray, extra: np.ndarray | None = None) -> np.ndarray:

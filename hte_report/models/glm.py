@@ -107,8 +107,9 @@ def fit_glm(
     ``"compressed"`` (exact fit on cells of identical design rows) or ``"auto"``. All paths
     return the same numbers to the convergence tolerance (tested against each other).
 
-    ``drop``: columns left out (the reduced model of a likelihood-ratio test); the irls path
-    fixes their coefficients at zero instead of copying the design.
+    ``drop``: columns left out (the reduced model of a likelihood-ratio test, of which only
+    the log-likelihood is wanted); the irls path fixes their coefficients at zero instead of
+    copying the design, and does not compute a covariance (``vcov`` is NaN).
 
     Raises :class:`FitFailure` when the model does not converge or leaves its parameter space
     (a fitted probability outside (0, 1) or a negative rate); callers decide on a fallback.
@@ -209,8 +210,8 @@ def _fit_fast(name, X, y, columns, variance, exposure, groups, start, path,
                 extra["cells"] = k
             else:
                 free = np.setdiff1d(np.arange(X.shape[1]), drop) if drop else None
-                b, V, ll, conv, it = fit_irls(name, X, y, variance, exposure, groups, start,
-                                              free)
+                b, V, ll, conv, it = fit_irls(name, X, y, None if drop else variance,
+                                              exposure, groups, start, free)
         except (np.linalg.LinAlgError, ValueError) as exc:
             raise FitFailure(f"{name} failed: {exc}") from None
     Xf = X * exposure[:, None] if (exposure is not None and info.link == "identity") else X
@@ -221,7 +222,7 @@ def _fit_fast(name, X, y, columns, variance, exposure, groups, start, path,
     eta = Xf @ full_b + (np.log(exposure) if (exposure is not None and info.link == "log")
                          else 0.0)
     mu = FittedModel(name, info.link, "", b, V, ll, conv, len(y), ()).inverse_link(eta)[0]
-    if not conv or not np.all(np.isfinite(b)) or not np.all(np.isfinite(V)):
+    if not conv or not np.all(np.isfinite(b)) or not (drop or np.all(np.isfinite(V))):
         raise FitFailure(f"{name} did not converge")
     if info.family == "binomial" and (np.any(mu <= 0) or np.any(mu >= 1)):
         raise FitFailure(f"{name} fitted probabilities outside (0, 1)")

@@ -1,12 +1,16 @@
-"""Exact fast paths for large n: IRLS on the normal equations, and fits on compressed cells.
+"""Exact fast paths for large n: Fisher scoring in row-block passes, and fits on compressed
+cells.
 
 Both return the same :class:`~hte_report.models.glm.FittedModel` as the statsmodels path, to
 the precision of the convergence criterion; statsmodels stays the reference (tests compare
-every family and variance option).
+every family and variance option, and the R reference tests run on this path too).
 
-* ``irls``: iteratively reweighted least squares with a Cholesky solve of ``X'WX b = X'Wz``,
-  accumulated over row blocks so that temporaries stay a fraction of the design's size; robust
-  covariances from block sums of score outer products (no n x n and no full n x p copies).
+* ``irls``: Fisher scoring (IRLS) with a Cholesky solve of ``X'WX b = X'Wz``. One pass over
+  blocks of rows computes, per block, the linear predictor, the weights and their products
+  with the block (and, when asked, the log-likelihood and score outer products), so
+  temporaries are a block, not the design. Large fits start from a fit on a strided subsample;
+  the sandwich meat joins the pass predicted to be the last; reduced models of
+  likelihood-ratio tests fix dropped coefficients at zero instead of copying the design.
 * ``compressed``: when the design has few distinct rows (all-categorical designs), aggregate to
   cells (count, sum of y, sum of y^2 per cell and cluster) and fit there. The model-based and
   sandwich covariances (HC0-HC3, cluster) are computed exactly from the cell sufficient
@@ -110,12 +114,6 @@ class Family:
         return float(terms.sum() if w is None else terms @ w)
 
 
-def _family_funcs(family: str, link: str):
-    """(inverse link, d mu/d eta, variance function), for callers outside this module."""
-    fam = Family(family, link)
-    return (lambda e: fam.mean(e)[0]), (lambda e: fam.mean(e)[1]), fam.variance
-
-
 @dataclass
 class _Sums:
     """What one pass over the data accumulates at coefficients ``b``."""
@@ -124,7 +122,6 @@ class _Sums:
     rhs: np.ndarray | None = None  # X'Wz (IRLS right-hand side)
     loglik: float | None = None  # weighted log-likelihood terms (gaussian: RSS)
     meat: np.ndarray | None = None  # sum of score outer products (or cluster sums, G x p)
-    n_w: float = 0.0
 
 
 def _pass(X, y, fam: Family, b, *, w0=None, off=None, info=True, loglik=False, meat=False,
@@ -228,7 +225,7 @@ def _iterate(X, y, fam, w0, off, start, tol, maxiter, free=None, final=None, war
             predicted = step * step / prev if np.isfinite(prev) else np.inf
         # a start given by the caller (a reduced model next to the full one) may already be
         # the solution: its first pass adds the (cheap) log-likelihood, never the meat
-        first_warm = it == 1 and warm and not final.get("meat") if final else False
+        first_warm = bool(final) and it == 1 and warm and not final.get("meat")
         near = final is not None and b is not None and (predicted <= tol or first_warm)
         sums = _pass(X, y, fam, b, w0=w0, off=off, **(final if near else {}))
         b_new = _solve(sums.info, sums.rhs, free)
@@ -430,10 +427,9 @@ def fit_cells(name, Xc, cnt, s1, s2, slg, variance: Variance, g=None, start=None
     n, p = int(cnt.sum()), Xc.shape[1]
     ybar = s1 / cnt
     b, eta, converged, it = irls(Xc, ybar, family, link, weights=cnt, start=start)
-    inv, dmu_f, var_f = _family_funcs(family, link)
-    mu = inv(eta)
-    d = dmu_f(eta)
-    v = var_f(mu)
+    fam = Family(family, link)
+    mu, d = fam.mean(eta)
+    v = fam.variance(mu)
     w = cnt * d * d / v
     bread = linalg.cho_solve(linalg.cho_factor(Xc.T @ (Xc * w[:, None])), np.eye(p))
     ss = s2 - 2 * mu * s1 + cnt * mu * mu  # sum over the cell of (y_i - mu_c)^2

@@ -50,7 +50,7 @@ class BootstrapResult:
 BATCH = 32
 #: A replicate has converged when its coefficients move by less than this (relative).
 TOL = 1e-10
-MAXITER = 100
+MAXITER = 30
 
 
 @dataclass(frozen=True)

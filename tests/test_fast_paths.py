@@ -181,3 +181,28 @@ def test_cells_are_exact_even_when_row_hashes_collide(hash_collides, monkeypatch
     np.testing.assert_array_equal(GROUPS[first][codes], GROUPS)
     key = np.column_stack([XC, GROUPS])
     assert len(first) == len(np.unique(key, axis=0))
+
+
+def test_a_cell_without_events_is_handled_alike_on_every_path():
+    """A subgroup-arm cell without events drives a coefficient to -infinity: every path stops
+    when the log-likelihood stops changing (as statsmodels and R do), the cell is flagged not
+    estimable, and the other subgroups' effects agree."""
+    rng = np.random.default_rng(1)
+    n = 3000
+    d = pd.DataFrame({"treat": rng.integers(0, 2, n), "age": rng.normal(60, 10, n),
+                      "grp": rng.choice(list("abc"), n)})
+    d["y"] = rng.binomial(1, 1 / (1 + np.exp(-(-1 + 0.02 * (d.age - 60)))))
+    d.loc[(d.grp == "c") & (d.treat == 1), "y"] = 0
+    out = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for path in ("statsmodels", "irls"):
+            res = hr.fit("y ~ treat * (age + C(grp))", d, treatment="treat", path=path)
+            assert res.models.converged.all()
+            out[path] = res.subgroups.query("modifier == 'grp' and method == 'standardized'")
+    for path, sub in out.items():
+        flagged = sub[sub.note.str.startswith("not estimable")]
+        assert set(flagged.level) == {"c"} and flagged.estimate.isna().all(), path
+    keep = out["statsmodels"].level != "c"
+    np.testing.assert_allclose(out["irls"][keep].estimate, out["statsmodels"][keep].estimate,
+                               rtol=1e-6)

@@ -189,6 +189,10 @@ def _tolerance(fam: Family, tol):
     return 1e-9 if fam.canonical else 1e-11
 
 
+#: Passes after which the log-likelihood is also watched for convergence (quadratic convergence
+#: needs fewer; slower fits are usually drifting towards a separated cell).
+WATCH_LOGLIK_AFTER = 8
+
 #: Large fits start from a fit on about SUBSAMPLE_ROWS evenly spaced rows.
 SUBSAMPLE_MIN_ROWS = 200_000
 SUBSAMPLE_ROWS = 50_000
@@ -218,6 +222,7 @@ def _iterate(X, y, fam, w0, off, start, tol, maxiter, free=None, final=None, war
     if b is not None and free is not None:
         b = np.where(free_mask(free, p), b, 0.0)
     step = prev = np.inf
+    ll_prev = None
     for it in range(1, maxiter + 1):
         if fam.canonical:
             predicted = step * step
@@ -227,7 +232,11 @@ def _iterate(X, y, fam, w0, off, start, tol, maxiter, free=None, final=None, war
         # the solution: its first pass adds the (cheap) log-likelihood, never the meat
         first_warm = bool(final) and it == 1 and warm and not final.get("meat")
         near = final is not None and b is not None and (predicted <= tol or first_warm)
-        sums = _pass(X, y, fam, b, w0=w0, off=off, **(final if near else {}))
+        kw = dict(final) if near else {}
+        watch = it > WATCH_LOGLIK_AFTER
+        if watch:
+            kw["loglik"] = True
+        sums = _pass(X, y, fam, b, w0=w0, off=off, **kw)
         b_new = _solve(sums.info, sums.rhs, free)
         if not np.all(np.isfinite(b_new)):
             return b_new, sums, False, it
@@ -237,6 +246,14 @@ def _iterate(X, y, fam, w0, off, start, tol, maxiter, free=None, final=None, war
             prev, step = step, np.max(np.abs(b_new - b)) / (1 + np.max(np.abs(b_new)))
             if step <= tol:
                 return b_new, sums, True, it
+        if watch:
+            # a coefficient drifting off to infinity (a subgroup-arm cell without events)
+            # never meets the step criterion; like statsmodels and R, stop when the
+            # log-likelihood no longer changes, and let the caller flag that cell
+            if ll_prev is not None and abs(sums.loglik - ll_prev) <= 1e-13 * (
+                    abs(sums.loglik) + 1):
+                return b_new, sums, True, it
+            ll_prev = sums.loglik
         b = b_new
     return b, sums, False, maxiter
 

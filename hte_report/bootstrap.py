@@ -28,10 +28,9 @@ from scipy import linalg, stats
 
 from .design import subgroups
 from .errors import HTEReportWarning
-from .fitting import OVERALL, _scales, _start, setup
+from .fitting import OVERALL, _fit_models, _scales, setup
 from .models.fast import BLOCK, Family, _pass, irls, one_blas_thread
-from .models.glm import fit_glm
-from .options import MODELS, default_variance
+from .options import MODELS
 
 
 @dataclass(frozen=True)
@@ -270,9 +269,10 @@ def bootstrap(
         unit = np.arange(n)
     n_units = int(unit.max()) + 1
     models, labels = [], []
-    for name in st.model_names:
-        fm = fit_glm(name, design.X, st.y, design.columns, default_variance(name), st.expo,
-                     None, _start(name, design.X, st.y, st.expo), path="auto")
+    # the full-sample fits, with the same fallbacks (and warnings) as fit()
+    fitted, _rows, _notes = _fit_models(st.model_names, design, st.y, None, st.expo, None,
+                                        path="auto")
+    for fm in fitted:
         models.append(_model(fm, design.X, st.y, st.expo, _scales(fm, family)))
         for _kind, scale in models[-1].kinds:
             for s in subs:

@@ -114,3 +114,27 @@ def test_replicates_left_to_fisher_scoring_give_the_same_numbers(rossi, boot, mo
         warnings.simplefilter("ignore")
         slow = bootstrap(FORMULA, rossi, treatment="fin", B=32, seed=11, keep_replicates=True)
     np.testing.assert_allclose(slow.replicates, boot.replicates[:32], rtol=1e-8)
+
+
+def test_models_fall_back_as_in_fit(rossi):
+    """A working model that fails on the full sample is replaced as in fit() (with its
+    warning), not leaked as an internal error; log-binomial replicates are exact refits."""
+    f = "arrest ~ fin * C(wexp) + age"
+    models = ["identity-binomial", "log-binomial"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        boot = bootstrap(f, rossi, treatment="fin", B=20, seed=5, models=models,
+                         keep_replicates=True)
+    assert any("fell back to ols" in str(w.message) for w in caught)
+    assert set(boot.intervals.model) == {"ols-HC3", "log-binomial"}
+    w = replicate_weights(np.random.SeedSequence(5).spawn(20)[0], len(rossi),
+                          np.arange(len(rossi))).astype(int)
+    resampled = rossi.loc[np.repeat(np.arange(len(rossi)), w)].reset_index(drop=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = hr.fit(f, resampled, treatment="fin", models=["log-binomial"], path="statsmodels")
+    got = boot.intervals.assign(rep=boot.replicates[0]).query("model == 'log-binomial'")
+    want = ref.subgroups.query("method == 'standardized'")
+    for r in got[got.modifier == "wexp"].itertuples():
+        w_ = want[(want.level == r.level) & (want.scale == r.scale)].estimate.item()
+        np.testing.assert_allclose(r.rep, w_, rtol=1e-7)

@@ -206,3 +206,26 @@ def test_a_cell_without_events_is_handled_alike_on_every_path():
     keep = out["statsmodels"].level != "c"
     np.testing.assert_allclose(out["irls"][keep].estimate, out["statsmodels"][keep].estimate,
                                rtol=1e-6)
+
+
+def test_a_subsample_without_events_in_a_cell_is_not_used_as_start(monkeypatch):
+    """Events of one cell fall outside the strided subsample: its fit drifts, so the full data
+    start from scratch, and the fit still equals statsmodels."""
+    from hte_report.models import fast
+
+    monkeypatch.setattr(fast, "SUBSAMPLE_MIN_ROWS", 1000)
+    monkeypatch.setattr(fast, "SUBSAMPLE_ROWS", 1500)  # every 4th row
+    starts = []
+    original = fast._subsample_start
+    monkeypatch.setattr(fast, "_subsample_start",
+                        lambda *a: starts.append(original(*a)) or starts[-1])
+    y = YS["binary"].copy()
+    cell = (X[:, 1] == 1) & (X[:, 2] == 1)  # treated, sex = 1
+    y[cell] = 0.0
+    off_sample = np.arange(len(y)) % 4 != 0
+    y[np.flatnonzero(cell & off_sample)[:25]] = 1.0  # a few events, none in the subsample
+    assert y[::4][cell[::4]].sum() == 0 and y[cell].sum() > 0
+    ref = fit_glm("logit", X, y, (), "model", path="statsmodels")
+    got = fit_glm("logit", X, y, (), "model", path="irls")
+    assert starts == [None]
+    np.testing.assert_allclose(got.params, ref.params, rtol=1e-8)

@@ -204,11 +204,13 @@ def _subsample_start(X, y, fam, w0, off, free):
     k = max(2, X.shape[0] // SUBSAMPLE_ROWS)
     try:
         with np.errstate(all="ignore"):
-            b, _, conv, _ = _iterate(X[::k], y[::k], fam, None if w0 is None else w0[::k],
-                                     None if off is None else off[::k], None, 1e-4, 50, free)
+            b, _, conv, it = _iterate(X[::k], y[::k], fam, None if w0 is None else w0[::k],
+                                      None if off is None else off[::k], None, 1e-4, 50, free)
     except (np.linalg.LinAlgError, ValueError):
         return None
-    return b if conv and np.all(np.isfinite(b)) else None
+    # a slow subsample fit is drifting (a cell without events in the subsample only): its
+    # estimate would be a poor start, so the full data start from scratch instead
+    return b if conv and it <= 2 * WATCH_LOGLIK_AFTER and np.all(np.isfinite(b)) else None
 
 
 def _iterate(X, y, fam, w0, off, start, tol, maxiter, free=None, final=None, warm=False):

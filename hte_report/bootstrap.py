@@ -27,8 +27,9 @@ import pandas as pd
 from scipy import linalg, stats
 
 from .design import subgroups
+from .effects import RowGroups
 from .errors import HTEReportWarning
-from .fitting import OVERALL, _fit_models, _scales, setup
+from .fitting import OVERALL, _counts, _fit_models, _not_estimable, _scales, _sparse, setup
 from .models.fast import BLOCK, Family, _pass, irls, one_blas_thread
 from .options import MODELS
 
@@ -240,8 +241,9 @@ def bootstrap(
     -------
     BootstrapResult whose ``intervals`` frame has ``modifier, level, scale, model, estimate,
     boot_se`` (for ratio scales the SE of the log ratio, as ``std_error`` in ``fit``),
-    ``conf_low_percentile, conf_high_percentile, conf_low_bca, conf_high_bca, B, seed``
-    and, with ``keep_replicates``, the B x K replicate estimates (columns in frame order).
+    ``conf_low_percentile, conf_high_percentile, conf_low_bca, conf_high_bca, note, B, seed``
+    (``note``: "not estimable: ..." where a subgroup has no events in an arm, with the numbers
+    left out, as in ``fit``) and, with ``keep_replicates``, the B x K replicate estimates (columns in frame order).
     """
     unknown = set(fit_kwargs) - {"treatment", "reference", "family", "models", "exposure",
                                  "safe_formula", "variance"}
@@ -272,12 +274,19 @@ def bootstrap(
     # the full-sample fits, with the same fallbacks (and warnings) as fit()
     fitted, _rows, _notes = _fit_models(st.model_names, design, st.y, None, st.expo, None,
                                         path="auto")
+    # cells without events make ratio scales (and log/logit models) not estimable, as in fit()
+    t = frame[st.parsed.treatment].to_numpy()
+    groups = RowGroups.of([np.ones(n, dtype=bool)] + [s.rows for s in subs[1:]])
+    sparse = _sparse(subs[1:], _counts(subs[1:], groups, t, st.y, st.expo, family), family)
+    notes = []
     for fm in fitted:
         models.append(_model(fm, design.X, st.y, st.expo, _scales(fm, family)))
-        for _kind, scale in models[-1].kinds:
+        for kind, scale in models[-1].kinds:
             for s in subs:
                 labels.append((OVERALL if s is None else s.modifier,
                                "" if s is None else s.level, scale, fm.label))
+                key = None if s is None else (s.modifier, s.level)
+                notes.append(_not_estimable(fm, key, sparse, kind))
     job = _Job(tuple(models), design.X1, design.treatment_columns, st.y, masks, unit,
                n_units)
     full = _estimates(job, np.ones((n, 1), np.uint16))[0]
@@ -297,7 +306,8 @@ def bootstrap(
                 it = track(it, description=f"bootstrap ({B} replicates)", transient=True)
             reps = np.vstack([_run(batch) for batch in it])
         jack = _grouped_jackknife(job, jackknife_groups, seed)
-    bad = ~np.isfinite(reps).all(axis=0)
+    flagged = np.array([bool(x) for x in notes])
+    bad = ~np.isfinite(reps).all(axis=0) & ~flagged
     if bad.any():
         which = "; ".join(" ".join(str(x) for x in labels[j] if x) for j in np.flatnonzero(bad))
         warnings.warn(f"not finite in some replicates, intervals not reported: {which} "
@@ -315,6 +325,9 @@ def bootstrap(
     df["conf_low_bca"], df["conf_high_bca"] = lo_b, hi_b
     df.loc[bad, ["conf_low_percentile", "conf_high_percentile", "conf_low_bca",
                  "conf_high_bca"]] = np.nan
+    df.loc[flagged, ["estimate", "boot_se", "conf_low_percentile", "conf_high_percentile",
+                     "conf_low_bca", "conf_high_bca"]] = np.nan
+    df["note"] = notes
     df["B"] = B
     df["seed"] = seed
     df["unit"] = cluster or "row"

@@ -138,3 +138,27 @@ def test_models_fall_back_as_in_fit(rossi):
     for r in got[got.modifier == "wexp"].itertuples():
         w_ = want[(want.level == r.level) & (want.scale == r.scale)].estimate.item()
         np.testing.assert_allclose(r.rep, w_, rtol=1e-7)
+
+
+def test_cells_without_events_are_not_estimable_as_in_fit():
+    """A subgroup without events in the treated arm: its ratios (and every logit-scale
+    effect) are reported not estimable, never as a degenerate interval around zero."""
+    import pandas as pd
+
+    rng = np.random.default_rng(4)
+    n = 900
+    d = pd.DataFrame({"t": rng.integers(0, 2, n), "g": rng.choice(list("abc"), n)})
+    d["y"] = rng.binomial(1, 0.3, n)
+    d.loc[(d.g == "c") & (d.t == 1), "y"] = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = bootstrap("y ~ t * C(g)", d, treatment="t", B=20, seed=2)
+        ref = hr.fit("y ~ t * C(g)", d, treatment="t")
+    df = res.intervals
+    cell = df[(df.modifier == "g") & (df.level == "c")]
+    flagged = cell[cell.note.str.startswith("not estimable")]
+    want = ref.subgroups.query("modifier == 'g' and level == 'c' and method == 'standardized'")
+    assert len(flagged) == want.note.str.startswith("not estimable").sum() > 0
+    assert flagged[["estimate", "conf_low_percentile", "conf_high_bca"]].isna().all().all()
+    assert df[df.level != "c"].note.eq("").all()
+    assert df[df.level != "c"].conf_low_percentile.notna().all()

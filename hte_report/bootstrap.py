@@ -243,7 +243,8 @@ def bootstrap(
     boot_se`` (for ratio scales the SE of the log ratio, as ``std_error`` in ``fit``),
     ``conf_low_percentile, conf_high_percentile, conf_low_bca, conf_high_bca, note, B, seed``
     (``note``: "not estimable: ..." where a subgroup has no events in an arm, with the numbers
-    left out, as in ``fit``) and, with ``keep_replicates``, the B x K replicate estimates (columns in frame order).
+    left out, as in ``fit``) and, with ``keep_replicates``, the B x K replicate estimates
+    (columns in frame order).
     """
     unknown = set(fit_kwargs) - {"treatment", "reference", "family", "models", "exposure",
                                  "safe_formula", "variance"}

@@ -10,12 +10,10 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
 
-from . import __version__
 from .data import prepare, read_data
 from .design import Design, build_design, categorical_columns, subgroups
 from .effects import (
@@ -51,7 +49,7 @@ from .options import (
     check_variance,
     default_variance,
 )
-from .result import HTEResult
+from .result import HTEResult, provenance
 
 OVERALL = "All patients"
 
@@ -194,16 +192,11 @@ def fit(
     subgroups_df = pd.DataFrame(sub_rows)
     interactions = pd.DataFrame(test_rows)
     interactions = adjust_pvalues(interactions, multiplicity)
-    prof_df = pd.DataFrame({"variable": list(profile), "value": [str(v) for v in profile.values()]})
     return HTEResult(
         formula=formula,
         family=family,
         outcome=parsed.outcome,
         treatment=parsed.treatment,
-        treatment_labels=prep.treatment_labels,
-        modifiers=tuple(m.name for m in design.modifiers),
-        modifier_kinds={m.name: m.kind for m in design.modifiers},
-        adjustment=parsed.adjustment,
         exposure=exposure,
         conf_level=conf_level,
         multiplicity=multiplicity,
@@ -214,14 +207,9 @@ def fit(
         additive=pd.DataFrame(reri_rows, columns=["modifier", "measure", "estimate", "std_error",
                                                   "conf_low", "conf_high", "model", "reference"]),
         models=pd.DataFrame(model_rows),
-        profile=prof_df,
-        exclusions=prep.exclusions,
-        n_input=prep.n_input,
         n_analysed=len(frame) if cells is None else int(round(cells.cnt.sum())),
-        data_sha256=prep.data_sha256,
         notes=tuple(notes),
-        version=__version__,
-        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **provenance(parsed, design, prep, profile),
     )
 
 

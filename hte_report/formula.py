@@ -72,6 +72,20 @@ def _names_in(expr: str) -> list[str]:
     return names
 
 
+def used_columns(terms, columns: list[str]) -> list[str]:
+    """Data columns the formula's right-hand-side terms use, in order of appearance; a column
+    not in the data is a clear error naming the term."""
+    used: list[str] = []
+    for term in terms:
+        for factor in term.factors:
+            for col in _factor_columns(factor, columns):
+                if col not in columns:
+                    raise FormulaError(_absent(col, columns, f"term {str(term)!r}"))
+                if col not in used:
+                    used.append(col)
+    return used
+
+
 def _factor_columns(factor, columns: Iterable[str]) -> list[str]:
     if factor.eval_method.value == "lookup":
         return [factor.expr]
@@ -187,14 +201,7 @@ def parse_formula(
             f"formula {formula!r} removes the intercept ('- 1' or '+ 0'); interaction models "
             "without an intercept are not supported. Remove it from the formula."
         )
-    used: list[str] = []
-    for term in rhs_terms:
-        for factor in term.factors:
-            for col in _factor_columns(factor, columns):
-                if col not in columns:
-                    raise FormulaError(_absent(col, columns, f"term {str(term)!r}"))
-                if col not in used:
-                    used.append(col)
+    used = used_columns(rhs_terms, columns)
 
     interactions = [t for t in rhs_terms if len(t.factors) > 1]
     lookup = {

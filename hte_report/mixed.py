@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
 
-from . import __version__
 from .data import _sort_key, prepare, read_data
 from .design import Design, build_design
 from .effects import (
@@ -32,12 +30,19 @@ from .effects import (
 )
 from .errors import DataError, FormulaError, SparseSubgroupWarning
 from .fitting import OVERALL, _profile_frame
-from .formula import ModifierTerm, ParsedFormula, _absent, _factor_columns, split_formula
+from .formula import (
+    ModifierTerm,
+    ParsedFormula,
+    _absent,
+    _factor_columns,
+    split_formula,
+    used_columns,
+)
 from .inference import adjust_pvalues
 from .models.glm import FittedModel
 from .models.mixed import fit_gee, fit_lmm
 from .options import OptionError, check_choice
-from .result import HTEResult
+from .result import HTEResult, provenance
 
 COLUMNS = ["modifier", "level", "order", "value", "scale", "model", "method", "mu_treated",
            "mu_control", "estimate", "std_error", "conf_low", "conf_high", "statistic", "p_value",
@@ -54,14 +59,7 @@ def parse_mixed_formula(formula: str, columns: Sequence[str], treatment: str, ti
         if col not in columns:
             raise FormulaError(_absent(col, columns, role))
     terms = list(parsed.rhs)
-    used: list[str] = []
-    for term in terms:
-        for factor in term.factors:
-            for col in _factor_columns(factor, columns):
-                if col not in columns:
-                    raise FormulaError(_absent(col, columns, f"term {str(term)!r}"))
-                if col not in used:
-                    used.append(col)
+    used = used_columns(terms, columns)
     exprs = [{f.expr for f in t.factors} for t in terms]
     if {treatment, time} not in exprs:
         raise FormulaError(f"formula {formula!r} has no {treatment}:{time} term; write "
@@ -206,25 +204,19 @@ def fit_mixed(
     interactions = adjust_pvalues(pd.DataFrame(test_rows), multiplicity)
     model_rows = [_model_row(fm, random if fm.name.startswith("lmm") else "", group)
                   for fm in fitted]
-    prof_df = pd.DataFrame({"variable": list(profile), "value": [str(v) for v in profile.values()]})
     return HTEResult(
         formula=formula, family="continuous", outcome=parsed.outcome, treatment=treatment,
-        treatment_labels=prep.treatment_labels,
-        modifiers=tuple(m.name for m in design.modifiers),
-        modifier_kinds={m.name: m.kind for m in design.modifiers},
-        adjustment=parsed.adjustment, exposure=None, conf_level=conf_level,
         multiplicity=multiplicity, subgroups=pd.DataFrame(sub_rows).reindex(columns=COLUMNS),
         overall=pd.DataFrame(overall_rows).reindex(columns=COLUMNS),
         curves=pd.DataFrame(curve_rows).reindex(columns=COLUMNS), interactions=interactions,
         additive=pd.DataFrame(columns=["modifier", "measure", "estimate", "std_error",
                                        "conf_low", "conf_high", "model", "reference"]),
-        models=pd.DataFrame(model_rows), profile=prof_df, exclusions=prep.exclusions,
-        n_input=prep.n_input, n_analysed=len(frame), data_sha256=prep.data_sha256,
+        exposure=None, conf_level=conf_level,
+        models=pd.DataFrame(model_rows), n_analysed=len(frame),
         notes=(f"Treatment effect on the slope of {parsed.outcome} per unit of {time} "
                f"({treatment}:{time}), by modifier; n counts patients ({group}).",),
-        version=__version__,
-        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         primary_spec={"absolute": ["MD", fitted[0].label, {"method": "slope"}]},
+        **provenance(parsed, design, prep, profile),
         meta={"time": time, "group": group, "random": random, "method": method,
               "n_groups": int(first.sum()),
               "models": {fm.label: fm.extra for fm in fitted}},

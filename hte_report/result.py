@@ -298,6 +298,29 @@ class HTEResult:
         return cls.from_dict(json.loads(text))
 
 
+def provenance(parsed, design, prep, profile: dict) -> dict[str, Any]:
+    """The :class:`HTEResult` fields every fitting function fills the same way: roles of the
+    formula, modifiers, reference profile, data provenance (input rows, exclusions, hash),
+    package version and time of creation."""
+    from datetime import datetime, timezone
+
+    from . import __version__
+
+    return {
+        "treatment_labels": prep.treatment_labels,
+        "modifiers": tuple(m.name for m in design.modifiers),
+        "modifier_kinds": {m.name: m.kind for m in design.modifiers},
+        "adjustment": parsed.adjustment,
+        "profile": pd.DataFrame({"variable": list(profile),
+                                 "value": [str(v) for v in profile.values()]}),
+        "exclusions": prep.exclusions,
+        "n_input": prep.n_input,
+        "data_sha256": prep.data_sha256,
+        "version": __version__,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
 def _matches(df: pd.DataFrame, where: dict) -> pd.Series:
     keep = pd.Series(True, index=df.index)
     for col, val in where.items():

@@ -22,12 +22,10 @@ import ast
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
 
-from . import __version__
 from .data import prepare, read_data
 from .design import Design, build_design, subgroups
 from .effects import (
@@ -58,7 +56,7 @@ from .models.survival import (
     zph_test,
 )
 from .options import Cluster, OptionError, check_choice
-from .result import HTEResult
+from .result import HTEResult, provenance
 
 COLUMNS = ["modifier", "level", "order", "value", "scale", "model", "method", "mu_treated",
            "mu_control", "estimate", "std_error", "conf_low", "conf_high", "statistic", "p_value",
@@ -316,16 +314,11 @@ def fit_survival(
     if horizons:
         notes.append("SurvDiff: Breslow baseline hazard; delta-method SE includes the "
                      "coefficient and the baseline-hazard (martingale) uncertainty.")
-    prof_df = pd.DataFrame({"variable": list(profile), "value": [str(v) for v in profile.values()]})
     return HTEResult(
         formula=formula,
         family="survival",
         outcome=f"Surv({sf.time}, {sf.event})",
         treatment=parsed.treatment,
-        treatment_labels=prep.treatment_labels,
-        modifiers=tuple(m.name for m in design.modifiers),
-        modifier_kinds={m.name: m.kind for m in design.modifiers},
-        adjustment=parsed.adjustment,
         exposure=None,
         conf_level=conf_level,
         multiplicity=multiplicity,
@@ -336,15 +329,10 @@ def fit_survival(
         additive=pd.DataFrame(columns=["modifier", "measure", "estimate", "std_error",
                                        "conf_low", "conf_high", "model", "reference"]),
         models=pd.DataFrame(models),
-        profile=prof_df,
-        exclusions=prep.exclusions,
-        n_input=prep.n_input,
         n_analysed=len(frame),
-        data_sha256=prep.data_sha256,
         notes=tuple(notes),
-        version=__version__,
-        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         primary_spec=primary,
+        **provenance(parsed, design, prep, profile),
         meta={"time": sf.time, "event": sf.event, "strata": list(sf.strata), "ties": ties,
               "horizons": list(horizons), "rmst_tau": tau[0] if tau else None,
               "baseline_hazard": "breslow", "ph_tests": ph_terms},

@@ -163,12 +163,7 @@ def fit_glm(
         mu = family.link.inverse(eta)
         if not converged or not np.all(np.isfinite(params)):
             raise FitFailure(f"{name} did not converge" + (f" ({msgs[0]})" if msgs else ""))
-        if info.family == "binomial" and (np.any(mu <= 0) or np.any(mu >= 1)):
-            raise FitFailure(f"{name} fitted probabilities outside (0, 1)")
-        if name in BOUNDED and (np.any(mu <= BOUNDARY) or np.any(mu >= 1 - BOUNDARY)):
-            raise FitFailure(f"{name} fitted probabilities reach the boundary of (0, 1)")
-        if info.family == "poisson" and info.link == "identity" and np.any(mu <= 0):
-            raise FitFailure(f"{name} fitted non-positive rates")
+        _check_range(name, mu)
         dmu = family.link.inverse_deriv(eta)
         var_mu = family.variance(mu)
         w_score = (y - mu) * dmu / var_mu
@@ -224,16 +219,23 @@ def _fit_fast(name, X, y, columns, variance, exposure, groups, start, path,
     mu = FittedModel(name, info.link, "", b, V, ll, conv, len(y), ()).inverse_link(eta)[0]
     if not conv or not np.all(np.isfinite(b)) or not (drop or np.all(np.isfinite(V))):
         raise FitFailure(f"{name} did not converge")
+    _check_range(name, mu)
+    n = len(y) if cells is None else int(round(cells.cnt.sum()))
+    return FittedModel(name=name, link=info.link, variance=variance_label(variance), params=b,
+                       vcov=V, loglik=ll, converged=True, n=n, columns=tuple(columns),
+                       iterations=it, extra=extra)
+
+
+def _check_range(name: str, mu: np.ndarray) -> None:
+    """A fitted mean outside the model's range (or, for log/identity-binomial, on the
+    boundary, as R's glm reports): a failure a fallback may handle."""
+    info = MODELS[name]
     if info.family == "binomial" and (np.any(mu <= 0) or np.any(mu >= 1)):
         raise FitFailure(f"{name} fitted probabilities outside (0, 1)")
     if name in BOUNDED and (np.any(mu <= BOUNDARY) or np.any(mu >= 1 - BOUNDARY)):
         raise FitFailure(f"{name} fitted probabilities reach the boundary of (0, 1)")
     if info.family == "poisson" and info.link == "identity" and np.any(mu <= 0):
         raise FitFailure(f"{name} fitted non-positive rates")
-    n = len(y) if cells is None else int(round(cells.cnt.sum()))
-    return FittedModel(name=name, link=info.link, variance=variance_label(variance), params=b,
-                       vcov=V, loglik=ll, converged=True, n=n, columns=tuple(columns),
-                       iterations=it, extra=extra)
 
 
 def _family(family: str, link: str):

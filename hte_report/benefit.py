@@ -255,7 +255,7 @@ def _tests_frame(res_lp, res_rd, res_or) -> pd.DataFrame:
 
 def _benefit_curve(frame, out, trt, conf_level, size) -> pd.DataFrame:
     """Conditional RD and RR of the logit ``y ~ treat * risk_lp`` model over the lp range."""
-    from .fitting import setup
+    from .preparation import setup
 
     su = setup(f"{out} ~ {trt} * {LP}", frame, treatment=trt, family="binary",
                models=("logit",))

@@ -29,9 +29,10 @@ from scipy import linalg, stats
 from .design import subgroups
 from .effects import RowGroups
 from .errors import HTEReportWarning
-from .fitting import OVERALL, _counts, _fit_models, _not_estimable, _scales, _sparse, setup
+from .fitting import OVERALL, _counts, _fit_models, _not_estimable, _scales, _sparse
 from .models.fast import BLOCK, Family, _pass, irls, one_blas_thread
 from .options import MODELS
+from .preparation import setup
 
 
 @dataclass(frozen=True)

@@ -359,7 +359,7 @@ def ridge_effect_model(
     >>> em.label, bool(em.penalty > 0)
     ('exploratory', True)
     """
-    from .fitting import setup
+    from .preparation import setup
 
     su = setup(formula, data, treatment=treatment, reference=reference, family="binary",
                models=("logit",))

@@ -1,0 +1,162 @@
+"""From a formula and data to a design ready to fit: parse, validate, prepare (exclusions
+counted), aggregate all-categorical data to cells when worthwhile, build the design. Shared by
+:func:`~hte_report.fitting.fit`, the bootstrap and the risk-based tools."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .data import prepare, read_data
+from .design import Design, build_design, categorical_columns
+from .errors import MissingDataWarning
+from .formula import parse_formula
+from .options import Cluster, check_family, check_models, check_variance
+
+
+@dataclass(frozen=True)
+class Setup:
+    """Everything fit() needs before fitting: parsed formula, prepared data, design."""
+
+    parsed: object
+    prep: object
+    design: Design
+    family: str
+    model_names: tuple[str, ...]
+    var_opt: object
+    y: np.ndarray
+    expo: np.ndarray | None
+    groups: np.ndarray | None
+    cluster: str | None
+    cells: object = None  # CellStats when rows of the design are cells of identical patients
+
+    @property
+    def freq(self) -> np.ndarray | None:
+        return None if self.cells is None else self.cells.cnt
+
+
+#: Aggregate automatically from this many rows when the design is all-categorical.
+AGGREGATE_MIN_ROWS = 20_000
+
+
+def setup(formula, data, *, treatment=None, reference=None, family=None, models=None,
+          variance=None, exposure=None, safe_formula=False, extra_columns=(),
+          aggregate: bool | None = False) -> Setup:
+    """Parse, validate, prepare (exclusions counted) and build the design.
+
+    ``aggregate``: fit on cells of identical patients (all-categorical designs without
+    exposure): exact, and the design is built on the cells, not on every row. ``None`` decides
+    automatically (from :data:`AGGREGATE_MIN_ROWS` rows).
+    """
+    var_opt = check_variance(variance)
+    from .largedata import CellData
+
+    if isinstance(data, CellData):
+        return _setup_cells(data, formula, treatment=treatment, reference=reference,
+                            family=family, models=models, var_opt=var_opt,
+                            safe_formula=safe_formula)
+    raw = read_data(data)
+    binary = [c for c in raw.columns if treatment is None and raw[c].nunique(dropna=True) == 2]
+    parsed = parse_formula(formula, raw.columns, treatment=treatment, safe=safe_formula,
+                           binary_columns=binary)
+    if family is None:
+        family = _infer_family(raw[parsed.outcome], exposure)
+    check_family(family)
+    if exposure is not None and family != "count":
+        raise ValueError(f"exposure={exposure!r} applies to family='count' only.")
+    model_names = check_models(models, family)
+    cluster = var_opt.column if isinstance(var_opt, Cluster) else None
+    extra = [c for c in extra_columns if c]
+    prep = prepare(raw, outcome=parsed.outcome, treatment=parsed.treatment,
+                   variables=tuple(dict.fromkeys([*parsed.variables, *extra])), family=family,
+                   reference=reference, exposure=exposure, cluster=cluster)
+    if prep.n_excluded:
+        detail = ", ".join(f"{r.variable}: {r.n_missing}" for r in prep.exclusions.itertuples()
+                           if r.n_missing)
+        warnings.warn(
+            f"{prep.n_excluded} of {prep.n_input} rows excluded for missing values ({detail}).",
+            MissingDataWarning, stacklevel=3,
+        )
+    frame = prep.frame
+    cells = None
+    rhs = [v for v in parsed.variables if v != parsed.treatment]
+    cats = categorical_columns(parsed, frame)
+    can = exposure is None and not extra and all(v in cats for v in rhs)
+    if aggregate is None:
+        aggregate = can and len(frame) >= AGGREGATE_MIN_ROWS
+    elif aggregate and not can:
+        raise ValueError("aggregate=True needs an all-categorical design (every covariate "
+                         "categorical) and no exposure.")
+    if aggregate:
+        frame, cells = _aggregate(frame, parsed, rhs, cluster)
+    design = build_design(parsed, frame, None if aggregate else prep.levels)
+    y = frame[parsed.outcome].to_numpy(dtype=float)
+    expo = frame[exposure].to_numpy(dtype=float) if exposure else None
+    groups = frame[cluster].to_numpy() if cluster else None
+    return Setup(parsed, prep, design, family, model_names, var_opt, y, expo, groups, cluster,
+                 cells)
+
+
+def _setup_cells(cd, formula, *, treatment, reference, family, models, var_opt,
+                 safe_formula) -> Setup:
+    """Setup from pre-aggregated cells (DuckDB or another engine)."""
+    from .data import PreparedData, _code_treatment
+    from .largedata import n_excluded
+
+    if family is None:
+        raise ValueError("give family= with pre-aggregated data.")
+    check_family(family)
+    frame = cd.frame.copy()
+    parsed = parse_formula(formula, frame.columns, treatment=treatment, safe=safe_formula)
+    model_names = check_models(models, family)
+    cluster = var_opt.column if isinstance(var_opt, Cluster) else None
+    frame[parsed.treatment], labels = _code_treatment(frame[parsed.treatment],
+                                                      parsed.treatment, reference)
+    excluded = n_excluded(cd)
+    if excluded:
+        detail = ", ".join(f"{r.variable}: {r.n_missing}" for r in cd.exclusions.itertuples()
+                           if r.n_missing)
+        warnings.warn(f"{excluded} of {cd.n_input} rows excluded for missing values "
+                      f"({detail}).", MissingDataWarning, stacklevel=3)
+    prep = PreparedData(frame, cd.n_input, cd.exclusions, excluded, labels, cd.data_sha256)
+    design = build_design(parsed, frame)
+    y = frame[parsed.outcome].to_numpy(dtype=float)
+    groups = frame[cluster].to_numpy() if cluster else None
+    return Setup(parsed, prep, design, family, model_names, var_opt, y, None, groups, cluster,
+                 cd.cells)
+
+
+def _aggregate(frame: pd.DataFrame, parsed, rhs: list[str], cluster: str | None):
+    """Cells of identical (treatment, covariates, cluster) with their sufficient statistics;
+    the outcome column of the returned frame holds the cell mean."""
+    from scipy.special import gammaln
+
+    from .models.fast import CellStats
+
+    keys = list(dict.fromkeys([parsed.treatment, *rhs, *([cluster] if cluster else [])]))
+    y = frame[parsed.outcome].to_numpy(float)
+    work = frame[keys].copy()
+    work["_y"], work["_y2"], work["_lg"] = y, y * y, gammaln(y + 1)
+    agg = work.groupby(keys, sort=True, observed=True, dropna=False).agg(
+        _n=("_y", "size"), _s1=("_y", "sum"), _s2=("_y2", "sum"), _lg=("_lg", "sum"))
+    agg = agg.reset_index()
+    for col in keys:  # keep the dtypes (and category sets) of the original columns
+        if isinstance(frame[col].dtype, pd.CategoricalDtype):
+            agg[col] = pd.Categorical(agg[col], categories=frame[col].cat.categories)
+    cells = CellStats(agg["_n"].to_numpy(float), agg["_s1"].to_numpy(float),
+                      agg["_s2"].to_numpy(float), agg["_lg"].to_numpy(float))
+    out = agg[keys].copy()
+    out[parsed.outcome] = cells.s1 / cells.cnt
+    return out, cells
+
+
+def _infer_family(y: pd.Series, exposure: str | None) -> str:
+    v = pd.to_numeric(y, errors="coerce").dropna()
+    if len(v) and ((v == 0) | (v == 1)).all():
+        return "binary"
+    if exposure is not None:
+        return "count"
+    return "continuous"

@@ -102,9 +102,9 @@ def _sort_key(v):
 def read_data(source: object) -> pd.DataFrame:
     """Accept a pandas or polars DataFrame, or a path to CSV / Parquet / SAS / Stata file."""
     if isinstance(source, pd.DataFrame):
-        return source
+        return _check_columns(source)
     if hasattr(source, "to_pandas") and hasattr(source, "columns"):  # polars, pyarrow
-        return source.to_pandas()
+        return _check_columns(_from_arrow_like(source))
     if isinstance(source, (str, Path)):
         path = Path(source)
         if not path.exists():
@@ -126,6 +126,74 @@ def read_data(source: object) -> pd.DataFrame:
     raise DataError(
         f"data must be a pandas/polars DataFrame or a file path, got {type(source).__name__}."
     )
+
+
+def _from_arrow_like(source) -> pd.DataFrame:
+    """A polars (or pyarrow) frame as pandas. polars' own ``to_pandas`` needs pyarrow; without
+    it, columns are taken one by one: numbers and booleans as pandas' nullable types (nulls
+    become missing values), everything else as text/objects."""
+    try:
+        return source.to_pandas()
+    except ImportError:
+        if not hasattr(source, "get_column"):
+            raise DataError("converting this data frame to pandas needs pyarrow: "
+                            "pip install pyarrow, or pass a pandas DataFrame.") from None
+    out = {}
+    for name in source.columns:
+        col = source.get_column(name)
+        values, dt = col.to_list(), col.dtype
+        if dt.is_integer():
+            out[name] = pd.array(values, dtype="Int64")
+        elif dt.is_float():
+            out[name] = pd.array(values, dtype="Float64")
+        elif str(dt) == "Boolean":
+            out[name] = pd.array(values, dtype="boolean")
+        else:
+            out[name] = pd.Series(values, dtype=object)
+    return pd.DataFrame(out)
+
+
+#: dtypes a formula cannot use as they are, with what to do instead.
+_UNUSABLE = (
+    (pd.api.types.is_datetime64_any_dtype,
+     "holds dates/times; derive a number (e.g. days since randomisation: "
+     "(df[{c!r}] - df[{c!r}].min()).dt.days) or a period category first"),
+    (pd.api.types.is_timedelta64_dtype,
+     "holds time spans; convert them to a number of days or hours first"),
+    (lambda s: isinstance(s.dtype, (pd.PeriodDtype, pd.IntervalDtype)),
+     "holds periods or intervals; convert them to numbers or text categories first"),
+    (pd.api.types.is_complex_dtype, "holds complex numbers, which no model can use"),
+)
+
+
+def _check_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """Column names must be unique (a duplicated name makes every use of it ambiguous)."""
+    dup = frame.columns[frame.columns.duplicated()]
+    if len(dup):
+        names = list(dict.fromkeys(str(c) for c in dup))
+        raise DataError(
+            f"the data have duplicated column name(s) {names[:10]}: every column must have its "
+            "own name. Rename or drop the duplicates (df.loc[:, ~df.columns.duplicated()])."
+        )
+    return frame
+
+
+def _check_usable(frame: pd.DataFrame, used: list[str]) -> None:
+    for col in used:
+        s = frame[col]
+        for test, advice in _UNUSABLE:
+            if test(s):
+                raise DataError(f"column {col!r} ({s.dtype}) {advice.format(c=col)}.")
+        if s.dtype == object:
+            kinds = pd.api.types.infer_dtype(s, skipna=True)
+            if kinds in ("bytes", "mixed") and any(isinstance(v, bytes) for v in s.head(1000)):
+                raise DataError(
+                    f"column {col!r} holds bytes (as SAS transport files give without an "
+                    "encoding); decode it first, e.g. df[col].str.decode('latin-1')."
+                )
+            if kinds in ("datetime", "datetime64", "date", "time", "timedelta", "period"):
+                raise DataError(f"column {col!r} holds {kinds} values; derive a number or a "
+                                "text category from it first.")
 
 
 def dataset_sha256(frame: pd.DataFrame, levels: dict[str, Levels] | None = None) -> str:
@@ -164,6 +232,9 @@ def prepare(
     cluster: str | None = None,
 ) -> PreparedData:
     """Select used columns, exclude incomplete rows (counted), recode treatment, check types."""
+    data = _check_columns(data)
+    if len(data) == 0:
+        raise DataError("the data have no rows.")
     used = [outcome, *variables]
     for extra, role in ((exposure, "exposure"), (cluster, "cluster")):
         if extra is not None:
@@ -171,6 +242,7 @@ def prepare(
                 raise DataError(f"{role} column {extra!r} is not in the data.")
             if extra not in used:
                 used.append(extra)
+    _check_usable(data, used)
     # text covariates are factorized once: for the hash, missing values and the design
     text = {c: factorize(data[c]) for c in variables if c != treatment and is_text(data.get(c))}
     sha = dataset_sha256(data, text)
@@ -196,7 +268,13 @@ def prepare(
         frame = frame.loc[keep].reset_index(drop=True)
         text = {c: lv.take(keep) for c, lv in text.items()}
     if len(frame) == 0:
-        raise DataError("no complete rows remain after excluding rows with missing values.")
+        detail = ", ".join(f"{c}: {int(np.asarray(miss[c]).sum())}" for c in used
+                           if np.asarray(miss[c]).any())
+        raise DataError(
+            f"every one of the {len(data)} rows misses a value in a used variable (missing per "
+            f"variable: {detail}), so no row can be analysed. Check the coding of missing "
+            "values, or drop the variables that are mostly missing."
+        )
 
     frame[treatment], labels = _code_treatment(frame[treatment], treatment, reference)
     frame[outcome] = _check_outcome(frame[outcome], outcome, family)
@@ -241,6 +319,15 @@ def _code_treatment(s: pd.Series, name: str, reference: object) -> tuple[pd.Seri
 def _check_outcome(s: pd.Series, name: str, family: str) -> pd.Series:
     if pd.api.types.is_bool_dtype(s):
         s = s.astype(int)
+    if family == "time":
+        if not pd.api.types.is_numeric_dtype(s):
+            sample = [str(v)[:20] for v in list(pd.unique(s))[:4]]
+            raise DataError(
+                f"survival time {name!r} must be numeric (days, months, years); it has dtype "
+                f"{s.dtype} (values like {sample}). Convert it, e.g. "
+                f"pd.to_numeric(df[{name!r}], errors='coerce'), and check what did not convert."
+            )
+        return pd.Series(s.to_numpy(dtype=float), index=s.index, name=name)
     if not pd.api.types.is_numeric_dtype(s):
         levels = list(pd.unique(s))[:4]
         raise DataError(

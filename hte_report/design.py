@@ -17,7 +17,7 @@ import scipy.linalg
 from formulaic import model_matrix
 
 from .data import Levels, factorize, is_text
-from .errors import FormulaError, ModelError, SparseSubgroupWarning
+from .errors import DataError, FormulaError, ModelError, SparseSubgroupWarning
 from .formula import ModifierTerm, ParsedFormula
 
 
@@ -151,9 +151,14 @@ def build_design(parsed: ParsedFormula, frame: pd.DataFrame,
     ``levels``: factorizations of categorical columns of ``frame`` already made (by
     :func:`~hte_report.data.prepare`); the others are made here."""
     cats = categorical_columns(parsed, frame)
+    _check_listed_levels(parsed, frame)
+    for col in parsed.adjustment:
+        if col in frame:
+            _check_not_constant(col, frame[col], modifier=False)
     mods = []
     for m in parsed.modifiers:
         kind = "categorical" if m.name in cats else "continuous"
+        _check_not_constant(m.name, frame[m.name])
         if kind == "continuous":
             k = n_distinct(frame[m.name], 4)
             if k < 5:
@@ -173,9 +178,20 @@ def build_design(parsed: ParsedFormula, frame: pd.DataFrame,
         # zero under treatment = 0, and the observed design mixes the two row by row.
         # Stateful transforms (C, bs, center, ...) only see covariates, which are unchanged.
         data = frame.assign(**{parsed.treatment: 1}, **_text_as_categorical(frame, levels))
-        mm = model_matrix(parsed.rhs, data, na_action="raise")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            mm = model_matrix(parsed.rhs, data, na_action="raise")
     except Exception as exc:  # formulaic raises many types; report them as formula errors
-        raise FormulaError(f"cannot build the design for {parsed.formula!r}: {exc}") from None
+        raise FormulaError(f"cannot build the design for {parsed.formula!r}: "
+                           f"{_short(exc)}") from None
+    for w in caught:
+        text = str(w.message)
+        if "outside of the nominated levels" in text or "not in that dtype's categories" in text:
+            raise DataError(  # a level missed by the check above: never fold rows silently
+                f"a C(..., levels=[...]) term of {parsed.formula!r} omits values present in "
+                f"the data ({_short(text)}); list every level or exclude those rows first.")
+        if not issubclass(w.category, (DeprecationWarning, FutureWarning)):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     X1 = np.asarray(mm, dtype=float)
     columns = tuple(mm.columns)
     spec = mm.model_spec
@@ -248,18 +264,79 @@ def _raise_empty_arm(name: str, frame: pd.DataFrame, t: np.ndarray) -> None:
             )
 
 
+def _short(value: object, limit: int = 300) -> str:
+    text = str(value)
+    return text if len(text) <= limit else text[:limit] + " …"
+
+
+def _check_not_constant(name: str, s: pd.Series, modifier: bool = True) -> None:
+    """A modifier with one value cannot modify anything, and a constant covariate duplicates
+    the intercept: say so (not 'collinear')."""
+    first = s.iloc[0] if len(s) else None
+    if len(s) and (s == first).all():
+        what = ("effect modifier", "it cannot modify the treatment effect. Remove it from the "
+                "interaction") if modifier else (
+                "adjustment covariate", "it duplicates the intercept. Remove it")
+        raise DataError(
+            f"{what[0]} {name!r} is constant (every analysed row has {name} = "
+            f"{_short(first, 40)}): {what[1]}, or check the data filter."
+        )
+
+
+def _check_listed_levels(parsed: ParsedFormula, frame: pd.DataFrame) -> None:
+    """``C(x, levels=[...])`` must list every value of x in the data: formulaic codes the
+    unlisted ones like the reference level, which would give their rows the reference level's
+    effect while they are still reported as their own subgroup."""
+    try:
+        tree = ast.parse(parsed.rhs.replace(":", "*"), mode="eval")
+    except SyntaxError:
+        return
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                and node.func.id == "C" and node.args and isinstance(node.args[0], ast.Name)
+                and node.args[0].id in frame.columns):
+            continue
+        listed = [k.value for k in node.keywords if k.arg == "levels"] + node.args[2:3]
+        if not listed:
+            continue
+        try:
+            values = list(ast.literal_eval(listed[0]))
+        except (ValueError, TypeError, SyntaxError):
+            continue  # not a literal list: formulaic's warning is caught after materializing
+        col = node.args[0].id
+        s = frame[col]
+        counts = s[~s.isin(values) & s.notna()].value_counts()
+        if len(counts):
+            shown = ", ".join(f"{_short(v, 30)!s} ({n} rows)" for v, n in counts.head(8).items())
+            raise DataError(
+                f"C({col}, levels=...) lists {values!r} but {col!r} also takes the value(s) "
+                f"{shown}. Rows at an unlisted level would be coded like the reference level "
+                "and given its effect. List every level, or exclude or recode those rows first."
+            )
+
+
 def _check_rank(X: np.ndarray, columns: tuple[str, ...]) -> None:
     if X.shape[0] <= X.shape[1]:
         raise ModelError(
             f"{X.shape[0]} analysed rows for {X.shape[1]} model coefficients: the model cannot "
             "be estimated. Use fewer modifiers or covariates."
         )
-    # cheap screen on the cross-product; the pivoted QR (which names the columns) only when needed
+    # Columns judged at unit length, so that a covariate on a large scale (epoch seconds,
+    # age x 1e9) is judged by its angle to the others, not by its size. A cheap screen on the
+    # cross-product; the pivoted QR (which names the columns) only when needed.
     gram = X.T @ X
+    norms = np.sqrt(np.diag(gram))
+    zero = [columns[j] for j in np.flatnonzero(norms == 0)]
+    if zero:
+        raise ModelError(
+            f"design column(s) {zero[:10]} are zero for every analysed row (a level or "
+            "combination no analysed patient has). Remove the term or merge levels."
+        )
+    gram = gram / np.outer(norms, norms)
     ev = np.linalg.eigvalsh(gram)
     if ev[0] > ev[-1] * 1e-12:
         return
-    _, r, piv = scipy.linalg.qr(X, mode="economic", pivoting=True)
+    _, r, piv = scipy.linalg.qr(X / norms, mode="economic", pivoting=True)
     d = np.abs(np.diag(r))
     tol = d.max() * max(X.shape) * np.finfo(float).eps * 1e3
     rank = int((d > tol).sum())

@@ -61,7 +61,7 @@ def contrast(
     """Contrast of mean predictions under treatment 1 and 0 for each group (column of weights)."""
     m1, g1 = group_means(model, X1, weights)
     m0, g0 = group_means(model, X0, weights)
-    return contrast_of_means(kind, m1, g1, m0, g0, model.vcov)
+    return contrast_of_means(kind, m1, g1, m0, g0, model)
 
 
 @dataclass(frozen=True)
@@ -109,12 +109,13 @@ class Means:
     def take(self, idx) -> Means:
         return Means(self.m1[idx], self.g1[idx], self.m0[idx], self.g0[idx])
 
-    def contrast(self, kind: str, vcov: np.ndarray) -> Contrast:
-        return contrast_of_means(kind, self.m1, self.g1, self.m0, self.g0, vcov)
+    def contrast(self, kind: str, model: FittedModel) -> Contrast:
+        return contrast_of_means(kind, self.m1, self.g1, self.m0, self.g0, model)
 
 
-def contrast_of_means(kind, m1, g1, m0, g0, vcov) -> Contrast:
-    """Difference, ratio or odds ratio of two sets of group means, with the delta method."""
+def contrast_of_means(kind, m1, g1, m0, g0, model: FittedModel) -> Contrast:
+    """Difference, ratio or odds ratio of two sets of group means, with the delta method
+    (covariance from ``model.cov``: NaN where an HC2/HC3 variance is undefined)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         if kind == "difference":
             theta = m1 - m0
@@ -130,7 +131,7 @@ def contrast_of_means(kind, m1, g1, m0, g0, vcov) -> Contrast:
             est = np.exp(theta)
         else:  # pragma: no cover - internal
             raise ValueError(kind)
-    cov = jac @ vcov @ jac.T
+    cov = model.cov(jac) if hasattr(model, "cov") else jac @ model.vcov @ jac.T
     return Contrast(kind, est, theta, cov, m1, m0)
 
 
@@ -158,6 +159,8 @@ def wald_test(theta: np.ndarray, cov: np.ndarray) -> tuple[float, int, float]:
     """Chi-square Wald test that all of ``theta`` are zero."""
     theta = np.atleast_1d(theta)
     df = len(theta)
+    if not (np.all(np.isfinite(cov)) and np.all(np.isfinite(theta))):
+        return np.nan, df, np.nan
     stat = float(theta @ np.linalg.solve(cov, theta))
     return stat, df, float(stats.chi2.sf(stat, df))
 

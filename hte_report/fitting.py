@@ -251,6 +251,11 @@ def _diagnostics(fm: FittedModel, design: Design, y, expo, cells=None) -> list[s
     [0, 1], and overdispersion of a Poisson model reported with model-based variance."""
     out = []
     info = MODELS[fm.name]
+    if fm.undefined is not None and fm.undefined.shape[1]:
+        out.append(f"{fm.label}: {fm.undefined.shape[1]} patient(s) have leverage 1 (fitted "
+                   "exactly, e.g. the only patient of a subgroup arm), so their "
+                   f"{fm.variance} variance contribution is 0/0; effects and tests that depend "
+                   "on them are marked not estimable (merge sparse levels)")
     if fm.name == "ols" and np.all((y == 0) | (y == 1)):
         for arm, treated in (("treated", True), ("control", False)):
             p = design.X1 @ design.coefficients_under(fm.params, treated)
@@ -366,6 +371,17 @@ def _not_estimable(fm: FittedModel, key, sparse, kind: str) -> str:
     return ""
 
 
+LEVERAGE_NOTE = ("not estimable: {var} variance undefined (it depends on a patient with "
+                 "leverage 1, e.g. the only patient of a subgroup arm); merge sparse levels")
+
+
+def _undefined(fm: FittedModel, se: float) -> str:
+    """Note for an effect or test whose HC2/HC3 variance is undefined (``FittedModel.cov``)."""
+    if fm.undefined is not None and fm.undefined.size and not np.isfinite(se):
+        return LEVERAGE_NOTE.format(var=fm.variance)
+    return ""
+
+
 def _row(base: dict, res: dict, i: int, counts: dict, note: str) -> dict:
     row = dict(base)
     for k in ("estimate", "std_error", "conf_low", "conf_high", "statistic", "p_value"):
@@ -379,11 +395,11 @@ def _standardized(fm, subs, means, counts, sparse, family, conf_level):
     """Standardized effects of the groups ``subs`` (None: all patients) from their means."""
     rows = []
     for kind, scale in _scales(fm, family):
-        c = means.contrast(kind, fm.vcov)
+        c = means.contrast(kind, fm)
         res = interval(c, conf_level)
         for i, s in enumerate(subs):
             key = None if s is None else (s.modifier, s.level)
-            note = _not_estimable(fm, key, sparse, kind)
+            note = _not_estimable(fm, key, sparse, kind) or _undefined(fm, res["std_error"][i])
             base = {"modifier": OVERALL if s is None else s.modifier,
                     "level": "" if s is None else s.level,
                     "order": 0 if s is None else s.order,
@@ -486,7 +502,8 @@ def _conditional(fm, design, designs, family, conf_level, counts, sparse, method
         for i, v in enumerate(vals):
             cat = m.kind == "categorical"
             key = (m.name, str(v))
-            note = _not_estimable(fm, key, sparse, kind) if cat else ""
+            note = (_not_estimable(fm, key, sparse, kind) if cat else "") or _undefined(
+                fm, res["std_error"][i])
             base = {"modifier": m.name, "level": str(v) if cat else labels[i],
                     "order": i, "value": np.nan if cat else float(v), "scale": scale,
                     "model": fm.label, "method": method,
@@ -506,7 +523,8 @@ def _tests(fm, design, treatment, subs, sparse, family, y, expo, groups, path="s
         hit = any(k is not None and k[0] == m.name for k in sparse)
         broken = fm.link != "identity" and hit and m.kind == "categorical"
         note = "not estimable: a subgroup has zero events in an arm" if broken else ""
-        stat, df, p = wald_test(fm.params[idx], fm.vcov[np.ix_(idx, idx)])
+        stat, df, p = wald_test(fm.params[idx], fm.cov(np.eye(len(fm.params))[idx]))
+        note = note or _undefined(fm, stat)
         rows.append(_test_row(m.name, native_scale, "wald", stat, df, p, fm.label,
                               "coefficient-wald", note))
         if info.likelihood and fm.variance == "model":  # LR ignores robust/cluster variance
@@ -525,10 +543,11 @@ def _tests(fm, design, treatment, subs, sparse, family, y, expo, groups, path="s
             idx = [i for i, s in enumerate(subs) if s.modifier == m.name]
             for kind, scale in _scales(fm, family):
                 bad = broken and (kind == "ratio" or fm.link != "identity")
-                c = means.take(idx).contrast(kind, fm.vcov)
+                c = means.take(idx).contrast(kind, fm)
                 stat, df, p = equality_test(c)
                 rows.append(_test_row(m.name, scale, "equality", stat, df, p, fm.label,
-                                      "standardized-equality", note if bad else ""))
+                                      "standardized-equality",
+                                      (note if bad else "") or _undefined(fm, stat)))
     return rows
 
 
@@ -594,7 +613,7 @@ def _reri(fm, treatment, conf_level, reri_designs):
     label = "OR" if fm.link == "logit" else "RR"
     rows = []
     for name, (lo, L) in reri_designs.items():
-        df = additive_interaction(L @ fm.params, L @ fm.vcov @ L.T, conf_level, label)
+        df = additive_interaction(L @ fm.params, fm.cov(L), conf_level, label)
         df.insert(0, "modifier", name)
         df["model"] = fm.label
         df["reference"] = f"{treatment}=0, {name}={lo}"

@@ -12,7 +12,7 @@ import pandas as pd
 
 from .data import prepare, read_data
 from .design import Design, build_design, categorical_columns
-from .errors import MissingDataWarning
+from .errors import DataError, MissingDataWarning, ModelWarning
 from .formula import parse_formula
 from .options import Cluster, check_family, check_models, check_variance
 
@@ -96,8 +96,31 @@ def setup(formula, data, *, treatment=None, reference=None, family=None, models=
     y = frame[parsed.outcome].to_numpy(dtype=float)
     expo = frame[exposure].to_numpy(dtype=float) if exposure else None
     groups = frame[cluster].to_numpy() if cluster else None
+    check_clusters(cluster, groups)
     return Setup(parsed, prep, design, family, model_names, var_opt, y, expo, groups, cluster,
                  cells)
+
+
+#: Fewer clusters than this: cluster-robust standard errors are biased downwards (CR1 needs
+#: a few dozen clusters; Cameron & Miller 2015), which the user is told.
+FEW_CLUSTERS = 20
+
+
+def check_clusters(cluster: str | None, groups) -> None:
+    """A cluster variance needs at least two clusters; with few, its SEs are too small."""
+    if cluster is None or groups is None:
+        return
+    G = len(pd.unique(groups))
+    if G < 2:
+        raise DataError(
+            f"variance=Cluster({cluster!r}) needs at least 2 clusters; the analysed rows have "
+            f"{G} cluster. Use variance='HC0'..'HC3', or check the cluster column."
+        )
+    if G < FEW_CLUSTERS:
+        warnings.warn(
+            f"variance=Cluster({cluster!r}) with only {G} clusters: cluster-robust standard "
+            f"errors are biased downwards with fewer than about {FEW_CLUSTERS}-40 clusters; "
+            "interpret intervals and p-values with caution.", ModelWarning, stacklevel=3)
 
 
 def _setup_cells(cd, formula, *, treatment, reference, family, models, var_opt,
@@ -125,6 +148,7 @@ def _setup_cells(cd, formula, *, treatment, reference, family, models, var_opt,
     design = build_design(parsed, frame)
     y = frame[parsed.outcome].to_numpy(dtype=float)
     groups = frame[cluster].to_numpy() if cluster else None
+    check_clusters(cluster, groups)
     return Setup(parsed, prep, design, family, model_names, var_opt, y, None, groups, cluster,
                  cd.cells)
 

@@ -29,7 +29,7 @@ from scipy import stats
 from .data import prepare, read_data
 from .errors import DataError, FormulaError, HTEReportWarning, ModelError
 from .formula import _factor_columns, check_formula_safety
-from .models.glm import FitFailure, fit_glm
+from .models.glm import DEVIANCE_ATOL, DEVIANCE_RTOL, FitFailure, fit_glm
 from .options import OptionError, check_choice
 
 __all__ = ["OverfittingWarning", "RiskModel", "c_statistic", "make_folds", "quantile_groups",
@@ -400,7 +400,8 @@ def c_statistic(outcome, score, conf_level: float = 0.95) -> dict:
 def _calibration_fit(y, lp, slope: bool, conf_level: float) -> dict:
     X = np.column_stack([np.ones_like(lp), lp]) if slope else np.ones((len(lp), 1))
     off = None if slope else lp
-    res = sm.GLM(y, X, family=sm.families.Binomial(), offset=off).fit(tol=1e-13, maxiter=200)
+    res = sm.GLM(y, X, family=sm.families.Binomial(), offset=off).fit(
+        maxiter=200, tol_criterion="deviance", rtol=DEVIANCE_RTOL, atol=DEVIANCE_ATOL)
     j = 1 if slope else 0
     b, se = float(res.params[j]), float(np.sqrt(res.cov_params()[j, j]))
     null = 1.0 if slope else 0.0

@@ -56,6 +56,7 @@ from .models.survival import (
     zph_test,
 )
 from .options import Cluster, OptionError, check_choice
+from .preparation import check_clusters
 from .result import HTEResult, provenance
 
 COLUMNS = ["modifier", "level", "order", "value", "scale", "model", "method", "mu_treated",
@@ -230,7 +231,7 @@ def fit_survival(
     cluster = variance.column if isinstance(variance, Cluster) else None
     extra = tuple(c for c in (sf.event, *sf.strata) if c not in parsed.variables)
     prep = prepare(raw, outcome=sf.time, treatment=parsed.treatment,
-                   variables=extra + parsed.variables, family="continuous", reference=reference,
+                   variables=extra + parsed.variables, family="time", reference=reference,
                    cluster=cluster)
     if prep.n_excluded:
         detail = ", ".join(f"{r.variable}: {r.n_missing}" for r in prep.exclusions.itertuples()
@@ -244,6 +245,7 @@ def fit_survival(
     strata_codes, n_strata = _strata_codes(frame, sf.strata)
     t = frame[parsed.treatment].to_numpy()
     groups = frame[cluster].to_numpy() if cluster else None
+    check_clusters(cluster, groups)
     for arm, lab in ((1, "treated"), (0, "control")):
         if event[t == arm].sum() == 0:
             raise ModelError(f"the {lab} arm has no events: hazard ratios are not estimable.")

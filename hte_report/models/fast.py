@@ -114,6 +114,19 @@ class Family:
         return float(terms.sum() if w is None else terms @ w)
 
 
+#: A patient with leverage h >= 1 - LEVERAGE_TOL is fitted exactly (its residual is 0): the
+#: HC2/HC3 weight 1/(1-h)^a makes its variance contribution 0/0.
+LEVERAGE_TOL = 1e-8
+
+
+def hat_weights(h: np.ndarray, power: float) -> tuple[np.ndarray, np.ndarray]:
+    """HC2 (``power`` 0.5) / HC3 (1) score weights ``(1-h)^-power`` and the mask of
+    leverage-1 rows, whose weight is set to 0 here: their contribution is undefined, and the
+    combinations of coefficients that depend on them are marked (``FittedModel.cov``)."""
+    bad = h >= 1.0 - LEVERAGE_TOL
+    return np.where(bad, 0.0, (1.0 - np.where(bad, 0.0, h)) ** -power), bad
+
+
 @dataclass
 class _Sums:
     """What one pass over the data accumulates at coefficients ``b``."""
@@ -122,6 +135,7 @@ class _Sums:
     rhs: np.ndarray | None = None  # X'Wz (IRLS right-hand side)
     loglik: float | None = None  # weighted log-likelihood terms (gaussian: RSS)
     meat: np.ndarray | None = None  # sum of score outer products (or cluster sums, G x p)
+    leverage1: list | None = None  # HC2/HC3: design rows with leverage 1
 
 
 def _pass(X, y, fam: Family, b, *, w0=None, off=None, info=True, loglik=False, meat=False,
@@ -161,7 +175,10 @@ def _pass(X, y, fam: Family, b, *, w0=None, off=None, info=True, loglik=False, m
                 u = u * wb0
             if bread is not None:
                 h = np.einsum("ij,ij->i", Xb @ bread, Xb) * w
-                u = u / (1.0 - h) ** power
+                wt, bad = hat_weights(h, power)
+                u = u * wt
+                if bad.any():
+                    out.leverage1 = (out.leverage1 or []) + [Xb[bad]]
             S = Xb * u[:, None]
             if codes is not None:
                 np.add.at(out.meat, codes[s:s + BLOCK], S)
@@ -283,8 +300,9 @@ def irls(X, y, family, link, weights=None, offset=None, start=None, tol=None, ma
 
 def fit_irls(name, X, y, variance: Variance | None, exposure=None, groups=None, start=None,
              free=None):
-    """Full-data fast path. Returns (params, vcov, loglik, converged, passes);
-    ``variance=None``: the log-likelihood only (vcov is NaN).
+    """Full-data fast path. Returns (params, vcov, loglik, converged, passes, undefined);
+    ``variance=None``: the log-likelihood only (vcov is NaN). ``undefined``: HC2/HC3 influence
+    directions of leverage-1 rows (``FittedModel.undefined``), else None.
 
     Covariances at convergence come from the last pass (the information and, when the pass was
     expected to be the last, the score outer products); HC2/HC3 need the leverages, hence one
@@ -312,10 +330,11 @@ def _fit_irls(name, X, y, variance, exposure, groups, start, free):
             b, _sums, converged, it = _iterate(Xf, y, fam, None, off, start, tol, 300, free)
             ll = _pass(Xf, y, fam, b, off=off, info=False, loglik=True).loglik
         keep = np.arange(Xf.shape[1]) if free is None else np.asarray(free)
-        return b[keep], np.full((len(keep), len(keep)), np.nan), _loglik(fam, ll, y, n,
-                                                                          len(keep)), converged, it
+        return (b[keep], np.full((len(keep), len(keep)), np.nan),
+                _loglik(fam, ll, y, n, len(keep)), converged, it, None)
     tol = _tolerance(fam, None)
     hat = variance in ("HC2", "HC3")
+    undefined = None
     codes = G = None
     if isinstance(variance, Cluster):
         codes = np.unique(groups, return_inverse=True)[1]
@@ -338,6 +357,9 @@ def _fit_irls(name, X, y, variance, exposure, groups, start, free):
         sums.loglik = last.loglik
         if missing_meat:
             sums.meat = last.meat
+        if hat:
+            lev = last.leverage1 or [np.zeros((0, Xf.shape[1]))]
+            undefined = (full @ np.vstack(lev).T)[keep]
     p = len(keep)
     ll = _loglik(fam, sums.loglik, y, n, p)
     sigma2 = sums.loglik / (n - p) if fam.family == "gaussian" else 1.0
@@ -351,7 +373,7 @@ def _fit_irls(name, X, y, variance, exposure, groups, start, free):
             meat = meat * n / (n - p)
         meat = meat[np.ix_(keep, keep)]
         vcov = bread @ meat @ bread
-    return b[keep], vcov, ll, converged, it
+    return b[keep], vcov, ll, converged, it, undefined
 
 
 def _loglik(fam: Family, terms: float, y, n: int, p: int) -> float:
@@ -430,7 +452,8 @@ def n_distinct_rows(X, limit: int) -> int:
 
 
 def fit_compressed(name, X, y, variance: Variance, exposure=None, groups=None, start=None):
-    """Exact fit on cells. Returns (params, vcov, loglik, converged, iterations, n_cells)."""
+    """Exact fit on cells. Returns (params, vcov, loglik, converged, iterations, n_cells,
+    undefined)."""
     if exposure is not None:
         raise NotImplementedError("the compressed path does not take an exposure")
     Xc, cnt, s1, s2, slg, g = compress(X, y, None, groups,
@@ -464,13 +487,16 @@ def fit_cells(name, Xc, cnt, s1, s2, slg, variance: Variance, g=None, start=None
                                   + np.where(cnt - s1 > 0, (cnt - s1) * np.log1p(-mu), 0.0)))
         else:
             ll = float(np.sum(s1 * np.log(mu) - cnt * mu - slg))
+    undefined = None
     if variance == "model":
         vcov = bread * sigma2
     else:
         q = (d / v) ** 2  # per-row score weight squared, constant within a cell
         if variance in ("HC2", "HC3"):
-            h = np.einsum("ij,jk,ik->i", Xc, bread, Xc) * (d * d / v)
-            q = q / (1.0 - h) ** (1.0 if variance == "HC2" else 2.0)
+            h = np.einsum("ij,jk,ik->i", Xc, bread, Xc) * (d * d / v)  # of one row of a cell
+            wt, bad = hat_weights(h, 0.5 if variance == "HC2" else 1.0)
+            q = q * wt**2
+            undefined = bread @ Xc[bad].T
         if isinstance(variance, Cluster):
             codes = np.unique(g, return_inverse=True)[1]
             G = int(codes.max()) + 1
@@ -484,7 +510,7 @@ def fit_cells(name, Xc, cnt, s1, s2, slg, variance: Variance, g=None, start=None
             if variance == "HC1":
                 meat *= n / (n - p)
         vcov = bread @ meat @ bread
-    return b, vcov, ll, converged, it, len(cnt)
+    return b, vcov, ll, converged, it, len(cnt), undefined
 
 
 __all__ = ["fit_irls", "fit_compressed", "n_distinct_rows", "variance_label"]

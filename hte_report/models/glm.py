@@ -18,6 +18,7 @@ from statsmodels.tools.sm_exceptions import ConvergenceWarning as SMConvergenceW
 
 from ..errors import ModelError
 from ..options import MODELS, Cluster, Variance, variance_label
+from .fast import LEVERAGE_TOL, hat_weights
 
 _LINKS = {
     "identity": sm.families.links.Identity,
@@ -44,6 +45,35 @@ class FittedModel:
     note: str = ""
     fallback_from: str = ""
     extra: dict = field(default_factory=dict)
+    #: HC2/HC3 only: p x m influence directions ``bread @ x_i`` of the m patients with
+    #: leverage 1, whose variance contribution is 0/0. A linear combination ``L`` of the
+    #: coefficients that loads on one of them has no HC2/HC3 variance (:meth:`cov`).
+    undefined: np.ndarray | None = None
+
+    def cov(self, L: np.ndarray) -> np.ndarray:
+        """Covariance ``L V L'`` of the combinations ``L @ params`` (rows of ``L``), with NaN
+        rows and columns for combinations whose HC2/HC3 variance is undefined (they depend on
+        a patient with leverage 1)."""
+        L = np.atleast_2d(L)
+        C = L @ self.vcov @ L.T
+        bad = self.undefined_rows(L)
+        if bad.any():
+            C = C.copy()
+            C[bad, :] = np.nan
+            C[:, bad] = np.nan
+        return C
+
+    def undefined_rows(self, L: np.ndarray) -> np.ndarray:
+        """Which combinations (rows of ``L``) load on a leverage-1 direction."""
+        L = np.atleast_2d(L)
+        U = self.undefined
+        if U is None or U.size == 0:
+            return np.zeros(L.shape[0], dtype=bool)
+        with np.errstate(invalid="ignore"):
+            load = np.abs(np.nan_to_num(L) @ U)
+            scale = (np.linalg.norm(np.nan_to_num(L), axis=1)[:, None]
+                     * np.linalg.norm(U, axis=0)[None, :])
+        return np.any(load > LEVERAGE_TOL * scale, axis=1)
 
     @property
     def label(self) -> str:
@@ -88,7 +118,43 @@ def choose_path(X: np.ndarray, exposure: np.ndarray | None) -> str:
     return "irls" if n >= IRLS_MIN_ROWS else "statsmodels"
 
 
-def fit_glm(
+#: Columns whose root-mean-square lies outside [2^-SCALE_BITS, 2^SCALE_BITS] are rescaled for
+#: fitting (by a power of two: exact in floating point) and the estimates scaled back.
+SCALE_BITS = 12
+
+
+def fit_glm(name: str, X: np.ndarray, y: np.ndarray, columns: tuple[str, ...],
+            variance: Variance, exposure: np.ndarray | None = None,
+            groups: np.ndarray | None = None, start: np.ndarray | None = None,
+            path: str = "statsmodels", cells=None, drop: tuple[int, ...] = ()) -> FittedModel:
+    """Fit working model ``name`` on design ``X`` (see :func:`_fit_glm`).
+
+    A covariate on a large or tiny scale (epoch seconds, age x 1e9, a dose in grams / 1e6)
+    is fitted on a rescaled column, so that convergence and rank do not depend on its units;
+    estimates, covariance and leverage directions are returned on the user's scale."""
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        return _fit_glm(name, X, y, columns, variance, exposure, groups, start, path, cells,
+                        drop)
+    w = None if cells is None else cells.cnt
+    ms = (np.einsum("ij,ij->j", X, X) if w is None else np.einsum("ij,ij,i->j", X, X, w))
+    rms = np.sqrt(ms / (X.shape[0] if w is None else w.sum()))
+    with np.errstate(divide="ignore"):
+        bits = np.where(rms > 0, np.round(np.log2(np.where(rms > 0, rms, 1.0))), 0.0)
+    if np.all(np.abs(bits) <= SCALE_BITS):
+        return _fit_glm(name, X, y, columns, variance, exposure, groups, start, path, cells,
+                        drop)
+    scale = np.exp2(bits)
+    fm = _fit_glm(name, X / scale, y, columns, variance, exposure, groups,
+                  None if start is None else start * scale, path, cells, drop)
+    keep = np.setdiff1d(np.arange(X.shape[1]), drop) if drop else np.arange(X.shape[1])
+    sk = scale[keep] if len(fm.params) == len(keep) else scale
+    from dataclasses import replace
+
+    return replace(fm, params=fm.params / sk, vcov=fm.vcov / np.outer(sk, sk),
+                   undefined=None if fm.undefined is None else fm.undefined / sk[:, None])
+
+
+def _fit_glm(
     name: str,
     X: np.ndarray,
     y: np.ndarray,
@@ -150,7 +216,8 @@ def fit_glm(
             warnings.simplefilter("always")
             try:
                 res = sm.GLM(y, Xf, family=family, offset=offset).fit(
-                    start_params=start, maxiter=300, tol=1e-13
+                    start_params=start, maxiter=300, tol_criterion="deviance",
+                    rtol=DEVIANCE_RTOL, atol=DEVIANCE_ATOL,
                 )
             except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
                 raise FitFailure(f"{name} failed: {exc}") from None
@@ -172,14 +239,15 @@ def fit_glm(
         loglik = float(res.llf)
         X = Xf
 
+    undefined = None
     if variance == "model":
         vcov = np.asarray(vcov_model)
     else:
-        vcov = sandwich(X, w_score, w_info, variance, groups)
+        vcov, undefined = sandwich(X, w_score, w_info, variance, groups)
     return FittedModel(
         name=name, link=info.link, variance=variance_label(variance), params=np.asarray(params),
         vcov=vcov, loglik=loglik, converged=converged, n=len(y), columns=tuple(columns),
-        iterations=iters, extra={"path": "statsmodels"},
+        iterations=iters, extra={"path": "statsmodels"}, undefined=undefined,
     )
 
 
@@ -196,17 +264,17 @@ def _fit_fast(name, X, y, columns, variance, exposure, groups, start, path,
     with np.errstate(all="ignore"):
         try:
             if path == "cells":
-                b, V, ll, conv, it, k = fit_cells(name, X, cells.cnt, cells.s1, cells.s2,
-                                                  cells.slg, variance, groups, start)
+                b, V, ll, conv, it, k, U = fit_cells(name, X, cells.cnt, cells.s1, cells.s2,
+                                                     cells.slg, variance, groups, start)
                 extra["cells"] = k
             elif path == "compressed":
-                b, V, ll, conv, it, k = fit_compressed(name, X, y, variance, exposure, groups,
-                                                       start)
+                b, V, ll, conv, it, k, U = fit_compressed(name, X, y, variance, exposure,
+                                                          groups, start)
                 extra["cells"] = k
             else:
                 free = np.setdiff1d(np.arange(X.shape[1]), drop) if drop else None
-                b, V, ll, conv, it = fit_irls(name, X, y, None if drop else variance,
-                                              exposure, groups, start, free)
+                b, V, ll, conv, it, U = fit_irls(name, X, y, None if drop else variance,
+                                                 exposure, groups, start, free)
         except (np.linalg.LinAlgError, ValueError) as exc:
             raise FitFailure(f"{name} failed: {exc}") from None
     Xf = X * exposure[:, None] if (exposure is not None and info.link == "identity") else X
@@ -223,7 +291,15 @@ def _fit_fast(name, X, y, columns, variance, exposure, groups, start, path,
     n = len(y) if cells is None else int(round(cells.cnt.sum()))
     return FittedModel(name=name, link=info.link, variance=variance_label(variance), params=b,
                        vcov=V, loglik=ll, converged=True, n=n, columns=tuple(columns),
-                       iterations=it, extra=extra)
+                       iterations=it, extra=extra, undefined=U)
+
+
+#: Convergence of statsmodels' IRLS: |dev - dev_old| <= DEVIANCE_ATOL + DEVIANCE_RTOL * |dev|,
+#: relative to the deviance as R's glm judges it (|dev - dev_old| / (|dev| + 0.1) < eps), and as
+#: tight as the arithmetic allows: an absolute tolerance alone (statsmodels' ``tol``) is missed
+#: forever by a deviance of ~10^3 whose last digit moves by one rounding step (2e-13).
+DEVIANCE_RTOL = 1e-15
+DEVIANCE_ATOL = 1e-13
 
 
 def _check_range(name: str, mu: np.ndarray) -> None:
@@ -258,6 +334,9 @@ def sandwich(
 
     ``w_score[i] * X[i]`` is row i's estimating-function contribution and
     ``sum w_info[i] X[i] X[i]'`` the expected information (bread inverse).
+
+    Returns the covariance and, for HC2/HC3, the influence directions of leverage-1 rows
+    (p x m; ``None`` otherwise): see :attr:`FittedModel.undefined`.
     """
     n, k = X.shape
     bread = np.linalg.inv(X.T @ (X * w_info[:, None]))
@@ -269,12 +348,14 @@ def sandwich(
         np.add.at(summed, codes, scores)
         meat = summed.T @ summed
         meat *= G / (G - 1) * (n - 1) / (n - k)
-        return bread @ meat @ bread
+        return bread @ meat @ bread, None
+    undefined = None
     if variance in ("HC2", "HC3"):
         h = np.einsum("ij,jk,ik->i", X, bread, X) * w_info
-        power = 0.5 if variance == "HC2" else 1.0
-        scores = scores / ((1.0 - h) ** power)[:, None]
+        wt, bad = hat_weights(h, 0.5 if variance == "HC2" else 1.0)
+        scores = scores * wt[:, None]
+        undefined = bread @ X[bad].T
     meat = scores.T @ scores
     if variance == "HC1":
         meat *= n / (n - k)
-    return bread @ meat @ bread
+    return bread @ meat @ bread, undefined

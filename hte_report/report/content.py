@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -14,6 +15,7 @@ import yaml
 from .. import __version__
 from ..analysis import PlannedAnalysis
 from ..credibility import analyst_ratings, credibility_table, iceman, propose_rating, sun_checklist
+from ..errors import HTEReportError
 from ..format import MINUS, SCALE_NAMES, fmt_ci, fmt_count, fmt_p, is_ratio, p_eq
 from ..inference import familywise_error, qualitative_interaction
 from ..result import HTEResult
@@ -34,6 +36,44 @@ def versions() -> dict[str, str]:
     return out
 
 
+def report_date(plan, date: str | None = None) -> tuple[str, datetime | None]:
+    """The report's date as shown, and the instant written into the PDF's metadata.
+
+    Never the wall clock, so the same plan, data and version give the same bytes. In order:
+    ``date`` (an ISO date or date-time, e.g. ``"2026-01-31"``; other text is shown as given and
+    leaves the PDF undated), the ``SOURCE_DATE_EPOCH`` environment variable (Unix seconds, the
+    reproducible-builds convention), the lock record's ``locked_at``; an unlocked plan without
+    either is reported as undated.
+    """
+    if date is not None and str(date).strip():
+        text = str(date).strip()
+        return text, _parse_instant(text)
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if epoch:
+        try:
+            when = datetime.fromtimestamp(int(epoch), timezone.utc)
+        except (ValueError, OverflowError, OSError):
+            raise HTEReportError(f"SOURCE_DATE_EPOCH must be whole seconds since 1970-01-01 UTC "
+                                 f"(e.g. 1767225600), got {epoch[:40]!r}.") from None
+        return when.strftime("%Y-%m-%d"), when
+    lock = getattr(plan, "lock", None)
+    if lock is not None:
+        when = _parse_instant(lock.locked_at)
+        return (when.strftime("%Y-%m-%d") if when else str(lock.locked_at)), when
+    return "undated (plan not locked; set a date or SOURCE_DATE_EPOCH)", None
+
+
+def _parse_instant(text: str) -> datetime | None:
+    """An ISO date or date-time as an aware UTC datetime (a date is taken at 00:00 UTC)."""
+    try:
+        when = datetime.fromisoformat(str(text).strip().replace("Z", "+00:00"))
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        return when.astimezone(timezone.utc)
+    except (ValueError, OverflowError):
+        return None
+
+
 def _figure(fig, caption: str, name: str, png: bool = False) -> Figure:
     return Figure.from_matplotlib(fig, caption, name, png)
 
@@ -43,10 +83,12 @@ def build_report(analysis: PlannedAnalysis, date: str | None = None,
     """The full report: every section listed in the README, in order."""
     plan, res = analysis.plan, analysis.result
     lock = plan.lock_status()
+    shown, instant = report_date(plan, date)
     meta = {
         "trial": plan.raw["trial"].get("name") or plan.raw["trial"]["id"],
         "trial-id": plan.raw["trial"]["id"],
-        "date": date or datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+        "date": shown,
+        "timestamp": instant,  # the PDF's creation date (None: undated)
         "plan-hash": plan.sha256,
         "lock-time": plan.lock.locked_at if plan.lock else "not locked",
         "lock-status": lock,

@@ -23,7 +23,7 @@ def _e(text: object) -> str:
 
 def _table(t: Table) -> str:
     if t.gt is not None:
-        gt = t.gt.with_id(f"hte-{t.name}") if t.name else t.gt
+        gt = t.gt.with_id(f"hte-{t.name or 'table'}")  # great-tables' own ids are random
         inner = _EXTERNAL.sub("", gt.as_raw_html())
         return f'<div class="hte-table">{inner}</div>'
     from .typst import _numeric

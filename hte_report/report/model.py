@@ -58,9 +58,11 @@ class Figure:
         import matplotlib.pyplot as plt
 
         buf = io.BytesIO()
-        fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+        # Same figure, same bytes: fixed salt for the SVG's clip-path and glyph ids, no date.
+        with plt.rc_context({"svg.hashsalt": "hte-report"}):
+            fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
         data = b""
-        if png:
+        if png:  # PNG metadata holds no date unless given one; Software is the version
             pbuf = io.BytesIO()
             fig.savefig(pbuf, format="png", dpi=200, bbox_inches="tight")
             data = pbuf.getvalue()

@@ -52,7 +52,7 @@ def bundle(block) -> dict:
     if isinstance(block, Table):
         out = {"text/markdown": _md_table(block)}
         if block.gt is not None:
-            out["text/html"] = block.gt.with_id(f"hte-{block.name}").as_raw_html()
+            out["text/html"] = block.gt.with_id(f"hte-{block.name or 'table'}").as_raw_html()
         return out
     if isinstance(block, Figure):
         out = {"image/svg+xml": block.svg.decode("utf-8")}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Callable, Sequence
@@ -10,7 +11,7 @@ from pathlib import Path
 from ..analysis import fit_plan
 from ..errors import HTEReportError
 from ..options import check_choice
-from .content import build_report
+from .content import build_report, report_date
 from .html import render_html
 from .typst import compile_pdf, write_typst_project
 
@@ -33,6 +34,11 @@ def render(
 
     Returns the paths written, keyed by format. ``engine='auto'`` uses Quarto when ``quarto`` is
     on PATH and the data is a file, else the built-in writers.
+
+    The output depends only on the plan, the data and the package versions: the report's date
+    is ``date`` (ISO, e.g. ``"2026-01-31"``), else ``SOURCE_DATE_EPOCH``, else the lock
+    record's time (see :func:`~hte_report.report.content.report_date`), so rendering twice
+    gives byte-identical HTML and PDF.
     """
     to = tuple(to)
     for fmt in to:
@@ -45,7 +51,7 @@ def render(
         engine == "auto" and shutil.which("quarto") is not None
         and isinstance(data, (str, Path)) and not posthoc)
     if use_quarto:
-        return _render_quarto(Path(plan), Path(data), to, out, say)
+        return _render_quarto(Path(plan), Path(data), to, out, say, date)
     say("fitting the planned models")
     analysis = fit_plan(plan, data, posthoc=posthoc)
     say("building the report")
@@ -63,7 +69,8 @@ def render(
     return written
 
 
-def _render_quarto(plan: Path, data: Path, to, out: Path, say) -> dict[str, Path]:
+def _render_quarto(plan: Path, data: Path, to, out: Path, say,
+                   date: str | None = None) -> dict[str, Path]:
     quarto = shutil.which("quarto")
     if quarto is None:
         raise HTEReportError("engine='quarto' but the quarto command is not on PATH; use "
@@ -77,7 +84,11 @@ def _render_quarto(plan: Path, data: Path, to, out: Path, say) -> dict[str, Path
     from ..plan import load_plan
 
     p = load_plan(plan)
-    meta = {"plan-hash": p.sha256, "lock-status": p.lock_status(),
+    shown, when = report_date(p, date)
+    env = dict(os.environ)
+    if when is not None:  # Typst (and Pandoc) take the PDF's dates from it, not the clock
+        env["SOURCE_DATE_EPOCH"] = str(int(when.timestamp()))
+    meta = {"date": shown,"plan-hash": p.sha256, "lock-status": p.lock_status(),
             "lock-time": p.lock.locked_at if p.lock else "not locked",
             "data-hash": dataset_sha256(read_data(data)), "hte-version": __version__,
             "trial": p.raw["trial"].get("name") or p.raw["trial"]["id"], "title": p.title}
@@ -89,7 +100,7 @@ def _render_quarto(plan: Path, data: Path, to, out: Path, say) -> dict[str, Path
                "-P", f"data:{data.resolve()}", "--output-dir", str(out.resolve())]
         for key, value in meta.items():  # the title block reads these (typst-show.typ)
             cmd += ["-M", f"{key}:{value}"]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
         if proc.returncode != 0:
             raise HTEReportError(f"quarto render failed: {proc.stderr.strip()[-500:]}")
         ext = "html" if fmt == "html" else "pdf"

@@ -96,9 +96,18 @@ def render_typst(report: Report, figdir: str = "figures") -> str:
         f"version: {lit(m['version'])}", "toc: true",
     ])
     body = "".join(_section(s, figdir) for s in report.sections)
-    return (f'#import "{TEMPLATE}": *\n#show: hte-report.with({args})\n'
+    return (f'#import "{TEMPLATE}": *\n#set document(date: {_typst_date(m.get("timestamp"))})\n'
+            f"#show: hte-report.with({args})\n"
             "#show figure.where(kind: table): set block(breakable: true)\n"
             "#show heading: set block(sticky: true)\n\n" + body)
+
+
+def _typst_date(when) -> str:
+    """The PDF's creation date from the report (never the compile time): ``none`` when undated."""
+    if when is None:
+        return "none"
+    return (f"datetime(year: {when.year}, month: {when.month}, day: {when.day}, "
+            f"hour: {when.hour}, minute: {when.minute}, second: {when.second})")
 
 
 def write_typst_project(report: Report, outdir: Path) -> Path:

@@ -115,7 +115,7 @@ def read_data(source: object) -> pd.DataFrame:
         if suffix == ".tsv":
             return pd.read_csv(path, sep="\t")
         if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path)
+            return _read_parquet(path)
         if suffix in (".xpt", ".sas7bdat"):
             return pd.read_sas(path)
         if suffix == ".dta":
@@ -126,6 +126,29 @@ def read_data(source: object) -> pd.DataFrame:
     raise DataError(
         f"data must be a pandas/polars DataFrame or a file path, got {type(source).__name__}."
     )
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    """pandas reads Parquet through pyarrow; without it, through DuckDB (the ``large``
+    extra), which reads a float NaN as NaN, as pandas does."""
+    try:
+        return pd.read_parquet(path)
+    except ImportError:
+        pass
+    try:
+        import duckdb
+    except ImportError:
+        raise DataError("reading Parquet needs pyarrow or DuckDB: pip install pyarrow "
+                        "(or pip install 'hte-report[large]').") from None
+    con = duckdb.connect()
+    try:
+        quoted = str(path).replace("'", "''")
+        return con.execute(f"SELECT * FROM read_parquet('{quoted}')").df()
+    except duckdb.Error as exc:
+        raise DataError(f"cannot read Parquet file {path.name!r}: "
+                        f"{str(exc).splitlines()[0][:200]}") from None
+    finally:
+        con.close()
 
 
 def _from_arrow_like(source) -> pd.DataFrame:

@@ -145,11 +145,13 @@ def n_distinct(s: pd.Series, limit: int) -> int:
 
 
 def build_design(parsed: ParsedFormula, frame: pd.DataFrame,
-                 levels: dict[str, Levels] | None = None) -> Design:
+                 levels: dict[str, Levels] | None = None,
+                 n_patients: int | None = None) -> Design:
     """Materialize the model matrix and its two counterfactual versions; check estimability.
 
     ``levels``: factorizations of categorical columns of ``frame`` already made (by
-    :func:`~hte_report.data.prepare`); the others are made here."""
+    :func:`~hte_report.data.prepare`); the others are made here. ``n_patients``: when rows of
+    ``frame`` are cells of identical patients, how many patients they hold."""
     cats = categorical_columns(parsed, frame)
     _check_listed_levels(parsed, frame)
     for col in parsed.adjustment:
@@ -205,7 +207,7 @@ def build_design(parsed: ParsedFormula, frame: pd.DataFrame,
     untreated = frame[parsed.treatment].to_numpy() == 0
     X = X1.copy()
     X[np.ix_(untreated, tcols)] = 0.0
-    _check_rank(X, columns)
+    _check_rank(X, columns, n_patients)
     quartiles = {m.name: np.quantile(frame[m.name].to_numpy(dtype=float), QUARTILES)
                  for m in mods if m.kind == "continuous"}
     return Design(frame, spec, X, X1, columns, term_columns, tuple(mods), cats, tcols, levels,
@@ -315,10 +317,11 @@ def _check_listed_levels(parsed: ParsedFormula, frame: pd.DataFrame) -> None:
             )
 
 
-def _check_rank(X: np.ndarray, columns: tuple[str, ...]) -> None:
-    if X.shape[0] <= X.shape[1]:
+def _check_rank(X: np.ndarray, columns: tuple[str, ...], n_patients: int | None = None) -> None:
+    n = X.shape[0] if n_patients is None else n_patients
+    if n <= X.shape[1]:
         raise ModelError(
-            f"{X.shape[0]} analysed rows for {X.shape[1]} model coefficients: the model cannot "
+            f"{n} analysed rows for {X.shape[1]} model coefficients: the model cannot "
             "be estimated. Use fewer modifiers or covariates."
         )
     # Columns judged at unit length, so that a covariate on a large scale (epoch seconds,

@@ -149,6 +149,7 @@ def fit(
         from .models.glm import choose_path
 
         path = choose_path(design.X, expo)
+    _warn_if_slow(design, model_names, path)
     fitted, model_rows, notes = _fit_models(model_names, design, y, var_opt, expo, groups, path,
                                             cells)
     subs = subgroups(design, parsed.treatment)
@@ -204,6 +205,31 @@ def fit(
         notes=tuple(notes),
         **provenance(parsed, design, prep, profile),
     )
+
+
+#: Dense fits cost about n p^2 floating-point operations per pass at this rate (2 cores) and
+#: about this many passes per model, tests included; above SLOW_SECONDS the user is told first.
+FLOPS = 2e10
+PASSES_PER_MODEL = 12
+SLOW_SECONDS = 10.0
+
+
+def _warn_if_slow(design: Design, model_names, path: str) -> None:
+    """A wide design (a many-level adjustment factor) is fitted densely: say so before the
+    minutes pass, with the terms that make it wide and an estimate of the time."""
+    n, p = design.X.shape
+    per_pass = n * p * p / FLOPS * (6 if path == "statsmodels" else 1)
+    eta = per_pass * PASSES_PER_MODEL * len(model_names)
+    if eta < SLOW_SECONDS:
+        return
+    sizes = sorted(((len(cols), " & ".join(sorted(key))) for key, cols in
+                    design.term_columns.items()), reverse=True)[:3]
+    wide = ", ".join(f"{name} ({k} columns)" for k, name in sizes)
+    warnings.warn(
+        f"the design has {p} columns for {n} rows (widest terms: {wide}); fitting "
+        f"{len(model_names)} model(s) will take about {eta:.0f} s. A many-level adjustment "
+        "factor is usually better handled by stratification or a cluster/mixed model; merge "
+        "rare levels to go faster.", ModelWarning, stacklevel=3)
 
 
 def _fit_models(names, design: Design, y, var_opt, expo, groups, path="statsmodels",

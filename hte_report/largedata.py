@@ -40,6 +40,24 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+#: Text that pandas' read_csv reads as missing: DuckDB is told the same, so that a file gives
+#: the same analysis through read_cells as through hte_report.fit.
+PANDAS_NA = ("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
+             "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null")
+NUMERIC = ("INT", "DOUBLE", "FLOAT", "DECIMAL", "REAL", "HUGEINT")
+FLOATING = ("DOUBLE", "FLOAT", "REAL")
+
+
+def _reader(path: Path) -> str:
+    quoted = str(path).replace("'", "''")
+    if path.suffix.lower() in (".parquet", ".pq"):
+        return f"read_parquet('{quoted}')"
+    na = ", ".join("'" + v.replace("'", "''") + "'" for v in PANDAS_NA)
+    # numbers or text, as pandas reads a CSV ('inf' a number, 'yes'/'no' text)
+    return (f"read_csv('{quoted}', nullstr=[{na}], "
+            "auto_type_candidates=['BIGINT', 'DOUBLE', 'VARCHAR'])")
+
+
 def read_cells(
     source: str | Path,
     formula: str,
@@ -61,19 +79,40 @@ def read_cells(
     path = Path(source)
     if not path.exists():
         raise DataError(f"data file {str(path)!r} does not exist.")
+    if path.is_dir():
+        raise DataError(f"data path {str(path)!r} is a directory; give a Parquet or CSV file.")
     con = duckdb.connect()
-    reader = "read_parquet" if path.suffix.lower() in (".parquet", ".pq") else "read_csv_auto"
-    src = f"{reader}('{str(path).replace(chr(39), chr(39) * 2)}')"
-    columns = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()]
-    types = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM "
-                             f"{src})").fetchall())
+    try:
+        return _read_cells(con, path, formula, treatment, family, cluster, safe_formula)
+    except duckdb.Error as exc:
+        first = str(exc).strip().splitlines()[0][:300]
+        raise DataError(f"DuckDB could not read or aggregate {path.name!r}: {first}. Check "
+                        "that it is a Parquet or CSV file with the formula's columns.") from None
+    finally:
+        con.close()
+
+
+def _read_cells(con, path: Path, formula: str, treatment: str, family: str,
+                cluster: str | None, safe_formula: bool) -> CellData:
+    src = _reader(path)
+    described = con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()
+    columns = [r[0] for r in described]
+    types = {r[0]: str(r[1]) for r in described}
     parsed = parse_formula(formula, columns, treatment=treatment, safe=safe_formula)
+    if cluster is not None and cluster not in types:
+        raise DataError(f"cluster column {cluster!r} is not in {path.name!r}.")
+    ytype = types[parsed.outcome].upper()
+    if not any(t in ytype for t in NUMERIC):
+        sample = [r[0] for r in con.execute(
+            f"SELECT DISTINCT {_q(parsed.outcome)} FROM {src} LIMIT 4").fetchall()]
+        raise DataError(
+            f"outcome {parsed.outcome!r} must be numeric for a {family} outcome; it has type "
+            f"{types[parsed.outcome]} (values like {sample}). Recode it to 0/1 or to numbers.")
     keys = list(dict.fromkeys([parsed.treatment, *parsed.variables,
                                *([cluster] if cluster else [])]))
     used = [parsed.outcome, *keys]
     wrapped = {v for v in parsed.variables if f"C({v})" in parsed.rhs.replace(" ", "")}
-    numeric = {c for c in used if any(t in types[c].upper() for t in
-                                      ("INT", "DOUBLE", "FLOAT", "DECIMAL", "REAL"))}
+    numeric = {c for c in used if any(t in types[c].upper() for t in NUMERIC)}
     for v in keys:
         if v in numeric and v not in wrapped and v not in (parsed.treatment, cluster):
             k = con.execute(f"SELECT count(DISTINCT {_q(v)}) FROM {src}").fetchone()[0]
@@ -82,15 +121,20 @@ def read_cells(
                     f"{v!r} is numeric with {k} values: cell aggregation needs categorical "
                     f"covariates. Write C({v}) if it is categorical, or load the data with "
                     "pandas and use hte_report.fit for continuous covariates.")
-    # one pass: rows, missing per variable, infinite values, invalid outcomes
-    parts = ["count(*)"] + [f"count(*) FILTER (WHERE {_q(c)} IS NULL)" for c in used]
-    floats = [c for c in used if any(t in types[c].upper() for t in ("DOUBLE", "FLOAT", "REAL"))]
+    # one pass: rows, missing per variable, infinite values, invalid outcomes; a float NaN
+    # (Parquet) is missing, as pandas reads it
+    floats = [c for c in used if any(t in types[c].upper() for t in FLOATING)]
+
+    def absent(c: str) -> str:
+        return f"({_q(c)} IS NULL OR isnan({_q(c)}))" if c in floats else f"{_q(c)} IS NULL"
+
+    parts = ["count(*)"] + [f"count(*) FILTER (WHERE {absent(c)})" for c in used]
     parts += [f"count(*) FILTER (WHERE isinf({_q(c)}))" for c in floats]
     y = _q(parsed.outcome)
     bad_y = {"binary": f"{y} NOT IN (0, 1)", "count": f"{y} < 0 OR {y} <> floor({y})",
              "continuous": "false"}[family]
-    parts.append(f"count(*) FILTER (WHERE {bad_y})")
-    complete = " AND ".join(f"{_q(c)} IS NOT NULL" for c in used)
+    parts.append(f"count(*) FILTER (WHERE NOT {absent(parsed.outcome)} AND ({bad_y}))")
+    complete = " AND ".join(f"NOT {absent(c)}" for c in used)
     parts.append(f"count(*) FILTER (WHERE {complete})")
     row = con.execute(f"SELECT {', '.join(parts)} FROM {src}").fetchone()
     n_input = int(row[0])
@@ -101,10 +145,14 @@ def read_cells(
         if k:
             raise DataError(f"column {c!r} has {k} infinite value(s); recode them as missing.")
     if n_bad:
-        raise DataError(f"outcome {parsed.outcome!r}: {n_bad} row(s) are not valid for "
-                        f"family={family!r}.")
+        want = {"binary": "0/1", "count": "non-negative integers"}.get(family, "numbers")
+        raise DataError(f"outcome {parsed.outcome!r} must be {want} for family={family!r}; "
+                        f"{n_bad} row(s) are not.")
+    if n_input == 0:
+        raise DataError(f"{path.name!r} has no rows.")
     if n_complete == 0:
-        raise DataError("no complete rows remain after excluding rows with missing values.")
+        raise DataError(f"every one of the {n_input} rows of {path.name!r} misses a value in a "
+                        "used variable; no row can be analysed.")
     key_sql = ", ".join(_q(k) for k in keys)
     cells = con.execute(
         f"SELECT {key_sql}, count(*) AS _n, sum({y}) AS _s1, sum({y} * {y}) AS _s2, "
@@ -115,7 +163,6 @@ def read_cells(
     frame = cells[keys].copy()
     frame[parsed.outcome] = stats.s1 / stats.cnt
     exclusions = pd.DataFrame({"variable": used, "n_missing": missing})
-    con.close()
     return CellData(frame.reset_index(drop=True), stats, n_input, exclusions,
                     file_sha256(path), str(path))
 

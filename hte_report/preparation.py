@@ -92,7 +92,8 @@ def setup(formula, data, *, treatment=None, reference=None, family=None, models=
                          "categorical) and no exposure.")
     if aggregate:
         frame, cells = _aggregate(frame, parsed, rhs, cluster)
-    design = build_design(parsed, frame, None if aggregate else prep.levels)
+    design = build_design(parsed, frame, None if aggregate else prep.levels,
+                          None if cells is None else int(round(cells.cnt.sum())))
     y = frame[parsed.outcome].to_numpy(dtype=float)
     expo = frame[exposure].to_numpy(dtype=float) if exposure else None
     groups = frame[cluster].to_numpy() if cluster else None
@@ -145,7 +146,7 @@ def _setup_cells(cd, formula, *, treatment, reference, family, models, var_opt,
         warnings.warn(f"{excluded} of {cd.n_input} rows excluded for missing values "
                       f"({detail}).", MissingDataWarning, stacklevel=3)
     prep = PreparedData(frame, cd.n_input, cd.exclusions, excluded, labels, cd.data_sha256)
-    design = build_design(parsed, frame)
+    design = build_design(parsed, frame, None, int(round(cd.cells.cnt.sum())))
     y = frame[parsed.outcome].to_numpy(dtype=float)
     groups = frame[cluster].to_numpy() if cluster else None
     check_clusters(cluster, groups)

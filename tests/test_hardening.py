@@ -245,3 +245,110 @@ def test_errors_are_package_errors():
     """Every refusal above derives from HTEReportError and the matching builtin."""
     assert issubclass(DataError, HTEReportError) and issubclass(DataError, ValueError)
     assert issubclass(ModelError, HTEReportError)
+
+
+# ---------------------------------------------------------------- DuckDB read_cells
+
+def _cells_vs_fit(tmp_path, frame, formula, family="binary", suffix=".csv"):
+    from hte_report.largedata import read_cells
+
+    path = tmp_path / f"d{suffix}"
+    if suffix == ".csv":
+        frame.to_csv(path, index=False)
+        again = pd.read_csv(path)
+    else:
+        import duckdb
+
+        con = duckdb.connect()
+        con.register("frame", frame)
+        con.execute(f"COPY frame TO '{path}' (FORMAT PARQUET)")
+        con.close()
+        from hte_report.data import read_data
+
+        again = read_data(path)
+    outs = []
+    for make in (lambda: again,
+                 lambda: read_cells(path, formula, treatment="treat", family=family)):
+        try:
+            outs.append(_quiet(hr.fit, formula, make(), treatment="treat", family=family))
+        except HTEReportError as exc:
+            outs.append(exc)
+    return outs
+
+
+def _trial3(n=3000):
+    rng = np.random.default_rng(3)
+    return pd.DataFrame(dict(treat=rng.integers(0, 2, n), sex=rng.choice(["m", "f"], n),
+                             region=rng.choice(["n", "s", "e"], n), y=rng.binomial(1, .3, n)))
+
+
+def test_read_cells_reads_nan_text_as_missing_like_pandas(tmp_path):
+    d = _trial3()
+    d.loc[:50, "region"] = "NaN"
+    d.loc[60:70, "sex"] = ""
+    a, b = _cells_vs_fit(tmp_path, d, "y ~ treat*(C(sex)+C(region))")
+    assert a.n_analysed == b.n_analysed == 3000 - 51 - 11
+    np.testing.assert_allclose(b.subgroups.estimate, a.subgroups.estimate, rtol=1e-10)
+    np.testing.assert_allclose(b.subgroups.std_error, a.subgroups.std_error, rtol=1e-8)
+
+
+def test_read_cells_text_outcome_and_infinite_values_are_refused_like_fit(tmp_path):
+    d = _trial3()
+    yn = d.astype({"y": object}).assign(y=np.where(d.y == 1, "yes", "no"))
+    a, b = _cells_vs_fit(tmp_path, yn, "y ~ treat*C(sex)")
+    assert isinstance(a, DataError) and isinstance(b, DataError)
+    assert "must be numeric" in str(b) and "'yes'" in str(b)
+    inf = d.assign(x=np.random.default_rng(1).choice(["1", "2", "inf"], len(d)))
+    a, b = _cells_vs_fit(tmp_path, inf, "y ~ treat*C(x)")
+    assert "infinite value" in str(a) and "infinite value" in str(b)
+
+
+def test_read_cells_parquet_nan_is_missing(tmp_path):
+    d = _trial3().astype({"y": float})
+    d.loc[:9, "y"] = np.nan
+    a, b = _cells_vs_fit(tmp_path, d, "y ~ treat*C(sex)", suffix=".parquet")
+    assert a.n_analysed == b.n_analysed == 2990
+
+
+def test_read_cells_bad_file(tmp_path):
+    from hte_report.largedata import read_cells
+
+    p = tmp_path / "x.csv"
+    p.write_bytes(b"\x00\x01\x02garbage")
+    with pytest.raises(HTEReportError):
+        read_cells(p, "y ~ treat*C(sex)", treatment="treat", family="binary")
+    with pytest.raises(DataError, match="is a directory"):
+        read_cells(tmp_path, "y ~ treat*C(sex)", treatment="treat", family="binary")
+
+
+def test_saturated_design_on_cells_is_estimable():
+    """y ~ treat*C(sex) on cells: 4 cells for 4 coefficients, but 3000 patients."""
+    d = _trial3()
+    a = _quiet(hr.fit, "y ~ treat*C(sex)", d, treatment="treat", aggregate=True)
+    b = _quiet(hr.fit, "y ~ treat*C(sex)", d, treatment="treat", aggregate=False)
+    assert set(a.models.path) == {"cells"}
+    np.testing.assert_allclose(a.subgroups.std_error, b.subgroups.std_error, rtol=1e-9)
+
+
+def test_many_level_adjustment_factor_is_fast_and_announced():
+    rng = np.random.default_rng(1)
+    n = 4000
+    d = pd.DataFrame(dict(treat=rng.integers(0, 2, n), age=rng.normal(60, 10, n),
+                          site=rng.integers(0, 150, n).astype(str)))
+    d["y"] = rng.binomial(1, 0.3, n)
+    import time
+
+    t0 = time.perf_counter()
+    res = _quiet(hr.fit, "y ~ treat*age + C(site)", d, treatment="treat")
+    assert time.perf_counter() - t0 < 30
+    assert set(res.models.path) == {"irls"}  # wide designs avoid statsmodels' SVD per step
+    from hte_report import fitting
+
+    with pytest.warns(hr.HTEReportWarning, match=r"the design has 153 columns.*C\(site\) "
+                                                 r"\(149 columns\).*will take about"):
+        old = fitting.SLOW_SECONDS
+        fitting.SLOW_SECONDS = 0.0
+        try:
+            hr.fit("y ~ treat*age + C(site)", d, treatment="treat", models=["ols"])
+        finally:
+            fitting.SLOW_SECONDS = old

@@ -66,5 +66,5 @@ def test_invalid_outcome_in_file(tmp_path):
     con = duckdb.connect()
     con.register("d", d)
     con.execute(f"COPY d TO '{path}' (FORMAT PARQUET)")
-    with pytest.raises(DataError, match="not valid for family='binary'"):
+    with pytest.raises(DataError, match="must be 0/1 for family='binary'; 1 row"):
         read_cells(path, FORMULA, treatment="treat", family="binary")

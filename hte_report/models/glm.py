@@ -104,10 +104,14 @@ BOUNDED = ("log-binomial", "identity-binomial")  # the mean's range constrains t
 #: (and far fewer than rows); use the blocked IRLS path from this many rows on.
 COMPRESS_MAX_CELLS = 20_000
 IRLS_MIN_ROWS = 50_000
+#: ... and for wide designs (e.g. a many-level adjustment factor), where statsmodels' IRLS
+#: (a pseudo-inverse by SVD of the n x p design per iteration) takes minutes.
+IRLS_MIN_COLUMNS = 64
 
 
 def choose_path(X: np.ndarray, exposure: np.ndarray | None) -> str:
-    """'compressed' for all-categorical designs, 'irls' for large n, else 'statsmodels'."""
+    """'compressed' for all-categorical designs, 'irls' for large n or wide designs, else
+    'statsmodels'."""
     from .fast import n_distinct_rows
 
     n = X.shape[0]
@@ -115,7 +119,7 @@ def choose_path(X: np.ndarray, exposure: np.ndarray | None) -> str:
         limit = min(COMPRESS_MAX_CELLS, n // 10)
         if n_distinct_rows(X, limit) <= limit:
             return "compressed"
-    return "irls" if n >= IRLS_MIN_ROWS else "statsmodels"
+    return "irls" if n >= IRLS_MIN_ROWS or X.shape[1] >= IRLS_MIN_COLUMNS else "statsmodels"
 
 
 #: Columns whose root-mean-square lies outside [2^-SCALE_BITS, 2^SCALE_BITS] are rescaled for

@@ -12,20 +12,35 @@ before formulaic evaluates a single term.
 from __future__ import annotations
 
 import ast
+import re
+import reprlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from formulaic import Formula
 from formulaic.errors import FormulaParsingError
+from formulaic.formula import SimpleFormula
 
 from .errors import FormulaError
 
-#: Transforms a formula from a file may call. Everything else is refused.
+#: Transforms a formula from a file may call. Everything else is refused. (``hashed`` is not
+#: among them: its default of 2**20 feature columns is a memory bomb, not an analysis.)
 SAFE_TRANSFORMS = frozenset(
     {"C", "bs", "cr", "cs", "cc", "te", "poly", "center", "scale", "standardize", "lag",
-     "log", "log1p", "log2", "log10", "exp", "sqrt", "abs", "I", "Q", "contr", "hashed",
+     "log", "log1p", "log2", "log10", "exp", "sqrt", "abs", "I", "Q", "contr",
      "Treatment", "T", "Sum", "S", "Helmert", "Poly", "Diff", "ns"}
 )
+#: Limits on formula text: longer or deeper formulas are refused before anything parses them.
+MAX_FORMULA_LENGTH = 10_000
+MAX_NESTING = 50
+#: Constant arithmetic in a formula (``I(age + 2**10)``) is evaluated by Python when the term is
+#: evaluated; integers beyond this many bits (a float tops out at 2**1024) are refused, as are
+#: repeated strings or lists longer than MAX_REPEAT, so that no term can hang or exhaust memory.
+MAX_CONSTANT_BITS = 4096
+MAX_REPEAT = 10_000
+#: Integer arguments of transforms (degrees of freedom, polynomial degree, lag) above this are
+#: refused: ``poly(age, 10**6)`` would build a million columns.
+MAX_TRANSFORM_ARGUMENT = 1000
 _SAFE_NAMES = frozenset({"True", "False", "None"})
 _SAFE_NODES = (
     ast.Expression, ast.Call, ast.Name, ast.Load, ast.Constant, ast.BinOp, ast.UnaryOp,
@@ -57,19 +72,133 @@ class ParsedFormula:
     adjustment: tuple[str, ...]  # columns used only in adjustment terms
 
 
-def _names_in(expr: str) -> list[str]:
-    """Data-column-like names an expression reads (function names excluded)."""
+def short(value: object, limit: int = 80) -> str:
+    """``repr`` of a user-supplied value for an error message, bounded in length and in the
+    work it takes: a nested structure built from YAML aliases may expand to gigabytes."""
+    r = reprlib.Repr()
+    r.maxstring = r.maxother = r.maxlong = limit
+    r.maxlist = r.maxtuple = r.maxdict = r.maxset = 6
+    r.maxlevel = 3
     try:
-        tree = ast.parse(expr, mode="eval")
-    except SyntaxError:
+        text = r.repr(value)
+    except Exception:  # noqa: BLE001 - e.g. an integer too long to print
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m|[⧛⧚]")
+
+
+def _clean(exc: BaseException) -> str:
+    """The first paragraph of a parser's message, without terminal colour codes."""
+    text = _ANSI.sub("", str(exc)).strip().split("\n\n")[0]
+    return " ".join(text.split())[:300].rstrip(".")
+
+
+_BACKTICK = re.compile(r"`([^`]*)`")
+
+
+def _pythonize(expr: str) -> tuple[str, dict[str, str]]:
+    """``expr`` with every backtick-quoted column name replaced by a plain identifier (formulaic
+    does the same before evaluating), and the map back to the names."""
+    names: dict[str, str] = {}
+
+    def sub(m: re.Match) -> str:
+        key = f"hte_quoted{len(names)}x"
+        names[key] = m.group(1)
+        return key
+
+    return _BACKTICK.sub(sub, expr), names
+
+
+def _names_in(expr: str) -> list[str]:
+    """Data-column-like names an expression reads (function names excluded): plain names,
+    backtick-quoted names and the quoted names of ``Q("...")``."""
+    code, quoted = _pythonize(expr)
+    try:
+        tree = ast.parse(code, mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return [expr]
     funcs = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
     names = []
     for node in ast.walk(tree):
+        name = None
         if isinstance(node, ast.Name) and id(node) not in funcs and node.id not in _SAFE_NAMES:
-            if node.id not in names:
-                names.append(node.id)
+            name = quoted.get(node.id, node.id)
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+              and node.func.id == "Q" and node.args and isinstance(node.args[0], ast.Constant)
+              and isinstance(node.args[0].value, str)):
+            name = node.args[0].value
+        if name is not None and name not in names:
+            names.append(name)
     return names
+
+
+def c_wrapped(expr: str) -> list[tuple[str, bool]]:
+    """Columns that ``expr`` wraps in ``C(...)``, each with whether it is spelled as a plain
+    name (``C(region)``) rather than quoted (``C(`blood group`)``, ``C(Q("blood group"))``)."""
+    code, quoted = _pythonize(expr)
+    try:
+        tree = ast.parse(code, mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return []
+    out = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                and node.func.id == "C" and node.args):
+            continue
+        arg = node.args[0]
+        if isinstance(arg, ast.Name):
+            out.append((quoted.get(arg.id, arg.id), arg.id not in quoted))
+        else:
+            out.extend((n, False) for n in _names_in(ast.unparse(arg)))
+    return out
+
+
+def quote_name(name: str) -> str:
+    """A column name as a formula may spell it: backtick-quoted unless a plain identifier."""
+    return name if name.isidentifier() else f"`{name}`"
+
+
+def formula_text(terms) -> str:
+    """The text of formulaic terms that formulaic parses back to the same terms. (``str()`` of
+    a term drops the backticks of quoted column names such as `` `systolic bp` ``.)"""
+    def factor(f) -> str:
+        return quote_name(f.expr) if f.eval_method.value == "lookup" else f.expr
+
+    return " + ".join(":".join(factor(f) for f in t.factors) for t in terms)
+
+
+def parse_text(formula: str, example: str = "y ~ treat * (age + sex)") -> Formula:
+    """``Formula(formula)`` with every parser failure as a :class:`FormulaError`, refusing
+    multi-part (``|``) formulas and formulas without a left-hand side."""
+    if not isinstance(formula, str) or "~" not in formula:
+        raise FormulaError(f"formula must be a string like {example!r}, got {short(formula)}.")
+    if len(formula) > MAX_FORMULA_LENGTH:
+        raise FormulaError(f"formula {short(formula)} is {len(formula)} characters long; at most "
+                           f"{MAX_FORMULA_LENGTH} are allowed.")
+    depth = deepest = 0
+    for ch in formula:
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        deepest = max(deepest, depth)
+    if deepest > MAX_NESTING:
+        raise FormulaError(f"formula {short(formula)} nests brackets {deepest} levels deep; at "
+                           f"most {MAX_NESTING} are allowed. Remove the redundant parentheses.")
+    try:
+        parsed = Formula(formula)
+    except (FormulaParsingError, SyntaxError, ValueError, TypeError, RecursionError,
+            MemoryError) as exc:
+        raise FormulaError(f"cannot parse formula {short(formula)}: {_clean(exc)}. Write it like "
+                           f"{example!r}.") from None
+    if not hasattr(parsed, "lhs"):
+        raise FormulaError(f"formula {short(formula)} has no outcome: write the outcome column "
+                           f"before '~', like {example!r}.")
+    if not (isinstance(parsed.lhs, SimpleFormula) and isinstance(parsed.rhs, SimpleFormula)):
+        raise FormulaError(f"formula {short(formula)} has several parts separated by '|'; only "
+                           f"one-part formulas like {example!r} are supported (for repeated "
+                           "measures use hr.fit_mixed with group=...).")
+    return parsed
 
 
 def used_columns(terms, columns: list[str]) -> list[str]:
@@ -80,7 +209,7 @@ def used_columns(terms, columns: list[str]) -> list[str]:
         for factor in term.factors:
             for col in _factor_columns(factor, columns):
                 if col not in columns:
-                    raise FormulaError(_absent(col, columns, f"term {str(term)!r}"))
+                    raise FormulaError(_absent(col, columns, f"term {short(str(term))}"))
                 if col not in used:
                     used.append(col)
     return used
@@ -110,32 +239,31 @@ def check_formula_safety(formula: str) -> None:
     ...
     hte_report.errors.FormulaError: unsafe formula term "I(open('/etc/passwd').read())": ...
     """
-    if "__" in formula:
-        raise FormulaError(f"unsafe formula {formula!r}: dunder names ('__') are not allowed.")
-    try:
-        parsed = Formula(formula)
-    except FormulaParsingError as exc:
-        raise FormulaError(f"cannot parse formula {formula!r}: {exc}") from None
-    parts = [parsed.lhs, parsed.rhs] if hasattr(parsed, "lhs") else [parsed]
-    for part in parts:
+    if isinstance(formula, str) and "__" in formula:
+        raise FormulaError(f"unsafe formula {short(formula)}: dunder names ('__') are not "
+                           "allowed.")
+    parsed = parse_text(formula)
+    for part in (parsed.lhs, parsed.rhs):
         for term in part:
             for factor in term.factors:
-                if factor.eval_method.value != "python":
-                    continue
-                _check_expr(factor.expr)
+                if factor.eval_method.value == "python":
+                    _check_expr(factor.expr)
 
 
 def _check_expr(expr: str) -> None:
     def refuse(why: str) -> FormulaError:
         return FormulaError(
-            f"unsafe formula term {expr!r}: {why}. Formulas read from files may use column "
-            f"names, numbers, arithmetic and the transforms {sorted(SAFE_TRANSFORMS)}."
+            f"unsafe formula term {short(expr)}: {why}. Formulas read from files may use "
+            f"column names, numbers, arithmetic and the transforms {sorted(SAFE_TRANSFORMS)}."
         )
 
+    code, quoted = _pythonize(expr)
     try:
-        tree = ast.parse(expr, mode="eval")
+        tree = ast.parse(code, mode="eval")
     except SyntaxError as exc:
         raise refuse(f"not a valid expression ({exc.msg})") from None
+    except (ValueError, RecursionError, MemoryError) as exc:
+        raise refuse(f"not a valid expression ({_clean(exc)})") from None
     for node in ast.walk(tree):
         if not isinstance(node, _SAFE_NODES):
             raise refuse(f"{type(node).__name__.lower()} is not allowed")
@@ -143,28 +271,126 @@ def _check_expr(expr: str) -> None:
             if not isinstance(node.func, ast.Name):
                 raise refuse("only plain transform calls are allowed")
             if node.func.id not in SAFE_TRANSFORMS:
-                raise refuse(f"calling {node.func.id!r} is not allowed")
+                raise refuse(f"calling {short(node.func.id)} is not allowed")
         if isinstance(node, ast.Name) and node.id.startswith("_"):
-            raise refuse(f"name {node.id!r} is not allowed")
+            raise refuse(f"name {short(node.id)} is not allowed")
         if isinstance(node, ast.keyword) and node.arg is not None and node.arg.startswith("_"):
-            raise refuse(f"keyword {node.arg!r} is not allowed")
+            raise refuse(f"keyword {short(node.arg)} is not allowed")
+    why = _constant_problem(tree)
+    if why:
+        raise refuse(why)
+
+
+class _Unknown:
+    """Marks a sub-expression whose value depends on the data."""
+
+
+_UNKNOWN = _Unknown()
+
+
+def _constant_problem(tree: ast.AST) -> str | None:
+    """Why the constant arithmetic in ``tree`` could hang or exhaust memory, or None.
+
+    Every constant sub-expression is evaluated here with bounds (integers up to
+    :data:`MAX_CONSTANT_BITS` bits, repeated text or lists up to :data:`MAX_REPEAT` items), so
+    that ``9**9**9`` is refused in microseconds instead of computed for hours."""
+    problems: list[str] = []
+
+    def bits(v) -> int:
+        return abs(int(v)).bit_length() if isinstance(v, (bool, int)) else 0
+
+    def binop(op, a, b):
+        if isinstance(op, ast.Pow):
+            if isinstance(a, int) and isinstance(b, int) and b > 0 and abs(a) > 1:
+                if b * bits(a) > MAX_CONSTANT_BITS:
+                    raise OverflowError(f"the power {short(a, 20)}**{short(b, 20)} is too large")
+        elif isinstance(op, ast.Mult):
+            for x, y in ((a, b), (b, a)):
+                if isinstance(x, (str, bytes, list, tuple)) and isinstance(y, int):
+                    if len(x) * max(y, 0) > MAX_REPEAT:
+                        raise OverflowError(f"repeating a text or list {short(y, 20)} times "
+                                            "is not allowed")
+            if isinstance(a, int) and isinstance(b, int) and bits(a) + bits(b) > \
+                    MAX_CONSTANT_BITS:
+                raise OverflowError("the product of the constants is too large")
+        ops = {ast.Add: lambda: a + b, ast.Sub: lambda: a - b, ast.Mult: lambda: a * b,
+               ast.Div: lambda: a / b, ast.FloorDiv: lambda: a // b, ast.Mod: lambda: a % b,
+               ast.Pow: lambda: a ** b}
+        return ops[type(op)]()
+
+    def value(node):
+        if isinstance(node, ast.Constant):
+            if bits(node.value) > MAX_CONSTANT_BITS:
+                raise OverflowError("a constant is too large")
+            return node.value
+        if isinstance(node, (ast.List, ast.Tuple)):
+            items = [value(e) for e in node.elts]
+            if any(v is _UNKNOWN for v in items):
+                return _UNKNOWN
+            return items if isinstance(node, ast.List) else tuple(items)
+        if isinstance(node, ast.UnaryOp):
+            v = value(node.operand)
+            if v is _UNKNOWN:
+                return _UNKNOWN
+            return -v if isinstance(node.op, ast.USub) else +v
+        if isinstance(node, ast.BinOp):
+            a, b = value(node.left), value(node.right)
+            if a is _UNKNOWN or b is _UNKNOWN:
+                return _UNKNOWN
+            return binop(node.op, a, b)
+        if isinstance(node, ast.Call):
+            func = node.func.id if isinstance(node.func, ast.Name) else ""
+            for arg in [*node.args, *(k.value for k in node.keywords)]:
+                v = value(arg)
+                if (func not in ("I", "Q") and isinstance(v, (int, float))
+                        and not isinstance(v, bool) and abs(v) > MAX_TRANSFORM_ARGUMENT
+                        and not isinstance(arg, (ast.List, ast.Tuple))):
+                    raise OverflowError(f"the argument {short(v, 30)} of {func}() is larger "
+                                        f"than {MAX_TRANSFORM_ARGUMENT}")
+            return _UNKNOWN
+        if isinstance(node, ast.Expression):
+            return value(node.body)
+        for child in ast.iter_child_nodes(node):
+            value(child)
+        return _UNKNOWN
+
+    try:
+        value(tree)
+    except OverflowError as exc:
+        problems.append(f"{exc}; constants must stay within {MAX_CONSTANT_BITS}-bit integers "
+                        "and floating-point range")
+    except ZeroDivisionError:
+        problems.append("a constant is divided by zero")
+    except (TypeError, ValueError, RecursionError, MemoryError) as exc:
+        problems.append(f"its constant arithmetic is invalid ({_clean(exc)})")
+    return problems[0] if problems else None
 
 
 def split_formula(formula: str, safe: bool, example: str):
     """Parse with formulaic (after the safety check when ``safe``); the outcome must be one
     column. Returns the parsed formula and the outcome name."""
-    if not isinstance(formula, str) or "~" not in formula:
-        raise FormulaError(f"formula must be a string like {example!r}, got {formula!r}.")
     if safe:
         check_formula_safety(formula)
-    try:
-        parsed = Formula(formula)
-    except FormulaParsingError as exc:
-        raise FormulaError(f"cannot parse formula {formula!r}: {exc}") from None
+    parsed = parse_text(formula, example)
+    for part in (parsed.lhs, parsed.rhs):  # constant arithmetic is bounded on every path
+        for term in part:
+            for factor in term.factors:
+                if factor.eval_method.value == "python":
+                    why = _constant_problem_of(factor.expr)
+                    if why:
+                        raise FormulaError(f"formula term {short(factor.expr)}: {why}.")
     lhs = list(parsed.lhs)
     if len(lhs) != 1 or len(lhs[0].factors) != 1:
-        raise FormulaError(f"the left-hand side of {formula!r} must be one outcome column.")
+        raise FormulaError(f"the left-hand side of {short(formula)} must be one outcome column.")
     return parsed, lhs[0].factors[0].expr
+
+
+def _constant_problem_of(expr: str) -> str | None:
+    try:
+        tree = ast.parse(_pythonize(expr)[0], mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None  # not Python: formulaic reports it when it evaluates the term
+    return _constant_problem(tree)
 
 
 def parse_formula(
@@ -198,7 +424,7 @@ def parse_formula(
     rhs_terms = list(parsed.rhs)
     if not any(len(t.factors) == 1 and t.factors[0].expr == "1" for t in rhs_terms):
         raise FormulaError(
-            f"formula {formula!r} removes the intercept ('- 1' or '+ 0'); interaction models "
+            f"formula {short(formula)} removes the intercept ('- 1' or '+ 0'); interaction models "
             "without an intercept are not supported. Remove it from the formula."
         )
     used = used_columns(rhs_terms, columns)
@@ -209,12 +435,13 @@ def parse_formula(
         for t in rhs_terms
         if len(t.factors) == 1 and t.factors[0].eval_method.value == "lookup"
     }
+    if not interactions:
+        raise FormulaError(
+            f"formula {short(formula)} has no treatment-by-covariate interaction; write "
+            f"'y ~ {quote_name(treatment) if treatment else 'treat'} * (modifier1 + modifier2)' "
+            "so effect modification can be estimated."
+        )
     if treatment is None:
-        if not interactions:
-            raise FormulaError(
-                f"formula {formula!r} has no treatment-by-covariate interaction; write "
-                "'y ~ treat * (modifier1 + modifier2)' so effect modification can be estimated."
-            )
         shared = None
         for t in interactions:
             exprs = {f.expr for f in t.factors if f.eval_method.value == "lookup"}
@@ -225,7 +452,7 @@ def parse_formula(
             cands = binary
         if len(cands) != 1:
             raise FormulaError(
-                f"cannot tell the treatment in {formula!r}: candidates {cands or 'none'}. "
+                f"cannot tell the treatment in {short(formula)}: candidates {cands or 'none'}. "
                 "Name it with treatment='...'."
             )
         treatment = cands[0]
@@ -233,7 +460,7 @@ def parse_formula(
         raise FormulaError(_absent(treatment, columns, "treatment"))
     if treatment not in lookup:
         raise FormulaError(
-            f"treatment {treatment!r} must enter the formula as a plain main effect "
+            f"treatment {short(treatment)} must enter the formula as a plain main effect "
             f"(e.g. '{treatment} * (age + sex)'); transforms of the treatment are not supported."
         )
 
@@ -241,9 +468,20 @@ def parse_formula(
         for factor in term.factors:
             if factor.expr != treatment and treatment in _factor_columns(factor, columns):
                 raise FormulaError(
-                    f"the treatment {treatment!r} appears inside {factor.expr!r}; it may enter "
-                    f"only as a plain main effect and in interactions ('{treatment} * age')."
+                    f"the treatment {short(treatment)} appears inside {short(factor.expr)}; it "
+                    "may enter only as a plain main effect and in interactions "
+                    f"('{treatment} * age')."
                 )
+    for term in rhs_terms:
+        for factor in term.factors:
+            for col, plain in c_wrapped(factor.expr):
+                if not plain:  # the design's categorical coding looks for C(<plain name>)
+                    raise FormulaError(
+                        f"term {short(factor.expr)}: a quoted column name inside C() is not "
+                        f"supported; rename column {short(col)} to a plain name (letters, "
+                        "digits, underscores), or leave it unwrapped if it is text (text "
+                        "columns are categorical anyway)."
+                    )
     mods: dict[str, ModifierTerm] = {}
     for t in interactions:
         exprs = [f.expr for f in t.factors]
@@ -251,7 +489,7 @@ def parse_formula(
             continue  # covariate-by-covariate interaction: adjustment
         if len(exprs) > 2:
             raise FormulaError(
-                f"term {str(t)!r} is a three-way interaction with treatment; only "
+                f"term {short(str(t))} is a three-way interaction with treatment; only "
                 "treatment x one-modifier terms are supported. Combine the modifiers into one "
                 "factor column first."
             )
@@ -259,7 +497,7 @@ def parse_formula(
         cols = _factor_columns(other, columns)
         if len(cols) != 1:
             raise FormulaError(
-                f"modifier term {other.expr!r} must use exactly one data column, uses {cols}."
+                f"modifier term {short(other.expr)} must use exactly one data column, uses {cols}."
             )
         name = cols[0]
         if name in mods:
@@ -269,16 +507,16 @@ def parse_formula(
             mods[name] = ModifierTerm(name, other.expr, (str(t),))
     if not mods:
         raise FormulaError(
-            f"formula {formula!r} has no interaction with treatment {treatment!r}; write "
+            f"formula {short(formula)} has no interaction with treatment {short(treatment)}; write "
             f"'y ~ {treatment} * (modifier1 + modifier2)'."
         )
     if outcome in used:
-        raise FormulaError(f"the outcome {outcome!r} also appears on the right-hand side.")
+        raise FormulaError(f"the outcome {short(outcome)} also appears on the right-hand side.")
     adjustment = tuple(c for c in used if c != treatment and c not in mods)
     return ParsedFormula(
         formula=formula,
         outcome=outcome,
-        rhs=str(parsed.rhs),
+        rhs=formula_text(rhs_terms),
         treatment=treatment,
         modifiers=tuple(mods.values()),
         variables=tuple(used),
@@ -291,4 +529,5 @@ def _absent(name: str, columns: list[str], role: str) -> str:
 
     near = difflib.get_close_matches(name, columns, n=3)
     hint = f" Did you mean {near}?" if near else ""
-    return f"column {name!r} ({role}) is not in the data.{hint} Columns: {columns[:20]}"
+    shown = ", ".join(short(c, 40) for c in columns[:20]) + (", ..." if len(columns) > 20 else "")
+    return f"column {short(name)} ({role}) is not in the data.{hint} Columns: [{shown}]"

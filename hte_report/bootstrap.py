@@ -31,7 +31,7 @@ from .effects import RowGroups
 from .errors import HTEReportWarning
 from .fitting import OVERALL, _counts, _fit_models, _not_estimable, _scales, _sparse
 from .models.fast import BLOCK, Family, _pass, irls, one_blas_thread
-from .options import MODELS
+from .options import MODELS, OptionError
 from .preparation import setup
 
 
@@ -252,13 +252,13 @@ def bootstrap(
     if unknown:
         raise TypeError(f"bootstrap() got unexpected keyword arguments {sorted(unknown)}")
     if B < 20:
-        raise ValueError(f"B={B} is too few replicates for intervals: use at least 20 (200 or "
+        raise OptionError(f"B={B} is too few replicates for intervals: use at least 20 (200 or "
                          "more for percentile intervals, 1000 or more for BCa).")
     fit_kwargs.pop("variance", None)
     from .largedata import CellData
 
     if isinstance(data, CellData):
-        raise ValueError("bootstrap() resamples patients and needs one row per patient; "
+        raise OptionError("bootstrap() resamples patients and needs one row per patient; "
                          "pre-aggregated cells (read_cells) cannot be resampled. Use the "
                          "sandwich intervals of fit(), or pass the row-level data.")
     st = setup(formula, data, extra_columns=(cluster,), **fit_kwargs)

@@ -131,7 +131,11 @@ def contrast_of_means(kind, m1, g1, m0, g0, model: FittedModel) -> Contrast:
             est = np.exp(theta)
         else:  # pragma: no cover - internal
             raise ValueError(kind)
-    cov = model.cov(jac) if hasattr(model, "cov") else jac @ model.vcov @ jac.T
+    if hasattr(model, "cov"):
+        cov = model.cov(jac)
+    else:
+        with np.errstate(all="ignore"):
+            cov = jac @ model.vcov @ jac.T
     return Contrast(kind, est, theta, cov, m1, m0)
 
 
@@ -161,7 +165,10 @@ def wald_test(theta: np.ndarray, cov: np.ndarray) -> tuple[float, int, float]:
     df = len(theta)
     if not (np.all(np.isfinite(cov)) and np.all(np.isfinite(theta))):
         return np.nan, df, np.nan
-    stat = float(theta @ np.linalg.solve(cov, theta))
+    try:
+        stat = float(theta @ np.linalg.solve(cov, theta))
+    except np.linalg.LinAlgError:  # a singular covariance: the joint test is not defined
+        return np.nan, df, np.nan
     return stat, df, float(stats.chi2.sf(stat, df))
 
 
@@ -169,7 +176,8 @@ def equality_test(c: Contrast) -> tuple[float, int, float]:
     """Wald test that K contrasts are equal: differences from the first, df = K - 1."""
     k = len(c.theta)
     C = np.hstack([-np.ones((k - 1, 1)), np.eye(k - 1)])
-    return wald_test(C @ c.theta, C @ c.cov @ C.T)
+    with np.errstate(all="ignore"):
+        return wald_test(C @ c.theta, C @ c.cov @ C.T)
 
 
 def lr_test(ll_full: float, ll_reduced: float, df: int) -> tuple[float, int, float]:
@@ -258,6 +266,11 @@ def additive_interaction(
     """RERI, AP and SI from log-scale coefficients (b_t, b_m, b_tm) with delta-method CIs
     (Hosmer & Lemeshow 1992), as epiR::epi.interaction(param = "product")."""
     z = stats.norm.ppf(0.5 + conf_level / 2)
+    with np.errstate(all="ignore"):  # a drifting (separated) coefficient: NaN, not a warning
+        return _additive(b, V, z, label)
+
+
+def _additive(b, V, z, label) -> pd.DataFrame:
     bt, bm, btm = b
     r10, r01, r11 = np.exp(bt), np.exp(bm), np.exp(bt + bm + btm)
     reri = r11 - r10 - r01 + 1
@@ -276,6 +289,9 @@ def additive_interaction(
             lo, hi = np.exp(np.log(est) - z * se), np.exp(np.log(est) + z * se)
         else:
             lo, hi = est - z * se, est + z * se
-        rows.append({"measure": f"{name}_{label}", "estimate": float(est), "std_error": se,
-                     "conf_low": float(lo), "conf_high": float(hi)})
+        vals = [float(est), se, float(lo), float(hi)]
+        if not np.all(np.isfinite(vals)):
+            vals = [np.nan] * 4
+        rows.append({"measure": f"{name}_{label}", "estimate": vals[0], "std_error": vals[1],
+                     "conf_low": vals[2], "conf_high": vals[3]})
     return pd.DataFrame(rows)

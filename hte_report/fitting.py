@@ -38,6 +38,7 @@ from .options import (
     FALLBACK,
     MODELS,
     RATIO_SCALE,
+    OptionError,
     check_choice,
     default_variance,
 )
@@ -131,7 +132,7 @@ def fit(
                             conf_level=conf_level, multiplicity=multiplicity, at=at,
                             safe_formula=safe_formula)
     if not (0.5 < conf_level < 1):
-        raise ValueError(f"conf_level must be between 0.5 and 1, got {conf_level!r}.")
+        raise OptionError(f"conf_level must be between 0.5 and 1, got {conf_level!r}.")
     check_choice("multiplicity", multiplicity,
                  ("holm", "hochberg", "bonferroni", "fdr_bh", "none"))
     check_choice("path", path, ("auto", "statsmodels", "irls", "compressed"))
@@ -449,7 +450,7 @@ def _eval_points(design: Design, at):
     out = _Points()
     unknown = set(at) - {m.name for m in design.modifiers}
     if unknown:
-        raise ValueError(f"at= names {sorted(unknown)}, which are not effect modifiers "
+        raise OptionError(f"at= names {sorted(unknown)}, which are not effect modifiers "
                          f"({[m.name for m in design.modifiers]}).")
     for m in design.modifiers:
         s = design.frame[m.name]

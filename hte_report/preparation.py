@@ -14,7 +14,7 @@ from .data import prepare, read_data
 from .design import Design, build_design, categorical_columns
 from .errors import DataError, MissingDataWarning, ModelWarning
 from .formula import parse_formula
-from .options import Cluster, check_family, check_models, check_variance
+from .options import Cluster, OptionError, check_family, check_models, check_variance
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ def setup(formula, data, *, treatment=None, reference=None, family=None, models=
         family = _infer_family(raw[parsed.outcome], exposure)
     check_family(family)
     if exposure is not None and family != "count":
-        raise ValueError(f"exposure={exposure!r} applies to family='count' only.")
+        raise OptionError(f"exposure={exposure!r} applies to family='count' only.")
     model_names = check_models(models, family)
     cluster = var_opt.column if isinstance(var_opt, Cluster) else None
     extra = [c for c in extra_columns if c]
@@ -88,7 +88,7 @@ def setup(formula, data, *, treatment=None, reference=None, family=None, models=
     if aggregate is None:
         aggregate = can and len(frame) >= AGGREGATE_MIN_ROWS
     elif aggregate and not can:
-        raise ValueError("aggregate=True needs an all-categorical design (every covariate "
+        raise OptionError("aggregate=True needs an all-categorical design (every covariate "
                          "categorical) and no exposure.")
     if aggregate:
         frame, cells = _aggregate(frame, parsed, rhs, cluster)
@@ -131,7 +131,7 @@ def _setup_cells(cd, formula, *, treatment, reference, family, models, var_opt,
     from .largedata import n_excluded
 
     if family is None:
-        raise ValueError("give family= with pre-aggregated data.")
+        raise OptionError("give family= with pre-aggregated data.")
     check_family(family)
     frame = cd.frame.copy()
     parsed = parse_formula(formula, frame.columns, treatment=treatment, safe=safe_formula)

@@ -55,7 +55,8 @@ class FittedModel:
         rows and columns for combinations whose HC2/HC3 variance is undefined (they depend on
         a patient with leverage 1)."""
         L = np.atleast_2d(L)
-        C = L @ self.vcov @ L.T
+        with np.errstate(all="ignore"):  # NaN/inf rows of L (a ratio at a zero mean) stay NaN
+            C = L @ self.vcov @ L.T
         bad = self.undefined_rows(L)
         if bad.any():
             C = C.copy()
@@ -69,7 +70,7 @@ class FittedModel:
         U = self.undefined
         if U is None or U.size == 0:
             return np.zeros(L.shape[0], dtype=bool)
-        with np.errstate(invalid="ignore"):
+        with np.errstate(all="ignore"):
             load = np.abs(np.nan_to_num(L) @ U)
             scale = (np.linalg.norm(np.nan_to_num(L), axis=1)[:, None]
                      * np.linalg.norm(U, axis=0)[None, :])
@@ -135,7 +136,17 @@ def fit_glm(name: str, X: np.ndarray, y: np.ndarray, columns: tuple[str, ...],
 
     A covariate on a large or tiny scale (epoch seconds, age x 1e9, a dose in grams / 1e6)
     is fitted on a rescaled column, so that convergence and rank do not depend on its units;
-    estimates, covariance and leverage directions are returned on the user's scale."""
+    estimates, covariance and leverage directions are returned on the user's scale.
+
+    Floating-point overflow inside a fit (a drifting coefficient) is not reported as a numpy
+    warning: the fit's finiteness, convergence and range are checked and reported instead."""
+    with np.errstate(all="ignore"):
+        return _fit_scaled(name, X, y, columns, variance, exposure, groups, start, path, cells,
+                           drop)
+
+
+def _fit_scaled(name, X, y, columns, variance, exposure, groups, start, path, cells,
+                drop) -> FittedModel:
     if X.shape[0] == 0 or X.shape[1] == 0:
         return _fit_glm(name, X, y, columns, variance, exposure, groups, start, path, cells,
                         drop)
@@ -247,7 +258,11 @@ def _fit_glm(
     if variance == "model":
         vcov = np.asarray(vcov_model)
     else:
-        vcov, undefined = sandwich(X, w_score, w_info, variance, groups)
+        try:
+            vcov, undefined = sandwich(X, w_score, w_info, variance, groups)
+        except np.linalg.LinAlgError:
+            raise FitFailure(f"{name}: the information matrix is singular at the estimate "
+                             "(fitted means at 0 or 1)") from None
     return FittedModel(
         name=name, link=info.link, variance=variance_label(variance), params=np.asarray(params),
         vcov=vcov, loglik=loglik, converged=converged, n=len(y), columns=tuple(columns),

@@ -7,8 +7,34 @@ Differences in risk are shown in percentage points; ratios with two decimals; p-
 from __future__ import annotations
 
 import math
+import re
 
 MINUS = "\u2212"
+
+#: Characters no output format can carry as text: C0 controls other than tab and newline,
+#: DEL, C1 controls, surrogates (from undecodable bytes) and the non-characters U+FFFE/U+FFFF.
+#: XML (hence SVG) refuses most of them outright, and Typst's SVG reader with it.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+_LINE = re.compile("\r\n?|[\n\t\u2028\u2029\x85]")
+
+
+def _escape_control(m: re.Match) -> str:
+    code = ord(m.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def clean_text(text: object) -> str:
+    """Text safe for HTML, SVG and Typst: control characters shown as escapes (``\\x1b``) so
+    that distinct values stay distinct and visible; tabs and newlines kept (CR LF → LF)."""
+    s = str(text)
+    s = s.replace("\r\n", "\n").replace("\r", "\n")
+    return _CONTROL.sub(_escape_control, s)
+
+
+def clean_label(text: object) -> str:
+    """A one-line label (variable, level, arm): :func:`clean_text` with line breaks and tabs
+    as spaces."""
+    return clean_text(_LINE.sub(" ", str(text)))
 
 SCALE_NAMES = {
     "MD": "Mean difference",
@@ -34,11 +60,22 @@ def _minus(text: str) -> str:
 
 def fmt_est(value: float, scale: str) -> str:
     """One estimate on its scale: RD in percentage points (1 decimal), ratios 2 decimals,
-    other differences 3 significant digits."""
-    if value is None or not math.isfinite(value):
+    other differences 3 significant digits; an infinite bound as ∞, a missing one as –, and
+    magnitudes of a million or more (a degenerate bound) or below 1e-4 in powers of ten."""
+    if value is None:
         return "–"
+    value = float(value)
+    if math.isnan(value):
+        return "–"
+    if math.isinf(value):
+        return "\u221e" if value > 0 else f"{MINUS}\u221e"
+    shown = 100 * value if scale == "RD" else value
+    if math.isinf(shown):
+        return "\u221e" if shown > 0 else f"{MINUS}\u221e"
+    if abs(shown) >= 1e6 or (0 < abs(shown) < 1e-4 and not is_ratio(scale)):
+        return _minus(f"{shown:.2e}".replace("e+", "e"))
     if scale == "RD":
-        return _minus(f"{100 * value:.1f}")
+        return _minus(f"{shown:.1f}")
     if is_ratio(scale):
         return f"{value:.2f}"
     return _minus(_sig(value, 3))
@@ -56,6 +93,8 @@ def fmt_ci(est: float, low: float, high: float, scale: str) -> str:
     """``est (low to high)``; the word 'to' avoids a dash colliding with minus signs."""
     if est is None or not math.isfinite(est):
         return "not estimable"
+    if all(v is None or math.isnan(float(v)) for v in (low, high)):
+        return f"{fmt_est(est, scale)} (CI not estimable)"
     return f"{fmt_est(est, scale)} ({fmt_est(low, scale)} to {fmt_est(high, scale)})"
 
 

@@ -25,7 +25,7 @@ from matplotlib.patches import Polygon
 from matplotlib.transforms import ScaledTranslation, blended_transform_factory
 
 from .errors import DataError
-from .format import MINUS, SCALE_NAMES, fmt_ci, fmt_count, fmt_p, is_ratio
+from .format import MINUS, SCALE_NAMES, clean_label, fmt_ci, fmt_count, fmt_p, is_ratio
 from .options import OptionError, check_choice
 
 if TYPE_CHECKING:
@@ -120,19 +120,27 @@ def _check_style(style: object) -> ForestStyle:
 # ------------------------------------------------------------------------------ text
 def _width(text: str, prop: FontProperties) -> float:
     """Width of (multi-line) text in points, plus 2% for hinting."""
-    return max((_RENDERER.get_text_width_height_descent(line, prop, ismath=False)[0] * 0.2448
-                for line in text.split("\n")), default=0.0)
+    return max((_line_width(line, prop) for line in text.split("\n")), default=0.0)
+
+
+@lru_cache(maxsize=8192)
+def _line_width(line: str, prop: FontProperties) -> float:
+    # FontProperties hash by value: counts, p-values and labels repeat across rows and plots
+    return _RENDERER.get_text_width_height_descent(line, prop, ismath=False)[0] * 0.2448
 
 
 def _fit_text(text: str, width: float, prop: FontProperties, max_lines: int = 1) -> str:
     """Wrap to ``max_lines`` balanced lines of ``width`` points; truncate with an ellipsis."""
-    lines, cur = [], ""
-    for word in text.split(" "):
+    lines, cur, words = [], "", text.split(" ")
+    for i, word in enumerate(words):
         trial = f"{cur} {word}" if cur else word
-        if _width(trial, prop) <= width or not cur:
+        if not cur or _width(trial, prop) <= width:
             cur = trial
         else:
             lines, cur = lines + [cur], word
+            if len(lines) == max_lines:  # no room left: the rest joins the last line, cut
+                cur = " ".join(words[i:])
+                break
     lines.append(cur)
     if len(lines) == 2 == max_lines:
         words = text.split(" ")
@@ -140,19 +148,42 @@ def _fit_text(text: str, width: float, prop: FontProperties, max_lines: int = 1)
             1, len(words))), key=lambda ab: max(_width(ab[0], prop), _width(ab[1], prop))))
     if len(lines) > max_lines:
         lines = lines[:max_lines - 1] + [" ".join(lines[max_lines - 1:])]
-    while _width(lines[-1], prop) > width and len(lines[-1]) > 2:
-        lines[-1] = lines[-1][:-2].rstrip() + "\u2026"
+    lines[-1] = _truncate(lines[-1], width, prop)
     return "\n".join(lines)
+
+
+def _truncate(line: str, width: float, prop: FontProperties) -> str:
+    """The longest prefix of ``line`` that fits in ``width`` points with an ellipsis appended
+    (``line`` itself when it fits); a bisection, so a 500-character label costs a dozen
+    measurements."""
+    cap = int(width / (0.15 * prop.get_size_in_points())) + 2  # no glyph is narrower
+    if len(line) > cap:
+        line = line[:cap]
+    elif _width(line, prop) <= width:
+        return line
+    lo, hi = 1, max(1, len(line) - 2)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if _width(line[:mid].rstrip() + "\u2026", prop) <= width:
+            lo = mid
+        else:
+            hi = mid - 1
+    return line[:lo].rstrip() + "\u2026"
 
 
 def _arms(result: HTEResult, generic: tuple[str, str]) -> tuple[str, str]:
     """(control, treated) labels, or ``generic`` when the labels are codes such as 0/1."""
-    labels = tuple(str(x) for x in result.treatment_labels)
+    labels = tuple(clean_label(x) for x in result.treatment_labels)
     return generic if {s.lower() for s in labels} & _UNINFORMATIVE else (labels[0], labels[1])
 
 
 def _label(result: HTEResult, modifier: str) -> str:
-    return (result.labels or {}).get(modifier) or modifier
+    return clean_label((result.labels or {}).get(modifier) or modifier)
+
+
+def _note(cell: pd.Series) -> str:
+    note = cell.get("note")
+    return clean_label(note) if isinstance(note, str) and note.strip() else "not estimable"
 
 
 def _scale_title(scale: str) -> str:
@@ -182,9 +213,19 @@ def _log_ticks(lo: float, hi: float, length: float, gap: float) -> list[float]:
     return [1.0]
 
 
-def _limits(values: Sequence[float], null: float, log: bool) -> tuple[float, float]:
-    """Axis limits covering the values and the null (ratios clipped to [0.01, 100])."""
-    v = np.asarray([x for x in values if np.isfinite(x) and (x > 0 or not log)] + [null])
+def _limits(values: Sequence[float], null: float, log: bool,
+            core: Sequence[float] | None = None, reach: float = 3.0) -> tuple[float, float]:
+    """Axis limits covering the values and the null (ratios clipped to [0.01, 100]).
+
+    On a linear axis, values further than ``reach`` times the spread of ``core`` (the
+    estimates) from it are cut: one interval of a few patients, or a degenerate bound of 1e12,
+    must not squash every other row into a line; the cut intervals end in arrow heads."""
+    v = np.asarray([x for x in values if np.isfinite(x) and (x > 0 or not log)] + [null],
+                   dtype=float)
+    if core is not None and not log:
+        c = np.asarray([x for x in core if np.isfinite(x)] + [null], dtype=float)
+        span = (c.max() - c.min()) or abs(c.max()) or 1.0
+        v = np.clip(v, c.min() - reach * span, c.max() + reach * span)
     if log:
         lo, hi = np.log(max(v.min(), 1e-2)), np.log(min(v.max(), 1e2))
         pad = 0.06 * max(hi - lo, np.log(2))
@@ -192,6 +233,17 @@ def _limits(values: Sequence[float], null: float, log: bool) -> tuple[float, flo
     lo, hi = float(v.min()), float(v.max())
     pad = 0.06 * ((hi - lo) or abs(hi) or 1.0)
     return lo - pad, hi + pad
+
+
+def _drawn(lo: float, hi: float, log: bool):
+    """Where an interval end is drawn: as given within reach of the axis, else (infinite or
+    astronomically far ends) just beyond its edge, so the line runs to the arrow head without
+    overflowing the renderer. NaN stays NaN (nothing drawn)."""
+    if log:
+        far = (lo * lo / hi, hi * hi / lo)
+    else:
+        far = (lo - (hi - lo), hi + (hi - lo))
+    return lambda v: v if np.isnan(v) or far[0] <= v <= far[1] else float(np.clip(v, *far))
 
 
 def _style_axis(ax: Axes, scale: str, style: ForestStyle, length: float, axis: str) -> None:
@@ -257,7 +309,8 @@ def _rows(result: HTEResult, axes: list[str], adjusted: bool, overall: dict) -> 
         for level in spine.level:
             match = {a: eff[a][(eff[a].modifier == mod) & (eff[a].level == level)] for a in axes}
             cells = {a: m.iloc[0] if len(m) else None for a, m in match.items()}
-            rows.append(_Row("level", result.level_label(mod, level), cells, cells[axes[0]]))
+            rows.append(_Row("level", clean_label(result.level_label(mod, level)), cells,
+                             cells[axes[0]]))
     return rows
 
 
@@ -402,7 +455,7 @@ def _columns(result: HTEResult, rows: list[_Row], axes: list[str], style: Forest
         r.lines = r.label.count("\n") + 1
         for c in r.cells.values():  # a not-estimable note may take two lines in its panel
             if r.kind == "level" and c is not None and not np.isfinite(c.estimate):
-                note = _fit_text(str(c.note or "not estimable"), 72 * style.panel_width - 8,
+                note = _fit_text(_note(c), 72 * style.panel_width - 8,
                                  note_font, 2)
                 r.lines = max(r.lines, note.count("\n") + 1)
     label_col = max(_width(r.label, bold) + 10 * (r.kind == "level") for r in rows)
@@ -495,8 +548,11 @@ def _draw_panel(ax: Axes, result: HTEResult, axis: str, rows: list[_Row], overal
     vals = [v for _, c in ok for v in (c.estimate, c.conf_low, c.conf_high)]
     if o is not None:
         vals += [o.estimate, o.conf_low, o.conf_high]
-    lo, hi = _limits(vals, null, is_ratio(scale))
+    core = [c.estimate for _, c in ok] + ([] if o is None else [o.estimate, o.conf_low,
+                                                                 o.conf_high])
+    lo, hi = _limits(vals, null, is_ratio(scale), core=core)
     ax.set_xlim(lo, hi)
+    end = _drawn(lo, hi, is_ratio(scale))
     length = ax.get_position().width * 72 * ax.figure.get_figwidth()
     _style_axis(ax, scale, style, length, "x")
     ax.spines["bottom"].set_linewidth(0.6)
@@ -505,14 +561,16 @@ def _draw_panel(ax: Axes, result: HTEResult, axis: str, rows: list[_Row], overal
         ax.axvline(o.estimate, color=style.overall_color, lw=0.7, ls=(0, (4, 3)), zorder=1,
                    gid=f"forest-overall-line-{axis}")
         y = rows[0].y
-        ax.add_patch(Polygon([(o.conf_low, y), (o.estimate, y - 0.32), (o.conf_high, y),
+        clo, chi = (o.estimate if np.isnan(v) else end(v) for v in (o.conf_low, o.conf_high))
+        ax.add_patch(Polygon([(clo, y), (o.estimate, y - 0.32), (chi, y),
                               (o.estimate, y + 0.32)], closed=True, color=style.overall_color,
                              zorder=3, gid=f"forest-overall-{axis}"))
     w = np.array([float(c[_WEIGHT[result.family]].sum(min_count=1)) for _, c in ok])
     side = 0.8 * row_h * np.sqrt(w / max(np.nanmax(w, initial=0), 1))  # area proportional to w
     ys = [r.y for r, _ in ok]
     ax.add_collection(LineCollection(
-        [[(c.conf_low, y), (c.conf_high, y)] for (_, c), y in zip(ok, ys, strict=True)],
+        [[(end(c.conf_low), y), (end(c.conf_high), y)] for (_, c), y in zip(ok, ys,
+                                                                             strict=True)],
         colors=style.marker_color, linewidths=1.0, zorder=2, gid=f"forest-intervals-{axis}"))
     pts = ax.scatter([c.estimate for _, c in ok], ys, s=np.where(
         np.isfinite(w), np.maximum(side, 2.5), 0.45 * row_h) ** 2, color=style.marker_color,
@@ -527,7 +585,7 @@ def _draw_panel(ax: Axes, result: HTEResult, axis: str, rows: list[_Row], overal
     prop = style.font(style.font_size - 1, style="italic")
     for i, (r, c) in enumerate(subs):
         if not np.isfinite(c.estimate):
-            ax.text(0.5, r.y, _fit_text(str(c.note or "not estimable"), length - 8, prop,
+            ax.text(0.5, r.y, _fit_text(_note(c), length - 8, prop,
                                         r.lines), transform=ax.get_yaxis_transform(),
                     ha="center", va="center", fontproperties=prop, color=style.note_color,
                     bbox={"fc": "white", "ec": "none", "pad": 0.6, "alpha": 0.9},
@@ -614,7 +672,7 @@ def effect_curve(
                             bottom=bottom / height, wspace=(left + 16) / (width / len(axes)))
         fig.suptitle(f"{label}: conditional effect at the reference profile", x=6 / width,
                      y=1 - 6 / height, ha="left", va="top",
-                     fontproperties=style.font(fs + 1, weight="bold"))
+                     fontproperties=style.font(fs + 1, weight="bold"), parse_math=False)
         fig.text(6 / width, 6 / height, caption, fontproperties=small, color=style.note_color,
                  va="bottom", ha="left", parse_math=False, linespacing=1.3, gid="curve-caption")
     else:
@@ -630,23 +688,33 @@ def effect_curve(
         scale = str(cur.scale.iloc[0])
         log = is_ratio(scale)
         x = cur.value.to_numpy(float)
-        a.fill_between(x, cur.conf_low, cur.conf_high, color=style.marker_color, alpha=0.18,
-                       lw=0, gid=f"curve-band-{axis}")
+        est = cur.estimate.to_numpy(float)
+        lo, hi = _limits([*est, *cur.conf_low, *cur.conf_high], 1.0 if log else 0.0, log,
+                         core=est, reach=10.0)
+        end = np.vectorize(_drawn(lo, hi, log), otypes=[float])
+        band = {c: end(cur[c].to_numpy(float)) for c in ("conf_low", "conf_high", "estimate")}
+        a.fill_between(x, band["conf_low"], band["conf_high"], color=style.marker_color,
+                       alpha=0.18, lw=0, gid=f"curve-band-{axis}")
         for col, lw in (("conf_low", 0.6), ("conf_high", 0.6), ("estimate", 1.6)):
-            a.plot(x, cur[col], color=style.marker_color, lw=lw, gid=f"curve-{col}-{axis}")
+            a.plot(x, band[col], color=style.marker_color, lw=lw, gid=f"curve-{col}-{axis}")
         a.axhline(1.0 if log else 0.0, color=style.null_color, lw=0.8, gid=f"curve-null-{axis}")
-        lo, hi = _limits(list(cur.conf_low) + list(cur.conf_high), 1.0 if log else 0.0, log)
+        if not np.isfinite(est).any():
+            a.text(0.5, 0.5, "not estimable", transform=a.transAxes, ha="center",
+                   va="center", fontproperties=style.font(style="italic"),
+                   color=style.note_color, gid=f"curve-not-estimable-{axis}", parse_math=False)
         if data is not None:  # room for the rug under the band
             lo = lo * (lo / hi) ** 0.06 if log else lo - 0.06 * (hi - lo)
-        a.set_xlim(x.min(), x.max())
+        a.set_xlim(*((x.min(), x.max()) if x.max() > x.min() else (x.min() - 0.5,
+                                                                     x.max() + 0.5)))
         a.set_ylim(lo, hi)
         size = a.get_position().size * fig.get_size_inches() * 72
         _style_axis(a, scale, style, size[1], "y")
         _style_axis(a, "", style, size[0], "x")
         a.spines[["right", "top"]].set_visible(False)
         if data is not None:
-            vals = pd.to_numeric(data[modifier], errors="coerce").dropna().to_numpy(float)
-            q05, q95 = np.quantile(vals, [0.05, 0.95])
+            vals = pd.to_numeric(data[modifier], errors="coerce").to_numpy(float)
+            vals = vals[np.isfinite(vals)]
+            q05, q95 = np.quantile(vals, [0.05, 0.95]) if len(vals) else (x.min(), x.max())
             for x0, x1 in ((x.min(), q05), (q95, x.max())):  # sparse tails: read with care
                 if x1 > x0:
                     a.axvspan(x0, x1, color=style.shade_color, zorder=0, lw=0,
@@ -660,10 +728,11 @@ def effect_curve(
                   else np.nan)
         a.set_title(f"{_scale_title(scale)}\nP for interaction (Wald) "
                     f"{'' if p[0] in '<>' else '= '}{p}", fontproperties=style.font(),
-                    loc="left", pad=6, linespacing=1.3)
-        a.set_xlabel(label, fontproperties=style.font(), labelpad=4)
+                    loc="left", pad=6, linespacing=1.3, parse_math=False)
+        a.set_xlabel(label, fontproperties=style.font(), labelpad=4, parse_math=False)
         a.set_ylabel(f"{SCALE_NAMES.get(scale, scale)}\n{arms[1]} vs {arms[0]} at the "
-                     "reference profile", fontproperties=style.font(), linespacing=1.2)
+                     "reference profile", fontproperties=style.font(), linespacing=1.2,
+                     parse_math=False)
     return fig
 
 
@@ -682,7 +751,8 @@ def _curve_caption(result: HTEResult, modifier: str, data: pd.DataFrame | None) 
            "below the 5th or above the 95th percentile, where data are sparse."
            if data is not None else
            "Rug omitted: pass data= to show the observed values.")
-    return (f"Effect of {result.treatment} ({trt} vs {ctrl}) with the other covariates at the "
-            f"reference profile{f' ({prof})' if prof else ''}; band: pointwise "
-            f"{100 * result.conf_level:g}% CI; "
-            + "; ".join(f"{s} from {m}" for s, m in result.primary.values()) + f". {rug}")
+    return clean_label(
+        f"Effect of {result.treatment} ({trt} vs {ctrl}) with the other covariates at the "
+        f"reference profile{f' ({prof})' if prof else ''}; band: pointwise "
+        f"{100 * result.conf_level:g}% CI; "
+        + "; ".join(f"{s} from {m}" for s, m in result.primary.values()) + f". {rug}")

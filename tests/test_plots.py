@@ -355,3 +355,153 @@ def test_effect_curve_continuous_outcome_has_one_panel():
     res = _fit("re78 ~ treat * (age + C(black))", nsw, treatment="treat")
     fig = res.effect_curve("age", data=nsw)
     assert len(fig.axes) == 1 and fig.axes[0].get_yscale() == "linear"
+
+
+# ------------------------------------------------------------------------------ hostile input
+HOSTILE = ["a\x00b", "x\x1b[31m", "$100+", "<b>&amp;</b> #*_@[]\\"]
+
+
+@pytest.fixture(scope="module")
+def hostile_result():
+    rng = np.random.default_rng(12)
+    d = pd.DataFrame({"t": rng.integers(0, 2, 800), "g": rng.choice(HOSTILE, 800),
+                      "x": rng.normal(0, 1, 800)})
+    d["y"] = (rng.random(800) < 0.3).astype(int)
+    return _fit("y ~ t * (C(g) + x)", d, treatment="t").with_plan(
+        labels={"g": "Group $g$ \x07 <i>", "x": "Score $x_1$\x1b"}, posthoc=()), d
+
+
+def _svg_texts_are_plain(fig):
+    """Save as the report does; the SVG must be XML and no text may be mathtext."""
+    import xml.etree.ElementTree as ET
+
+    from matplotlib.text import Text
+
+    from hte_report.report.model import Figure
+
+    texts = [t for t in fig.findobj(Text) if t.get_text()]
+    svg = Figure.from_matplotlib(fig, "c", "n").svg
+    ET.fromstring(svg)  # control characters would make this raise
+    return texts
+
+
+def test_hostile_level_labels_are_plain_text(hostile_result):
+    res, _ = hostile_result
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "Glyph missing", no mathtext errors
+        fig = forest_plot(res)
+        labels = _column(fig, "label")
+        texts = _svg_texts_are_plain(fig)
+    assert {"a\\x00b", "x\\x1b[31m", "$100+", "<b>&amp;</b> #*_@[]\\"} <= set(labels)
+    assert "Group $g$ \\x07 <i>" in labels
+    assert not any(c in t.get_text() for t in texts for c in "\x00\x1b\x07")
+    assert not any(t.get_parse_math() for t in _axes(fig, "forest-label").texts)
+
+
+def test_hostile_labels_in_effect_curve(hostile_result):
+    res, d = hostile_result
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = effect_curve(res, "x", data=d)
+        texts = _svg_texts_are_plain(fig)
+    assert "Score $x_1$\\x1b" in fig.axes[0].get_xlabel()
+    assert fig.get_suptitle().startswith("Score $x_1$\\x1b:")
+    assert not any(t.get_parse_math() for t in texts if "$" in t.get_text())
+
+
+# ------------------------------------------------------------------------------ odd results
+def _with(res, frame="subgroups", **cols):
+    from dataclasses import replace
+
+    df = getattr(res, frame).copy()
+    for k, v in cols.items():
+        df[k] = v
+    return replace(res, **{frame: df})
+
+
+def _odd_cases(res):
+    sg = res.subgroups
+    one = sg.level == "1"
+    return {
+        "CIs missing": (_with(res, conf_low=np.nan, conf_high=np.nan), "(CI not estimable)"),
+        "infinite bound": (_with(res, conf_high=np.where(one, np.inf, sg.conf_high)), "to \u221e)"),
+        "minus infinite": (_with(res, conf_low=np.where(one, -np.inf, sg.conf_low)),
+                           f"({MINUS}\u221e to"),
+        "bound at 1e12": (_with(res, conf_high=np.where(one, 1e12, sg.conf_high)), "e"),
+        "nothing estimable": (_with(res, estimate=np.nan, conf_low=np.nan, conf_high=np.nan,
+                                    note=None), "not estimable"),
+        "overall missing": (_with(res, "overall", estimate=np.nan, conf_low=np.nan,
+                                  conf_high=np.nan), "not estimable"),
+    }
+
+
+@pytest.mark.parametrize("case", ["CIs missing", "infinite bound", "minus infinite",
+                                  "bound at 1e12", "nothing estimable", "overall missing"])
+def test_odd_results_draw_without_warnings(rossi_result, case):
+    from hte_report.tables import subgroup_table
+
+    res, text = _odd_cases(rossi_result)[case]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = forest_plot(res, adjusted=True)
+        _svg_texts_are_plain(fig)
+        html = subgroup_table(res).as_raw_html()
+    shown = _column(fig, "text-absolute") + _column(fig, "text-relative")
+    assert any(text in t for t in shown), shown
+    assert text.split(" (")[0] in html or text in html
+    for axis in ("absolute", "relative"):
+        ax = _axes(fig, f"forest-{axis}")
+        lo, hi = ax.get_xlim()
+        assert np.isfinite([lo, hi]).all() and lo < hi
+        if case == "bound at 1e12" and axis == "absolute":
+            assert hi < 1  # one degenerate interval does not squash the others
+        segs = _artist(ax, f"forest-intervals-{axis}").get_segments()
+        assert all(np.isfinite(s).all() or np.isnan(s).any() for s in segs)
+
+
+def test_effect_curve_with_missing_and_infinite_band(rossi_result, rossi):
+    c = rossi_result.curves
+    odd = _with(rossi_result, "curves", conf_low=np.nan,
+                conf_high=np.where(c.value > c.value.median(), np.inf, c.conf_high))
+    gone = _with(rossi_result, "curves", estimate=np.nan, conf_low=np.nan, conf_high=np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = effect_curve(odd, "age", data=rossi)
+        _svg_texts_are_plain(fig)
+        for ax in fig.axes:
+            assert np.isfinite(ax.get_ylim()).all()
+        fig = effect_curve(gone, "age", data=rossi)
+        _svg_texts_are_plain(fig)
+    notes = [t for a in fig.axes for t in a.texts if (t.get_gid() or "").startswith(
+        "curve-not-estimable")]
+    assert len(notes) == 2
+
+
+def test_a_500_character_label_is_truncated_with_few_measurements(monkeypatch):
+    from hte_report import plots
+
+    calls = []
+    real = plots._line_width.__wrapped__
+    monkeypatch.setattr(plots, "_line_width", lambda s, p: calls.append(s) or real(s, p))
+    prop = ForestStyle().font()
+    for text in ("a" * 500, "b " * 250, "L" * 499 + "\x00"):
+        calls.clear()
+        out = plots._fit_text(text, 100, prop, max_lines=2)
+        assert out.endswith("\u2026") and plots._width(out, prop) <= 100
+        assert len(calls) < 120  # was one measurement per two characters cut
+
+
+def test_five_hundred_character_labels_in_a_forest_plot():
+    rng = np.random.default_rng(3)
+    d = pd.DataFrame({"t": rng.integers(0, 2, 600),
+                      "g": rng.choice(["a" * 500, "b " * 250, "c"], 600)})
+    d["y"] = (rng.random(600) < 0.3).astype(int)
+    res = _fit("y ~ t * C(g)", d, treatment="t").with_plan(labels={"g": "L" * 500},
+                                                           posthoc=())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = forest_plot(res)
+    labels = _column(fig, "label")
+    assert all(len(t) < 120 for t in labels) and sum(t.endswith("\u2026") for t in labels) == 3
+    assert fig.get_figwidth() < 10
+    _no_overlap(fig, "label")

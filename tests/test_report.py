@@ -4,6 +4,7 @@ a compiling PDF with the expected text, escaping of plan/data strings, the Quart
 import re
 import shutil
 import warnings
+from html import escape
 from pathlib import Path
 
 import pytest
@@ -205,3 +206,117 @@ def test_cli_benefit_worked_example():
     assert r.exit_code == 0 and "ARR 0.50 percentage points" in r.output and "NNTB 200" in r.output
     r = CliRunner().invoke(app, ["benefit", "1.5", "--rr", "0.9"])
     assert r.exit_code == 1 and "error" in r.output
+
+
+# ------------------------------------------------------------------------------ hostile text
+HOSTILE_LEVELS = ["a\x00b", "x\x1b[31m", "$100+", "<script>alert(1)</script>",
+                  '#read("x") *b* _i_ @ref <l> [c] \\ $m$']
+
+
+def _pdf_text(path):
+    return re.sub(r"\s+", " ", "\n".join(p.extract_text() for p in PdfReader(path).pages))
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    """A small trial whose level values hold control characters, HTML, Typst markup and dollar
+    signs, and whose labels and titles hold markup (the plan refuses control characters),
+    rendered to HTML and PDF."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(11)
+    n = 1200
+    d = pd.DataFrame({"y": rng.integers(0, 2, n), "t": rng.integers(0, 2, n),
+                      "g": rng.choice(HOSTILE_LEVELS, n), "age": rng.normal(50, 10, n)})
+    plan = {
+        "schema": "hte-plan/1", "title": "T <b>$x$</b> #title",
+        "trial": {"id": "T-1", "name": "N ]#[ *_"}, "population": "P [x] <p>",
+        "outcome": {"variable": "y", "label": "Out <i>$1$</i>", "family": "binary"},
+        "treatment": {"variable": "t", "treated": 1, "control": 0,
+                      "treated_label": "Drug $5", "control_label": "Placebo @x"},
+        "model": {"formula": "y ~ t * (C(g) + age)", "models": ["ols", "modified-poisson"]},
+        "scales": ["absolute", "relative"], "confidence_level": 0.95, "alpha": 0.05,
+        "multiplicity": "holm",
+        "modifiers": [{"variable": "g", "label": "Group <u> $g$ #g", "type": "categorical",
+                       "rationale": "r"},
+                      {"variable": "age", "label": "Age", "type": "continuous",
+                       "analysis": "continuous", "rationale": "r"}],
+        "risk_based": {"planned": False}, "deviations": [],
+    }
+    out = tmp_path_factory.mktemp("hostile")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report = build_report(fit_plan(plan, d), date="2026-01-01")
+        html = render_html(report)
+        pdf = compile_pdf(write_typst_project(report, out / "typst"), out / "r.pdf")
+    leaked = [w for w in caught if "Glyph" in str(w.message) or "mathtext" in str(w.message)
+              or issubclass(w.category, RuntimeWarning)]
+    return html, _pdf_text(pdf), leaked
+
+
+@pytest.mark.parametrize("shown", ["a\\x00b", "x\\x1b[31m", "$100+", "<script>alert(1)</script>",
+                                   '#read("x") *b* _i_ @ref <l> [c] \\ $m$',
+                                   "Group <u> $g$ #g", "Drug $5", "Placebo @x"])
+def test_hostile_labels_appear_literally(hostile, shown):
+    html, pdf, _ = hostile
+    assert shown in pdf
+    assert escape(shown) in html
+
+
+def test_hostile_labels_leave_no_control_character_or_markup(hostile):
+    html, pdf, leaked = hostile
+    assert not leaked, [str(w.message) for w in leaked]
+    assert not re.search("[\x00-\x08\x0b-\x1f\x7f]", html)
+    assert "<script>" not in html and "<u>" not in html and "<b>$x$" not in html
+    assert "T <b>$x$</b> #title" in pdf and "N ]#[ *_" in pdf
+
+
+def test_long_words_wrap_and_hashes_copy_whole(rendered):
+    analysis, _, pdf_text, _ = rendered
+    flat = re.sub(r"\s+", "", pdf_text)
+    assert f"PlanSHA-256:{analysis.plan.sha256}." in flat
+    typ = (rendered[3]["pdf"].parent / "typst" / "report.typ").read_text()
+    assert f'#box("{analysis.plan.sha256[:15]}")' in typ
+
+
+def test_a_forest_plot_too_long_for_a_page_is_split(rossi_result, monkeypatch):
+    from hte_report.report import content
+
+    monkeypatch.setattr(content, "FOREST_ROWS", 3)
+    parts = content._forest_parts(rossi_result)  # age (3 quartiles), wexp (2), prio (3)
+    assert [[(m, len(lv)) for m, lv in p] for p in parts] == [
+        [("age", 2)], [("age", 1)], [("wexp", 2)], [("prio", 2)], [("prio", 1)]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        figs = content._forests(rossi_result, "Forest plot.", "forest", False)
+    assert [f.name for f in figs] == ["forest", "forest-2", "forest-3", "forest-4", "forest-5"]
+    assert figs[1].caption == "Forest plot (part 2 of 5)."
+    monkeypatch.setattr(content, "FOREST_ROWS", 40)
+    assert len(content._forests(rossi_result, "Forest plot.", "forest", False)) == 1
+
+
+def test_a_hundred_and_twenty_level_modifier_gives_page_sized_forest_plots():
+    import numpy as np
+    import pandas as pd
+
+    import hte_report as hr
+    from hte_report.report import content
+    from hte_report.tables import subgroup_table
+
+    rng = np.random.default_rng(5)
+    n = 4800
+    sites = np.array([f"Site {i:03d}" for i in range(120)])
+    d = pd.DataFrame({"t": rng.integers(0, 2, n), "g": sites[rng.integers(0, 120, n)]})
+    d["y"] = (rng.random(n) < 0.3).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = hr.fit("y ~ t * C(g)", d, treatment="t", models=["ols", "modified-poisson"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        figs = content._forests(res, "Forest plot.", "forest", False)
+        subgroup_table(res).as_raw_html()
+    assert len(figs) == 4  # 121 rows in parts of at most 40
+    for f in figs:
+        height = float(re.search(rb'height="([\d.]+)pt"', f.svg).group(1))
+        assert height < 11 * 72

@@ -78,6 +78,47 @@ def _figure(fig, caption: str, name: str, png: bool = False) -> Figure:
     return Figure.from_matplotlib(fig, caption, name, png)
 
 
+#: Rows (modifier headings and levels) of one forest figure: one page at the default style.
+FOREST_ROWS = 40
+
+
+def _forests(res: HTEResult, caption: str, name: str, png: bool, **kw) -> list[Figure]:
+    """The forest plot of ``res``, as several figures of at most :data:`FOREST_ROWS` rows when
+    it would not fit on a page (a 200-level factor); a modifier's levels are split only when
+    they alone exceed a figure, and its heading is repeated."""
+    parts = _forest_parts(res)
+    if len(parts) == 1:
+        return [_figure(res.forest(**kw), caption, name, png)]
+    out, sg = [], res.subgroups
+    for i, part in enumerate(parts, 1):
+        keep = pd.Series(False, index=sg.index)
+        for mod, levels in part:
+            keep |= (sg.modifier == mod) & sg.level.isin(levels)
+        sub = replace(res, modifiers=tuple(mod for mod, _ in part), subgroups=sg[keep])
+        out.append(_figure(sub.forest(**kw), f"{caption.rstrip('.')} (part {i} of "
+                           f"{len(parts)}).", name if i == 1 else f"{name}-{i}", png))
+    return out
+
+
+def _forest_parts(res: HTEResult) -> list[list[tuple[str, list]]]:
+    """Modifiers and their levels, packed in order into figures of at most FOREST_ROWS rows."""
+    if not res.primary:
+        return [[]]
+    eff = res.effects(next(iter(res.primary)))
+    parts: list[list[tuple[str, list]]] = [[]]
+    used = 0
+    for mod in res.modifiers:
+        levels = list(eff[eff.modifier == mod].sort_values("order").level)
+        step = FOREST_ROWS - 1
+        for chunk in [levels[i:i + step] for i in range(0, len(levels), step)] or [[]]:
+            if parts[-1] and used + 1 + len(chunk) > FOREST_ROWS:
+                parts.append([])
+                used = 0
+            parts[-1].append((mod, chunk))
+            used += 1 + len(chunk)
+    return parts
+
+
 def build_report(analysis: PlannedAnalysis, date: str | None = None,
                  with_png: bool = False) -> Report:
     """The full report: every section listed in the README, in order."""
@@ -315,7 +356,9 @@ def _subgroups(a: PlannedAnalysis, png: bool) -> Section:
     res = a.result
     hib = bool(a.plan.outcome.get("higher_is_better", False))
     pre = [m for m in res.modifiers if m not in res.posthoc]
-    fig = replace(res, modifiers=tuple(pre)).forest(higher_is_better=hib, adjusted=True)
+    figs = _forests(replace(res, modifiers=tuple(pre)), "Forest plot of the pre-specified "
+                    "modifiers on both scales.", "forest", png, higher_is_better=hib,
+                    adjusted=True)
     disp = subgroup_frame(res).rename(columns=column_labels(res))
     blocks = [
         Para("Categorical modifiers: effects standardized over each subgroup's participants. "
@@ -327,8 +370,7 @@ def _subgroups(a: PlannedAnalysis, png: bool) -> Section:
              f"pre-specified modifiers (chance of at least one false positive at "
              f"α = {a.plan.alpha} among {len(pre)} independent tests per scale: "
              f"{familywise_error(a.plan.alpha, len(pre)):.0%})."),
-        _figure(fig, "Forest plot of the pre-specified modifiers on both scales.",
-                "forest", png),
+        *figs,
         Table(disp, "Subgroup effects on both scales" + (
             " (RD in percentage points)" if res.family == "binary" else ""), group="Modifier",
               gt=subgroup_table(res), name="subgroups", notes=_model_notes(res)),
@@ -506,10 +548,9 @@ def _posthoc(a: PlannedAnalysis, png: bool) -> Section:
                    "post hoc family, and none is confirmatory.")]
     for r in a.posthoc:
         m = r.posthoc[0]
-        fig = replace(r, modifiers=(m,)).forest(higher_is_better=hib,
-                                                adjusted=len(a.posthoc) > 1)
-        blocks.append(_figure(fig, f"Post hoc: treatment effect by {m} "
-                              "(hypothesis-generating).", f"posthoc-{m}", png))
+        blocks.extend(_forests(replace(r, modifiers=(m,)), f"Post hoc: treatment effect by {m} "
+                               "(hypothesis-generating).", f"posthoc-{m}", png,
+                               higher_is_better=hib, adjusted=len(a.posthoc) > 1))
         disp = subgroup_frame(replace(r, modifiers=(m,)), adjusted=len(a.posthoc) > 1)
         disp = disp[disp.group != "Overall"].rename(columns=column_labels(r))
         blocks.append(Table(disp, f"Post hoc subgroup effects: {m}", group="Modifier",

@@ -8,6 +8,7 @@ import re
 from html import escape
 from importlib import resources
 
+from ..format import clean_text
 from .model import Bullets, Callout, Code, Figure, Para, Report, Section, Table
 
 _EXTERNAL = re.compile(r"@import\s+url\([^)]*\);?")
@@ -18,13 +19,14 @@ def css() -> str:
 
 
 def _e(text: object) -> str:
-    return escape(str(text), quote=True)
+    """Plan or data text as HTML text: markup escaped, control characters as escapes."""
+    return escape(clean_text(text), quote=True)
 
 
 def _table(t: Table) -> str:
     if t.gt is not None:
         gt = t.gt.with_id(f"hte-{t.name or 'table'}")  # great-tables' own ids are random
-        inner = _EXTERNAL.sub("", gt.as_raw_html())
+        inner = clean_text(_EXTERNAL.sub("", gt.as_raw_html()))  # great-tables escapes markup
         return f'<div class="hte-table">{inner}</div>'
     from .typst import _numeric
 

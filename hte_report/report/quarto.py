@@ -14,6 +14,7 @@ import string
 from html import escape
 from pathlib import Path
 
+from ..format import clean_text
 from .content import build_report
 from .model import Bullets, Callout, Code, Figure, Para, Report, Table
 
@@ -22,7 +23,7 @@ _PUNCT = re.compile("([" + re.escape(string.punctuation) + "])")
 
 def md(text: object) -> str:
     """Escape text for Pandoc Markdown."""
-    return _PUNCT.sub(r"\\\1", str(text)).replace("\n", " ")
+    return _PUNCT.sub(r"\\\1", clean_text(text)).replace("\n", " ")
 
 
 def _md_table(t: Table) -> str:
@@ -52,7 +53,8 @@ def bundle(block) -> dict:
     if isinstance(block, Table):
         out = {"text/markdown": _md_table(block)}
         if block.gt is not None:
-            out["text/html"] = block.gt.with_id(f"hte-{block.name or 'table'}").as_raw_html()
+            out["text/html"] = clean_text(
+                block.gt.with_id(f"hte-{block.name or 'table'}").as_raw_html())
         return out
     if isinstance(block, Figure):
         out = {"image/svg+xml": block.svg.decode("utf-8")}
@@ -60,8 +62,10 @@ def bundle(block) -> dict:
             out["image/png"] = base64.b64encode(block.png).decode("ascii")
         return out
     if isinstance(block, Code):
-        return {"text/markdown": "```\n" + block.text + "\n```\n",
-                "text/html": f"<pre><code>{escape(block.text)}</code></pre>"}
+        text = clean_text(block.text)
+        fence = "`" * max(3, 1 + max(map(len, re.findall("`+", text)), default=0))
+        return {"text/markdown": f"{fence}\n{text}\n{fence}\n",
+                "text/html": f"<pre><code>{escape(clean_text(block.text))}</code></pre>"}
     raise TypeError(type(block).__name__)
 
 

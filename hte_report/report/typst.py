@@ -10,6 +10,7 @@ import re
 from importlib import resources
 from pathlib import Path
 
+from ..format import clean_text
 from .model import Bullets, Callout, Code, Figure, Para, Report, Section, Table
 
 TEMPLATE = "typst-template.typ"
@@ -20,34 +21,55 @@ def template_source() -> str:
 
 
 def lit(text: object) -> str:
-    """A Typst string literal for any text."""
-    s = str(text).replace("\\", "\\\\").replace('"', '\\"')
+    """A Typst string literal for any text (control characters shown as escapes)."""
+    s = clean_text(text).replace("\\", "\\\\").replace('"', '\\"')
     s = s.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
     return f'"{s}"'
 
 
+_LONG = re.compile(r"[^\s\u00a0]{31,}")
+_CHUNK = 15
+
+
+def _markup(text: object) -> str:
+    """Text as Typst markup: string literals (so nothing in it is markup or code), with words
+    of more than 30 characters (a long label, a hash) cut into boxes of 15, between which a
+    line or a table cell may break; no character is added, so copied text stays exact."""
+    s = clean_text(text)
+    out, pos = [], 0
+    for m in _LONG.finditer(s):
+        if m.start() > pos:
+            out.append(f"#{lit(s[pos:m.start()])}")
+        word = m.group()
+        out.extend(f"#box({lit(word[i:i + _CHUNK])})" for i in range(0, len(word), _CHUNK))
+        pos = m.end()
+    if pos < len(s) or not out:
+        out.append(f"#{lit(s[pos:])}")
+    return "".join(out)
+
+
 def _content(text: object) -> str:
-    return f"[#{lit(text)}]"
+    return f"[{_markup(text)}]"
 
 
 def _table(t: Table) -> str:
     cols = [c for c in t.frame.columns if c != t.group]
     n = len(cols)
     num = {c: _numeric(t.frame[c]) for c in cols}
-    cells = [f"table.header({', '.join(f'[*#{lit(c)}*]' for c in cols)})"]
+    cells = [f"table.header({', '.join(f'[*{_markup(c)}*]' for c in cols)})"]
     last = None
     for _, row in t.frame.iterrows():
         if t.group and row[t.group] != last:
             last = row[t.group]
-            cells.append(f"table.cell(colspan: {n}, fill: luma(240))[*#{lit(last)}*]")
+            cells.append(f"table.cell(colspan: {n}, fill: luma(240))[*{_markup(last)}*]")
         cells.extend(_content(_nbsp(row[c]) if num[c] else row[c]) for c in cols)
     align = "(" + ", ".join("right" if num[c] else "left" for c in cols) + ",)"
-    notes = "".join(f"\n#text(size: 7.5pt)[#{lit(x)}]\n" for x in t.notes)
+    notes = "".join(f"\n#text(size: 7.5pt){_content(x)}\n" for x in t.notes)
     return (f"#figure(kind: table, caption: {_content(t.caption)}, "
             f"table(columns: {n}, align: {align}, {', '.join(cells)}))\n{notes}\n")
 
 
-_NUMERIC = re.compile(r"^[\s\d.,()<>%/+\-\u2212–to adj]*$")
+_NUMERIC = re.compile(r"^[\s\d.,()<>%/+\-\u2212–to adje∞]*$")
 
 
 def _numeric(col) -> bool:
@@ -63,13 +85,13 @@ def _nbsp(text: object) -> str:
 
 def _block(b, figdir: str) -> str:
     if isinstance(b, Para):
-        inner = f"#strong({lit(b.text)})" if b.strong else f"#{lit(b.text)}"
+        inner = f"#strong{_content(b.text)}" if b.strong else _markup(b.text)
         return inner + "\n\n"
     if isinstance(b, Bullets):
-        return "".join(f"- #{lit(i)}\n" for i in b.items) + "\n"
+        return "".join(f"- {_markup(i)}\n" for i in b.items) + "\n"
     if isinstance(b, Callout):
         return (f"#hte-callout(kind: {lit(b.kind)}, title: {lit(b.title)})"
-                f"[#{lit(b.text)}]\n\n")
+                f"{_content(b.text)}\n\n")
     if isinstance(b, Table):
         return _table(b)
     if isinstance(b, Figure):

@@ -6,14 +6,14 @@ import numpy as np
 import pandas as pd
 from great_tables import GT, loc, style
 
-from .format import SCALE_NAMES, fmt_ci, fmt_count, fmt_p
+from .format import SCALE_NAMES, clean_label, clean_text, fmt_ci, fmt_count, fmt_p
 from .result import HTEResult
 
 _PCT = "{:.0f}%"
 
 
 def _label(res: HTEResult, modifier: str) -> str:
-    lab = res.labels.get(modifier, modifier)
+    lab = clean_label(res.labels.get(modifier, modifier))
     if modifier in res.posthoc:
         lab += " (post hoc — hypothesis-generating)"
     return lab
@@ -41,7 +41,8 @@ def subgroup_frame(res: HTEResult, adjusted: bool = True) -> pd.DataFrame:
         base = effects[axes[0]]
         levels = base[base.modifier == mod].sort_values("order")
         for i, lv in enumerate(levels.itertuples()):
-            row = {"group": _label(res, mod), "subgroup": res.level_label(mod, lv.level),
+            row = {"group": _label(res, mod),
+                   "subgroup": clean_label(res.level_label(mod, lv.level)),
                    "treated": fmt_count(lv.events_treated, lv.n_treated),
                    "control": fmt_count(lv.events_control, lv.n_control)}
             for a in axes:
@@ -53,7 +54,7 @@ def subgroup_frame(res: HTEResult, adjusted: bool = True) -> pd.DataFrame:
                 else:
                     r = r.iloc[0]
                     row[f"est_{a}"] = fmt_ci(r.estimate, r.conf_low, r.conf_high, scale) \
-                        if np.isfinite(r.estimate) else (r.note or "not estimable")
+                        if np.isfinite(r.estimate) else _note(r.note)
                 p = ""
                 if i == 0 and mod in tests[a].index:
                     t = tests[a].loc[mod]
@@ -63,6 +64,10 @@ def subgroup_frame(res: HTEResult, adjusted: bool = True) -> pd.DataFrame:
                 row[f"p_{a}"] = p
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _note(note: object) -> str:
+    return clean_label(note) if isinstance(note, str) and note.strip() else "not estimable"
 
 
 def column_labels(res: HTEResult) -> dict[str, str]:
@@ -86,8 +91,9 @@ def subgroup_table(res: HTEResult, *, adjusted: bool = True, title: str | None =
     pct = _PCT.format(res.conf_level * 100)
     ctrl, trt = res.treatment_labels
     gt = GT(df, rowname_col="subgroup", groupname_col="group")
-    gt = gt.tab_header(title=title or f"Treatment effect by subgroup: {res.outcome}",
-                       subtitle=f"{res.treatment} = {trt} vs {ctrl}; {pct} confidence intervals")
+    gt = gt.tab_header(title=clean_text(title or f"Treatment effect by subgroup: {res.outcome}"),
+                       subtitle=clean_label(f"{res.treatment} = {trt} vs {ctrl}; {pct} "
+                                            "confidence intervals"))
     labels = {k: v for k, v in column_labels(res).items() if k not in ("group", "subgroup")}
     for a, (scale, _model) in res.primary.items():
         labels[f"p_{a}"] = "P interaction"
@@ -123,10 +129,9 @@ def subgroup_table(res: HTEResult, *, adjusted: bool = True, title: str | None =
             "Continuous modifiers (" + ", ".join(kinds) + ") are analysed as continuous; "
             "their rows are model-based effects at the quartiles (no per-arm counts)."
         )
-    gt = gt.tab_source_note(
+    gt = gt.tab_source_note(clean_label(
         f"Model: {res.formula}. n analysed = {res.n_analysed} of {res.n_input}. "
-        f"Data SHA-256 {res.data_sha256[:16]}…; hte_report {res.version}."
-    )
+        f"Data SHA-256 {res.data_sha256[:16]}…; hte_report {res.version}."))
     return gt
 
 
@@ -134,6 +139,7 @@ def interaction_table(res: HTEResult) -> GT:
     """All heterogeneity tests: every model, scale and test, with adjusted p-values."""
     df = res.interactions.copy()
     df["modifier"] = [_label(res, m) for m in df.modifier]
+    df["note"] = [clean_label(n) if isinstance(n, str) else "" for n in df.note]
     df["p"] = [fmt_p(p) for p in df.p_value]
     df["p_adj"] = [fmt_p(p) for p in df.p_adjusted]
     df["statistic"] = [f"{s:.2f}" if np.isfinite(s) else "–" for s in df.statistic]

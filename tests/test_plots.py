@@ -396,6 +396,11 @@ def test_hostile_level_labels_are_plain_text(hostile_result):
     assert "Group $g$ \\x07 <i>" in labels
     assert not any(c in t.get_text() for t in texts for c in "\x00\x1b\x07")
     assert not any(t.get_parse_math() for t in _axes(fig, "forest-label").texts)
+    from hte_report.tables import interaction_table, subgroup_table
+
+    for html in (subgroup_table(res).as_raw_html(), interaction_table(res).as_raw_html()):
+        assert "a\\x00b" in html or "Group $g$ \\x07 &lt;i&gt;" in html
+        assert not any(c in html for c in "\x00\x1b\x07") and "<i>" not in html
 
 
 def test_hostile_labels_in_effect_curve(hostile_result):

@@ -1,16 +1,27 @@
-"""The ``hte-report`` command: render, lock, check."""
+"""The ``hte-report`` command: render, lock, check, benefit.
+
+Every failure ends in one line ``error: <what was wrong and what to do>`` on stderr and a
+non-zero exit status, never in a Python traceback (set ``HTE_REPORT_DEBUG=1`` to see one).
+"""
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
 
 from . import __version__
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Pre-registered treatment-effect heterogeneity reports.")
+
+ENCODING_HELP = ("Text encoding of a CSV/TSV or SAS data file, e.g. latin-1 or cp1252 "
+                 "(default: UTF-8).")
+PLAN_ENCODING_HELP = "Text encoding of the plan file (default: UTF-8)."
 
 
 def _version(value: bool) -> None:
@@ -27,9 +38,47 @@ def main(
     """Pre-registered treatment-effect heterogeneity reports."""
 
 
-def _fail(exc: Exception) -> None:
+def _fail(exc: Exception | str, code: int = 1) -> None:
     typer.echo(f"error: {exc}", err=True)
-    raise typer.Exit(code=1)
+    raise typer.Exit(code=code)
+
+
+@contextmanager
+def _clear_errors() -> Iterator[None]:
+    """Turn every exception into ``error: <message>`` and exit status 1 (2 for a bug)."""
+    from .errors import HTEReportError
+    from .formula import short
+
+    try:
+        yield
+    except (typer.Exit, typer.Abort, KeyboardInterrupt):
+        raise
+    except HTEReportError as exc:
+        _fail(exc)
+    except OSError as exc:  # a file that cannot be read or written
+        what = f" {exc.filename!s}" if exc.filename else ""
+        _fail(f"cannot access{what}: {exc.strerror or exc}.")
+    except (ValueError, TypeError) as exc:
+        if os.environ.get("HTE_REPORT_DEBUG"):
+            raise
+        _fail(short(str(exc), 500)[1:-1] or type(exc).__name__)
+    except Exception as exc:  # noqa: BLE001 - the last resort: no traceback for users
+        if os.environ.get("HTE_REPORT_DEBUG"):
+            raise
+        _fail(f"internal error ({type(exc).__name__}: {short(str(exc), 300)[1:-1]}). This is a "
+              "bug in hte_report; please report it with the command you ran "
+              "(HTE_REPORT_DEBUG=1 shows the traceback).", code=2)
+
+
+def _check_out(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        _fail(f"--out {str(out)!r} is an existing file; give a directory for the report "
+              "(it is created if it does not exist).")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                _fail(f"--out {str(out)!r} cannot be created: {str(parent)!r} is a file.")
+            break
 
 
 @app.command()
@@ -41,11 +90,14 @@ def render(
     engine: str = typer.Option("auto", "--engine", help="auto | builtin | quarto."),
     posthoc: str = typer.Option("", "--posthoc",
                                 help="Comma-separated modifiers to analyse post hoc."),
+    encoding: str | None = typer.Option(None, "--encoding", help=ENCODING_HELP),
+    plan_encoding: str = typer.Option("utf-8", "--plan-encoding", help=PLAN_ENCODING_HELP),
 ) -> None:
     """Fit the planned analysis on DATA and render the report."""
+    import shutil
     import warnings
 
-    from .errors import HTEReportError, HTEReportWarning
+    from .errors import HTEReportWarning
     from .report.render import render as do_render
 
     formats = [f.strip() for f in to.split(",") if f.strip()]
@@ -54,16 +106,35 @@ def render(
     def say(msg: str) -> None:
         typer.echo(f"… {msg}", err=True)
 
-    try:
+    written: dict = {}
+    with _clear_errors():
+        from .analysis import read_data_file
+        from .plan import load_plan
+
+        if not formats:
+            _fail("--to names no format; use --to html, --to pdf or --to html,pdf.")
+        _check_out(out)
+        quarto = engine == "quarto" or (engine == "auto" and shutil.which("quarto") is not None
+                                        and not extra)
+        if quarto and (encoding or plan_encoding.lower().replace("-", "") != "utf8"):
+            _fail("--encoding and --plan-encoding work with the built-in writers only; add "
+                  "--engine builtin (or convert the files to UTF-8).")
+        p = load_plan(plan, encoding=plan_encoding)  # clear errors before anything is fitted
+        source = data
+        if quarto:
+            read_data_file(data)  # a missing, unreadable or non-UTF-8 file fails here
+            the_plan = plan
+        else:
+            the_plan = p
+            if encoding:
+                source = read_data_file(data, encoding)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", HTEReportWarning)
-            written = do_render(plan, data, to=formats, out=out, engine=engine, posthoc=extra,
-                                progress=say)
+            written = do_render(the_plan, source, to=formats, out=out, engine=engine,
+                                posthoc=extra, progress=say)
         for w in caught:
             if issubclass(w.category, HTEReportWarning):
                 typer.echo(f"warning: {w.message}", err=True)
-    except (HTEReportError, ValueError, FileNotFoundError) as exc:
-        _fail(exc)
     for fmt, path in written.items():
         typer.echo(f"{fmt}: {path}")
 
@@ -73,15 +144,13 @@ def lock(
     plan: Path = typer.Argument(..., help="Analysis plan (YAML) to lock."),
     statement: str = typer.Option("", "--statement", help='e.g. "locked before unblinding".'),
     force: bool = typer.Option(False, "--force", help="Re-lock an edited plan (a deviation)."),
+    plan_encoding: str = typer.Option("utf-8", "--plan-encoding", help=PLAN_ENCODING_HELP),
 ) -> None:
-    """Write PLAN.lock.json with the plan's SHA-256 and a UTC timestamp."""
-    from .errors import HTEReportError
+    """Write PLAN.lock.json with the plan's SHA-256, a UTC timestamp and a record hash."""
     from .plan import lock_path, lock_plan
 
-    try:
-        rec = lock_plan(plan, statement=statement, force=force)
-    except HTEReportError as exc:
-        _fail(exc)
+    with _clear_errors():
+        rec = lock_plan(plan, statement=statement, force=force, encoding=plan_encoding)
     typer.echo(f"locked {plan} sha256={rec.plan_sha256} at {rec.locked_at} -> {lock_path(plan)}")
 
 
@@ -89,20 +158,86 @@ def lock(
 def check(
     plan: Path = typer.Argument(..., help="Analysis plan (YAML)."),
     data: Path = typer.Option(..., "--data", help="Data file."),
+    allow_modified: bool = typer.Option(
+        False, "--allow-modified",
+        help="Accept a plan edited after locking as a recorded deviation (exit 0)."),
+    encoding: str | None = typer.Option(None, "--encoding", help=ENCODING_HELP),
+    plan_encoding: str = typer.Option("utf-8", "--plan-encoding", help=PLAN_ENCODING_HELP),
 ) -> None:
-    """Validate PLAN against DATA without fitting anything."""
-    from .data import read_data
-    from .errors import HTEReportError
+    """Validate PLAN against DATA without fitting anything; verify the plan's lock.
+
+    Exits non-zero when the plan (or its lock record) was edited after locking, unless
+    --allow-modified accepts the edit as a deviation."""
+    from .analysis import read_data_file
     from .plan import check_plan_against_data, load_plan
 
-    try:
-        p = load_plan(plan)
-        frame = read_data(data)
-        check_plan_against_data(p, frame.columns)
-    except (HTEReportError, ValueError) as exc:
-        _fail(exc)
+    with _clear_errors():
+        p = load_plan(plan, encoding=plan_encoding)
+        frame = read_data_file(data, encoding)
+        check_plan_against_data(p, frame)
+    problem = p.lock_problem()
+    if problem and not allow_modified:
+        _fail(f"{plan}: {problem}")
+    if problem:
+        typer.echo(f"warning: {problem} Accepted as a deviation (--allow-modified); the report "
+                   "will say the plan was modified after locking.", err=True)
+        if not p.raw.get("deviations"):
+            typer.echo("warning: the plan lists no 'deviations'; record what was changed after "
+                       "locking, and why.", err=True)
+    note = p.lock_note()
+    if note:
+        typer.echo(f"note: {note}", err=True)
     typer.echo(f"ok: {plan} (sha256 {p.sha256[:16]}…, lock status {p.lock_status()}) matches "
                f"{data} ({len(frame)} rows); {len(p.modifiers)} pre-specified modifiers.")
+
+
+def _numbers(text: str, what: str) -> list[float]:
+    import math
+
+    out = []
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        try:
+            out.append(float(part))
+        except ValueError:
+            _fail(f"{what} must be numbers separated by commas, e.g. 0.05,0.1; got "
+                  f"{part.strip()[:40]!r}.")
+        if not math.isfinite(out[-1]):
+            _fail(f"{what} must be finite numbers; got {part.strip()[:40]!r}.")
+    return out
+
+
+def _load_result(path: Path):
+    """An HTEResult saved with ``result.to_json(path)``, with a clear error for anything else."""
+    import json
+
+    from .formula import short
+    from .result import HTEResult
+
+    how = ("A result JSON is written in Python by hr.fit(...).to_json('result.json'); "
+           "--result cannot read data or plan files.")
+    if not path.exists():
+        _fail(f"--result file {str(path)!r} does not exist. {how}")
+    if path.is_dir():
+        _fail(f"--result {str(path)!r} is a directory, not a result JSON file. {how}")
+    if path.stat().st_size > 500_000_000:
+        _fail(f"--result file {str(path)!r} is too large to be a result JSON. {how}")
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        _fail(f"--result file {str(path)!r} is not a result JSON (it is not JSON: "
+              f"{short(str(exc), 100)[1:-1]}). {how}")
+    required = ("formula", "family", "treatment", "overall", "subgroups", "models")
+    missing = [k for k in required if not isinstance(d, dict) or k not in d]
+    if missing:
+        _fail(f"--result file {str(path)!r} is JSON but not an hte_report result (it lacks "
+              f"{', '.join(missing)}). {how}")
+    try:
+        return HTEResult.from_dict(d)
+    except (KeyError, TypeError, ValueError) as exc:
+        _fail(f"--result file {str(path)!r} is not a complete hte_report result "
+              f"({type(exc).__name__}: {short(str(exc), 120)[1:-1]}). {how}")
 
 
 @app.command()
@@ -126,32 +261,29 @@ def benefit(
     import math
 
     from .benefit import benefit_from_result, personalized_benefit
-    from .errors import HTEReportError
 
-    try:
-        risks = [float(x) for x in p0.split(",") if x.strip()]
+    with _clear_errors():
+        risks = _numbers(p0, "P0 (baseline risks)")
+        if not risks:
+            _fail("give at least one baseline risk P0, e.g. 0.05.")
         if percent:
             risks = [x / 100 for x in risks]
         if result is not None:
             if rr is not None or ci:
-                raise ValueError("give either --rr/--ci or --result, not both.")
-            from .result import HTEResult
-
-            res = HTEResult.from_json(Path(result).read_text(encoding="utf-8"))
+                _fail("give either --rr/--ci or --result, not both.")
+            res = _load_result(result)
             frame = benefit_from_result(res, risks, modifier=modifier or None,
                                         level=level or None)
         else:
             if rr is None:
-                raise ValueError("give the risk ratio with --rr (or a fitted --result).")
+                _fail("give the risk ratio with --rr (or a fitted --result).")
             limits = None
             if ci:
-                parts = [float(x) for x in ci.split(",")]
+                parts = _numbers(ci, "--ci")
                 if len(parts) != 2:
-                    raise ValueError(f"--ci must be 'low,high', got {ci!r}.")
+                    _fail(f"--ci must be 'low,high', got {ci[:40]!r}.")
                 limits = (parts[0], parts[1])
             frame = personalized_benefit(risks, rr, limits)
-    except (HTEReportError, ValueError, FileNotFoundError) as exc:
-        _fail(exc)
     if as_json:
         typer.echo(frame.to_json(orient="records", double_precision=15))
         return

@@ -172,8 +172,11 @@ def formula_text(terms) -> str:
 def parse_text(formula: str, example: str = "y ~ treat * (age + sex)") -> Formula:
     """``Formula(formula)`` with every parser failure as a :class:`FormulaError`, refusing
     multi-part (``|``) formulas and formulas without a left-hand side."""
-    if not isinstance(formula, str) or "~" not in formula:
+    if not isinstance(formula, str):
         raise FormulaError(f"formula must be a string like {example!r}, got {short(formula)}.")
+    if "~" not in formula:
+        raise FormulaError(f"formula {short(formula)} has no '~': write the outcome column, "
+                           f"'~' and the model terms, like {example!r}.")
     if len(formula) > MAX_FORMULA_LENGTH:
         raise FormulaError(f"formula {short(formula)} is {len(formula)} characters long; at most "
                            f"{MAX_FORMULA_LENGTH} are allowed.")

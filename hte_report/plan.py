@@ -1,27 +1,35 @@
 """The pre-registered analysis plan: schema, validation, locking and verification.
 
 A plan is YAML with a versioned schema (``schema: hte-plan/1``). Validation reports the key path
-and the line of every problem; unknown keys are errors. Locking writes a record with the SHA-256
-of a canonical serialization (sorted-key JSON of the parsed plan), a UTC timestamp and a
-statement; every report states whether the plan still matches its lock.
+and the line of every problem; unknown keys, duplicate keys and YAML anchors/aliases are errors.
+Locking writes a record with the SHA-256 of a canonical serialization (sorted-key JSON of the
+parsed plan), a UTC timestamp and a statement, sealed by a hash over the record itself; every
+report states whether the plan still matches its lock.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import yaml
 
-from .errors import PlanError
-from .formula import check_formula_safety
+from .errors import FormulaError, PlanError
+from .formula import check_formula_safety, short
 from .options import MODELS
 
 SCHEMA_VERSION = "hte-plan/1"
+#: Lock files written since record hashes were introduced; format 1 (no ``record_sha256``)
+#: is still read, with a note that its own fields are not protected.
+LOCK_FORMAT = 2
+#: A plan is a short YAML document; anything larger is refused before it is parsed.
+MAX_PLAN_BYTES = 1_000_000
 ANSWERS = ("definitely no", "probably no or unclear", "probably yes", "definitely yes")
 RATINGS = ("very low", "low", "moderate", "high")
 
@@ -125,10 +133,46 @@ class Modifier:
 
 @dataclass(frozen=True)
 class LockRecord:
+    """What ``<plan>.lock.json`` holds. ``record_sha256`` seals the other fields (plan hash,
+    lock time, statement, schema, package version): editing any of them is detected. Lock
+    files of format 1 have no record hash; they are read, with :attr:`record_status`
+    ``"legacy"``."""
+
     plan_sha256: str
     locked_at: str
     statement: str
     schema: str = SCHEMA_VERSION
+    version: str = ""
+    lock_format: int = 1
+    record_sha256: str | None = None
+
+    @classmethod
+    def create(cls, plan_sha256: str, locked_at: str, statement: str = "") -> LockRecord:
+        """A sealed (format 2) record."""
+        from . import __version__
+
+        rec = cls(plan_sha256, locked_at, statement, SCHEMA_VERSION, __version__, LOCK_FORMAT)
+        return replace(rec, record_sha256=rec.expected_record_sha256())
+
+    def sealed_fields(self) -> dict:
+        return {"lock_format": self.lock_format, "plan_sha256": self.plan_sha256,
+                "locked_at": self.locked_at, "statement": self.statement,
+                "schema": self.schema, "version": self.version}
+
+    def expected_record_sha256(self) -> str:
+        """SHA-256 of the sealed fields as sorted-key JSON, like :func:`plan_hash`."""
+        return plan_hash(self.sealed_fields())
+
+    @property
+    def record_status(self) -> str:
+        """``"verified"``, ``"legacy"`` (format 1, nothing to verify) or ``"edited"``."""
+        if self.record_sha256 is None:
+            return "legacy"
+        return "verified" if self.record_sha256 == self.expected_record_sha256() else "edited"
+
+    def to_json(self) -> str:
+        return json.dumps({**self.sealed_fields(), "record_sha256": self.record_sha256},
+                          indent=2, ensure_ascii=False) + "\n"
 
 
 @dataclass(frozen=True)
@@ -190,15 +234,44 @@ class Plan:
         return plan_hash(self.raw)
 
     def lock_status(self) -> str:
-        """``"matches"``, ``"modified"`` (edited after locking) or ``"unlocked"``."""
+        """``"matches"``, ``"modified"`` (the plan, or the lock record itself, was edited after
+        locking) or ``"unlocked"``."""
         if self.lock is None:
             return "unlocked"
-        return "matches" if self.lock.plan_sha256 == self.sha256 else "modified"
+        return "modified" if self.lock_problem() else "matches"
+
+    def lock_problem(self) -> str | None:
+        """Why the plan does not verify against its lock record, in words; None when it does
+        (or when there is no lock)."""
+        if self.lock is None:
+            return None
+        where = lock_path(self.path) if self.path else "the lock record"
+        if self.lock.record_status == "edited":
+            return (f"{where} was edited after it was written: its record hash does not match "
+                    "its fields (plan hash, locked_at, statement), so its lock time and "
+                    "statement cannot be trusted. Restore it from version control, or re-lock "
+                    "with 'hte-report lock --force' (a deviation: the new lock time is now).")
+        if self.lock.plan_sha256 != self.sha256:
+            return (f"the plan was modified after it was locked (locked {self.lock.locked_at} "
+                    f"with SHA-256 {self.lock.plan_sha256[:16]}…; it is now "
+                    f"{self.sha256[:16]}…). Editing a locked plan is a deviation: record it "
+                    "under 'deviations' and either re-lock with 'hte-report lock --force' or "
+                    "accept it explicitly (hte-report check --allow-modified).")
+        return None
+
+    def lock_note(self) -> str | None:
+        """A caution that does not make the lock fail: an old lock file without record hash."""
+        if self.lock is not None and self.lock.record_status == "legacy":
+            return ("the lock file has no record hash (written by an older hte_report): the "
+                    "plan matches it, but its locked_at and statement are not protected "
+                    "against edits. Re-lock with 'hte-report lock --force' to seal them (this "
+                    "records the time of re-locking).")
+        return None
 
     def locked(self, statement: str = "", when: datetime | None = None) -> LockRecord:
         """A lock record for this plan as it is now."""
         when = when or datetime.now(timezone.utc)
-        return LockRecord(self.sha256, when.strftime("%Y-%m-%dT%H:%M:%SZ"), statement)
+        return LockRecord.create(self.sha256, when.strftime("%Y-%m-%dT%H:%M:%SZ"), statement)
 
 
 def plan_hash(raw: dict) -> str:
@@ -213,16 +286,23 @@ def lock_path(plan_path: str | Path) -> Path:
     return p.with_name(p.name + ".lock.json")
 
 
-def lock_plan(path: str | Path, statement: str = "", force: bool = False) -> LockRecord:
+def lock_plan(path: str | Path, statement: str = "", force: bool = False,
+              encoding: str = "utf-8") -> LockRecord:
     """Validate the plan at ``path`` and write ``<plan>.lock.json`` beside it.
 
-    Refuses to overwrite an existing lock whose hash differs unless ``force`` (re-locking an
-    edited plan is a deviation and must be deliberate).
+    Refuses to overwrite an existing lock whose hash differs, or whose record was edited,
+    unless ``force`` (re-locking an edited plan is a deviation and must be deliberate).
     """
-    plan = load_plan(path)
+    if not isinstance(statement, str) or len(statement) > 10_000:
+        raise PlanError("the lock statement must be a text of at most 10,000 characters.")
+    plan = load_plan(path, encoding=encoding)
     target = lock_path(path)
     if target.exists() and not force:
-        old = _read_lock(target)
+        old = plan.lock if plan.lock is not None else _read_lock(target)
+        if old.record_status == "edited":
+            raise PlanError(f"{target} was edited after it was written (its record hash does "
+                            "not match its fields). Restore it from version control, or "
+                            "re-lock with --force if that is really intended.")
         if old.plan_sha256 == plan.sha256:
             return old
         raise PlanError(
@@ -231,59 +311,169 @@ def lock_plan(path: str | Path, statement: str = "", force: bool = False) -> Loc
             "--force if that is really intended."
         )
     rec = plan.locked(statement)
-    target.write_text(json.dumps(rec.__dict__, indent=2) + "\n", encoding="utf-8")
+    try:
+        target.write_text(rec.to_json(), encoding="utf-8")
+    except OSError as exc:
+        raise PlanError(f"cannot write the lock file {target}: {exc.strerror or exc}.") from None
     return rec
 
 
 def _read_lock(path: Path) -> LockRecord:
+    bad = f"lock file {path} is not a valid lock record"
+    text = _read_text(path, "lock file", "utf-8", "")
     try:
-        d = json.loads(path.read_text(encoding="utf-8"))
-        return LockRecord(d["plan_sha256"], d["locked_at"], d.get("statement", ""),
-                          d.get("schema", SCHEMA_VERSION))
-    except (ValueError, KeyError) as exc:
-        raise PlanError(f"lock file {path} is not a valid lock record: {exc}") from None
+        d = json.loads(text)
+    except ValueError as exc:
+        raise PlanError(f"{bad}: not JSON ({exc}). Restore it from version control or re-lock "
+                        "the plan with 'hte-report lock --force'.") from None
+    if not isinstance(d, dict):
+        raise PlanError(f"{bad}: expected a JSON object.")
+    fields = {"plan_sha256": str, "locked_at": str, "statement": str, "schema": str,
+              "version": str, "lock_format": int, "record_sha256": str}
+    for key, typ in fields.items():
+        if key in ("plan_sha256", "locked_at") and key not in d:
+            raise PlanError(f"{bad}: it has no {key!r}.")
+        if key in d and d[key] is not None and (not isinstance(d[key], typ)
+                                                 or isinstance(d[key], bool)):
+            raise PlanError(f"{bad}: {key!r} should be {typ.__name__}, got {short(d[key])}.")
+    unknown = sorted(set(d) - set(fields))
+    if unknown:
+        raise PlanError(f"{bad}: unknown field(s) {short(unknown)}.")
+    h = d["plan_sha256"]
+    if len(h) != 64 or any(c not in "0123456789abcdef" for c in h):
+        raise PlanError(f"{bad}: plan_sha256 is not a SHA-256 hex digest ({short(h)}).")
+    fmt = d.get("lock_format", 1)
+    if fmt > LOCK_FORMAT:
+        raise PlanError(f"{bad}: lock format {fmt} is newer than this hte_report understands "
+                        f"({LOCK_FORMAT}); upgrade hte_report.")
+    if fmt >= 2 and not d.get("record_sha256"):
+        raise PlanError(f"{bad}: it has no record_sha256, which lock format {fmt} requires. "
+                        "Restore it from version control or re-lock the plan.")
+    return LockRecord(h, d["locked_at"], d.get("statement") or "",
+                      d.get("schema", SCHEMA_VERSION), d.get("version") or "", fmt,
+                      d.get("record_sha256"))
 
 
-def load_plan(source: str | Path | dict) -> Plan:
+def _read_text(path: Path, what: str, encoding: str, option: str) -> str:
+    """The text of a small file, with clear errors for a directory, a huge file, an unknown
+    encoding or bytes that are not in the encoding."""
+    if path.is_dir():
+        raise PlanError(f"{what} {str(path)!r} is a directory, not a file.")
+    try:
+        size = path.stat().st_size
+        if size > MAX_PLAN_BYTES:
+            raise PlanError(f"{what} {str(path)!r} is {size:,} bytes; a {what} is a short text "
+                            f"file (at most {MAX_PLAN_BYTES:,} bytes).")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise PlanError(f"cannot read {what} {str(path)!r}: {exc.strerror or exc}.") from None
+    try:
+        return data.decode(encoding)
+    except LookupError:
+        raise PlanError(f"unknown encoding {short(encoding)} for {what} {str(path)!r}; use e.g. "
+                        "utf-8, latin-1 or cp1252.") from None
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        hint = (f" Save it as UTF-8, or name its encoding with {option} (e.g. {option} "
+                "latin-1)." if option else " Save it as UTF-8.")
+        raise PlanError(f"{what} {str(path)!r} is not valid {encoding} text: byte "
+                        f"0x{data[exc.start]:02x} at line {line} cannot be decoded.{hint}"
+                        ) from None
+
+
+def _parse_yaml(text: str, where: str):
+    """Parse one YAML document into (node, value). Anchors and aliases are refused (a 1 KB
+    plan can otherwise expand to gigabytes), as are duplicate keys (YAML would keep the last
+    value silently)."""
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                kind = "alias" if isinstance(event, yaml.AliasEvent) else "anchor"
+                raise PlanError(
+                    f"{where} (line {event.start_mark.line + 1}): YAML {kind}s "
+                    f"('&{short(event.anchor, 30)[1:-1]}', '*…') are not allowed in a plan; "
+                    "write the value out in full.")
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+            if node is not None:
+                _refuse_duplicate_keys(node, where)
+            raw = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
+    except PlanError:
+        raise
+    except yaml.YAMLError as exc:
+        msg = str(exc).replace('"<unicode string>"', where)
+        if "'\\t'" in msg or "\t" in msg and "tab" not in msg:
+            msg += "\n(indent with spaces, not tabs)"
+        raise PlanError(f"{where}: not valid YAML: {msg}") from None
+    except RecursionError:
+        raise PlanError(f"{where}: not valid YAML: nested too deeply.") from None
+    except ValueError as exc:  # e.g. an integer with more than 4300 digits
+        raise PlanError(f"{where}: not valid YAML: {short(str(exc), 200)}.") from None
+    return node, raw
+
+
+def _refuse_duplicate_keys(root, where: str) -> None:
+    stack = [(root, "")]
+    while stack:
+        node, prefix = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            seen: dict = {}
+            for k, v in node.value:
+                key = k.value if isinstance(k, yaml.ScalarNode) else None
+                if key is not None:
+                    if key in seen:
+                        raise PlanError(
+                            f"{where}: key '{prefix}{short(key, 60)[1:-1]}' appears twice (lines "
+                            f"{seen[key]} and {k.start_mark.line + 1}); YAML would silently "
+                            "keep only the last value. Remove one of them.")
+                    seen[key] = k.start_mark.line + 1
+                stack.append((v, f"{prefix}{short(key, 60)[1:-1] if key else '?'}."))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, v in enumerate(node.value):
+                stack.append((v, f"{prefix[:-1]}[{i}]." if prefix else f"[{i}]."))
+
+
+def load_plan(source: str | Path | dict, encoding: str = "utf-8") -> Plan:
     """Read and validate a plan from a YAML file (or an already-parsed dict).
 
-    Errors name the key path, the line, what was expected and what was found.
+    Errors name the key path, the line, what was expected and what was found. ``encoding``:
+    of the plan file (UTF-8 unless said otherwise).
     """
     path = None
     if isinstance(source, dict):
         raw, node = source, None
-    else:
+    elif isinstance(source, (str, Path)):
         path = Path(source)
         if not path.exists():
             raise PlanError(f"plan file {str(path)!r} does not exist.")
-        text = path.read_text(encoding="utf-8")
-        try:
-            node = yaml.compose(text, Loader=yaml.SafeLoader)
-            raw = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise PlanError(f"{path}: not valid YAML: {exc}") from None
+        text = _read_text(path, "plan file", encoding, "--plan-encoding")
+        node, raw = _parse_yaml(text, str(path))
+    else:
+        raise PlanError(f"a plan is a YAML file path or a dict, got {type(source).__name__}.")
+    where = str(path or "plan")
     if not isinstance(raw, dict):
-        raise PlanError(f"{path or 'plan'}: the plan must be a YAML mapping of keys.")
-    _validate(raw, node, _SCHEMA, "", str(path or "plan"))
-    check_formula_safety(raw["model"]["formula"])
+        what = "empty" if raw is None else f"a YAML {_kind(raw)}"
+        raise PlanError(f"{where}: the plan must be a YAML mapping of keys (schema, title, "
+                        f"trial, ...), but the file is {what}. See examples/rossi/plan.yaml.")
+    _validate(raw, node, _SCHEMA, "", where)
+    _check_values(raw, node, where)
     rb = raw.get("risk_based") or {}
-    if rb.get("formula"):
-        check_formula_safety(rb["formula"])
-    cuts = rb.get("cutpoints")
-    if cuts is not None and (not cuts or any(not 0 < c < 1 for c in cuts)
-                             or any(b <= a for a, b in zip(cuts, cuts[1:]))):
-        raise PlanError(f"risk_based.cutpoints must be strictly increasing risks in (0, 1), "
-                        f"got {cuts}.")
-    for key in ("groups", "crossfit_folds"):
-        if rb.get(key) is not None and rb[key] < 2:
-            raise PlanError(f"risk_based.{key} must be an integer >= 2, got {rb[key]}.")
-    if rb.get("method") == "external" and not rb.get("risk_column"):
-        raise PlanError("risk_based.method 'external' needs risk_based.risk_column.")
+    for key, formula in (("model.formula", raw["model"]["formula"]),
+                         ("risk_based.formula", rb.get("formula"))):
+        if formula:
+            try:
+                check_formula_safety(formula)
+            except FormulaError as exc:
+                raise FormulaError(f"{where}: '{key}': {exc}") from None
     mods = []
     seen = set()
     for m in raw["modifiers"]:
         if m["variable"] in seen:
-            raise PlanError(f"modifier {m['variable']!r} is listed twice in 'modifiers'.")
+            raise PlanError(f"{where}: modifier {short(m['variable'])} is listed twice in "
+                            "'modifiers'.")
         seen.add(m["variable"])
         analysis = m.get("analysis", "continuous" if m["type"] == "continuous" else "categorical")
         mods.append(Modifier(
@@ -294,9 +484,6 @@ def load_plan(source: str | Path | dict) -> Plan:
             related_outcomes=tuple(m.get("related_outcomes", ())),
             levels={str(k): v for k, v in m["levels"].items()} if m.get("levels") else None,
         ))
-    level = raw.get("confidence_level", 0.95)
-    if not 0.5 < level < 1:
-        raise PlanError(f"confidence_level must be between 0.5 and 1, got {level}.")
     lock = None
     if path is not None and lock_path(path).exists():
         lock = _read_lock(lock_path(path))
@@ -321,16 +508,29 @@ def _child(node, key):
     return None
 
 
+def _kind(value) -> str:
+    return {dict: "mapping", list: "list", str: "text", bool: "boolean", int: "integer",
+            float: "number"}.get(type(value), type(value).__name__)
+
+
+def _key(key) -> str:
+    """A mapping key for a message: its text, bounded."""
+    return short(key, 60)[1:-1] if isinstance(key, str) else short(key, 60)
+
+
 def _validate(raw: Any, node, schema: dict, prefix: str, where: str) -> None:
     if not isinstance(raw, dict):
-        raise PlanError(f"{where}: {prefix or 'plan'}{_line(node)} must be a mapping of keys.")
+        name = prefix[:-1] if prefix else "plan"
+        raise PlanError(f"{where}: '{name}'{_line(node)}: expected a mapping of keys "
+                        f"({', '.join(sorted(schema)[:6])}, ...), got {_kind(raw)} "
+                        f"{short(raw)}.")
     for key in raw:
         if key not in schema:
             near = [k for k in schema if k.replace("_", "") == str(key).replace("_", "").lower()]
             hint = f" Did you mean {near[0]!r}?" if near else ""
             raise PlanError(
-                f"{where}: unknown key '{prefix}{key}'{_line(node, key)}.{hint} Allowed keys: "
-                f"{sorted(schema)}."
+                f"{where}: unknown key '{prefix}{_key(key)}'{_line(node, key)}.{hint} Allowed "
+                f"keys: {sorted(schema)}."
             )
     for key, (typ, required, sub) in schema.items():
         path = f"{prefix}{key}"
@@ -342,18 +542,32 @@ def _validate(raw: Any, node, schema: dict, prefix: str, where: str) -> None:
         _check_type(value, typ, sub, path, child, where)
 
 
+#: YAML 1.1 reads these unquoted words as booleans: "levels: {0: No, 1: Yes}" gives False/True.
+_YAML_BOOLEANS = "unquoted yes/no/on/off/true/false are read as true/false by YAML"
+
+
 def _check_type(value, typ, sub, path, node, where):
     def bad(expected):
-        got = type(value).__name__
-        raise PlanError(f"{where}: '{path}'{_line(node)}: expected {expected}, got {got} "
-                        f"{value!r}.")
+        hint = ""
+        booleans = isinstance(value, bool) or (isinstance(value, dict) and any(
+            isinstance(v, bool) for v in value.values()))
+        if booleans and typ in ("str", "labels"):
+            hint = f" ({_YAML_BOOLEANS}: put the text in quotes)"
+        elif typ == "str" and not isinstance(value, (dict, list)):
+            hint = " (put the text in quotes)"
+        raise PlanError(f"{where}: '{path}'{_line(node)}: expected {expected}, got "
+                        f"{_kind(value)} {short(value)}{hint}.")
 
     if typ == "str":
         if not isinstance(value, str):
             bad("a string")
         if isinstance(sub, tuple) and value not in sub:
-            raise PlanError(f"{where}: '{path}'{_line(node)}: {value!r} is not one of "
+            raise PlanError(f"{where}: '{path}'{_line(node)}: {short(value)} is not one of "
                             f"{list(sub)}.")
+        control = [c for c in value if ord(c) < 32 and c not in "\n\t\r"]
+        if control:
+            raise PlanError(f"{where}: '{path}'{_line(node)}: contains the control character "
+                            f"U+{ord(control[0]):04X}; remove it.")
     elif typ == "bool":
         if not isinstance(value, bool):
             bad("true or false")
@@ -363,15 +577,21 @@ def _check_type(value, typ, sub, path, node, where):
     elif typ == "num":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             bad("a number")
+        if not math.isfinite(value):
+            raise PlanError(f"{where}: '{path}'{_line(node)}: expected a finite number, got "
+                            f"{short(value)}.")
     elif typ == "scalar":
         if isinstance(value, (list, dict)):
-            bad("a single value")
+            bad("a single value (a number or a text)")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise PlanError(f"{where}: '{path}'{_line(node)}: expected a value the data can "
+                            f"hold, got {short(value)}.")
     elif typ == "map":
         _validate(value, node, sub, f"{path}.", where)
     elif typ == "labels":
         if not isinstance(value, dict) or not all(
                 isinstance(v, str) and not isinstance(k, (list, dict)) for k, v in value.items()):
-            bad("a mapping of values to text labels, e.g. {0: No, 1: Yes}")
+            bad('a mapping of values to text labels, e.g. {0: "No", 1: "Yes"}')
     elif typ.startswith("list["):
         if not isinstance(value, list):
             bad("a list")
@@ -383,11 +603,98 @@ def _check_type(value, typ, sub, path, node, where):
         raise AssertionError(typ)
 
 
-def check_plan_against_data(plan: Plan, columns) -> None:
-    """Every variable the plan names must exist in the data; modifiers must be in the formula."""
+def _check_values(raw: dict, node, where: str) -> None:
+    """Checks of values beyond their types, each naming the key and its line."""
+    def fail(path: str, message: str):
+        parts = path.replace("]", "").replace("[", ".").split(".")
+        n = node
+        for part in parts:
+            n = _child(n, part) if not part.isdigit() else (
+                n.value[int(part)] if isinstance(n, yaml.SequenceNode)
+                and int(part) < len(n.value) else None)
+        raise PlanError(f"{where}: '{path}'{_line(n) if n is not None else ''}: {message}")
+
+    for path in ("title", "population", "trial.id", "outcome.variable", "treatment.variable",
+                 "model.formula"):
+        first, _, second = path.partition(".")
+        value = raw[first][second] if second else raw[first]
+        if not value.strip():
+            fail(path, "must not be empty.")
+    tr = raw["treatment"]
+    if tr["treated"] == tr["control"] and type(tr["treated"]) is type(tr["control"]):
+        fail("treatment.treated", f"treated and control are both {short(tr['treated'])}; they "
+             "must be the two different codes of the arms in the data.")
+    out = raw["outcome"]
+    if out.get("exposure") and out["family"] != "count":
+        fail("outcome.exposure", f"an exposure (person-time) applies to family 'count' only; "
+             f"this outcome's family is {out['family']!r}. Remove outcome.exposure.")
+    level = raw.get("confidence_level", 0.95)
+    if not 0.5 < level < 1:
+        fail("confidence_level", f"must be between 0.5 and 1 (e.g. 0.95), got {short(level)}.")
+    alpha = raw.get("alpha", 0.05)
+    if not 0 < alpha < 1:
+        fail("alpha", f"must be between 0 and 1 (e.g. 0.05), got {short(alpha)}.")
+    seed = raw.get("seed")
+    if seed is not None and not 0 <= seed < 2**63:
+        fail("seed", f"must be an integer from 0 to 2**63 - 1, got {short(seed)}.")
+    if not raw["modifiers"]:
+        fail("modifiers", "lists no modifier; a plan pre-specifies at least one effect "
+             "modifier (variable, type, rationale).")
+    for i, m in enumerate(raw["modifiers"]):
+        cuts = m.get("display_cutpoints") or []
+        if any(b <= a for a, b in zip(cuts, cuts[1:])):
+            fail(f"modifiers[{i}].display_cutpoints", f"must be strictly increasing, got "
+                 f"{short(cuts)}.")
+        analysis = m.get("analysis", "continuous" if m["type"] == "continuous" else "categorical")
+        if m["type"] != "continuous" and analysis == "continuous":
+            fail(f"modifiers[{i}].analysis", f"a {m['type']} modifier cannot be analysed as "
+                 "continuous; use analysis: categorical.")
+        d = m.get("direction")
+        if d:
+            when = str(d["when"])
+            if analysis == "continuous" and when not in ("higher", "lower"):
+                fail(f"modifiers[{i}].direction.when", f"for a continuous analysis say 'higher' "
+                     f"or 'lower', got {short(d['when'])}.")
+            if analysis == "categorical" and when in ("higher", "lower"):
+                fail(f"modifiers[{i}].direction.when", f"for a categorical analysis name a level "
+                     f"of {short(m['variable'])} (e.g. \"0\"), not {when!r}.")
+    rb = raw.get("risk_based") or {}
+    cuts = rb.get("cutpoints")
+    if cuts is not None and (not cuts or any(not 0 < c < 1 for c in cuts)
+                             or any(b <= a for a, b in zip(cuts, cuts[1:]))):
+        fail("risk_based.cutpoints", f"must be strictly increasing risks in (0, 1), got "
+             f"{short(cuts)}.")
+    for key, top in (("groups", 100), ("crossfit_folds", 100)):
+        if rb.get(key) is not None and not 2 <= rb[key] <= top:
+            fail(f"risk_based.{key}", f"must be an integer from 2 to {top}, got "
+                 f"{short(rb[key])}.")
+    if rb.get("method") == "external" and not rb.get("risk_column"):
+        fail("risk_based.method", "method 'external' needs risk_based.risk_column (the column "
+             "of predicted risks).")
+    names = {m["variable"] for m in raw["modifiers"]}
+    for i, c in enumerate(raw.get("credibility") or []):
+        if c["modifier"] not in names:
+            fail(f"credibility[{i}].modifier", f"{short(c['modifier'])} is not a pre-specified "
+                 f"modifier ({sorted(names)}).")
+
+
+def check_plan_against_data(plan: Plan, data) -> None:
+    """Every variable the plan names must exist in the data; modifiers must be in the formula.
+
+    ``data``: the data frame, or only its column names. With the frame, the values are
+    checked too: the treated and control codes must both occur in the treatment column (and
+    be its only values), a level named in a direction must occur, and a modifier's type must
+    fit its column."""
     from .formula import parse_formula
 
-    columns = list(columns)
+    frame = data if isinstance(data, pd.DataFrame) else None
+    columns = list(data.columns if frame is not None else data)
+    if frame is not None and frame.columns.duplicated().any():
+        dup = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+        raise PlanError(f"the data has duplicated column names {short(dup)}; rename them so "
+                        "that every column name is unique.")
+    if frame is not None and len(frame) == 0:
+        raise PlanError("the data has no rows (only a header?): there is nothing to analyse.")
     needed = {
         "outcome.variable": plan.outcome["variable"],
         "treatment.variable": plan.treatment,
@@ -398,21 +705,109 @@ def check_plan_against_data(plan: Plan, columns) -> None:
         needed["model.cluster"] = plan.raw["model"]["cluster"]
     for i, m in enumerate(plan.modifiers):
         needed[f"modifiers[{i}].variable"] = m.variable
-    if (plan.raw.get("risk_based") or {}).get("risk_column"):
-        needed["risk_based.risk_column"] = plan.raw["risk_based"]["risk_column"]
+    rb = plan.raw.get("risk_based") or {}
+    if rb.get("risk_column"):
+        needed["risk_based.risk_column"] = rb["risk_column"]
     for key, var in needed.items():
         if var not in columns:
-            raise PlanError(f"plan key '{key}' names column {var!r}, which is not in the data "
-                            f"(columns: {columns[:20]}).")
-    parsed = parse_formula(plan.formula, columns, treatment=plan.treatment, safe=True)
+            import difflib
+
+            near = difflib.get_close_matches(var, [str(c) for c in columns], n=3)
+            hint = f" Did you mean {near}?" if near else ""
+            shown = ", ".join(short(c, 40) for c in columns[:20])
+            more = ", ..." if len(columns) > 20 else ""
+            raise PlanError(f"plan key '{key}' names column {short(var)}, which is not in the "
+                            f"data.{hint} Columns: [{shown}{more}].")
+    try:
+        parsed = parse_formula(plan.formula, columns, treatment=plan.treatment, safe=True)
+    except FormulaError as exc:
+        raise FormulaError(f"model.formula: {exc}") from None
     if parsed.outcome != plan.outcome["variable"]:
-        raise PlanError(f"model.formula's outcome {parsed.outcome!r} differs from "
-                        f"outcome.variable {plan.outcome['variable']!r}.")
+        raise PlanError(f"model.formula's outcome {short(parsed.outcome)} differs from "
+                        f"outcome.variable {short(plan.outcome['variable'])}.")
     in_formula = {m.name for m in parsed.modifiers}
     for i, m in enumerate(plan.modifiers):
         if m.variable not in in_formula:
             raise PlanError(
-                f"modifiers[{i}] {m.variable!r} is pre-specified but does not interact with "
-                f"{plan.treatment!r} in model.formula ({plan.formula!r}); add "
+                f"modifiers[{i}] {short(m.variable)} is pre-specified but does not interact with "
+                f"{short(plan.treatment)} in model.formula ({short(plan.formula)}); add "
                 f"'{plan.treatment}:{m.variable}' to the formula."
             )
+    if rb.get("formula"):
+        from .formula import split_formula, used_columns
+
+        try:
+            rparsed, routcome = split_formula(rb["formula"], True, "outcome ~ age + sex")
+            if routcome not in columns:
+                raise PlanError(f"its outcome {short(routcome)} is not a column of the data.")
+            used_columns(list(rparsed.rhs), columns)
+        except (FormulaError, PlanError) as exc:
+            raise PlanError(f"risk_based.formula: {exc}") from None
+    if frame is not None:
+        _check_values_in_data(plan, frame)
+
+
+def _check_values_in_data(plan: Plan, frame: pd.DataFrame) -> None:
+    tr = plan.raw["treatment"]
+    col = frame[plan.treatment]
+    present = pd.unique(col.dropna())
+    shown = ", ".join(short(v.item() if hasattr(v, "item") else v, 30) for v in
+                      sorted(present[:50], key=lambda v: (str(type(v)), str(v)))[:10])
+    if len(present) > 10:
+        shown += f", ... ({len(present)} values)"
+    for arm in ("treated", "control"):
+        code = tr[arm]
+        if not bool((col == code).any()):
+            same_text = [v.item() if hasattr(v, "item") else v for v in present
+                         if str(v) == str(code)]
+            hint = ""
+            if same_text:
+                hint = (f" The data has {short(same_text[0])} as "
+                        f"{'text' if isinstance(same_text[0], str) else 'a number'}, the plan "
+                        f"{short(code)} as {'text' if isinstance(code, str) else 'a number'}: "
+                        "write it exactly as the data codes it (quotes make YAML text).")
+            if isinstance(code, bool) and any(isinstance(v, str) for v in present):
+                hint = f" ({_YAML_BOOLEANS}: put the code in quotes, e.g. \"yes\".)"
+            raise PlanError(
+                f"treatment.{arm} is {short(code)}, but column {short(plan.treatment)} has no "
+                f"such value; its values are: {shown or 'none (all missing)'}.{hint} Set "
+                "treatment.treated and treatment.control to the codes of the two arms.")
+    other = [v for v in present if not (v == tr["treated"] or v == tr["control"])]
+    if other:
+        raise PlanError(
+            f"column {short(plan.treatment)} has values other than treatment.treated "
+            f"({short(tr['treated'])}) and treatment.control ({short(tr['control'])}): "
+            f"{short([v.item() if hasattr(v, 'item') else v for v in other[:5]])}. Keep only "
+            "the rows of the two compared arms in the data.")
+    for i, m in enumerate(plan.modifiers):
+        s = frame[m.variable]
+        numeric = pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
+        if m.type == "continuous" and not numeric:
+            raise PlanError(
+                f"modifiers[{i}] {short(m.variable)} has type continuous, but the column holds "
+                f"{s.dtype} values (e.g. {short(s.dropna().head(3).tolist())}); convert it to "
+                "numbers, or declare type: categorical.")
+        if m.type == "binary":
+            k = s.nunique(dropna=True)
+            if k > 2:
+                raise PlanError(
+                    f"modifiers[{i}] {short(m.variable)} has type binary, but the column has "
+                    f"{k} distinct values; declare type: categorical (or continuous).")
+        if m.direction and m.analysis == "categorical":
+            when = str(m.direction["when"])
+            levels = {str(v) for v in pd.unique(s.dropna())}
+            numbers = set()
+            for v in pd.unique(s.dropna()):
+                try:
+                    numbers.add(float(v))
+                except (TypeError, ValueError):
+                    pass
+            try:
+                as_number = float(when) in numbers
+            except ValueError:
+                as_number = False
+            if when not in levels and not as_number:
+                raise PlanError(
+                    f"modifiers[{i}].direction.when is {short(when)}, which is not a level of "
+                    f"{short(m.variable)} in the data (levels: "
+                    f"{short(sorted(levels)[:10])}).")

@@ -409,6 +409,20 @@ def _undefined(fm: FittedModel, se: float) -> str:
     return ""
 
 
+def _out_of_range(fm: FittedModel, c, i: int) -> str:
+    """Note for a ratio from means outside their range (a linear model predicting a risk or
+    rate <= 0, or >= 1 for an odds ratio): the ratio does not exist there."""
+    if c.kind == "difference":
+        return ""
+    m1, m0 = float(c.mu1[i]), float(c.mu0[i])
+    bad = min(m1, m0) <= 0 or (c.kind == "odds-ratio" and max(m1, m0) >= 1)
+    if not bad:
+        return ""
+    return (f"not estimable: {fm.label} predicts a mean outside the range of a "
+            f"{'risk' if c.kind == 'odds-ratio' else 'risk or rate'} here "
+            f"(treated {m1:.3g}, control {m0:.3g}), so the ratio does not exist")
+
+
 def _row(base: dict, res: dict, i: int, counts: dict, note: str) -> dict:
     row = dict(base)
     for k in ("estimate", "std_error", "conf_low", "conf_high", "statistic", "p_value"):
@@ -426,7 +440,8 @@ def _standardized(fm, subs, means, counts, sparse, family, conf_level):
         res = interval(c, conf_level)
         for i, s in enumerate(subs):
             key = None if s is None else (s.modifier, s.level)
-            note = _not_estimable(fm, key, sparse, kind) or _undefined(fm, res["std_error"][i])
+            note = (_not_estimable(fm, key, sparse, kind) or _out_of_range(fm, c, i)
+                    or _undefined(fm, res["std_error"][i]))
             base = {"modifier": OVERALL if s is None else s.modifier,
                     "level": "" if s is None else s.level,
                     "order": 0 if s is None else s.order,
@@ -529,8 +544,8 @@ def _conditional(fm, design, designs, family, conf_level, counts, sparse, method
         for i, v in enumerate(vals):
             cat = m.kind == "categorical"
             key = (m.name, str(v))
-            note = (_not_estimable(fm, key, sparse, kind) if cat else "") or _undefined(
-                fm, res["std_error"][i])
+            note = ((_not_estimable(fm, key, sparse, kind) if cat else "")
+                    or _out_of_range(fm, c, i) or _undefined(fm, res["std_error"][i]))
             base = {"modifier": m.name, "level": str(v) if cat else labels[i],
                     "order": i, "value": np.nan if cat else float(v), "scale": scale,
                     "model": fm.label, "method": method,

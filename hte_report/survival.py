@@ -38,7 +38,7 @@ from .effects import (
     wald_test,
     weights_for,
 )
-from .errors import ConvergenceWarning, FormulaError, ModelError, SparseSubgroupWarning
+from .errors import FormulaError, ModelError, SparseSubgroupWarning
 from .fitting import OVERALL, _curve_points, _eval_points, _profile_designs
 from .formula import ParsedFormula, parse_formula
 from .inference import adjust_pvalues
@@ -264,9 +264,14 @@ def fit_survival(
     name = f"cox-{ties}"
     fm = cox.as_fitted_model(name, tuple(design.columns[i] for i in keep))
     label = fm.label
-    if not cox.converged and not sparse:
-        warnings.warn(f"the {name} model did not converge; check result.models.",
-                      ConvergenceWarning, stacklevel=2)
+    continuous = {m.name for m in design.modifiers if m.kind == "continuous"}
+    explained = sparse and not any(k is None or k[0] in continuous for k in sparse)
+    if not cox.converged and not explained:
+        raise ModelError(
+            f"the {name} model did not converge (a coefficient drifts towards infinity: "
+            f"monotone likelihood, with {cox.n_events} events for {len(cox.params)} "
+            "coefficients, or a covariate that separates events from non-events). Use fewer "
+            "modifiers or covariates, or merge levels.")
     ctx = _Ctx(design, parsed.treatment, keep, cox, fm, subs, counts, sparse, conf_level, t,
                time, event, strata_codes, n_strata, ties)
     ph = _subgroup_ph(ctx)

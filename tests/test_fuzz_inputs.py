@@ -121,3 +121,79 @@ def test_fit_raises_only_package_errors(case):
         ok = frame.dropna(subset=["conf_low", "conf_high", "estimate"])
         assert (ok.conf_low <= ok.estimate + 1e-9).all()
         assert (ok.estimate <= ok.conf_high + 1e-9).all()
+
+
+SURV_FORMULAS = [
+    "Surv(time, event) ~ treat * (x + C(g))",
+    "Surv(time, event) ~ treat * C(g)",
+    "Surv(time, event) ~ treat * x + z",
+]
+
+
+@st.composite
+def survival_frames(draw):
+    n = draw(st.one_of(st.just(0), st.integers(6, 100)))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    d = pd.DataFrame({
+        "treat": rng.integers(0, 2, n), "time": np.round(rng.exponential(10, n), 1),
+        "event": rng.integers(0, 2, n), "x": rng.normal(50, 10, n), "z": rng.normal(size=n),
+        "g": rng.choice(np.array(["a", "b", "c"], dtype=object), n)})
+    todo = [draw(st.sampled_from([
+        "ties", "zero_time", "negative_time", "no_events", "all_events", "nan_time",
+        "one_event", "event_2", "bool_event", "const_g", "solo_level", "huge_time",
+        "text_time", "nan_event"])) for _ in range(draw(st.integers(0, 3)))]
+    todo.sort(key=lambda w: w in ("text_time", "bool_event"))  # dtype changes last
+    for what in todo:
+        if n == 0:
+            break
+        i = rng.integers(0, n, max(1, n // 5))
+        if what == "ties":
+            d["time"] = np.round(d["time"] / 10)
+        elif what == "zero_time":
+            d.loc[i, "time"] = 0.0
+        elif what == "negative_time":
+            d.loc[i, "time"] = -1.0
+        elif what == "no_events":
+            d["event"] = 0
+        elif what == "all_events":
+            d["event"] = 1
+        elif what == "nan_time":
+            d.loc[i, "time"] = np.nan
+        elif what == "one_event":
+            d["event"] = 0
+            d.loc[d.index[0], "event"] = 1
+        elif what == "event_2":
+            d.loc[i, "event"] = 2
+        elif what == "bool_event":
+            d["event"] = d["event"].astype(bool)
+        elif what == "const_g":
+            d["g"] = "a"
+        elif what == "solo_level":
+            d.loc[d.index[0], "g"] = "solo"
+        elif what == "huge_time":
+            d["time"] = d["time"] * 1e12
+        elif what == "text_time":
+            d["time"] = d["time"].astype(str)
+        elif what == "nan_event":
+            d["event"] = d["event"].astype(float)
+            d.loc[i, "event"] = np.nan
+    formula = draw(st.sampled_from(SURV_FORMULAS))
+    options = draw(st.sampled_from([{}, {"variance": "robust"}, {"ties": "breslow"},
+                                    {"horizons": [5.0]}, {"rmst_tau": 8.0}]))
+    return d, formula, options
+
+
+@settings(max_examples=EXAMPLES // 2, deadline=None, derandomize=RANDOM is None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(survival_frames())
+def test_fit_survival_raises_only_package_errors(case):
+    d, formula, options = case
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        warnings.simplefilter("ignore", HTEReportWarning)
+        try:
+            res = hr.fit_survival(formula, d, treatment="treat", **options)
+        except HTEReportError:
+            return
+    ok = res.subgroups.dropna(subset=["conf_low", "conf_high", "estimate"])
+    assert (ok.conf_low <= ok.estimate + 1e-9).all() and (ok.estimate <= ok.conf_high + 1e-9).all()

@@ -228,17 +228,24 @@ def test_polars_without_pyarrow(monkeypatch):
     np.testing.assert_allclose(a.subgroups.estimate, b.subgroups.estimate)
 
 
-def test_non_positive_ols_risks_give_no_numpy_warning():
-    """An OLS-based risk ratio where a predicted mean is <= 0: marked, never a RuntimeWarning."""
+def test_non_positive_ols_risks_give_a_note_and_no_numpy_warning():
+    """An OLS-based risk ratio where the predicted control risk is <= 0 (with events there):
+    not estimable with the reason, never a RuntimeWarning or a bare NaN."""
     rng = np.random.default_rng(4)
-    n = 600
+    n = 2000
     d = pd.DataFrame({"treat": rng.integers(0, 2, n), "x": rng.uniform(0, 10, n)})
-    d["y"] = rng.binomial(1, np.clip(0.02 + 0.09 * d.x * d.treat, 0, 1))
+    d["y"] = rng.binomial(1, np.clip(0.2 - 0.03 * d.x + 0.06 * d.treat * d.x, 0.02, 1))
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         warnings.simplefilter("ignore", hr.HTEReportWarning)
         res = hr.fit("y ~ treat*x", d, treatment="treat")
-    assert len(res.subgroups)
+        res.table()
+        res.summary()
+    rr = res.subgroups.query("model == 'ols-HC3' and scale == 'RR'")
+    bad = rr[rr.mu_control <= 0]
+    assert len(bad) == 1 and bad.events_control.iloc[0] > 0
+    assert bad.note.iloc[0].startswith("not estimable: ols-HC3 predicts a mean outside")
+    assert rr.dropna(subset=["estimate"]).note.eq("").all()
 
 
 def test_errors_are_package_errors():

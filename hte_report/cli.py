@@ -221,10 +221,13 @@ def _load_result(path: Path):
         _fail(f"--result file {str(path)!r} does not exist. {how}")
     if path.is_dir():
         _fail(f"--result {str(path)!r} is a directory, not a result JSON file. {how}")
-    if path.stat().st_size > 500_000_000:
+    limit = 500_000_000
+    with open(path, "rb") as fh:  # read at most the limit: /dev/zero has size 0
+        raw = fh.read(limit + 1)
+    if len(raw) > limit:
         _fail(f"--result file {str(path)!r} is too large to be a result JSON. {how}")
     try:
-        d = json.loads(path.read_text(encoding="utf-8"))
+        d = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         _fail(f"--result file {str(path)!r} is not a result JSON (it is not JSON: "
               f"{short(str(exc), 100)[1:-1]}). {how}")

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -360,11 +361,11 @@ def _read_text(path: Path, what: str, encoding: str, option: str) -> str:
     if path.is_dir():
         raise PlanError(f"{what} {str(path)!r} is a directory, not a file.")
     try:
-        size = path.stat().st_size
-        if size > MAX_PLAN_BYTES:
-            raise PlanError(f"{what} {str(path)!r} is {size:,} bytes; a {what} is a short text "
-                            f"file (at most {MAX_PLAN_BYTES:,} bytes).")
-        data = path.read_bytes()
+        with open(path, "rb") as fh:  # read at most the limit: /dev/zero has size 0
+            data = fh.read(MAX_PLAN_BYTES + 1)
+        if len(data) > MAX_PLAN_BYTES:
+            raise PlanError(f"{what} {str(path)!r} is larger than {MAX_PLAN_BYTES:,} bytes; a "
+                            f"{what} is a short text file.")
     except OSError as exc:
         raise PlanError(f"cannot read {what} {str(path)!r}: {exc.strerror or exc}.") from None
     try:
@@ -542,6 +543,10 @@ def _validate(raw: Any, node, schema: dict, prefix: str, where: str) -> None:
         _check_type(value, typ, sub, path, child, where)
 
 
+#: Keys whose text is a title or a label: at most 300 characters (other texts 20,000).
+_SHORT_TEXT = {"title", "trial.id", "outcome.variable", "treatment.variable", "model.cluster",
+               "outcome.exposure", "risk_based.risk_column"}
+
 #: YAML 1.1 reads these unquoted words as booleans: "levels: {0: No, 1: Yes}" gives False/True.
 _YAML_BOOLEANS = "unquoted yes/no/on/off/true/false are read as true/false by YAML"
 
@@ -564,6 +569,11 @@ def _check_type(value, typ, sub, path, node, where):
         if isinstance(sub, tuple) and value not in sub:
             raise PlanError(f"{where}: '{path}'{_line(node)}: {short(value)} is not one of "
                             f"{list(sub)}.")
+        top = 300 if (path in _SHORT_TEXT or path.endswith((".label", "_label"))
+                      or ".levels." in path) else 20_000
+        if len(value) > top:
+            raise PlanError(f"{where}: '{path}'{_line(node)}: is {len(value):,} characters "
+                            f"long; at most {top:,} are allowed.")
         control = [c for c in value if ord(c) < 32 and c not in "\n\t\r"]
         if control:
             raise PlanError(f"{where}: '{path}'{_line(node)}: contains the control character "
@@ -592,6 +602,8 @@ def _check_type(value, typ, sub, path, node, where):
         if not isinstance(value, dict) or not all(
                 isinstance(v, str) and not isinstance(k, (list, dict)) for k, v in value.items()):
             bad('a mapping of values to text labels, e.g. {0: "No", 1: "Yes"}')
+        for k, v in value.items():
+            _check_type(v, "str", None, f"{path}.{_key(k)}", node, where)
     elif typ.startswith("list["):
         if not isinstance(value, list):
             bad("a list")
@@ -625,6 +637,23 @@ def _check_values(raw: dict, node, where: str) -> None:
         fail("treatment.treated", f"treated and control are both {short(tr['treated'])}; they "
              "must be the two different codes of the arms in the data.")
     out = raw["outcome"]
+    roles = {out["variable"]: "outcome.variable", tr["variable"]: "treatment.variable"}
+    if out["variable"] == tr["variable"]:
+        fail("outcome.variable", "the outcome and the treatment are the same column.")
+    for i, m in enumerate(raw["modifiers"]):
+        if m["variable"] in roles:
+            fail(f"modifiers[{i}].variable", f"{short(m['variable'])} is the "
+                 f"{roles[m['variable']].split('.')[0]}; it cannot also be an effect modifier.")
+    cluster = raw["model"].get("cluster")
+    if cluster in roles:
+        fail("model.cluster", f"{short(cluster)} is the {roles[cluster].split('.')[0]}; "
+             "clusters are groups of patients such as sites or households.")
+    try:
+        from .options import check_models
+
+        check_models(raw["model"].get("models"), out["family"])
+    except ValueError as exc:
+        fail("model.models", str(exc))
     if out.get("exposure") and out["family"] != "count":
         fail("outcome.exposure", f"an exposure (person-time) applies to family 'count' only; "
              f"this outcome's family is {out['family']!r}. Remove outcome.exposure.")
@@ -738,8 +767,10 @@ def check_plan_against_data(plan: Plan, data) -> None:
 
         try:
             rparsed, routcome = split_formula(rb["formula"], True, "outcome ~ age + sex")
-            if routcome not in columns:
-                raise PlanError(f"its outcome {short(routcome)} is not a column of the data.")
+            if routcome != plan.outcome["variable"]:
+                raise PlanError(f"its outcome {short(routcome)} differs from outcome.variable "
+                                f"{short(plan.outcome['variable'])}; the risk model predicts "
+                                "the plan's outcome.")
             used_columns(list(rparsed.rhs), columns)
         except (FormulaError, PlanError) as exc:
             raise PlanError(f"risk_based.formula: {exc}") from None
@@ -749,6 +780,7 @@ def check_plan_against_data(plan: Plan, data) -> None:
 
 def _check_values_in_data(plan: Plan, frame: pd.DataFrame) -> None:
     tr = plan.raw["treatment"]
+    rb = plan.raw.get("risk_based") or {}
     col = frame[plan.treatment]
     present = pd.unique(col.dropna())
     shown = ", ".join(short(v.item() if hasattr(v, "item") else v, 30) for v in
@@ -779,6 +811,14 @@ def _check_values_in_data(plan: Plan, frame: pd.DataFrame) -> None:
             f"({short(tr['treated'])}) and treatment.control ({short(tr['control'])}): "
             f"{short([v.item() if hasattr(v, 'item') else v for v in other[:5]])}. Keep only "
             "the rows of the two compared arms in the data.")
+    _check_outcome_column(plan, frame)
+    if rb.get("risk_column") and rb.get("method") == "external":
+        r = pd.to_numeric(frame[rb["risk_column"]], errors="coerce")
+        bad = int((r.notna() & ~((r > 0) & (r < 1))).sum()) + int(
+            (r.isna() & frame[rb["risk_column"]].notna()).sum())
+        if bad:
+            raise PlanError(f"risk_based.risk_column {short(rb['risk_column'])} must hold "
+                            f"predicted risks strictly between 0 and 1; {bad} row(s) do not.")
     for i, m in enumerate(plan.modifiers):
         s = frame[m.variable]
         numeric = pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
@@ -793,6 +833,16 @@ def _check_values_in_data(plan: Plan, frame: pd.DataFrame) -> None:
                 raise PlanError(
                     f"modifiers[{i}] {short(m.variable)} has type binary, but the column has "
                     f"{k} distinct values; declare type: categorical (or continuous).")
+        if m.levels:
+            values = {str(v) for v in pd.unique(s.dropna())}
+            for v in pd.unique(s.dropna()):
+                if isinstance(v, (float, np.floating)) and float(v).is_integer():
+                    values.add(str(int(v)))
+            unknown = [k for k in m.levels if k not in values]
+            if unknown:
+                raise PlanError(
+                    f"modifiers[{i}].levels labels {short(unknown)}, which are not values of "
+                    f"{short(m.variable)} in the data (values: {short(sorted(values)[:10])}).")
         if m.direction and m.analysis == "categorical":
             when = str(m.direction["when"])
             levels = {str(v) for v in pd.unique(s.dropna())}
@@ -811,3 +861,24 @@ def _check_values_in_data(plan: Plan, frame: pd.DataFrame) -> None:
                     f"modifiers[{i}].direction.when is {short(when)}, which is not a level of "
                     f"{short(m.variable)} in the data (levels: "
                     f"{short(sorted(levels)[:10])}).")
+
+
+def _check_outcome_column(plan: Plan, frame: pd.DataFrame) -> None:
+    name, family = plan.outcome["variable"], plan.outcome["family"]
+    y = frame[name].dropna()
+    if pd.api.types.is_bool_dtype(y):
+        y = y.astype(int)
+    if not pd.api.types.is_numeric_dtype(y):
+        raise PlanError(
+            f"outcome.variable {short(name)} holds {y.dtype} values (e.g. "
+            f"{short(pd.unique(y)[:4].tolist())}), but a {family} outcome must be numeric: "
+            + ("recode it to 0/1 (1 = the event)." if family == "binary" else
+               "convert it to numbers (and check which values did not convert)."))
+    v = y.to_numpy(dtype=float)
+    if family == "binary" and len(v) and not np.isin(v, (0.0, 1.0)).all():
+        other = sorted(set(v[~np.isin(v, (0.0, 1.0))].tolist()))[:5]
+        raise PlanError(f"outcome.variable {short(name)} must be 0/1 for family binary; it also "
+                        f"has {short(other)}. Recode it, or change outcome.family.")
+    if family == "count" and len(v) and ((v < 0) | (v != np.round(v))).any():
+        raise PlanError(f"outcome.variable {short(name)} must be non-negative integers for "
+                        "family count.")

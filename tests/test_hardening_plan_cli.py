@@ -521,6 +521,9 @@ def test_modifier_that_is_a_string(plan_file):
     (lambda d: d.rename(columns={"prio": "age"}), "duplicated column names ['age']"),
     (lambda d: d.rename(columns={"paro": "parole"}), "column 'paro' (term 'paro') is not in "
                                                       "the data"),
+    (lambda d: d.assign(arrest=d.arrest.map({0: "no", 1: "yes"})),
+     "outcome.variable 'arrest' holds"),
+    (lambda d: d.assign(arrest=d.arrest * 2), "must be 0/1 for family binary; it also has [2.0]"),
 ])
 def test_data_that_does_not_fit_the_plan(tmp_path, mutate, message):
     d = mutate(pd.read_csv(EXAMPLE / "rossi.csv"))
@@ -583,3 +586,48 @@ def test_internal_errors_are_one_line_not_a_traceback(monkeypatch, plan_file, cs
     r = cli("check", plan_file, "--data", csv_file)
     assert r.exit_code == 2
     assert "error: internal error (ZeroDivisionError: division by zero). This is a bug" in r.output
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ("- variable: mar", "- variable: fin", "'modifiers[3].variable' (line 71): 'fin' is the "
+                                           "treatment; it cannot also be an effect modifier"),
+    ("models: [ols, modified-poisson, logit]", "models: [ols]\n  cluster: fin",
+     "'model.cluster' (line 29): 'fin' is the treatment"),
+    ("models: [ols, modified-poisson, logit]", "models: [poisson]",
+     "model 'poisson' does not apply to a binary outcome"),
+    ('title: "Financial', 'title: "' + "x" * 1000 + " Financial",
+     "'title' (line 5): is 1,089 characters long; at most 300 are allowed"),
+    ('levels: {0: "No", 1: "Yes"}', 'levels: {0: "' + "n" * 400 + '", 1: "Yes"}',
+     "'modifiers[2].levels.0' (line 64): is 400 characters long"),
+])
+def test_more_bad_plan_values(plan_file, old, new, message):
+    edit(plan_file, old, new)
+    with pytest.raises(PlanError) as info:
+        load_plan(plan_file)
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ("method: pooled", "method: external\n  risk_column: age",
+     "risk_based.risk_column 'age' must hold predicted risks strictly between 0 and 1; 432 "
+     "row(s) do not"),
+    ('formula: "arrest ~ age + prio', 'formula: "week ~ age + prio',
+     "risk_based.formula: its outcome 'week' differs from outcome.variable 'arrest'"),
+    ('levels: {0: "No", 1: "Yes"}', 'levels: {5: "No", 7: "Yes"}',
+     "modifiers[2].levels labels ['5', '7'], which are not values of 'wexp' in the data"),
+])
+def test_plan_values_checked_against_data(plan_file, csv_file, old, new, message):
+    edit(plan_file, old, new)
+    cli_error("check", plan_file, "--data", csv_file, match=message)
+
+
+def test_unreadable_inputs_do_not_hang(csv_file, tmp_path):
+    if not Path("/dev/zero").exists():
+        pytest.skip("no /dev/zero")
+    cli_error("check", "/dev/zero", "--data", csv_file, match="is larger than 1,000,000 bytes")
+    (tmp_path / "rnd.csv").write_bytes(bytes(range(128, 256)) * 20)
+    cli_error("check", EXAMPLE / "plan.yaml", "--data", tmp_path / "rnd.csv",
+              match="is not valid utf-8 text")
+    (tmp_path / "rag.csv").write_text('a,b\n1,2,3,4\n"unterminated\n')
+    cli_error("check", EXAMPLE / "plan.yaml", "--data", tmp_path / "rag.csv",
+              match="cannot read")

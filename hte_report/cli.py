@@ -168,13 +168,21 @@ def check(
 
     Exits non-zero when the plan (or its lock record) was edited after locking, unless
     --allow-modified accepts the edit as a deviation."""
+    import warnings
+
     from .analysis import read_data_file
+    from .errors import HTEReportWarning
     from .plan import check_plan_against_data, load_plan
 
     with _clear_errors():
         p = load_plan(plan, encoding=plan_encoding)
         frame = read_data_file(data, encoding)
-        check_plan_against_data(p, frame)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", HTEReportWarning)
+            check_plan_against_data(p, frame)
+    for w in caught:
+        if issubclass(w.category, HTEReportWarning):
+            typer.echo(f"warning: {w.message}", err=True)
     problem = p.lock_problem()
     if problem and not allow_modified:
         _fail(f"{plan}: {problem}")

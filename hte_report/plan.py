@@ -839,10 +839,15 @@ def _check_values_in_data(plan: Plan, frame: pd.DataFrame) -> None:
                 if isinstance(v, (float, np.floating)) and float(v).is_integer():
                     values.add(str(int(v)))
             unknown = [k for k in m.levels if k not in values]
-            if unknown:
-                raise PlanError(
+            if unknown:  # unused labels change no number: a warning, not an error
+                import warnings
+
+                from .errors import HTEReportWarning
+
+                warnings.warn(
                     f"modifiers[{i}].levels labels {short(unknown)}, which are not values of "
-                    f"{short(m.variable)} in the data (values: {short(sorted(values)[:10])}).")
+                    f"{short(m.variable)} in the data (values: {short(sorted(values)[:10])}); "
+                    "those labels are not used.", HTEReportWarning, stacklevel=3)
         if m.direction and m.analysis == "categorical":
             when = str(m.direction["when"])
             levels = {str(v) for v in pd.unique(s.dropna())}

@@ -613,12 +613,18 @@ def test_more_bad_plan_values(plan_file, old, new, message):
      "row(s) do not"),
     ('formula: "arrest ~ age + prio', 'formula: "week ~ age + prio',
      "risk_based.formula: its outcome 'week' differs from outcome.variable 'arrest'"),
-    ('levels: {0: "No", 1: "Yes"}', 'levels: {5: "No", 7: "Yes"}',
-     "modifiers[2].levels labels ['5', '7'], which are not values of 'wexp' in the data"),
 ])
 def test_plan_values_checked_against_data(plan_file, csv_file, old, new, message):
     edit(plan_file, old, new)
     cli_error("check", plan_file, "--data", csv_file, match=message)
+
+
+def test_level_labels_that_match_no_value_are_a_warning(plan_file, csv_file):
+    edit(plan_file, 'levels: {0: "No", 1: "Yes"}', 'levels: {5: "No", 7: "Yes"}')
+    r = cli("check", plan_file, "--data", csv_file)
+    assert r.exit_code == 0
+    assert ("warning: modifiers[2].levels labels ['5', '7'], which are not values of 'wexp' in "
+            "the data") in r.output
 
 
 def test_unreadable_inputs_do_not_hang(csv_file, tmp_path):

@@ -2,7 +2,8 @@
 
 Public API: :func:`fit` (continuous, binary, count outcomes), :func:`fit_survival`,
 :func:`fit_mixed`, :func:`fit_plan` with :func:`load_plan` / :func:`lock_plan`,
-:func:`bootstrap`, the risk-based tools :func:`risk_model`, :func:`risk_stratified`,
+:func:`bootstrap`, :func:`read_data` (files in any text encoding), the risk-based tools
+:func:`risk_model`, :func:`risk_stratified`,
 :func:`personalized_benefit`, the result :class:`HTEResult`, the option :class:`Cluster`, and
 errors under :class:`HTEReportError`.
 """
@@ -12,6 +13,7 @@ __version__ = "0.1.0"
 from .analysis import fit_plan  # noqa: E402, I001
 from .benefit import personalized_benefit, risk_stratified  # noqa: E402
 from .bootstrap import bootstrap  # noqa: E402
+from .data import read_data  # noqa: E402
 from .errors import HTEReportError, HTEReportWarning  # noqa: E402
 from .fitting import fit  # noqa: E402
 from .mixed import fit_mixed  # noqa: E402
@@ -23,4 +25,4 @@ from .survival import fit_survival  # noqa: E402
 
 __all__ = ["Cluster", "HTEReportError", "HTEReportWarning", "HTEResult", "bootstrap", "fit",
            "fit_mixed", "fit_plan", "fit_survival", "load_plan", "lock_plan",
-           "personalized_benefit", "risk_model", "risk_stratified", "__version__"]
+           "personalized_benefit", "read_data", "risk_model", "risk_stratified", "__version__"]

@@ -6,89 +6,20 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
 
 from .data import read_data
-from .errors import DataError, PlanError, PostHocWarning
+from .errors import PlanError, PostHocWarning
 from .fitting import fit
 from .formula import quote_name, short
 from .plan import Plan, check_plan_against_data, load_plan
 from .result import HTEResult
 
-#: File types read_data_file knows, by suffix.
-TEXT_SUFFIXES = {".csv": ",", ".txt": ",", ".tsv": "\t"}
-OTHER_SUFFIXES = {".parquet": "Parquet", ".pq": "Parquet", ".xpt": "SAS transport",
-                  ".sas7bdat": "SAS", ".dta": "Stata"}
-
 
 def read_data_file(source: object, encoding: str | None = None) -> pd.DataFrame:
-    """:func:`hte_report.data.read_data` with clear errors for a path that is missing, a
-    directory, of an unknown type, empty, or not in the expected text encoding.
-
-    ``encoding``: of a CSV/TSV or SAS file (default: UTF-8 for text, as stored for SAS)."""
-    if not isinstance(source, (str, Path)):
-        if encoding is not None:
-            raise DataError("encoding= applies to data files, not to data frames.")
-        return read_data(source)
-    path = Path(source)
-    if not path.exists():
-        raise DataError(f"data file {str(path)!r} does not exist.")
-    if path.is_dir():
-        raise DataError(f"data file {str(path)!r} is a directory; give the path of a data file "
-                        "(.csv, .tsv, .parquet, .xpt, .sas7bdat or .dta).")
-    suffix = path.suffix.lower()
-    if suffix not in TEXT_SUFFIXES and suffix not in OTHER_SUFFIXES:
-        hint = (" Export the sheet to CSV first." if suffix in (".xlsx", ".xls", ".ods")
-                else "")
-        raise DataError(f"cannot read {path.name!r}: use a .csv, .tsv, .parquet, .xpt, "
-                        f".sas7bdat or .dta file.{hint}")
-    if encoding is not None and suffix in (".parquet", ".pq", ".dta"):
-        raise DataError(f"--encoding applies to CSV/TSV and SAS files; {path.name!r} is a "
-                        f"{OTHER_SUFFIXES[suffix]} file, which records its own encoding.")
-    kind = "CSV" if suffix in TEXT_SUFFIXES else OTHER_SUFFIXES[suffix]
-    try:
-        if encoding is None:
-            frame = read_data(path)
-        elif suffix in TEXT_SUFFIXES:
-            frame = pd.read_csv(path, sep=TEXT_SUFFIXES[suffix], encoding=encoding)
-        else:
-            frame = pd.read_sas(path, encoding=encoding)
-    except DataError:
-        raise
-    except UnicodeDecodeError as exc:
-        enc = encoding or "utf-8"
-        where = ""
-        if isinstance(exc.object, (bytes, bytearray)) and suffix in TEXT_SUFFIXES:
-            with open(path, "rb") as fh:  # the line of the first bad byte, for the message
-                head = fh.read(exc.start) if exc.start < 100_000_000 else b""
-            line = head.count(b"\n") + 1
-            where = f" at line {line}" if head or exc.start == 0 else ""
-        raise DataError(
-            f"data file {str(path)!r} is not valid {enc} text: byte "
-            f"0x{exc.object[exc.start]:02x}{where} cannot be decoded. Give its encoding with "
-            "--encoding (in Python: encoding=...), e.g. --encoding latin-1 or --encoding "
-            "cp1252 for files saved by Excel on Windows.") from None
-    except LookupError:
-        raise DataError(f"unknown encoding {short(encoding)}; use e.g. utf-8, latin-1 or "
-                        "cp1252.") from None
-    except pd.errors.EmptyDataError:
-        raise DataError(f"data file {str(path)!r} is empty: no header line with column "
-                        "names.") from None
-    except ImportError as exc:
-        raise DataError(f"reading {kind} file {path.name!r} needs an optional package that is "
-                        f"not installed ({short(str(exc), 120)}); for Parquet: pip install "
-                        "pyarrow.") from None
-    except (ValueError, OSError, pd.errors.ParserError) as exc:
-        raise DataError(f"cannot read {str(path)!r} as a {kind} file: "
-                        f"{short(str(exc), 200)[1:-1]}.") from None
-    except Exception as exc:  # noqa: BLE001 - readers (pyarrow, SAS) raise their own types
-        raise DataError(f"cannot read {str(path)!r} as a {kind} file: {type(exc).__name__}: "
-                        f"{short(str(exc), 200)[1:-1]}.") from None
-    if len(frame.columns) == 0:
-        raise DataError(f"data file {str(path)!r} has no columns.")
-    return frame
+    """:func:`hte_report.data.read_data` (kept for callers of this name)."""
+    return read_data(source, encoding)
 
 
 @dataclass(frozen=True)

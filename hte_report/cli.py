@@ -92,6 +92,9 @@ def render(
                                 help="Comma-separated modifiers to analyse post hoc."),
     encoding: str | None = typer.Option(None, "--encoding", help=ENCODING_HELP),
     plan_encoding: str = typer.Option("utf-8", "--plan-encoding", help=PLAN_ENCODING_HELP),
+    date: str | None = typer.Option(
+        None, "--date", help="Report date (ISO, e.g. 2026-01-31). Default: SOURCE_DATE_EPOCH, "
+        "else the lock record's time; never the clock, so renders are byte-identical."),
 ) -> None:
     """Fit the planned analysis on DATA and render the report."""
     import shutil
@@ -131,7 +134,7 @@ def render(
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", HTEReportWarning)
             written = do_render(the_plan, source, to=formats, out=out, engine=engine,
-                                posthoc=extra, progress=say)
+                                posthoc=extra, date=date, progress=say)
         for w in caught:
             if issubclass(w.category, HTEReportWarning):
                 typer.echo(f"warning: {w.message}", err=True)

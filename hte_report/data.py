@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import DataError
+from .errors import DataError, short
 
 TREATMENT_COLUMN = "treat"
 
@@ -99,33 +99,117 @@ def _sort_key(v):
     return (0, v) if isinstance(v, (int, float, np.integer, np.floating)) else (1, str(v))
 
 
-def read_data(source: object) -> pd.DataFrame:
-    """Accept a pandas or polars DataFrame, or a path to CSV / Parquet / SAS / Stata file."""
+#: File types read_data knows, by suffix.
+TEXT_SUFFIXES = {".csv": ",", ".txt": ",", ".tsv": "\t"}
+OTHER_SUFFIXES = {".parquet": "Parquet", ".pq": "Parquet", ".xpt": "SAS transport",
+                  ".sas7bdat": "SAS", ".dta": "Stata"}
+
+
+def read_data(source: object, encoding: str | None = None) -> pd.DataFrame:
+    """A pandas or polars DataFrame, or a CSV / TSV / Parquet / SAS / Stata file, as a pandas
+    DataFrame, with clear errors for a path that is missing, a directory, of an unknown type,
+    empty, or not in the expected text encoding.
+
+    ``encoding``: of a CSV/TSV or SAS file (default: UTF-8 for text, as stored for SAS)."""
+    if not isinstance(source, (str, Path)):
+        if encoding is not None:
+            raise DataError("encoding= applies to data files, not to data frames.")
+        return _read_frame(source)
+    path = Path(source)
+    if not path.exists():
+        raise DataError(f"data file {str(path)!r} does not exist.")
+    if path.is_dir():
+        raise DataError(f"data file {str(path)!r} is a directory; give the path of a data file "
+                        "(.csv, .tsv, .parquet, .xpt, .sas7bdat or .dta).")
+    suffix = path.suffix.lower()
+    if suffix not in TEXT_SUFFIXES and suffix not in OTHER_SUFFIXES:
+        hint = (" Export the sheet to CSV first." if suffix in (".xlsx", ".xls", ".ods")
+                else "")
+        raise DataError(f"cannot read {path.name!r}: use a .csv, .tsv, .parquet, .xpt, "
+                        f".sas7bdat or .dta file.{hint}")
+    if encoding is not None and suffix in (".parquet", ".pq", ".dta"):
+        raise DataError(f"--encoding applies to CSV/TSV and SAS files; {path.name!r} is a "
+                        f"{OTHER_SUFFIXES[suffix]} file, which records its own encoding.")
+    kind = "CSV" if suffix in TEXT_SUFFIXES else OTHER_SUFFIXES[suffix]
+    try:
+        if encoding is None:
+            frame = _read_path(path)
+        elif suffix in TEXT_SUFFIXES:
+            frame = pd.read_csv(path, sep=TEXT_SUFFIXES[suffix], encoding=encoding)
+        else:
+            frame = pd.read_sas(path, encoding=encoding)
+    except DataError:
+        raise
+    except UnicodeDecodeError as exc:
+        enc = encoding or "utf-8"
+        where, byte = "", exc.object[exc.start] if isinstance(exc.object, bytes) else None
+        if suffix in TEXT_SUFFIXES:
+            where, byte = _first_bad_byte(path, enc) or (where, byte)
+        raise DataError(
+            f"data file {str(path)!r} is not valid {enc} text: byte "
+            f"{'' if byte is None else f'0x{byte:02x}'}{where} cannot be decoded. Give its "
+            "encoding with --encoding (in Python: hte_report.read_data(path, encoding=...)), "
+            "e.g. latin-1, or cp1252 for files saved by Excel on Windows.") from None
+    except LookupError:
+        raise DataError(f"unknown encoding {short(encoding)}; use e.g. utf-8, latin-1 or "
+                        "cp1252.") from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"data file {str(path)!r} is empty: no header line with column "
+                        "names.") from None
+    except ImportError as exc:
+        raise DataError(f"reading {kind} file {path.name!r} needs an optional package that is "
+                        f"not installed ({short(str(exc), 120)}); for Parquet: pip install "
+                        "pyarrow.") from None
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        raise DataError(f"cannot read {str(path)!r} as a {kind} file: "
+                        f"{short(str(exc), 200)[1:-1]}.") from None
+    except Exception as exc:  # noqa: BLE001 - readers (pyarrow, SAS) raise their own types
+        raise DataError(f"cannot read {str(path)!r} as a {kind} file: {type(exc).__name__}: "
+                        f"{short(str(exc), 200)[1:-1]}.") from None
+    if len(frame.columns) == 0:
+        raise DataError(f"data file {str(path)!r} has no columns.")
+    return _check_columns(frame)
+
+
+def _first_bad_byte(path: Path, encoding: str) -> tuple[str, int] | None:
+    """Where the first byte that ``encoding`` cannot decode is: (" at line L", byte), read
+    incrementally (the readers report positions within their own buffers)."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder(encoding)()
+    line = 1
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                pos = max(exc.start - len(decoder.getstate()[0]), 0)
+                line += chunk[:pos].count(b"\n")
+                return f" at line {line}", chunk[pos] if pos < len(chunk) else exc.object[
+                    exc.start]
+            line += chunk.count(b"\n")
+    return None
+
+
+def _read_frame(source: object) -> pd.DataFrame:
     if isinstance(source, pd.DataFrame):
         return _check_columns(source)
     if hasattr(source, "to_pandas") and hasattr(source, "columns"):  # polars, pyarrow
         return _check_columns(_from_arrow_like(source))
-    if isinstance(source, (str, Path)):
-        path = Path(source)
-        if not path.exists():
-            raise DataError(f"data file {str(path)!r} does not exist.")
-        suffix = path.suffix.lower()
-        if suffix in (".csv", ".txt"):
-            return pd.read_csv(path)
-        if suffix == ".tsv":
-            return pd.read_csv(path, sep="\t")
-        if suffix in (".parquet", ".pq"):
-            return _read_parquet(path)
-        if suffix in (".xpt", ".sas7bdat"):
-            return pd.read_sas(path)
-        if suffix == ".dta":
-            return pd.read_stata(path)
-        raise DataError(
-            f"cannot read {path.name!r}: use a .csv, .tsv, .parquet, .xpt, .sas7bdat or .dta file."
-        )
     raise DataError(
         f"data must be a pandas/polars DataFrame or a file path, got {type(source).__name__}."
     )
+
+
+def _read_path(path: Path) -> pd.DataFrame:
+    suffix = path.suffix.lower()
+    if suffix in TEXT_SUFFIXES:
+        return pd.read_csv(path, sep=TEXT_SUFFIXES[suffix])
+    if suffix in (".parquet", ".pq"):
+        return _read_parquet(path)
+    if suffix in (".xpt", ".sas7bdat"):
+        return pd.read_sas(path)
+    return pd.read_stata(path)
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:

@@ -18,7 +18,7 @@ from formulaic import model_matrix
 
 from .data import Levels, factorize, is_text
 from .errors import DataError, FormulaError, ModelError, SparseSubgroupWarning
-from .formula import ModifierTerm, ParsedFormula
+from .formula import ModifierTerm, ParsedFormula, c_wrapped, pythonize
 
 
 @dataclass(frozen=True)
@@ -112,15 +112,7 @@ def _split_term(term: str) -> list[str]:
 
 def categorical_columns(parsed: ParsedFormula, frame: pd.DataFrame) -> frozenset:
     """Columns in C(...) anywhere, non-numeric columns, and numeric columns with ≤ 2 values."""
-    cats = set()
-    try:
-        tree = ast.parse(parsed.rhs.replace(":", "*"), mode="eval")
-        for node in ast.walk(tree):
-            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-                    and node.func.id == "C" and node.args and isinstance(node.args[0], ast.Name)):
-                cats.add(node.args[0].id)
-    except SyntaxError:
-        pass
+    cats = {name for name, _plain in c_wrapped(parsed.rhs.replace(":", "*"))}
     for col in parsed.variables:
         s = frame[col]
         if not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
@@ -289,14 +281,15 @@ def _check_listed_levels(parsed: ParsedFormula, frame: pd.DataFrame) -> None:
     """``C(x, levels=[...])`` must list every value of x in the data: formulaic codes the
     unlisted ones like the reference level, which would give their rows the reference level's
     effect while they are still reported as their own subgroup."""
+    code, quoted = pythonize(parsed.rhs.replace(":", "*"))
     try:
-        tree = ast.parse(parsed.rhs.replace(":", "*"), mode="eval")
-    except SyntaxError:
+        tree = ast.parse(code, mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return
     for node in ast.walk(tree):
         if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
                 and node.func.id == "C" and node.args and isinstance(node.args[0], ast.Name)
-                and node.args[0].id in frame.columns):
+                and quoted.get(node.args[0].id, node.args[0].id) in frame.columns):
             continue
         listed = [k.value for k in node.keywords if k.arg == "levels"] + node.args[2:3]
         if not listed:
@@ -305,7 +298,7 @@ def _check_listed_levels(parsed: ParsedFormula, frame: pd.DataFrame) -> None:
             values = list(ast.literal_eval(listed[0]))
         except (ValueError, TypeError, SyntaxError):
             continue  # not a literal list: formulaic's warning is caught after materializing
-        col = node.args[0].id
+        col = quoted.get(node.args[0].id, node.args[0].id)
         s = frame[col]
         counts = s[~s.isin(values) & s.notna()].value_counts()
         if len(counts):

@@ -7,6 +7,8 @@ Domain warnings derive from :class:`HTEReportWarning`.
 
 from __future__ import annotations
 
+import reprlib
+
 
 class HTEReportError(Exception):
     """Base class of all errors raised by hte_report."""
@@ -54,3 +56,17 @@ class MultiplicityWarning(HTEReportWarning):
 
 class PostHocWarning(HTEReportWarning):
     """An analysis was not pre-specified in the locked plan."""
+
+
+def short(value: object, limit: int = 80) -> str:
+    """``repr`` of a user-supplied value for an error message, bounded in length and in the
+    work it takes: a nested structure built from YAML aliases may expand to gigabytes."""
+    r = reprlib.Repr()
+    r.maxstring = r.maxother = r.maxlong = limit
+    r.maxlist = r.maxtuple = r.maxdict = r.maxset = 6
+    r.maxlevel = 3
+    try:
+        text = r.repr(value)
+    except Exception:  # noqa: BLE001 - e.g. an integer too long to print
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 1] + "…"

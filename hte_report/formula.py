@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ast
 import re
-import reprlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -21,7 +20,7 @@ from formulaic import Formula
 from formulaic.errors import FormulaParsingError
 from formulaic.formula import SimpleFormula
 
-from .errors import FormulaError
+from .errors import FormulaError, short
 
 #: Transforms a formula from a file may call. Everything else is refused. (``hashed`` is not
 #: among them: its default of 2**20 feature columns is a memory bomb, not an analysis.)
@@ -72,20 +71,6 @@ class ParsedFormula:
     adjustment: tuple[str, ...]  # columns used only in adjustment terms
 
 
-def short(value: object, limit: int = 80) -> str:
-    """``repr`` of a user-supplied value for an error message, bounded in length and in the
-    work it takes: a nested structure built from YAML aliases may expand to gigabytes."""
-    r = reprlib.Repr()
-    r.maxstring = r.maxother = r.maxlong = limit
-    r.maxlist = r.maxtuple = r.maxdict = r.maxset = 6
-    r.maxlevel = 3
-    try:
-        text = r.repr(value)
-    except Exception:  # noqa: BLE001 - e.g. an integer too long to print
-        text = f"<{type(value).__name__}>"
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 _ANSI = re.compile(r"\x1b\[[0-9;]*m|[⧛⧚]")
 
 
@@ -98,7 +83,7 @@ def _clean(exc: BaseException) -> str:
 _BACKTICK = re.compile(r"`([^`]*)`")
 
 
-def _pythonize(expr: str) -> tuple[str, dict[str, str]]:
+def pythonize(expr: str) -> tuple[str, dict[str, str]]:
     """``expr`` with every backtick-quoted column name replaced by a plain identifier (formulaic
     does the same before evaluating), and the map back to the names."""
     names: dict[str, str] = {}
@@ -114,7 +99,7 @@ def _pythonize(expr: str) -> tuple[str, dict[str, str]]:
 def _names_in(expr: str) -> list[str]:
     """Data-column-like names an expression reads (function names excluded): plain names,
     backtick-quoted names and the quoted names of ``Q("...")``."""
-    code, quoted = _pythonize(expr)
+    code, quoted = pythonize(expr)
     try:
         tree = ast.parse(code, mode="eval")
     except (SyntaxError, ValueError, RecursionError, MemoryError):
@@ -137,7 +122,7 @@ def _names_in(expr: str) -> list[str]:
 def c_wrapped(expr: str) -> list[tuple[str, bool]]:
     """Columns that ``expr`` wraps in ``C(...)``, each with whether it is spelled as a plain
     name (``C(region)``) rather than quoted (``C(`blood group`)``, ``C(Q("blood group"))``)."""
-    code, quoted = _pythonize(expr)
+    code, quoted = pythonize(expr)
     try:
         tree = ast.parse(code, mode="eval")
     except (SyntaxError, ValueError, RecursionError, MemoryError):
@@ -260,7 +245,7 @@ def _check_expr(expr: str) -> None:
             f"column names, numbers, arithmetic and the transforms {sorted(SAFE_TRANSFORMS)}."
         )
 
-    code, quoted = _pythonize(expr)
+    code, quoted = pythonize(expr)
     try:
         tree = ast.parse(code, mode="eval")
     except SyntaxError as exc:
@@ -390,7 +375,7 @@ def split_formula(formula: str, safe: bool, example: str):
 
 def _constant_problem_of(expr: str) -> str | None:
     try:
-        tree = ast.parse(_pythonize(expr)[0], mode="eval")
+        tree = ast.parse(pythonize(expr)[0], mode="eval")
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None  # not Python: formulaic reports it when it evaluates the term
     return _constant_problem(tree)
@@ -475,16 +460,6 @@ def parse_formula(
                     "may enter only as a plain main effect and in interactions "
                     f"('{treatment} * age')."
                 )
-    for term in rhs_terms:
-        for factor in term.factors:
-            for col, plain in c_wrapped(factor.expr):
-                if not plain:  # the design's categorical coding looks for C(<plain name>)
-                    raise FormulaError(
-                        f"term {short(factor.expr)}: a quoted column name inside C() is not "
-                        f"supported; rename column {short(col)} to a plain name (letters, "
-                        "digits, underscores), or leave it unwrapped if it is text (text "
-                        "columns are categorical anyway)."
-                    )
     mods: dict[str, ModifierTerm] = {}
     for t in interactions:
         exprs = [f.expr for f in t.factors]

@@ -20,7 +20,7 @@ import pandas as pd
 
 from .data import file_sha256
 from .errors import DataError, FormulaError
-from .formula import parse_formula
+from .formula import c_wrapped, parse_formula
 from .models.fast import CellStats
 
 
@@ -111,7 +111,7 @@ def _read_cells(con, path: Path, formula: str, treatment: str, family: str,
     keys = list(dict.fromkeys([parsed.treatment, *parsed.variables,
                                *([cluster] if cluster else [])]))
     used = [parsed.outcome, *keys]
-    wrapped = {v for v in parsed.variables if f"C({v})" in parsed.rhs.replace(" ", "")}
+    wrapped = {name for name, _plain in c_wrapped(parsed.rhs.replace(":", "*"))}
     numeric = {c for c in used if any(t in types[c].upper() for t in NUMERIC)}
     for v in keys:
         if v in numeric and v not in wrapped and v not in (parsed.treatment, cluster):

@@ -35,6 +35,7 @@ from .formula import (
     ParsedFormula,
     _absent,
     _factor_columns,
+    formula_text,
     split_formula,
     used_columns,
 )
@@ -83,7 +84,8 @@ def parse_mixed_formula(formula: str, columns: Sequence[str], treatment: str, ti
     if outcome in used:
         raise FormulaError(f"the outcome {outcome!r} also appears on the right-hand side.")
     adjustment = tuple(c for c in used if c not in (treatment, time) and c not in mods)
-    return ParsedFormula(formula, outcome, str(parsed.rhs), treatment, tuple(mods.values()),
+    return ParsedFormula(formula, outcome, formula_text(list(parsed.rhs)), treatment,
+                         tuple(mods.values()),
                          tuple(used), adjustment)
 
 

@@ -23,12 +23,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
-from formulaic import Formula, model_matrix
+from formulaic import model_matrix
 from scipy import stats
 
 from .data import prepare, read_data
 from .errors import DataError, FormulaError, HTEReportWarning, ModelError
-from .formula import _factor_columns, check_formula_safety
+from .formula import _factor_columns, check_formula_safety, parse_text
 from .models.glm import DEVIANCE_ATOL, DEVIANCE_RTOL, FitFailure, fit_glm
 from .options import OptionError, check_choice
 
@@ -269,12 +269,7 @@ def risk_model(
 
 
 def _parse_risk_formula(formula: str, columns, treatment: str) -> tuple[str, str, list[str]]:
-    if not isinstance(formula, str) or "~" not in formula:
-        raise FormulaError(f"formula must be a string like 'y ~ age + sex', got {formula!r}.")
-    try:
-        parsed = Formula(formula)
-    except Exception as exc:  # formulaic parsing errors
-        raise FormulaError(f"cannot parse formula {formula!r}: {exc}") from None
+    parsed = parse_text(formula, "y ~ age + sex")
     lhs = list(parsed.lhs)
     if len(lhs) != 1 or len(lhs[0].factors) != 1:
         raise FormulaError(f"the left-hand side of {formula!r} must be one outcome column.")

@@ -359,3 +359,34 @@ def test_many_level_adjustment_factor_is_fast_and_announced():
             hr.fit("y ~ treat*age + C(site)", d, treatment="treat", models=["ols"])
         finally:
             fitting.SLOW_SECONDS = old
+
+
+def test_read_data_names_the_encoding_problem_and_reads_with_the_encoding(tmp_path):
+    p = tmp_path / "latin.csv"
+    rows = ["y,treat,g"] + [f"{i % 2},{(i // 2) % 2},{'café' if i % 3 else 'thé'}"
+                            for i in range(60)]
+    p.write_bytes("\n".join(rows).encode("latin-1"))
+    with pytest.raises(DataError, match=r"not valid utf-8 text: byte 0xe9 at line 2.*"
+                                        r"hte_report.read_data\(path, encoding=...\)"):
+        hr.fit("y ~ treat*C(g)", p, treatment="treat")
+    d = hr.read_data(p, encoding="latin-1")
+    assert set(d.g) == {"café", "thé"}
+    res = _quiet(hr.fit, "y ~ treat*C(g)", d, treatment="treat")
+    assert set(res.subgroups.level) == {"café", "thé"}
+
+
+def test_levels_check_sees_quoted_names():
+    d = load_rossi().assign(p=lambda x: np.clip(x.prio, 0, 2)).rename(columns={"p": "prior n"})
+    with pytest.raises(DataError, match=r"also takes the value\(s\) 2 \(281 rows\)"):
+        hr.fit("arrest ~ fin*C(`prior n`, levels=[0,1])", d, treatment="fin")
+
+
+def test_render_refuses_a_malformed_date_before_fitting(tmp_path):
+    from hte_report.report.render import render
+
+    with pytest.raises(HTEReportError, match="date must be an ISO date"):
+        from pathlib import Path
+
+        ex = Path(__file__).resolve().parent.parent / "examples" / "rossi"
+        render(ex / "plan.yaml", ex / "rossi.csv", out=tmp_path,
+               engine="builtin", date="yesterday")

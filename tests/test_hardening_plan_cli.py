@@ -159,10 +159,14 @@ def test_quoted_text_modifier_with_space():
 
 
 @pytest.mark.parametrize("term", ["C(`blood group`)", 'C(Q("blood group"))'])
-def test_quoted_name_inside_C_is_refused_not_misread(term):
-    d = trial().rename(columns={"g": "blood group"})
-    with pytest.raises(FormulaError, match="quoted column name inside C"):
-        hr.fit(f"y ~ treat*(a + {term})", d, treatment="treat")
+def test_quoted_name_inside_C_is_categorical_like_a_plain_name(term):
+    d = trial()
+    r0 = quiet_fit("y ~ treat*(a + C(g))", d, treatment="treat")
+    r1 = quiet_fit(f"y ~ treat*(a + {term})", d.rename(columns={"g": "blood group"}),
+                   treatment="treat")
+    assert r1.modifier_kinds["blood group"] == "categorical"
+    np.testing.assert_allclose(r1.subgroups.estimate, r0.subgroups.estimate, rtol=1e-10)
+    np.testing.assert_allclose(r1.subgroups.std_error, r0.subgroups.std_error, rtol=1e-10)
 
 
 def test_long_formula_values_are_truncated_in_messages():

@@ -40,14 +40,17 @@ def report_date(plan, date: str | None = None) -> tuple[str, datetime | None]:
     """The report's date as shown, and the instant written into the PDF's metadata.
 
     Never the wall clock, so the same plan, data and version give the same bytes. In order:
-    ``date`` (an ISO date or date-time, e.g. ``"2026-01-31"``; other text is shown as given and
-    leaves the PDF undated), the ``SOURCE_DATE_EPOCH`` environment variable (Unix seconds, the
+    ``date`` (an ISO date or date-time, e.g. ``"2026-01-31"``; anything else is refused), the ``SOURCE_DATE_EPOCH`` environment variable (Unix seconds, the
     reproducible-builds convention), the lock record's ``locked_at``; an unlocked plan without
     either is reported as undated.
     """
     if date is not None and str(date).strip():
         text = str(date).strip()
-        return text, _parse_instant(text)
+        when = _parse_instant(text)
+        if when is None:
+            raise HTEReportError(f"date must be an ISO date such as 2026-01-31 (or a date-time "
+                                 f"such as 2026-01-31T09:30:00Z), got {text[:40]!r}.")
+        return text, when
     epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
     if epoch:
         try:

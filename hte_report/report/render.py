@@ -44,6 +44,8 @@ def render(
     for fmt in to:
         check_choice("to", fmt, FORMATS)
     check_choice("engine", engine, ENGINES)
+    if date is not None:
+        report_date(None, date)  # a malformed date fails before anything is fitted
     say = progress or (lambda _msg: None)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

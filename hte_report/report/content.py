@@ -40,8 +40,9 @@ def report_date(plan, date: str | None = None) -> tuple[str, datetime | None]:
     """The report's date as shown, and the instant written into the PDF's metadata.
 
     Never the wall clock, so the same plan, data and version give the same bytes. In order:
-    ``date`` (an ISO date or date-time, e.g. ``"2026-01-31"``; anything else is refused), the ``SOURCE_DATE_EPOCH`` environment variable (Unix seconds, the
-    reproducible-builds convention), the lock record's ``locked_at``; an unlocked plan without
+    ``date`` (an ISO date or date-time, e.g. ``"2026-01-31"``; anything else is refused),
+    the ``SOURCE_DATE_EPOCH`` environment variable (Unix seconds, the reproducible-builds
+    convention), the lock record's ``locked_at``; an unlocked plan without
     either is reported as undated.
     """
     if date is not None and str(date).strip():

@@ -97,7 +97,6 @@ def render(
         "else the lock record's time; never the clock, so renders are byte-identical."),
 ) -> None:
     """Fit the planned analysis on DATA and render the report."""
-    import shutil
     import warnings
 
     from .errors import HTEReportWarning
@@ -113,11 +112,12 @@ def render(
     with _clear_errors():
         from .analysis import read_data_file
         from .plan import load_plan
+        from .report.render import quarto_usable
 
         if not formats:
             _fail("--to names no format; use --to html, --to pdf or --to html,pdf.")
         _check_out(out)
-        quarto = engine == "quarto" or (engine == "auto" and shutil.which("quarto") is not None
+        quarto = engine == "quarto" or (engine == "auto" and quarto_usable()
                                         and not extra)
         if quarto and (encoding or plan_encoding.lower().replace("-", "") != "utf8"):
             _fail("--encoding and --plan-encoding work with the built-in writers only; add "

@@ -390,3 +390,18 @@ def test_render_refuses_a_malformed_date_before_fitting(tmp_path):
         ex = Path(__file__).resolve().parent.parent / "examples" / "rossi"
         render(ex / "plan.yaml", ex / "rossi.csv", out=tmp_path,
                engine="builtin", date="yesterday")
+
+
+def test_auto_engine_uses_builtin_when_quarto_cannot_run_parameters(monkeypatch, tmp_path):
+    """Quarto on PATH without papermill (the README's own command on such a machine): the
+    built-in writers, not a failing Quarto render."""
+    import importlib.util
+    import shutil
+
+    from hte_report.report import render as R
+
+    monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/" + name)
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda m, *a: None if m == "papermill" else real(m, *a))
+    assert not R.quarto_usable()

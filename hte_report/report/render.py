@@ -19,6 +19,16 @@ FORMATS = ("html", "pdf")
 ENGINES = ("auto", "builtin", "quarto")
 
 
+def quarto_usable() -> bool:
+    """Quarto is on PATH and can run the parameterized template: its Python engine needs
+    papermill (for ``-P``) and a Jupyter kernel. ``engine='auto'`` uses the built-in writers
+    otherwise, so a Quarto install without them does not break the default command."""
+    import importlib.util
+
+    return shutil.which("quarto") is not None and all(
+        importlib.util.find_spec(m) is not None for m in ("papermill", "ipykernel"))
+
+
 def render(
     plan: str | Path,
     data: str | Path | object,
@@ -50,8 +60,7 @@ def render(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     use_quarto = engine == "quarto" or (
-        engine == "auto" and shutil.which("quarto") is not None
-        and isinstance(data, (str, Path)) and not posthoc)
+        engine == "auto" and quarto_usable() and isinstance(data, (str, Path)) and not posthoc)
     if use_quarto:
         return _render_quarto(Path(plan), Path(data), to, out, say, date)
     say("fitting the planned models")

@@ -82,7 +82,8 @@ def test_date_order(monkeypatch):
     assert shown.startswith("undated") and when is None
     assert report_date(locked, "2026-01-31") == (
         "2026-01-31", datetime(2026, 1, 31, tzinfo=timezone.utc))
-    assert report_date(locked, "31 Jan 2026") == ("31 Jan 2026", None)  # shown, PDF undated
+    with pytest.raises(HTEReportError, match="date must be an ISO date"):
+        report_date(locked, "31 Jan 2026")  # a date that is not ISO is refused, not guessed
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1767225600")
     assert report_date(locked) == ("2026-01-01", datetime(2026, 1, 1, tzinfo=timezone.utc))
     assert report_date(_Plan())[0] == "2026-01-01"

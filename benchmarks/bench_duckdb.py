@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 
 import hte_report as hr
-from hte_report.largedata import read_cells
+from hte_report.data.largedata import read_cells
 
 FORMULA = "y ~ treat * (C(sex) + C(region) + C(bmi_cat) + C(age_cat))"
 

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 import hte_report as hr
-from hte_report.bootstrap import bootstrap
+from hte_report.estimation.bootstrap import bootstrap
 from hte_report.models.fast import compress, fit_cells, one_blas_thread
 from hte_report.models.glm import fit_glm
 

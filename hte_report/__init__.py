@@ -8,20 +8,20 @@ Public API: :func:`fit` (continuous, binary, count outcomes), :func:`fit_surviva
 errors under :class:`HTEReportError`.
 """
 
-__version__ = "0.1.0"
+from hte_report._version import __version__  # noqa: I001
 
-from .analysis import fit_plan  # noqa: E402, I001
-from .benefit import personalized_benefit, risk_stratified  # noqa: E402
-from .bootstrap import bootstrap  # noqa: E402
-from .data import read_data  # noqa: E402
-from .errors import HTEReportError, HTEReportWarning  # noqa: E402
-from .fitting import fit  # noqa: E402
-from .mixed import fit_mixed  # noqa: E402
-from .options import Cluster  # noqa: E402
-from .plan import load_plan, lock_plan  # noqa: E402
-from .result import HTEResult  # noqa: E402
-from .risk import risk_model  # noqa: E402
-from .survival import fit_survival  # noqa: E402
+from hte_report.analysis import fit_plan  # noqa: E402, I001
+from hte_report.path.benefit import personalized_benefit, risk_stratified  # noqa: E402
+from hte_report.estimation.bootstrap import bootstrap  # noqa: E402
+from hte_report.data.prepare import read_data  # noqa: E402
+from hte_report.errors import HTEReportError, HTEReportWarning  # noqa: E402
+from hte_report.api import fit  # noqa: E402
+from hte_report.estimation.mixed import fit_mixed  # noqa: E402
+from hte_report.spec.options import Cluster  # noqa: E402
+from hte_report.spec.plan import load_plan, lock_plan  # noqa: E402
+from hte_report.results.result import HTEResult  # noqa: E402
+from hte_report.path.risk import risk_model  # noqa: E402
+from hte_report.estimation.survival import fit_survival  # noqa: E402
 
 __all__ = ["Cluster", "HTEReportError", "HTEReportWarning", "HTEResult", "bootstrap", "fit",
            "fit_mixed", "fit_plan", "fit_survival", "load_plan", "lock_plan",

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .data import read_data
-from .errors import PlanError, PostHocWarning
-from .fitting import fit
-from .formula import quote_name, short
-from .plan import Plan, check_plan_against_data, load_plan
-from .result import HTEResult
+from hte_report.data.prepare import read_data
+from hte_report.errors import PlanError, PostHocWarning
+from hte_report.estimation.glm import fit
+from hte_report.results.result import HTEResult
+from hte_report.spec.formula import quote_name, short
+from hte_report.spec.plan import Plan, check_plan_against_data, load_plan
 
 
 def read_data_file(source: object, encoding: str | None = None) -> pd.DataFrame:
@@ -68,7 +68,7 @@ def fit_plan(plan: Plan | str, data: object, posthoc: Sequence[str] = (),
     )
     variance = raw["model"].get("variance")
     if raw["model"].get("cluster"):
-        from .options import Cluster
+        from hte_report.spec.options import Cluster
 
         variance = Cluster(raw["model"]["cluster"])
     kw["variance"] = variance

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import typer
 
-from . import __version__
+from hte_report._version import __version__
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Pre-registered treatment-effect heterogeneity reports.")
@@ -46,8 +46,8 @@ def _fail(exc: Exception | str, code: int = 1) -> None:
 @contextmanager
 def _clear_errors() -> Iterator[None]:
     """Turn every exception into ``error: <message>`` and exit status 1 (2 for a bug)."""
-    from .errors import HTEReportError
-    from .formula import short
+    from hte_report.errors import HTEReportError
+    from hte_report.spec.formula import short
 
     try:
         yield
@@ -99,8 +99,8 @@ def render(
     """Fit the planned analysis on DATA and render the report."""
     import warnings
 
-    from .errors import HTEReportWarning
-    from .report.render import render as do_render
+    from hte_report.errors import HTEReportWarning
+    from hte_report.report.render import render as do_render
 
     formats = [f.strip() for f in to.split(",") if f.strip()]
     extra = [p.strip() for p in posthoc.split(",") if p.strip()]
@@ -110,9 +110,9 @@ def render(
 
     written: dict = {}
     with _clear_errors():
-        from .analysis import read_data_file
-        from .plan import load_plan
-        from .report.render import quarto_usable
+        from hte_report.analysis import read_data_file
+        from hte_report.report.render import quarto_usable
+        from hte_report.spec.plan import load_plan
 
         if not formats:
             _fail("--to names no format; use --to html, --to pdf or --to html,pdf.")
@@ -150,7 +150,7 @@ def lock(
     plan_encoding: str = typer.Option("utf-8", "--plan-encoding", help=PLAN_ENCODING_HELP),
 ) -> None:
     """Write PLAN.lock.json with the plan's SHA-256, a UTC timestamp and a record hash."""
-    from .plan import lock_path, lock_plan
+    from hte_report.spec.plan import lock_path, lock_plan
 
     with _clear_errors():
         rec = lock_plan(plan, statement=statement, force=force, encoding=plan_encoding)
@@ -173,9 +173,9 @@ def check(
     --allow-modified accepts the edit as a deviation."""
     import warnings
 
-    from .analysis import read_data_file
-    from .errors import HTEReportWarning
-    from .plan import check_plan_against_data, load_plan
+    from hte_report.analysis import read_data_file
+    from hte_report.errors import HTEReportWarning
+    from hte_report.spec.plan import check_plan_against_data, load_plan
 
     with _clear_errors():
         p = load_plan(plan, encoding=plan_encoding)
@@ -223,8 +223,8 @@ def _load_result(path: Path):
     """An HTEResult saved with ``result.to_json(path)``, with a clear error for anything else."""
     import json
 
-    from .formula import short
-    from .result import HTEResult
+    from hte_report.results.result import HTEResult
+    from hte_report.spec.formula import short
 
     how = ("A result JSON is written in Python by hr.fit(...).to_json('result.json'); "
            "--result cannot read data or plan files.")
@@ -274,7 +274,7 @@ def benefit(
     """
     import math
 
-    from .benefit import benefit_from_result, personalized_benefit
+    from hte_report.path.benefit import benefit_from_result, personalized_benefit
 
     with _clear_errors():
         risks = _numbers(p0, "P0 (baseline risks)")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import hte_report as hr
-from hte_report.bootstrap import bootstrap, replicate_weights
+from hte_report.estimation.bootstrap import bootstrap, replicate_weights
 
 FORMULA = "arrest ~ fin * (age + C(wexp))"
 
@@ -89,7 +89,7 @@ def test_bad_arguments(rossi):
 
 def test_cells_cannot_be_bootstrapped(tmp_path):
     pytest.importorskip("duckdb")
-    from hte_report.largedata import read_cells
+    from hte_report.data.largedata import read_cells
 
     rng = np.random.default_rng(1)
     import pandas as pd
@@ -108,7 +108,7 @@ def test_replicates_left_to_fisher_scoring_give_the_same_numbers(rossi, boot, mo
     routes solve the same weighted score equations."""
     import importlib
 
-    bmod = importlib.import_module("hte_report.bootstrap")
+    bmod = importlib.import_module("hte_report.estimation.bootstrap")
     monkeypatch.setattr(bmod, "MAXITER", 1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

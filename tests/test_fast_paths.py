@@ -9,7 +9,7 @@ import pytest
 
 import hte_report as hr
 from hte_report.models.glm import fit_glm
-from hte_report.options import Cluster
+from hte_report.spec.options import Cluster
 
 VARIANCES = ["model", "HC0", "HC1", "HC2", "HC3", Cluster("g")]
 

@@ -257,7 +257,7 @@ def test_errors_are_package_errors():
 # ---------------------------------------------------------------- DuckDB read_cells
 
 def _cells_vs_fit(tmp_path, frame, formula, family="binary", suffix=".csv"):
-    from hte_report.largedata import read_cells
+    from hte_report.data.largedata import read_cells
 
     path = tmp_path / f"d{suffix}"
     if suffix == ".csv":
@@ -270,7 +270,7 @@ def _cells_vs_fit(tmp_path, frame, formula, family="binary", suffix=".csv"):
         con.register("frame", frame)
         con.execute(f"COPY frame TO '{path}' (FORMAT PARQUET)")
         con.close()
-        from hte_report.data import read_data
+        from hte_report.data.prepare import read_data
 
         again = read_data(path)
     outs = []
@@ -318,7 +318,7 @@ def test_read_cells_parquet_nan_is_missing(tmp_path):
 
 
 def test_read_cells_bad_file(tmp_path):
-    from hte_report.largedata import read_cells
+    from hte_report.data.largedata import read_cells
 
     p = tmp_path / "x.csv"
     p.write_bytes(b"\x00\x01\x02garbage")
@@ -349,7 +349,7 @@ def test_many_level_adjustment_factor_is_fast_and_announced():
     res = _quiet(hr.fit, "y ~ treat*age + C(site)", d, treatment="treat")
     assert time.perf_counter() - t0 < 30
     assert set(res.models.path) == {"irls"}  # wide designs avoid statsmodels' SVD per step
-    from hte_report import fitting
+    from hte_report.estimation import glm as fitting
 
     with pytest.warns(hr.HTEReportWarning, match=r"the design has 153 columns.*C\(site\) "
                                                  r"\(149 columns\).*will take about"):

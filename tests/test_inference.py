@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hte_report.inference import adjust_pvalues, familywise_error, gail_simon
+from hte_report.core.inference import adjust_pvalues, familywise_error, gail_simon
 
 REF = json.loads((Path(__file__).parent / "reference" / "inference.json").read_text())
 OURS = {"holm": "holm", "hochberg": "hochberg", "bonferroni": "bonferroni", "BH": "fdr_bh"}

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 import hte_report as hr
+from hte_report.data.largedata import read_cells
 from hte_report.errors import DataError, FormulaError
-from hte_report.largedata import read_cells
 
 duckdb = pytest.importorskip("duckdb")
 FORMULA = "y ~ treat * (C(sex) + C(region)) + C(age_band)"

@@ -18,9 +18,9 @@ import pandas as pd
 import pytest
 
 from hte_report.errors import DataError, FormulaError
-from hte_report.mixed import fit_mixed, parse_mixed_formula
-from hte_report.options import OptionError
-from hte_report.result import HTEResult
+from hte_report.estimation.mixed import fit_mixed, parse_mixed_formula
+from hte_report.results.result import HTEResult
+from hte_report.spec.options import OptionError
 
 RTOL = 1e-6
 REF = Path(__file__).parent / "reference"

@@ -9,9 +9,9 @@ import yaml
 
 import hte_report as hr
 from hte_report.analysis import fit_plan
-from hte_report.credibility import iceman, propose_rating
 from hte_report.errors import FormulaError, PlanError
-from hte_report.plan import check_plan_against_data, load_plan, lock_plan
+from hte_report.presentation.credibility import iceman, propose_rating
+from hte_report.spec.plan import check_plan_against_data, load_plan, lock_plan
 
 EXAMPLE = Path(__file__).parents[1] / "examples" / "rossi"
 

@@ -14,9 +14,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 import hte_report as hr  # noqa: E402
-from hte_report.format import fmt_p  # noqa: E402
-from hte_report.options import OptionError  # noqa: E402
-from hte_report.plots import MINUS, POSTHOC, ForestStyle, effect_curve, forest_plot  # noqa: E402
+from hte_report.core.format import fmt_p  # noqa: E402
+from hte_report.presentation.plots import MINUS, POSTHOC, ForestStyle, effect_curve, forest_plot  # noqa: E402
+from hte_report.spec.options import OptionError  # noqa: E402
 
 DATA = Path(__file__).parent / "reference" / "data"
 
@@ -396,7 +396,7 @@ def test_hostile_level_labels_are_plain_text(hostile_result):
     assert "Group $g$ \\x07 <i>" in labels
     assert not any(c in t.get_text() for t in texts for c in "\x00\x1b\x07")
     assert not any(t.get_parse_math() for t in _axes(fig, "forest-label").texts)
-    from hte_report.tables import interaction_table, subgroup_table
+    from hte_report.presentation.tables import interaction_table, subgroup_table
 
     for html in (subgroup_table(res).as_raw_html(), interaction_table(res).as_raw_html()):
         assert "a\\x00b" in html or "Group $g$ \\x07 &lt;i&gt;" in html
@@ -443,7 +443,7 @@ def _odd_cases(res):
 @pytest.mark.parametrize("case", ["CIs missing", "infinite bound", "minus infinite",
                                   "bound at 1e12", "nothing estimable", "overall missing"])
 def test_odd_results_draw_without_warnings(rossi_result, case):
-    from hte_report.tables import subgroup_table
+    from hte_report.presentation.tables import subgroup_table
 
     res, text = _odd_cases(rossi_result)[case]
     with warnings.catch_warnings():
@@ -483,7 +483,7 @@ def test_effect_curve_with_missing_and_infinite_band(rossi_result, rossi):
 
 
 def test_a_500_character_label_is_truncated_with_few_measurements(monkeypatch):
-    from hte_report import plots
+    from hte_report.presentation import plots
 
     calls = []
     real = plots._line_width.__wrapped__

@@ -12,7 +12,7 @@ import yaml
 from pypdf import PdfReader
 
 from hte_report.analysis import fit_plan
-from hte_report.format import fmt_ci, fmt_p
+from hte_report.core.format import fmt_ci, fmt_p
 from hte_report.report.content import build_report
 from hte_report.report.html import render_html
 from hte_report.report.render import render
@@ -301,8 +301,8 @@ def test_a_hundred_and_twenty_level_modifier_gives_page_sized_forest_plots():
     import pandas as pd
 
     import hte_report as hr
+    from hte_report.presentation.tables import subgroup_table
     from hte_report.report import content
-    from hte_report.tables import subgroup_table
 
     rng = np.random.default_rng(5)
     n = 4800

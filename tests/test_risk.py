@@ -14,15 +14,15 @@ import pandas as pd
 import pytest
 
 import hte_report as hr
-from hte_report.benefit import (
+from hte_report.errors import DataError, FormulaError, HTEReportError
+from hte_report.path.benefit import (
     benefit_from_result,
     personalized_benefit,
     plot_personalized_benefit,
     risk_stratified,
 )
-from hte_report.errors import DataError, FormulaError, HTEReportError
-from hte_report.risk import OverfittingWarning, c_statistic, risk_model
-from hte_report.stepp import (
+from hte_report.path.risk import OverfittingWarning, c_statistic, risk_model
+from hte_report.path.stepp import (
     c_for_benefit,
     match_on_benefit,
     ridge_effect_model,
@@ -523,8 +523,8 @@ def test_risk_section_blocks_and_writers(planned):
     from hte_report.report.content import build_report
     from hte_report.report.html import render_html
     from hte_report.report.model import Callout, Figure, Para, Section, Table
+    from hte_report.report.path import risk_section
     from hte_report.report.typst import render_typst
-    from hte_report.risk import risk_section
 
     assert isinstance(risk_section(planned)[0], Para)  # the example plan: not planned
     a = _with_risk(planned, planned=True, formula=RISK, method="pooled", crossfit_folds=5,
@@ -550,7 +550,7 @@ def test_risk_section_blocks_and_writers(planned):
 
 def test_risk_section_deviation_callouts(planned):
     from hte_report.report.model import Callout
-    from hte_report.risk import risk_section
+    from hte_report.report.path import risk_section
 
     (c,) = risk_section(_with_risk(planned, planned=True))
     assert isinstance(c, Callout) and "deviation" in c.text

@@ -8,10 +8,15 @@ from pathlib import Path
 import pytest
 
 from hte_report.analysis import fit_plan
-from hte_report.credibility import analyst_ratings, credibility_table, iceman, propose_rating
+from hte_report.presentation.credibility import (
+    analyst_ratings,
+    credibility_table,
+    iceman,
+    propose_rating,
+)
+from hte_report.presentation.tables import interaction_table, subgroup_table
 from hte_report.report.content import build_report
 from hte_report.report.typst import render_typst
-from hte_report.tables import interaction_table, subgroup_table
 
 EXAMPLE = Path(__file__).parents[1] / "examples" / "rossi"
 

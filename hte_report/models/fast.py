@@ -28,7 +28,8 @@ from scipy import linalg
 from scipy.special import expit
 from threadpoolctl import ThreadpoolController
 
-from ..options import MODELS, Cluster, Variance, variance_label
+from hte_report.data.cells import CellStats  # noqa: F401 - re-exported for the fast paths
+from hte_report.spec.options import MODELS, Cluster, Variance, variance_label
 
 BLOCK = 1 << 13  # rows per block: a block of the design stays in cache across the pass
 
@@ -44,17 +45,6 @@ def one_blas_thread():
     threads make a pass several times slower (measured: 0.05 s vs 0.3-1 s per pass at 1e6 rows
     on a loaded 2-core machine)."""
     return _controller().limit(limits=1, user_api="blas")
-
-
-@dataclass(frozen=True)
-class CellStats:
-    """Sufficient statistics per cell of identical patients: count, sum of y, sum of y^2 and
-    sum of log y! (for the Poisson log-likelihood)."""
-
-    cnt: np.ndarray
-    s1: np.ndarray
-    s2: np.ndarray
-    slg: np.ndarray
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ import numpy as np
 import statsmodels.api as sm
 from statsmodels.tools.sm_exceptions import ConvergenceWarning as SMConvergenceWarning
 
-from ..errors import ModelError
-from ..options import MODELS, Cluster, Variance, variance_label
-from .fast import LEVERAGE_TOL, hat_weights
+from hte_report.errors import ModelError
+from hte_report.models.fast import LEVERAGE_TOL, hat_weights
+from hte_report.spec.options import MODELS, Cluster, Variance, variance_label
 
 _LINKS = {
     "identity": sm.families.links.Identity,
@@ -113,7 +113,7 @@ IRLS_MIN_COLUMNS = 64
 def choose_path(X: np.ndarray, exposure: np.ndarray | None) -> str:
     """'compressed' for all-categorical designs, 'irls' for large n or wide designs, else
     'statsmodels'."""
-    from .fast import n_distinct_rows
+    from hte_report.models.fast import n_distinct_rows
 
     n = X.shape[0]
     if n >= 2_000 and exposure is None:
@@ -272,7 +272,7 @@ def _fit_glm(
 
 def _fit_fast(name, X, y, columns, variance, exposure, groups, start, path,
               cells=None, drop=()) -> FittedModel:
-    from .fast import fit_cells, fit_compressed, fit_irls
+    from hte_report.models.fast import fit_cells, fit_compressed, fit_irls
 
     info = MODELS[name]
     if isinstance(variance, Cluster) and groups is None:

@@ -20,8 +20,8 @@ import warnings
 import numpy as np
 import statsmodels.api as sm
 
-from ..errors import ModelError
-from .glm import FittedModel
+from hte_report.errors import ModelError
+from hte_report.models.glm import FittedModel
 
 
 def fit_lmm(

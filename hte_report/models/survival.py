@@ -28,9 +28,9 @@ import pandas as pd
 from scipy import stats
 from statsmodels.duration.hazard_regression import PHReg
 
-from ..errors import DataError, ModelError
-from ..options import Cluster
-from .glm import FittedModel
+from hte_report.errors import DataError, ModelError
+from hte_report.models.glm import FittedModel
+from hte_report.spec.options import Cluster
 
 
 @dataclass(frozen=True)

@@ -12,15 +12,26 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from .. import __version__
-from ..analysis import PlannedAnalysis
-from ..credibility import analyst_ratings, credibility_table, iceman, propose_rating, sun_checklist
-from ..errors import HTEReportError
-from ..format import MINUS, SCALE_NAMES, fmt_ci, fmt_count, fmt_p, is_ratio, p_eq
-from ..inference import familywise_error, qualitative_interaction
-from ..result import HTEResult
-from ..tables import column_labels, interaction_table, subgroup_frame, subgroup_table
-from .model import Bullets, Callout, Code, Figure, Para, Report, Section, Table  # noqa: F401
+from hte_report._version import __version__
+from hte_report.analysis import PlannedAnalysis
+from hte_report.core.format import MINUS, SCALE_NAMES, fmt_ci, fmt_count, fmt_p, is_ratio, p_eq
+from hte_report.core.inference import familywise_error, qualitative_interaction
+from hte_report.errors import HTEReportError
+from hte_report.presentation.credibility import (
+    analyst_ratings,
+    credibility_table,
+    iceman,
+    propose_rating,
+    sun_checklist,
+)
+from hte_report.presentation.tables import (
+    column_labels,
+    interaction_table,
+    subgroup_frame,
+    subgroup_table,
+)
+from hte_report.report.model import Bullets, Callout, Code, Figure, Para, Report, Section, Table  # noqa: F401
+from hte_report.results.result import HTEResult
 
 DEPENDENCIES = ("numpy", "pandas", "scipy", "statsmodels", "formulaic", "great-tables",
                 "matplotlib", "typst", "PyYAML")
@@ -476,7 +487,7 @@ def _round_str(v: str) -> str:
 
 
 def _risk(a: PlannedAnalysis, png: bool) -> Section:
-    from ..risk import risk_section
+    from hte_report.report.path import risk_section
 
     return Section("Risk-based analysis (PATH)", tuple(risk_section(a, with_png=png)), id="risk")
 

@@ -8,8 +8,8 @@ import re
 from html import escape
 from importlib import resources
 
-from ..format import clean_text
-from .model import Bullets, Callout, Code, Figure, Para, Report, Section, Table
+from hte_report.core.format import clean_text
+from hte_report.report.model import Bullets, Callout, Code, Figure, Para, Report, Section, Table
 
 _EXTERNAL = re.compile(r"@import\s+url\([^)]*\);?")
 
@@ -28,7 +28,7 @@ def _table(t: Table) -> str:
         gt = t.gt.with_id(f"hte-{t.name or 'table'}")  # great-tables' own ids are random
         inner = clean_text(_EXTERNAL.sub("", gt.as_raw_html()))  # great-tables escapes markup
         return f'<div class="hte-table">{inner}</div>'
-    from .typst import _numeric
+    from hte_report.report.typst import _numeric
 
     cols = [c for c in t.frame.columns if c != t.group]
     align = {c: "right" if _numeric(t.frame[c]) else "left" for c in cols}

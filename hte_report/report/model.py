@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from ..format import clean_label
+from hte_report.core.format import clean_label
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 

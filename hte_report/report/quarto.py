@@ -14,9 +14,9 @@ import string
 from html import escape
 from pathlib import Path
 
-from ..format import clean_text
-from .content import build_report
-from .model import Bullets, Callout, Code, Figure, Para, Report, Table
+from hte_report.core.format import clean_text
+from hte_report.report.content import build_report
+from hte_report.report.model import Bullets, Callout, Code, Figure, Para, Report, Table
 
 _PUNCT = re.compile("([" + re.escape(string.punctuation) + "])")
 
@@ -77,7 +77,7 @@ class QuartoReport:
 
     @classmethod
     def from_paths(cls, plan: str | Path, data: str | Path, posthoc=()) -> QuartoReport:
-        from ..analysis import fit_plan
+        from hte_report.analysis import fit_plan
 
         return cls(build_report(fit_plan(plan, data, posthoc=posthoc), with_png=True))
 

@@ -8,12 +8,12 @@ import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ..analysis import fit_plan
-from ..errors import HTEReportError
-from ..options import check_choice
-from .content import build_report, report_date
-from .html import render_html
-from .typst import compile_pdf, write_typst_project
+from hte_report.analysis import fit_plan
+from hte_report.errors import HTEReportError
+from hte_report.report.content import build_report, report_date
+from hte_report.report.html import render_html
+from hte_report.report.typst import compile_pdf, write_typst_project
+from hte_report.spec.options import check_choice
 
 FORMATS = ("html", "pdf")
 ENGINES = ("auto", "builtin", "quarto")
@@ -90,9 +90,9 @@ def _render_quarto(plan: Path, data: Path, to, out: Path, say,
     qmd = root / "templates" / "hte-report.qmd"
     if not qmd.exists():
         raise HTEReportError(f"Quarto template {qmd} not found (run from a source checkout).")
-    from .. import __version__
-    from ..data import dataset_sha256, read_data
-    from ..plan import load_plan
+    from hte_report._version import __version__
+    from hte_report.data.prepare import dataset_sha256, read_data
+    from hte_report.spec.plan import load_plan
 
     p = load_plan(plan)
     shown, when = report_date(p, date)

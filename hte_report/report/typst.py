@@ -10,8 +10,8 @@ import re
 from importlib import resources
 from pathlib import Path
 
-from ..format import clean_text
-from .model import Bullets, Callout, Code, Figure, Para, Report, Section, Table
+from hte_report.core.format import clean_text
+from hte_report.report.model import Bullets, Callout, Code, Figure, Para, Report, Section, Table
 
 TEMPLATE = "typst-template.typ"
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .format import fmt_p, is_ratio, p_eq
-from .plan import ANSWERS, Plan
-from .result import HTEResult
+from hte_report.core.format import fmt_p, is_ratio, p_eq
+from hte_report.results.result import HTEResult
+from hte_report.spec.plan import ANSWERS, Plan
 
 DN, PN, PY, DY = ANSWERS
 #: Item 3 mapping of the interaction p-value to the four options.

@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .data import factorize
-from .design import Design
-from .models.fast import BLOCK, one_blas_thread
-from .models.glm import FittedModel
+from hte_report.data.prepare import factorize
+from hte_report.design.build import Design
+from hte_report.models.fast import BLOCK, one_blas_thread
+from hte_report.models.glm import FittedModel
 
 CONTRASTS = ("difference", "ratio", "odds-ratio")
 

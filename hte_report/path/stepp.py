@@ -35,12 +35,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .data import prepare, read_data
-from .effects import contrast, interval
-from .errors import DataError, HTEReportWarning, ModelError
-from .models.glm import FitFailure, fit_glm
-from .options import OptionError
-from .risk import make_folds, quantile_groups
+from hte_report.data.prepare import prepare, read_data
+from hte_report.errors import DataError, HTEReportWarning, ModelError
+from hte_report.estimation.contrasts import contrast, interval
+from hte_report.models.glm import FitFailure, fit_glm
+from hte_report.path.risk import make_folds, quantile_groups
+from hte_report.spec.options import OptionError
 
 __all__ = ["EffectModel", "SteppResult", "benefit_calibration", "c_for_benefit",
            "match_on_benefit", "ridge_effect_model", "ridge_logit", "stepp", "stepp_windows"]
@@ -359,7 +359,7 @@ def ridge_effect_model(
     >>> em.label, bool(em.penalty > 0)
     ('exploratory', True)
     """
-    from .preparation import setup
+    from hte_report.estimation.setup import setup
 
     su = setup(formula, data, treatment=treatment, reference=reference, family="binary",
                models=("logit",))

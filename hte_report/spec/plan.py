@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from .errors import FormulaError, PlanError
-from .formula import check_formula_safety, short
-from .options import MODELS
+from hte_report.errors import FormulaError, PlanError
+from hte_report.spec.formula import check_formula_safety, short
+from hte_report.spec.options import MODELS
 
 SCHEMA_VERSION = "hte-plan/1"
 #: Lock files written since record hashes were introduced; format 1 (no ``record_sha256``)
@@ -150,7 +150,7 @@ class LockRecord:
     @classmethod
     def create(cls, plan_sha256: str, locked_at: str, statement: str = "") -> LockRecord:
         """A sealed (format 2) record."""
-        from . import __version__
+        from hte_report._version import __version__
 
         rec = cls(plan_sha256, locked_at, statement, SCHEMA_VERSION, __version__, LOCK_FORMAT)
         return replace(rec, record_sha256=rec.expected_record_sha256())
@@ -649,7 +649,7 @@ def _check_values(raw: dict, node, where: str) -> None:
         fail("model.cluster", f"{short(cluster)} is the {roles[cluster].split('.')[0]}; "
              "clusters are groups of patients such as sites or households.")
     try:
-        from .options import check_models
+        from hte_report.spec.options import check_models
 
         check_models(raw["model"].get("models"), out["family"])
     except ValueError as exc:
@@ -714,7 +714,7 @@ def check_plan_against_data(plan: Plan, data) -> None:
     checked too: the treated and control codes must both occur in the treatment column (and
     be its only values), a level named in a direction must occur, and a modifier's type must
     fit its column."""
-    from .formula import parse_formula
+    from hte_report.spec.formula import parse_formula
 
     frame = data if isinstance(data, pd.DataFrame) else None
     columns = list(data.columns if frame is not None else data)
@@ -763,7 +763,7 @@ def check_plan_against_data(plan: Plan, data) -> None:
                 f"'{plan.treatment}:{m.variable}' to the formula."
             )
     if rb.get("formula"):
-        from .formula import split_formula, used_columns
+        from hte_report.spec.formula import split_formula, used_columns
 
         try:
             rparsed, routcome = split_formula(rb["formula"], True, "outcome ~ age + sex")
@@ -842,7 +842,7 @@ def _check_values_in_data(plan: Plan, frame: pd.DataFrame) -> None:
             if unknown:  # unused labels change no number: a warning, not an error
                 import warnings
 
-                from .errors import HTEReportWarning
+                from hte_report.errors import HTEReportWarning
 
                 warnings.warn(
                     f"modifiers[{i}].levels labels {short(unknown)}, which are not values of "

@@ -10,11 +10,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .data import prepare, read_data
-from .design import Design, build_design, categorical_columns
-from .errors import DataError, MissingDataWarning, ModelWarning
-from .formula import parse_formula
-from .options import Cluster, OptionError, check_family, check_models, check_variance
+from hte_report.data.cells import aggregate as aggregate_cells
+from hte_report.data.prepare import prepare, read_data
+from hte_report.design.build import Design, build_design, categorical_columns
+from hte_report.errors import DataError, MissingDataWarning, ModelWarning
+from hte_report.spec.formula import parse_formula
+from hte_report.spec.options import Cluster, OptionError, check_family, check_models, check_variance
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ def setup(formula, data, *, treatment=None, reference=None, family=None, models=
     automatically (from :data:`AGGREGATE_MIN_ROWS` rows).
     """
     var_opt = check_variance(variance)
-    from .largedata import CellData
+    from hte_report.data.largedata import CellData
 
     if isinstance(data, CellData):
         return _setup_cells(data, formula, treatment=treatment, reference=reference,
@@ -91,7 +92,7 @@ def setup(formula, data, *, treatment=None, reference=None, family=None, models=
         raise OptionError("aggregate=True needs an all-categorical design (every covariate "
                          "categorical) and no exposure.")
     if aggregate:
-        frame, cells = _aggregate(frame, parsed, rhs, cluster)
+        frame, cells = aggregate_cells(frame, parsed.treatment, parsed.outcome, rhs, cluster)
     design = build_design(parsed, frame, None if aggregate else prep.levels,
                           None if cells is None else int(round(cells.cnt.sum())))
     y = frame[parsed.outcome].to_numpy(dtype=float)
@@ -127,8 +128,8 @@ def check_clusters(cluster: str | None, groups) -> None:
 def _setup_cells(cd, formula, *, treatment, reference, family, models, var_opt,
                  safe_formula) -> Setup:
     """Setup from pre-aggregated cells (DuckDB or another engine)."""
-    from .data import PreparedData, _code_treatment
-    from .largedata import n_excluded
+    from hte_report.data.largedata import n_excluded
+    from hte_report.data.prepare import PreparedData, _code_treatment
 
     if family is None:
         raise OptionError("give family= with pre-aggregated data.")
@@ -152,30 +153,6 @@ def _setup_cells(cd, formula, *, treatment, reference, family, models, var_opt,
     check_clusters(cluster, groups)
     return Setup(parsed, prep, design, family, model_names, var_opt, y, None, groups, cluster,
                  cd.cells)
-
-
-def _aggregate(frame: pd.DataFrame, parsed, rhs: list[str], cluster: str | None):
-    """Cells of identical (treatment, covariates, cluster) with their sufficient statistics;
-    the outcome column of the returned frame holds the cell mean."""
-    from scipy.special import gammaln
-
-    from .models.fast import CellStats
-
-    keys = list(dict.fromkeys([parsed.treatment, *rhs, *([cluster] if cluster else [])]))
-    y = frame[parsed.outcome].to_numpy(float)
-    work = frame[keys].copy()
-    work["_y"], work["_y2"], work["_lg"] = y, y * y, gammaln(y + 1)
-    agg = work.groupby(keys, sort=True, observed=True, dropna=False).agg(
-        _n=("_y", "size"), _s1=("_y", "sum"), _s2=("_y2", "sum"), _lg=("_lg", "sum"))
-    agg = agg.reset_index()
-    for col in keys:  # keep the dtypes (and category sets) of the original columns
-        if isinstance(frame[col].dtype, pd.CategoricalDtype):
-            agg[col] = pd.Categorical(agg[col], categories=frame[col].cat.categories)
-    cells = CellStats(agg["_n"].to_numpy(float), agg["_s1"].to_numpy(float),
-                      agg["_s2"].to_numpy(float), agg["_lg"].to_numpy(float))
-    out = agg[keys].copy()
-    out[parsed.outcome] = cells.s1 / cells.cnt
-    return out, cells
 
 
 def _infer_family(y: pd.Series, exposure: str | None) -> str:

@@ -28,11 +28,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .effects import contrast, interval
-from .errors import DataError
-from .models.glm import fit_glm
-from .options import OptionError
-from .risk import RiskModel, quantile_groups
+from hte_report.errors import DataError
+from hte_report.estimation.contrasts import contrast, interval
+from hte_report.models.glm import fit_glm
+from hte_report.path.risk import RiskModel, quantile_groups
+from hte_report.spec.options import OptionError
 
 __all__ = ["RiskResult", "benefit_from_result", "personalized_benefit", "plot_personalized_benefit",
            "plot_risk_benefit", "risk_stratified"]
@@ -153,7 +153,7 @@ def risk_stratified(
     odds ratio). The linear-predictor tests come from ``y ~ treat * risk_lp`` with the default
     variances of ``fit`` (OLS HC3, modified Poisson HC0, logit model-based; LR for logit).
     """
-    from .fitting import fit
+    from hte_report.estimation.glm import fit
 
     p = risk.patients
     x = p.risk.to_numpy()
@@ -255,7 +255,7 @@ def _tests_frame(res_lp, res_rd, res_or) -> pd.DataFrame:
 
 def _benefit_curve(frame, out, trt, conf_level, size) -> pd.DataFrame:
     """Conditional RD and RR of the logit ``y ~ treat * risk_lp`` model over the lp range."""
-    from .preparation import setup
+    from hte_report.estimation.setup import setup
 
     su = setup(f"{out} ~ {trt} * {LP}", frame, treatment=trt, family="binary",
                models=("logit",))

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import DataError, short
+from hte_report.errors import DataError, short
 
 TREATMENT_COLUMN = "treat"
 

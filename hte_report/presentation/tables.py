@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 from great_tables import GT, loc, style
 
-from .format import SCALE_NAMES, clean_label, clean_text, fmt_ci, fmt_count, fmt_p
-from .result import HTEResult
+from hte_report.core.format import SCALE_NAMES, clean_label, clean_text, fmt_ci, fmt_count, fmt_p
+from hte_report.results.result import HTEResult
 
 _PCT = "{:.0f}%"
 

@@ -167,19 +167,19 @@ class HTEResult:
     # ----------------------------------------------------------------- views
     def table(self, **kwargs: Any):
         """Publication table (great-tables ``GT``): both scales side by side."""
-        from .tables import subgroup_table
+        from hte_report.presentation.tables import subgroup_table
 
         return subgroup_table(self, **kwargs)
 
     def forest(self, ax=None, **kwargs: Any):
         """Forest plot with absolute and relative panels (matplotlib Figure)."""
-        from .plots import forest_plot
+        from hte_report.presentation.plots import forest_plot
 
         return forest_plot(self, ax=ax, **kwargs)
 
     def effect_curve(self, modifier: str, **kwargs: Any):
         """Conditional effect versus a continuous modifier, both scales (matplotlib Figure)."""
-        from .plots import effect_curve
+        from hte_report.presentation.plots import effect_curve
 
         return effect_curve(self, modifier, **kwargs)
 
@@ -200,7 +200,7 @@ class HTEResult:
         pre-specified modifiers; post hoc modifiers form their own family and are never counted
         as confirmatory.
         """
-        from .inference import adjust_pvalues
+        from hte_report.core.inference import adjust_pvalues
 
         posthoc = tuple(posthoc)
         tests = self.interactions.drop(columns=["p_adjusted", "p_adjust_method"],
@@ -215,7 +215,7 @@ class HTEResult:
 
     def credibility(self, plan=None) -> pd.DataFrame:
         """ICEMAN answers per (modifier, scale, question) from the plan and these results."""
-        from .credibility import iceman
+        from hte_report.presentation.credibility import iceman
 
         return iceman(self, plan)
 
@@ -236,7 +236,7 @@ class HTEResult:
         for axis, (scale, model) in self.primary.items():
             o = self.overall_effect(axis)
             lines.append("")
-            from .format import SCALE_NAMES
+            from hte_report.core.format import SCALE_NAMES
 
             eff = self.effects(axis)
             width = max([len(str(v)) for v in eff.level] + [26]) + 2
@@ -304,7 +304,7 @@ def provenance(parsed, design, prep, profile: dict) -> dict[str, Any]:
     package version and time of creation."""
     from datetime import datetime, timezone
 
-    from . import __version__
+    from hte_report._version import __version__
 
     return {
         "treatment_labels": prep.treatment_labels,
@@ -352,7 +352,7 @@ def _fmt_p(p: float) -> str:
 
 
 def _fmt_ci(r, pct: int) -> str:
-    from .format import fmt_ci
+    from hte_report.core.format import fmt_ci
 
     est = getattr(r, "estimate", np.nan)
     if not np.isfinite(est):

@@ -13,8 +13,15 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from .design import Design, subgroups
-from .effects import (
+from hte_report.core.inference import adjust_pvalues
+from hte_report.design.build import Design, subgroups
+from hte_report.errors import (
+    ConvergenceWarning,
+    ModelError,
+    ModelWarning,
+    SparseSubgroupWarning,
+)
+from hte_report.estimation.contrasts import (
     Means,
     RowGroups,
     additive_interaction,
@@ -25,15 +32,17 @@ from .effects import (
     reference_profile,
     wald_test,
 )
-from .errors import (
-    ConvergenceWarning,
-    ModelError,
-    ModelWarning,
-    SparseSubgroupWarning,
+from hte_report.estimation.profiles import (
+    OVERALL,
+    curve_points,
+    eval_points,
+    profile_designs,
+    profile_frame,
 )
-from .inference import adjust_pvalues
-from .models.glm import FitFailure, FittedModel, fit_glm
-from .options import (
+from hte_report.estimation.setup import setup
+from hte_report.models.glm import FitFailure, FittedModel, fit_glm
+from hte_report.results.result import HTEResult, provenance
+from hte_report.spec.options import (
     DIFF_SCALE,
     FALLBACK,
     MODELS,
@@ -42,10 +51,6 @@ from .options import (
     check_choice,
     default_variance,
 )
-from .preparation import setup
-from .result import HTEResult, provenance
-
-OVERALL = "All patients"
 
 
 def fit(
@@ -65,72 +70,9 @@ def fit(
     path: str = "auto",
     aggregate: bool | None = None,
 ) -> HTEResult:
-    """Fit treatment-by-covariate interaction models on the absolute and relative scales.
-
-    Parameters
-    ----------
-    formula
-        R-style formula, e.g. ``"death ~ treat * (age + C(diabetes)) + site"``. Variables crossed
-        with the treatment are effect modifiers; other terms are adjustment covariates. A
-        ``Surv(time, event) ~ ...`` outcome is passed to :func:`hte_report.fit_survival` (Cox
-        hazard ratios and RMST differences; use it directly for horizons and ties).
-    data
-        pandas/polars DataFrame or a path to a CSV/Parquet/SAS/Stata file.
-    treatment
-        Treatment column; inferred when exactly one variable appears in every interaction.
-    reference
-        The control level of a two-level treatment that is not 0/1 or bool.
-    family
-        ``"continuous"``, ``"binary"`` or ``"count"``; inferred from the outcome when omitted
-        (0/1 → binary; with ``exposure`` → count; otherwise continuous).
-    models
-        Working models to fit. Defaults: continuous ``("ols",)``; binary ``("ols",
-        "modified-poisson", "logit")``; count ``("identity-poisson", "poisson")``. Also available:
-        ``"identity-binomial"`` and ``"log-binomial"`` (recorded fallback to OLS / modified
-        Poisson when they do not converge).
-    variance
-        ``"model"``, ``"HC0"``..``"HC3"`` or ``Cluster("site")`` for every model; default per
-        model: HC3 for OLS, HC0 for Poisson working models, model-based otherwise.
-    exposure
-        Person-time column for counts (rates per unit of exposure; log offset / scaled design).
-    conf_level
-        Confidence level of every interval.
-    at
-        Values of continuous modifiers for conditional effects (default: their quartiles).
-    multiplicity
-        Adjustment of interaction p-values across modifiers: ``"holm"``, ``"hochberg"``,
-        ``"bonferroni"``, ``"fdr_bh"`` or ``"none"``.
-    safe_formula
-        Refuse formula terms that would run arbitrary code (on for formulas from files).
-    path
-        How models are fitted: ``"auto"`` (compressed cells for all-categorical designs,
-        blocked IRLS for n >= 50,000, statsmodels otherwise), or force ``"statsmodels"``,
-        ``"irls"`` or ``"compressed"``. Every path returns the same numbers; the one used is
-        recorded in ``result.models.path``.
-    aggregate
-        Fit on cells of identical patients: ``None`` (default) does so automatically for
-        all-categorical designs from 20,000 rows; results are identical either way.
-
-    Examples
-    --------
-    >>> import hte_report as hr
-    >>> from hte_report.datasets import load_rossi
-    >>> res = hr.fit("arrest ~ fin * (age + C(wexp))", load_rossi(), treatment="fin")
-    >>> sorted(res.overall.scale.unique())
-    ['OR', 'RD', 'RR']
-    """
-    if isinstance(formula, str) and formula.split("~")[0].strip().startswith("Surv("):
-        given = {k for k, v in (("family", family), ("models", models), ("exposure", exposure))
-                 if v is not None}
-        if given:
-            raise TypeError(f"{sorted(given)} do not apply to a Surv() outcome; use "
-                            "hte_report.fit_survival for its options (ties, horizons, rmst_tau).")
-        from .survival import fit_survival
-
-        return fit_survival(formula, data, treatment=treatment, reference=reference,
-                            variance="model" if variance is None else variance,
-                            conf_level=conf_level, multiplicity=multiplicity, at=at,
-                            safe_formula=safe_formula)
+    """Continuous, binary and count outcomes: the working models of the family, every effect
+    and test. The public entry point is :func:`hte_report.fit` (documented there), which also
+    sends ``Surv()`` outcomes to :func:`~hte_report.estimation.survival.fit_survival`."""
     if not (0.5 < conf_level < 1):
         raise OptionError(f"conf_level must be between 0.5 and 1, got {conf_level!r}.")
     check_choice("multiplicity", multiplicity,
@@ -147,7 +89,7 @@ def fit(
     if cells is not None:
         path = "cells"
     elif path == "auto":
-        from .models.glm import choose_path
+        from hte_report.models.glm import choose_path
 
         path = choose_path(design.X, expo)
     _warn_if_slow(design, model_names, path)
@@ -162,13 +104,13 @@ def fit(
         warnings.warn(f"{where}: {why}; ratio-scale estimates there are marked not estimable.",
                       SparseSubgroupWarning, stacklevel=2)
 
-    eval_points = _eval_points(design, at)
+    points = eval_points(design, at)
     profile = reference_profile(design.frame,
                                 [c for c in parsed.variables if c != parsed.treatment],
                                 design.categorical, freq, design.levels)
-    grid = _curve_points(design)
-    cond_designs = _profile_designs(design, parsed.treatment, eval_points, profile)
-    curve_designs = _profile_designs(design, parsed.treatment, grid, profile)
+    grid = curve_points(design)
+    cond_designs = profile_designs(design, parsed.treatment, points, profile)
+    curve_designs = profile_designs(design, parsed.treatment, grid, profile)
     reri_designs = (_reri_designs(design, parsed.treatment, profile)
                     if any(fm.link != "identity" for fm in fitted) else {})
     sub_rows, overall_rows, test_rows, reri_rows, curve_rows = [], [], [], [], []
@@ -314,7 +256,7 @@ def _with(fm: FittedModel, **kw) -> FittedModel:
 
 
 def _model_row(fm, requested, var, note, replaced_by):
-    from .options import variance_label
+    from hte_report.spec.options import variance_label
 
     if fm is None:
         return {"model": requested, "requested": requested, "family": MODELS[requested].family,
@@ -452,84 +394,6 @@ def _standardized(fm, subs, means, counts, sparse, family, conf_level):
     return rows
 
 
-class _Points(dict):
-    """Evaluation points per modifier, with percentile names for the default quartiles."""
-
-    def __init__(self):
-        super().__init__()
-        self.percentiles: dict[str, list[str]] = {}
-
-
-def _eval_points(design: Design, at):
-    at = dict(at or {})
-    out = _Points()
-    unknown = set(at) - {m.name for m in design.modifiers}
-    if unknown:
-        raise OptionError(f"at= names {sorted(unknown)}, which are not effect modifiers "
-                         f"({[m.name for m in design.modifiers]}).")
-    for m in design.modifiers:
-        s = design.frame[m.name]
-        if m.kind == "categorical":
-            out[m.name] = list(design.levels[m.name].values)
-        elif m.name in at:
-            vals = [float(v) for v in at[m.name]]
-            lo, hi = s.min(), s.max()
-            outside = [v for v in vals if v < lo or v > hi]
-            if outside:
-                warnings.warn(f"at[{m.name!r}] values {outside} are outside the observed range "
-                              f"[{lo}, {hi}]: extrapolation.", SparseSubgroupWarning, stacklevel=3)
-            out[m.name] = vals
-        else:
-            q = design.quartiles[m.name][1:4]
-            vals, names = [], []
-            for i in range(3):
-                if q[i] not in vals:
-                    vals.append(float(q[i]))
-                    names.append(["25th percentile", "median", "75th percentile"][i])
-            out[m.name] = vals
-            out.percentiles[m.name] = names
-    return out
-
-
-def _curve_points(design: Design, size: int = 61) -> dict:
-    """Evenly spaced values over the observed range of each continuous modifier."""
-    out = {}
-    for m in design.modifiers:
-        if m.kind == "continuous":
-            lo, hi = design.quartiles[m.name][[0, -1]]
-            out[m.name] = list(np.linspace(float(lo), float(hi), size))
-    return out
-
-
-def _profile_frame(design: Design, rows: list[dict]) -> pd.DataFrame:
-    """Profile rows completed to every analysed column (others from the first analysed row,
-    categorical columns with the analysed categories), ready to materialize."""
-    prof = pd.DataFrame(rows)
-    for col in design.frame.columns:
-        if col not in prof:
-            prof[col] = design.frame[col].iloc[0]
-        if isinstance(design.frame[col].dtype, pd.CategoricalDtype):
-            prof[col] = pd.Categorical(prof[col], categories=design.frame[col].cat.categories)
-    return prof
-
-
-def _profile_designs(design: Design, treatment: str, points: dict, profile: dict) -> dict:
-    """Counterfactual design rows at the reference profile with each modifier at its points;
-    built once (one materialization for all modifiers) and shared by every model."""
-    mods = [m for m in design.modifiers if m.name in points]
-    frames = []
-    for m in mods:
-        prof = _profile_frame(design, [{**profile, m.name: v} for v in points[m.name]])
-        frames += [prof.assign(**{treatment: 1}), prof.assign(**{treatment: 0})]
-    matrices = iter(design.materialize_many(frames))
-    out = {}
-    for m in mods:
-        vals = points[m.name]
-        labels = [str(v) for v in vals] if m.kind == "categorical" else [
-            f"at {v:.4g}" + (f" ({q})" if q else "") for v, q in zip(
-                vals, getattr(points, "percentiles", {}).get(m.name, [""] * len(vals)))]
-        out[m.name] = (vals, next(matrices), next(matrices), labels)
-    return out
 
 
 def _conditional(fm, design, designs, family, conf_level, counts, sparse, method="conditional"):
@@ -631,7 +495,7 @@ def _reri_designs(design: Design, treatment: str, profile: dict) -> dict:
     frames = []
     for m in mods:
         lo, hi = design.levels[m.name].values
-        frames.append(_profile_frame(design, [{**profile, treatment: t, m.name: lv}
+        frames.append(profile_frame(design, [{**profile, treatment: t, m.name: lv}
                                               for t, lv in ((0, lo), (1, lo), (0, hi), (1, hi))]))
     out = {}
     for m, X in zip(mods, design.materialize_many(frames)):

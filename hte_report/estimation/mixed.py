@@ -18,9 +18,11 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from .data import _sort_key, prepare, read_data
-from .design import Design, build_design
-from .effects import (
+from hte_report.core.inference import adjust_pvalues
+from hte_report.data.prepare import _sort_key, prepare, read_data
+from hte_report.design.build import Design, build_design
+from hte_report.errors import DataError, FormulaError, SparseSubgroupWarning
+from hte_report.estimation.contrasts import (
     contrast,
     equality_test,
     interval,
@@ -28,9 +30,11 @@ from .effects import (
     wald_test,
     weights_for,
 )
-from .errors import DataError, FormulaError, SparseSubgroupWarning
-from .fitting import OVERALL, _profile_frame
-from .formula import (
+from hte_report.estimation.profiles import OVERALL, profile_frame
+from hte_report.models.glm import FittedModel
+from hte_report.models.mixed import fit_gee, fit_lmm
+from hte_report.results.result import HTEResult, provenance
+from hte_report.spec.formula import (
     ModifierTerm,
     ParsedFormula,
     _absent,
@@ -39,11 +43,7 @@ from .formula import (
     split_formula,
     used_columns,
 )
-from .inference import adjust_pvalues
-from .models.glm import FittedModel
-from .models.mixed import fit_gee, fit_lmm
-from .options import OptionError, check_choice
-from .result import HTEResult, provenance
+from hte_report.spec.options import OptionError, check_choice
 
 COLUMNS = ["modifier", "level", "order", "value", "scale", "model", "method", "mu_treated",
            "mu_control", "estimate", "std_error", "conf_low", "conf_high", "statistic", "p_value",
@@ -261,7 +261,7 @@ def _double_difference(design: Design, rows: pd.DataFrame, treatment: str, time:
 
 
 def _profile_rows(design: Design, profile: dict, name: str, vals: list) -> pd.DataFrame:
-    return _profile_frame(design, [{**profile, name: v} for v in vals])
+    return profile_frame(design, [{**profile, name: v} for v in vals])
 
 
 def _counts(design: Design, frame: pd.DataFrame, base: pd.DataFrame, treatment: str) -> dict:

@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data import file_sha256
-from .errors import DataError, FormulaError
-from .formula import c_wrapped, parse_formula
-from .models.fast import CellStats
+from hte_report.data.cells import CellStats
+from hte_report.data.prepare import file_sha256
+from hte_report.errors import DataError, FormulaError
+from hte_report.spec.formula import c_wrapped, parse_formula
 
 
 @dataclass(frozen=True)

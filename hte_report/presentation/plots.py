@@ -24,15 +24,23 @@ from matplotlib.markers import MarkerStyle
 from matplotlib.patches import Polygon
 from matplotlib.transforms import ScaledTranslation, blended_transform_factory
 
-from .errors import DataError
-from .format import MINUS, SCALE_NAMES, clean_label, fmt_ci, fmt_count, fmt_p, is_ratio
-from .options import OptionError, check_choice
+from hte_report.core.format import (
+    MINUS,
+    SCALE_NAMES,
+    clean_label,
+    fmt_ci,
+    fmt_count,
+    fmt_p,
+    is_ratio,
+)
+from hte_report.errors import DataError
+from hte_report.spec.options import OptionError, check_choice
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from .result import HTEResult
+    from hte_report.results.result import HTEResult
 
 POSTHOC = "(post hoc \u2014 hypothesis-generating)"
 _WEIGHT = {"continuous": ["n"], "binary": ["events_treated", "events_control"],

@@ -20,7 +20,7 @@ from formulaic import Formula
 from formulaic.errors import FormulaParsingError
 from formulaic.formula import SimpleFormula
 
-from .errors import FormulaError, short
+from hte_report.errors import FormulaError, short
 
 #: Transforms a formula from a file may call. Everything else is refused. (``hashed`` is not
 #: among them: its default of 2**20 feature columns is a memory bomb, not an analysis.)

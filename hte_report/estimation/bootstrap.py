@@ -26,13 +26,20 @@ import numpy as np
 import pandas as pd
 from scipy import linalg, stats
 
-from .design import subgroups
-from .effects import RowGroups
-from .errors import HTEReportWarning
-from .fitting import OVERALL, _counts, _fit_models, _not_estimable, _scales, _sparse
-from .models.fast import BLOCK, Family, _pass, irls, one_blas_thread
-from .options import MODELS, OptionError
-from .preparation import setup
+from hte_report.design.build import subgroups
+from hte_report.errors import HTEReportWarning
+from hte_report.estimation.contrasts import RowGroups
+from hte_report.estimation.glm import (
+    OVERALL,
+    _counts,
+    _fit_models,
+    _not_estimable,
+    _scales,
+    _sparse,
+)
+from hte_report.estimation.setup import setup
+from hte_report.models.fast import BLOCK, Family, _pass, irls, one_blas_thread
+from hte_report.spec.options import MODELS, OptionError
 
 
 @dataclass(frozen=True)
@@ -255,7 +262,7 @@ def bootstrap(
         raise OptionError(f"B={B} is too few replicates for intervals: use at least 20 (200 or "
                          "more for percentile intervals, 1000 or more for BCa).")
     fit_kwargs.pop("variance", None)
-    from .largedata import CellData
+    from hte_report.data.largedata import CellData
 
     if isinstance(data, CellData):
         raise OptionError("bootstrap() resamples patients and needs one row per patient; "

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Union, get_args
 
-from .errors import HTEReportError
+from hte_report.errors import HTEReportError
 
 Family = Literal["continuous", "binary", "count"]
 HCType = Literal["model", "HC0", "HC1", "HC2", "HC3"]

@@ -26,9 +26,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .data import prepare, read_data
-from .design import Design, build_design, subgroups
-from .effects import (
+from hte_report.core.inference import adjust_pvalues
+from hte_report.data.prepare import prepare, read_data
+from hte_report.design.build import Design, build_design, subgroups
+from hte_report.errors import FormulaError, ModelError, SparseSubgroupWarning
+from hte_report.estimation.contrasts import (
     Contrast,
     contrast,
     equality_test,
@@ -38,11 +40,9 @@ from .effects import (
     wald_test,
     weights_for,
 )
-from .errors import FormulaError, ModelError, SparseSubgroupWarning
-from .fitting import OVERALL, _curve_points, _eval_points, _profile_designs
-from .formula import ParsedFormula, parse_formula
-from .inference import adjust_pvalues
-from .models.survival import (
+from hte_report.estimation.profiles import OVERALL, curve_points, eval_points, profile_designs
+from hte_report.estimation.setup import check_clusters
+from hte_report.models.survival import (
     CoxFit,
     arm_counts,
     check_follow_up,
@@ -55,9 +55,9 @@ from .models.survival import (
     survival_design,
     zph_test,
 )
-from .options import Cluster, OptionError, check_choice
-from .preparation import check_clusters
-from .result import HTEResult, provenance
+from hte_report.results.result import HTEResult, provenance
+from hte_report.spec.formula import ParsedFormula, parse_formula
+from hte_report.spec.options import Cluster, OptionError, check_choice
 
 COLUMNS = ["modifier", "level", "order", "value", "scale", "model", "method", "mu_treated",
            "mu_control", "estimate", "std_error", "conf_low", "conf_high", "statistic", "p_value",
@@ -140,7 +140,7 @@ def parse_surv_formula(formula: str, columns: Sequence[str], treatment: str | No
         keep.append(term.strip())
     for col, role in [(time, "time"), (event, "event")] + [(c, "strata") for c in strata]:
         if col not in columns:
-            from .formula import _absent
+            from hte_report.spec.formula import _absent
 
             raise FormulaError(_absent(col, columns, role))
     parsed = parse_formula(f"{time} ~ {' + '.join(keep)}", columns, treatment=treatment,
@@ -278,8 +278,8 @@ def fit_survival(
 
     profile = reference_profile(frame, [c for c in parsed.variables if c != parsed.treatment],
                                 design.categorical)
-    cond = _profile_designs(design, parsed.treatment, _eval_points(design, at), profile)
-    curve = _profile_designs(design, parsed.treatment, _curve_points(design), profile)
+    cond = profile_designs(design, parsed.treatment, eval_points(design, at), profile)
+    curve = profile_designs(design, parsed.treatment, curve_points(design), profile)
     sub_rows = _hazard_ratios(ctx, cond, "conditional", ph)
     curve_rows = _hazard_ratios(ctx, curve, "curve", {})
     main = _main_effects(ctx)

@@ -16,9 +16,9 @@ import pandas as pd
 import scipy.linalg
 from formulaic import model_matrix
 
-from .data import Levels, factorize, is_text
-from .errors import DataError, FormulaError, ModelError, SparseSubgroupWarning
-from .formula import ModifierTerm, ParsedFormula, c_wrapped, pythonize
+from hte_report.data.prepare import Levels, factorize, is_text
+from hte_report.errors import DataError, FormulaError, ModelError, SparseSubgroupWarning
+from hte_report.spec.formula import ModifierTerm, ParsedFormula, c_wrapped, pythonize
 
 
 @dataclass(frozen=True)

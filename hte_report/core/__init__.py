@@ -1,0 +1,1 @@
+"""Foundation used by every layer: number formatting and multiplicity arithmetic."""

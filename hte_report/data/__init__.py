@@ -1,0 +1,16 @@
+"""Data: reading files and frames, validation with exclusions counted, dataset hashes,
+aggregation to cells of identical patients (in memory or inside DuckDB)."""
+
+from hte_report.data.prepare import (
+    Levels,
+    PreparedData,
+    dataset_sha256,
+    factorize,
+    file_sha256,
+    is_text,
+    prepare,
+    read_data,
+)
+
+__all__ = ["Levels", "PreparedData", "dataset_sha256", "factorize", "file_sha256", "is_text",
+           "prepare", "read_data"]

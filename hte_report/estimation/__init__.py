@@ -1,0 +1,1 @@
+"""Estimation: setup, the contrast engine, one module per outcome family, the bootstrap."""

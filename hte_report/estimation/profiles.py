@@ -1,0 +1,99 @@
+"""Where effects are evaluated: the overall row's label, evaluation points of modifiers
+(levels, quartiles or ``at=``), curve grids, and counterfactual design rows at a reference
+profile. Shared by every outcome family."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from hte_report.design.build import Design
+from hte_report.errors import SparseSubgroupWarning
+from hte_report.spec.options import OptionError
+
+#: Label of the row for all patients (the overall effect) in every tidy frame.
+OVERALL = "All patients"
+
+
+class Points(dict):
+    """Evaluation points per modifier, with percentile names for the default quartiles."""
+
+    def __init__(self):
+        super().__init__()
+        self.percentiles: dict[str, list[str]] = {}
+
+
+def eval_points(design: Design, at):
+    at = dict(at or {})
+    out = Points()
+    unknown = set(at) - {m.name for m in design.modifiers}
+    if unknown:
+        raise OptionError(f"at= names {sorted(unknown)}, which are not effect modifiers "
+                         f"({[m.name for m in design.modifiers]}).")
+    for m in design.modifiers:
+        s = design.frame[m.name]
+        if m.kind == "categorical":
+            out[m.name] = list(design.levels[m.name].values)
+        elif m.name in at:
+            vals = [float(v) for v in at[m.name]]
+            lo, hi = s.min(), s.max()
+            outside = [v for v in vals if v < lo or v > hi]
+            if outside:
+                warnings.warn(f"at[{m.name!r}] values {outside} are outside the observed range "
+                              f"[{lo}, {hi}]: extrapolation.", SparseSubgroupWarning, stacklevel=3)
+            out[m.name] = vals
+        else:
+            q = design.quartiles[m.name][1:4]
+            vals, names = [], []
+            for i in range(3):
+                if q[i] not in vals:
+                    vals.append(float(q[i]))
+                    names.append(["25th percentile", "median", "75th percentile"][i])
+            out[m.name] = vals
+            out.percentiles[m.name] = names
+    return out
+
+
+def curve_points(design: Design, size: int = 61) -> dict:
+    """Evenly spaced values over the observed range of each continuous modifier."""
+    out = {}
+    for m in design.modifiers:
+        if m.kind == "continuous":
+            lo, hi = design.quartiles[m.name][[0, -1]]
+            out[m.name] = list(np.linspace(float(lo), float(hi), size))
+    return out
+
+
+def profile_frame(design: Design, rows: list[dict]) -> pd.DataFrame:
+    """Profile rows completed to every analysed column (others from the first analysed row,
+    categorical columns with the analysed categories), ready to materialize."""
+    prof = pd.DataFrame(rows)
+    for col in design.frame.columns:
+        if col not in prof:
+            prof[col] = design.frame[col].iloc[0]
+        if isinstance(design.frame[col].dtype, pd.CategoricalDtype):
+            prof[col] = pd.Categorical(prof[col], categories=design.frame[col].cat.categories)
+    return prof
+
+
+def profile_designs(design: Design, treatment: str, points: dict, profile: dict) -> dict:
+    """Counterfactual design rows at the reference profile with each modifier at its points;
+    built once (one materialization for all modifiers) and shared by every model."""
+    mods = [m for m in design.modifiers if m.name in points]
+    frames = []
+    for m in mods:
+        prof = profile_frame(design, [{**profile, m.name: v} for v in points[m.name]])
+        frames += [prof.assign(**{treatment: 1}), prof.assign(**{treatment: 0})]
+    matrices = iter(design.materialize_many(frames))
+    out = {}
+    for m in mods:
+        vals = points[m.name]
+        labels = [str(v) for v in vals] if m.kind == "categorical" else [
+            f"at {v:.4g}" + (f" ({q})" if q else "") for v, q in zip(
+                vals, getattr(points, "percentiles", {}).get(m.name, [""] * len(vals)))]
+        out[m.name] = (vals, next(matrices), next(matrices), labels)
+    return out
+
+

@@ -1,0 +1,2 @@
+"""Risk-based (PATH) analysis: risk models, risk-stratified effects, personalized benefit,
+exploratory STEPP."""

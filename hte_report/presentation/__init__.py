@@ -1,0 +1,1 @@
+"""Views of the tidy frames: tables (great-tables), figures (matplotlib), credibility (ICEMAN)."""

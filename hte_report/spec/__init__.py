@@ -1,0 +1,2 @@
+"""What the user asked: formulas and their safety check, typed options, the analysis plan
+and its lock."""

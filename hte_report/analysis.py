@@ -14,7 +14,8 @@ from hte_report.errors import PlanError, PostHocWarning
 from hte_report.estimation.glm import fit
 from hte_report.results.result import HTEResult
 from hte_report.spec.formula import quote_name, short
-from hte_report.spec.plan import Plan, check_plan_against_data, load_plan
+from hte_report.spec.plan import Plan, load_plan
+from hte_report.spec.plan_data import check_plan_against_data
 
 
 def read_data_file(source: object, encoding: str | None = None) -> pd.DataFrame:

@@ -175,7 +175,8 @@ def check(
 
     from hte_report.analysis import read_data_file
     from hte_report.errors import HTEReportWarning
-    from hte_report.spec.plan import check_plan_against_data, load_plan
+    from hte_report.spec.plan import load_plan
+    from hte_report.spec.plan_data import check_plan_against_data
 
     with _clear_errors():
         p = load_plan(plan, encoding=plan_encoding)

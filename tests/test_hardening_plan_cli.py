@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 import hte_report as hr
 from hte_report.cli import app
 from hte_report.errors import FormulaError, PlanError
-from hte_report.spec.plan import check_plan_against_data, load_plan, lock_plan
+from hte_report.spec.plan import load_plan, lock_plan
+from hte_report.spec.plan_data import check_plan_against_data
 
 EXAMPLE = Path(__file__).parents[1] / "examples" / "rossi"
 PLAN_TEXT = (EXAMPLE / "plan.yaml").read_text(encoding="utf-8")
@@ -581,7 +582,7 @@ def test_cli_bad_options(plan_file, csv_file, tmp_path):
 
 
 def test_internal_errors_are_one_line_not_a_traceback(monkeypatch, plan_file, csv_file):
-    import hte_report.spec.plan as plan_module
+    import hte_report.spec.plan_data as plan_module
 
     def boom(*a, **k):
         raise ZeroDivisionError("division by zero")

@@ -11,7 +11,8 @@ import hte_report as hr
 from hte_report.analysis import fit_plan
 from hte_report.errors import FormulaError, PlanError
 from hte_report.presentation.credibility import iceman, propose_rating
-from hte_report.spec.plan import check_plan_against_data, load_plan, lock_plan
+from hte_report.spec.plan import load_plan, lock_plan
+from hte_report.spec.plan_data import check_plan_against_data
 
 EXAMPLE = Path(__file__).parents[1] / "examples" / "rossi"
 

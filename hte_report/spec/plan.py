@@ -9,28 +9,33 @@ report states whether the plan still matches its lock.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import yaml
 
 from hte_report.errors import FormulaError, PlanError
 from hte_report.spec.formula import check_formula_safety, short
+from hte_report.spec.lock import (
+    SCHEMA_VERSION,
+    LockRecord,
+    lock_path,
+    plan_hash,
+    read_lock,
+)
 from hte_report.spec.options import MODELS
+from hte_report.spec.yamlfile import (
+    child_node,
+    key_text,
+    kind_of,
+    line_of,
+    parse_yaml,
+    read_text,
+)
 
-SCHEMA_VERSION = "hte-plan/1"
-#: Lock files written since record hashes were introduced; format 1 (no ``record_sha256``)
-#: is still read, with a note that its own fields are not protected.
-LOCK_FORMAT = 2
-#: A plan is a short YAML document; anything larger is refused before it is parsed.
-MAX_PLAN_BYTES = 1_000_000
 ANSWERS = ("definitely no", "probably no or unclear", "probably yes", "definitely yes")
 RATINGS = ("very low", "low", "moderate", "high")
 
@@ -133,50 +138,6 @@ class Modifier:
 
 
 @dataclass(frozen=True)
-class LockRecord:
-    """What ``<plan>.lock.json`` holds. ``record_sha256`` seals the other fields (plan hash,
-    lock time, statement, schema, package version): editing any of them is detected. Lock
-    files of format 1 have no record hash; they are read, with :attr:`record_status`
-    ``"legacy"``."""
-
-    plan_sha256: str
-    locked_at: str
-    statement: str
-    schema: str = SCHEMA_VERSION
-    version: str = ""
-    lock_format: int = 1
-    record_sha256: str | None = None
-
-    @classmethod
-    def create(cls, plan_sha256: str, locked_at: str, statement: str = "") -> LockRecord:
-        """A sealed (format 2) record."""
-        from hte_report._version import __version__
-
-        rec = cls(plan_sha256, locked_at, statement, SCHEMA_VERSION, __version__, LOCK_FORMAT)
-        return replace(rec, record_sha256=rec.expected_record_sha256())
-
-    def sealed_fields(self) -> dict:
-        return {"lock_format": self.lock_format, "plan_sha256": self.plan_sha256,
-                "locked_at": self.locked_at, "statement": self.statement,
-                "schema": self.schema, "version": self.version}
-
-    def expected_record_sha256(self) -> str:
-        """SHA-256 of the sealed fields as sorted-key JSON, like :func:`plan_hash`."""
-        return plan_hash(self.sealed_fields())
-
-    @property
-    def record_status(self) -> str:
-        """``"verified"``, ``"legacy"`` (format 1, nothing to verify) or ``"edited"``."""
-        if self.record_sha256 is None:
-            return "legacy"
-        return "verified" if self.record_sha256 == self.expected_record_sha256() else "edited"
-
-    def to_json(self) -> str:
-        return json.dumps({**self.sealed_fields(), "record_sha256": self.record_sha256},
-                          indent=2, ensure_ascii=False) + "\n"
-
-
-@dataclass(frozen=True)
 class Plan:
     """A validated analysis plan. ``raw`` is the parsed YAML; ``path`` where it came from."""
 
@@ -275,18 +236,6 @@ class Plan:
         return LockRecord.create(self.sha256, when.strftime("%Y-%m-%dT%H:%M:%SZ"), statement)
 
 
-def plan_hash(raw: dict) -> str:
-    """SHA-256 of the canonical serialization: JSON with sorted keys, no insignificant space."""
-    text = json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def lock_path(plan_path: str | Path) -> Path:
-    p = Path(plan_path)
-    return p.with_name(p.name + ".lock.json")
-
-
 def lock_plan(path: str | Path, statement: str = "", force: bool = False,
               encoding: str = "utf-8") -> LockRecord:
     """Validate the plan at ``path`` and write ``<plan>.lock.json`` beside it.
@@ -299,7 +248,7 @@ def lock_plan(path: str | Path, statement: str = "", force: bool = False,
     plan = load_plan(path, encoding=encoding)
     target = lock_path(path)
     if target.exists() and not force:
-        old = plan.lock if plan.lock is not None else _read_lock(target)
+        old = plan.lock if plan.lock is not None else read_lock(target)
         if old.record_status == "edited":
             raise PlanError(f"{target} was edited after it was written (its record hash does "
                             "not match its fields). Restore it from version control, or "
@@ -319,124 +268,6 @@ def lock_plan(path: str | Path, statement: str = "", force: bool = False,
     return rec
 
 
-def _read_lock(path: Path) -> LockRecord:
-    bad = f"lock file {path} is not a valid lock record"
-    text = _read_text(path, "lock file", "utf-8", "")
-    try:
-        d = json.loads(text)
-    except ValueError as exc:
-        raise PlanError(f"{bad}: not JSON ({exc}). Restore it from version control or re-lock "
-                        "the plan with 'hte-report lock --force'.") from None
-    if not isinstance(d, dict):
-        raise PlanError(f"{bad}: expected a JSON object.")
-    fields = {"plan_sha256": str, "locked_at": str, "statement": str, "schema": str,
-              "version": str, "lock_format": int, "record_sha256": str}
-    for key, typ in fields.items():
-        if key in ("plan_sha256", "locked_at") and key not in d:
-            raise PlanError(f"{bad}: it has no {key!r}.")
-        if key in d and d[key] is not None and (not isinstance(d[key], typ)
-                                                 or isinstance(d[key], bool)):
-            raise PlanError(f"{bad}: {key!r} should be {typ.__name__}, got {short(d[key])}.")
-    unknown = sorted(set(d) - set(fields))
-    if unknown:
-        raise PlanError(f"{bad}: unknown field(s) {short(unknown)}.")
-    h = d["plan_sha256"]
-    if len(h) != 64 or any(c not in "0123456789abcdef" for c in h):
-        raise PlanError(f"{bad}: plan_sha256 is not a SHA-256 hex digest ({short(h)}).")
-    fmt = d.get("lock_format", 1)
-    if fmt > LOCK_FORMAT:
-        raise PlanError(f"{bad}: lock format {fmt} is newer than this hte_report understands "
-                        f"({LOCK_FORMAT}); upgrade hte_report.")
-    if fmt >= 2 and not d.get("record_sha256"):
-        raise PlanError(f"{bad}: it has no record_sha256, which lock format {fmt} requires. "
-                        "Restore it from version control or re-lock the plan.")
-    return LockRecord(h, d["locked_at"], d.get("statement") or "",
-                      d.get("schema", SCHEMA_VERSION), d.get("version") or "", fmt,
-                      d.get("record_sha256"))
-
-
-def _read_text(path: Path, what: str, encoding: str, option: str) -> str:
-    """The text of a small file, with clear errors for a directory, a huge file, an unknown
-    encoding or bytes that are not in the encoding."""
-    if path.is_dir():
-        raise PlanError(f"{what} {str(path)!r} is a directory, not a file.")
-    try:
-        with open(path, "rb") as fh:  # read at most the limit: /dev/zero has size 0
-            data = fh.read(MAX_PLAN_BYTES + 1)
-        if len(data) > MAX_PLAN_BYTES:
-            raise PlanError(f"{what} {str(path)!r} is larger than {MAX_PLAN_BYTES:,} bytes; a "
-                            f"{what} is a short text file.")
-    except OSError as exc:
-        raise PlanError(f"cannot read {what} {str(path)!r}: {exc.strerror or exc}.") from None
-    try:
-        return data.decode(encoding)
-    except LookupError:
-        raise PlanError(f"unknown encoding {short(encoding)} for {what} {str(path)!r}; use e.g. "
-                        "utf-8, latin-1 or cp1252.") from None
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        hint = (f" Save it as UTF-8, or name its encoding with {option} (e.g. {option} "
-                "latin-1)." if option else " Save it as UTF-8.")
-        raise PlanError(f"{what} {str(path)!r} is not valid {encoding} text: byte "
-                        f"0x{data[exc.start]:02x} at line {line} cannot be decoded.{hint}"
-                        ) from None
-
-
-def _parse_yaml(text: str, where: str):
-    """Parse one YAML document into (node, value). Anchors and aliases are refused (a 1 KB
-    plan can otherwise expand to gigabytes), as are duplicate keys (YAML would keep the last
-    value silently)."""
-    try:
-        for event in yaml.parse(text, Loader=yaml.SafeLoader):
-            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-                kind = "alias" if isinstance(event, yaml.AliasEvent) else "anchor"
-                raise PlanError(
-                    f"{where} (line {event.start_mark.line + 1}): YAML {kind}s "
-                    f"('&{short(event.anchor, 30)[1:-1]}', '*…') are not allowed in a plan; "
-                    "write the value out in full.")
-        loader = yaml.SafeLoader(text)
-        try:
-            node = loader.get_single_node()
-            if node is not None:
-                _refuse_duplicate_keys(node, where)
-            raw = loader.construct_document(node) if node is not None else None
-        finally:
-            loader.dispose()
-    except PlanError:
-        raise
-    except yaml.YAMLError as exc:
-        msg = str(exc).replace('"<unicode string>"', where)
-        if "'\\t'" in msg or "\t" in msg and "tab" not in msg:
-            msg += "\n(indent with spaces, not tabs)"
-        raise PlanError(f"{where}: not valid YAML: {msg}") from None
-    except RecursionError:
-        raise PlanError(f"{where}: not valid YAML: nested too deeply.") from None
-    except ValueError as exc:  # e.g. an integer with more than 4300 digits
-        raise PlanError(f"{where}: not valid YAML: {short(str(exc), 200)}.") from None
-    return node, raw
-
-
-def _refuse_duplicate_keys(root, where: str) -> None:
-    stack = [(root, "")]
-    while stack:
-        node, prefix = stack.pop()
-        if isinstance(node, yaml.MappingNode):
-            seen: dict = {}
-            for k, v in node.value:
-                key = k.value if isinstance(k, yaml.ScalarNode) else None
-                if key is not None:
-                    if key in seen:
-                        raise PlanError(
-                            f"{where}: key '{prefix}{short(key, 60)[1:-1]}' appears twice (lines "
-                            f"{seen[key]} and {k.start_mark.line + 1}); YAML would silently "
-                            "keep only the last value. Remove one of them.")
-                    seen[key] = k.start_mark.line + 1
-                stack.append((v, f"{prefix}{short(key, 60)[1:-1] if key else '?'}."))
-        elif isinstance(node, yaml.SequenceNode):
-            for i, v in enumerate(node.value):
-                stack.append((v, f"{prefix[:-1]}[{i}]." if prefix else f"[{i}]."))
-
-
 def load_plan(source: str | Path | dict, encoding: str = "utf-8") -> Plan:
     """Read and validate a plan from a YAML file (or an already-parsed dict).
 
@@ -450,13 +281,13 @@ def load_plan(source: str | Path | dict, encoding: str = "utf-8") -> Plan:
         path = Path(source)
         if not path.exists():
             raise PlanError(f"plan file {str(path)!r} does not exist.")
-        text = _read_text(path, "plan file", encoding, "--plan-encoding")
-        node, raw = _parse_yaml(text, str(path))
+        text = read_text(path, "plan file", encoding, "--plan-encoding")
+        node, raw = parse_yaml(text, str(path))
     else:
         raise PlanError(f"a plan is a YAML file path or a dict, got {type(source).__name__}.")
     where = str(path or "plan")
     if not isinstance(raw, dict):
-        what = "empty" if raw is None else f"a YAML {_kind(raw)}"
+        what = "empty" if raw is None else f"a YAML {kind_of(raw)}"
         raise PlanError(f"{where}: the plan must be a YAML mapping of keys (schema, title, "
                         f"trial, ...), but the file is {what}. See examples/rossi/plan.yaml.")
     _validate(raw, node, _SCHEMA, "", where)
@@ -487,59 +318,31 @@ def load_plan(source: str | Path | dict, encoding: str = "utf-8") -> Plan:
         ))
     lock = None
     if path is not None and lock_path(path).exists():
-        lock = _read_lock(lock_path(path))
+        lock = read_lock(lock_path(path))
     return Plan(raw=raw, path=str(path) if path else None, lock=lock, modifiers=tuple(mods))
-
-
-def _line(node, key: str | None = None) -> str:
-    if node is None:
-        return ""
-    if key is not None and isinstance(node, yaml.MappingNode):
-        for k, _v in node.value:
-            if k.value == key:
-                return f" (line {k.start_mark.line + 1})"
-    return f" (line {node.start_mark.line + 1})"
-
-
-def _child(node, key):
-    if isinstance(node, yaml.MappingNode):
-        for k, v in node.value:
-            if k.value == key:
-                return v
-    return None
-
-
-def _kind(value) -> str:
-    return {dict: "mapping", list: "list", str: "text", bool: "boolean", int: "integer",
-            float: "number"}.get(type(value), type(value).__name__)
-
-
-def _key(key) -> str:
-    """A mapping key for a message: its text, bounded."""
-    return short(key, 60)[1:-1] if isinstance(key, str) else short(key, 60)
 
 
 def _validate(raw: Any, node, schema: dict, prefix: str, where: str) -> None:
     if not isinstance(raw, dict):
         name = prefix[:-1] if prefix else "plan"
-        raise PlanError(f"{where}: '{name}'{_line(node)}: expected a mapping of keys "
-                        f"({', '.join(sorted(schema)[:6])}, ...), got {_kind(raw)} "
+        raise PlanError(f"{where}: '{name}'{line_of(node)}: expected a mapping of keys "
+                        f"({', '.join(sorted(schema)[:6])}, ...), got {kind_of(raw)} "
                         f"{short(raw)}.")
     for key in raw:
         if key not in schema:
             near = [k for k in schema if k.replace("_", "") == str(key).replace("_", "").lower()]
             hint = f" Did you mean {near[0]!r}?" if near else ""
             raise PlanError(
-                f"{where}: unknown key '{prefix}{_key(key)}'{_line(node, key)}.{hint} Allowed "
-                f"keys: {sorted(schema)}."
+                f"{where}: unknown key '{prefix}{key_text(key)}'{line_of(node, key)}.{hint} "
+                f"Allowed keys: {sorted(schema)}."
             )
     for key, (typ, required, sub) in schema.items():
         path = f"{prefix}{key}"
         if key not in raw or raw[key] is None:
             if required:
-                raise PlanError(f"{where}: missing required key '{path}'{_line(node)}.")
+                raise PlanError(f"{where}: missing required key '{path}'{line_of(node)}.")
             continue
-        value, child = raw[key], _child(node, key)
+        value, child = raw[key], child_node(node, key)
         _check_type(value, typ, sub, path, child, where)
 
 
@@ -548,7 +351,7 @@ _SHORT_TEXT = {"title", "trial.id", "outcome.variable", "treatment.variable", "m
                "outcome.exposure", "risk_based.risk_column"}
 
 #: YAML 1.1 reads these unquoted words as booleans: "levels: {0: No, 1: Yes}" gives False/True.
-_YAML_BOOLEANS = "unquoted yes/no/on/off/true/false are read as true/false by YAML"
+YAML_BOOLEANS = "unquoted yes/no/on/off/true/false are read as true/false by YAML"
 
 
 def _check_type(value, typ, sub, path, node, where):
@@ -557,26 +360,26 @@ def _check_type(value, typ, sub, path, node, where):
         booleans = isinstance(value, bool) or (isinstance(value, dict) and any(
             isinstance(v, bool) for v in value.values()))
         if booleans and typ in ("str", "labels"):
-            hint = f" ({_YAML_BOOLEANS}: put the text in quotes)"
+            hint = f" ({YAML_BOOLEANS}: put the text in quotes)"
         elif typ == "str" and not isinstance(value, (dict, list)):
             hint = " (put the text in quotes)"
-        raise PlanError(f"{where}: '{path}'{_line(node)}: expected {expected}, got "
-                        f"{_kind(value)} {short(value)}{hint}.")
+        raise PlanError(f"{where}: '{path}'{line_of(node)}: expected {expected}, got "
+                        f"{kind_of(value)} {short(value)}{hint}.")
 
     if typ == "str":
         if not isinstance(value, str):
             bad("a string")
         if isinstance(sub, tuple) and value not in sub:
-            raise PlanError(f"{where}: '{path}'{_line(node)}: {short(value)} is not one of "
+            raise PlanError(f"{where}: '{path}'{line_of(node)}: {short(value)} is not one of "
                             f"{list(sub)}.")
         top = 300 if (path in _SHORT_TEXT or path.endswith((".label", "_label"))
                       or ".levels." in path) else 20_000
         if len(value) > top:
-            raise PlanError(f"{where}: '{path}'{_line(node)}: is {len(value):,} characters "
+            raise PlanError(f"{where}: '{path}'{line_of(node)}: is {len(value):,} characters "
                             f"long; at most {top:,} are allowed.")
         control = [c for c in value if ord(c) < 32 and c not in "\n\t\r"]
         if control:
-            raise PlanError(f"{where}: '{path}'{_line(node)}: contains the control character "
+            raise PlanError(f"{where}: '{path}'{line_of(node)}: contains the control character "
                             f"U+{ord(control[0]):04X}; remove it.")
     elif typ == "bool":
         if not isinstance(value, bool):
@@ -588,13 +391,13 @@ def _check_type(value, typ, sub, path, node, where):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             bad("a number")
         if not math.isfinite(value):
-            raise PlanError(f"{where}: '{path}'{_line(node)}: expected a finite number, got "
+            raise PlanError(f"{where}: '{path}'{line_of(node)}: expected a finite number, got "
                             f"{short(value)}.")
     elif typ == "scalar":
         if isinstance(value, (list, dict)):
             bad("a single value (a number or a text)")
         if isinstance(value, float) and not math.isfinite(value):
-            raise PlanError(f"{where}: '{path}'{_line(node)}: expected a value the data can "
+            raise PlanError(f"{where}: '{path}'{line_of(node)}: expected a value the data can "
                             f"hold, got {short(value)}.")
     elif typ == "map":
         _validate(value, node, sub, f"{path}.", where)
@@ -603,7 +406,7 @@ def _check_type(value, typ, sub, path, node, where):
                 isinstance(v, str) and not isinstance(k, (list, dict)) for k, v in value.items()):
             bad('a mapping of values to text labels, e.g. {0: "No", 1: "Yes"}')
         for k, v in value.items():
-            _check_type(v, "str", None, f"{path}.{_key(k)}", node, where)
+            _check_type(v, "str", None, f"{path}.{key_text(k)}", node, where)
     elif typ.startswith("list["):
         if not isinstance(value, list):
             bad("a list")
@@ -621,10 +424,10 @@ def _check_values(raw: dict, node, where: str) -> None:
         parts = path.replace("]", "").replace("[", ".").split(".")
         n = node
         for part in parts:
-            n = _child(n, part) if not part.isdigit() else (
+            n = child_node(n, part) if not part.isdigit() else (
                 n.value[int(part)] if isinstance(n, yaml.SequenceNode)
                 and int(part) < len(n.value) else None)
-        raise PlanError(f"{where}: '{path}'{_line(n) if n is not None else ''}: {message}")
+        raise PlanError(f"{where}: '{path}'{line_of(n) if n is not None else ''}: {message}")
 
     for path in ("title", "population", "trial.id", "outcome.variable", "treatment.variable",
                  "model.formula"):
@@ -707,183 +510,3 @@ def _check_values(raw: dict, node, where: str) -> None:
                  f"modifier ({sorted(names)}).")
 
 
-def check_plan_against_data(plan: Plan, data) -> None:
-    """Every variable the plan names must exist in the data; modifiers must be in the formula.
-
-    ``data``: the data frame, or only its column names. With the frame, the values are
-    checked too: the treated and control codes must both occur in the treatment column (and
-    be its only values), a level named in a direction must occur, and a modifier's type must
-    fit its column."""
-    from hte_report.spec.formula import parse_formula
-
-    frame = data if isinstance(data, pd.DataFrame) else None
-    columns = list(data.columns if frame is not None else data)
-    if frame is not None and frame.columns.duplicated().any():
-        dup = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
-        raise PlanError(f"the data has duplicated column names {short(dup)}; rename them so "
-                        "that every column name is unique.")
-    if frame is not None and len(frame) == 0:
-        raise PlanError("the data has no rows (only a header?): there is nothing to analyse.")
-    needed = {
-        "outcome.variable": plan.outcome["variable"],
-        "treatment.variable": plan.treatment,
-    }
-    if plan.outcome.get("exposure"):
-        needed["outcome.exposure"] = plan.outcome["exposure"]
-    if plan.raw["model"].get("cluster"):
-        needed["model.cluster"] = plan.raw["model"]["cluster"]
-    for i, m in enumerate(plan.modifiers):
-        needed[f"modifiers[{i}].variable"] = m.variable
-    rb = plan.raw.get("risk_based") or {}
-    if rb.get("risk_column"):
-        needed["risk_based.risk_column"] = rb["risk_column"]
-    for key, var in needed.items():
-        if var not in columns:
-            import difflib
-
-            near = difflib.get_close_matches(var, [str(c) for c in columns], n=3)
-            hint = f" Did you mean {near}?" if near else ""
-            shown = ", ".join(short(c, 40) for c in columns[:20])
-            more = ", ..." if len(columns) > 20 else ""
-            raise PlanError(f"plan key '{key}' names column {short(var)}, which is not in the "
-                            f"data.{hint} Columns: [{shown}{more}].")
-    try:
-        parsed = parse_formula(plan.formula, columns, treatment=plan.treatment, safe=True)
-    except FormulaError as exc:
-        raise FormulaError(f"model.formula: {exc}") from None
-    if parsed.outcome != plan.outcome["variable"]:
-        raise PlanError(f"model.formula's outcome {short(parsed.outcome)} differs from "
-                        f"outcome.variable {short(plan.outcome['variable'])}.")
-    in_formula = {m.name for m in parsed.modifiers}
-    for i, m in enumerate(plan.modifiers):
-        if m.variable not in in_formula:
-            raise PlanError(
-                f"modifiers[{i}] {short(m.variable)} is pre-specified but does not interact with "
-                f"{short(plan.treatment)} in model.formula ({short(plan.formula)}); add "
-                f"'{plan.treatment}:{m.variable}' to the formula."
-            )
-    if rb.get("formula"):
-        from hte_report.spec.formula import split_formula, used_columns
-
-        try:
-            rparsed, routcome = split_formula(rb["formula"], True, "outcome ~ age + sex")
-            if routcome != plan.outcome["variable"]:
-                raise PlanError(f"its outcome {short(routcome)} differs from outcome.variable "
-                                f"{short(plan.outcome['variable'])}; the risk model predicts "
-                                "the plan's outcome.")
-            used_columns(list(rparsed.rhs), columns)
-        except (FormulaError, PlanError) as exc:
-            raise PlanError(f"risk_based.formula: {exc}") from None
-    if frame is not None:
-        _check_values_in_data(plan, frame)
-
-
-def _check_values_in_data(plan: Plan, frame: pd.DataFrame) -> None:
-    tr = plan.raw["treatment"]
-    rb = plan.raw.get("risk_based") or {}
-    col = frame[plan.treatment]
-    present = pd.unique(col.dropna())
-    shown = ", ".join(short(v.item() if hasattr(v, "item") else v, 30) for v in
-                      sorted(present[:50], key=lambda v: (str(type(v)), str(v)))[:10])
-    if len(present) > 10:
-        shown += f", ... ({len(present)} values)"
-    for arm in ("treated", "control"):
-        code = tr[arm]
-        if not bool((col == code).any()):
-            same_text = [v.item() if hasattr(v, "item") else v for v in present
-                         if str(v) == str(code)]
-            hint = ""
-            if same_text:
-                hint = (f" The data has {short(same_text[0])} as "
-                        f"{'text' if isinstance(same_text[0], str) else 'a number'}, the plan "
-                        f"{short(code)} as {'text' if isinstance(code, str) else 'a number'}: "
-                        "write it exactly as the data codes it (quotes make YAML text).")
-            if isinstance(code, bool) and any(isinstance(v, str) for v in present):
-                hint = f" ({_YAML_BOOLEANS}: put the code in quotes, e.g. \"yes\".)"
-            raise PlanError(
-                f"treatment.{arm} is {short(code)}, but column {short(plan.treatment)} has no "
-                f"such value; its values are: {shown or 'none (all missing)'}.{hint} Set "
-                "treatment.treated and treatment.control to the codes of the two arms.")
-    other = [v for v in present if not (v == tr["treated"] or v == tr["control"])]
-    if other:
-        raise PlanError(
-            f"column {short(plan.treatment)} has values other than treatment.treated "
-            f"({short(tr['treated'])}) and treatment.control ({short(tr['control'])}): "
-            f"{short([v.item() if hasattr(v, 'item') else v for v in other[:5]])}. Keep only "
-            "the rows of the two compared arms in the data.")
-    _check_outcome_column(plan, frame)
-    if rb.get("risk_column") and rb.get("method") == "external":
-        r = pd.to_numeric(frame[rb["risk_column"]], errors="coerce")
-        bad = int((r.notna() & ~((r > 0) & (r < 1))).sum()) + int(
-            (r.isna() & frame[rb["risk_column"]].notna()).sum())
-        if bad:
-            raise PlanError(f"risk_based.risk_column {short(rb['risk_column'])} must hold "
-                            f"predicted risks strictly between 0 and 1; {bad} row(s) do not.")
-    for i, m in enumerate(plan.modifiers):
-        s = frame[m.variable]
-        numeric = pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
-        if m.type == "continuous" and not numeric:
-            raise PlanError(
-                f"modifiers[{i}] {short(m.variable)} has type continuous, but the column holds "
-                f"{s.dtype} values (e.g. {short(s.dropna().head(3).tolist())}); convert it to "
-                "numbers, or declare type: categorical.")
-        if m.type == "binary":
-            k = s.nunique(dropna=True)
-            if k > 2:
-                raise PlanError(
-                    f"modifiers[{i}] {short(m.variable)} has type binary, but the column has "
-                    f"{k} distinct values; declare type: categorical (or continuous).")
-        if m.levels:
-            values = {str(v) for v in pd.unique(s.dropna())}
-            for v in pd.unique(s.dropna()):
-                if isinstance(v, (float, np.floating)) and float(v).is_integer():
-                    values.add(str(int(v)))
-            unknown = [k for k in m.levels if k not in values]
-            if unknown:  # unused labels change no number: a warning, not an error
-                import warnings
-
-                from hte_report.errors import HTEReportWarning
-
-                warnings.warn(
-                    f"modifiers[{i}].levels labels {short(unknown)}, which are not values of "
-                    f"{short(m.variable)} in the data (values: {short(sorted(values)[:10])}); "
-                    "those labels are not used.", HTEReportWarning, stacklevel=3)
-        if m.direction and m.analysis == "categorical":
-            when = str(m.direction["when"])
-            levels = {str(v) for v in pd.unique(s.dropna())}
-            numbers = set()
-            for v in pd.unique(s.dropna()):
-                try:
-                    numbers.add(float(v))
-                except (TypeError, ValueError):
-                    pass
-            try:
-                as_number = float(when) in numbers
-            except ValueError:
-                as_number = False
-            if when not in levels and not as_number:
-                raise PlanError(
-                    f"modifiers[{i}].direction.when is {short(when)}, which is not a level of "
-                    f"{short(m.variable)} in the data (levels: "
-                    f"{short(sorted(levels)[:10])}).")
-
-
-def _check_outcome_column(plan: Plan, frame: pd.DataFrame) -> None:
-    name, family = plan.outcome["variable"], plan.outcome["family"]
-    y = frame[name].dropna()
-    if pd.api.types.is_bool_dtype(y):
-        y = y.astype(int)
-    if not pd.api.types.is_numeric_dtype(y):
-        raise PlanError(
-            f"outcome.variable {short(name)} holds {y.dtype} values (e.g. "
-            f"{short(pd.unique(y)[:4].tolist())}), but a {family} outcome must be numeric: "
-            + ("recode it to 0/1 (1 = the event)." if family == "binary" else
-               "convert it to numbers (and check which values did not convert)."))
-    v = y.to_numpy(dtype=float)
-    if family == "binary" and len(v) and not np.isin(v, (0.0, 1.0)).all():
-        other = sorted(set(v[~np.isin(v, (0.0, 1.0))].tolist()))[:5]
-        raise PlanError(f"outcome.variable {short(name)} must be 0/1 for family binary; it also "
-                        f"has {short(other)}. Recode it, or change outcome.family.")
-    if family == "count" and len(v) and ((v < 0) | (v != np.round(v))).any():
-        raise PlanError(f"outcome.variable {short(name)} must be non-negative integers for "
-                        "family count.")

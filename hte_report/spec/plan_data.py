@@ -1,0 +1,193 @@
+"""A plan checked against the data it will analyse: columns, treatment and control codes,
+outcome coding, modifier levels, risk-model inputs. Run by ``hte-report check`` and before
+every render, so a plan that does not fit the data fails before anything is fitted."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from hte_report.errors import FormulaError, PlanError, short
+from hte_report.spec.formula import parse_formula
+from hte_report.spec.plan import YAML_BOOLEANS, Plan
+
+
+def check_plan_against_data(plan: Plan, data) -> None:
+    """Every variable the plan names must exist in the data; modifiers must be in the formula.
+
+    ``data``: the data frame, or only its column names. With the frame, the values are
+    checked too: the treated and control codes must both occur in the treatment column (and
+    be its only values), a level named in a direction must occur, and a modifier's type must
+    fit its column."""
+
+    frame = data if isinstance(data, pd.DataFrame) else None
+    columns = list(data.columns if frame is not None else data)
+    if frame is not None and frame.columns.duplicated().any():
+        dup = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+        raise PlanError(f"the data has duplicated column names {short(dup)}; rename them so "
+                        "that every column name is unique.")
+    if frame is not None and len(frame) == 0:
+        raise PlanError("the data has no rows (only a header?): there is nothing to analyse.")
+    needed = {
+        "outcome.variable": plan.outcome["variable"],
+        "treatment.variable": plan.treatment,
+    }
+    if plan.outcome.get("exposure"):
+        needed["outcome.exposure"] = plan.outcome["exposure"]
+    if plan.raw["model"].get("cluster"):
+        needed["model.cluster"] = plan.raw["model"]["cluster"]
+    for i, m in enumerate(plan.modifiers):
+        needed[f"modifiers[{i}].variable"] = m.variable
+    rb = plan.raw.get("risk_based") or {}
+    if rb.get("risk_column"):
+        needed["risk_based.risk_column"] = rb["risk_column"]
+    for key, var in needed.items():
+        if var not in columns:
+            import difflib
+
+            near = difflib.get_close_matches(var, [str(c) for c in columns], n=3)
+            hint = f" Did you mean {near}?" if near else ""
+            shown = ", ".join(short(c, 40) for c in columns[:20])
+            more = ", ..." if len(columns) > 20 else ""
+            raise PlanError(f"plan key '{key}' names column {short(var)}, which is not in the "
+                            f"data.{hint} Columns: [{shown}{more}].")
+    try:
+        parsed = parse_formula(plan.formula, columns, treatment=plan.treatment, safe=True)
+    except FormulaError as exc:
+        raise FormulaError(f"model.formula: {exc}") from None
+    if parsed.outcome != plan.outcome["variable"]:
+        raise PlanError(f"model.formula's outcome {short(parsed.outcome)} differs from "
+                        f"outcome.variable {short(plan.outcome['variable'])}.")
+    in_formula = {m.name for m in parsed.modifiers}
+    for i, m in enumerate(plan.modifiers):
+        if m.variable not in in_formula:
+            raise PlanError(
+                f"modifiers[{i}] {short(m.variable)} is pre-specified but does not interact with "
+                f"{short(plan.treatment)} in model.formula ({short(plan.formula)}); add "
+                f"'{plan.treatment}:{m.variable}' to the formula."
+            )
+    if rb.get("formula"):
+        from hte_report.spec.formula import split_formula, used_columns
+
+        try:
+            rparsed, routcome = split_formula(rb["formula"], True, "outcome ~ age + sex")
+            if routcome != plan.outcome["variable"]:
+                raise PlanError(f"its outcome {short(routcome)} differs from outcome.variable "
+                                f"{short(plan.outcome['variable'])}; the risk model predicts "
+                                "the plan's outcome.")
+            used_columns(list(rparsed.rhs), columns)
+        except (FormulaError, PlanError) as exc:
+            raise PlanError(f"risk_based.formula: {exc}") from None
+    if frame is not None:
+        _check_values_in_data(plan, frame)
+
+
+def _check_values_in_data(plan: Plan, frame: pd.DataFrame) -> None:
+    tr = plan.raw["treatment"]
+    rb = plan.raw.get("risk_based") or {}
+    col = frame[plan.treatment]
+    present = pd.unique(col.dropna())
+    shown = ", ".join(short(v.item() if hasattr(v, "item") else v, 30) for v in
+                      sorted(present[:50], key=lambda v: (str(type(v)), str(v)))[:10])
+    if len(present) > 10:
+        shown += f", ... ({len(present)} values)"
+    for arm in ("treated", "control"):
+        code = tr[arm]
+        if not bool((col == code).any()):
+            same_text = [v.item() if hasattr(v, "item") else v for v in present
+                         if str(v) == str(code)]
+            hint = ""
+            if same_text:
+                hint = (f" The data has {short(same_text[0])} as "
+                        f"{'text' if isinstance(same_text[0], str) else 'a number'}, the plan "
+                        f"{short(code)} as {'text' if isinstance(code, str) else 'a number'}: "
+                        "write it exactly as the data codes it (quotes make YAML text).")
+            if isinstance(code, bool) and any(isinstance(v, str) for v in present):
+                hint = f" ({YAML_BOOLEANS}: put the code in quotes, e.g. \"yes\".)"
+            raise PlanError(
+                f"treatment.{arm} is {short(code)}, but column {short(plan.treatment)} has no "
+                f"such value; its values are: {shown or 'none (all missing)'}.{hint} Set "
+                "treatment.treated and treatment.control to the codes of the two arms.")
+    other = [v for v in present if not (v == tr["treated"] or v == tr["control"])]
+    if other:
+        raise PlanError(
+            f"column {short(plan.treatment)} has values other than treatment.treated "
+            f"({short(tr['treated'])}) and treatment.control ({short(tr['control'])}): "
+            f"{short([v.item() if hasattr(v, 'item') else v for v in other[:5]])}. Keep only "
+            "the rows of the two compared arms in the data.")
+    _check_outcome_column(plan, frame)
+    if rb.get("risk_column") and rb.get("method") == "external":
+        r = pd.to_numeric(frame[rb["risk_column"]], errors="coerce")
+        bad = int((r.notna() & ~((r > 0) & (r < 1))).sum()) + int(
+            (r.isna() & frame[rb["risk_column"]].notna()).sum())
+        if bad:
+            raise PlanError(f"risk_based.risk_column {short(rb['risk_column'])} must hold "
+                            f"predicted risks strictly between 0 and 1; {bad} row(s) do not.")
+    for i, m in enumerate(plan.modifiers):
+        s = frame[m.variable]
+        numeric = pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
+        if m.type == "continuous" and not numeric:
+            raise PlanError(
+                f"modifiers[{i}] {short(m.variable)} has type continuous, but the column holds "
+                f"{s.dtype} values (e.g. {short(s.dropna().head(3).tolist())}); convert it to "
+                "numbers, or declare type: categorical.")
+        if m.type == "binary":
+            k = s.nunique(dropna=True)
+            if k > 2:
+                raise PlanError(
+                    f"modifiers[{i}] {short(m.variable)} has type binary, but the column has "
+                    f"{k} distinct values; declare type: categorical (or continuous).")
+        if m.levels:
+            values = {str(v) for v in pd.unique(s.dropna())}
+            for v in pd.unique(s.dropna()):
+                if isinstance(v, (float, np.floating)) and float(v).is_integer():
+                    values.add(str(int(v)))
+            unknown = [k for k in m.levels if k not in values]
+            if unknown:  # unused labels change no number: a warning, not an error
+                import warnings
+
+                from hte_report.errors import HTEReportWarning
+
+                warnings.warn(
+                    f"modifiers[{i}].levels labels {short(unknown)}, which are not values of "
+                    f"{short(m.variable)} in the data (values: {short(sorted(values)[:10])}); "
+                    "those labels are not used.", HTEReportWarning, stacklevel=3)
+        if m.direction and m.analysis == "categorical":
+            when = str(m.direction["when"])
+            levels = {str(v) for v in pd.unique(s.dropna())}
+            numbers = set()
+            for v in pd.unique(s.dropna()):
+                try:
+                    numbers.add(float(v))
+                except (TypeError, ValueError):
+                    pass
+            try:
+                as_number = float(when) in numbers
+            except ValueError:
+                as_number = False
+            if when not in levels and not as_number:
+                raise PlanError(
+                    f"modifiers[{i}].direction.when is {short(when)}, which is not a level of "
+                    f"{short(m.variable)} in the data (levels: "
+                    f"{short(sorted(levels)[:10])}).")
+
+
+def _check_outcome_column(plan: Plan, frame: pd.DataFrame) -> None:
+    name, family = plan.outcome["variable"], plan.outcome["family"]
+    y = frame[name].dropna()
+    if pd.api.types.is_bool_dtype(y):
+        y = y.astype(int)
+    if not pd.api.types.is_numeric_dtype(y):
+        raise PlanError(
+            f"outcome.variable {short(name)} holds {y.dtype} values (e.g. "
+            f"{short(pd.unique(y)[:4].tolist())}), but a {family} outcome must be numeric: "
+            + ("recode it to 0/1 (1 = the event)." if family == "binary" else
+               "convert it to numbers (and check which values did not convert)."))
+    v = y.to_numpy(dtype=float)
+    if family == "binary" and len(v) and not np.isin(v, (0.0, 1.0)).all():
+        other = sorted(set(v[~np.isin(v, (0.0, 1.0))].tolist()))[:5]
+        raise PlanError(f"outcome.variable {short(name)} must be 0/1 for family binary; it also "
+                        f"has {short(other)}. Recode it, or change outcome.family.")
+    if family == "count" and len(v) and ((v < 0) | (v != np.round(v))).any():
+        raise PlanError(f"outcome.variable {short(name)} must be non-negative integers for "
+                        "family count.")

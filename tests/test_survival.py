@@ -17,9 +17,10 @@ import pytest
 
 from hte_report import Cluster
 from hte_report.errors import DataError, FormulaError, ModelError, SparseSubgroupWarning
-from hte_report.estimation.survival import fit_survival, parse_surv_formula
+from hte_report.estimation.survival import fit_survival
 from hte_report.results.result import HTEResult
 from hte_report.spec.options import OptionError
+from hte_report.spec.surv import parse_surv_formula
 
 RTOL = 1e-6
 REF = Path(__file__).parent / "reference"

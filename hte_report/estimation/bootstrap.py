@@ -30,15 +30,15 @@ from hte_report.design.build import subgroups
 from hte_report.errors import HTEReportWarning
 from hte_report.estimation.contrasts import RowGroups
 from hte_report.estimation.glm import (
-    OVERALL,
-    _counts,
-    _fit_models,
-    _not_estimable,
-    _scales,
-    _sparse,
+    arm_counts,
+    fit_models,
+    not_estimable,
+    scales_of,
+    sparse_cells,
 )
+from hte_report.estimation.profiles import OVERALL
 from hte_report.estimation.setup import setup
-from hte_report.models.fast import BLOCK, Family, _pass, irls, one_blas_thread
+from hte_report.models.fast import BLOCK, Family, block_pass, irls, one_blas_thread
 from hte_report.spec.options import MODELS, OptionError
 
 
@@ -81,7 +81,7 @@ def _model(fm, X, y, exposure, kinds) -> _Model:
     Xf = X * exposure[:, None] if (exposure is not None and fam.link == "identity") else X
     off = np.log(exposure) if (exposure is not None and fam.link == "log") else None
     with one_blas_thread(), np.errstate(all="ignore"):
-        information = _pass(Xf, y, fam, fm.params, off=off).info
+        information = block_pass(Xf, y, fam, fm.params, off=off).info
     return _Model(fm.name, fam, fm.params, linalg.cho_factor(information), tuple(kinds), Xf,
                   off)
 
@@ -281,21 +281,21 @@ def bootstrap(
     n_units = int(unit.max()) + 1
     models, labels = [], []
     # the full-sample fits, with the same fallbacks (and warnings) as fit()
-    fitted, _rows, _notes = _fit_models(st.model_names, design, st.y, None, st.expo, None,
+    fitted, _rows, _notes = fit_models(st.model_names, design, st.y, None, st.expo, None,
                                         path="auto")
     # cells without events make ratio scales (and log/logit models) not estimable, as in fit()
     t = frame[st.parsed.treatment].to_numpy()
     groups = RowGroups.of([np.ones(n, dtype=bool)] + [s.rows for s in subs[1:]])
-    sparse = _sparse(subs[1:], _counts(subs[1:], groups, t, st.y, st.expo, family), family)
+    sparse = sparse_cells(subs[1:], arm_counts(subs[1:], groups, t, st.y, st.expo, family), family)
     notes = []
     for fm in fitted:
-        models.append(_model(fm, design.X, st.y, st.expo, _scales(fm, family)))
+        models.append(_model(fm, design.X, st.y, st.expo, scales_of(fm, family)))
         for kind, scale in models[-1].kinds:
             for s in subs:
                 labels.append((OVERALL if s is None else s.modifier,
                                "" if s is None else s.level, scale, fm.label))
                 key = None if s is None else (s.modifier, s.level)
-                notes.append(_not_estimable(fm, key, sparse, kind))
+                notes.append(not_estimable(fm, key, sparse, kind))
     job = _Job(tuple(models), design.X1, design.treatment_columns, st.y, masks, unit,
                n_units)
     full = _estimates(job, np.ones((n, 1), np.uint16))[0]

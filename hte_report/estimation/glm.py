@@ -93,12 +93,12 @@ def fit(
 
         path = choose_path(design.X, expo)
     _warn_if_slow(design, model_names, path)
-    fitted, model_rows, notes = _fit_models(model_names, design, y, var_opt, expo, groups, path,
+    fitted, model_rows, notes = fit_models(model_names, design, y, var_opt, expo, groups, path,
                                             cells)
     subs = subgroups(design, parsed.treatment)
     row_groups = RowGroups.of([np.ones(len(t), dtype=bool)] + [s.rows for s in subs], freq)
-    counts = _counts(subs, row_groups, t, y, expo, family, cells)
-    sparse = _sparse(subs, counts, family)
+    counts = arm_counts(subs, row_groups, t, y, expo, family, cells)
+    sparse = sparse_cells(subs, counts, family)
     for s, why in sparse.items():
         where = "all patients" if s is None else f"subgroup {s[0]}={s[1]}"
         warnings.warn(f"{where}: {why}; ratio-scale estimates there are marked not estimable.",
@@ -175,7 +175,7 @@ def _warn_if_slow(design: Design, model_names, path: str) -> None:
         "rare levels to go faster.", ModelWarning, stacklevel=3)
 
 
-def _fit_models(names, design: Design, y, var_opt, expo, groups, path="statsmodels",
+def fit_models(names, design: Design, y, var_opt, expo, groups, path="statsmodels",
                 cells=None):
     fitted: list[FittedModel] = []
     rows, notes = [], []
@@ -280,7 +280,7 @@ def _start(name, X, y, expo):
     return None
 
 
-def _counts(subs, row_groups, t, y, expo, family, cells=None):
+def arm_counts(subs, row_groups, t, y, expo, family, cells=None):
     """Patients, events (and exposure) per arm in all patients and every subgroup (groups 0,
     1, ... of ``row_groups``); rows may be cells. One pass of sums over all groups."""
     w = np.ones(len(t)) if cells is None else cells.cnt
@@ -301,7 +301,7 @@ def _counts(subs, row_groups, t, y, expo, family, cells=None):
     return out
 
 
-def _sparse(subs, counts, family):
+def sparse_cells(subs, counts, family):
     """Subgroups with zero events (or, for binary, only events) in an arm."""
     out = {}
     if family == "continuous":
@@ -317,7 +317,7 @@ def _sparse(subs, counts, family):
     return out
 
 
-def _scales(fm: FittedModel, family: str):
+def scales_of(fm: FittedModel, family: str):
     """(contrast kind, scale label) pairs reported for standardized effects."""
     out = [("difference", DIFF_SCALE[family])]
     if family != "continuous":
@@ -333,7 +333,7 @@ def _native(fm: FittedModel, family: str):
                   "odds-ratio": "OR"}[kind]
 
 
-def _not_estimable(fm: FittedModel, key, sparse, kind: str) -> str:
+def not_estimable(fm: FittedModel, key, sparse, kind: str) -> str:
     """Zero-event cells make ratio scales, and every scale of a log/logit model, not estimable."""
     if key in sparse and (fm.link != "identity" or kind != "difference"):
         return f"not estimable: {sparse[key]}"
@@ -377,12 +377,12 @@ def _row(base: dict, res: dict, i: int, counts: dict, note: str) -> dict:
 def _standardized(fm, subs, means, counts, sparse, family, conf_level):
     """Standardized effects of the groups ``subs`` (None: all patients) from their means."""
     rows = []
-    for kind, scale in _scales(fm, family):
+    for kind, scale in scales_of(fm, family):
         c = means.contrast(kind, fm)
         res = interval(c, conf_level)
         for i, s in enumerate(subs):
             key = None if s is None else (s.modifier, s.level)
-            note = (_not_estimable(fm, key, sparse, kind) or _out_of_range(fm, c, i)
+            note = (not_estimable(fm, key, sparse, kind) or _out_of_range(fm, c, i)
                     or _undefined(fm, res["std_error"][i]))
             base = {"modifier": OVERALL if s is None else s.modifier,
                     "level": "" if s is None else s.level,
@@ -408,7 +408,7 @@ def _conditional(fm, design, designs, family, conf_level, counts, sparse, method
         for i, v in enumerate(vals):
             cat = m.kind == "categorical"
             key = (m.name, str(v))
-            note = ((_not_estimable(fm, key, sparse, kind) if cat else "")
+            note = ((not_estimable(fm, key, sparse, kind) if cat else "")
                     or _out_of_range(fm, c, i) or _undefined(fm, res["std_error"][i]))
             base = {"modifier": m.name, "level": str(v) if cat else labels[i],
                     "order": i, "value": np.nan if cat else float(v), "scale": scale,
@@ -447,7 +447,7 @@ def _tests(fm, design, treatment, subs, sparse, family, y, expo, groups, path="s
                                       f"reduced model failed: {exc}"))
         if m.kind == "categorical":
             idx = [i for i, s in enumerate(subs) if s.modifier == m.name]
-            for kind, scale in _scales(fm, family):
+            for kind, scale in scales_of(fm, family):
                 bad = broken and (kind == "ratio" or fm.link != "identity")
                 c = means.take(idx).contrast(kind, fm)
                 stat, df, p = equality_test(c)

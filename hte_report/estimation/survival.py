@@ -18,10 +18,8 @@ counterfactual design rows (treatment set to 1 and 0):
 
 from __future__ import annotations
 
-import ast
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -31,17 +29,27 @@ from hte_report.data.prepare import prepare, read_data
 from hte_report.design.build import Design, build_design, subgroups
 from hte_report.errors import FormulaError, ModelError, SparseSubgroupWarning
 from hte_report.estimation.contrasts import (
-    Contrast,
     contrast,
-    equality_test,
     interval,
     lr_test,
     reference_profile,
     wald_test,
-    weights_for,
 )
 from hte_report.estimation.profiles import OVERALL, curve_points, eval_points, profile_designs
 from hte_report.estimation.setup import check_clusters
+from hte_report.estimation.survival_absolute import (
+    conditional_survival_differences,
+    rmst_differences,
+    survival_differences,
+)
+from hte_report.estimation.survival_rows import (
+    KM_MODEL,
+    Ctx,
+    broken_note,
+    frame_of,
+    row,
+    test_row,
+)
 from hte_report.models.survival import (
     CoxFit,
     arm_counts,
@@ -49,106 +57,12 @@ from hte_report.models.survival import (
     check_outcome,
     cox_loglik,
     fit_cox,
-    rmst,
     sparse_subgroups,
-    survival_at,
-    survival_design,
     zph_test,
 )
 from hte_report.results.result import HTEResult, provenance
-from hte_report.spec.formula import ParsedFormula, parse_formula
 from hte_report.spec.options import Cluster, OptionError, check_choice
-
-COLUMNS = ["modifier", "level", "order", "value", "scale", "model", "method", "mu_treated",
-           "mu_control", "estimate", "std_error", "conf_low", "conf_high", "statistic", "p_value",
-           "n", "n_treated", "n_control", "events_treated", "events_control", "exposure_treated",
-           "exposure_control", "horizon", "ph_p_value", "note"]
-KM_MODEL = "kaplan-meier"
-
-
-@dataclass(frozen=True)
-class SurvFormula:
-    """A survival formula: ``Surv(time, event) ~ rhs + strata(s)``, with the right-hand side
-    (strata removed) parsed by :func:`hte_report.formula.parse_formula`."""
-
-    formula: str
-    time: str
-    event: str
-    strata: tuple[str, ...]
-    parsed: ParsedFormula
-
-
-def _top_level_split(text: str, sep: str) -> list[str]:
-    parts, depth, cur = [], 0, ""
-    for ch in text:
-        depth += (ch in "([") - (ch in ")]")
-        if ch == sep and depth == 0:
-            parts.append(cur)
-            cur = ""
-        else:
-            cur += ch
-    return parts + [cur]
-
-
-def _call_of(text: str, name: str) -> list[str] | None:
-    """Argument names of ``name(a, b, ...)`` when ``text`` is exactly such a call of names."""
-    try:
-        node = ast.parse(text.strip(), mode="eval").body
-    except SyntaxError:
-        return None
-    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-            and node.func.id == name):
-        return None
-    if node.keywords or not all(isinstance(a, ast.Name) for a in node.args):
-        raise FormulaError(f"{text.strip()!r}: {name}() takes data column names only, "
-                           f"e.g. {name}(a, b).")
-    return [a.id for a in node.args]
-
-
-def parse_surv_formula(formula: str, columns: Sequence[str], treatment: str | None = None,
-                       safe: bool = False, binary_columns: Sequence[str] = ()) -> SurvFormula:
-    """Parse ``Surv(time, event) ~ treat * (age + C(stage)) + strata(site)``.
-
-    ``Surv`` and ``strata`` are read here; the rest of the right-hand side goes through
-    :func:`hte_report.formula.parse_formula` with the time column standing in as the outcome.
-    """
-    columns = list(columns)
-    if not isinstance(formula, str) or "~" not in formula:
-        raise FormulaError(f"formula must be a string like 'Surv(time, event) ~ treat * age', "
-                           f"got {formula!r}.")
-    lhs, rhs = formula.split("~", 1)
-    args = _call_of(lhs, "Surv")
-    if args is None:
-        raise FormulaError(f"the left-hand side of {formula!r} must be Surv(time, event).")
-    if len(args) == 3:
-        raise FormulaError("the counting-process form Surv(start, stop, event) is not supported; "
-                           "use Surv(time, event) with one row per patient.")
-    if len(args) != 2:
-        raise FormulaError(f"Surv() takes (time, event); got {len(args)} argument(s).")
-    time, event = args
-    keep, strata = [], []
-    for term in _top_level_split(rhs, "+"):
-        s = _call_of(term, "strata")
-        if s is not None:
-            strata += [c for c in s if c not in strata]
-            continue
-        for bad, fix in (("strata(", "write strata(...) as a separate '+ strata(site)' term"),
-                         ("cluster(", "use variance=Cluster('site') instead"),
-                         ("Surv(", "Surv() belongs on the left-hand side")):
-            if bad in term:
-                raise FormulaError(f"term {term.strip()!r} of {formula!r}: {fix}.")
-        keep.append(term.strip())
-    for col, role in [(time, "time"), (event, "event")] + [(c, "strata") for c in strata]:
-        if col not in columns:
-            from hte_report.spec.formula import _absent
-
-            raise FormulaError(_absent(col, columns, role))
-    parsed = parse_formula(f"{time} ~ {' + '.join(keep)}", columns, treatment=treatment,
-                           safe=safe, binary_columns=binary_columns)
-    for col, role in [(event, "event")] + [(c, "strata") for c in strata]:
-        if col in parsed.variables:
-            raise FormulaError(f"the {role} column {col!r} also appears as a covariate.")
-    return SurvFormula(formula, time, event, tuple(strata), parsed)
+from hte_report.spec.surv import parse_surv_formula
 
 
 def fit_survival(
@@ -272,7 +186,7 @@ def fit_survival(
             f"monotone likelihood, with {cox.n_events} events for {len(cox.params)} "
             "coefficients, or a covariate that separates events from non-events). Use fewer "
             "modifiers or covariates, or merge levels.")
-    ctx = _Ctx(design, parsed.treatment, keep, cox, fm, subs, counts, sparse, conf_level, t,
+    ctx = Ctx(design, parsed.treatment, keep, cox, fm, subs, counts, sparse, conf_level, t,
                time, event, strata_codes, n_strata, ties)
     ph = _subgroup_ph(ctx)
 
@@ -286,12 +200,12 @@ def fit_survival(
     overall_rows = [_overall_hr(ctx, main, ph)]
     test_rows = _cox_tests(ctx)
     for h in horizons:
-        rows, ov, tests = _survdiff(ctx, h, ph)
-        sub_rows += rows + _survdiff_conditional(ctx, h, cond)
+        rows, ov, tests = survival_differences(ctx, h, ph)
+        sub_rows += rows + conditional_survival_differences(ctx, h, cond)
         overall_rows += ov
         test_rows += tests
     if tau:
-        rows, ov, tests = _rmst(ctx, tau[0], ph)
+        rows, ov, tests = rmst_differences(ctx, tau[0], ph)
         sub_rows += rows
         overall_rows += ov
         test_rows += tests
@@ -329,9 +243,9 @@ def fit_survival(
         exposure=None,
         conf_level=conf_level,
         multiplicity=multiplicity,
-        subgroups=_frame(sub_rows),
-        overall=_frame(overall_rows),
-        curves=_frame(curve_rows),
+        subgroups=frame_of(sub_rows),
+        overall=frame_of(overall_rows),
+        curves=frame_of(curve_rows),
         interactions=interactions,
         additive=pd.DataFrame(columns=["modifier", "measure", "estimate", "std_error",
                                        "conf_low", "conf_high", "model", "reference"]),
@@ -380,41 +294,7 @@ def _strata_codes(frame: pd.DataFrame, cols: tuple[str, ...]):
     return codes.astype(int), len(uniq)
 
 
-# ----------------------------------------------------------------------------- rows
-@dataclass(frozen=True)
-class _Ctx:
-    design: Design
-    treatment: str
-    keep: np.ndarray
-    cox: CoxFit
-    fm: object
-    subs: list
-    counts: dict
-    sparse: dict
-    conf_level: float
-    t: np.ndarray
-    time: np.ndarray
-    event: np.ndarray
-    strata: np.ndarray
-    n_strata: int
-    ties: str
-
-
-def _row(base: dict, res: dict | None, i: int, counts: dict, note: str) -> dict:
-    row = dict(base)
-    for k in ("estimate", "std_error", "conf_low", "conf_high", "statistic", "p_value"):
-        row[k] = float(res[k][i]) if (res is not None and not note) else np.nan
-    row.update(counts)
-    row["note"] = note
-    return row
-
-
-def _frame(rows: list[dict]) -> pd.DataFrame:
-    df = pd.DataFrame(rows)
-    return df.reindex(columns=COLUMNS)
-
-
-def _subgroup_ph(ctx: _Ctx) -> dict:
+def _subgroup_ph(ctx: Ctx) -> dict:
     """cox.zph p of the treatment in a Cox model of the treatment alone within each subgroup."""
     out = {}
     masks = [(None, np.ones(len(ctx.t), dtype=bool))] + [
@@ -433,7 +313,7 @@ def _subgroup_ph(ctx: _Ctx) -> dict:
     return out
 
 
-def _hazard_ratios(ctx: _Ctx, designs: dict, method: str, ph: dict) -> list[dict]:
+def _hazard_ratios(ctx: Ctx, designs: dict, method: str, ph: dict) -> list[dict]:
     rows = []
     for m in ctx.design.modifiers:
         if m.name not in designs:
@@ -452,16 +332,16 @@ def _hazard_ratios(ctx: _Ctx, designs: dict, method: str, ph: dict) -> list[dict
                     "horizon": np.nan,
                     "ph_p_value": ph.get(key, np.nan) if cat else np.nan}
             cnt = ctx.counts.get(key, {}) if cat and method != "curve" else {}
-            rows.append(_row(base, res, i, cnt, note))
+            rows.append(row(base, res, i, cnt, note))
     return rows
 
 
-def _interaction_idx(ctx: _Ctx, m) -> np.ndarray:
+def _interaction_idx(ctx: Ctx, m) -> np.ndarray:
     full = ctx.design.interaction_columns(m, ctx.treatment)
     return np.flatnonzero(np.isin(ctx.keep, full))
 
 
-def _main_effects(ctx: _Ctx) -> tuple[CoxFit, np.ndarray]:
+def _main_effects(ctx: Ctx) -> tuple[CoxFit, np.ndarray]:
     """The Cox model without treatment interactions (overall HR) and its columns."""
     drop = np.concatenate([_interaction_idx(ctx, m) for m in ctx.design.modifiers])
     cols = np.setdiff1d(np.arange(len(ctx.keep)), drop)
@@ -475,7 +355,7 @@ def _main_effects(ctx: _Ctx) -> tuple[CoxFit, np.ndarray]:
     return fit, cols
 
 
-def _overall_hr(ctx: _Ctx, main, ph: dict) -> dict:
+def _overall_hr(ctx: Ctx, main, ph: dict) -> dict:
     fit, cols = main
     fm = fit.as_fitted_model(ctx.fm.name, ())
     X1 = ctx.design.X1[:1][:, ctx.keep][:, cols]
@@ -484,139 +364,23 @@ def _overall_hr(ctx: _Ctx, main, ph: dict) -> dict:
     base = {"modifier": OVERALL, "level": "", "order": 0, "value": np.nan, "scale": "HR",
             "model": ctx.fm.label, "method": "main-effects", "mu_treated": np.nan,
             "mu_control": np.nan, "horizon": np.nan, "ph_p_value": ph.get(None, np.nan)}
-    return _row(base, res, 0, ctx.counts[None], "")
+    return row(base, res, 0, ctx.counts[None], "")
 
 
-def _test_row(modifier, scale, test, stat, df, p, model, method, note, horizon=np.nan):
-    if note.startswith("not estimable"):
-        stat, p = np.nan, np.nan
-    return {"modifier": modifier, "scale": scale, "test": test, "statistic": float(stat),
-            "df": int(df), "p_value": float(p), "model": model, "method": method, "note": note,
-            "horizon": horizon}
-
-
-def _broken(ctx: _Ctx, m) -> str:
-    if m.kind == "categorical" and any(k[0] == m.name for k in ctx.sparse):
-        return "not estimable: a subgroup has no events in an arm"
-    return ""
-
-
-def _cox_tests(ctx: _Ctx) -> list[dict]:
+def _cox_tests(ctx: Ctx) -> list[dict]:
     rows = []
     cox, label = ctx.cox, ctx.fm.label
     X = ctx.design.X[:, ctx.keep]
     for m in ctx.design.modifiers:
         idx = _interaction_idx(ctx, m)
-        note = _broken(ctx, m)
+        note = broken_note(ctx, m)
         stat, df, p = wald_test(cox.params[idx], cox.vcov[np.ix_(idx, idx)])
-        rows.append(_test_row(m.name, "HR", "wald", stat, df, p, label, "coefficient-wald", note))
+        rows.append(test_row(m.name, "HR", "wald", stat, df, p, label, "coefficient-wald", note))
         red = np.setdiff1d(np.arange(X.shape[1]), idx)
         ll = cox_loglik(X[:, red], ctx.time, ctx.event, ctx.strata, ctx.ties)
         stat, df, p = lr_test(cox.loglik, ll, len(idx))
-        rows.append(_test_row(m.name, "HR", "lr", stat, df, p, label, "likelihood-ratio", note))
+        rows.append(test_row(m.name, "HR", "lr", stat, df, p, label, "likelihood-ratio", note))
     return rows
-
-
-def _absolute_rows(ctx, c: Contrast, keys, scale, model, method, horizon, ph, notes):
-    res = interval(c, ctx.conf_level)
-    rows = []
-    for i, s in enumerate(keys):
-        key = None if s is None else (s.modifier, s.level)
-        base = {"modifier": OVERALL if s is None else s.modifier,
-                "level": "" if s is None else s.level, "order": 0 if s is None else s.order,
-                "value": np.nan, "scale": scale, "model": model, "method": method,
-                "mu_treated": float(c.mu1[i]), "mu_control": float(c.mu0[i]),
-                "horizon": horizon, "ph_p_value": ph.get(key, np.nan)}
-        rows.append(_row(base, res, i, ctx.counts[key], notes[i]))
-    return rows
-
-
-def _equality_rows(ctx, c: Contrast, keys, scale, model, method, horizon, notes):
-    rows = []
-    for m in ctx.design.modifiers:
-        if m.kind != "categorical":
-            continue
-        idx = [i for i, s in enumerate(keys) if s is not None and s.modifier == m.name]
-        sub = Contrast(c.kind, c.estimate[idx], c.theta[idx], c.cov[np.ix_(idx, idx)],
-                       c.mu1[idx], c.mu0[idx])
-        bad = next((notes[i] for i in idx if notes[i]), "")
-        stat, df, p = equality_test(sub)
-        rows.append(_test_row(m.name, scale, "equality", stat, df, p, model, method,
-                              "not estimable: " + bad.split(": ", 1)[-1] if bad else "", horizon))
-    return rows
-
-
-def _survdiff(ctx: _Ctx, h: float, ph: dict):
-    """Standardized survival difference at horizon h over all rows and each subgroup."""
-    model = survival_at(ctx.cox, h, ctx.n_strata)
-    d = ctx.design
-    Z1 = survival_design(d.X1[:, ctx.keep], ctx.cox.center, ctx.strata, ctx.n_strata)
-    Z0 = survival_design(d.X0[:, ctx.keep], ctx.cox.center, ctx.strata, ctx.n_strata)
-    keys = [None] + list(ctx.subs)
-    W = weights_for([np.ones(len(ctx.t), dtype=bool)] + [s.rows for s in ctx.subs])
-    c = contrast(model, Z1, Z0, W, "difference")
-    notes = [""] + [f"not estimable: {ctx.sparse[(s.modifier, s.level)]}"
-                    if (s.modifier, s.level) in ctx.sparse else "" for s in ctx.subs]
-    rows = _absolute_rows(ctx, c, keys, "SurvDiff", ctx.fm.label, "standardized", h, ph, notes)
-    tests = _equality_rows(ctx, c, keys, "SurvDiff", ctx.fm.label, "standardized-equality", h,
-                           notes)
-    return rows[1:], rows[:1], tests
-
-
-def _survdiff_conditional(ctx: _Ctx, h: float, designs: dict) -> list[dict]:
-    """Survival difference at h at the reference profile (modal stratum) with a continuous
-    modifier at each of its quartiles (or ``at=`` values): the absolute-scale companion of the
-    conditional hazard ratios."""
-    model = survival_at(ctx.cox, h, ctx.n_strata)
-    stratum = np.bincount(ctx.strata).argmax()
-    rows = []
-    for m in ctx.design.modifiers:
-        if m.kind == "categorical" or m.name not in designs:
-            continue
-        vals, X1, X0, *rest = designs[m.name]
-        labels = rest[0] if rest else [f"{m.name} = {v:.4g}" for v in vals]
-        s = np.full(len(vals), stratum)
-        Z1 = survival_design(X1[:, ctx.keep], ctx.cox.center, s, ctx.n_strata)
-        Z0 = survival_design(X0[:, ctx.keep], ctx.cox.center, s, ctx.n_strata)
-        c = contrast(model, Z1, Z0, np.eye(len(vals)), "difference")
-        res = interval(c, ctx.conf_level)
-        for i, v in enumerate(vals):
-            base = {"modifier": m.name, "level": labels[i], "order": i, "value": float(v),
-                    "scale": "SurvDiff", "model": ctx.fm.label, "method": "conditional",
-                    "mu_treated": float(c.mu1[i]), "mu_control": float(c.mu0[i]),
-                    "horizon": h, "ph_p_value": np.nan}
-            rows.append(_row(base, res, i, {}, ""))
-    return rows
-
-
-def _rmst(ctx: _Ctx, tau: float, ph: dict):
-    """RMST difference up to tau from Kaplan–Meier curves per arm within each subgroup."""
-    keys = [None] + list(ctx.subs)
-    masks = [np.ones(len(ctx.t), dtype=bool)] + [s.rows for s in ctx.subs]
-    est, var, mu1, mu0, notes = [], [], [], [], []
-    for key, rows in zip(keys, masks):
-        arms = []
-        for arm in (1, 0):
-            m = rows & (ctx.t == arm)
-            arms.append(rmst(ctx.time[m], ctx.event[m], tau))
-        (m1, v1), (m0, v0) = arms
-        est.append(m1 - m0)
-        var.append(v1 + v0)
-        mu1.append(m1)
-        mu0.append(m0)
-        sk = None if key is None else (key.modifier, key.level)
-        if sk in ctx.sparse:
-            notes.append(f"not estimable: {ctx.sparse[sk]}")
-        elif v1 == 0 or v0 == 0:
-            arm = "treated" if v1 == 0 else "control"
-            notes.append(f"not estimable: no events before tau in the {arm} arm")
-        else:
-            notes.append("")
-    est = np.array(est)
-    c = Contrast("difference", est, est, np.diag(var), np.array(mu1), np.array(mu0))
-    rows = _absolute_rows(ctx, c, keys, "RMSTDiff", KM_MODEL, "km", tau, ph, notes)
-    tests = _equality_rows(ctx, c, keys, "RMSTDiff", KM_MODEL, "km-equality", tau, notes)
-    return rows[1:], rows[:1], tests
 
 
 def _adjust(tests: pd.DataFrame, method: str) -> pd.DataFrame:

@@ -128,7 +128,7 @@ class _Sums:
     leverage1: list | None = None  # HC2/HC3: design rows with leverage 1
 
 
-def _pass(X, y, fam: Family, b, *, w0=None, off=None, info=True, loglik=False, meat=False,
+def block_pass(X, y, fam: Family, b, *, w0=None, off=None, info=True, loglik=False, meat=False,
           codes=None, G=0, bread=None, power=0.0) -> _Sums:
     """One pass over row blocks of X: information, IRLS right-hand side, log-likelihood and
     score outer products at coefficients ``b`` (``None``: the usual IRLS start), each only when
@@ -223,7 +223,7 @@ def _subsample_start(X, y, fam, w0, off, free):
 def _iterate(X, y, fam, w0, off, start, tol, maxiter, free=None, final=None, warm=False):
     """Fisher scoring. Returns (b, sums of the last pass, converged, passes).
 
-    ``final``: extra :func:`_pass` keyword arguments (log-likelihood, meat) added to the pass
+    ``final``: extra :func:`block_pass` keyword arguments (log-likelihood, meat) added to the pass
     predicted to be the last (next step below ``tol``: quadratic convergence for canonical
     links, the observed linear rate otherwise), so that convergence needs no extra pass."""
     p = X.shape[1]
@@ -245,7 +245,7 @@ def _iterate(X, y, fam, w0, off, start, tol, maxiter, free=None, final=None, war
         watch = it > WATCH_LOGLIK_AFTER
         if watch:
             kw["loglik"] = True
-        sums = _pass(X, y, fam, b, w0=w0, off=off, **kw)
+        sums = block_pass(X, y, fam, b, w0=w0, off=off, **kw)
         b_new = _solve(sums.info, sums.rhs, free)
         if not np.all(np.isfinite(b_new)):
             return b_new, sums, False, it
@@ -318,7 +318,7 @@ def _fit_irls(name, X, y, variance, exposure, groups, start, free):
         tol = LOGLIK_TOL if fam.canonical else _tolerance(fam, None)
         with np.errstate(all="ignore"):
             b, _sums, converged, it = _iterate(Xf, y, fam, None, off, start, tol, 300, free)
-            ll = _pass(Xf, y, fam, b, off=off, info=False, loglik=True).loglik
+            ll = block_pass(Xf, y, fam, b, off=off, info=False, loglik=True).loglik
         keep = np.arange(Xf.shape[1]) if free is None else np.asarray(free)
         return (b[keep], np.full((len(keep), len(keep)), np.nan),
                 _loglik(fam, ll, y, n, len(keep)), converged, it, None)
@@ -341,7 +341,7 @@ def _fit_irls(name, X, y, variance, exposure, groups, start, free):
     if sums.loglik is None or missing_meat:
         full = np.zeros((Xf.shape[1], Xf.shape[1]))
         full[np.ix_(keep, keep)] = bread
-        last = _pass(Xf, y, fam, b, off=off, info=False, loglik=True, meat=missing_meat,
+        last = block_pass(Xf, y, fam, b, off=off, info=False, loglik=True, meat=missing_meat,
                      codes=codes, G=G, bread=full if hat else None,
                      power=0.5 if variance == "HC2" else 1.0)
         sums.loglik = last.loglik

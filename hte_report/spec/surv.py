@@ -1,0 +1,96 @@
+"""``Surv(time, event) ~ ...`` formulas: the time and event columns, ``strata()`` terms, and
+the right-hand side parsed like any other formula (treatment, modifiers, adjustment)."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from hte_report.errors import FormulaError
+from hte_report.spec.formula import ParsedFormula, parse_formula
+
+
+@dataclass(frozen=True)
+class SurvFormula:
+    """A survival formula: ``Surv(time, event) ~ rhs + strata(s)``, with the right-hand side
+    (strata removed) parsed by :func:`hte_report.formula.parse_formula`."""
+
+    formula: str
+    time: str
+    event: str
+    strata: tuple[str, ...]
+    parsed: ParsedFormula
+
+
+def _top_level_split(text: str, sep: str) -> list[str]:
+    parts, depth, cur = [], 0, ""
+    for ch in text:
+        depth += (ch in "([") - (ch in ")]")
+        if ch == sep and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    return parts + [cur]
+
+
+def _call_of(text: str, name: str) -> list[str] | None:
+    """Argument names of ``name(a, b, ...)`` when ``text`` is exactly such a call of names."""
+    try:
+        node = ast.parse(text.strip(), mode="eval").body
+    except SyntaxError:
+        return None
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+            and node.func.id == name):
+        return None
+    if node.keywords or not all(isinstance(a, ast.Name) for a in node.args):
+        raise FormulaError(f"{text.strip()!r}: {name}() takes data column names only, "
+                           f"e.g. {name}(a, b).")
+    return [a.id for a in node.args]
+
+
+def parse_surv_formula(formula: str, columns: Sequence[str], treatment: str | None = None,
+                       safe: bool = False, binary_columns: Sequence[str] = ()) -> SurvFormula:
+    """Parse ``Surv(time, event) ~ treat * (age + C(stage)) + strata(site)``.
+
+    ``Surv`` and ``strata`` are read here; the rest of the right-hand side goes through
+    :func:`hte_report.formula.parse_formula` with the time column standing in as the outcome.
+    """
+    columns = list(columns)
+    if not isinstance(formula, str) or "~" not in formula:
+        raise FormulaError(f"formula must be a string like 'Surv(time, event) ~ treat * age', "
+                           f"got {formula!r}.")
+    lhs, rhs = formula.split("~", 1)
+    args = _call_of(lhs, "Surv")
+    if args is None:
+        raise FormulaError(f"the left-hand side of {formula!r} must be Surv(time, event).")
+    if len(args) == 3:
+        raise FormulaError("the counting-process form Surv(start, stop, event) is not supported; "
+                           "use Surv(time, event) with one row per patient.")
+    if len(args) != 2:
+        raise FormulaError(f"Surv() takes (time, event); got {len(args)} argument(s).")
+    time, event = args
+    keep, strata = [], []
+    for term in _top_level_split(rhs, "+"):
+        s = _call_of(term, "strata")
+        if s is not None:
+            strata += [c for c in s if c not in strata]
+            continue
+        for bad, fix in (("strata(", "write strata(...) as a separate '+ strata(site)' term"),
+                         ("cluster(", "use variance=Cluster('site') instead"),
+                         ("Surv(", "Surv() belongs on the left-hand side")):
+            if bad in term:
+                raise FormulaError(f"term {term.strip()!r} of {formula!r}: {fix}.")
+        keep.append(term.strip())
+    for col, role in [(time, "time"), (event, "event")] + [(c, "strata") for c in strata]:
+        if col not in columns:
+            from hte_report.spec.formula import _absent
+
+            raise FormulaError(_absent(col, columns, role))
+    parsed = parse_formula(f"{time} ~ {' + '.join(keep)}", columns, treatment=treatment,
+                           safe=safe, binary_columns=binary_columns)
+    for col, role in [(event, "event")] + [(c, "strata") for c in strata]:
+        if col in parsed.variables:
+            raise FormulaError(f"the {role} column {col!r} also appears as a covariate.")
+    return SurvFormula(formula, time, event, tuple(strata), parsed)

@@ -11,7 +11,8 @@ errors under :class:`HTEReportError`.
 from hte_report._version import __version__  # noqa: I001
 
 from hte_report.analysis import fit_plan  # noqa: E402, I001
-from hte_report.path.benefit import personalized_benefit, risk_stratified  # noqa: E402
+from hte_report.path.benefit import risk_stratified  # noqa: E402
+from hte_report.path.personalized import personalized_benefit  # noqa: E402
 from hte_report.estimation.bootstrap import bootstrap  # noqa: E402
 from hte_report.data.prepare import read_data  # noqa: E402
 from hte_report.errors import HTEReportError, HTEReportWarning  # noqa: E402

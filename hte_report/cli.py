@@ -275,7 +275,7 @@ def benefit(
     """
     import math
 
-    from hte_report.path.benefit import benefit_from_result, personalized_benefit
+    from hte_report.path.personalized import benefit_from_result, personalized_benefit
 
     with _clear_errors():
         risks = _numbers(p0, "P0 (baseline risks)")

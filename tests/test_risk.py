@@ -15,11 +15,11 @@ import pytest
 
 import hte_report as hr
 from hte_report.errors import DataError, FormulaError, HTEReportError
-from hte_report.path.benefit import (
+from hte_report.path.benefit import risk_stratified
+from hte_report.path.personalized import (
     benefit_from_result,
     personalized_benefit,
     plot_personalized_benefit,
-    risk_stratified,
 )
 from hte_report.path.risk import OverfittingWarning, c_statistic, risk_model
 from hte_report.path.stepp import (

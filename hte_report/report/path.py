@@ -26,7 +26,8 @@ def risk_section(analysis, with_png: bool = False) -> list:
     """
     from hte_report.core.format import fmt_ci, fmt_count, fmt_p
     from hte_report.errors import HTEReportError
-    from hte_report.path.benefit import benefit_from_result, risk_stratified
+    from hte_report.path.benefit import risk_stratified
+    from hte_report.path.personalized import benefit_from_result
     from hte_report.report.model import Callout, Para, Table
 
     plan, res = analysis.plan, analysis.result

@@ -483,7 +483,7 @@ def test_effect_curve_with_missing_and_infinite_band(rossi_result, rossi):
 
 
 def test_a_500_character_label_is_truncated_with_few_measurements(monkeypatch):
-    from hte_report.presentation import plots
+    from hte_report.presentation.plots import style as plots
 
     calls = []
     real = plots._line_width.__wrapped__

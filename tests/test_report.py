@@ -281,7 +281,7 @@ def test_long_words_wrap_and_hashes_copy_whole(rendered):
 
 
 def test_a_forest_plot_too_long_for_a_page_is_split(rossi_result, monkeypatch):
-    from hte_report.report import content
+    from hte_report.report import subgroups as content
 
     monkeypatch.setattr(content, "FOREST_ROWS", 3)
     parts = content._forest_parts(rossi_result)  # age (3 quartiles), wexp (2), prio (3)
@@ -302,7 +302,7 @@ def test_a_hundred_and_twenty_level_modifier_gives_page_sized_forest_plots():
 
     import hte_report as hr
     from hte_report.presentation.tables import subgroup_table
-    from hte_report.report import content
+    from hte_report.report import subgroups as content
 
     rng = np.random.default_rng(5)
     n = 4800

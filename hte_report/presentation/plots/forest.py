@@ -1,0 +1,373 @@
+"""The forest plot: subgroup effects with absolute and relative panels side by side, text
+columns (labels, counts, estimates, interaction p) and an explanatory footnote."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from matplotlib.collections import LineCollection
+from matplotlib.markers import MarkerStyle
+from matplotlib.patches import Polygon
+from matplotlib.transforms import ScaledTranslation, blended_transform_factory
+
+from hte_report.core.format import clean_label, fmt_ci, fmt_count, fmt_p, is_ratio
+from hte_report.errors import DataError
+from hte_report.presentation.plots.axes import _drawn, _limits, _style_axis
+from hte_report.presentation.plots.style import (
+    ForestStyle,
+    _arms,
+    _check_style,
+    _fit_text,
+    _label,
+    _note,
+    _scale_title,
+    _width,
+)
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from hte_report.results.result import HTEResult
+
+POSTHOC = "(post hoc \u2014 hypothesis-generating)"
+_WEIGHT = {"continuous": ["n"], "binary": ["events_treated", "events_control"],
+           "count": ["events_treated", "events_control"],
+           "survival": ["events_treated", "events_control"]}  # marker area
+#: Scales that measure the absence of the event (survival), so higher favours treatment
+#: when the event is harmful.
+_SURVIVAL_SCALES = ("SurvDiff", "RMSTDiff")
+
+
+@dataclass
+class _Row:
+    kind: str  # overall | heading | level
+    label: str
+    cells: dict[str, pd.Series | None]  # axis -> tidy row
+    counts: pd.Series | None = None
+    p_text: dict[str, str] = field(default_factory=dict)
+    posthoc: bool = False
+    lines: int = 1
+    top: float = 0.0
+
+    @property
+    def y(self) -> float:
+        return self.top + self.lines / 2
+
+
+def _rows(result: HTEResult, axes: list[str], adjusted: bool, overall: dict) -> list[_Row]:
+    """All patients, then per modifier a heading row and its levels in frame order."""
+    eff = {a: result.effects(a) for a in axes}
+    tests = {a: result.interaction_p(a).set_index("modifier") for a in axes}
+    counts = next((o for o in overall.values() if o is not None), None)
+    rows = [_Row("overall", "All patients", dict(overall), counts)]
+    for mod in result.modifiers:
+        ptext = {}
+        for a in axes:
+            t = tests[a].loc[mod] if mod in tests[a].index else None
+            p = fmt_p(np.nan if t is None else t.p_value)
+            if adjusted and t is not None:
+                p += f" (adj {fmt_p(t.p_adjusted)})"
+            ptext[a] = f"P-int {'' if p[0] in '<>' else '= '}{p}"
+        rows.append(_Row("heading", _label(result, mod), {a: None for a in axes}, None, ptext,
+                         posthoc=mod in result.posthoc))
+        spine = eff[axes[0]][eff[axes[0]].modifier == mod].sort_values("order")
+        for level in spine.level:
+            match = {a: eff[a][(eff[a].modifier == mod) & (eff[a].level == level)] for a in axes}
+            cells = {a: m.iloc[0] if len(m) else None for a, m in match.items()}
+            rows.append(_Row("level", clean_label(result.level_label(mod, level)), cells,
+                             cells[axes[0]]))
+    return rows
+
+
+def forest_plot(
+    result: HTEResult,
+    ax: Axes | None = None,
+    *,
+    style: ForestStyle | None = None,
+    higher_is_better: bool = False,
+    adjusted: bool = False,
+) -> Figure:
+    """Forest plot of subgroup effects with absolute and relative panels side by side.
+
+    Parameters
+    ----------
+    result
+        A fitted :class:`~hte_report.result.HTEResult`; only its tidy frames are read.
+    ax
+        Draw into this Axes' area of its figure (the Axes itself is hidden). ``None`` creates a
+        figure whose height grows with the number of rows.
+    style
+        A :class:`ForestStyle`; ``None`` uses the defaults.
+    higher_is_better
+        ``False`` (default): the outcome is harmful, so effects below the null favour treatment.
+    adjusted
+        Show the multiplicity-adjusted interaction p too, e.g. ``"0.044 (adj 0.13)"``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import hte_report as hr
+    >>> from hte_report.datasets import load_rossi
+    >>> res = hr.fit("arrest ~ fin * (age + C(wexp))", load_rossi(), treatment="fin")
+    >>> fig = forest_plot(res, adjusted=True)
+    >>> [a.get_xscale() for a in fig.axes if a.get_label() in ("forest-absolute",
+    ...                                                        "forest-relative")]
+    ['linear', 'log']
+    """
+    import matplotlib.pyplot as plt
+
+    style = _check_style(style)
+    axes = [a for a in ("absolute", "relative") if a in result.primary]
+    if not axes:
+        raise DataError("the result has no converged model to plot.")
+    overall = {a: result.overall_effect(a) for a in axes}
+    overall = {a: o if o.scale == result.primary[a][0] else None for a, o in overall.items()}
+    rows = _rows(result, axes, adjusted, overall)
+    cols, texts = _columns(result, rows, axes, style)
+    fs, small = style.font_size, style.font(style.font_size - 1)
+    n_units = 0.0  # height in text lines: rows, gaps before headings, space above the axis
+    for i, r in enumerate(rows):
+        n_units += 0.35 if r.kind == "heading" and i else 0
+        r.top, n_units = n_units, n_units + r.lines
+    n_units += 0.3
+    notes = _forest_notes(result, axes, rows, overall, adjusted) if style.show_footnote else []
+    head_h, fav_h = 2.5 * fs + 8, 2.5 * fs + 12  # points: column headers; ticks and favours
+    text_w = sum(w for k, _, w in cols if not k.startswith("panel")) + 8
+    width = text_w + 72 * style.panel_width * len(axes) if ax is None else (
+        ax.get_position().width * 72 * ax.figure.get_figwidth())
+    note = _fit_text(" ".join(notes), width - 12, small, max_lines=12)
+    foot_h = fav_h + (note.count("\n") + 1) * 1.3 * (fs - 1) + 8 if notes else fav_h
+    if ax is None:
+        row_h = 72 * style.row_height if style.row_height else fs * float(
+            np.interp(len(rows), [20, 40], [2.0, 1.6]))
+        box = (0.0, 0.0, width, head_h + n_units * row_h + foot_h)
+        fig = plt.figure(figsize=(width / 72, box[3] / 72))
+    else:  # the given Axes becomes an invisible container
+        fig, pos = ax.figure, ax.get_position()
+        box = tuple(72 * v for v in (pos.x0 * fig.get_figwidth(), pos.y0 * fig.get_figheight(),
+                                     width / 72, pos.height * fig.get_figheight()))
+        ax.set_axis_off()
+    fw, fh = (72 * v for v in fig.get_size_inches())
+    body_h = box[3] - head_h - foot_h
+    x, flex = box[0] + 4, max(36.0, (box[2] - text_w) / len(axes))
+
+    def new_axes(x0: float, w: float, label: str) -> Axes:
+        a = fig.add_axes((x0 / fw, (box[1] + foot_h) / fh, w / fw, body_h / fh), label=label)
+        a.set_ylim(n_units, 0)
+        a.patch.set_visible(False)
+        a.set_yticks([])
+        for s in ("left", "right", "top"):
+            a.spines[s].set_visible(False)
+        return a
+
+    bg = new_axes(x, box[2] - 8, "forest-background")
+    bg.set_axis_off()
+    for i, r in enumerate(rows):
+        if i % 2 == 0 and style.shade_color != "none":
+            bg.axhspan(r.top, r.top + r.lines, color=style.shade_color, lw=0, zorder=0)
+    bg.axhline(0, color="black", lw=0.8)
+    if notes:
+        bg.annotate(note, (0, 0), xycoords="axes fraction", xytext=(0, -fav_h), va="top",
+                    textcoords="offset points", color=style.note_color, fontproperties=small,
+                    parse_math=False, linespacing=1.3, gid="forest-footnote")
+    for key, header, w in cols:
+        panel = key.startswith("panel-")
+        a = new_axes(x, flex if panel else w, f"forest-{key.removeprefix('panel-')}")
+        x += flex if panel else w
+        ha, xa = ("center", 0.5) if panel or key in ("treated", "control") else ("left", 0.0)
+        a.annotate(header, (xa, 1), xycoords="axes fraction", xytext=(4 * (ha == "left"), 4),
+                   textcoords="offset points", ha=ha, va="bottom", linespacing=1.15,
+                   fontproperties=style.font(weight="bold"), parse_math=False)
+        if panel:
+            _draw_panel(a, result, key.removeprefix("panel-"), rows, overall, style,
+                        body_h / n_units, higher_is_better)
+            continue
+        a.set_axis_off()
+        for i, (r, txt) in enumerate(zip(rows, texts[key], strict=True)):
+            fp = (style.font(weight="bold" if r.kind != "level" else "normal") if key == "label"
+                  else style.font(fs - 1, style="italic") if r.kind == "heading" else style.font())
+            one = "\n" not in txt  # one line: baseline half a cap height below the row centre
+            shift = ScaledTranslation((14 if r.kind == "level" and key == "label" else 4) * (
+                ha == "left") / 72, -0.36 * fp.get_size_in_points() * one / 72,
+                fig.dpi_scale_trans)
+            a.text(xa, r.y, txt, transform=blended_transform_factory(a.transAxes, a.transData)
+                   + shift, ha=ha, va="baseline" if one else "center", fontproperties=fp,
+                   color=style.posthoc_color if r.posthoc and key == "label" else "black",
+                   linespacing=1.1, gid=f"forest-{key}-{i}", parse_math=False)
+    return fig
+
+
+def _columns(result: HTEResult, rows: list[_Row], axes: list[str], style: ForestStyle
+             ) -> tuple[list[tuple[str, str, float]], dict[str, list[str]]]:
+    """Wrap labels (setting row heights); columns as (key, header, points) and texts."""
+    prop, bold, small = style.font(), style.font(weight="bold"), style.font(style.font_size - 1)
+    label_w = 72 * style.max_label_width
+    if any(r.posthoc for r in rows):  # the post hoc tag always fits on one line
+        label_w = max(label_w, _width(POSTHOC, bold))
+    note_font = style.font(style.font_size - 1, style="italic")
+    for r in rows:
+        fp = bold if r.kind != "level" else prop
+        if r.posthoc:
+            one = f"{r.label} {POSTHOC}"
+            r.label = one if _width(one, fp) <= label_w else (
+                f"{_fit_text(r.label, label_w, fp, 2)}\n{POSTHOC}")
+        else:
+            r.label = _fit_text(r.label, label_w - 10 * (r.kind == "level"), fp,
+                                2 if r.kind == "heading" else 1)
+        r.lines = r.label.count("\n") + 1
+        for c in r.cells.values():  # a not-estimable note may take two lines in its panel
+            if r.kind == "level" and c is not None and not np.isfinite(c.estimate):
+                note = _fit_text(_note(c), 72 * style.panel_width - 8,
+                                 note_font, 2)
+                r.lines = max(r.lines, note.count("\n") + 1)
+    label_col = max(_width(r.label, bold) + 10 * (r.kind == "level") for r in rows)
+    cols = [("label", "Subgroup", max(label_col, _width("Subgroup", bold)) + 6)]
+    texts = {"label": [r.label for r in rows]}
+    binary = result.family != "continuous"
+    if style.show_counts:
+        arms = _arms(result, ("Control", "Treated"))
+        for key, name in (("treated", arms[1]), ("control", arms[0])):
+            ev, n = f"events_{key}", f"n_{key}"
+            texts[key] = ["" if r.counts is None else "\u2013" if not np.isfinite(r.counts[n])
+                          else fmt_count(r.counts[ev], r.counts[n]) for r in rows]
+            head = f"{name[:1].upper()}{name[1:14]}\n{'events/n' if binary else 'n'}"
+            cols.append((key, head, max(_width(head, bold), *(_width(t, prop) for t in
+                                                              texts[key])) + 10))
+    pct = f"{100 * result.conf_level:g}%"
+    for a in axes:
+        scale = result.primary[a][0]
+        cols.append((f"panel-{a}", _fit_text(_scale_title(scale), 72 * style.panel_width, bold,
+                                             2), 72 * style.panel_width))
+        if not (style.show_estimates or style.show_p_interaction):
+            continue
+        key, heads = f"text-{a}", [r for r in rows if r.kind == "heading"]
+        texts[key] = [_estimate_text(r, a, style) for r in rows]
+        head = f"{scale} ({pct} CI)" if style.show_estimates else ""
+        w = max(_width(head, bold), *(_width(t, prop) for t, r in zip(texts[key], rows,
+                                                                      strict=True)
+                                      if r.kind != "heading"))
+        if any(_width(r.p_text[a], small) > 1.6 * w for r in heads):  # (adj ...) below
+            for i, r in enumerate(rows):
+                if r.kind == "heading":
+                    texts[key][i] = texts[key][i].replace(" (adj", "\n(adj")
+                    r.lines = max(r.lines, 2)
+        cols.append((key, head, max(w, *(_width(t, small) for t in texts[key])) + 10))
+    return cols, texts
+
+
+def _estimate_text(r: _Row, axis: str, style: ForestStyle) -> str:
+    if r.kind == "heading":
+        return r.p_text[axis] if style.show_p_interaction else ""
+    c = r.cells[axis]
+    if not style.show_estimates or c is None:  # no row on this scale: leave blank
+        return ""
+    return fmt_ci(c.estimate, c.conf_low, c.conf_high, c.scale)
+
+
+def _forest_notes(result: HTEResult, axes: list[str], rows: list[_Row], overall: dict,
+                  adjusted: bool) -> list[str]:
+    pct = f"{100 * result.conf_level:g}%"
+    size = "subgroup size" if result.family == "continuous" else "number of events"
+    sized = [r.cells[a][_WEIGHT[result.family]].sum(min_count=1) for a in axes for r in rows
+             if r.kind == "level" and r.cells[a] is not None]
+    circles = ("; circles: conditional effects at the stated value of a continuous modifier"
+               if not np.isfinite(sized).all() else "")
+    notes = [f"Squares: subgroup effects (area proportional to {size}){circles}; lines: {pct} "
+             "CIs; diamond and dashed line: overall effect."]
+    how = {"OR": " (conditional)"}
+    cond = circles or any(s in how for s, _ in result.primary.values())
+    notes.append("; ".join(f"{s} from {m}{how.get(s, '')}" for s, m in result.primary.values())
+                 + ("; conditional effects hold the other covariates at the reference profile"
+                    if cond else "") + ".")
+    adj = ""
+    if adjusted:  # family sizes as recorded with the adjusted p-values
+        t = result.interaction_p(axes[0])
+        fam = t.groupby(t.get("family", pd.Series("all", t.index))).modifier.nunique()
+        method = t.p_adjust_method.iloc[0] if len(t) else result.multiplicity
+        adj = (f"; adj: {method}-adjusted across the {fam.iloc[0]} modifiers tested"
+               if len(fam) == 1 else f"; adj: {method}-adjusted within each family ("
+               + ", ".join(f"{n} {name}" for name, n in fam.items()) + " modifiers)")
+    notes.append(f"P-int: Wald test of the treatment \u00d7 modifier terms in the model of each "
+                 f"scale{adj}.")
+    notes += [f"No overall {result.primary[a][0]}: the result has no standardized overall effect "
+              "on that scale." for a in axes if overall[a] is None]
+    notes += [f"Blank {result.primary[a][0]} rows: the result has no such subgroup on that "
+              "scale." for a in axes if any(r.kind == "level" and r.cells[a] is None
+                                            for r in rows)]
+    if set(result.posthoc) & set(result.modifiers):
+        notes.append("Post hoc modifiers were not pre-specified; their results are "
+                     "hypothesis-generating.")
+    return notes
+
+
+def _draw_panel(ax: Axes, result: HTEResult, axis: str, rows: list[_Row], overall: dict,
+                style: ForestStyle, row_h: float, higher_is_better: bool) -> None:
+    """Null and overall lines, diamond, squares, intervals and notes of one scale."""
+    scale = result.primary[axis][0]
+    null, o = (1.0 if is_ratio(scale) else 0.0), overall[axis]
+    subs = [(r, r.cells[axis]) for r in rows if r.kind == "level" and r.cells[axis] is not None]
+    ok = [(r, c) for r, c in subs if np.isfinite(c.estimate)]
+    vals = [v for _, c in ok for v in (c.estimate, c.conf_low, c.conf_high)]
+    if o is not None:
+        vals += [o.estimate, o.conf_low, o.conf_high]
+    core = [c.estimate for _, c in ok] + ([] if o is None else [o.estimate, o.conf_low,
+                                                                 o.conf_high])
+    lo, hi = _limits(vals, null, is_ratio(scale), core=core)
+    ax.set_xlim(lo, hi)
+    end = _drawn(lo, hi, is_ratio(scale))
+    length = ax.get_position().width * 72 * ax.figure.get_figwidth()
+    _style_axis(ax, scale, style, length, "x")
+    ax.spines["bottom"].set_linewidth(0.6)
+    ax.axvline(null, color=style.null_color, lw=0.8, zorder=1, gid=f"forest-null-{axis}")
+    if o is not None and np.isfinite(o.estimate):
+        ax.axvline(o.estimate, color=style.overall_color, lw=0.7, ls=(0, (4, 3)), zorder=1,
+                   gid=f"forest-overall-line-{axis}")
+        y = rows[0].y
+        clo, chi = (o.estimate if np.isnan(v) else end(v) for v in (o.conf_low, o.conf_high))
+        ax.add_patch(Polygon([(clo, y), (o.estimate, y - 0.32), (chi, y),
+                              (o.estimate, y + 0.32)], closed=True, color=style.overall_color,
+                             zorder=3, gid=f"forest-overall-{axis}"))
+    w = np.array([float(c[_WEIGHT[result.family]].sum(min_count=1)) for _, c in ok])
+    side = 0.8 * row_h * np.sqrt(w / max(np.nanmax(w, initial=0), 1))  # area proportional to w
+    ys = [r.y for r, _ in ok]
+    ax.add_collection(LineCollection(
+        [[(end(c.conf_low), y), (end(c.conf_high), y)] for (_, c), y in zip(ok, ys,
+                                                                             strict=True)],
+        colors=style.marker_color, linewidths=1.0, zorder=2, gid=f"forest-intervals-{axis}"))
+    pts = ax.scatter([c.estimate for _, c in ok], ys, s=np.where(
+        np.isfinite(w), np.maximum(side, 2.5), 0.45 * row_h) ** 2, color=style.marker_color,
+        edgecolors="none", zorder=4, gid=f"forest-points-{axis}")
+    shapes = {m: MarkerStyle(m).get_path().transformed(MarkerStyle(m).get_transform())
+              for m in "so"}  # squares for subgroups, circles for rows without a size
+    pts.set_paths([shapes["s" if np.isfinite(v) else "o"] for v in w])
+    for (_, c), y in zip(ok, ys, strict=True):  # arrow heads where an interval leaves the axis
+        for end, edge, mk in ((c.conf_low, lo, "<"), (c.conf_high, hi, ">")):
+            if (end < edge) if mk == "<" else (end > edge):
+                ax.plot([edge], [y], marker=mk, ms=4, color=style.marker_color, clip_on=False)
+    prop = style.font(style.font_size - 1, style="italic")
+    for i, (r, c) in enumerate(subs):
+        if not np.isfinite(c.estimate):
+            ax.text(0.5, r.y, _fit_text(_note(c), length - 8, prop,
+                                        r.lines), transform=ax.get_yaxis_transform(),
+                    ha="center", va="center", fontproperties=prop, color=style.note_color,
+                    bbox={"fc": "white", "ec": "none", "pad": 0.6, "alpha": 0.9},
+                    gid=f"forest-not-estimable-{axis}-{i}", parse_math=False, linespacing=1.0)
+    control, treated = _arms(result, ("control", "treatment"))
+    better_up = higher_is_better != (scale in _SURVIVAL_SCALES)
+    left, right = (control, treated) if better_up else (treated, control)
+    frac = float(np.clip(ax.transLimits.transform((null, 1))[0], 0.05, 0.95))
+    small = style.font(style.font_size - 1)
+    for side, text, ha, dx, room in (("left", f"\u2190 Favours {left}", "right", -3, frac),
+                                     ("right", f"Favours {right} \u2192", "left", 3, 1 - frac)):
+        if _width(text, small) > max(room, 0.5) * length + 18:
+            text = text.replace("Favours ", "Favours\n")
+        ax.annotate(text, (frac, 0), xycoords="axes fraction", xytext=(dx, -style.font_size - 9),
+                    textcoords="offset points", ha=ha, va="top", fontproperties=small,
+                    linespacing=1.1, gid=f"forest-favours-{axis}-{side}", parse_math=False)

@@ -1,0 +1,272 @@
+"""The report's analysis sections: pre-specified subgroup analyses (forest plots, split into
+page-sized parts, and tables of effects and heterogeneity tests), continuous modifiers, the
+risk-based (PATH) analysis, the credibility of effect modification (ICEMAN, Sun et al.) and
+post hoc analyses."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+
+from hte_report.analysis import PlannedAnalysis
+from hte_report.core.format import MINUS, fmt_ci, fmt_p, is_ratio, p_eq
+from hte_report.core.inference import familywise_error, qualitative_interaction
+from hte_report.presentation.credibility import analyst_ratings, credibility_table, sun_checklist
+from hte_report.presentation.tables import column_labels, subgroup_frame, subgroup_table
+from hte_report.report.model import Figure, Para, Section, Table
+from hte_report.results.result import HTEResult
+
+
+def _figure(fig, caption: str, name: str, png: bool = False) -> Figure:
+    return Figure.from_matplotlib(fig, caption, name, png)
+
+
+#: Rows (modifier headings and levels) of one forest figure: one page at the default style.
+FOREST_ROWS = 40
+
+
+def _forests(res: HTEResult, caption: str, name: str, png: bool, **kw) -> list[Figure]:
+    """The forest plot of ``res``, as several figures of at most :data:`FOREST_ROWS` rows when
+    it would not fit on a page (a 200-level factor); a modifier's levels are split only when
+    they alone exceed a figure, and its heading is repeated."""
+    parts = _forest_parts(res)
+    if len(parts) == 1:
+        return [_figure(res.forest(**kw), caption, name, png)]
+    out, sg = [], res.subgroups
+    for i, part in enumerate(parts, 1):
+        keep = pd.Series(False, index=sg.index)
+        for mod, levels in part:
+            keep |= (sg.modifier == mod) & sg.level.isin(levels)
+        sub = replace(res, modifiers=tuple(mod for mod, _ in part), subgroups=sg[keep])
+        out.append(_figure(sub.forest(**kw), f"{caption.rstrip('.')} (part {i} of "
+                           f"{len(parts)}).", name if i == 1 else f"{name}-{i}", png))
+    return out
+
+
+def _forest_parts(res: HTEResult) -> list[list[tuple[str, list]]]:
+    """Modifiers and their levels, packed in order into figures of at most FOREST_ROWS rows."""
+    if not res.primary:
+        return [[]]
+    eff = res.effects(next(iter(res.primary)))
+    parts: list[list[tuple[str, list]]] = [[]]
+    used = 0
+    for mod in res.modifiers:
+        levels = list(eff[eff.modifier == mod].sort_values("order").level)
+        step = FOREST_ROWS - 1
+        for chunk in [levels[i:i + step] for i in range(0, len(levels), step)] or [[]]:
+            if parts[-1] and used + 1 + len(chunk) > FOREST_ROWS:
+                parts.append([])
+                used = 0
+            parts[-1].append((mod, chunk))
+            used += 1 + len(chunk)
+    return parts
+
+
+
+def _subgroups(a: PlannedAnalysis, png: bool) -> Section:
+    res = a.result
+    hib = bool(a.plan.outcome.get("higher_is_better", False))
+    pre = [m for m in res.modifiers if m not in res.posthoc]
+    figs = _forests(replace(res, modifiers=tuple(pre)), "Forest plot of the pre-specified "
+                    "modifiers on both scales.", "forest", png, higher_is_better=hib,
+                    adjusted=True)
+    disp = subgroup_frame(res).rename(columns=column_labels(res))
+    blocks = [
+        Para("Categorical modifiers: effects standardized over each subgroup's participants. "
+             "Continuous modifiers are analysed as continuous: their rows are model-based "
+             "conditional effects at the quartiles (other covariates at the reference profile), "
+             "not estimates within arbitrary subgroups, so no per-arm counts are shown for them. "
+             "P for interaction: Wald test of all treatment × modifier terms of the primary "
+             f"model for each scale, raw and {res.multiplicity}-adjusted across the {len(pre)} "
+             f"pre-specified modifiers (chance of at least one false positive at "
+             f"α = {a.plan.alpha} among {len(pre)} independent tests per scale: "
+             f"{familywise_error(a.plan.alpha, len(pre)):.0%})."),
+        *figs,
+        Table(disp, "Subgroup effects on both scales" + (
+            " (RD in percentage points)" if res.family == "binary" else ""), group="Modifier",
+              gt=subgroup_table(res), name="subgroups", notes=_model_notes(res)),
+    ]
+    prim = {model for _, model in res.primary.values()}
+    order = {m: i for i, m in enumerate(res.modifiers)}
+    it = res.interactions[res.interactions.model.isin(prim)
+                          & res.interactions.test.isin(["wald", "lr"])]
+    it = it.sort_values(["modifier", "model"], key=lambda c: c.map(order) if c.name ==
+                        "modifier" else c, kind="stable")
+    tests = it.copy()
+    tests["modifier"] = [res.labels.get(m, m) for m in tests.modifier]
+    tests = pd.DataFrame({
+        "Modifier": tests.modifier, "Model": tests.model, "Scale": tests.scale,
+        "Test": tests.test, "Chi-square": [f"{s:.2f}" if np.isfinite(s) else "–"
+                                           for s in tests.statistic],
+        "df": tests.df.astype(str), "P": [fmt_p(p) for p in tests.p_value],
+        "P adjusted": [fmt_p(p) for p in tests.p_adjusted], "Note": tests.note.fillna(""),
+    })
+    if not tests["Note"].astype(bool).any():
+        tests = tests.drop(columns="Note")
+    blocks.append(Table(tests, "Tests of heterogeneity, primary models",
+                        notes=("wald: all treatment × modifier coefficients; lr: likelihood "
+                               "ratio (likelihood-based models only). Every model and test, "
+                               "including equality of standardized effects, is listed under "
+                               "Methods as sensitivity analyses.",),
+                        group="Modifier", name="interactions"))
+    gs = qualitative_interaction(res)
+    if len(gs):
+        g = pd.DataFrame({
+            "Modifier": [res.labels.get(m, m) for m in gs.modifier], "Scale": gs.scale,
+            "Model": gs.model, "Subgroups": gs.n_subgroups.astype(str),
+            "Q−": [f"{v:.2f}" for v in gs.q_minus], "Q+": [f"{v:.2f}" for v in gs.q_plus],
+            "P (qualitative)": [fmt_p(p) for p in gs.p_value],
+        })
+        blocks.append(Table(g, "Gail–Simon test of qualitative (crossover) interaction",
+                            notes=("Large-sample p-value from the least-favourable null, a "
+                                   "mixture of chi-square distributions (Gail & Simon 1985); a "
+                                   "small p suggests the effect changes direction across "
+                                   "subgroups; p = 1 when every effect is on one side.",),
+                            name="gail-simon"))
+    if len(res.additive):
+        ad = res.additive
+        add = pd.DataFrame({"Modifier": [res.labels.get(m, m) for m in ad.modifier],
+                            "Measure": ad.measure, "Model": ad.model,
+                            "Reference": ad.reference,
+                            "Estimate (CI)": [fmt_ci(e, lo, hi, "MeanRatio") for e, lo, hi in
+                                              zip(ad.estimate, ad.conf_low, ad.conf_high)]})
+        add["Estimate (CI)"] = add["Estimate (CI)"].str.replace("-", MINUS)
+        blocks.append(Table(add, "Additive interaction for binary modifiers (RERI, AP, SI)",
+                            notes=("Joint effects of treatment and the modifier at the reference "
+                                   "profile (other covariates at their means/modes), relative to "
+                                   "the stated reference stratum; Hosmer–Lemeshow delta-method "
+                                   "intervals; the suffix names the ratio the model estimates "
+                                   "(OR from logit, RR from log link). When treatment is "
+                                   "preventive, RERI is usually interpreted after recoding so "
+                                   "that the reference is the lowest-risk stratum (Knol et al. "
+                                   "2011); this table does not recode.",), name="additive"))
+    return Section("Pre-specified subgroup analyses", tuple(blocks), id="subgroups")
+
+
+def _model_notes(res: HTEResult) -> tuple[str, ...]:
+    notes = []
+    for axis, (scale, model) in res.primary.items():
+        row = res.models[res.models.model == model].iloc[0]
+        notes.append(f"{scale}: from the {model} model ({row.link} link, {row.variance} "
+                     f"variance); the primary model for the {axis} scale.")
+    notes.append(f"P interaction: Wald test of all treatment × modifier terms; 'adj': "
+                 f"{res.multiplicity}-adjusted across modifiers.")
+    return tuple(notes)
+
+
+def _continuous(a: PlannedAnalysis, png: bool) -> Section:
+    res = a.result
+    mods = [m for m in res.modifiers
+            if res.modifier_kinds.get(m) == "continuous" and m not in res.posthoc]
+    if not mods:
+        return Section("Continuous modifiers", (Para("No continuous modifier was pre-specified."),),
+                       id="continuous")
+    blocks = [Para("Conditional effects across the observed range of each continuous modifier "
+                   "(other covariates at the reference profile), with pointwise confidence "
+                   "bands; the modifier is analysed as continuous, without cut points.")]
+    for m in mods:
+        fig = res.effect_curve(m, data=a.data)
+        blocks.append(_figure(fig, f"Effect of treatment by {res.labels.get(m, m)}.",
+                              f"curve-{m}", png))
+    prof = res.profile.rename(columns={"variable": "Variable", "value": "Reference value"})
+    prof["Reference value"] = [_round_str(v) for v in prof["Reference value"]]
+    blocks.append(Table(prof, "Reference profile for conditional effects (mean of continuous, "
+                        "mode of categorical covariates)", name="profile"))
+    return Section("Continuous modifiers", tuple(blocks), id="continuous")
+
+
+def _round_str(v: str) -> str:
+    try:
+        return f"{float(v):.4g}"
+    except ValueError:
+        return v
+
+
+def _risk(a: PlannedAnalysis, png: bool) -> Section:
+    from hte_report.report.path import risk_section
+
+    return Section("Risk-based analysis (PATH)", tuple(risk_section(a, with_png=png)), id="risk")
+
+
+def _credibility(a: PlannedAnalysis, answers, proposed) -> Section:
+    res, plan = a.result, a.plan
+    analyst = analyst_ratings(plan)
+    order = {m: i for i, m in enumerate(res.modifiers)}
+    lab = {m: res.labels.get(m, m) for m in res.modifiers}
+    suggested = answers[answers.interaction_p < 0.1]
+    skipped = answers[~(answers.interaction_p < 0.1)][["modifier", "scale", "interaction_p"]]
+    skipped = skipped.drop_duplicates()
+    blocks = [
+        Para("ICEMAN (RCT version) assesses a suggested effect modification — one outcome, one "
+             "effect measure, one modifier — with interaction p < 0.10; the rating may differ "
+             "between the absolute and the relative scale. Each core question is answered with "
+             "one of the instrument's four options from the locked plan and the results, with "
+             "the reason shown; the rules are listed in docs/plan-schema.md. The overall rating "
+             "is the analyst's judgement recorded in the plan; the tool's proposal is a "
+             "rule-based suggestion shown with its reasons, never a score or percentage."),
+    ]
+    if len(suggested):
+        sug = suggested.assign(o=suggested.modifier.map(order)).sort_values(
+            ["o", "scale", "question"], kind="stable")
+        wide = sug.pivot_table(index=["modifier", "scale"], columns="question",
+                               values="answer", aggfunc="first").reset_index()
+        wide.columns = [f"Q{c}" if isinstance(c, (int, np.integer)) else c
+                        for c in wide.columns]
+        wide = wide.merge(proposed, on=["modifier", "scale"], how="left")
+        recorded = {(r.modifier, r.scale): r.rating for r in analyst.itertuples()}
+        wide["Analyst's rating"] = [
+            recorded.get((m, "relative" if is_ratio(sc) else "absolute"), "not recorded")
+            for m, sc in zip(wide.modifier, wide.scale)]
+        wide = wide.assign(o=wide.modifier.map(order)).sort_values(["o", "scale"])
+        wide.insert(0, "Modifier", [lab[m] for m in wide.modifier])
+        wide = wide.drop(columns=["o", "modifier", "reasoning"]).rename(
+            columns={"scale": "Scale", "proposed_rating": "Proposed (rule-based)"})
+        blocks.append(Table(wide, "ICEMAN core questions, proposed and recorded ratings",
+                            group="Modifier",
+                            gt=credibility_table(sug, proposed, analyst), name="iceman"))
+        reasons = sug[["label", "scale", "question", "answer", "reason"]].copy()
+        reasons["question"] = "Q" + reasons.question.astype(str)
+        reasons.columns = ["Modifier", "Scale", "Item", "Answer", "Reason"]
+        blocks.append(Table(reasons, "ICEMAN answers with reasons", group="Modifier",
+                            name="iceman-reasons"))
+    else:
+        blocks.append(Para("No modifier reached interaction p < 0.10 on either scale: ICEMAN "
+                           "does not apply."))
+    if len(skipped):
+        sk = skipped.assign(o=skipped.modifier.map(order)).sort_values(["o", "scale"])
+        blocks.append(Para("Not assessed (interaction p ≥ 0.10, no suggestion of effect "
+                           "modification): " + "; ".join(
+                               f"{lab[r.modifier]} ({r.scale}, {p_eq(r.interaction_p)})"
+                               for r in sk.itertuples()) + "."))
+    if not len(analyst):
+        blocks.append(Para("No analyst rating is recorded in the plan's 'credibility' section."))
+    sun = sun_checklist(res, plan)
+    sun = pd.DataFrame({"Modifier": [lab[m] for m in sun.modifier],
+                        "Criterion": sun.criterion.astype(str) + ". " + sun.item,
+                        "Answer": sun.answer, "Basis": sun.reason})
+    blocks.append(Table(sun, "Sun et al. (BMJ 2010) criteria", group="Modifier", name="sun"))
+    return Section("Credibility of effect modification", tuple(blocks), id="credibility")
+
+
+def _posthoc(a: PlannedAnalysis, png: bool) -> Section:
+    if not a.posthoc:
+        return Section("Post hoc analyses", (Para("None: every modifier analysed was "
+                                                   "pre-specified in the plan."),),
+                       id="posthoc", posthoc=True)
+    hib = bool(a.plan.outcome.get("higher_is_better", False))
+    blocks = [Para("These modifiers were not pre-specified. Each was added to the primary model "
+                   "with its own treatment interaction; p-values are adjusted only within the "
+                   "post hoc family, and none is confirmatory.")]
+    for r in a.posthoc:
+        m = r.posthoc[0]
+        blocks.extend(_forests(replace(r, modifiers=(m,)), f"Post hoc: treatment effect by {m} "
+                               "(hypothesis-generating).", f"posthoc-{m}", png,
+                               higher_is_better=hib, adjusted=len(a.posthoc) > 1))
+        disp = subgroup_frame(replace(r, modifiers=(m,)), adjusted=len(a.posthoc) > 1)
+        disp = disp[disp.group != "Overall"].rename(columns=column_labels(r))
+        blocks.append(Table(disp, f"Post hoc subgroup effects: {m}", group="Modifier",
+                            name=f"posthoc-{m}"))
+    return Section("Post hoc analyses", tuple(blocks), id="posthoc", posthoc=True)
+

@@ -1,4 +1,4 @@
-"""The ``hte-report`` command: render, lock, check, benefit.
+"""The ``hte-report`` command: render, lock, check, benefit, quarto init.
 
 Every failure ends in one line ``error: <what was wrong and what to do>`` on stderr and a
 non-zero exit status, never in a Python traceback (set ``HTE_REPORT_DEBUG=1`` to see one).
@@ -308,6 +308,40 @@ def benefit(
         if math.isfinite(r.arr_low):
             arr += f" ({100 * r.arr_low:.2f} to {100 * r.arr_high:.2f})"
         typer.echo(f"{who}p0 {100 * r.p0:g}%, RR {r.rr:.3g}: {arr}; {r.nnt_text}")
+
+
+quarto_app = typer.Typer(no_args_is_help=True, help="Quarto projects for the report.")
+app.add_typer(quarto_app, name="quarto")
+
+
+@quarto_app.command("init")
+def quarto_init(
+    directory: Path = typer.Argument(..., help="Folder for the Quarto project (created)."),
+    plan: Path = typer.Option(..., "--plan", help="Analysis plan (YAML)."),
+    data: Path = typer.Option(..., "--data", help="Data file (CSV, Parquet, SAS, Stata)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite the project's files."),
+) -> None:
+    """Write a Quarto project (the hte extension and hte-report.qmd) that renders the report
+    for PLAN and DATA: `cd DIR && quarto render` (needs the [quarto] extra)."""
+    from hte_report.report.render import TEMPLATE, write_quarto_project
+
+    with _clear_errors():
+        for what, path in (("--plan", plan), ("--data", data)):
+            if not path.is_file():
+                _fail(f"{what} {str(path)!r} is not a file.")
+        if directory.exists() and not directory.is_dir():
+            _fail(f"{str(directory)!r} is a file, not a folder.")
+        taken = [n for n in (TEMPLATE, "_quarto.yml", "_extensions")
+                 if (directory / n).exists()]
+        if taken and not force:
+            _fail(f"{str(directory)!r} already has {', '.join(taken)}; add --force to "
+                  "overwrite.")
+        directory.mkdir(parents=True, exist_ok=True)
+        base = directory.resolve()
+        qmd = write_quarto_project(directory, plan=os.path.relpath(plan.resolve(), base),
+                                   data=os.path.relpath(data.resolve(), base))
+    typer.echo(f"wrote {qmd}; render with: cd {directory} && quarto render "
+               "(QUARTO_PYTHON must be this Python: " + sys.executable + ")")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,9 +1,19 @@
 """Quarto support: show the report's sections from ``{python}`` cells of a ``.qmd``.
 
-Each block is displayed as a Jupyter MIME bundle that carries both an HTML and a Markdown
-representation (tables: great-tables HTML and a pipe table; figures: SVG and PNG), so Quarto
-picks HTML for ``hte-html`` and Markdown/images for ``hte-typst``. Plan and data strings are
-escaped for Pandoc Markdown (every ASCII punctuation character is backslash-escaped).
+Each block is displayed as Markdown (figures: SVG and PNG). Tables and callouts are raw blocks
+for both formats, written by the built-in writers (``{=html}`` from report.html, ``{=typst}``
+from report.typst), so the Quarto output has the same table markup, right-aligned figures and
+callout boxes as the built-in one; Pandoc keeps the raw block of the format being rendered.
+
+Two things keep a Quarto render offline:
+
+- no ``text/html`` MIME output: Quarto adds require.js and jQuery from a CDN to any HTML
+  document whose notebook has one (its "JavaScript widget" detection);
+- no Quarto callouts: in Typst they import ``@preview/fontawesome``, which Typst downloads at
+  compile time. The extension's ``hte-callout`` draws them instead.
+
+Plan and data strings are escaped for Pandoc Markdown (every ASCII punctuation character is
+backslash-escaped).
 """
 
 from __future__ import annotations
@@ -11,10 +21,11 @@ from __future__ import annotations
 import base64
 import re
 import string
-from html import escape
 from pathlib import Path
 
 from hte_report.core.format import clean_text
+from hte_report.report import html as html_writer
+from hte_report.report import typst as typst_writer
 from hte_report.report.content import build_report
 from hte_report.report.model import Bullets, Callout, Code, Figure, Para, Report, Table
 
@@ -26,18 +37,17 @@ def md(text: object) -> str:
     return _PUNCT.sub(r"\\\1", clean_text(text)).replace("\n", " ")
 
 
-def _md_table(t: Table) -> str:
-    cols = [c for c in t.frame.columns if c != t.group]
-    lines = [f": {md(t.caption)}", "", "| " + " | ".join(md(c) for c in cols) + " |",
-             "|" + "|".join(["---"] * len(cols)) + "|"]
-    last = None
-    for _, row in t.frame.iterrows():
-        if t.group and row[t.group] != last:
-            last = row[t.group]
-            lines.append("| **" + md(last) + "** |" + " |" * (len(cols) - 1))
-        lines.append("| " + " | ".join(md(row[c]) for c in cols) + " |")
-    notes = [f"\n{md(n)}" for n in t.notes]
-    return "\n".join(lines[2:] + ["", lines[0]] + notes) + "\n"
+def raw(fmt: str, text: str) -> str:
+    """A Pandoc raw block for ``fmt`` (``html`` or ``typst``), fenced longer than any run of
+    backticks in ``text``."""
+    fence = "`" * max(3, 1 + max(map(len, re.findall("`+", text)), default=0))
+    return f"{fence}{{={fmt}}}\n{text.rstrip()}\n{fence}\n\n"
+
+
+def _both(block) -> dict:
+    """The block as the built-in HTML and Typst writers draw it, one raw block each."""
+    return {"text/markdown": raw("html", html_writer._block(block))
+            + raw("typst", typst_writer._block(block, "figures"))}
 
 
 def bundle(block) -> dict:
@@ -46,16 +56,8 @@ def bundle(block) -> dict:
         return {"text/markdown": f"**{md(block.text)}**" if block.strong else md(block.text)}
     if isinstance(block, Bullets):
         return {"text/markdown": "\n".join(f"- {md(i)}" for i in block.items) + "\n"}
-    if isinstance(block, Callout):
-        kind = {"danger": "important"}.get(block.kind, block.kind)
-        return {"text/markdown": f"::: {{.callout-{kind}}}\n"
-                                 f"## {md(block.title)}\n\n{md(block.text)}\n:::\n"}
-    if isinstance(block, Table):
-        out = {"text/markdown": _md_table(block)}
-        if block.gt is not None:
-            out["text/html"] = clean_text(
-                block.gt.with_id(f"hte-{block.name or 'table'}").as_raw_html())
-        return out
+    if isinstance(block, (Callout, Table)):
+        return _both(block)
     if isinstance(block, Figure):
         out = {"image/svg+xml": block.svg.decode("utf-8")}
         if block.png:
@@ -64,8 +66,7 @@ def bundle(block) -> dict:
     if isinstance(block, Code):
         text = clean_text(block.text)
         fence = "`" * max(3, 1 + max(map(len, re.findall("`+", text)), default=0))
-        return {"text/markdown": f"{fence}\n{text}\n{fence}\n",
-                "text/html": f"<pre><code>{escape(clean_text(block.text))}</code></pre>"}
+        return {"text/markdown": f"{fence}\n{text}\n{fence}\n"}
     raise TypeError(type(block).__name__)
 
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
+import sys
+import tempfile
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from hte_report.analysis import fit_plan
-from hte_report.errors import HTEReportError
+from hte_report.errors import HTEReportError, HTEReportWarning
 from hte_report.report.content import build_report, report_date
 from hte_report.report.html import render_html
 from hte_report.report.typst import compile_pdf, write_typst_project
@@ -42,8 +46,12 @@ def render(
 ) -> dict[str, Path]:
     """Render the pre-registered HTE report for ``plan`` on ``data``.
 
-    Returns the paths written, keyed by format. ``engine='auto'`` uses Quarto when ``quarto`` is
-    on PATH and the data is a file, else the built-in writers.
+    Returns the paths written, keyed by format. ``engine='auto'`` uses Quarto when it can run
+    the template (:func:`quarto_usable`) and plan and data are files, else the built-in writers;
+    when that Quarto render fails it warns (``HTEReportWarning``, naming the log file) and uses
+    the built-in writers. ``engine='quarto'`` renders in a temporary copy of the packaged
+    Quarto project and writes only ``report.html``/``report.pdf`` (and, on failure,
+    ``quarto-render.log``) to ``out``.
 
     The output depends only on the plan, the data and the package versions: the report's date
     is ``date`` (ISO, e.g. ``"2026-01-31"``), else ``SOURCE_DATE_EPOCH``, else the lock
@@ -60,9 +68,16 @@ def render(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     use_quarto = engine == "quarto" or (
-        engine == "auto" and quarto_usable() and isinstance(data, (str, Path)) and not posthoc)
+        engine == "auto" and quarto_usable() and isinstance(plan, (str, Path))
+        and isinstance(data, (str, Path)))
     if use_quarto:
-        return _render_quarto(Path(plan), Path(data), to, out, say, date)
+        try:
+            return _render_quarto(Path(plan), Path(data), to, out, say, date, posthoc)
+        except HTEReportError as exc:
+            if engine == "quarto":
+                raise
+            warnings.warn(f"{exc} Rendering with the built-in writers instead.",
+                          HTEReportWarning, stacklevel=2)
     say("fitting the planned models")
     analysis = fit_plan(plan, data, posthoc=posthoc)
     say("building the report")
@@ -80,40 +95,99 @@ def render(
     return written
 
 
-def _render_quarto(plan: Path, data: Path, to, out: Path, say,
-                   date: str | None = None) -> dict[str, Path]:
+# The Quarto project, as shipped in the package (hte_report/report/assets): the extension's
+# files go to _extensions/hte/, the template to the project's root.
+EXTENSION_FILES = ("_extension.yml", "hte.css", "hte.scss", "typst-show.typ",
+                   "typst-template.typ")
+TEMPLATE = "hte-report.qmd"
+LOG_NAME = "quarto-render.log"
+
+
+def _asset(name: str):
+    from importlib import resources
+
+    return resources.files("hte_report.report").joinpath(f"assets/{name}")
+
+
+def write_quarto_project(root: str | Path, *, plan: str | None = None,
+                         data: str | None = None) -> Path:
+    """Write a Quarto project that renders the report: ``_quarto.yml``, the ``hte`` extension
+    in ``_extensions/hte/`` and the template ``hte-report.qmd``, all copied from the installed
+    package. ``plan`` and ``data`` (paths as the template's cells will see them, i.e. relative
+    to ``root`` or absolute) become the template's default parameters. Returns the template's
+    path."""
+    root = Path(root)
+    ext = root / "_extensions" / "hte"
+    ext.mkdir(parents=True, exist_ok=True)
+    for name in EXTENSION_FILES:
+        (ext / name).write_bytes(_asset(name).read_bytes())
+    qmd = _asset(TEMPLATE).read_text("utf-8")
+    for key, value in (("plan", plan), ("data", data)):
+        if value is not None:
+            qmd = re.sub(rf'(?m)^{key} = ".*"$', lambda _m, k=key, v=value: f"{k} = {v!r}",
+                         qmd, count=1)
+    path = root / TEMPLATE
+    path.write_text(qmd, encoding="utf-8")
+    (root / "_quarto.yml").write_text(
+        "# Renders the pre-registered HTE report: quarto render (add --to hte-html or\n"
+        "# --to hte-typst for one format; -P plan:FILE -P data:FILE for other inputs).\n"
+        f"project:\n  type: default\n  render:\n    - {TEMPLATE}\n", encoding="utf-8")
+    return path
+
+
+def quarto_env(when=None) -> dict[str, str]:
+    """The environment for ``quarto render``: Quarto's Jupyter engine runs this Python (the one
+    with hte_report, papermill and ipykernel), and Typst takes the PDF's dates from
+    ``SOURCE_DATE_EPOCH`` instead of the clock."""
+    env = dict(os.environ)
+    env["QUARTO_PYTHON"] = sys.executable
+    if when is not None:
+        env["SOURCE_DATE_EPOCH"] = str(int(when.timestamp()))
+    return env
+
+
+def _render_quarto(plan: Path, data: Path, to, out: Path, say, date: str | None = None,
+                   posthoc: Sequence[str] = ()) -> dict[str, Path]:
+    """Render with Quarto in a temporary copy of the packaged project; only the outputs (and,
+    on failure, the whole Quarto log) are written to ``out``."""
     quarto = shutil.which("quarto")
     if quarto is None:
         raise HTEReportError("engine='quarto' but the quarto command is not on PATH; use "
                              "--engine builtin.")
-    root = Path(__file__).resolve().parents[2]
-    qmd = root / "templates" / "hte-report.qmd"
-    if not qmd.exists():
-        raise HTEReportError(f"Quarto template {qmd} not found (run from a source checkout).")
     from hte_report._version import __version__
     from hte_report.data.prepare import dataset_sha256, read_data
     from hte_report.spec.plan import load_plan
 
     p = load_plan(plan)
     shown, when = report_date(p, date)
-    env = dict(os.environ)
-    if when is not None:  # Typst (and Pandoc) take the PDF's dates from it, not the clock
-        env["SOURCE_DATE_EPOCH"] = str(int(when.timestamp()))
-    meta = {"date": shown,"plan-hash": p.sha256, "lock-status": p.lock_status(),
+    env = quarto_env(when)
+    meta = {"date": shown, "plan-hash": p.sha256, "lock-status": p.lock_status(),
             "lock-time": p.lock.locked_at if p.lock else "not locked",
             "data-hash": dataset_sha256(read_data(data)), "hte-version": __version__,
             "trial": p.raw["trial"].get("name") or p.raw["trial"]["id"], "title": p.title}
-    written = {}
-    for fmt in to:
-        qfmt = {"html": "hte-html", "pdf": "hte-typst"}[fmt]
-        say(f"quarto render ({qfmt})")
-        cmd = [quarto, "render", str(qmd), "--to", qfmt, "-P", f"plan:{plan.resolve()}",
-               "-P", f"data:{data.resolve()}", "--output-dir", str(out.resolve())]
-        for key, value in meta.items():  # the title block reads these (typst-show.typ)
-            cmd += ["-M", f"{key}:{value}"]
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-        if proc.returncode != 0:
-            raise HTEReportError(f"quarto render failed: {proc.stderr.strip()[-500:]}")
-        ext = "html" if fmt == "html" else "pdf"
-        written[fmt] = out / f"hte-report.{ext}"
+    written: dict[str, Path] = {}
+    with tempfile.TemporaryDirectory(prefix="hte-quarto-") as tmp:
+        project = Path(tmp)
+        qmd = write_quarto_project(project)
+        for fmt in to:
+            qfmt, ext = {"html": ("hte-html", "html"), "pdf": ("hte-typst", "pdf")}[fmt]
+            say(f"quarto render ({qfmt})")
+            cmd = [quarto, "render", qmd.name, "--to", qfmt,
+                   "-P", f"plan:{plan.resolve()}", "-P", f"data:{data.resolve()}",
+                   "-P", f"posthoc:{','.join(posthoc)}"]
+            for key, value in meta.items():  # the title block reads these (typst-show.typ)
+                cmd += ["-M", f"{key}:{value}"]
+            proc = subprocess.run(cmd, cwd=project, env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True, errors="replace")
+            result = project / f"{qmd.stem}.{ext}"
+            if proc.returncode != 0 or not result.is_file():
+                log = out / LOG_NAME
+                log.write_text(f"$ {' '.join(cmd)}\n\n{proc.stdout}", encoding="utf-8")
+                last = [ln for ln in proc.stdout.splitlines() if ln.strip()][-1:] or [""]
+                raise HTEReportError(
+                    f"quarto render --to {qfmt} failed (exit {proc.returncode}): {last[0]}; "
+                    f"the whole Quarto log is in {log}")
+            target = out / f"report.{ext}"
+            shutil.copyfile(result, target)
+            written[fmt] = target
     return written

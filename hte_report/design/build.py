@@ -146,13 +146,16 @@ def build_design(parsed: ParsedFormula, frame: pd.DataFrame,
     ``frame`` are cells of identical patients, how many patients they hold."""
     cats = categorical_columns(parsed, frame)
     _check_listed_levels(parsed, frame)
+    known = levels or {}
+    levels = {c: known[c] if c in known else factorize(frame[c]) for c in parsed.variables
+              if c in cats and c != parsed.treatment}
     for col in parsed.adjustment:
         if col in frame:
-            _check_not_constant(col, frame[col], modifier=False)
+            _check_not_constant(col, frame[col], levels.get(col), modifier=False)
     mods = []
     for m in parsed.modifiers:
         kind = "categorical" if m.name in cats else "continuous"
-        _check_not_constant(m.name, frame[m.name])
+        _check_not_constant(m.name, frame[m.name], levels.get(m.name))
         if kind == "continuous":
             k = n_distinct(frame[m.name], 4)
             if k < 5:
@@ -162,9 +165,6 @@ def build_design(parsed: ParsedFormula, frame: pd.DataFrame,
                     SparseSubgroupWarning, stacklevel=3,
                 )
         mods.append(ModifierTerm(m.name, m.expr, m.interaction_terms, kind))
-    known = levels or {}
-    levels = {c: known[c] if c in known else factorize(frame[c]) for c in parsed.variables
-              if c in cats and c != parsed.treatment}
     _check_arms(parsed.treatment, tuple(mods), frame, levels)
     try:
         # Materialize once, with treatment = 1 for everyone. The treatment is a plain 0/1
@@ -263,11 +263,21 @@ def _short(value: object, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit] + " …"
 
 
-def _check_not_constant(name: str, s: pd.Series, modifier: bool = True) -> None:
+def _check_not_constant(name: str, s: pd.Series, lv: Levels | None = None,
+                        modifier: bool = True) -> None:
     """A modifier with one value cannot modify anything, and a constant covariate duplicates
-    the intercept: say so (not 'collinear')."""
-    first = s.iloc[0] if len(s) else None
-    if len(s) and (s == first).all():
+    the intercept: say so (not 'collinear'). ``lv``: the column's factorization, if made."""
+    if not len(s):
+        return
+    if lv is not None:
+        constant = len(lv.values) <= 1
+    elif pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+        v = s.to_numpy(dtype=float, na_value=np.nan)
+        constant = bool(np.nanmin(v) == np.nanmax(v))
+    else:
+        constant = s.nunique(dropna=True) <= 1
+    first = s.iloc[0]
+    if constant:
         what = ("effect modifier", "it cannot modify the treatment effect. Remove it from the "
                 "interaction") if modifier else (
                 "adjustment covariate", "it duplicates the intercept. Remove it")

@@ -150,9 +150,13 @@ def _fit_scaled(name, X, y, columns, variance, exposure, groups, start, path, ce
     if X.shape[0] == 0 or X.shape[1] == 0:
         return _fit_glm(name, X, y, columns, variance, exposure, groups, start, path, cells,
                         drop)
-    w = None if cells is None else cells.cnt
-    ms = (np.einsum("ij,ij->j", X, X) if w is None else np.einsum("ij,ij,i->j", X, X, w))
-    rms = np.sqrt(ms / (X.shape[0] if w is None else w.sum()))
+    # the order of magnitude of each column, from at most ~4,096 evenly spaced rows (a column
+    # zero there but not elsewhere keeps its scale: only large or tiny sizes are rescaled)
+    step = max(1, X.shape[0] // 4096)
+    Xs = X[::step]
+    w = None if cells is None else cells.cnt[::step]
+    ms = (np.einsum("ij,ij->j", Xs, Xs) if w is None else np.einsum("ij,ij,i->j", Xs, Xs, w))
+    rms = np.sqrt(ms / (Xs.shape[0] if w is None else w.sum()))
     with np.errstate(divide="ignore"):
         bits = np.where(rms > 0, np.round(np.log2(np.where(rms > 0, rms, 1.0))), 0.0)
     if np.all(np.abs(bits) <= SCALE_BITS):

@@ -1,9 +1,10 @@
 """Quarto support: show the report's sections from ``{python}`` cells of a ``.qmd``.
 
-Each block is displayed as Markdown (figures: SVG and PNG). Tables and callouts are raw blocks
+Each section is displayed as one Markdown output. Tables, callouts and figures are raw blocks
 for both formats, written by the built-in writers (``{=html}`` from report.html, ``{=typst}``
-from report.typst), so the Quarto output has the same table markup, right-aligned figures and
-callout boxes as the built-in one; Pandoc keeps the raw block of the format being rendered.
+from report.typst), so the Quarto output has the same table markup and CSS, right-aligned
+figures and callout boxes as the built-in one; Pandoc keeps the raw block of the format being
+rendered.
 
 Two things keep a Quarto render offline:
 
@@ -18,7 +19,6 @@ backslash-escaped).
 
 from __future__ import annotations
 
-import base64
 import re
 import string
 from pathlib import Path
@@ -44,30 +44,59 @@ def raw(fmt: str, text: str) -> str:
     return f"{fence}{{={fmt}}}\n{text.rstrip()}\n{fence}\n\n"
 
 
-def _both(block) -> dict:
+def _both(block) -> str:
     """The block as the built-in HTML and Typst writers draw it, one raw block each."""
-    return {"text/markdown": raw("html", html_writer._block(block))
-            + raw("typst", typst_writer._block(block, "figures"))}
+    return (raw("html", html_writer._block(block))
+            + raw("typst", typst_writer._block(block, "figures")))
 
 
-def bundle(block) -> dict:
-    """The MIME bundle for one block."""
+FIGDIR = "hte-figures"  # PNG copies of the figures, next to the document, for Typst
+
+
+def _figure(f: Figure) -> str:
+    """A figure: the built-in writer's ``<figure>`` (SVG as a data URI) for HTML; for Typst the
+    template's ``hte-figure`` with the PNG that :meth:`QuartoReport.show` writes to
+    ``hte-figures/`` (the Typst 0.13 that Quarto 1.8 runs writes SVG images to PDF in a
+    different order on every run; PNG keeps two renders byte-identical), else the SVG inline."""
+    if f.png:
+        img = typst_writer.lit(f"{FIGDIR}/{f.name}.png")
+    else:
+        img = (f"image(bytes({typst_writer.lit(f.svg.decode('utf-8'))}), format: \"svg\", "
+               "width: 100%)")
+    typ = f"#hte-figure({img}, caption: {typst_writer._content(f.caption)})"
+    return raw("html", html_writer._block(f)) + raw("typst", typ)
+
+
+def markdown(block) -> str:
+    """One block as Pandoc Markdown (ending in a blank line)."""
     if isinstance(block, Para):
-        return {"text/markdown": f"**{md(block.text)}**" if block.strong else md(block.text)}
+        return (f"**{md(block.text)}**" if block.strong else md(block.text)) + "\n\n"
     if isinstance(block, Bullets):
-        return {"text/markdown": "\n".join(f"- {md(i)}" for i in block.items) + "\n"}
+        return "\n".join(f"- {md(i)}" for i in block.items) + "\n\n"
     if isinstance(block, (Callout, Table)):
         return _both(block)
     if isinstance(block, Figure):
-        out = {"image/svg+xml": block.svg.decode("utf-8")}
-        if block.png:
-            out["image/png"] = base64.b64encode(block.png).decode("ascii")
-        return out
+        return _figure(block)
     if isinstance(block, Code):
         text = clean_text(block.text)
         fence = "`" * max(3, 1 + max(map(len, re.findall("`+", text)), default=0))
-        return {"text/markdown": f"{fence}\n{text}\n{fence}\n"}
+        return f"{fence}\n{text}\n{fence}\n\n"
     raise TypeError(type(block).__name__)
+
+
+def bundle(block) -> dict:
+    """The MIME bundle for one block: Markdown only (see the module's docstring)."""
+    return {"text/markdown": markdown(block)}
+
+
+def section_markdown(sec) -> str:
+    """A whole section as one Markdown text: its heading, its blocks, and for a post hoc
+    section the styled div (HTML) and the template's ``#hte-posthoc`` block (Typst)."""
+    body = f"## {md(sec.title)}\n\n" + "".join(markdown(b) for b in sec.blocks)
+    if sec.posthoc:
+        body = (f"::: {{.hte-posthoc}}\n\n{raw('typst', '#hte-posthoc[')}{body}"
+                f"{raw('typst', ']')}:::\n")
+    return body
 
 
 class QuartoReport:
@@ -87,14 +116,13 @@ class QuartoReport:
         return self.report.meta
 
     def show(self, section_id: str) -> None:
+        """Display one section as a single Markdown output. One output per cell: Quarto leaves
+        headings that come from a cell with several outputs out of the contents list."""
         from IPython.display import display
 
         sec = self.report.section(section_id)
-        display({"text/markdown": f"## {md(sec.title)}\n"}, raw=True)
-        if sec.posthoc:  # a styled div in HTML; the template's #hte-posthoc block in Typst
-            display({"text/markdown": "::: {.hte-posthoc}\n\n```{=typst}\n#hte-posthoc[\n```\n"},
-                    raw=True)
         for b in sec.blocks:
-            display(bundle(b), raw=True)
-        if sec.posthoc:
-            display({"text/markdown": "```{=typst}\n]\n```\n\n:::\n"}, raw=True)
+            if isinstance(b, Figure) and b.png:
+                Path(FIGDIR).mkdir(exist_ok=True)
+                (Path(FIGDIR) / f"{b.name}.png").write_bytes(b.png)
+        display({"text/markdown": section_markdown(sec)}, raw=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import re
 import shutil
@@ -146,6 +148,21 @@ def quarto_env(when=None) -> dict[str, str]:
     return env
 
 
+_PDF_ID = re.compile(rb"/ID \[\(([A-Za-z0-9+/]{22}==)\) \(")
+
+
+def stable_pdf_id(pdf: bytes) -> bytes:
+    """The PDF with its document identifier made a hash of its content. Typst 0.13 (the one
+    Quarto 1.8 runs) derives it from the path of the .typ file, which is a new temporary
+    folder on every render; the replacement has the same length, so offsets stay valid."""
+    m = _PDF_ID.search(pdf)
+    if m is None:
+        return pdf
+    old = m.group(1)
+    new = base64.b64encode(hashlib.md5(pdf.replace(old, b"")).digest())  # 24 bytes, like old
+    return pdf.replace(old, new)
+
+
 def _render_quarto(plan: Path, data: Path, to, out: Path, say, date: str | None = None,
                    posthoc: Sequence[str] = ()) -> dict[str, Path]:
     """Render with Quarto in a temporary copy of the packaged project; only the outputs (and,
@@ -165,6 +182,10 @@ def _render_quarto(plan: Path, data: Path, to, out: Path, say, date: str | None 
             "lock-time": p.lock.locked_at if p.lock else "not locked",
             "data-hash": dataset_sha256(read_data(data)), "hte-version": __version__,
             "trial": p.raw["trial"].get("name") or p.raw["trial"]["id"], "title": p.title}
+    if when is None:  # the PDF's creation date (typst-show.typ), never the compile time
+        meta["hte-undated"] = "true"
+    else:
+        meta["hte-epoch"] = str(int(when.timestamp()))
     written: dict[str, Path] = {}
     with tempfile.TemporaryDirectory(prefix="hte-quarto-") as tmp:
         project = Path(tmp)
@@ -188,6 +209,9 @@ def _render_quarto(plan: Path, data: Path, to, out: Path, say, date: str | None 
                     f"quarto render --to {qfmt} failed (exit {proc.returncode}): {last[0]}; "
                     f"the whole Quarto log is in {log}")
             target = out / f"report.{ext}"
-            shutil.copyfile(result, target)
+            if ext == "pdf":
+                target.write_bytes(stable_pdf_id(result.read_bytes()))
+            else:
+                shutil.copyfile(result, target)
             written[fmt] = target
     return written

@@ -87,7 +87,10 @@ def render(
     data: Path = typer.Option(..., "--data", help="Data file (CSV, Parquet, SAS, Stata)."),
     to: str = typer.Option("html,pdf", "--to", help="Comma-separated formats: html, pdf."),
     out: Path = typer.Option(Path("out"), "--out", help="Output directory."),
-    engine: str = typer.Option("auto", "--engine", help="auto | builtin | quarto."),
+    engine: str = typer.Option(
+        "auto", "--engine", help="auto | builtin | quarto. auto: Quarto when it is on PATH with "
+        "the [quarto] extra installed (falling back to built-in, with a warning, if it fails), "
+        "else the built-in writers."),
     posthoc: str = typer.Option("", "--posthoc",
                                 help="Comma-separated modifiers to analyse post hoc."),
     encoding: str | None = typer.Option(None, "--encoding", help=ENCODING_HELP),

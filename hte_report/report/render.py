@@ -187,6 +187,7 @@ def _render_quarto(plan: Path, data: Path, to, out: Path, say, date: str | None 
     else:
         meta["hte-epoch"] = str(int(when.timestamp()))
     written: dict[str, Path] = {}
+    (out / LOG_NAME).unlink(missing_ok=True)  # a failed render's log, not this render's
     with tempfile.TemporaryDirectory(prefix="hte-quarto-") as tmp:
         project = Path(tmp)
         qmd = write_quarto_project(project)

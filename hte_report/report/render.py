@@ -195,8 +195,9 @@ def _render_quarto(plan: Path, data: Path, to, out: Path, say, date: str | None 
             qfmt, ext = {"html": ("hte-html", "html"), "pdf": ("hte-typst", "pdf")}[fmt]
             say(f"quarto render ({qfmt})")
             cmd = [quarto, "render", qmd.name, "--to", qfmt,
-                   "-P", f"plan:{plan.resolve()}", "-P", f"data:{data.resolve()}",
-                   "-P", f"posthoc:{','.join(posthoc)}"]
+                   "-P", f"plan:{plan.resolve()}", "-P", f"data:{data.resolve()}"]
+            if posthoc:  # (an empty -P value would reach the template as None)
+                cmd += ["-P", f"posthoc:{','.join(posthoc)}"]
             for key, value in meta.items():  # the title block reads these (typst-show.typ)
                 cmd += ["-M", f"{key}:{value}"]
             proc = subprocess.run(cmd, cwd=project, env=env, stdout=subprocess.PIPE,

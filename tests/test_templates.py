@@ -274,7 +274,16 @@ def test_unknown_lock_status_and_callout_kind_are_errors(tmp_path):
         typst.compile(str(bad_kind), font_paths=[], ignore_system_fonts=True)
 
 
-@pytest.mark.skipif(shutil.which("pandoc") is None, reason="pandoc not installed")
+def _pandoc() -> list[str] | None:
+    """pandoc, or the one Quarto bundles (`quarto pandoc`)."""
+    if shutil.which("pandoc"):
+        return ["pandoc"]
+    if shutil.which("quarto"):
+        return ["quarto", "pandoc"]
+    return None
+
+
+@pytest.mark.skipif(_pandoc() is None, reason="neither pandoc nor quarto is on PATH")
 def test_quarto_style_assembly_with_pandoc_templates(tmp_path):
     """Assemble the partials the way Quarto's typst template.typ does (layout partial,
     then show partial, then body), with pandoc's own template engine, and compile."""
@@ -310,7 +319,7 @@ Body text.
     # `plain` output: no escaping of metadata values (the typst writer of pandoc >= 3.1.2
     # escapes markup characters, which the values above do not contain).
     subprocess.run(
-        ["pandoc", "in.md", "-t", "plain", "--template", "template.typ", "-o", "out.typ"],
+        [*_pandoc(), "in.md", "-t", "plain", "--template", "template.typ", "-o", "out.typ"],
         cwd=tmp_path, check=True, capture_output=True,
     )
     out = (tmp_path / "out.typ").read_text(encoding="utf-8")

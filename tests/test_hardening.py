@@ -405,3 +405,39 @@ def test_auto_engine_uses_builtin_when_quarto_cannot_run_parameters(monkeypatch,
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda m, *a: None if m == "papermill" else real(m, *a))
     assert not R.quarto_usable()
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda d: hr.fit("y ~ treat*age", d, treatment="treat", conf_level="0.9"),
+     "conf_level must be a number between 0.5 and 1"),
+    (lambda d: hr.fit("y ~ treat*age", d, treatment="treat", at={"age": ["x"]}),
+     r"at\['age'\] must be numbers"),
+    (lambda d: hr.fit("y ~ treat*age", d, treatment="treat", at={"age": [np.nan]}),
+     r"at\['age'\] must be one or more finite numbers"),
+    (lambda d: hr.bootstrap("y ~ treat*C(g)", d, treatment="treat", B="many", seed=1),
+     "B must be a whole number"),
+    (lambda d: hr.bootstrap("y ~ treat*C(g)", d, treatment="treat", B=20, seed=-1),
+     "seed must be a whole number >= 0"),
+    (lambda d: hr.fit_survival("Surv(age, y) ~ treat*C(g)", d, treatment="treat",
+                               conf_level=2), "conf_level must be a number"),
+])
+def test_option_values_get_package_errors(call, message):
+    with pytest.raises(HTEReportError, match=message):
+        call(_small())
+
+
+def test_result_to_json_into_a_directory(tmp_path):
+    res = _quiet(hr.fit, "y ~ treat*C(g)", _small(), treatment="treat")
+    with pytest.raises(HTEReportError, match="cannot write the result to"):
+        res.to_json(str(tmp_path))
+
+
+def test_mixed_constant_time_and_single_patient():
+    rng = np.random.default_rng(1)
+    long = pd.DataFrame(dict(id=np.repeat(np.arange(40), 4), t=np.tile(np.arange(4), 40)))
+    long["treat"] = np.repeat(rng.integers(0, 2, 40), 4)
+    long["sex"] = np.repeat(rng.choice(["f", "m"], 40), 4)
+    long["y"] = rng.normal(size=len(long))
+    with pytest.raises(DataError, match="time column 't' has one value"):
+        hr.fit_mixed("y ~ treat*t*C(sex)", long.assign(t=1), treatment="treat", time="t",
+                     group="id")

@@ -39,7 +39,7 @@ from hte_report.estimation.glm import (
 from hte_report.estimation.profiles import OVERALL
 from hte_report.estimation.setup import setup
 from hte_report.models.fast import BLOCK, Family, block_pass, irls, one_blas_thread
-from hte_report.spec.options import MODELS, OptionError
+from hte_report.spec.options import MODELS, OptionError, check_integer
 
 
 @dataclass(frozen=True)
@@ -258,6 +258,8 @@ def bootstrap(
                                  "safe_formula", "variance"}
     if unknown:
         raise TypeError(f"bootstrap() got unexpected keyword arguments {sorted(unknown)}")
+    B = check_integer("B", B)
+    seed = check_integer("seed", seed)
     if B < 20:
         raise OptionError(f"B={B} is too few replicates for intervals: use at least 20 (200 or "
                          "more for percentile intervals, 1000 or more for BCa).")

@@ -47,8 +47,8 @@ from hte_report.spec.options import (
     FALLBACK,
     MODELS,
     RATIO_SCALE,
-    OptionError,
     check_choice,
+    check_conf_level,
     default_variance,
 )
 
@@ -73,8 +73,7 @@ def fit(
     """Continuous, binary and count outcomes: the working models of the family, every effect
     and test. The public entry point is :func:`hte_report.fit` (documented there), which also
     sends ``Surv()`` outcomes to :func:`~hte_report.estimation.survival.fit_survival`."""
-    if not (0.5 < conf_level < 1):
-        raise OptionError(f"conf_level must be between 0.5 and 1, got {conf_level!r}.")
+    conf_level = check_conf_level(conf_level)
     check_choice("multiplicity", multiplicity,
                  ("holm", "hochberg", "bonferroni", "fdr_bh", "none"))
     check_choice("path", path, ("auto", "statsmodels", "irls", "compressed"))

@@ -43,7 +43,7 @@ from hte_report.spec.formula import (
     split_formula,
     used_columns,
 )
-from hte_report.spec.options import OptionError, check_choice
+from hte_report.spec.options import OptionError, check_choice, check_conf_level
 
 COLUMNS = ["modifier", "level", "order", "value", "scale", "model", "method", "mu_treated",
            "mu_control", "estimate", "std_error", "conf_low", "conf_high", "statistic", "p_value",
@@ -148,8 +148,7 @@ def fit_mixed(
     >>> res.subgroups[["level", "method"]].values.tolist()
     [['f', 'slope'], ['m', 'slope']]
     """
-    if not (0.5 < conf_level < 1):
-        raise OptionError(f"conf_level must be between 0.5 and 1, got {conf_level!r}.")
+    conf_level = check_conf_level(conf_level)
     check_choice("random", random, ("intercept", "slope"))
     check_choice("method", method, ("reml", "ml"))
     check_choice("multiplicity", multiplicity,
@@ -172,6 +171,12 @@ def fit_mixed(
     frame = prep.frame
     if not pd.api.types.is_numeric_dtype(frame[time]):
         raise DataError(f"time column {time!r} must be numeric, has dtype {frame[time].dtype}.")
+    if frame[time].nunique() < 2:
+        raise DataError(f"time column {time!r} has one value ({frame[time].iloc[0]!r}) among the "
+                        "analysed rows: no slope can be estimated. Check the time column.")
+    if frame[group].nunique() < 2:
+        raise DataError(f"group column {group!r} has one value: the data hold one patient. Give "
+                        "the patient identifier, one value per patient.")
     _check_constant(frame, group, [treatment] + [m.name for m in parsed.modifiers])
     design = build_design(parsed, frame)
     y = frame[parsed.outcome].to_numpy(dtype=float)

@@ -37,7 +37,7 @@ def eval_points(design: Design, at):
         if m.kind == "categorical":
             out[m.name] = list(design.levels[m.name].values)
         elif m.name in at:
-            vals = [float(v) for v in at[m.name]]
+            vals = _at_values(m.name, at[m.name])
             lo, hi = s.min(), s.max()
             outside = [v for v in vals if v < lo or v > hi]
             if outside:
@@ -54,6 +54,19 @@ def eval_points(design: Design, at):
             out[m.name] = vals
             out.percentiles[m.name] = names
     return out
+
+
+def _at_values(name: str, given) -> list[float]:
+    """Finite numbers for ``at[name]``: a list of values of a continuous modifier."""
+    values = [given] if isinstance(given, (int, float, np.number)) else given
+    try:
+        vals = [float(v) for v in values]
+    except (TypeError, ValueError):
+        raise OptionError(f"at[{name!r}] must be numbers (values of the continuous modifier "
+                          f"{name!r}), got {given!r}.") from None
+    if not vals or not all(np.isfinite(vals)):
+        raise OptionError(f"at[{name!r}] must be one or more finite numbers, got {given!r}.")
+    return vals
 
 
 def curve_points(design: Design, size: int = 61) -> dict:

@@ -61,7 +61,7 @@ from hte_report.models.survival import (
     zph_test,
 )
 from hte_report.results.result import HTEResult, provenance
-from hte_report.spec.options import Cluster, OptionError, check_choice
+from hte_report.spec.options import Cluster, OptionError, check_choice, check_conf_level
 from hte_report.spec.surv import parse_surv_formula
 
 
@@ -128,8 +128,7 @@ def fit_survival(
     >>> sorted(res.subgroups.scale.unique())
     ['HR', 'RMSTDiff', 'SurvDiff']
     """
-    if not (0.5 < conf_level < 1):
-        raise OptionError(f"conf_level must be between 0.5 and 1, got {conf_level!r}.")
+    conf_level = check_conf_level(conf_level)
     check_choice("ties", ties, ("efron", "breslow"))
     check_choice("multiplicity", multiplicity,
                  ("holm", "hochberg", "bonferroni", "fdr_bh", "none"))

@@ -30,7 +30,7 @@ from hte_report.data.prepare import prepare, read_data
 from hte_report.errors import DataError, FormulaError, HTEReportWarning, ModelError
 from hte_report.models.glm import DEVIANCE_ATOL, DEVIANCE_RTOL, FitFailure, fit_glm
 from hte_report.spec.formula import _factor_columns, check_formula_safety, parse_text
-from hte_report.spec.options import OptionError, check_choice
+from hte_report.spec.options import OptionError, check_choice, check_conf_level
 
 __all__ = ["OverfittingWarning", "RiskModel", "c_statistic", "make_folds", "quantile_groups",
            "risk_model"]
@@ -165,8 +165,7 @@ def risk_model(
     0.62
     """
     check_choice("method", method, METHODS)
-    if not (0.5 < conf_level < 1):
-        raise OptionError(f"conf_level must be between 0.5 and 1, got {conf_level!r}.")
+    conf_level = check_conf_level(conf_level)
     if include_treatment and method != "pooled":
         raise OptionError(f"include_treatment=True applies to method='pooled' only, not "
                          f"{method!r}.")

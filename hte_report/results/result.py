@@ -275,8 +275,15 @@ class HTEResult:
     def to_json(self, path: str | None = None) -> str:
         text = json.dumps(self.to_dict(), indent=1)
         if path is not None:
-            with open(path, "w", encoding="utf-8") as fh:
-                fh.write(text)
+            try:
+                with open(path, "w", encoding="utf-8") as fh:
+                    fh.write(text)
+            except OSError as exc:
+                from hte_report.errors import HTEReportError
+
+                raise HTEReportError(f"cannot write the result to {str(path)!r}: "
+                                     f"{exc.strerror or exc}. Give the path of a file in a "
+                                     "writable folder.") from None
         return text
 
     @classmethod

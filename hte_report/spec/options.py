@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Union, get_args
 
+import numpy as np
+
 from hte_report.errors import HTEReportError
 
 Family = Literal["continuous", "binary", "count"]
@@ -96,6 +98,23 @@ def check_choice(name: str, value: object, allowed: Sequence[object]) -> None:
     if value not in allowed:
         shown = ", ".join(repr(a) for a in allowed)
         raise OptionError(f"{name}={value!r} is not allowed; expected one of {shown}.")
+
+
+def check_conf_level(conf_level: object) -> float:
+    """A confidence level strictly between 0.5 and 1 (a number, not text)."""
+    if (isinstance(conf_level, bool) or not isinstance(conf_level, (int, float, np.number))
+            or not (0.5 < float(conf_level) < 1)):
+        raise OptionError(f"conf_level must be a number between 0.5 and 1 (e.g. 0.95), got "
+                          f"{conf_level!r}.")
+    return float(conf_level)
+
+
+def check_integer(name: str, value: object, minimum: int = 0) -> int:
+    """A whole number (not text, not a bool) at least ``minimum``: counts and seeds."""
+    if (isinstance(value, bool) or not isinstance(value, (int, np.integer))
+            or int(value) < minimum):
+        raise OptionError(f"{name} must be a whole number >= {minimum}, got {value!r}.")
+    return int(value)
 
 
 def check_family(family: str) -> str:

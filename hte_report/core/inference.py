@@ -35,7 +35,7 @@ def adjust_pvalues(tests: pd.DataFrame, method: str) -> pd.DataFrame:
     out["p_adjusted"] = np.nan
     out["p_adjust_method"] = method
     if method == "none" or out.empty:
-        out["p_adjusted"] = out["p_value"]
+        out["p_adjusted"] = out["p_value"] if "p_value" in out else np.nan
         return out
     for _, idx in out.groupby(["model", "scale", "test"]).groups.items():
         p = out.loc[idx, "p_value"].to_numpy(float)

@@ -32,6 +32,8 @@ from hte_report.estimation.contrasts import (
     reference_profile,
     wald_test,
 )
+from hte_report.estimation import interaction_effects
+from hte_report.estimation.interaction_effects import COLUMNS as EFFECT_COLUMNS
 from hte_report.estimation.profiles import (
     OVERALL,
     curve_points,
@@ -69,6 +71,7 @@ def fit(
     safe_formula: bool = False,
     path: str = "auto",
     aggregate: bool | None = None,
+    modifiers_required: bool = True,
 ) -> HTEResult:
     """Continuous, binary and count outcomes: the working models of the family, every effect
     and test. The public entry point is :func:`hte_report.fit` (documented there), which also
@@ -79,7 +82,8 @@ def fit(
     check_choice("path", path, ("auto", "statsmodels", "irls", "compressed"))
     st = setup(formula, data, treatment=treatment, reference=reference, family=family,
                models=models, variance=variance, exposure=exposure, safe_formula=safe_formula,
-               aggregate=aggregate if path in ("auto", "compressed") else False)
+               aggregate=aggregate if path in ("auto", "compressed") else False,
+               modifiers_required=modifiers_required)
     parsed, prep, design, family = st.parsed, st.prep, st.design, st.family
     model_names, var_opt, frame = st.model_names, st.var_opt, prep.frame
     y, expo, groups, cells, freq = st.y, st.expo, st.groups, st.cells, st.freq
@@ -113,6 +117,7 @@ def fit(
     reri_designs = (_reri_designs(design, parsed.treatment, profile)
                     if any(fm.link != "identity" for fm in fitted) else {})
     sub_rows, overall_rows, test_rows, reri_rows, curve_rows = [], [], [], [], []
+    effect_rows = []
     all_means = Means.of_models(fitted, design, row_groups)  # group 0: all patients
     for fm, means in zip(fitted, all_means):
         sub_rows += _standardized(fm, subs, means.take(slice(1, None)), counts, sparse, family,
@@ -125,8 +130,11 @@ def fit(
         test_rows += _tests(fm, design, parsed.treatment, subs, sparse, family, y, expo, groups,
                             path, cells, means.take(slice(1, None)))
         reri_rows += _reri(fm, parsed.treatment, conf_level, reri_designs)
-    subgroups_df = pd.DataFrame(sub_rows)
-    interactions = pd.DataFrame(test_rows)
+        effect_rows += _interaction_effects(fm, design, parsed.treatment, subs,
+                                            means.take(slice(1, None)), sparse, family,
+                                            conf_level)
+    subgroups_df = pd.DataFrame(sub_rows, columns=None if sub_rows else ROW_COLUMNS)
+    interactions = pd.DataFrame(test_rows, columns=None if test_rows else TEST_COLUMNS)
     interactions = adjust_pvalues(interactions, multiplicity)
     return HTEResult(
         formula=formula,
@@ -138,16 +146,24 @@ def fit(
         multiplicity=multiplicity,
         subgroups=subgroups_df,
         overall=pd.DataFrame(overall_rows),
-        curves=pd.DataFrame(curve_rows),
+        curves=pd.DataFrame(curve_rows, columns=None if curve_rows else ROW_COLUMNS),
         interactions=interactions,
         additive=pd.DataFrame(reri_rows, columns=["modifier", "measure", "estimate", "std_error",
                                                   "conf_low", "conf_high", "model", "reference"]),
         models=pd.DataFrame(model_rows),
+        interaction_effects=pd.DataFrame(effect_rows, columns=EFFECT_COLUMNS),
         n_analysed=len(frame) if cells is None else int(round(cells.cnt.sum())),
         notes=tuple(notes),
         **provenance(parsed, design, prep, profile),
     )
 
+
+ROW_COLUMNS = ["modifier", "level", "order", "value", "scale", "model", "method", "mu_treated",
+               "mu_control", "estimate", "std_error", "conf_low", "conf_high", "statistic",
+               "p_value", "n", "n_treated", "n_control", "events_treated", "events_control",
+               "note"]
+TEST_COLUMNS = ["modifier", "scale", "test", "statistic", "df", "p_value", "model", "method",
+                "note"]
 
 #: Dense fits cost about n p^2 floating-point operations per pass at this rate (2 cores) and
 #: about this many passes per model, tests included; above SLOW_SECONDS the user is told first.
@@ -453,6 +469,32 @@ def _tests(fm, design, treatment, subs, sparse, family, y, expo, groups, path="s
                 rows.append(_test_row(m.name, scale, "equality", stat, df, p, fm.label,
                                       "standardized-equality",
                                       (note if bad else "") or _undefined(fm, stat)))
+    return rows
+
+
+def _interaction_effects(fm, design, treatment, subs, means, sparse, family, conf_level):
+    """Interaction effects with CIs: for a categorical modifier each level against its
+    reference level on every scale (differences of the standardized subgroup effects, joint
+    covariance); for a linear continuous modifier the interaction coefficient per unit."""
+    rows = []
+    contrasts = {kind: means.contrast(kind, fm) for kind, _ in scales_of(fm, family)}
+    for m in design.modifiers:
+        if m.kind == "categorical":
+            idx = [i for i, s in enumerate(subs) if s.modifier == m.name]
+            levels = [subs[i].level for i in idx]
+            for kind, scale in scales_of(fm, family):
+                notes = [not_estimable(fm, (m.name, lv), sparse, kind) for lv in levels]
+                rows += interaction_effects.versus_reference(
+                    contrasts[kind], idx, levels, modifier=m.name, scale=scale,
+                    model=fm.label, method="standardized", conf_level=conf_level, notes=notes)
+            continue
+        idx = design.interaction_columns(m, treatment)
+        if interaction_effects.linear_column(m, idx):
+            L = np.eye(len(fm.params))[idx]
+            se = float(np.sqrt(fm.cov(L)[0, 0]))
+            rows += interaction_effects.per_unit(
+                float(fm.params[idx[0]]), se, modifier=m.name, scale=_native(fm, family)[1],
+                model=fm.label, conf_level=conf_level, note=_undefined(fm, se))
     return rows
 
 

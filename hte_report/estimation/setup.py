@@ -45,7 +45,7 @@ AGGREGATE_MIN_ROWS = 20_000
 
 def setup(formula, data, *, treatment=None, reference=None, family=None, models=None,
           variance=None, exposure=None, safe_formula=False, extra_columns=(),
-          aggregate: bool | None = False) -> Setup:
+          aggregate: bool | None = False, modifiers_required: bool = True) -> Setup:
     """Parse, validate, prepare (exclusions counted) and build the design.
 
     ``aggregate``: fit on cells of identical patients (all-categorical designs without
@@ -62,7 +62,7 @@ def setup(formula, data, *, treatment=None, reference=None, family=None, models=
     raw = read_data(data)
     binary = [c for c in raw.columns if treatment is None and raw[c].nunique(dropna=True) == 2]
     parsed = parse_formula(formula, raw.columns, treatment=treatment, safe=safe_formula,
-                           binary_columns=binary)
+                           binary_columns=binary, modifiers_required=modifiers_required)
     if family is None:
         family = _infer_family(raw[parsed.outcome], exposure)
     check_family(family)

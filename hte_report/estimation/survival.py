@@ -35,6 +35,8 @@ from hte_report.estimation.contrasts import (
     reference_profile,
     wald_test,
 )
+from hte_report.estimation import interaction_effects
+from hte_report.estimation.interaction_effects import COLUMNS as EFFECT_COLUMNS
 from hte_report.estimation.profiles import OVERALL, curve_points, eval_points, profile_designs
 from hte_report.estimation.setup import check_clusters
 from hte_report.estimation.survival_absolute import (
@@ -79,6 +81,7 @@ def fit_survival(
     multiplicity: str = "holm",
     at: dict[str, Sequence[float]] | None = None,
     safe_formula: bool = False,
+    modifiers_required: bool = True,
 ) -> HTEResult:
     """Hazard ratios, survival and RMST differences by subgroup from a Cox interaction model.
 
@@ -139,7 +142,8 @@ def fit_survival(
     tau = _check_times("rmst_tau", None if rmst_tau is None else [rmst_tau])
     raw = read_data(data)
     binary = [c for c in raw.columns if treatment is None and raw[c].nunique(dropna=True) == 2]
-    sf = parse_surv_formula(formula, raw.columns, treatment, safe_formula, binary)
+    sf = parse_surv_formula(formula, raw.columns, treatment, safe_formula, binary,
+                            modifiers_required)
     parsed = sf.parsed
     cluster = variance.column if isinstance(variance, Cluster) else None
     extra = tuple(c for c in (sf.event, *sf.strata) if c not in parsed.variables)
@@ -198,13 +202,16 @@ def fit_survival(
     main = _main_effects(ctx)
     overall_rows = [_overall_hr(ctx, main, ph)]
     test_rows = _cox_tests(ctx)
+    effect_rows = _hr_interaction_effects(ctx, cond)
     for h in horizons:
-        rows, ov, tests = survival_differences(ctx, h, ph)
+        rows, ov, tests, c = survival_differences(ctx, h, ph)
+        effect_rows += _categorical_effects(ctx, c, 1, "SurvDiff", {"horizon": h})
         sub_rows += rows + conditional_survival_differences(ctx, h, cond)
         overall_rows += ov
         test_rows += tests
     if tau:
         rows, ov, tests = rmst_differences(ctx, tau[0], ph)
+        effect_rows += _rmst_interaction_effects(ctx, rows)
         sub_rows += rows
         overall_rows += ov
         test_rows += tests
@@ -213,7 +220,9 @@ def fit_survival(
              for term, sl in design.spec.term_slices.items()}
     terms = {k: v for k, v in terms.items() if len(v)}
     ph_terms = zph_test(cox, terms)
-    interactions = _adjust(pd.DataFrame(test_rows), multiplicity)
+    interactions = _adjust(pd.DataFrame(test_rows, columns=None if test_rows else [
+        "modifier", "scale", "test", "statistic", "df", "p_value", "model", "method", "note",
+        "horizon"]), multiplicity)
     models = [_model_row(cox, name, label, main)]
     if tau:
         models.append({"model": KM_MODEL, "requested": KM_MODEL, "family": "nonparametric",
@@ -252,6 +261,7 @@ def fit_survival(
         n_analysed=len(frame),
         notes=tuple(notes),
         primary_spec=primary,
+        interaction_effects=pd.DataFrame(effect_rows, columns=[*EFFECT_COLUMNS, "horizon"]),
         **provenance(parsed, design, prep, profile),
         meta={"time": sf.time, "event": sf.event, "strata": list(sf.strata), "ties": ties,
               "horizons": list(horizons), "rmst_tau": tau[0] if tau else None,
@@ -335,6 +345,69 @@ def _hazard_ratios(ctx: Ctx, designs: dict, method: str, ph: dict) -> list[dict]
     return rows
 
 
+def _hr_interaction_effects(ctx: Ctx, cond: dict) -> list[dict]:
+    """Ratios of hazard ratios (each level against the reference level, from the conditional
+    HRs and their joint covariance) and, for a linear continuous modifier, the interaction
+    coefficient (ratio of HRs per unit)."""
+    rows = []
+    for m in ctx.design.modifiers:
+        if m.kind == "categorical" and m.name in cond:
+            vals, X1, X0, *_ = cond[m.name]
+            c = contrast(ctx.fm, X1[:, ctx.keep], X0[:, ctx.keep], np.eye(len(vals)), "ratio")
+            levels = [str(v) for v in vals]
+            notes = [f"not estimable: {ctx.sparse[(m.name, lv)]}"
+                     if (m.name, lv) in ctx.sparse else "" for lv in levels]
+            rows += interaction_effects.versus_reference(
+                c, list(range(len(vals))), levels, modifier=m.name, scale="HR",
+                model=ctx.fm.label, method="conditional", conf_level=ctx.conf_level,
+                notes=notes, extra={"horizon": np.nan})
+        elif m.kind == "continuous":
+            idx = _interaction_idx(ctx, m)
+            if interaction_effects.linear_column(m, idx):
+                se = float(np.sqrt(ctx.fm.vcov[idx[0], idx[0]]))
+                rows += interaction_effects.per_unit(
+                    float(ctx.fm.params[idx[0]]), se, modifier=m.name, scale="HR",
+                    model=ctx.fm.label, conf_level=ctx.conf_level, extra={"horizon": np.nan})
+    return rows
+
+
+def _categorical_effects(ctx: Ctx, c, offset: int, scale: str, extra: dict) -> list[dict]:
+    """Differences of standardized subgroup effects (contrast ``c`` over all patients and
+    then every subgroup of ``ctx.subs``) between each level and the reference level."""
+    rows = []
+    for m in ctx.design.modifiers:
+        if m.kind != "categorical":
+            continue
+        idx = [offset + i for i, s in enumerate(ctx.subs) if s.modifier == m.name]
+        levels = [ctx.subs[i - offset].level for i in idx]
+        notes = [f"not estimable: {ctx.sparse[(m.name, lv)]}"
+                 if (m.name, lv) in ctx.sparse else "" for lv in levels]
+        rows += interaction_effects.versus_reference(
+            c, idx, levels, modifier=m.name, scale=scale, model=ctx.fm.label,
+            method="standardized", conf_level=ctx.conf_level, notes=notes, extra=extra)
+    return rows
+
+
+def _rmst_interaction_effects(ctx: Ctx, rows: list[dict]) -> list[dict]:
+    """Differences of Kaplan-Meier RMST differences between levels (subgroups are disjoint
+    sets of patients, so their variances add)."""
+    out = []
+    df = frame_of(rows)
+    for m in ctx.design.modifiers:
+        if m.kind != "categorical":
+            continue
+        part = df[df.modifier == m.name].sort_values("order")
+        if len(part) < 2:
+            continue
+        notes = part.note.fillna("").tolist()
+        out += interaction_effects.independent(
+            part.estimate.to_numpy(float), part.std_error.to_numpy(float),
+            part.level.tolist(), ratio=False, modifier=m.name, scale="RMSTDiff",
+            model=KM_MODEL, method="km", conf_level=ctx.conf_level, notes=notes,
+            extra={"horizon": np.nan})
+    return out
+
+
 def _interaction_idx(ctx: Ctx, m) -> np.ndarray:
     full = ctx.design.interaction_columns(m, ctx.treatment)
     return np.flatnonzero(np.isin(ctx.keep, full))
@@ -342,7 +415,10 @@ def _interaction_idx(ctx: Ctx, m) -> np.ndarray:
 
 def _main_effects(ctx: Ctx) -> tuple[CoxFit, np.ndarray]:
     """The Cox model without treatment interactions (overall HR) and its columns."""
-    drop = np.concatenate([_interaction_idx(ctx, m) for m in ctx.design.modifiers])
+    drop = np.concatenate([np.array([], dtype=int)]
+                          + [_interaction_idx(ctx, m) for m in ctx.design.modifiers])
+    if not len(drop):  # no modifiers: the model itself
+        return ctx.cox, np.arange(len(ctx.keep))
     cols = np.setdiff1d(np.arange(len(ctx.keep)), drop)
     X = ctx.design.X[:, ctx.keep][:, cols]
     groups = None
@@ -386,7 +462,7 @@ def _adjust(tests: pd.DataFrame, method: str) -> pd.DataFrame:
     """Multiplicity adjustment across modifiers, separately for each horizon."""
     key = tests["horizon"].fillna(-1.0)
     parts = [adjust_pvalues(tests[key == h], method) for h in pd.unique(key)]
-    return pd.concat(parts).sort_index()
+    return pd.concat(parts).sort_index() if parts else adjust_pvalues(tests, method)
 
 
 def _model_row(cox: CoxFit, name: str, label: str, main) -> dict:

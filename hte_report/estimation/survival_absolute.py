@@ -61,7 +61,7 @@ def survival_differences(ctx: Ctx, h: float, ph: dict):
     rows = _absolute_rows(ctx, c, keys, "SurvDiff", ctx.fm.label, "standardized", h, ph, notes)
     tests = _equality_rows(ctx, c, keys, "SurvDiff", ctx.fm.label, "standardized-equality", h,
                            notes)
-    return rows[1:], rows[:1], tests
+    return rows[1:], rows[:1], tests, c
 
 
 def conditional_survival_differences(ctx: Ctx, h: float, designs: dict) -> list[dict]:

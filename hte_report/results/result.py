@@ -20,7 +20,7 @@ TIDY_COLUMNS = [
     "method",
 ]
 _FRAMES = ("subgroups", "overall", "curves", "interactions", "additive", "models", "profile",
-           "exclusions")
+           "exclusions", "interaction_effects", "analyses")
 RELATIVE_SCALES = ("RR", "OR", "RateRatio", "HR", "MeanRatio")
 
 
@@ -81,6 +81,9 @@ class HTEResult:
     primary_spec: dict[str, list] = field(default_factory=dict)  # axis -> [scale, model]
     level_labels: dict[str, dict[str, str]] = field(default_factory=dict)  # value labels
     meta: dict = field(default_factory=dict)  # family-specific metadata (e.g. horizons)
+    interaction_effects: pd.DataFrame = field(default_factory=pd.DataFrame)
+    strategy: str = "joint"  # how subgroup rows were analysed (see hte_report.fit)
+    analyses: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per fitted analysis
 
     # ----------------------------------------------------------------- selection
     @cached_property

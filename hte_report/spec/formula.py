@@ -387,6 +387,7 @@ def parse_formula(
     treatment: str | None = None,
     safe: bool = False,
     binary_columns: Iterable[str] = (),
+    modifiers_required: bool = True,
 ) -> ParsedFormula:
     """Split a formula into outcome, treatment, modifiers and adjustment variables.
 
@@ -403,6 +404,9 @@ def parse_formula(
     binary_columns
         Columns with exactly two distinct values; when several variables appear in every
         interaction, the treatment is inferred only if exactly one of them is binary.
+    modifiers_required
+        False for an analysis without effect modifiers (the overall analysis of a subgroup
+        strategy, a model fitted within one subgroup); ``treatment`` must then be named.
     """
     columns = list(columns)
     parsed, outcome = split_formula(formula, safe, "y ~ treat * (age + sex)")
@@ -423,12 +427,14 @@ def parse_formula(
         for t in rhs_terms
         if len(t.factors) == 1 and t.factors[0].eval_method.value == "lookup"
     }
-    if not interactions:
+    if not interactions and modifiers_required:
         raise FormulaError(
             f"formula {short(formula)} has no treatment-by-covariate interaction; write "
             f"'y ~ {quote_name(treatment) if treatment else 'treat'} * (modifier1 + modifier2)' "
             "so effect modification can be estimated."
         )
+    if treatment is None and not interactions:
+        raise FormulaError(f"name the treatment of {short(formula)} with treatment='...'.")
     if treatment is None:
         shared = None
         for t in interactions:
@@ -483,7 +489,7 @@ def parse_formula(
             mods[name] = ModifierTerm(name, prev.expr, prev.interaction_terms + (str(t),))
         else:
             mods[name] = ModifierTerm(name, other.expr, (str(t),))
-    if not mods:
+    if not mods and modifiers_required:
         raise FormulaError(
             f"formula {short(formula)} has no interaction with treatment {short(treatment)}; write "
             f"'y ~ {treatment} * (modifier1 + modifier2)'."

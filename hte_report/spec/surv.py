@@ -51,7 +51,8 @@ def _call_of(text: str, name: str) -> list[str] | None:
 
 
 def parse_surv_formula(formula: str, columns: Sequence[str], treatment: str | None = None,
-                       safe: bool = False, binary_columns: Sequence[str] = ()) -> SurvFormula:
+                       safe: bool = False, binary_columns: Sequence[str] = (),
+                       modifiers_required: bool = True) -> SurvFormula:
     """Parse ``Surv(time, event) ~ treat * (age + C(stage)) + strata(site)``.
 
     ``Surv`` and ``strata`` are read here; the rest of the right-hand side goes through
@@ -89,7 +90,8 @@ def parse_surv_formula(formula: str, columns: Sequence[str], treatment: str | No
 
             raise FormulaError(_absent(col, columns, role))
     parsed = parse_formula(f"{time} ~ {' + '.join(keep)}", columns, treatment=treatment,
-                           safe=safe, binary_columns=binary_columns)
+                           safe=safe, binary_columns=binary_columns,
+                           modifiers_required=modifiers_required)
     for col, role in [(event, "event")] + [(c, "strata") for c in strata]:
         if col in parsed.variables:
             raise FormulaError(f"the {role} column {col!r} also appears as a covariate.")

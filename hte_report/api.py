@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hte_report.estimation import glm
-from hte_report.estimation.survival import fit_survival
+from hte_report.estimation.strategy import fit_by_strategy
 from hte_report.results.result import HTEResult
 
 
@@ -27,6 +26,13 @@ def fit(
     safe_formula: bool = False,
     path: str = "auto",
     aggregate: bool | None = None,
+    strategy: str = "one-at-a-time",
+    control: object = None,
+    overall: str = "adjusted",
+    display_cutpoints: dict[str, Sequence[float]] | None = None,
+    ties: str = "efron",
+    horizons: Sequence[float] | None = None,
+    rmst_tau: float | None = None,
 ) -> HTEResult:
     """Fit treatment-by-covariate interaction models on the absolute and relative scales.
 
@@ -73,6 +79,28 @@ def fit(
     aggregate
         Fit on cells of identical patients: ``None`` (default) does so automatically for
         all-categorical designs from 20,000 rows; results are identical either way.
+    strategy
+        How subgroup rows are analysed. ``"one-at-a-time"`` (default): each modifier in its own
+        model with the treatment, that modifier, their interaction and the formula's adjustment
+        covariates (never the other modifiers), on the rows where its variables are observed.
+        ``"joint"``: one model with every interaction, mutually adjusted. ``"within-subgroup"``:
+        separate fits within each subgroup (a sensitivity view), with the one-at-a-time
+        interaction tests and effects beside them. Column ``analysis`` of every frame says which
+        analysis produced each row; ``result.analyses`` lists them with rows used and excluded.
+    control
+        The control arm of a treatment with three or more arms: each active arm is compared
+        with it on the patients of the two arms (column ``comparison``). Two arms: as
+        ``reference``.
+    overall
+        The primary analysis shown as the overall row: ``"adjusted"`` (treatment plus the
+        formula's adjustment covariates, standardized) or ``"unadjusted"`` (treatment only), on
+        every patient with the outcome (and those covariates) observed.
+    display_cutpoints
+        Display categories of continuous modifiers, e.g. ``{"age": [65]}``: standardized
+        effects within < 65 and >= 65 from the modifier's continuous model (default:
+        quarters). The modifier stays continuous in every model and test.
+    ties, horizons, rmst_tau
+        ``Surv()`` outcomes only: see :func:`hte_report.fit_survival`.
 
     Examples
     --------
@@ -82,17 +110,23 @@ def fit(
     >>> sorted(res.overall.scale.unique())
     ['OR', 'RD', 'RR']
     """
-    if isinstance(formula, str) and formula.split("~")[0].strip().startswith("Surv("):
+    survival = isinstance(formula, str) and formula.split("~")[0].strip().startswith("Surv(")
+    if survival:
         given = {k for k, v in (("family", family), ("models", models), ("exposure", exposure))
                  if v is not None}
         if given:
-            raise TypeError(f"{sorted(given)} do not apply to a Surv() outcome; use "
-                            "hte_report.fit_survival for its options (ties, horizons, rmst_tau).")
-        return fit_survival(formula, data, treatment=treatment, reference=reference,
-                            variance="model" if variance is None else variance,
-                            conf_level=conf_level, multiplicity=multiplicity, at=at,
-                            safe_formula=safe_formula)
-    return glm.fit(formula, data, treatment=treatment, reference=reference, family=family,
-                   models=models, variance=variance, exposure=exposure, conf_level=conf_level,
-                   at=at, multiplicity=multiplicity, safe_formula=safe_formula, path=path,
-                   aggregate=aggregate)
+            raise TypeError(f"{sorted(given)} do not apply to a Surv() outcome; its options are "
+                            "ties, horizons, rmst_tau and variance.")
+        engine = dict(ties=ties, horizons=horizons, rmst_tau=rmst_tau,
+                      variance="model" if variance is None else variance)
+    else:
+        given = {k for k, v in (("ties", ties != "efron"), ("horizons", horizons is not None),
+                                ("rmst_tau", rmst_tau is not None)) if v}
+        if given:
+            raise TypeError(f"{sorted(given)} apply only to a Surv(time, event) outcome.")
+        engine = dict(family=family, models=models, variance=variance, exposure=exposure,
+                      path=path, aggregate=aggregate)
+    return fit_by_strategy(formula, data, strategy=strategy, treatment=treatment,
+                           reference=reference, control=control, overall=overall,
+                           display_cutpoints=display_cutpoints, at=at, multiplicity=multiplicity,
+                           safe_formula=safe_formula, conf_level=conf_level, **engine)

@@ -6,8 +6,8 @@ import warnings
 import numpy as np
 import pytest
 
-import hte_report as hr
 from hte_report.estimation.bootstrap import bootstrap, replicate_weights
+from hte_report.estimation.glm import fit as engine_fit  # one joint model
 
 FORMULA = "arrest ~ fin * (age + C(wexp))"
 
@@ -27,7 +27,7 @@ def test_replicate_equals_fit_on_resampled_rows(rossi, boot):
         resampled = rossi.loc[np.repeat(np.arange(len(rossi)), w)].reset_index(drop=True)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ref = hr.fit(FORMULA, resampled, treatment="fin", path="statsmodels")
+            ref = engine_fit(FORMULA, resampled, treatment="fin", path="statsmodels")
         got = boot.intervals.assign(rep=boot.replicates[b])
         compared = 0
         for r in got.itertuples():
@@ -62,7 +62,7 @@ def test_intervals_are_sensible(rossi, boot):
     # bootstrap SE of the overall RD is close to the HC3 sandwich SE (same estimand)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = hr.fit(FORMULA, rossi, treatment="fin")
+        res = engine_fit(FORMULA, rossi, treatment="fin")
     se = res.overall.query("model == 'ols-HC3' and scale == 'RD'").std_error.item()
     bse = df.query("modifier == 'All patients' and model == 'ols-HC3' and scale == 'RD'")
     assert bse.boot_se.item() == pytest.approx(se, rel=0.2)
@@ -132,7 +132,7 @@ def test_models_fall_back_as_in_fit(rossi):
     resampled = rossi.loc[np.repeat(np.arange(len(rossi)), w)].reset_index(drop=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ref = hr.fit(f, resampled, treatment="fin", models=["log-binomial"], path="statsmodels")
+        ref = engine_fit(f, resampled, treatment="fin", models=["log-binomial"], path="statsmodels")
     got = boot.intervals.assign(rep=boot.replicates[0]).query("model == 'log-binomial'")
     want = ref.subgroups.query("method == 'standardized'")
     for r in got[got.modifier == "wexp"].itertuples():
@@ -153,7 +153,7 @@ def test_cells_without_events_are_not_estimable_as_in_fit():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = bootstrap("y ~ t * C(g)", d, treatment="t", B=20, seed=2)
-        ref = hr.fit("y ~ t * C(g)", d, treatment="t")
+        ref = engine_fit("y ~ t * C(g)", d, treatment="t")
     df = res.intervals
     cell = df[(df.modifier == "g") & (df.level == "c")]
     flagged = cell[cell.note.str.startswith("not estimable")]

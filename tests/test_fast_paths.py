@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 import hte_report as hr
+from hte_report.estimation.glm import fit as engine_fit  # one joint model
 from hte_report.models.glm import fit_glm
 from hte_report.spec.options import Cluster
 
@@ -78,10 +79,10 @@ def test_fit_results_do_not_depend_on_path(formula):
     d = _trial(4000)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ref = hr.fit(formula, d, treatment="treat", path="statsmodels")
+        ref = engine_fit(formula, d, treatment="treat", path="statsmodels")
         paths = ["irls"] + (["compressed"] if "age" not in formula else [])
         for path in paths:
-            got = hr.fit(formula, d, treatment="treat", path=path)
+            got = engine_fit(formula, d, treatment="treat", path=path)
             cols = ["estimate", "std_error", "conf_low", "conf_high", "p_value"]
             pd.testing.assert_frame_equal(got.subgroups[cols], ref.subgroups[cols], rtol=1e-7)
             pd.testing.assert_frame_equal(got.interactions[["statistic", "p_value"]],
@@ -92,7 +93,7 @@ def test_fit_results_do_not_depend_on_path(formula):
 def test_auto_path_is_recorded():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = hr.fit("y ~ treat * (C(sex) + C(region))", _trial(5000), treatment="treat")
+        res = engine_fit("y ~ treat * (C(sex) + C(region))", _trial(5000), treatment="treat")
     assert set(res.models.path) == {"compressed"}
 
 
@@ -111,8 +112,8 @@ def test_aggregated_fit_equals_row_level_fit(formula, kw):
     d.loc[:40, "sex"] = None  # exclusions happen before aggregation
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        a = hr.fit(formula, d, treatment="treat", aggregate=True, **kw)
-        b = hr.fit(formula, d, treatment="treat", aggregate=False, path="statsmodels", **kw)
+        a = engine_fit(formula, d, treatment="treat", aggregate=True, **kw)
+        b = engine_fit(formula, d, treatment="treat", aggregate=False, path="statsmodels", **kw)
     assert set(a.models.path) == {"cells"} and a.n_analysed == b.n_analysed == 6000 - 41
     cols = ["estimate", "std_error", "conf_low", "conf_high", "p_value", "n", "n_treated",
             "events_treated"]
@@ -128,7 +129,7 @@ def test_aggregated_fit_equals_row_level_fit(formula, kw):
 
 def test_aggregate_refuses_continuous_designs():
     with pytest.raises(ValueError, match="all-categorical"):
-        hr.fit("y ~ treat * (age + C(sex))", _trial(500), treatment="treat", aggregate=True)
+        engine_fit("y ~ treat * (age + C(sex))", _trial(500), treatment="treat", aggregate=True)
 
 
 @pytest.mark.parametrize("name,family", CASES)
@@ -197,7 +198,7 @@ def test_a_cell_without_events_is_handled_alike_on_every_path():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for path in ("statsmodels", "irls"):
-            res = hr.fit("y ~ treat * (age + C(grp))", d, treatment="treat", path=path)
+            res = engine_fit("y ~ treat * (age + C(grp))", d, treatment="treat", path=path)
             assert res.models.converged.all()
             out[path] = res.subgroups.query("modifier == 'grp' and method == 'standardized'")
     for path, sub in out.items():

@@ -17,6 +17,7 @@ from statsmodels.stats.outliers_influence import OLSInfluence
 import hte_report as hr
 from hte_report.datasets import load_rossi
 from hte_report.errors import DataError, HTEReportError, ModelError
+from hte_report.estimation.glm import fit as engine_fit  # one joint model
 
 
 def _quiet(fn, *a, **kw):
@@ -45,7 +46,7 @@ def test_hc3_with_a_leverage_one_patient_is_not_estimable_where_it_matters(path)
     that patient get no SE (note says why); the others keep their HC3 SE, on every path."""
     d = _leverage_data()
     with pytest.warns(hr.HTEReportWarning, match="leverage 1"):
-        res = hr.fit("y ~ treat*(C(g)+C(sex))", d, treatment="treat", models=["ols"],
+        res = engine_fit("y ~ treat*(C(g)+C(sex))", d, treatment="treat", models=["ols"],
                      path=path)
     sub = res.subgroups.query("scale == 'RD'").set_index(["modifier", "level", "method"])
     rare = sub.loc[("g", "rare", "standardized")]
@@ -85,7 +86,7 @@ def test_c_with_levels_that_omit_an_observed_level_is_refused():
     d = load_rossi().assign(p=lambda x: np.clip(x.prio, 0, 2))
     with pytest.raises(DataError, match=r"C\(p, levels=...\) lists \[0, 1\] but 'p' also "
                                         r"takes the value\(s\) 2 \(281 rows\)"):
-        hr.fit("arrest ~ fin*C(p, levels=[0,1])", d, treatment="fin")
+        engine_fit("arrest ~ fin*C(p, levels=[0,1])", d, treatment="fin")
     # listing every level works, and the order is kept
     res = _quiet(hr.fit, "arrest ~ fin*C(p, levels=[2,1,0])", d, treatment="fin")
     assert set(res.subgroups.query("modifier == 'p'").level) == {"0", "1", "2"}
@@ -104,7 +105,7 @@ def test_identity_binomial_converges_where_the_deviance_moves_by_one_rounding_st
     for path in ("statsmodels", "irls", "compressed"):
         with warnings.catch_warnings():
             warnings.simplefilter("error", hr.HTEReportWarning)
-            res = hr.fit("y ~ treat*C(g)", d, treatment="treat", models=["identity-binomial"],
+            res = engine_fit("y ~ treat*C(g)", d, treatment="treat", models=["identity-binomial"],
                          variance="model", path=path)
         assert res.models.model.tolist() == ["identity-binomial"]
         assert res.models.fallback_from.tolist() == [""]
@@ -135,26 +136,29 @@ def test_nullable_dtypes_work_like_plain_ones():
     a = _quiet(hr.fit, "y ~ treat*(C(g)+age)", nd, treatment="treat")
     b = _quiet(hr.fit, "y ~ treat*(C(g)+age)", d2, treatment="treat")
     pd.testing.assert_frame_equal(a.subgroups, b.subgroups)
-    assert a.n_analysed == plain.n_analysed - 1
+    # the missing g excludes the row from g's own analysis only
+    assert a.n_analysed == plain.n_analysed
+    n = a.analyses.set_index("modifier").n_analysed
+    assert n["g"] == plain.n_analysed - 1 and n["age"] == plain.n_analysed
 
 
 def test_duplicated_column_names():
     d = _small()
     d = pd.concat([d, d[["age"]]], axis=1)
     with pytest.raises(DataError, match=r"duplicated column name\(s\) \['age'\]"):
-        hr.fit("y ~ treat*age", d, treatment="treat")
+        engine_fit("y ~ treat*age", d, treatment="treat")
 
 
 def test_one_cluster():
     d = _small().assign(site=1)
     with pytest.raises(DataError, match="1 cluster"):
-        hr.fit("y ~ treat*age", d, treatment="treat", variance=hr.Cluster("site"))
+        engine_fit("y ~ treat*age", d, treatment="treat", variance=hr.Cluster("site"))
 
 
 def test_few_clusters_warn():
     d = _small().assign(site=lambda x: np.arange(len(x)) % 5)
     with pytest.warns(hr.HTEReportWarning, match="5 clusters"):
-        hr.fit("y ~ treat*age", d, treatment="treat", variance=hr.Cluster("site"),
+        engine_fit("y ~ treat*age", d, treatment="treat", variance=hr.Cluster("site"),
                models=["ols"])
 
 
@@ -162,25 +166,25 @@ def test_constant_modifier_is_named_as_constant():
     d = _small().assign(k=3)
     for f in ("y ~ treat*k", "y ~ treat*C(k)"):
         with pytest.raises(DataError, match="effect modifier 'k' is constant"):
-            hr.fit(f, d, treatment="treat")
+            engine_fit(f, d, treatment="treat")
     with pytest.raises(DataError, match="adjustment covariate 'k' is constant"):
-        hr.fit("y ~ treat*age + k", d, treatment="treat")
+        engine_fit("y ~ treat*age + k", d, treatment="treat")
 
 
 def test_empty_frame_and_all_rows_missing():
     d = _small()
     with pytest.raises(DataError, match="the data have no rows"):
-        hr.fit("y ~ treat*age", d.iloc[:0], treatment="treat")
+        engine_fit("y ~ treat*age", d.iloc[:0], treatment="treat")
     with pytest.raises(DataError, match=r"every one of the 400 rows misses a value.*age: 400"):
-        hr.fit("y ~ treat*age", d.assign(age=np.nan), treatment="treat")
+        engine_fit("y ~ treat*age", d.assign(age=np.nan), treatment="treat")
 
 
 def test_datetime_columns():
     d = _small().assign(dt=pd.date_range("2020-01-01", periods=400, freq="D"))
     with pytest.raises(DataError, match="holds dates/times; derive a number"):
-        hr.fit("y ~ treat*dt", d, treatment="treat")
+        engine_fit("y ~ treat*dt", d, treatment="treat")
     with pytest.raises(DataError, match="time spans"):
-        hr.fit("y ~ treat*dt", d.assign(dt=d.dt - d.dt.min()), treatment="treat")
+        engine_fit("y ~ treat*dt", d.assign(dt=d.dt - d.dt.min()), treatment="treat")
 
 
 @pytest.mark.parametrize("factor", [1e9, 1e-9])
@@ -238,7 +242,7 @@ def test_non_positive_ols_risks_give_a_note_and_no_numpy_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         warnings.simplefilter("ignore", hr.HTEReportWarning)
-        res = hr.fit("y ~ treat*x", d, treatment="treat")
+        res = engine_fit("y ~ treat*x", d, treatment="treat")
         res.table()
         res.summary()
     rr = res.subgroups.query("model == 'ols-HC3' and scale == 'RR'")
@@ -277,7 +281,7 @@ def _cells_vs_fit(tmp_path, frame, formula, family="binary", suffix=".csv"):
     for make in (lambda: again,
                  lambda: read_cells(path, formula, treatment="treat", family=family)):
         try:
-            outs.append(_quiet(hr.fit, formula, make(), treatment="treat", family=family))
+            outs.append(_quiet(engine_fit, formula, make(), treatment="treat", family=family))
         except HTEReportError as exc:
             outs.append(exc)
     return outs
@@ -348,7 +352,8 @@ def test_many_level_adjustment_factor_is_fast_and_announced():
     t0 = time.perf_counter()
     res = _quiet(hr.fit, "y ~ treat*age + C(site)", d, treatment="treat")
     assert time.perf_counter() - t0 < 30
-    assert set(res.models.path) == {"irls"}  # wide designs avoid statsmodels' SVD per step
+    # wide designs avoid statsmodels' SVD per step (the overall analysis is all-categorical)
+    assert set(res.models[res.models.analysis == "one-at-a-time"].path) == {"irls"}
     from hte_report.estimation import glm as fitting
 
     with pytest.warns(hr.HTEReportWarning, match=r"the design has 153 columns.*C\(site\) "
@@ -356,7 +361,7 @@ def test_many_level_adjustment_factor_is_fast_and_announced():
         old = fitting.SLOW_SECONDS
         fitting.SLOW_SECONDS = 0.0
         try:
-            hr.fit("y ~ treat*age + C(site)", d, treatment="treat", models=["ols"])
+            engine_fit("y ~ treat*age + C(site)", d, treatment="treat", models=["ols"])
         finally:
             fitting.SLOW_SECONDS = old
 
@@ -368,7 +373,7 @@ def test_read_data_names_the_encoding_problem_and_reads_with_the_encoding(tmp_pa
     p.write_bytes("\n".join(rows).encode("latin-1"))
     with pytest.raises(DataError, match=r"not valid utf-8 text: byte 0xe9 at line 2.*"
                                         r"hte_report.read_data\(path, encoding=...\)"):
-        hr.fit("y ~ treat*C(g)", p, treatment="treat")
+        engine_fit("y ~ treat*C(g)", p, treatment="treat")
     d = hr.read_data(p, encoding="latin-1")
     assert set(d.g) == {"café", "thé"}
     res = _quiet(hr.fit, "y ~ treat*C(g)", d, treatment="treat")
@@ -378,7 +383,7 @@ def test_read_data_names_the_encoding_problem_and_reads_with_the_encoding(tmp_pa
 def test_levels_check_sees_quoted_names():
     d = load_rossi().assign(p=lambda x: np.clip(x.prio, 0, 2)).rename(columns={"p": "prior n"})
     with pytest.raises(DataError, match=r"also takes the value\(s\) 2 \(281 rows\)"):
-        hr.fit("arrest ~ fin*C(`prior n`, levels=[0,1])", d, treatment="fin")
+        engine_fit("arrest ~ fin*C(`prior n`, levels=[0,1])", d, treatment="fin")
 
 
 def test_render_refuses_a_malformed_date_before_fitting(tmp_path):
@@ -408,11 +413,11 @@ def test_auto_engine_uses_builtin_when_quarto_cannot_run_parameters(monkeypatch,
 
 
 @pytest.mark.parametrize("call, message", [
-    (lambda d: hr.fit("y ~ treat*age", d, treatment="treat", conf_level="0.9"),
+    (lambda d: engine_fit("y ~ treat*age", d, treatment="treat", conf_level="0.9"),
      "conf_level must be a number between 0.5 and 1"),
-    (lambda d: hr.fit("y ~ treat*age", d, treatment="treat", at={"age": ["x"]}),
+    (lambda d: engine_fit("y ~ treat*age", d, treatment="treat", at={"age": ["x"]}),
      r"at\['age'\] must be numbers"),
-    (lambda d: hr.fit("y ~ treat*age", d, treatment="treat", at={"age": [np.nan]}),
+    (lambda d: engine_fit("y ~ treat*age", d, treatment="treat", at={"age": [np.nan]}),
      r"at\['age'\] must be one or more finite numbers"),
     (lambda d: hr.bootstrap("y ~ treat*C(g)", d, treatment="treat", B="many", seed=1),
      "B must be a whole number"),

@@ -9,6 +9,7 @@ import pytest
 import hte_report as hr
 from hte_report.data.largedata import read_cells
 from hte_report.errors import DataError, FormulaError
+from hte_report.estimation.glm import fit as engine_fit  # one joint model
 
 duckdb = pytest.importorskip("duckdb")
 FORMULA = "y ~ treat * (C(sex) + C(region)) + C(age_band)"
@@ -34,9 +35,9 @@ def test_file_aggregation_equals_in_memory_fit(tmp_path, fmt):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cells = read_cells(path, FORMULA, treatment="treat", family="binary", cluster="site")
-        a = hr.fit(FORMULA, cells, treatment="treat", family="binary",
+        a = engine_fit(FORMULA, cells, treatment="treat", family="binary",
                    variance=hr.Cluster("site"))
-        b = hr.fit(FORMULA, d, treatment="treat", variance=hr.Cluster("site"),
+        b = engine_fit(FORMULA, d, treatment="treat", variance=hr.Cluster("site"),
                    aggregate=False, path="statsmodels")
     assert a.n_input == 5000 and a.n_analysed == b.n_analysed == 4970
     assert set(a.models.path) == {"cells"}

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import hte_report as hr
+from hte_report.estimation.glm import fit as engine_fit  # one joint model
 
 FORMULA = "arrest ~ fin * (age + C(wexp) + prio) + race + mar + paro"
 
@@ -19,8 +20,20 @@ def _fit(d, **kw):
         return hr.fit(FORMULA, d, treatment="fin", **kw)
 
 
-def test_standardized_subgroup_differences_average_to_overall(rossi_result):
-    res = rossi_result
+def _engine(d, formula=FORMULA):
+    """One interaction model and its own standardized overall effect."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return engine_fit(formula, d, treatment="fin")
+
+
+def test_standardized_subgroup_differences_average_to_overall(rossi):
+    # within one model: the joint model, and each one-at-a-time model
+    for res in (_engine(rossi), _engine(rossi, "arrest ~ fin * C(wexp) + race + mar + paro")):
+        _averages_back(res)
+
+
+def _averages_back(res):
     diff = res.subgroups.query("method == 'standardized' and scale == 'RD'")
     for (model, _modifier), g in diff.groupby(["model", "modifier"]):
         overall = res.overall[(res.overall.model == model)
@@ -29,9 +42,9 @@ def test_standardized_subgroup_differences_average_to_overall(rossi_result):
         np.testing.assert_allclose(np.average(g.estimate, weights=g.n), overall, rtol=1e-12)
 
 
-def test_overall_rd_is_mean_of_predicted_differences(rossi_result):
+def test_overall_rd_is_mean_of_predicted_differences(rossi):
     # ATE = E[CATE(X)]: n-weighted means of mu1, mu0 over subgroups equal the overall ones
-    res = rossi_result
+    res = _engine(rossi)
     sub = res.subgroups.query("method == 'standardized' and scale == 'RR' and modifier == 'wexp'")
     for model, g in sub.groupby("model"):
         o = res.overall[(res.overall.model == model) & (res.overall.scale == "RR")].iloc[0]
@@ -94,7 +107,7 @@ def test_marginal_odds_ratio_is_the_ratio_of_standardized_odds(rossi):
 def test_reri_does_not_depend_on_where_other_interacting_covariates_are_centred(rossi):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        a = hr.fit("arrest ~ fin * (C(wexp) + age)", rossi, treatment="fin")
-        b = hr.fit("arrest ~ fin * (C(wexp) + I(age - 30))", rossi.assign(), treatment="fin")
+        a = engine_fit("arrest ~ fin * (C(wexp) + age)", rossi, treatment="fin")
+        b = engine_fit("arrest ~ fin * (C(wexp) + I(age - 30))", rossi.assign(), treatment="fin")
     cols = ["estimate", "conf_low", "conf_high"]
     pd.testing.assert_frame_equal(a.additive[cols], b.additive[cols], rtol=1e-8)

@@ -363,7 +363,9 @@ def test_fit_dispatches_surv_formulas():
         warnings.simplefilter("ignore")
         a = hr.fit("Surv(week, arrest) ~ fin * C(wexp)", load_rossi(), treatment="fin")
         b = hr.fit_survival("Surv(week, arrest) ~ fin * C(wexp)", load_rossi(), treatment="fin")
-    pd.testing.assert_frame_equal(a.subgroups, b.subgroups)
+    # one modifier: its one-at-a-time model is the interaction model
+    pd.testing.assert_frame_equal(a.subgroups.drop(columns=["comparison", "analysis"]),
+                                  b.subgroups)
     with pytest.raises(TypeError, match="do not apply"):
         hr.fit("Surv(week, arrest) ~ fin * C(wexp)", load_rossi(), treatment="fin",
                family="binary")

@@ -354,22 +354,42 @@ def _check_rank(X: np.ndarray, columns: tuple[str, ...], n_patients: int | None 
         )
 
 
-def subgroups(design: Design, treatment: str) -> list[Subgroup]:
-    """Subgroups for standardized effects: levels of categorical modifiers; display quarters of
-    continuous ones (continuous modifiers are analysed as continuous; quarters only display)."""
+def subgroups(design: Design, treatment: str,
+              cutpoints: dict[str, list[float]] | None = None) -> list[Subgroup]:
+    """Subgroups for standardized effects: levels of categorical modifiers; display categories
+    of continuous ones (at ``cutpoints[name]`` when given, e.g. ``[65]``: < 65 and >= 65,
+    else quarters). Continuous modifiers are analysed as continuous; the categories only
+    display standardized effects within them."""
     out = []
     frame = design.frame
+    cutpoints = cutpoints or {}
     for m in design.modifiers:
         s = frame[m.name]
         if m.kind == "categorical":
             lv = design.levels[m.name]
             for i, value in enumerate(lv.values):
                 out.append(Subgroup(m.name, str(value), lv.rows(i), i))
+        elif m.name in cutpoints:
+            x = s.to_numpy(dtype=float)
+            for i, (label, rows) in enumerate(cut_categories(x, cutpoints[m.name])):
+                if rows.any():
+                    out.append(Subgroup(m.name, label, rows, i))
         else:
             bins, edges = quarter_bins(s, design.quartiles[m.name])
             for i in range(len(edges) - 1):
                 label = f"Q{i + 1} [{_fmt(edges[i])}, {_fmt(edges[i + 1])}]"
                 out.append(Subgroup(m.name, label, (bins == i), i))
+    return out
+
+
+def cut_categories(x: np.ndarray, cuts) -> list[tuple[str, np.ndarray]]:
+    """Display categories at cutpoints, left-closed: ``[65]`` gives "< 65" and ">= 65";
+    ``[50, 65]`` gives "< 50", "50 to < 65" and ">= 65"."""
+    cuts = sorted(float(c) for c in cuts)
+    out = [(f"< {_fmt(cuts[0])}", x < cuts[0])]
+    for lo, hi in zip(cuts, cuts[1:]):
+        out.append((f"{_fmt(lo)} to < {_fmt(hi)}", (x >= lo) & (x < hi)))
+    out.append((f">= {_fmt(cuts[-1])}", x >= cuts[-1]))
     return out
 
 

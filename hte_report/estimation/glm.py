@@ -72,6 +72,7 @@ def fit(
     path: str = "auto",
     aggregate: bool | None = None,
     modifiers_required: bool = True,
+    cutpoints: dict[str, list[float]] | None = None,
 ) -> HTEResult:
     """Continuous, binary and count outcomes: the working models of the family, every effect
     and test. The public entry point is :func:`hte_report.fit` (documented there), which also
@@ -98,7 +99,7 @@ def fit(
     _warn_if_slow(design, model_names, path)
     fitted, model_rows, notes = fit_models(model_names, design, y, var_opt, expo, groups, path,
                                             cells)
-    subs = subgroups(design, parsed.treatment)
+    subs = subgroups(design, parsed.treatment, cutpoints)
     row_groups = RowGroups.of([np.ones(len(t), dtype=bool)] + [s.rows for s in subs], freq)
     counts = arm_counts(subs, row_groups, t, y, expo, family, cells)
     sparse = sparse_cells(subs, counts, family)

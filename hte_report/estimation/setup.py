@@ -58,7 +58,7 @@ def setup(formula, data, *, treatment=None, reference=None, family=None, models=
     if isinstance(data, CellData):
         return _setup_cells(data, formula, treatment=treatment, reference=reference,
                             family=family, models=models, var_opt=var_opt,
-                            safe_formula=safe_formula)
+                            safe_formula=safe_formula, modifiers_required=modifiers_required)
     raw = read_data(data)
     binary = [c for c in raw.columns if treatment is None and raw[c].nunique(dropna=True) == 2]
     parsed = parse_formula(formula, raw.columns, treatment=treatment, safe=safe_formula,
@@ -126,7 +126,7 @@ def check_clusters(cluster: str | None, groups) -> None:
 
 
 def _setup_cells(cd, formula, *, treatment, reference, family, models, var_opt,
-                 safe_formula) -> Setup:
+                 safe_formula, modifiers_required=True) -> Setup:
     """Setup from pre-aggregated cells (DuckDB or another engine)."""
     from hte_report.data.largedata import n_excluded
     from hte_report.data.prepare import PreparedData, _code_treatment
@@ -135,7 +135,8 @@ def _setup_cells(cd, formula, *, treatment, reference, family, models, var_opt,
         raise OptionError("give family= with pre-aggregated data.")
     check_family(family)
     frame = cd.frame.copy()
-    parsed = parse_formula(formula, frame.columns, treatment=treatment, safe=safe_formula)
+    parsed = parse_formula(formula, frame.columns, treatment=treatment, safe=safe_formula,
+                           modifiers_required=modifiers_required)
     model_names = check_models(models, family)
     cluster = var_opt.column if isinstance(var_opt, Cluster) else None
     frame[parsed.treatment], labels = _code_treatment(frame[parsed.treatment],

@@ -82,6 +82,7 @@ def fit_survival(
     at: dict[str, Sequence[float]] | None = None,
     safe_formula: bool = False,
     modifiers_required: bool = True,
+    cutpoints: dict[str, list[float]] | None = None,
 ) -> HTEResult:
     """Hazard ratios, survival and RMST differences by subgroup from a Cox interaction model.
 
@@ -167,7 +168,7 @@ def fit_survival(
         if event[t == arm].sum() == 0:
             raise ModelError(f"the {lab} arm has no events: hazard ratios are not estimable.")
 
-    subs = subgroups(design, parsed.treatment)
+    subs = subgroups(design, parsed.treatment, cutpoints)
     counts = arm_counts(subs, t, time, event)
     sparse = sparse_subgroups(subs, counts)
     for s, why in sparse.items():

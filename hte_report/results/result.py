@@ -84,6 +84,9 @@ class HTEResult:
     interaction_effects: pd.DataFrame = field(default_factory=pd.DataFrame)
     strategy: str = "joint"  # how subgroup rows were analysed (see hte_report.fit)
     analyses: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per fitted analysis
+    display_cutpoints: dict = field(default_factory=dict)  # continuous modifier -> cutpoints
+    overall_analysis: str = ""  # "adjusted" | "unadjusted": the primary analysis of the overall row
+    comparisons: tuple[str, ...] = ()  # "B vs A" per active arm of a k-arm treatment
 
     # ----------------------------------------------------------------- selection
     @cached_property

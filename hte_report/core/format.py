@@ -122,3 +122,18 @@ def p_eq(p: float, name: str = "p") -> str:
     if text.startswith(("<", ">")):
         return f"{name} {text[0]} {text[1:]}"
     return f"{name} = {text}"
+
+
+#: How each subgroup-analysis strategy is named in summaries, footnotes and the methods section.
+STRATEGY_TEXT = {
+    "one-at-a-time": "one modifier at a time (each modifier's own model: treatment, that "
+                     "modifier, their interaction and the adjustment covariates)",
+    "joint": "one joint model with every modifier's interaction (mutually adjusted for the "
+             "other modifiers)",
+    "within-subgroup": "separate models within each subgroup (sensitivity view); interaction "
+                       "tests and effects from one-modifier-at-a-time models",
+}
+
+
+def strategy_text(strategy: str) -> str:
+    return STRATEGY_TEXT.get(strategy, strategy)

@@ -48,17 +48,6 @@ from hte_report.spec.options import OptionError, check_choice
 STRATEGIES = ("one-at-a-time", "joint", "within-subgroup")
 OVERALL_ANALYSES = ("adjusted", "unadjusted")
 
-#: How each strategy is named in tables, footnotes and the methods section.
-STRATEGY_TEXT = {
-    "one-at-a-time": "one modifier at a time (each modifier's own model: treatment, that "
-                     "modifier, their interaction and the adjustment covariates)",
-    "joint": "one joint model with every modifier's interaction (mutually adjusted for the "
-             "other modifiers)",
-    "within-subgroup": "separate models within each subgroup (sensitivity view); interaction "
-                       "tests and effects from one-modifier-at-a-time models",
-}
-
-
 @dataclass(frozen=True)
 class Roles:
     """The formula's parts: outcome side, treatment, each modifier's terms, adjustment."""

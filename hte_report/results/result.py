@@ -115,25 +115,44 @@ class HTEResult:
             out["relative"] = ("OR", logits[0])
         return out
 
-    def effects(self, axis: str, method: str = "standardized") -> pd.DataFrame:
+    def effects(self, axis: str, method: str = "standardized",
+                comparison: str | None = None) -> pd.DataFrame:
         """Display rows for the primary (scale, model) of ``axis`` ('absolute'/'relative').
 
         Categorical modifiers: standardized effects per level (``method``). Continuous
-        modifiers: model-based conditional effects at their quartiles (or ``at=`` values), never
-        effects within arbitrary quarters, which would mix model predictions with crude counts.
+        modifiers: standardized effects within the plan's display categories
+        (``display_cutpoints``) when given, else model-based conditional effects at their
+        quartiles (or ``at=`` values), never effects within arbitrary quarters, which would
+        mix model predictions with crude counts. ``strategy="within-subgroup"``: the separate
+        fits within each subgroup. ``comparison``: one active arm of a k-arm treatment.
         """
         scale, model = self.primary[axis]
         where = self._primary_filters(axis)
-        df = self.subgroups
+        df = self._comparison(self.subgroups, comparison)
         df = df[(df.scale == scale) & (df.model == model)
                 & _matches(df, {k: v for k, v in where.items() if k != "method"})]
+        if "analysis" in df:
+            within = df.analysis == "within-subgroup"
+            if self.strategy == "within-subgroup":
+                return df[within].reset_index(drop=True)
+            df = df[~within]
         if "method" in where:  # derived other than by standardization (km, slope): every row
             return df[df.method == where["method"]].reset_index(drop=True)
         if scale == "HR" and method == "standardized":
             method = "conditional"
         cont = df.modifier.map(lambda m: self.modifier_kinds.get(m) == "continuous")
-        keep = (~cont & (df.method == method)) | (cont & (df.method == "conditional"))
+        cut = df.modifier.isin(list(self.display_cutpoints)) & (df.method == "standardized")
+        cut_mods = set(df.modifier[cut])
+        keep = ((~cont & (df.method == method))
+                | (cont & ~df.modifier.isin(cut_mods) & (df.method == "conditional"))
+                | (cont & cut))
         return df[keep].reset_index(drop=True)
+
+    def _comparison(self, df: pd.DataFrame, comparison: str | None) -> pd.DataFrame:
+        """Rows of one comparison (default: the first) of a k-arm treatment."""
+        if not self.comparisons or "comparison" not in df:
+            return df
+        return df[df.comparison == (comparison or self.comparisons[0])]
 
     def _primary_filters(self, axis: str) -> dict:
         """Extra row filters of a primary spec (e.g. ``{"horizon": 1095.0}``, ``{"method":
@@ -141,26 +160,28 @@ class HTEResult:
         spec = self.primary_spec.get(axis, [])
         return dict(spec[2]) if len(spec) > 2 and isinstance(spec[2], dict) else {}
 
-    def overall_effect(self, axis: str) -> pd.Series:
+    def overall_effect(self, axis: str, comparison: str | None = None) -> pd.Series:
+        """The overall row of the primary analysis (``overall_analysis``) on ``axis``."""
         scale, model = self.primary[axis]
-        df = self.overall
+        df = self._comparison(self.overall, comparison)
         where = {k: v for k, v in self._primary_filters(axis).items() if k != "method"}
         rows = df[(df.scale == scale) & (df.model == model) & _matches(df, where)]
         if rows.empty:
             raise KeyError(f"no overall {scale} from {model}")
         return rows.iloc[0]
 
-    def curve(self, axis: str, modifier: str) -> pd.DataFrame:
+    def curve(self, axis: str, modifier: str, comparison: str | None = None) -> pd.DataFrame:
         """Effect-curve rows of a continuous modifier for the primary model of ``axis``."""
         scale, model = self.primary[axis]
-        df = self.curves
+        df = self._comparison(self.curves, comparison)
         if df.empty:
             return df
         return df[(df.model == model) & (df.modifier == modifier)].reset_index(drop=True)
 
-    def interaction_p(self, axis: str, test: str = "wald") -> pd.DataFrame:
+    def interaction_p(self, axis: str, test: str = "wald",
+                      comparison: str | None = None) -> pd.DataFrame:
         scale, model = self.primary[axis]
-        df = self.interactions
+        df = self._comparison(self.interactions, comparison)
         where = {k: v for k, v in self._primary_filters(axis).items() if k != "method"}
         df = df[(df.model == model) & _matches(df, where)]
         rows = df[(df.test == test) & (df.scale == scale)]
@@ -232,10 +253,17 @@ class HTEResult:
             f"family={self.family}  treatment={self.treatment} "
             f"({self.treatment_labels[1]} vs {self.treatment_labels[0]})  "
             f"n analysed={self.n_analysed} of {self.n_input}",
-            "models: " + ", ".join(
+            "models: " + ", ".join(dict.fromkeys(
                 f"{r.model} [{r.link} link, {r.variance} variance]" for r in
-                self.models.itertuples() if r.converged),
+                self.models.itertuples() if r.converged)),
         ]
+        if "analysis" in self.subgroups:
+            from hte_report.core.format import strategy_text
+
+            lines.append("subgroup analyses: " + strategy_text(self.strategy))
+            lines.append(f"overall row: primary analysis, {self.overall_analysis}"
+                         + (f" for {', '.join(self.adjustment)}" if self.adjustment
+                            and self.overall_analysis == "adjusted" else ""))
         for note in self.notes:
             lines.append(f"note: {note}")
         pct = int(round(self.conf_level * 100))

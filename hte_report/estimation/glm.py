@@ -21,6 +21,7 @@ from hte_report.errors import (
     ModelWarning,
     SparseSubgroupWarning,
 )
+from hte_report.estimation import interaction_effects
 from hte_report.estimation.contrasts import (
     Means,
     RowGroups,
@@ -32,7 +33,6 @@ from hte_report.estimation.contrasts import (
     reference_profile,
     wald_test,
 )
-from hte_report.estimation import interaction_effects
 from hte_report.estimation.interaction_effects import COLUMNS as EFFECT_COLUMNS
 from hte_report.estimation.profiles import (
     OVERALL,

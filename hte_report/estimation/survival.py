@@ -28,6 +28,7 @@ from hte_report.core.inference import adjust_pvalues
 from hte_report.data.prepare import prepare, read_data
 from hte_report.design.build import Design, build_design, subgroups
 from hte_report.errors import FormulaError, ModelError, SparseSubgroupWarning
+from hte_report.estimation import interaction_effects
 from hte_report.estimation.contrasts import (
     contrast,
     interval,
@@ -35,7 +36,6 @@ from hte_report.estimation.contrasts import (
     reference_profile,
     wald_test,
 )
-from hte_report.estimation import interaction_effects
 from hte_report.estimation.interaction_effects import COLUMNS as EFFECT_COLUMNS
 from hte_report.estimation.profiles import OVERALL, curve_points, eval_points, profile_designs
 from hte_report.estimation.setup import check_clusters

@@ -93,8 +93,10 @@ def fit(
         ``reference``.
     overall
         The primary analysis shown as the overall row: ``"adjusted"`` (treatment plus the
-        formula's adjustment covariates, standardized) or ``"unadjusted"`` (treatment only), on
-        every patient with the outcome (and those covariates) observed.
+        formula's adjustment covariates, standardized), ``"unadjusted"`` (treatment only), or
+        the list of covariates (formula terms) the primary analysis adjusts for, e.g.
+        ``["age", "C(stratum)"]``; on every patient with the outcome (and those covariates)
+        observed.
     display_cutpoints
         Display categories of continuous modifiers, e.g. ``{"age": [65]}``: standardized
         effects within < 65 and >= 65 from the modifier's continuous model (default:

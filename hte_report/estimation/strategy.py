@@ -71,7 +71,10 @@ class Roles:
         return self.formula([t for terms in self.modifiers.values() for t in terms]
                             + self.adjustment)
 
-    def overall_formula(self, overall: str) -> str:
+    def overall_formula(self, overall) -> str:
+        if isinstance(overall, tuple):  # named covariates (terms) of the primary analysis
+            rhs = " + ".join([quote_name(self.treatment), *overall])
+            return f"{self.lhs} ~ {rhs}{self.strata}"
         return self.formula(self.adjustment if overall == "adjusted" else [])
 
     @property
@@ -127,7 +130,7 @@ def fit_by_strategy(formula: str, data: object, *, strategy: str = "one-at-a-tim
     ``engine_kw`` go to every fit (family, models, variance, ...; ties, horizons, rmst_tau for
     ``Surv()`` outcomes)."""
     check_choice("strategy", strategy, STRATEGIES)
-    check_choice("overall", overall, OVERALL_ANALYSES)
+    overall = _check_overall(overall)
     check_choice("multiplicity", multiplicity,
                  ("holm", "hochberg", "bonferroni", "fdr_bh", "none"))
     survival = isinstance(formula, str) and formula.split("~")[0].strip().startswith("Surv(")
@@ -158,6 +161,23 @@ def fit_by_strategy(formula: str, data: object, *, strategy: str = "one-at-a-tim
                               strategy=strategy, reference=ref, overall=overall,
                               cutpoints=cutpoints, at=at, comparison=comparison))
     return _combine(parts, formula, r, raw, strategy, multiplicity, cutpoints, overall, arms)
+
+
+def _check_overall(overall):
+    """"adjusted", "unadjusted", or the covariates (formula terms) of the primary analysis."""
+    if isinstance(overall, str):
+        check_choice("overall", overall, OVERALL_ANALYSES)
+        return overall
+    if isinstance(overall, (list, tuple)) and overall and all(
+            isinstance(t, str) and t.strip() for t in overall):
+        return tuple(t.strip() for t in overall)
+    raise OptionError(f"overall={short(overall)} is not allowed; expected 'adjusted', "
+                      "'unadjusted' or a list of covariates (formula terms) such as "
+                      "['age', 'C(stratum)'].")
+
+
+def _overall_name(overall) -> str:
+    return ("adjusted for " + ", ".join(overall)) if isinstance(overall, tuple) else overall
 
 
 def _check_cutpoints(given, r: Roles) -> dict:
@@ -243,7 +263,7 @@ class _Part:
 def _two_arm(raw, r: Roles, engine, kw, *, strategy, reference, overall, cutpoints, at,
              comparison) -> _Part:
     where = f"{comparison}: " if comparison else ""
-    ov = _run(f"{where}overall analysis ({overall})", engine, r.overall_formula(overall), raw,
+    ov = _run(f"{where}overall analysis ({_overall_name(overall)})", engine, r.overall_formula(overall), raw,
               treatment=r.treatment, reference=reference, modifiers_required=False, **kw)
     by_mod, within, levels = {}, {}, {}
     if strategy == "joint":
@@ -313,7 +333,7 @@ def _combine(parts: list[_Part], formula, r: Roles, raw, strategy, multiplicity,
     for part in parts:
         c = part.comparison
         ov = part.overall
-        label = f"overall-{overall}"
+        label = "overall-adjusted" if isinstance(overall, tuple) else f"overall-{overall}"
         frames["overall"].append(_tag(ov.overall, label, c))
         frames["models"].append(_tag(ov.models, label, c).assign(modifier=""))
         analyses.append(_analysis_row(c, label, "", "", ov, r.overall_formula(overall)))
@@ -372,7 +392,8 @@ def _combine(parts: list[_Part], formula, r: Roles, raw, strategy, multiplicity,
         notes=tuple(dict.fromkeys(notes)), version=first.version, created=first.created,
         primary_spec=first.primary_spec, meta=dict(first.meta),
         interaction_effects=out["interaction_effects"], strategy=strategy,
-        analyses=pd.DataFrame(analyses), display_cutpoints=cutpoints, overall_analysis=overall,
+        analyses=pd.DataFrame(analyses), display_cutpoints=cutpoints,
+        overall_analysis=_overall_name(overall),
         comparisons=comparisons,
     )
 

@@ -182,7 +182,7 @@ def test_k_arm_comparisons_are_labelled_and_counted(fits):
     a = res.analyses
     assert set(a.comparison) == set(res.comparisons)
     # each comparison uses the patients of its two arms; differ's analysis loses its NAs only
-    for comp, g in a.groupby("comparison"):
+    for _, g in a.groupby("comparison"):
         overall = g[g.analysis == "overall-adjusted"].n_analysed.item()
         differ = g[g.modifier == "differ"].n_analysed.item()
         sex = g[g.modifier == "sex"].n_analysed.item()

@@ -264,7 +264,8 @@ def _two_arm(raw, r: Roles, engine, kw, *, strategy, reference, overall, cutpoin
              comparison) -> _Part:
     where = f"{comparison}: " if comparison else ""
     ov = _run(f"{where}overall analysis ({_overall_name(overall)})", engine,
-              r.overall_formula(overall), raw, treatment=r.treatment, reference=reference, modifiers_required=False, **kw)
+              r.overall_formula(overall), raw, treatment=r.treatment, reference=reference,
+              modifiers_required=False, **kw)
     by_mod, within, levels = {}, {}, {}
     if strategy == "joint":
         res = _run(f"{where}joint model", engine, r.joint_formula(), raw,

@@ -246,3 +246,19 @@ def test_missing_modifier_warning_names_the_analysis():
 def test_strategy_options_are_checked(bad, match):
     with pytest.raises(hr.errors.HTEReportError, match=match):
         hr.fit(ROSSI, hr.datasets.load_rossi(), treatment="fin", **bad)
+
+
+def test_per_arm_standardized_means_have_closed_form_standard_errors():
+    # saturated in treatment x level, HC0: the standardized arm mean within a level is the
+    # arm's proportion there, with SE sqrt(p (1 - p) / n)
+    rossi = hr.datasets.load_rossi()
+    res = _quiet(hr.fit, "arrest ~ fin * C(wexp)", rossi, treatment="fin", models=["ols"],
+                 variance="HC0")
+    rows = res.subgroups[(res.subgroups.method == "standardized") & (res.subgroups.scale == "RD")]
+    for r in rows.itertuples():
+        for arm, t in (("treated", 1), ("control", 0)):
+            y = rossi.arrest[(rossi.wexp == int(r.level)) & (rossi.fin == t)]
+            p = y.mean()
+            assert getattr(r, f"mu_{arm}") == pytest.approx(p, rel=1e-12)
+            assert getattr(r, f"mu_{arm}_se") == pytest.approx(np.sqrt(p * (1 - p) / len(y)),
+                                                               rel=1e-9)

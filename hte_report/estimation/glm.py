@@ -160,7 +160,7 @@ def fit(
 
 
 ROW_COLUMNS = ["modifier", "level", "order", "value", "scale", "model", "method", "mu_treated",
-               "mu_control", "estimate", "std_error", "conf_low", "conf_high", "statistic",
+               "mu_control", "mu_treated_se", "mu_control_se", "estimate", "std_error", "conf_low", "conf_high", "statistic",
                "p_value", "n", "n_treated", "n_control", "events_treated", "events_control",
                "note"]
 TEST_COLUMNS = ["modifier", "scale", "test", "statistic", "df", "p_value", "model", "method",
@@ -393,6 +393,9 @@ def _row(base: dict, res: dict, i: int, counts: dict, note: str) -> dict:
 def _standardized(fm, subs, means, counts, sparse, family, conf_level):
     """Standardized effects of the groups ``subs`` (None: all patients) from their means."""
     rows = []
+    with np.errstate(invalid="ignore"):  # per-arm standardized means: delta-method SEs
+        se1 = np.sqrt(np.clip(np.diag(fm.cov(means.g1)), 0, None))
+        se0 = np.sqrt(np.clip(np.diag(fm.cov(means.g0)), 0, None))
     for kind, scale in scales_of(fm, family):
         c = means.contrast(kind, fm)
         res = interval(c, conf_level)
@@ -405,10 +408,10 @@ def _standardized(fm, subs, means, counts, sparse, family, conf_level):
                     "order": 0 if s is None else s.order,
                     "value": np.nan, "scale": scale, "model": fm.label,
                     "method": "standardized",
-                    "mu_treated": float(c.mu1[i]), "mu_control": float(c.mu0[i])}
+                    "mu_treated": float(c.mu1[i]), "mu_control": float(c.mu0[i]),
+                    "mu_treated_se": float(se1[i]), "mu_control_se": float(se0[i])}
             rows.append(_row(base, res, i, counts[key], note))
     return rows
-
 
 
 

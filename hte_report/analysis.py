@@ -1,5 +1,7 @@
-"""Plan-driven analysis: validate a plan against data, fit the pre-specified model, and fit any
-post hoc modifiers separately, labelled as hypothesis-generating."""
+"""Plan-driven analysis: validate a plan against data, fit the pre-specified analyses (the
+plan's subgroup-analysis strategy, its primary analysis for the overall row and the display
+cutpoints of continuous modifiers), and fit any post hoc modifiers separately, one at a time,
+labelled as hypothesis-generating."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import pandas as pd
 
 from hte_report.data.prepare import read_data
 from hte_report.errors import PlanError, PostHocWarning
-from hte_report.estimation.glm import fit
+from hte_report.estimation.strategy import fit_by_strategy
 from hte_report.results.result import HTEResult
 from hte_report.spec.formula import quote_name, short
 from hte_report.spec.plan import Plan, load_plan
@@ -35,9 +37,12 @@ class PlannedAnalysis:
 
 def fit_plan(plan: Plan | str, data: object, posthoc: Sequence[str] = (),
              encoding: str | None = None) -> PlannedAnalysis:
-    """Fit the plan's model on ``data``. Each ``posthoc`` modifier is analysed in the primary
-    model extended by its treatment interaction, labelled post hoc (hypothesis-generating) and
-    adjusted for multiplicity in its own family, never with the pre-specified ones.
+    """Fit the plan's analyses on ``data``: the subgroup-analysis strategy of the plan's
+    ``analysis.strategy`` (default one-at-a-time), the overall row from its primary analysis
+    (``analysis.overall``, default adjusted) and the modifiers' ``display_cutpoints``. Each
+    ``posthoc`` modifier is analysed one at a time, ``outcome ~ treatment * modifier +
+    adjustment`` (the plan's adjustment covariates), labelled post hoc (hypothesis-generating)
+    and adjusted for multiplicity in its own family, never with the pre-specified ones.
 
     ``encoding``: of a CSV/TSV or SAS data file, when it is not UTF-8."""
     if not isinstance(plan, Plan):
@@ -73,7 +78,9 @@ def fit_plan(plan: Plan | str, data: object, posthoc: Sequence[str] = (),
 
         variance = Cluster(raw["model"]["cluster"])
     kw["variance"] = variance
-    result = fit(plan.formula, frame, **kw)
+    kw["overall"] = plan.overall_analysis
+    result = fit_by_strategy(plan.formula, frame, strategy=plan.strategy,
+                             display_cutpoints=plan.display_cutpoints or None, **kw)
     extra = [m for m in result.modifiers if plan.modifier(m) is None]
     result = result.with_plan(plan.labels, tuple(extra), plan.level_labels)
     post = []
@@ -82,23 +89,54 @@ def fit_plan(plan: Plan | str, data: object, posthoc: Sequence[str] = (),
             continue
         warnings.warn(f"{short(var)} is not pre-specified in the plan: analysed post hoc "
                       "(hypothesis-generating).", PostHocWarning, stacklevel=2)
-        # the primary model plus this one interaction: pre-specified terms stay as planned;
-        # a non-numeric or few-valued column enters as categorical
+        # one at a time: the outcome, the treatment, this modifier, its interaction and the
+        # plan's adjustment covariates (a non-numeric or few-valued column is categorical)
         col = frame[var]
-        name, trt = quote_name(var), quote_name(plan.treatment)
-        if var in result.adjustment:  # keep the primary model's coding of the variable
-            formula = f"{plan.formula} + {trt}:{name}"
-        else:
-            few = not pd.api.types.is_numeric_dtype(col) or col.nunique() <= 5
-            term = name
-            if few and name == var:
-                term = f"C({name})"
-            elif few and pd.api.types.is_numeric_dtype(col) and col.nunique() > 2:
-                raise PlanError(  # C() of a quoted name is refused (see parse_formula)
-                    f"post hoc modifier {short(var)} has {col.nunique()} numeric codes and a "
-                    "name that is not a plain identifier; rename the column (letters, digits, "
-                    "underscores) to analyse it as categorical.")
-            formula = f"{plan.formula} + {term} + {trt}:{term}"
-        r = fit(formula, frame, **kw)
+        name = quote_name(var)
+        few = not pd.api.types.is_numeric_dtype(col) or col.nunique() <= 5
+        term = name
+        if few and name == var:
+            term = f"C({name})"
+        elif few and pd.api.types.is_numeric_dtype(col) and col.nunique() > 2:
+            raise PlanError(  # C() of a quoted name is refused (see parse_formula)
+                f"post hoc modifier {short(var)} has {col.nunique()} numeric codes and a "
+                "name that is not a plain identifier; rename the column (letters, digits, "
+                "underscores) to analyse it as categorical.")
+        formula = posthoc_formula(plan, frame, term, var)
+        r = fit_by_strategy(formula, frame, strategy="one-at-a-time", **kw)
+        r = _with_primary_overall(r, result)
         post.append(r.with_plan({**plan.labels, var: var}, (var,), plan.level_labels))
     return PlannedAnalysis(plan, result, tuple(post), frame)
+
+
+def posthoc_formula(plan: Plan, frame: pd.DataFrame, term: str, var: str) -> str:
+    """``outcome ~ treatment * term + adjustment``: the post hoc modifier's own model, with the
+    plan formula's adjustment covariates (those that do not involve ``var`` itself)."""
+    from hte_report.estimation.strategy import roles
+    from hte_report.spec.formula import _factor_columns, formula_text
+
+    r = roles(plan.formula, frame, plan.treatment, True, False)
+    adj = [t for t in r.adjustment
+           if var not in {c for f in t.factors for c in _factor_columns(f, frame.columns)}]
+    rest = f" + {formula_text(adj)}" if adj else ""
+    return f"{r.lhs} ~ {quote_name(r.treatment)} * {term}{rest}"
+
+
+def _with_primary_overall(post: HTEResult, primary: HTEResult) -> HTEResult:
+    """A post hoc result whose overall row is the plan's primary analysis (the same as the
+    pre-specified result's), not a model without the post hoc variable."""
+    from dataclasses import replace
+
+    a = post.analyses
+    if len(a) and "analysis" in a:
+        own = a[~a.analysis.str.startswith("overall")]
+        ref = primary.analyses
+        a = pd.concat([ref[ref.analysis.str.startswith("overall")], own], ignore_index=True)
+    models = post.models
+    if "analysis" in models:
+        pm = primary.models
+        models = pd.concat([pm[pm.analysis.str.startswith("overall")],
+                            models[~models.analysis.str.startswith("overall")]],
+                           ignore_index=True)
+    return replace(post, overall=primary.overall, analyses=a, models=models,
+                   n_analysed=primary.n_analysed, exclusions=primary.exclusions)

@@ -137,8 +137,9 @@ def test_iceman_answers_follow_plan_and_results(plan_file, rossi):
     a = _fit(plan_file, rossi)
     ans = iceman(a.result, a.plan).set_index(["modifier", "scale", "question"]).answer
     assert ans["age", "RR", 1] == "definitely yes"  # locked, direction as observed
-    assert ans["age", "RR", 3] == "probably yes"  # p = 0.044
-    assert ans["age", "RD", 3] == "definitely no"  # p = 0.16 on the absolute scale
+    # one at a time (the plan's strategy): age's own model, p = 0.072 on the RR scale
+    assert ans["age", "RR", 3] == "probably no or unclear"
+    assert ans["age", "RD", 3] == "definitely no"  # p = 0.35 on the absolute scale
     assert ans["prio", "RR", 1] == "definitely no"  # hypothesized the opposite direction
     assert ans["mar", "RR", 1] == "probably no or unclear"  # no direction
     assert ans["age", "RR", 5] == "definitely yes"  # continuous
@@ -146,6 +147,14 @@ def test_iceman_answers_follow_plan_and_results(plan_file, rossi):
     prop = propose_rating(iceman(a.result, a.plan)).set_index(["modifier", "scale"])
     assert prop.loc[("age", "RD"), "proposed_rating"] == "not applicable"  # p >= 0.1
     assert "%" not in " ".join(prop.reasoning)
+
+    # the joint model (mutually adjusted): p = 0.044 for age on the RR scale
+    edit(plan_file, "  strategy: one-at-a-time", "  strategy: joint")
+    j = _fit(plan_file, rossi)
+    assert j.result.strategy == "joint"
+    ansj = iceman(j.result, j.plan).set_index(["modifier", "scale", "question"]).answer
+    assert ansj["age", "RR", 3] == "probably yes"
+    edit(plan_file, "  strategy: joint", "  strategy: one-at-a-time")
 
     # flip the hypothesized direction: Q1 becomes definitely no
     edit(plan_file, "      benefit: larger\n      when: higher",

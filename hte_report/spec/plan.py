@@ -102,6 +102,10 @@ _SCHEMA = {
         "variance": ("str", False, ("model", "HC0", "HC1", "HC2", "HC3")),
         "cluster": ("str", False, None),
     }),
+    "analysis": ("map", False, {
+        "strategy": ("str", False, ("one-at-a-time", "joint", "within-subgroup")),
+        "overall": ("str", False, ("adjusted", "unadjusted")),
+    }),
     "scales": ("list[str]", False, ("absolute", "relative")),
     "confidence_level": ("num", False, None),
     "alpha": ("num", False, None),
@@ -174,6 +178,22 @@ class Plan:
     @property
     def multiplicity(self) -> str:
         return self.raw.get("multiplicity", "holm")
+
+    @property
+    def strategy(self) -> str:
+        """How subgroup rows are analysed (``analysis.strategy``; default one-at-a-time)."""
+        return (self.raw.get("analysis") or {}).get("strategy", "one-at-a-time")
+
+    @property
+    def overall_analysis(self) -> str:
+        """The primary analysis of the overall row (``analysis.overall``; default adjusted)."""
+        return (self.raw.get("analysis") or {}).get("overall", "adjusted")
+
+    @property
+    def display_cutpoints(self) -> dict[str, list[float]]:
+        """Display categories of continuous modifiers, as ``fit(display_cutpoints=...)``."""
+        return {m.variable: [float(c) for c in m.display_cutpoints] for m in self.modifiers
+                if m.display_cutpoints}
 
     @property
     def seed(self) -> int | None:
@@ -477,7 +497,14 @@ def _check_values(raw: dict, node, where: str) -> None:
         if any(b <= a for a, b in zip(cuts, cuts[1:])):
             fail(f"modifiers[{i}].display_cutpoints", f"must be strictly increasing, got "
                  f"{short(cuts)}.")
+        if any(not math.isfinite(c) for c in cuts):
+            fail(f"modifiers[{i}].display_cutpoints", f"must be finite numbers, got "
+                 f"{short(cuts)}.")
         analysis = m.get("analysis", "continuous" if m["type"] == "continuous" else "categorical")
+        if cuts and analysis != "continuous":
+            fail(f"modifiers[{i}].display_cutpoints", f"display cutpoints apply to a modifier "
+                 f"analysed as continuous; {short(m['variable'])} is analysed as {analysis}. "
+                 "Remove display_cutpoints.")
         if m["type"] != "continuous" and analysis == "continuous":
             fail(f"modifiers[{i}].analysis", f"a {m['type']} modifier cannot be analysed as "
                  "continuous; use analysis: categorical.")

@@ -39,8 +39,11 @@ def observed_direction(result: HTEResult, axis: str, modifier: str, when: str,
     scale, model = result.primary[axis]
     log = is_ratio(scale)
     if result.modifier_kinds.get(modifier) == "continuous":
-        df = result.subgroups
-        rows = df[(df.modifier == modifier) & (df.model == model) & (df.method == "conditional")]
+        df = result._comparison(result.subgroups, None)
+        if "analysis" in df:
+            df = df[df.analysis != "within-subgroup"]
+        rows = df[(df.modifier == modifier) & (df.model == model) & (df.method == "conditional")
+                  & (df.scale == scale)]
         rows = rows.sort_values("value")
         if len(rows) < 2:
             return "unknown", "too few evaluation points"
@@ -134,7 +137,10 @@ def iceman(result: HTEResult, plan: Plan | None) -> pd.DataFrame:
             # 5. continuous modifier
             kind = result.modifier_kinds.get(mod)
             planned_type = spec.type if spec else None
-            if kind == "continuous":
+            if kind == "continuous" and mod in (result.display_cutpoints or {}):
+                answers[5] = (DY, "analysed as continuous; the pre-specified display "
+                                  "categories only summarize the continuous model")
+            elif kind == "continuous":
                 answers[5] = (DY, "analysed as continuous (effects shown at its quartiles, "
                                   "no cut points)")
             elif planned_type == "continuous":

@@ -123,14 +123,12 @@ def subgroup_table(res: HTEResult, *, adjusted: bool = True, title: str | None =
                 if adjusted and res.multiplicity != "none" else "") + ".",
             locations=loc.column_labels(columns=[f"est_{a}"]),
         )
-    kinds = [m for m in res.modifiers if res.modifier_kinds.get(m) == "continuous"]
-    if kinds:
-        gt = gt.tab_source_note(
-            "Continuous modifiers (" + ", ".join(kinds) + ") are analysed as continuous; "
-            "their rows are model-based effects at the quartiles (no per-arm counts)."
-        )
+    from hte_report.presentation.analyses import display_notes, strategy_note
+
+    for note in ([strategy_note(res)] if strategy_note(res) else []) + display_notes(res):
+        gt = gt.tab_source_note(clean_label(note))
     gt = gt.tab_source_note(clean_label(
-        f"Model: {res.formula}. n analysed = {res.n_analysed} of {res.n_input}. "
+        f"Formula: {res.formula}. n analysed (overall) = {res.n_analysed} of {res.n_input}. "
         f"Data SHA-256 {res.data_sha256[:16]}…; hte_report {res.version}."))
     return gt
 

@@ -13,6 +13,7 @@ import yaml
 from hte_report._version import __version__
 from hte_report.analysis import PlannedAnalysis
 from hte_report.core.format import fmt_p
+from hte_report.presentation.analyses import analyses_table
 from hte_report.presentation.tables import interaction_table
 from hte_report.report.model import Bullets, Code, Para, Section, Table
 from hte_report.results.result import HTEResult
@@ -34,13 +35,7 @@ def versions() -> dict[str, str]:
 
 def _methods(a: PlannedAnalysis) -> Section:
     res, plan = a.result, a.plan
-    models = res.models.copy()
-    mt = pd.DataFrame({
-        "Model": models.model, "Requested": models.requested, "Family": models.family,
-        "Link": models.link, "Variance": models.variance,
-        "Converged": models.converged.map({True: "yes", False: "no"}),
-        "Note": models.note.fillna(""),
-    })
+    mt = _models_table(res.models)
     ver = versions()
     vt = pd.DataFrame({"Software": list(ver), "Version": list(ver.values())})
     seed = plan.seed
@@ -49,6 +44,7 @@ def _methods(a: PlannedAnalysis) -> Section:
              f"({res.treatment_labels[1]} vs {res.treatment_labels[0]}). Effect modifiers: "
              f"{', '.join(res.modifiers)}; adjustment covariates: "
              f"{', '.join(res.adjustment) or 'none'}."),
+        *_strategy_blocks(res),
         Para("Absolute-scale effects come from identity-link working models, relative-scale "
              "effects from log-link models (modified Poisson with robust variance, Zou 2004) or "
              "logit models (odds ratios). Subgroup and overall effects are standardized "
@@ -67,7 +63,8 @@ def _methods(a: PlannedAnalysis) -> Section:
                "binary outcome; HC0 sandwich for Poisson working models of binary outcomes "
                "(Zou 2004), whose model-based variance is wrong; model-based for likelihood "
                "models that are correctly specified for the outcome type (logit)."),
-        Table(mt, "Working models", name="models"),
+        Table(mt, "Working models (each fitted in every analysis listed above)",
+              name="models"),
         Table(_all_tests(res), "All heterogeneity tests (every model, scale and test; "
               "sensitivity analyses)", group="Modifier", gt=interaction_table(res),
               notes=("equality: Wald test that the standardized subgroup effects are equal, on "
@@ -84,6 +81,86 @@ def _methods(a: PlannedAnalysis) -> Section:
         Table(vt, "Software and versions", name="versions"),
     ]
     return Section("Methods", tuple(blocks), id="methods")
+
+
+def _strategy_blocks(res: HTEResult) -> list:
+    """The subgroup-analysis strategy in words, the primary analysis, and the analyses table."""
+    if not res.overall_analysis:
+        return []
+    prim = ("the treatment and the adjustment covariates "
+            f"({', '.join(res.adjustment)})" if res.overall_analysis == "adjusted"
+            and res.adjustment else "the treatment only (unadjusted)")
+    how = {
+        "one-at-a-time": "each modifier is analysed in its own model — the treatment, that "
+                         "modifier, their interaction and the adjustment covariates, never the "
+                         "other modifiers; its subgroup effects, conditional effects, "
+                         "interaction tests and interaction effects come from that model",
+        "joint": "one model holds every modifier's interaction with the treatment, so each "
+                 "modifier's effects are mutually adjusted for the other modifiers",
+        "within-subgroup": "the treatment effect is estimated by a separate model (treatment "
+                           "and adjustment covariates) within each subgroup — a sensitivity "
+                           "view; interaction tests and interaction effects come from "
+                           "one-modifier-at-a-time models",
+    }.get(res.strategy, res.strategy)
+    name = {"one-at-a-time": "one modifier at a time", "joint": "one joint model",
+            "within-subgroup": "separate fits within each subgroup"}.get(res.strategy,
+                                                                         res.strategy)
+    text = (f"Subgroup analysis strategy (pre-specified): {name} — {how}. The "
+            "overall effect is the primary analysis, a model of the outcome on "
+            f"{prim}, standardized over every analysed patient, whatever the strategy. Each "
+            "analysis uses the rows where its own variables are observed (complete cases per "
+            "analysis), so the numbers analysed can differ between analyses; the table below "
+            "lists every fitted analysis with its formula, rows analysed and rows excluded.")
+    cuts = res.display_cutpoints or {}
+    if cuts:
+        text += (" Display categories of continuous modifiers ("
+                 + "; ".join(f"{m}: cut at {', '.join(f'{c:g}' for c in v)}"
+                             for m, v in cuts.items())
+                 + ") are for display only: their rows are standardized within category from "
+                   "the modifier's continuous model, which stays continuous in every test.")
+    blocks = [Para(text)]
+    tab = analyses_table(res)
+    if len(tab):
+        blocks.append(Table(tab, "Analyses: formula, rows analysed and rows excluded",
+                            name="analyses"))
+    return blocks
+
+
+def _models_table(models: pd.DataFrame) -> pd.DataFrame:
+    """One row per working model; convergence and notes say which analysis they concern."""
+    rows = []
+    for model, g in models.groupby("model", sort=False):
+        names = _analysis_names(g) if "analysis" in g else [""] * len(g)
+        conv = g.converged.astype(bool).to_numpy()
+        notes = [f"{n}: {t}" if n else str(t) for n, t in zip(names, g.note.fillna(""))
+                 if isinstance(t, str) and t]
+        first = g.iloc[0]
+        rows.append({
+            "Model": model, "Requested": first.requested, "Family": first.family,
+            "Link": first.link, "Variance": first.variance,
+            "Converged": ("yes" if conv.all() else "no" if not conv.any() else
+                          "no in " + ", ".join(n for n, c in zip(names, conv) if not c)),
+            "Note": "; ".join(dict.fromkeys(notes)),
+        })
+    return pd.DataFrame(rows)
+
+
+def _analysis_names(models: pd.DataFrame) -> list[str]:
+    out = []
+    for r in models.itertuples():
+        a, m = getattr(r, "analysis", ""), getattr(r, "modifier", "")
+        lvl = getattr(r, "level", None)
+        if str(a).startswith("overall"):
+            name = "overall"
+        elif a == "joint":
+            name = "joint model"
+        elif a == "within-subgroup":
+            name = f"within {m} = {lvl}"
+        else:
+            name = f"{m}'s model" if m else str(a)
+        comp = getattr(r, "comparison", "")
+        out.append(f"{comp}: {name}" if isinstance(comp, str) and comp else name)
+    return out
 
 
 def _all_tests(res: HTEResult) -> pd.DataFrame:

@@ -11,8 +11,15 @@ import numpy as np
 import pandas as pd
 
 from hte_report.analysis import PlannedAnalysis
-from hte_report.core.format import MINUS, fmt_ci, fmt_p, is_ratio, p_eq
+from hte_report.core.format import MINUS, fmt_ci, fmt_p, is_ratio, p_eq, strategy_text
 from hte_report.core.inference import familywise_error, qualitative_interaction
+from hte_report.presentation.analyses import (
+    display_notes,
+    interaction_effects_frame,
+    overall_words,
+    profile_of,
+    strategy_note,
+)
 from hte_report.presentation.credibility import analyst_ratings, credibility_table, sun_checklist
 from hte_report.presentation.tables import column_labels, subgroup_frame, subgroup_table
 from hte_report.report.model import Figure, Para, Section, Table
@@ -74,11 +81,11 @@ def _subgroups(a: PlannedAnalysis, png: bool) -> Section:
                     adjusted=True)
     disp = subgroup_frame(res).rename(columns=column_labels(res))
     blocks = [
-        Para("Categorical modifiers: effects standardized over each subgroup's participants. "
-             "Continuous modifiers are analysed as continuous: their rows are model-based "
-             "conditional effects at the quartiles (other covariates at the reference profile), "
-             "not estimates within arbitrary subgroups, so no per-arm counts are shown for them. "
-             "P for interaction: Wald test of all treatment × modifier terms of the primary "
+        Para(f"Subgroup analyses: {strategy_text(res.strategy)}. The overall row is the "
+             f"{overall_words(res)}, on every patient with the variables it uses observed. "
+             "Categorical modifiers: effects standardized over each subgroup's participants. "
+             + _continuous_words(res) +
+             " P for interaction: Wald test of all treatment × modifier terms of the primary "
              f"model for each scale, raw and {res.multiplicity}-adjusted across the {len(pre)} "
              f"pre-specified modifiers (chance of at least one false positive at "
              f"α = {a.plan.alpha} among {len(pre)} independent tests per scale: "
@@ -90,8 +97,8 @@ def _subgroups(a: PlannedAnalysis, png: bool) -> Section:
     ]
     prim = {model for _, model in res.primary.values()}
     order = {m: i for i, m in enumerate(res.modifiers)}
-    it = res.interactions[res.interactions.model.isin(prim)
-                          & res.interactions.test.isin(["wald", "lr"])]
+    its = res._comparison(res.interactions, None)
+    it = its[its.model.isin(prim) & its.test.isin(["wald", "lr"])]
     it = it.sort_values(["modifier", "model"], key=lambda c: c.map(order) if c.name ==
                         "modifier" else c, kind="stable")
     tests = it.copy()
@@ -111,6 +118,19 @@ def _subgroups(a: PlannedAnalysis, png: bool) -> Section:
                                "including equality of standardized effects, is listed under "
                                "Methods as sensitivity analyses.",),
                         group="Modifier", name="interactions"))
+    ie = interaction_effects_frame(replace(res, modifiers=tuple(pre)))
+    if len(ie):
+        blocks.append(Table(ie, "Interaction effects (each level vs reference; per unit for "
+                            f"continuous) with {int(round(100 * res.conf_level))}% CI",
+                            group="Modifier", name="interaction-effects",
+                            notes=("From the primary model of each scale, in the analysis that "
+                                   "produced the modifier's subgroup effects (for "
+                                   "within-subgroup fits: the modifier's own model). Difference "
+                                   "of RDs in percentage points; a ratio of ratios of 1 and a "
+                                   "difference of 0 mean no effect modification on that scale. "
+                                   "Categorical levels: contrasts of standardized subgroup "
+                                   "effects; continuous modifiers: the treatment × modifier "
+                                   "coefficient per unit of the modifier.",)))
     gs = qualitative_interaction(res)
     if len(gs):
         g = pd.DataFrame({
@@ -125,8 +145,10 @@ def _subgroups(a: PlannedAnalysis, png: bool) -> Section:
                                    "small p suggests the effect changes direction across "
                                    "subgroups; p = 1 when every effect is on one side.",),
                             name="gail-simon"))
-    if len(res.additive):
-        ad = res.additive
+    ad = res._comparison(res.additive, None)
+    if len(ad) and "analysis" in ad:
+        ad = ad[ad.analysis != "within-subgroup"]
+    if len(ad):
         add = pd.DataFrame({"Modifier": [res.labels.get(m, m) for m in ad.modifier],
                             "Measure": ad.measure, "Model": ad.model,
                             "Reference": ad.reference,
@@ -153,7 +175,29 @@ def _model_notes(res: HTEResult) -> tuple[str, ...]:
                      f"variance); the primary model for the {axis} scale.")
     notes.append(f"P interaction: Wald test of all treatment × modifier terms; 'adj': "
                  f"{res.multiplicity}-adjusted across modifiers.")
+    strategy = strategy_note(res)
+    if strategy:
+        notes.append(strategy)
+    notes += display_notes(res)
     return tuple(notes)
+
+
+def _continuous_words(res: HTEResult) -> str:
+    cont = [m for m in res.modifiers if res.modifier_kinds.get(m) == "continuous"]
+    if not cont:
+        return ""
+    cut = [res.labels.get(m, m) for m in cont if m in (res.display_cutpoints or {})]
+    cond = [res.labels.get(m, m) for m in cont if m not in (res.display_cutpoints or {})]
+    out = ["Continuous modifiers are analysed as continuous in every model and test."]
+    if cond:
+        out.append(f"Rows of {', '.join(cond)} are model-based conditional effects at the "
+                   "quartiles (other covariates at the reference profile of the modifier's "
+                   "model, stated under the table), not estimates within arbitrary subgroups, "
+                   "so no per-arm counts are shown for them.")
+    if cut:
+        out.append(f"Rows of {', '.join(cut)} are standardized within the plan's display "
+                   "categories (standardized within category from the continuous model).")
+    return " ".join(out)
 
 
 def _continuous(a: PlannedAnalysis, png: bool) -> Section:
@@ -164,16 +208,28 @@ def _continuous(a: PlannedAnalysis, png: bool) -> Section:
         return Section("Continuous modifiers", (Para("No continuous modifier was pre-specified."),),
                        id="continuous")
     blocks = [Para("Conditional effects across the observed range of each continuous modifier "
-                   "(other covariates at the reference profile), with pointwise confidence "
-                   "bands; the modifier is analysed as continuous, without cut points.")]
+                   "(other covariates at the reference profile of the modifier's model, listed "
+                   "below), with pointwise confidence bands; the modifier is analysed as "
+                   "continuous, without cut points"
+                   + (" (the plan's display categories only summarize the continuous model in "
+                      "the subgroup table)." if set(mods) & set(res.display_cutpoints or {})
+                      else "."))]
     for m in mods:
         fig = res.effect_curve(m, data=a.data)
         blocks.append(_figure(fig, f"Effect of treatment by {res.labels.get(m, m)}.",
                               f"curve-{m}", png))
-    prof = res.profile.rename(columns={"variable": "Variable", "value": "Reference value"})
-    prof["Reference value"] = [_round_str(v) for v in prof["Reference value"]]
-    blocks.append(Table(prof, "Reference profile for conditional effects (mean of continuous, "
-                        "mode of categorical covariates)", name="profile"))
+    parts = []
+    for m in mods:
+        p = profile_of(res, m)
+        parts.append(pd.DataFrame({
+            "Model": f"{res.labels.get(m, m)}" + (" (joint model)" if res.strategy == "joint"
+                                                   else " (its own model)"),
+            "Variable": p.variable, "Reference value": [_round_str(v) for v in p.value]}))
+    prof = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    if len(prof):
+        blocks.append(Table(prof, "Reference profile for conditional effects (mean of "
+                            "continuous, mode of categorical covariates) of each modifier's "
+                            "model", group="Model", name="profile"))
     return Section("Continuous modifiers", tuple(blocks), id="continuous")
 
 
@@ -256,9 +312,10 @@ def _posthoc(a: PlannedAnalysis, png: bool) -> Section:
                                                    "pre-specified in the plan."),),
                        id="posthoc", posthoc=True)
     hib = bool(a.plan.outcome.get("higher_is_better", False))
-    blocks = [Para("These modifiers were not pre-specified. Each was added to the primary model "
-                   "with its own treatment interaction; p-values are adjusted only within the "
-                   "post hoc family, and none is confirmatory.")]
+    blocks = [Para("These modifiers were not pre-specified. Each was analysed one at a time, in "
+                   "its own model (treatment, the modifier, their interaction and the plan's "
+                   "adjustment covariates); p-values are adjusted only within the post hoc "
+                   "family, and none is confirmatory.")]
     for r in a.posthoc:
         m = r.posthoc[0]
         blocks.extend(_forests(replace(r, modifiers=(m,)), f"Post hoc: treatment effect by {m} "

@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 
 from hte_report.analysis import PlannedAnalysis
-from hte_report.core.format import SCALE_NAMES, fmt_ci, fmt_count, fmt_p, p_eq
+from hte_report.core.format import SCALE_NAMES, fmt_ci, fmt_count, fmt_p, p_eq, strategy_text
+from hte_report.presentation.analyses import overall_words
 from hte_report.report.model import Callout, Para, Section, Table
 from hte_report.results.result import HTEResult
 
@@ -58,15 +59,23 @@ def _summary(a: PlannedAnalysis, answers, proposed, lock) -> Section:
         first = (f"{out}: {int(o.n_treated)} participants with {trt}, {int(o.n_control)} with "
                  f"{ctrl}.")
     effects = "; ".join(f"{ax} scale: {_axis_phrase(res, ax)}" for ax in res.primary)
-    blocks.append(Para(first + " Overall standardized effect — " + effects + "."))
+    blocks.append(Para(first + f" Overall effect ({overall_words(res)}, standardized) — "
+                       + effects + "."))
+    if res.overall_analysis:
+        blocks.append(Para(f"Subgroup analyses, as pre-specified: {strategy_text(res.strategy)}"
+                           "; each analysis uses the rows where its own variables are observed "
+                           "(see Methods)."))
     excluded = res.n_input - res.n_analysed
+    if len(res.analyses) and "n_excluded" in res.analyses:
+        excluded = max(excluded, int(res.analyses.n_excluded.max()))
     if excluded > 0.05 * res.n_input:
         blocks.append(Callout("warning", "Missing data",
-                              f"{excluded} of {res.n_input} rows ({excluded / res.n_input:.0%}) "
-                              "were excluded for missing values (complete-case analysis); see "
-                              "the study population section for the breakdown by variable and "
-                              "arm. Results assume the excluded rows are missing at random "
-                              "given the covariates."))
+                              f"Up to {excluded} of {res.n_input} rows "
+                              f"({excluded / res.n_input:.0%}) were excluded from an analysis "
+                              "for missing values (complete cases per analysis); see the study "
+                              "population section for the breakdown by variable and arm and "
+                              "Methods for the rows of each analysis. Results assume the "
+                              "excluded rows are missing at random given the covariates."))
     pre = [m for m in res.modifiers if m not in res.posthoc]
     alpha = plan.alpha
     confirmed, nominal = [], []
@@ -163,8 +172,13 @@ def _population(a: PlannedAnalysis) -> Section:
 def baseline_table(a: PlannedAnalysis) -> pd.DataFrame:
     """Modifiers and covariates by arm over the analysed rows (complete cases)."""
     res = a.result
-    used = [res.outcome, res.treatment, *res.modifiers, *res.adjustment]
+    used = [res.outcome, res.treatment, *res.adjustment]  # the primary analysis's rows
+    if not res.overall_analysis:  # one model with every modifier
+        used += list(res.modifiers)
+    elif res.overall_analysis == "unadjusted":
+        used = used[:2]
     used += [c for c in (res.exposure,) if c]
+    used = [c for c in used if c in a.data.columns]
     frame = a.data.dropna(subset=used)
     ctl_code, trt_code = a.plan.raw["treatment"]["control"], a.plan.raw["treatment"]["treated"]
     arms = {"treated": frame[frame[res.treatment] == trt_code],
@@ -193,7 +207,7 @@ def baseline_table(a: PlannedAnalysis) -> pd.DataFrame:
 
 
 def _overall(res: HTEResult) -> Section:
-    df = res.overall
+    df = res._comparison(res.overall, None)
     rows = []
     for r in df.itertuples():
         rows.append({"Scale": SCALE_NAMES.get(r.scale, r.scale), "Model": r.model,
@@ -201,9 +215,10 @@ def _overall(res: HTEResult) -> Section:
                      "P": fmt_p(r.p_value)})
     tab = pd.DataFrame(rows)
     return Section("Overall effect", (
-        Para("Standardized (g-computation) effects over all analysed patients from every "
-             "working model. The same average treatment effect is shown on the absolute and "
-             "the relative scale; each row names the model that produced it."),
+        Para(f"The {overall_words(res)}: standardized (g-computation) effects over all "
+             "analysed patients from every working model, whatever the subgroup-analysis "
+             "strategy. The same average treatment effect is shown on the absolute and the "
+             "relative scale; each row names the model that produced it."),
         Table(tab, f"Overall treatment effect ({int(res.conf_level * 100)}% CI)", name="overall"),
     ), id="overall")
 

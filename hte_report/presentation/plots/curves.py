@@ -167,8 +167,10 @@ def _curve_caption(result: HTEResult, modifier: str, data: pd.DataFrame | None) 
         except (TypeError, ValueError):
             return str(v)
 
-    prof = ", ".join(f"{r.variable} = {show(r.value)}" for r in result.profile.itertuples()
-                     if r.variable not in (modifier, result.treatment))
+    from hte_report.presentation.analyses import profile_of
+
+    prof = ", ".join(f"{r.variable} = {show(r.value)}" for r in
+                     profile_of(result, modifier).itertuples())
     ctrl, trt = (str(x) for x in result.treatment_labels)
     rug = (f"Rug: observed values of {_label(result, modifier)} (n = "
            f"{int(data[modifier].notna().sum())}; darker where values are frequent); shaded: "

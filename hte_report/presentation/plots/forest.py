@@ -142,7 +142,7 @@ def forest_plot(
     text_w = sum(w for k, _, w in cols if not k.startswith("panel")) + 8
     width = text_w + 72 * style.panel_width * len(axes) if ax is None else (
         ax.get_position().width * 72 * ax.figure.get_figwidth())
-    note = _fit_text(" ".join(notes), width - 12, small, max_lines=12)
+    note = _fit_text(" ".join(notes), width - 12, small, max_lines=20)
     foot_h = fav_h + (note.count("\n") + 1) * 1.3 * (fs - 1) + 8 if notes else fav_h
     if ax is None:
         row_h = 72 * style.row_height if style.row_height else fs * float(
@@ -296,6 +296,12 @@ def _forest_notes(result: HTEResult, axes: list[str], rows: list[_Row], overall:
                + ", ".join(f"{n} {name}" for name, n in fam.items()) + " modifiers)")
     notes.append(f"P-int: Wald test of the treatment \u00d7 modifier terms in the model of each "
                  f"scale{adj}.")
+    from hte_report.presentation.analyses import display_notes, strategy_note
+
+    strategy = strategy_note(result)
+    if strategy:
+        notes.append(clean_label(strategy))
+    notes += [clean_label(n) for n in display_notes(result)]
     notes += [f"No overall {result.primary[a][0]}: the result has no standardized overall effect "
               "on that scale." for a in axes if overall[a] is None]
     notes += [f"Blank {result.primary[a][0]} rows: the result has no such subgroup on that "

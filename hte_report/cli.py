@@ -203,7 +203,8 @@ def check(
     if note:
         typer.echo(f"note: {note}", err=True)
     typer.echo(f"ok: {plan} (sha256 {p.sha256[:16]}…, lock status {p.lock_status()}) matches "
-               f"{data} ({len(frame)} rows); {len(p.modifiers)} pre-specified modifiers.")
+               f"{data} ({len(frame)} rows); {len(p.modifiers)} pre-specified modifiers, "
+               f"analysed {p.strategy} (overall: {p.overall_analysis} primary analysis).")
 
 
 def _numbers(text: str, what: str) -> list[float]:

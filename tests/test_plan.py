@@ -189,3 +189,30 @@ def test_dict_plan_round_trip(rossi):
     assert plan.lock_status() == "unlocked"
     assert plan.sha256 == load_plan(EXAMPLE / "plan.yaml").sha256
     assert isinstance(hr.fit(plan.formula, rossi, treatment="fin"), hr.HTEResult)
+
+
+def test_analysis_strategy_and_display_cutpoints_from_the_plan(plan_file, rossi):
+    from hte_report.spec.plan import load_plan
+
+    p = load_plan(plan_file)
+    assert (p.strategy, p.overall_analysis, p.display_cutpoints) == (
+        "one-at-a-time", "adjusted", {"age": [30.0]})
+    edit(plan_file, "  strategy: one-at-a-time", "  strategy: within-subgroup")
+    edit(plan_file, "  overall: adjusted", "  overall: unadjusted")
+    a = _fit(plan_file, rossi)
+    assert a.result.strategy == "within-subgroup"
+    assert a.result.overall_analysis == "unadjusted"
+    assert "arrest ~ fin" in set(a.result.analyses.formula)
+    edit(plan_file, "  strategy: within-subgroup", "  strategy: all")
+    with pytest.raises(PlanError, match="'analysis.strategy'.*not one of"):
+        load_plan(plan_file)
+
+
+def test_display_cutpoints_of_a_categorical_modifier_are_refused(plan_file):
+    from hte_report.spec.plan import load_plan
+
+    edit(plan_file, '    levels: {0: "No", 1: "Yes"}\n    direction:',
+         '    levels: {0: "No", 1: "Yes"}\n    display_cutpoints: [1]\n    direction:')
+    with pytest.raises(PlanError, match="display cutpoints apply to a modifier analysed as "
+                                        "continuous"):
+        load_plan(plan_file)

@@ -323,3 +323,53 @@ def test_a_hundred_and_twenty_level_modifier_gives_page_sized_forest_plots():
     for f in figs:
         height = float(re.search(rb'height="([\d.]+)pt"', f.svg).group(1))
         assert height < 11 * 72
+
+
+def test_strategy_is_named_wherever_subgroup_numbers_appear(rendered):
+    analysis, html, pdf_text, _ = rendered
+    res = analysis.result
+    assert res.strategy == "one-at-a-time" and res.overall_analysis == "adjusted"
+    flat = re.sub(r"\s+", " ", pdf_text)
+    note = ("Subgroup effects: one modifier at a time — each modifier's own model adjusted for "
+            "race, paro; overall: primary analysis adjusted for race, paro.")
+    assert escape(note, quote=False) in html or note.replace("'", "&#x27;") in html
+    assert "Subgroup analysis strategy (pre-specified): one modifier at a time" in flat
+    assert "Analyses: formula, rows analysed and rows excluded" in flat
+    assert "arrest ~ fin + age + fin:age + race + paro" in flat
+    assert "Interaction effects (each level vs reference; per unit for continuous)" in flat
+    assert "standardized within category" in flat  # age, display cutpoint 30
+    assert "race = 1, paro = 1 (reference profile of prio's model)" in flat
+    # one row per subgroup: the frames select one analysis
+    eff = res.effects("absolute")
+    assert not eff.duplicated(["modifier", "level"]).any()
+    assert list(eff[eff.modifier == "age"].level) == ["< 30", ">= 30"]
+
+
+def test_post_hoc_overall_row_is_the_primary_analysis(rendered):
+    analysis, *_ = rendered
+    post = analysis.posthoc[0]
+    a, p = analysis.result.overall_effect("absolute"), post.overall_effect("absolute")
+    assert a.estimate == p.estimate
+    assert "arrest ~ fin + C(race) + fin:C(race) + paro" in set(post.analyses.formula)
+
+
+def test_multi_arm_forest_and_table_per_comparison(rossi):
+    import numpy as np
+
+    import hte_report as hr
+    from hte_report.presentation.tables import subgroup_frame
+
+    d = rossi.copy()
+    rng = np.random.default_rng(1)
+    d["arm"] = np.where(d.fin == 0, "ctrl", np.where(rng.random(len(d)) < 0.5, "A", "B"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = hr.fit("arrest ~ arm * (age + C(wexp)) + race", d, treatment="arm",
+                     control="ctrl")
+    frame = subgroup_frame(res)
+    assert {g.split(":")[0] for g in frame.group} == {"A vs ctrl", "B vs ctrl"}
+    assert len(frame) == 2 * len(subgroup_frame(res, comparison="A vs ctrl"))
+    fig = res.forest(comparison="B vs ctrl")
+    foot = [t.get_text() for t in fig.findobj() if getattr(t, "get_gid", lambda: "")()
+            == "forest-footnote"]
+    assert foot and "Comparison: B vs ctrl" in foot[0].replace("\n", " ")

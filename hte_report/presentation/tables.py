@@ -19,11 +19,22 @@ def _label(res: HTEResult, modifier: str) -> str:
     return lab
 
 
-def subgroup_frame(res: HTEResult, adjusted: bool = True) -> pd.DataFrame:
-    """The subgroup table as display strings: one row per subgroup, both scales side by side."""
+def subgroup_frame(res: HTEResult, adjusted: bool = True,
+                   comparison: str | None = None) -> pd.DataFrame:
+    """The subgroup table as display strings: one row per subgroup, both scales side by side.
+
+    A treatment with three or more arms: the rows of each comparison (``"B vs A"``) in turn,
+    their groups prefixed by the comparison, or only those of ``comparison``."""
+    if res.comparisons and comparison is None:
+        parts = []
+        for comp in res.comparisons:
+            part = subgroup_frame(res, adjusted, comp)
+            part["group"] = [f"{comp}: {g}" for g in part.group]
+            parts.append(part)
+        return pd.concat(parts, ignore_index=True)
     axes = list(res.primary)
     rows = []
-    overall = {a: res.overall_effect(a) for a in axes}
+    overall = {a: res.overall_effect(a, comparison) for a in axes}
     first = overall[axes[0]]
     row = {"group": "Overall", "subgroup": "All patients",
            "treated": fmt_count(first.get("events_treated", np.nan), first.n_treated),
@@ -35,8 +46,8 @@ def subgroup_frame(res: HTEResult, adjusted: bool = True) -> pd.DataFrame:
             else "–"
         row[f"p_{a}"] = ""
     rows.append(row)
-    effects = {a: res.effects(a) for a in axes}
-    tests = {a: res.interaction_p(a).set_index("modifier") for a in axes}
+    effects = {a: res.effects(a, comparison=comparison) for a in axes}
+    tests = {a: res.interaction_p(a, comparison=comparison).set_index("modifier") for a in axes}
     for mod in res.modifiers:
         base = effects[axes[0]]
         levels = base[base.modifier == mod].sort_values("order")
@@ -92,8 +103,11 @@ def subgroup_table(res: HTEResult, *, adjusted: bool = True, title: str | None =
     ctrl, trt = res.treatment_labels
     gt = GT(df, rowname_col="subgroup", groupname_col="group")
     gt = gt.tab_header(title=clean_text(title or f"Treatment effect by subgroup: {res.outcome}"),
-                       subtitle=clean_label(f"{res.treatment} = {trt} vs {ctrl}; {pct} "
-                                            "confidence intervals"))
+                       subtitle=clean_label(
+                           (f"{res.treatment}: {', '.join(res.comparisons)} (rows grouped by "
+                            "comparison)" if res.comparisons else
+                            f"{res.treatment} = {trt} vs {ctrl}") + f"; {pct} confidence "
+                           "intervals"))
     labels = {k: v for k, v in column_labels(res).items() if k not in ("group", "subgroup")}
     for a, (scale, _model) in res.primary.items():
         labels[f"p_{a}"] = "P interaction"

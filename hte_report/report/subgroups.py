@@ -76,9 +76,15 @@ def _subgroups(a: PlannedAnalysis, png: bool) -> Section:
     res = a.result
     hib = bool(a.plan.outcome.get("higher_is_better", False))
     pre = [m for m in res.modifiers if m not in res.posthoc]
-    figs = _forests(replace(res, modifiers=tuple(pre)), "Forest plot of the pre-specified "
-                    "modifiers on both scales.", "forest", png, higher_is_better=hib,
-                    adjusted=True)
+    if res.comparisons:  # a treatment with three or more arms: one forest per comparison
+        figs = [f for i, comp in enumerate(res.comparisons) for f in _forests(
+            replace(res, modifiers=tuple(pre)), f"{comp}: forest plot of the pre-specified "
+            "modifiers on both scales.", "forest" if i == 0 else f"forest-{i + 1}", png,
+            higher_is_better=hib, adjusted=True, comparison=comp)]
+    else:
+        figs = _forests(replace(res, modifiers=tuple(pre)), "Forest plot of the pre-specified "
+                        "modifiers on both scales.", "forest", png, higher_is_better=hib,
+                        adjusted=True)
     disp = subgroup_frame(res).rename(columns=column_labels(res))
     blocks = [
         Para(f"Subgroup analyses: {strategy_text(res.strategy)}. The overall row is the "

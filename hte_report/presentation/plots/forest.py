@@ -58,10 +58,12 @@ class _Row:
         return self.top + self.lines / 2
 
 
-def _rows(result: HTEResult, axes: list[str], adjusted: bool, overall: dict) -> list[_Row]:
+def _rows(result: HTEResult, axes: list[str], adjusted: bool, overall: dict,
+          comparison: str | None = None) -> list[_Row]:
     """All patients, then per modifier a heading row and its levels in frame order."""
-    eff = {a: result.effects(a) for a in axes}
-    tests = {a: result.interaction_p(a).set_index("modifier") for a in axes}
+    eff = {a: result.effects(a, comparison=comparison) for a in axes}
+    tests = {a: result.interaction_p(a, comparison=comparison).set_index("modifier")
+             for a in axes}
     counts = next((o for o in overall.values() if o is not None), None)
     rows = [_Row("overall", "All patients", dict(overall), counts)]
     for mod in result.modifiers:
@@ -90,6 +92,7 @@ def forest_plot(
     style: ForestStyle | None = None,
     higher_is_better: bool = False,
     adjusted: bool = False,
+    comparison: str | None = None,
 ) -> Figure:
     """Forest plot of subgroup effects with absolute and relative panels side by side.
 
@@ -106,6 +109,9 @@ def forest_plot(
         ``False`` (default): the outcome is harmful, so effects below the null favour treatment.
     adjusted
         Show the multiplicity-adjusted interaction p too, e.g. ``"0.044 (adj 0.13)"``.
+    comparison
+        For a treatment with three or more arms: which comparison (``"B vs A"``, one of
+        ``result.comparisons``; default the first). It is named in the footnote.
 
     Returns
     -------
@@ -127,9 +133,21 @@ def forest_plot(
     axes = [a for a in ("absolute", "relative") if a in result.primary]
     if not axes:
         raise DataError("the result has no converged model to plot.")
-    overall = {a: result.overall_effect(a) for a in axes}
+    if result.comparisons:
+        from hte_report.spec.options import check_choice
+
+        if comparison is not None:
+            check_choice("comparison", comparison, list(result.comparisons))
+        comparison = comparison or result.comparisons[0]
+        active, _, control = comparison.partition(" vs ")
+        from dataclasses import replace
+
+        result = replace(result, treatment_labels=(control, active))  # "Favours B", counts
+    else:
+        comparison = None
+    overall = {a: result.overall_effect(a, comparison) for a in axes}
     overall = {a: o if o.scale == result.primary[a][0] else None for a, o in overall.items()}
-    rows = _rows(result, axes, adjusted, overall)
+    rows = _rows(result, axes, adjusted, overall, comparison)
     cols, texts = _columns(result, rows, axes, style)
     fs, small = style.font_size, style.font(style.font_size - 1)
     n_units = 0.0  # height in text lines: rows, gaps before headings, space above the axis
@@ -137,7 +155,8 @@ def forest_plot(
         n_units += 0.35 if r.kind == "heading" and i else 0
         r.top, n_units = n_units, n_units + r.lines
     n_units += 0.3
-    notes = _forest_notes(result, axes, rows, overall, adjusted) if style.show_footnote else []
+    notes = _forest_notes(result, axes, rows, overall, adjusted, comparison) \
+        if style.show_footnote else []
     head_h, fav_h = 2.5 * fs + 8, 2.5 * fs + 12  # points: column headers; ticks and favours
     text_w = sum(w for k, _, w in cols if not k.startswith("panel")) + 8
     width = text_w + 72 * style.panel_width * len(axes) if ax is None else (
@@ -272,7 +291,7 @@ def _estimate_text(r: _Row, axis: str, style: ForestStyle) -> str:
 
 
 def _forest_notes(result: HTEResult, axes: list[str], rows: list[_Row], overall: dict,
-                  adjusted: bool) -> list[str]:
+                  adjusted: bool, comparison: str | None = None) -> list[str]:
     pct = f"{100 * result.conf_level:g}%"
     size = "subgroup size" if result.family == "continuous" else "number of events"
     sized = [r.cells[a][_WEIGHT[result.family]].sum(min_count=1) for a in axes for r in rows
@@ -288,7 +307,7 @@ def _forest_notes(result: HTEResult, axes: list[str], rows: list[_Row], overall:
                     if cond else "") + ".")
     adj = ""
     if adjusted:  # family sizes as recorded with the adjusted p-values
-        t = result.interaction_p(axes[0])
+        t = result.interaction_p(axes[0], comparison=comparison)
         fam = t.groupby(t.get("family", pd.Series("all", t.index))).modifier.nunique()
         method = t.p_adjust_method.iloc[0] if len(t) else result.multiplicity
         adj = (f"; adj: {method}-adjusted across the {fam.iloc[0]} modifiers tested"
@@ -298,6 +317,8 @@ def _forest_notes(result: HTEResult, axes: list[str], rows: list[_Row], overall:
                  f"scale{adj}.")
     from hte_report.presentation.analyses import display_notes, strategy_note
 
+    if comparison:
+        notes.insert(0, clean_label(f"Comparison: {comparison} (patients of these two arms)."))
     strategy = strategy_note(result)
     if strategy:
         notes.append(clean_label(strategy))

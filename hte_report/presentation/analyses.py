@@ -99,8 +99,9 @@ def display_notes(res: HTEResult) -> list[str]:
                          f"{m} as continuous ({m}'s own model).")
         elif m in (res.display_cutpoints or {}):
             cuts = ", ".join(_show(c) for c in res.display_cutpoints[m])
+            model = "the joint model" if res.strategy == "joint" else f"{m}'s own model"
             notes.append(f"{name}: standardized within category (cut at {cuts}) from "
-                         f"{m}'s continuous model; the modifier stays continuous in the test.")
+                         f"{model}, where {m} is continuous, as in the test.")
         else:
             notes.append(f"{name}: conditional effects at the stated values with "
                          f"{profile_text(res, m)} (reference profile of "

@@ -54,7 +54,9 @@ def fits(colon, anorexia):
                                         strategy=strategy, at={"age": [50, 60, 70]})
         out["rossi", strategy] = _quiet(hr.fit, ROSSI, rossi, treatment="fin",
                                         strategy=strategy, display_cutpoints={"age": [25]})
-    out["colon", "unadjusted"] = _quiet(hr.fit, COLON, colon, treatment="rx", control="Obs",
+    # the overall rows do not depend on the modifiers: one is enough
+    out["colon", "unadjusted"] = _quiet(hr.fit, "Surv(time, status) ~ rx * C(sex) + C(surg)",
+                                        colon, treatment="rx", control="Obs",
                                         overall="unadjusted")
     out["rossi", "unadjusted"] = _quiet(hr.fit, ROSSI, rossi, treatment="fin",
                                         overall="unadjusted")
@@ -188,7 +190,8 @@ def test_k_arm_comparisons_are_labelled_and_counted(fits):
         sex = g[g.modifier == "sex"].n_analysed.item()
         assert sex == overall > differ
     # multiplicity: one family over every modifier and comparison
-    wald = res.interactions[(res.interactions.test == "wald")]
+    tests = res.interactions
+    wald = tests[(tests.test == "wald") & (tests.comparison != "global")]
     assert len(wald) == 2 * 5
     from statsmodels.stats.multitest import multipletests
 
@@ -262,3 +265,25 @@ def test_per_arm_standardized_means_have_closed_form_standard_errors():
             assert getattr(r, f"mu_{arm}") == pytest.approx(p, rel=1e-12)
             assert getattr(r, f"mu_{arm}_se") == pytest.approx(np.sqrt(p * (1 - p) / len(y)),
                                                                rel=1e-9)
+
+
+GLOBAL = json.loads((REF / "global_tests.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def global_fits(colon, anorexia):
+    return {"colon": _quiet(hr.fit, "Surv(time, status) ~ rx * (C(sex) + C(differ) + age) "
+                            "+ C(surg)", colon, treatment="rx", control="Obs"),
+            "anorexia": _quiet(hr.fit, ANOREXIA, anorexia, treatment="Treat", control="Cont")}
+
+
+@pytest.mark.parametrize("ref", GLOBAL, ids=lambda r: f"{r['case']}-{r['modifier']}-{r['test']}")
+def test_global_interaction_tests_of_a_three_arm_treatment(global_fits, ref):
+    df = global_fits[ref["case"]].interactions
+    rows = df[(df.comparison == "global") & (df.modifier == ref["modifier"])
+              & (df.test == ref["test"]) & (df.model == MODEL[ref["model"]])]
+    assert len(rows) == 1
+    g = rows.iloc[0]
+    assert g.statistic == pytest.approx(ref["statistic"], rel=RTOL)
+    assert g.df == ref["df"] and g.n == ref["n"]
+    assert g.p_value == pytest.approx(ref["p_value"], rel=RTOL)

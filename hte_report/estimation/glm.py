@@ -160,9 +160,9 @@ def fit(
 
 
 ROW_COLUMNS = ["modifier", "level", "order", "value", "scale", "model", "method", "mu_treated",
-               "mu_control", "mu_treated_se", "mu_control_se", "estimate", "std_error", "conf_low", "conf_high", "statistic",
-               "p_value", "n", "n_treated", "n_control", "events_treated", "events_control",
-               "note"]
+               "mu_control", "mu_treated_se", "mu_control_se", "estimate", "std_error",
+               "conf_low", "conf_high", "statistic", "p_value", "n", "n_treated", "n_control",
+               "events_treated", "events_control", "note"]
 TEST_COLUMNS = ["modifier", "scale", "test", "statistic", "df", "p_value", "model", "method",
                 "note"]
 

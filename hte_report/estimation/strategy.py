@@ -43,7 +43,7 @@ from hte_report.estimation import glm
 from hte_report.estimation.survival import fit_survival
 from hte_report.results.result import HTEResult
 from hte_report.spec.formula import formula_text, quote_name, short, split_formula
-from hte_report.spec.options import OptionError, check_choice
+from hte_report.spec.options import Cluster, OptionError, check_choice
 
 STRATEGIES = ("one-at-a-time", "joint", "within-subgroup")
 OVERALL_ANALYSES = ("adjusted", "unadjusted")
@@ -59,6 +59,14 @@ class Roles:
     adjustment: list  # formulaic terms of adjustment covariates
     strata: str  # " + strata(...)" text of a Surv() formula, or ""
     adjustment_columns: tuple[str, ...]
+    outcome: tuple[str, ...] = ()  # (outcome,) or (time, event)
+    strata_columns: tuple[str, ...] = ()
+    modifier_columns: dict | None = None  # modifier -> data columns its terms use
+
+    def own_terms(self, name: str) -> list[str]:
+        """Text of a modifier's terms without the treatment (its main effect)."""
+        return [formula_text([t]) for t in self.modifiers[name]
+                if self.treatment not in [f.expr for f in t.factors]]
 
     def formula(self, terms) -> str:
         rhs = " + ".join([quote_name(self.treatment)] + ([formula_text(terms)] if terms else []))
@@ -115,9 +123,14 @@ def roles(formula: str, raw: pd.DataFrame, treatment, safe: bool, survival: bool
     adj_cols = tuple(dict.fromkeys(
         c for t in adjustment for f in t.factors for c in _factor_columns(f, raw.columns)))
     lhs = formula.split("~", 1)[0].strip()
+    outcome = (sf.time, sf.event) if survival else (parsed.outcome,)
+    mod_cols = {m: sorted({c for t in ts for f in t.factors
+                           for c in _factor_columns(f, raw.columns)} - {parsed.treatment})
+                for m, ts in mods.items()}
     return Roles(lhs, parsed.treatment, mods, {m.name: m.kind for m in parsed.modifiers},
                  adjustment, strata, adj_cols + tuple(
-                     f"strata({c})" for c in (sf.strata if survival else ())))
+                     f"strata({c})" for c in (sf.strata if survival else ())),
+                 outcome, tuple(sf.strata) if survival else (), mod_cols)
 
 
 def fit_by_strategy(formula: str, data: object, *, strategy: str = "one-at-a-time",
@@ -160,7 +173,10 @@ def fit_by_strategy(formula: str, data: object, *, strategy: str = "one-at-a-tim
         parts.append(_two_arm(sub, r, engine, kw,
                               strategy=strategy, reference=ref, overall=overall,
                               cutpoints=cutpoints, at=at, comparison=comparison))
-    return _combine(parts, formula, r, raw, strategy, multiplicity, cutpoints, overall, arms)
+    res = _combine(parts, formula, r, raw, strategy, multiplicity, cutpoints, overall, arms)
+    if len(arms) > 1:
+        res = _with_global_tests(res, raw, r, arms, strategy, survival, engine_kw, multiplicity)
+    return res
 
 
 def _check_overall(overall):
@@ -397,6 +413,61 @@ def _combine(parts: list[_Part], formula, r: Roles, raw, strategy, multiplicity,
         overall_analysis=_overall_name(overall),
         comparisons=comparisons,
     )
+
+
+def _with_global_tests(res: HTEResult, raw, r: Roles, arms, strategy, survival, engine_kw,
+                       multiplicity) -> HTEResult:
+    """Add the global (all arms) interaction test of each modifier to ``interactions``
+    (``comparison == "global"``; adjusted for multiplicity across modifiers, separately from
+    the per-comparison tests)."""
+    from dataclasses import replace as _replace
+
+    from hte_report.estimation.global_tests import cox_global_tests, glm_global_tests
+
+    ctrl = arms[0][2]
+    values = [v for v in pd.unique(raw[r.treatment]) if not pd.isna(v)]
+    order = [ctrl] + [a for a in sorted(values, key=lambda v: (str(type(v)), v)) if a != ctrl]
+    analysis = "joint" if strategy == "joint" else "one-at-a-time"
+    adjustment = [formula_text([t]) for t in r.adjustment]
+    variance = engine_kw.get("variance")
+    extra = [variance.column] if isinstance(variance, Cluster) else []
+    if not survival and engine_kw.get("exposure"):
+        extra.append(engine_kw["exposure"])
+    rows = []
+    for m in r.modifiers:
+        mods = list(r.modifiers) if strategy == "joint" else [m]
+        terms = [t for k in mods for t in r.own_terms(k)]
+        used = list(dict.fromkeys([*r.outcome, r.treatment, *r.strata_columns, *extra,
+                                   *[c for k in mods for c in r.modifier_columns[k]],
+                                   *[c for c in r.adjustment_columns
+                                     if not c.startswith("strata(")]]))
+        frame = raw[used].dropna().convert_dtypes(convert_string=False,
+                                                  convert_integer=False,
+                                                  convert_boolean=False,
+                                                  convert_floating=False)
+        kw = dict(treatment=r.treatment, arms=order, modifier_terms=terms,
+                  target_terms=r.own_terms(m), modifier=m, adjustment=adjustment,
+                  analysis=analysis)
+        try:
+            if survival:
+                rows += cox_global_tests(frame, time=r.outcome[0], event=r.outcome[1],
+                                         strata=list(r.strata_columns),
+                                         ties=engine_kw.get("ties", "efron"),
+                                         variance=variance or "model", **kw)
+            else:
+                names = res.models[res.models.analysis == analysis].requested.unique()
+                rows += glm_global_tests(frame, outcome=r.outcome[0], model_names=names,
+                                         variance=variance, family=res.family,
+                                         exposure=engine_kw.get("exposure"), **kw)
+        except (HTEReportError, ValueError, np.linalg.LinAlgError) as exc:
+            rows.append({"modifier": m, "scale": "", "test": "wald", "statistic": np.nan,
+                         "df": 0, "p_value": np.nan, "model": "", "method": "global-wald",
+                         "analysis": analysis, "comparison": "global",
+                         "note": f"not estimable: {exc}"})
+    if not rows:
+        return res
+    glob = adjust_pvalues(pd.DataFrame(rows), multiplicity)
+    return _replace(res, interactions=pd.concat([res.interactions, glob], ignore_index=True))
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:

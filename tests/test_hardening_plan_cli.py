@@ -26,8 +26,12 @@ FORMULA = "arrest ~ fin * (age + prio + C(wexp) + C(mar)) + race + paro"
 
 @pytest.fixture()
 def plan_file(tmp_path):
+    import re
+
     dst = tmp_path / "plan.yaml"
     shutil.copy(EXAMPLE / "plan.yaml", dst)
+    # a fresh plan: the example's recorded deviation belongs to the example's own lock
+    dst.write_text(re.sub(r"(?m)^deviations:.*$", "deviations: []", dst.read_text()))
     return dst
 
 
@@ -431,7 +435,8 @@ def test_example_lock_is_sealed_and_matches():
     plan = load_plan(EXAMPLE / "plan.yaml")
     assert plan.lock_status() == "matches"
     assert plan.lock.record_status == "verified" and plan.lock.lock_format == 2
-    assert plan.lock.locked_at == "2026-11-24T13:45:41Z"
+    # re-locked with the deviation recorded in the plan (never backdated)
+    assert plan.lock.locked_at.startswith("2026-11-30T") and plan.raw["deviations"]
 
 
 # ------------------------------------------------------------------ more hostile inputs

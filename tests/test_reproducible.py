@@ -48,13 +48,18 @@ def test_two_renders_are_byte_identical(two_renders):
 
 
 def test_report_date_comes_from_the_lock(two_renders):
+    import json
+
+    lock = Path(__file__).parents[1] / "examples" / "rossi" / "plan.yaml.lock.json"
+    when = datetime.strptime(json.loads(lock.read_text())["locked_at"],
+                             "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
     html = two_renders[0]["html"].read_text()
-    assert "<th>Date</th><td>2026-11-24</td>" in html  # locked_at 2026-11-24T13:45:41Z
+    assert f"<th>Date</th><td>{when:%Y-%m-%d}</td>" in html
     pdf = two_renders[0]["pdf"].read_bytes()
-    assert b"/CreationDate(D:20261124134541Z)" in pdf
-    assert b"/ModDate(D:20261124134541Z)" in pdf
+    assert f"/CreationDate(D:{when:%Y%m%d%H%M%S}Z)".encode() in pdf
+    assert f"/ModDate(D:{when:%Y%m%d%H%M%S}Z)".encode() in pdf
     info = PdfReader(two_renders[0]["pdf"]).metadata
-    assert info.creation_date == datetime(2026, 11, 24, 13, 45, 41, tzinfo=timezone.utc)
+    assert info.creation_date == when
 
 
 def test_svg_ids_are_stable(two_renders):

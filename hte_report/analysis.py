@@ -62,25 +62,34 @@ def fit_plan(plan: Plan | str, data: object, posthoc: Sequence[str] = (),
             raise PlanError(f"post hoc modifier {short(var)} is {roles[var]}; it cannot also be "
                             "an effect modifier.")
     raw = plan.raw
+    original = frame
+    formula, frame = survival_formula(plan, frame)
     kw = dict(
         treatment=plan.treatment,
         reference=raw["treatment"]["control"],
-        family=plan.outcome["family"],
-        models=raw["model"].get("models"),
         conf_level=plan.conf_level,
         multiplicity=plan.multiplicity,
-        exposure=plan.outcome.get("exposure"),
         safe_formula=True,
     )
+    out = plan.outcome
+    if out["family"] == "survival":
+        kw.update(ties=out.get("ties", "efron"), horizons=out.get("horizons"),
+                  rmst_tau=out.get("rmst_tau"))
+    else:
+        kw.update(family=out["family"], models=raw["model"].get("models"),
+                  exposure=out.get("exposure"))
     variance = raw["model"].get("variance")
     if raw["model"].get("cluster"):
         from hte_report.spec.options import Cluster
 
         variance = Cluster(raw["model"]["cluster"])
+    if out["family"] == "survival" and variance is None:
+        variance = "model"
     kw["variance"] = variance
     kw["overall"] = plan.overall_analysis
-    result = fit_by_strategy(plan.formula, frame, strategy=plan.strategy,
+    result = fit_by_strategy(formula, frame, strategy=plan.strategy,
                              display_cutpoints=plan.display_cutpoints or None, **kw)
+    result = _as_given(result, original, frame)
     extra = [m for m in result.modifiers if plan.modifier(m) is None]
     result = result.with_plan(plan.labels, tuple(extra), plan.level_labels)
     post = []
@@ -102,24 +111,64 @@ def fit_plan(plan: Plan | str, data: object, posthoc: Sequence[str] = (),
                 f"post hoc modifier {short(var)} has {col.nunique()} numeric codes and a "
                 "name that is not a plain identifier; rename the column (letters, digits, "
                 "underscores) to analyse it as categorical.")
-        formula = posthoc_formula(plan, frame, term, var)
-        r = fit_by_strategy(formula, frame, strategy="one-at-a-time", **kw)
+        r = fit_by_strategy(posthoc_formula(formula, plan, frame, term, var), frame,
+                            strategy="one-at-a-time", **kw)
+        r = _as_given(r, original, frame)
         r = _with_primary_overall(r, result)
         post.append(r.with_plan({**plan.labels, var: var}, (var,), plan.level_labels))
     return PlannedAnalysis(plan, result, tuple(post), frame)
 
 
-def posthoc_formula(plan: Plan, frame: pd.DataFrame, term: str, var: str) -> str:
+def posthoc_formula(formula: str, plan: Plan, frame: pd.DataFrame, term: str, var: str) -> str:
     """``outcome ~ treatment * term + adjustment``: the post hoc modifier's own model, with the
     plan formula's adjustment covariates (those that do not involve ``var`` itself)."""
     from hte_report.estimation.strategy import roles
     from hte_report.spec.formula import _factor_columns, formula_text
 
-    r = roles(plan.formula, frame, plan.treatment, True, False)
+    r = roles(formula, frame, plan.treatment, True, plan.outcome["family"] == "survival")
     adj = [t for t in r.adjustment
            if var not in {c for f in t.factors for c in _factor_columns(f, frame.columns)}]
     rest = f" + {formula_text(adj)}" if adj else ""
-    return f"{r.lhs} ~ {quote_name(r.treatment)} * {term}{rest}"
+    return f"{r.lhs} ~ {quote_name(r.treatment)} * {term}{rest}{r.strata}"
+
+
+#: Suffix of the event indicator derived from a censoring flag (1 - flag).
+EVENT_FROM_CENSOR = "_event"
+
+
+def survival_formula(plan: Plan, frame: pd.DataFrame) -> tuple[str, pd.DataFrame]:
+    """The formula and data a survival plan is fitted with. With ``outcome.censor`` (1 =
+    censored, e.g. ADaM CNSR) the event indicator is ``1 - censor``, a derived column
+    ``<censor>_event`` that the formula's Surv() then reads; the input data are unchanged (its
+    hash in the report is the hash of the data as given)."""
+    out = plan.outcome
+    if out["family"] != "survival" or not out.get("censor"):
+        return plan.formula, frame
+    flag = out["censor"]
+    name = f"{flag}{EVENT_FROM_CENSOR}"
+    if name in frame.columns:
+        raise PlanError(f"outcome.censor {short(flag)}: the data already has a column "
+                        f"{short(name)}, the name of the event indicator derived from it; "
+                        "rename that column.")
+    col = frame[flag]
+    v = pd.to_numeric(col.astype(int) if pd.api.types.is_bool_dtype(col) else col,
+                      errors="coerce")
+    from hte_report.spec.surv import split_surv
+
+    time, _, _, _ = split_surv(plan.formula)
+    rhs = plan.formula.split("~", 1)[1]
+    return f"Surv({time}, {name}) ~{rhs}", frame.assign(**{name: 1 - v})
+
+
+def _as_given(result: HTEResult, original: pd.DataFrame, fitted: pd.DataFrame) -> HTEResult:
+    """The result with the hash of the data as given (not of a derived event column)."""
+    if fitted is original:
+        return result
+    from dataclasses import replace
+
+    from hte_report.data.prepare import dataset_sha256
+
+    return replace(result, data_sha256=dataset_sha256(original))
 
 
 def _with_primary_overall(post: HTEResult, primary: HTEResult) -> HTEResult:

@@ -54,6 +54,10 @@ class MultiplicityWarning(HTEReportWarning):
     """Many modifiers were tested; chance findings are likely."""
 
 
+class DataWarning(HTEReportWarning):
+    """The data are usable but something in them looks miscoded (e.g. a reversed flag)."""
+
+
 class PostHocWarning(HTEReportWarning):
     """An analysis was not pre-specified in the locked plan."""
 

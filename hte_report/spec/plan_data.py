@@ -34,6 +34,9 @@ def check_plan_against_data(plan: Plan, data) -> None:
     }
     if plan.outcome.get("exposure"):
         needed["outcome.exposure"] = plan.outcome["exposure"]
+    for key in ("event", "censor"):
+        if plan.outcome.get(key):
+            needed[f"outcome.{key}"] = plan.outcome[key]
     if plan.raw["model"].get("cluster"):
         needed["model.cluster"] = plan.raw["model"]["cluster"]
     for i, m in enumerate(plan.modifiers):
@@ -52,7 +55,12 @@ def check_plan_against_data(plan: Plan, data) -> None:
             raise PlanError(f"plan key '{key}' names column {short(var)}, which is not in the "
                             f"data.{hint} Columns: [{shown}{more}].")
     try:
-        parsed = parse_formula(plan.formula, columns, treatment=plan.treatment, safe=True)
+        if plan.outcome["family"] == "survival":
+            from hte_report.spec.surv import parse_surv_formula
+
+            parsed = parse_surv_formula(plan.formula, columns, plan.treatment, True).parsed
+        else:
+            parsed = parse_formula(plan.formula, columns, treatment=plan.treatment, safe=True)
     except FormulaError as exc:
         raise FormulaError(f"model.formula: {exc}") from None
     if parsed.outcome != plan.outcome["variable"]:
@@ -172,8 +180,52 @@ def _check_values_in_data(plan: Plan, frame: pd.DataFrame) -> None:
                     f"{short(sorted(levels)[:10])}).")
 
 
+def _check_survival_columns(plan: Plan, frame: pd.DataFrame) -> None:
+    """Time numeric and >= 0; the event or censoring flag 0/1; and a warning when the flag's
+    coding looks reversed (a censoring flag passed as the event indicator)."""
+    import warnings
+
+    from hte_report.errors import DataWarning
+
+    out = plan.outcome
+    t = pd.to_numeric(frame[out["variable"]], errors="coerce")
+    if frame[out["variable"]].notna().sum() != t.notna().sum():
+        raise PlanError(f"outcome.variable {short(out['variable'])} (the follow-up time) must "
+                        "be numeric; some values are not numbers.")
+    if (t.dropna() < 0).any():
+        raise PlanError(f"outcome.variable {short(out['variable'])} (the follow-up time) has "
+                        "negative values; times must be >= 0.")
+    key = "event" if out.get("event") else "censor"
+    flag = frame[out[key]]
+    if pd.api.types.is_bool_dtype(flag):
+        flag = flag.astype(int)
+    v = pd.to_numeric(flag, errors="coerce")
+    bad = flag.notna() & ~v.isin([0, 1])
+    if bad.any():
+        raise PlanError(f"outcome.{key} {short(out[key])} must be coded 0/1 ("
+                        + ("1 = event, 0 = censored" if key == "event" else
+                           "1 = censored, 0 = event") + f"); it has "
+                        f"{short(pd.unique(flag[bad])[:5].tolist())}.")
+    event = (v == 1) if key == "event" else (v == 0)
+    ok = v.notna() & t.notna()
+    if ok.sum() >= 20 and event[ok].any() and (~event[ok]).any():
+        share = float(event[ok].mean())
+        t_ev, t_cens = float(t[ok & event].median()), float(t[ok & ~event].median())
+        if share > 0.5 and t_ev > t_cens:
+            other = "outcome.censor" if key == "event" else "outcome.event"
+            warnings.warn(
+                f"outcome.{key} {short(out[key])} gives {share:.0%} events, and the 'events' "
+                f"have the longer follow-up (median time {t_ev:g} against {t_cens:g} for the "
+                "'censored'): this is how a censoring flag read as an event indicator looks. "
+                f"If 1 means censored, name the column under {other} instead.",
+                DataWarning, stacklevel=3)
+
+
 def _check_outcome_column(plan: Plan, frame: pd.DataFrame) -> None:
     name, family = plan.outcome["variable"], plan.outcome["family"]
+    if family == "survival":
+        _check_survival_columns(plan, frame)
+        return
     y = frame[name].dropna()
     if pd.api.types.is_bool_dtype(y):
         y = y.astype(int)

@@ -50,15 +50,9 @@ def _call_of(text: str, name: str) -> list[str] | None:
     return [a.id for a in node.args]
 
 
-def parse_surv_formula(formula: str, columns: Sequence[str], treatment: str | None = None,
-                       safe: bool = False, binary_columns: Sequence[str] = (),
-                       modifiers_required: bool = True) -> SurvFormula:
-    """Parse ``Surv(time, event) ~ treat * (age + C(stage)) + strata(site)``.
-
-    ``Surv`` and ``strata`` are read here; the rest of the right-hand side goes through
-    :func:`hte_report.formula.parse_formula` with the time column standing in as the outcome.
-    """
-    columns = list(columns)
+def split_surv(formula: str) -> tuple[str, str, list[str], list[str]]:
+    """(time, event, strata columns, other right-hand-side terms) of a ``Surv()`` formula, with
+    clear errors for every other form."""
     if not isinstance(formula, str) or "~" not in formula:
         raise FormulaError(f"formula must be a string like 'Surv(time, event) ~ treat * age', "
                            f"got {formula!r}.")
@@ -84,6 +78,29 @@ def parse_surv_formula(formula: str, columns: Sequence[str], treatment: str | No
             if bad in term:
                 raise FormulaError(f"term {term.strip()!r} of {formula!r}: {fix}.")
         keep.append(term.strip())
+    return time, event, strata, keep
+
+
+def check_surv_formula_safety(formula: str) -> None:
+    """:func:`~hte_report.spec.formula.check_formula_safety` for a ``Surv(time, event) ~ ...
+    + strata(s)`` formula from a file: Surv() and strata() of column names only, every other
+    term as for any formula."""
+    from hte_report.spec.formula import check_formula_safety
+
+    time, _, _, keep = split_surv(formula)
+    check_formula_safety(f"{time} ~ {' + '.join(keep) or '1'}")
+
+
+def parse_surv_formula(formula: str, columns: Sequence[str], treatment: str | None = None,
+                       safe: bool = False, binary_columns: Sequence[str] = (),
+                       modifiers_required: bool = True) -> SurvFormula:
+    """Parse ``Surv(time, event) ~ treat * (age + C(stage)) + strata(site)``.
+
+    ``Surv`` and ``strata`` are read here; the rest of the right-hand side goes through
+    :func:`hte_report.formula.parse_formula` with the time column standing in as the outcome.
+    """
+    columns = list(columns)
+    time, event, strata, keep = split_surv(formula)
     for col, role in [(time, "time"), (event, "event")] + [(c, "strata") for c in strata]:
         if col not in columns:
             from hte_report.spec.formula import _absent

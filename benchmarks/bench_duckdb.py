@@ -45,7 +45,7 @@ def main() -> None:
     t0 = time.perf_counter()
     cells = read_cells(args.file, FORMULA, treatment="treat", family="binary")
     t1 = time.perf_counter()
-    res = hr.fit(FORMULA, cells, treatment="treat", family="binary")
+    res = hr.fit(FORMULA, cells, treatment="treat", family="binary", strategy="joint")
     t2 = time.perf_counter()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"rows {res.n_analysed:,}; cells {len(cells.frame)}; aggregation in DuckDB (incl. "

@@ -106,13 +106,15 @@ def main() -> None:
         print(f"| {name} ({var}) | {t_sm:.2f} | {iters} | {floor:.2f} | {t_f:.2f} | "
               f"{t_f / floor:.2f} | {t_sm / t_f:.1f}x | {peak / design_mib:.2f} |")
     # the first call in a process also pays for first-touch of its new memory
-    runs = [timed(lambda: hr.fit(FORMULA, d, treatment="treat"), False)[1] for _ in range(4)]
+    runs = [timed(lambda: hr.fit(FORMULA, d, treatment="treat", strategy="joint"), False)[1]
+            for _ in range(4)]
     t_first, t_f = runs[0], float(np.median(runs[1:]))
-    _, _, peak = timed(lambda: hr.fit(FORMULA, d, treatment="treat"))
+    _, _, peak = timed(lambda: hr.fit(FORMULA, d, treatment="treat", strategy="joint"))
     if args.skip_statsmodels_analysis:
         t_sm = np.nan
     else:
-        _, t_sm, _ = timed(lambda: hr.fit(FORMULA, d, treatment="treat", path="statsmodels"),
+        _, t_sm, _ = timed(lambda: hr.fit(FORMULA, d, treatment="treat", path="statsmodels",
+                                          strategy="joint"),
                            False)
     print(f"| full analysis (3 models, effects, tests) | {t_sm:.2f} | | | {t_f:.2f} "
           f"(first call {t_first:.2f}) | | {t_sm / t_f:.1f}x | {peak / design_mib:.2f} |")
@@ -131,7 +133,7 @@ def main() -> None:
             "logit", Xk, cnt, s1, s2, slg, "model"), False)
         print(f"    n = {m:,}: compression {t_z:.3f} s, logit fit on {len(cnt)} cells "
               f"{t_k * 1000:.1f} ms")
-    res, t_c, peak_c = timed(lambda: hr.fit(CATEGORICAL, d, treatment="treat"))
+    res, t_c, peak_c = timed(lambda: hr.fit(CATEGORICAL, d, treatment="treat", strategy="joint"))
     print(f"  full analysis from the data frame ({res.models.path.iloc[0]}): {t_c:.2f} s, "
           f"peak {peak_c:.0f} MiB")
     if args.boot:

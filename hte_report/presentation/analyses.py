@@ -11,8 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from hte_report.core.format import MINUS, fmt_ci, fmt_p
+from hte_report.core.format import MINUS, fmt_p
 from hte_report.estimation.interaction_effects import interaction_scale
+from hte_report.presentation.survival import SURVIVAL_SCALES, fmt_effect, is_survival, scale_label
 from hte_report.results.result import HTEResult
 
 
@@ -149,6 +150,9 @@ def interaction_effects_frame(res: HTEResult, comparison: str | None = None) -> 
     for axis, (scale, model) in res.primary.items():
         want = interaction_scale(scale)
         rows = ie[(ie.model == model) & (ie.scale == want) & ie.modifier.isin(list(order))]
+        h = res._primary_filters(axis).get("horizon")
+        if h is not None and "horizon" in rows:  # survival: the primary horizon only
+            rows = rows[np.isclose(rows.horizon.astype(float), float(h))]
         if "analysis" in rows and rows.analysis.nunique() > 1:  # never the within fits
             rows = rows[rows.analysis != "within-subgroup"]
         parts.append(rows.assign(axis=axis))
@@ -160,7 +164,8 @@ def interaction_effects_frame(res: HTEResult, comparison: str | None = None) -> 
     est = []
     for r in df.itertuples():
         if np.isfinite(r.estimate):
-            est.append(fmt_ci(r.estimate, r.conf_low, r.conf_high, res.primary[r.axis][0]))
+            est.append(fmt_effect(r.estimate, r.conf_low, r.conf_high,
+                                  res.primary[r.axis][0]))
         else:
             est.append(r.note if isinstance(r.note, str) and r.note else "not estimable")
     level = [("per unit" if str(r.level) == "per unit" else
@@ -168,6 +173,16 @@ def interaction_effects_frame(res: HTEResult, comparison: str | None = None) -> 
               f"{res.level_label(r.modifier, r.reference)}") for r in df.itertuples()]
     return pd.DataFrame({
         "Modifier": [res.labels.get(m, m) for m in df.modifier], "Contrast": level,
-        "Measure": df.scale.to_numpy(), "Model": df.model.to_numpy(),
+        "Measure": [_measure(res, r.scale, res.primary[r.axis][0]) for r in df.itertuples()],
+        "Model": df.model.to_numpy(),
         "Estimate (CI)": est, "P": [fmt_p(p) for p in df.p_value],
     })
+
+
+def _measure(res: HTEResult, measure: str, scale: str) -> str:
+    """'difference of survival differences at 1095 days (percentage points)' for survival
+    scales; other measures as recorded."""
+    if not is_survival(res) or scale not in SURVIVAL_SCALES:
+        return measure
+    name = scale_label(res, scale)
+    return f"difference of {name[0].lower()}{name[1:].replace('difference', 'differences', 1)}"

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from hte_report.core.format import fmt_p, is_ratio, p_eq
+from hte_report.presentation.survival import higher_favours
 from hte_report.results.result import HTEResult
 from hte_report.spec.plan import ANSWERS, Plan
 
@@ -38,6 +39,7 @@ def observed_direction(result: HTEResult, axis: str, modifier: str, when: str,
     """('larger'|'smaller', explanation): is benefit larger when the modifier is ``when``?"""
     scale, model = result.primary[axis]
     log = is_ratio(scale)
+    higher_is_better = higher_favours(scale, higher_is_better)
     if result.modifier_kinds.get(modifier) == "continuous":
         df = result._comparison(result.subgroups, None)
         if "analysis" in df:
@@ -196,11 +198,12 @@ def sun_checklist(result: HTEResult, plan: Plan | None) -> pd.DataFrame:
     rows = []
     for mod in result.modifiers:
         spec = plan.modifier(mod) if plan else None
-        tests = {ax: result.interaction_p(ax).set_index("modifier").loc[mod]
-                 for ax in result.primary}
+        tests = {ax: t.loc[mod] for ax in result.primary
+                 if mod in (t := result.interaction_p(ax).set_index("modifier")).index}
         ps = {ax: float(t.p_adjusted) for ax, t in tests.items()}
         pstr = ", ".join(f"{result.primary[a][0]} {p_eq(float(t.p_value))} "
                          f"(adjusted {fmt_p(float(t.p_adjusted))})" for a, t in tests.items())
+        pstr = pstr or "no interaction test on the primary scales"
         significant = any(np.isfinite(p) and p < alpha for p in ps.values())
         items = [
             ("Design", "Subgroup variable measured at baseline?", "analyst",

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 from great_tables import GT, loc, style
 
-from hte_report.core.format import SCALE_NAMES, clean_label, clean_text, fmt_ci, fmt_count, fmt_p
+from hte_report.core.format import clean_label, clean_text, fmt_count, fmt_p
+from hte_report.presentation.survival import fmt_effect, is_survival, scale_label
 from hte_report.results.result import HTEResult
 
 _PCT = "{:.0f}%"
@@ -42,7 +43,7 @@ def subgroup_frame(res: HTEResult, adjusted: bool = True,
     for a in axes:
         scale = res.primary[a][0]
         o = overall[a] if overall[a].scale == scale else None
-        row[f"est_{a}"] = fmt_ci(o.estimate, o.conf_low, o.conf_high, scale) if o is not None \
+        row[f"est_{a}"] = fmt_effect(o.estimate, o.conf_low, o.conf_high, scale) if o is not None \
             else "–"
         row[f"p_{a}"] = ""
     rows.append(row)
@@ -64,7 +65,7 @@ def subgroup_frame(res: HTEResult, adjusted: bool = True,
                     row[f"est_{a}"] = "–"
                 else:
                     r = r.iloc[0]
-                    row[f"est_{a}"] = fmt_ci(r.estimate, r.conf_low, r.conf_high, scale) \
+                    row[f"est_{a}"] = fmt_effect(r.estimate, r.conf_low, r.conf_high, scale) \
                         if np.isfinite(r.estimate) else _note(r.note)
                 p = ""
                 if i == 0 and mod in tests[a].index:
@@ -88,7 +89,8 @@ def column_labels(res: HTEResult) -> dict[str, str]:
     labels = {"group": "Modifier", "subgroup": "Subgroup",
               "treated": f"Treated ({count_word})", "control": f"Control ({count_word})"}
     for a, (scale, _model) in res.primary.items():
-        labels[f"est_{a}"] = f"{scale} ({pct} CI)"
+        name = scale_label(res, scale) if is_survival(res) else scale
+        labels[f"est_{a}"] = f"{name} ({pct} CI)"
         labels[f"p_{a}"] = f"P interaction ({scale})"
     return labels
 
@@ -111,7 +113,7 @@ def subgroup_table(res: HTEResult, *, adjusted: bool = True, title: str | None =
     labels = {k: v for k, v in column_labels(res).items() if k not in ("group", "subgroup")}
     for a, (scale, _model) in res.primary.items():
         labels[f"p_{a}"] = "P interaction"
-        gt = gt.tab_spanner(label=f"{a.capitalize()} scale: {SCALE_NAMES.get(scale, scale)}",
+        gt = gt.tab_spanner(label=f"{a.capitalize()} scale: {scale_label(res, scale)}",
                             columns=[f"est_{a}", f"p_{a}"])
     gt = gt.cols_label(**labels)
     gt = gt.cols_align("right", columns=[c for c in df.columns if c not in ("group", "subgroup")])
@@ -130,6 +132,14 @@ def subgroup_table(res: HTEResult, *, adjusted: bool = True, title: str | None =
         what = ("Wald test of all treatment × modifier terms of that model" if kind == "wald"
                 else "Wald test that the subgroup effects on this scale are equal")
         link = "" if derived else f"{row.link} link, "
+        if is_survival(res) and scale == "HR":
+            method = ("within-subgroup hazard ratio under a shared baseline hazard, "
+                      "conditional on the reference profile")
+            link = f"{(res.meta or {}).get('ties', 'efron')} ties, "
+        elif is_survival(res) and scale == "SurvDiff":
+            method = ("Cox-model survival (Breslow baseline hazard) under each arm, "
+                      "standardized over the subgroup's rows, in percentage points")
+            link = ""
         gt = gt.tab_footnote(
             f"{scale}: {method}, from the {row.model} model ({link}{row.variance} "
             f"variance); interaction p: {what}" + (

@@ -22,6 +22,7 @@ from hte_report.report.methods import DEPENDENCIES, _appendix, _methods, version
 from hte_report.report.model import Bullets, Callout, Code, Figure, Para, Report, Section, Table  # noqa: F401
 from hte_report.report.subgroups import _continuous, _credibility, _posthoc, _risk, _subgroups
 from hte_report.report.summary import _overall, _population, _summary, baseline_table  # noqa: F401
+from hte_report.report.survival import km_section, ph_section
 
 
 def report_date(plan, date: str | None = None) -> tuple[str, datetime | None]:
@@ -67,9 +68,27 @@ def _parse_instant(text: str) -> datetime | None:
 
 
 
+def with_time_unit(analysis: PlannedAnalysis) -> PlannedAnalysis:
+    """A survival analysis whose result carries the plan's ``outcome.time_unit`` in its
+    ``meta`` (every survival label names it), and the same for its post hoc results."""
+    from dataclasses import replace
+
+    unit = analysis.plan.outcome.get("time_unit")
+    if analysis.result.family != "survival" or not unit:
+        return analysis
+
+    def add(r):
+        return r if (r.meta or {}).get("time_unit") else replace(
+            r, meta={**(r.meta or {}), "time_unit": unit})
+
+    return replace(analysis, result=add(analysis.result),
+                   posthoc=tuple(add(r) for r in analysis.posthoc))
+
+
 def build_report(analysis: PlannedAnalysis, date: str | None = None,
                  with_png: bool = False) -> Report:
     """The full report: every section listed in the README, in order."""
+    analysis = with_time_unit(analysis)
     plan, res = analysis.plan, analysis.result
     lock = plan.lock_status()
     shown, instant = report_date(plan, date)
@@ -88,11 +107,14 @@ def build_report(analysis: PlannedAnalysis, date: str | None = None,
     }
     answers = iceman(res, plan)
     proposed = propose_rating(answers)
+    survival = res.family == "survival"
     sections = [
         _summary(analysis, answers, proposed, lock),
         _population(analysis),
         _overall(res),
+        *([km_section(analysis, with_png)] if survival else []),
         _subgroups(analysis, with_png),
+        *([ph_section(analysis)] if survival else []),
         _continuous(analysis, with_png),
         _risk(analysis, with_png),
         _credibility(analysis, answers, proposed),

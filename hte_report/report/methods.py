@@ -45,6 +45,43 @@ def _methods(a: PlannedAnalysis) -> Section:
              f"{', '.join(res.modifiers)}; adjustment covariates: "
              f"{', '.join(res.adjustment) or 'none'}."),
         *_strategy_blocks(res),
+        *_family_blocks(a),
+    ]
+    blocks += [
+        Table(mt, "Working models (each fitted in every analysis listed above)",
+              name="models"),
+        Table(_all_tests(res), "All heterogeneity tests (every model, scale and test; "
+              "sensitivity analyses)", group="Modifier", gt=interaction_table(res),
+              notes=(_tests_note(res),), name="all-tests"),
+        Para(f"Seed recorded in the plan: {seed if seed is not None else 'none'}. " + (
+            f"It seeds the {plan.raw['risk_based']['crossfit_folds']}-fold cross-fitting of the "
+            "risk model; nothing else in this report is random."
+            if (plan.raw.get("risk_based") or {}).get("planned")
+            and (plan.raw.get("risk_based") or {}).get("crossfit_folds")
+            else "No analysis in this report is random, so results do not depend on it.")
+             + f" Confidence level {plan.conf_level}."),
+        Table(vt, "Software and versions", name="versions"),
+    ]
+    return Section("Methods", tuple(blocks), id="methods")
+
+
+def _tests_note(res: HTEResult) -> str:
+    if res.family == "survival":
+        return ("wald / lr: all treatment × modifier coefficients of the Cox model (hazard-ratio "
+                "scale); equality: Wald test that the subgroup survival differences (Cox, "
+                "standardized) or RMST differences (Kaplan–Meier) are equal across levels.")
+    return ("equality: Wald test that the standardized subgroup effects are equal, on "
+            "the scale named; the RD and RR rows of one model test different nulls "
+            "and can differ. Logit-model tests are on the odds-ratio scale.")
+
+
+def _family_blocks(a: PlannedAnalysis) -> list:
+    res = a.result
+    if res.family == "survival":
+        from hte_report.report.survival import methods_paras
+
+        return methods_paras(a)
+    return [
         Para("Absolute-scale effects come from identity-link working models, relative-scale "
              "effects from log-link models (modified Poisson with robust variance, Zou 2004) or "
              "logit models (odds ratios). Subgroup and overall effects are standardized "
@@ -63,24 +100,7 @@ def _methods(a: PlannedAnalysis) -> Section:
                "binary outcome; HC0 sandwich for Poisson working models of binary outcomes "
                "(Zou 2004), whose model-based variance is wrong; model-based for likelihood "
                "models that are correctly specified for the outcome type (logit)."),
-        Table(mt, "Working models (each fitted in every analysis listed above)",
-              name="models"),
-        Table(_all_tests(res), "All heterogeneity tests (every model, scale and test; "
-              "sensitivity analyses)", group="Modifier", gt=interaction_table(res),
-              notes=("equality: Wald test that the standardized subgroup effects are equal, on "
-                     "the scale named; the RD and RR rows of one model test different nulls "
-                     "and can differ. Logit-model tests are on the odds-ratio scale.",),
-              name="all-tests"),
-        Para(f"Seed recorded in the plan: {seed if seed is not None else 'none'}. " + (
-            f"It seeds the {plan.raw['risk_based']['crossfit_folds']}-fold cross-fitting of the "
-            "risk model; nothing else in this report is random."
-            if (plan.raw.get("risk_based") or {}).get("planned")
-            and (plan.raw.get("risk_based") or {}).get("crossfit_folds")
-            else "No analysis in this report is random, so results do not depend on it.")
-             + f" Confidence level {plan.conf_level}."),
-        Table(vt, "Software and versions", name="versions"),
     ]
-    return Section("Methods", tuple(blocks), id="methods")
 
 
 def _strategy_blocks(res: HTEResult) -> list:

@@ -115,12 +115,19 @@ class QuartoReport:
     def meta(self) -> dict:
         return self.report.meta
 
-    def show(self, section_id: str) -> None:
+    def show(self, section_id: str, optional: bool = False) -> None:
         """Display one section as a single Markdown output. One output per cell: Quarto leaves
-        headings that come from a cell with several outputs out of the contents list."""
+        headings that come from a cell with several outputs out of the contents list.
+        ``optional``: a section only some reports have (the survival sections ``km`` and
+        ``ph``) shows nothing when this report has none."""
         from IPython.display import display
 
-        sec = self.report.section(section_id)
+        try:
+            sec = self.report.section(section_id)
+        except KeyError:
+            if optional:
+                return
+            raise
         for b in sec.blocks:
             if isinstance(b, Figure) and b.png:
                 Path(FIGDIR).mkdir(exist_ok=True)

@@ -21,6 +21,7 @@ from hte_report.presentation.analyses import (
     strategy_note,
 )
 from hte_report.presentation.credibility import analyst_ratings, credibility_table, sun_checklist
+from hte_report.presentation.survival import scale_label
 from hte_report.presentation.tables import column_labels, subgroup_frame, subgroup_table
 from hte_report.report.model import Figure, Para, Section, Table
 from hte_report.results.result import HTEResult
@@ -98,7 +99,11 @@ def _subgroups(a: PlannedAnalysis, png: bool) -> Section:
              f"{familywise_error(a.plan.alpha, len(pre)):.0%})."),
         *figs,
         Table(disp, "Subgroup effects on both scales" + (
-            " (RD in percentage points)" if res.family == "binary" else ""), group="Modifier",
+            " (RD in percentage points)" if res.family == "binary" else
+            f" ({scale_label(res, 'SurvDiff')[0].lower()}{scale_label(res, 'SurvDiff')[1:]}; "
+            "hazard ratio from the Cox model)" if res.family == "survival"
+            and any(s == "SurvDiff" for s, _ in res.primary.values()) else ""),
+              group="Modifier",
               gt=subgroup_table(res), name="subgroups", notes=_model_notes(res)),
     ]
     prim = {model for _, model in res.primary.values()}
@@ -129,11 +134,12 @@ def _subgroups(a: PlannedAnalysis, png: bool) -> Section:
         blocks.append(Table(ie, "Interaction effects (each level vs reference; per unit for "
                             f"continuous) with {int(round(100 * res.conf_level))}% CI",
                             group="Modifier", name="interaction-effects",
-                            notes=("From the primary model of each scale, in the analysis that "
-                                   "produced the modifier's subgroup effects (for "
-                                   "within-subgroup fits: the modifier's own model). Difference "
-                                   "of RDs in percentage points; a ratio of ratios of 1 and a "
-                                   "difference of 0 mean no effect modification on that scale. "
+                            notes=(_ie_note(res) + "From the primary model of each scale, "
+                                   "in the analysis that produced the modifier's subgroup "
+                                   "effects (for within-subgroup fits: the modifier's own "
+                                   "model). Difference of RDs in percentage points; a ratio "
+                                   "of ratios of 1 and a difference of 0 mean no effect "
+                                   "modification on that scale. "
                                    "Categorical levels: contrasts of standardized subgroup "
                                    "effects; continuous modifiers: the treatment × modifier "
                                    "coefficient per unit of the modifier.",)))
@@ -174,6 +180,8 @@ def _subgroups(a: PlannedAnalysis, png: bool) -> Section:
 
 
 def _model_notes(res: HTEResult) -> tuple[str, ...]:
+    if res.family == "survival":
+        return _survival_model_notes(res)
     notes = []
     for axis, (scale, model) in res.primary.items():
         row = res.models[res.models.model == model].iloc[0]
@@ -181,6 +189,55 @@ def _model_notes(res: HTEResult) -> tuple[str, ...]:
                      f"variance); the primary model for the {axis} scale.")
     notes.append(f"P interaction: Wald test of all treatment × modifier terms; 'adj': "
                  f"{res.multiplicity}-adjusted across modifiers.")
+    strategy = strategy_note(res)
+    if strategy:
+        notes.append(strategy)
+    notes += display_notes(res)
+    return tuple(notes)
+
+
+def _ie_note(res: HTEResult) -> str:
+    if res.family != "survival":
+        return ""
+    return ("Ratio of HRs: the subgroup's hazard ratio divided by the reference level's (per "
+            "unit of a continuous modifier); difference of survival differences: in "
+            "percentage points at the stated time, from standardized Cox-model survival. ")
+
+
+def _survival_model_notes(res: HTEResult) -> tuple[str, ...]:
+    meta = res.meta or {}
+    ties = meta.get("ties", "efron")
+    notes = []
+    for axis, (scale, _model) in res.primary.items():
+        name = scale_label(res, scale)
+        if scale == "HR":
+            notes.append(f"{name}: Cox model ({ties} ties), within-subgroup hazard ratio under a "
+                         "shared baseline hazard, other covariates at the reference profile; "
+                         f"the primary model for the {axis} scale. HR < 1 favours treatment.")
+        elif scale == "SurvDiff":
+            notes.append(f"{name}: survival predicted by the same Cox model (Breslow baseline "
+                         "hazard) under each arm, standardized over the subgroup's rows; "
+                         f"the primary measure for the {axis} scale. > 0 favours treatment.")
+        else:
+            notes.append(f"{name}: Kaplan–Meier within each arm of each subgroup; the primary "
+                         f"measure for the {axis} scale. > 0 favours treatment.")
+    tests = []
+    for axis, (scale, _model) in res.primary.items():
+        t = res.interaction_p(axis)
+        kind = t.test.iloc[0] if len(t) else "wald"
+        tests.append(f"{scale}: " + ("Wald test of all treatment × modifier terms of the Cox "
+                                     "model" if kind != "equality" else
+                                     "Wald test that the standardized subgroup effects are "
+                                     "equal (categorical modifiers only; continuous modifiers "
+                                     "are tested on the HR scale)"))
+    notes.append("P interaction — " + "; ".join(tests) + f"; 'adj': {res.multiplicity}-"
+                 "adjusted across the modifiers tested on that scale.")
+    cut = [m for m in res.modifiers if m in (res.display_cutpoints or {})]
+    for m in cut:
+        notes.append(f"{res.labels.get(m, m)}: no hazard ratio by display category (–): with "
+                     f"{m} continuous in the Cox model the HR changes continuously with it; see "
+                     "the interaction effects (ratio of HRs per unit) and the continuous-"
+                     "modifier section.")
     strategy = strategy_note(res)
     if strategy:
         notes.append(strategy)

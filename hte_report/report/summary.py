@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 
 from hte_report.analysis import PlannedAnalysis
-from hte_report.core.format import SCALE_NAMES, fmt_ci, fmt_count, fmt_p, p_eq, strategy_text
+from hte_report.core.format import fmt_count, fmt_p, p_eq, strategy_text
 from hte_report.presentation.analyses import overall_words
+from hte_report.presentation.survival import fmt_effect, scale_label
 from hte_report.report.model import Callout, Para, Section, Table
 from hte_report.results.result import HTEResult
 
@@ -31,9 +32,9 @@ def _lock_callout(lock: str, plan) -> Callout | None:
 def _axis_phrase(res: HTEResult, axis: str) -> str:
     scale, model = res.primary[axis]
     o = res.overall_effect(axis)
-    ci = fmt_ci(o.estimate, o.conf_low, o.conf_high, scale)
-    return (f"{SCALE_NAMES.get(scale, scale).lower()} {ci}, {p_eq(o.p_value)} "
-            f"({model} model)")
+    ci = fmt_effect(o.estimate, o.conf_low, o.conf_high, scale)
+    name = scale_label(res, scale)
+    return f"{name[0].lower()}{name[1:]} {ci}, {p_eq(o.p_value)} ({model} model)"
 
 
 def _summary(a: PlannedAnalysis, answers, proposed, lock) -> Section:
@@ -55,6 +56,9 @@ def _summary(a: PlannedAnalysis, answers, proposed, lock) -> Section:
         first = (f"{out}: {fmt_count(o.events_treated, o.n_treated)} ({100 * r1:.1f}%) with "
                  f"{trt} vs {fmt_count(o.events_control, o.n_control)} ({100 * r0:.1f}%) with "
                  f"{ctrl}.")
+    elif res.family == "survival":
+        first = (f"{out}: {int(o.events_treated)} events in {int(o.n_treated)} patients with "
+                 f"{trt} vs {int(o.events_control)} in {int(o.n_control)} with {ctrl}.")
     else:
         first = (f"{out}: {int(o.n_treated)} participants with {trt}, {int(o.n_control)} with "
                  f"{ctrl}.")
@@ -84,14 +88,14 @@ def _summary(a: PlannedAnalysis, answers, proposed, lock) -> Section:
         t = t[t.modifier.isin(pre)]
         for r in t.itertuples():
             name = res.labels.get(r.modifier, r.modifier)
-            text = (f"{name} on the {SCALE_NAMES.get(scale, scale).lower()} scale "
+            text = (f"{name} on the {scale_label(res, scale).lower()} scale "
                     f"({model}: {p_eq(r.p_value)}, "
                     f"{res.multiplicity}-adjusted {fmt_p(r.p_adjusted)})")
             if np.isfinite(r.p_adjusted) and r.p_adjusted < alpha:
                 confirmed.append(text)
             elif np.isfinite(r.p_value) and r.p_value < 0.1:
                 nominal.append(text)
-    scales = " and ".join(SCALE_NAMES.get(s, s).lower() for s, _ in res.primary.values())
+    scales = " and ".join(scale_label(res, s).lower() for s, _ in res.primary.values())
     if confirmed:
         blocks.append(Para(f"Effect modification meeting the pre-specified criterion "
                            f"({res.multiplicity}-adjusted p < {alpha}, Wald interaction test of "
@@ -210,15 +214,25 @@ def _overall(res: HTEResult) -> Section:
     df = res._comparison(res.overall, None)
     rows = []
     for r in df.itertuples():
-        rows.append({"Scale": SCALE_NAMES.get(r.scale, r.scale), "Model": r.model,
-                     "Estimate (CI)": fmt_ci(r.estimate, r.conf_low, r.conf_high, r.scale),
+        h = getattr(r, "horizon", np.nan)
+        rows.append({"Scale": scale_label(res, r.scale, horizon=h if pd.notna(h) else None),
+                     "Model": r.model,
+                     "Estimate (CI)": fmt_effect(r.estimate, r.conf_low, r.conf_high, r.scale),
                      "P": fmt_p(r.p_value)})
     tab = pd.DataFrame(rows)
-    return Section("Overall effect", (
-        Para(f"The {overall_words(res)}: standardized (g-computation) effects over all "
+    words = (f"The {overall_words(res)}: standardized (g-computation) effects over all "
              "analysed patients from every working model, whatever the subgroup-analysis "
              "strategy. The same average treatment effect is shown on the absolute and the "
-             "relative scale; each row names the model that produced it."),
+             "relative scale; each row names the model that produced it.")
+    if res.family == "survival":
+        words = (f"The {overall_words(res)}: the hazard ratio of the Cox model (conditional on "
+                 "the adjustment covariates), the survival difference at each horizon "
+                 "standardized over all analysed patients from the same Cox model (Breslow "
+                 "baseline hazard), and the restricted-mean-survival-time difference from "
+                 "Kaplan–Meier curves per arm (unadjusted). A hazard ratio below 1 and a "
+                 "survival or RMST difference above 0 favour treatment.")
+    return Section("Overall effect", (
+        Para(words),
         Table(tab, f"Overall treatment effect ({int(res.conf_level * 100)}% CI)", name="overall"),
     ), id="overall")
 

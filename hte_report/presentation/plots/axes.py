@@ -18,8 +18,9 @@ if TYPE_CHECKING:
 
 
 def _tick(scale: str) -> ticker.Formatter:
-    """Tick labels as in the tables: RD in percentage points, U+2212 minus signs."""
-    k = 100 if scale == "RD" else 1
+    """Tick labels as in the tables: RD and survival differences in percentage points, U+2212
+    minus signs."""
+    k = 100 if scale in ("RD", "SurvDiff") else 1  # survival differences in % points
     return ticker.FuncFormatter(lambda x, _: f"{k * x:.6g}".replace("-", MINUS))
 
 

@@ -13,7 +13,7 @@ from matplotlib.markers import MarkerStyle
 from matplotlib.patches import Polygon
 from matplotlib.transforms import ScaledTranslation, blended_transform_factory
 
-from hte_report.core.format import clean_label, fmt_ci, fmt_count, fmt_p, is_ratio
+from hte_report.core.format import clean_label, fmt_count, fmt_p, is_ratio
 from hte_report.errors import DataError
 from hte_report.presentation.plots.axes import _drawn, _limits, _style_axis
 from hte_report.presentation.plots.style import (
@@ -26,6 +26,7 @@ from hte_report.presentation.plots.style import (
     _scale_title,
     _width,
 )
+from hte_report.presentation.survival import fmt_effect, higher_favours, is_survival, scale_label
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -37,9 +38,6 @@ POSTHOC = "(post hoc \u2014 hypothesis-generating)"
 _WEIGHT = {"continuous": ["n"], "binary": ["events_treated", "events_control"],
            "count": ["events_treated", "events_control"],
            "survival": ["events_treated", "events_control"]}  # marker area
-#: Scales that measure the absence of the event (survival), so higher favours treatment
-#: when the event is harmful.
-_SURVIVAL_SCALES = ("SurvDiff", "RMSTDiff")
 
 
 @dataclass
@@ -52,6 +50,7 @@ class _Row:
     posthoc: bool = False
     lines: int = 1
     top: float = 0.0
+    modifier: str = ""
 
     @property
     def y(self) -> float:
@@ -81,7 +80,7 @@ def _rows(result: HTEResult, axes: list[str], adjusted: bool, overall: dict,
             match = {a: eff[a][(eff[a].modifier == mod) & (eff[a].level == level)] for a in axes}
             cells = {a: m.iloc[0] if len(m) else None for a, m in match.items()}
             rows.append(_Row("level", clean_label(result.level_label(mod, level)), cells,
-                             cells[axes[0]]))
+                             cells[axes[0]], modifier=mod))
     return rows
 
 
@@ -262,13 +261,18 @@ def _columns(result: HTEResult, rows: list[_Row], axes: list[str], style: Forest
     pct = f"{100 * result.conf_level:g}%"
     for a in axes:
         scale = result.primary[a][0]
-        cols.append((f"panel-{a}", _fit_text(_scale_title(scale), 72 * style.panel_width, bold,
-                                             2), 72 * style.panel_width))
+        title = (f"{scale_label(result, scale)}" + (" (log scale)" if is_ratio(scale) else "")
+                 if is_survival(result) else _scale_title(scale))
+        cols.append((f"panel-{a}", _fit_text(title, 72 * style.panel_width, bold,
+                                             3 if is_survival(result) else 2),
+                     72 * style.panel_width))
         if not (style.show_estimates or style.show_p_interaction):
             continue
         key, heads = f"text-{a}", [r for r in rows if r.kind == "heading"]
         texts[key] = [_estimate_text(r, a, style) for r in rows]
-        head = f"{scale} ({pct} CI)" if style.show_estimates else ""
+        head = (f"{scale_label(result, scale, short=True)}\n({pct} CI)"
+                if is_survival(result) else f"{scale} ({pct} CI)") if style.show_estimates \
+            else ""
         w = max(_width(head, bold), *(_width(t, prop) for t, r in zip(texts[key], rows,
                                                                       strict=True)
                                       if r.kind != "heading"))
@@ -287,7 +291,7 @@ def _estimate_text(r: _Row, axis: str, style: ForestStyle) -> str:
     c = r.cells[axis]
     if not style.show_estimates or c is None:  # no row on this scale: leave blank
         return ""
-    return fmt_ci(c.estimate, c.conf_low, c.conf_high, c.scale)
+    return fmt_effect(c.estimate, c.conf_low, c.conf_high, c.scale)
 
 
 def _forest_notes(result: HTEResult, axes: list[str], rows: list[_Row], overall: dict,
@@ -300,11 +304,15 @@ def _forest_notes(result: HTEResult, axes: list[str], rows: list[_Row], overall:
                if not np.isfinite(sized).all() else "")
     notes = [f"Squares: subgroup effects (area proportional to {size}){circles}; lines: {pct} "
              "CIs; diamond and dashed line: overall effect."]
-    how = {"OR": " (conditional)"}
-    cond = circles or any(s in how for s, _ in result.primary.values())
-    notes.append("; ".join(f"{s} from {m}{how.get(s, '')}" for s, m in result.primary.values())
-                 + ("; conditional effects hold the other covariates at the reference profile"
-                    if cond else "") + ".")
+    if is_survival(result):
+        notes += _survival_notes(result, axes, rows)
+    else:
+        how = {"OR": " (conditional)"}
+        cond = circles or any(s in how for s, _ in result.primary.values())
+        notes.append("; ".join(f"{s} from {m}{how.get(s, '')}"
+                               for s, m in result.primary.values())
+                     + ("; conditional effects hold the other covariates at the reference "
+                        "profile" if cond else "") + ".")
     adj = ""
     if adjusted:  # family sizes as recorded with the adjusted p-values
         t = result.interaction_p(axes[0], comparison=comparison)
@@ -313,8 +321,17 @@ def _forest_notes(result: HTEResult, axes: list[str], rows: list[_Row], overall:
         adj = (f"; adj: {method}-adjusted across the {fam.iloc[0]} modifiers tested"
                if len(fam) == 1 else f"; adj: {method}-adjusted within each family ("
                + ", ".join(f"{n} {name}" for name, n in fam.items()) + " modifiers)")
-    notes.append(f"P-int: Wald test of the treatment \u00d7 modifier terms in the model of each "
-                 f"scale{adj}.")
+    if is_survival(result) and adjusted:
+        sizes = {result.primary[a][0]: result.interaction_p(a, comparison=comparison)
+                 .modifier.nunique() for a in axes}
+        if len(set(sizes.values())) > 1:
+            adj = (f"; adj: {result.multiplicity}-adjusted across the modifiers tested on each "
+                   "scale (" + ", ".join(f"{s} {n}" for s, n in sizes.items()) + ")")
+    if is_survival(result):
+        notes.append(_survival_p_note(result, axes, adj))
+    else:
+        notes.append(f"P-int: Wald test of the treatment \u00d7 modifier terms in the model of "
+                     f"each scale{adj}.")
     from hte_report.presentation.analyses import display_notes, strategy_note
 
     if comparison:
@@ -326,12 +343,68 @@ def _forest_notes(result: HTEResult, axes: list[str], rows: list[_Row], overall:
     notes += [f"No overall {result.primary[a][0]}: the result has no standardized overall effect "
               "on that scale." for a in axes if overall[a] is None]
     notes += [f"Blank {result.primary[a][0]} rows: the result has no such subgroup on that "
-              "scale." for a in axes if any(r.kind == "level" and r.cells[a] is None
-                                            for r in rows)]
+              "scale." for a in axes if not is_survival(result) and any(
+                  r.kind == "level" and r.cells[a] is None for r in rows)]
     if set(result.posthoc) & set(result.modifiers):
         notes.append("Post hoc modifiers were not pre-specified; their results are "
                      "hypothesis-generating.")
     return notes
+
+
+def _survival_notes(result: HTEResult, axes: list[str], rows: list[_Row]) -> list[str]:
+    """What each survival panel shows: the Cox model, ties, the horizon and the time unit,
+    the direction of benefit, and rows shown on one scale only."""
+    meta = result.meta or {}
+    ties = meta.get("ties", "efron")
+    strata = meta.get("strata") or []
+    strat = f", stratified by {', '.join(strata)}" if strata else ""
+    out = []
+    for a in axes:
+        scale, model = result.primary[a]
+        name = scale_label(result, scale)
+        if scale == "HR":
+            out.append(f"HR: hazard ratio from the Cox model ({ties} ties{strat}), within each "
+                       "subgroup under a shared baseline hazard, other covariates at the "
+                       "reference profile; HR < 1 favours treatment.")
+        elif scale == "SurvDiff":
+            out.append(f"{name}: survival predicted by the Cox model with the Breslow baseline "
+                       "hazard under each arm, standardized over the subgroup's patients; "
+                       "> 0 favours treatment.")
+        elif scale == "RMSTDiff":
+            out.append(f"{name}: Kaplan\u2013Meier within each arm of each subgroup; > 0 "
+                       "favours treatment.")
+    for a in axes:  # rows the other scale has but this one has not (e.g. display categories)
+        scale = result.primary[a][0]
+        mods = sorted({m for m in result.modifiers if any(
+            r.kind == "level" and r.modifier == m and r.cells.get(a) is None for r in rows)},
+            key=list(result.modifiers).index)
+        for m in mods:
+            other = [b for b in axes if b != a]
+            if scale == "HR" and m in (result.display_cutpoints or {}):
+                out.append(f"{_label(result, m)}: no HR by display category \u2014 with {m} "
+                           "continuous in the Cox model the HR changes continuously with it; "
+                           "the interaction effect (ratio of HRs per unit) and the effect "
+                           "curve describe it.")
+            elif other:
+                out.append(f"{_label(result, m)}: blank {scale} rows are shown on the "
+                           f"{result.primary[other[0]][0]} scale only.")
+    return out
+
+
+def _survival_p_note(result: HTEResult, axes: list[str], adj: str) -> str:
+    parts = []
+    for a in axes:
+        scale = result.primary[a][0]
+        tests = result.interaction_p(a)
+        kind = tests.test.iloc[0] if len(tests) else "wald"
+        if kind == "equality":
+            parts.append(f"{scale}: Wald test that the subgroup {scale} are equal "
+                         "(categorical modifiers; \u2013 for continuous ones, whose test is "
+                         "on the HR scale)")
+        else:
+            parts.append(f"{scale}: Wald test of the treatment \u00d7 modifier terms of the "
+                         "Cox model")
+    return "P-int \u2014 " + "; ".join(parts) + f"{adj}."
 
 
 def _draw_panel(ax: Axes, result: HTEResult, axis: str, rows: list[_Row], overall: dict,
@@ -387,7 +460,7 @@ def _draw_panel(ax: Axes, result: HTEResult, axis: str, rows: list[_Row], overal
                     bbox={"fc": "white", "ec": "none", "pad": 0.6, "alpha": 0.9},
                     gid=f"forest-not-estimable-{axis}-{i}", parse_math=False, linespacing=1.0)
     control, treated = _arms(result, ("control", "treatment"))
-    better_up = higher_is_better != (scale in _SURVIVAL_SCALES)
+    better_up = higher_favours(scale, higher_is_better)
     left, right = (control, treated) if better_up else (treated, control)
     frac = float(np.clip(ax.transLimits.transform((null, 1))[0], 0.05, 0.95))
     small = style.font(style.font_size - 1)

@@ -1,0 +1,193 @@
+"""The report's time-to-event sections: Kaplan–Meier curves by arm (overall and within each
+pre-specified categorical subgroup), proportional-hazards diagnostics, and the methods text
+of the Cox model, the standardized survival differences and the RMST."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from hte_report.analysis import PlannedAnalysis
+from hte_report.core.format import clean_label
+from hte_report.presentation.survival import (
+    fmt_median,
+    km_panels,
+    ph_subgroup_frame,
+    ph_terms_frame,
+    time_unit,
+)
+from hte_report.report.model import Figure, Para, Section, Table
+
+
+def _arms(a: PlannedAnalysis) -> tuple[dict, dict]:
+    tr = a.plan.raw["treatment"]
+    codes = {"treated": tr["treated"], "control": tr["control"]}
+    labels = {"treated": tr.get("treated_label") or f"{a.plan.treatment} = {tr['treated']}",
+              "control": tr.get("control_label") or f"{a.plan.treatment} = {tr['control']}"}
+    return codes, labels
+
+
+def _analysed(a: PlannedAnalysis, extra: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Rows with time, event, treatment (and ``extra``) observed, in the two compared arms."""
+    res = a.result
+    codes, _ = _arms(a)
+    cols = [res.meta["time"], res.meta["event"], res.treatment, *extra]
+    d = a.data.dropna(subset=[c for c in cols if c in a.data.columns])
+    return d[d[res.treatment].isin(list(codes.values()))]
+
+
+def _marks(res) -> dict:
+    meta, unit = res.meta or {}, time_unit(res)
+    marks = {f"{h:g} {unit}": float(h) for h in (meta.get("horizons") or [])[:1]}
+    if meta.get("rmst_tau") is not None:
+        marks.setdefault(f"{meta['rmst_tau']:g} {unit}", float(meta["rmst_tau"]))
+    return marks
+
+
+def km_section(a: PlannedAnalysis, png: bool = False) -> Section:
+    """Kaplan–Meier curves by arm: the overall population, then one small-multiples figure per
+    pre-specified categorical modifier (one panel per level), numbers at risk under each
+    panel, events/n and the median per arm in the legend."""
+    res = a.result
+    unit = time_unit(res)
+    codes, labels = _arms(a)
+    out_label = a.plan.outcome.get("label", "Event-free survival")
+    marks = _marks(res)
+    ylabel = f"{out_label} (%)" if len(out_label) <= 28 else "Event-free (%)"
+    mark_text = (" Dotted vertical lines: " + " and ".join(marks) + " (" + (
+        "horizon of the survival difference" + (" and RMST truncation time τ"
+                                                if len(marks) > 1 else "")
+        if (res.meta or {}).get("horizons") else "RMST truncation time τ") + ")."
+                 if marks else "")
+    common = (" Crude Kaplan–Meier estimates (not adjusted for covariates); tick marks: "
+              "censored observations; the legend gives events/patients and the median per arm "
+              f"('not reached' when the curve stays above 50%). Time in {unit}.")
+    blocks: list = [Para(
+        f"{out_label}: Kaplan–Meier curves by arm for all analysed patients and within each "
+        "level of the pre-specified categorical modifiers, with the numbers at risk below each "
+        "panel. They show the data behind the model-based effects: crossing or converging "
+        "curves question the proportional-hazards assumption (see the diagnostics below), and "
+        "the distance between the curves at the horizon is the survival difference.")]
+    overall = _analysed(a)
+    fig, summ = km_panels([("All patients", overall)], res, codes, labels, ncols=1,
+                          marks=marks, ylabel=ylabel)
+    blocks.append(Figure.from_matplotlib(
+        fig, f"{out_label} by arm, all analysed patients (n = {len(overall)})."
+        + common + mark_text, "km-overall", png))
+    tables = [summ]
+    mods = [m for m in res.modifiers if m not in res.posthoc
+            and res.modifier_kinds.get(m) != "continuous" and m in a.data.columns]
+    for m in mods:
+        d = _analysed(a, (m,))
+        levels = list(res.effects("relative").query("modifier == @m").sort_values("order").level)
+        have = [lv for lv in levels if (d[m].astype(str) == str(lv)).any()]
+        extra = sorted({str(v) for v in d[m].unique()} - set(map(str, have)), key=str)
+        groups = [(f"{res.labels.get(m, m)}: {res.level_label(m, str(lv))}",
+                   d[d[m].astype(str) == str(lv)]) for lv in [*have, *extra]]
+        fig, summ = km_panels(groups, res, codes, labels, ncols=3, marks=marks,
+                               ylabel=ylabel)
+        tables.append(summ)
+        blocks.append(Figure.from_matplotlib(
+            fig, f"{out_label} by arm within each level of {res.labels.get(m, m)}."
+            + common + mark_text, f"km-{m}", png))
+    tab = pd.concat(tables, ignore_index=True)
+    show = pd.DataFrame({
+        "Group": [clean_label(p) for p in tab.panel], "Arm": tab.arm,
+        "Events/n": [f"{int(e)}/{int(n)}" for e, n in zip(tab.events, tab.n, strict=True)],
+        f"Median ({unit})": [fmt_median(v, "").strip() for v in tab["median"]],
+        **{f"KM survival at {k}": [("–" if not np.isfinite(v) else f"{100 * v:.1f}%")
+                                   for v in tab[k]] for k in marks if k in tab},
+    })
+    blocks.append(Table(show, "Kaplan–Meier summaries by arm (crude)", group="Group",
+                        name="km-summary",
+                        notes=("Median: first time the Kaplan–Meier curve is at or below 50%; "
+                               "KM survival: the curve's value at that time (– when the arm's "
+                               "follow-up ends earlier). Crude, unadjusted: the model-based "
+                               "effects are in the subgroup section.",)))
+    return Section("Kaplan–Meier curves", tuple(blocks), id="km")
+
+
+def ph_section(a: PlannedAnalysis) -> Section:
+    """cox.zph p of the treatment per subgroup and per term of the primary Cox model."""
+    res = a.result
+    sub = ph_subgroup_frame(res)
+    terms = ph_terms_frame(res)
+    blocks: list = [Para(
+        "Proportional hazards: score tests of a time-varying coefficient (Grambsch & Therneau "
+        "1994, as R's cox.zph with the Kaplan–Meier time transform). The hazard ratios assume "
+        "the treatment's hazard ratio is constant over follow-up; a small p suggests it "
+        "changes, in which case the HR is an average over follow-up and the survival and "
+        "RMST differences at the stated times are the more direct summaries. Many tests are "
+        "shown, none adjusted for multiplicity: read them as diagnostics, not as findings.")]
+    if len(sub):
+        blocks.append(Table(sub, "Proportional hazards of the treatment within each subgroup "
+                            "(cox.zph)", group="Modifier", name="ph-subgroups",
+                            notes=("P: test of the treatment term in a Cox model fitted within "
+                                   "the subgroup. Continuous modifiers have no subgroups; their "
+                                   "model's terms are tested below.",)))
+    if len(terms):
+        blocks.append(Table(terms, "Proportional hazards per term of the primary Cox model "
+                            "(cox.zph)", name="ph-terms",
+                            notes=(f"Terms of the {_primary_words(res)}; GLOBAL: all terms "
+                                   "jointly.",)))
+    if not len(sub) and not len(terms):
+        blocks.append(Para("No proportional-hazards test is available for this result."))
+    return Section("Proportional-hazards diagnostics", tuple(blocks), id="ph")
+
+
+def _primary_words(res) -> str:
+    row = res.analyses
+    if row is not None and len(row) and "analysis" in row:
+        o = row[row.analysis.astype(str).str.startswith("overall")]
+        if len(o):
+            return f"primary analysis ({o.formula.iloc[0]})"
+    return f"Cox model ({res.formula})"
+
+
+def methods_paras(a: PlannedAnalysis) -> list:
+    """Methods of a time-to-event analysis: Cox model (ties, strata, variance), hazard ratios,
+    standardized survival differences (Breslow baseline), RMST (Kaplan–Meier), horizons, tau."""
+    res = a.result
+    meta, unit = res.meta or {}, time_unit(res)
+    ties = meta.get("ties", "efron")
+    strata = meta.get("strata") or []
+    horizons = meta.get("horizons") or []
+    tau = meta.get("rmst_tau")
+    cox = res.models[res.models.family.astype(str) == "cox"]
+    variance = str(cox.variance.iloc[0]) if len(cox) else "model"
+    var_words = {"model": "model-based (inverse information)",
+                 "robust": "robust sandwich (each patient its own cluster)"}.get(
+        variance, f"{variance} (clustered sandwich)")
+    prim = "; ".join(f"{ax} scale: {s}" for ax, (s, _m) in res.primary.items())
+    texts = [
+        f"Outcome: time to {a.plan.outcome.get('label', 'event')} ({meta.get('time')}, in "
+        f"{unit}), event indicator {meta.get('event')} (1 = event, 0 = censored). Primary "
+        f"scales: {prim}.",
+        f"Relative scale: Cox proportional-hazards models (partial likelihood, {ties.capitalize()} "
+        f"method for tied event times"
+        + (f", stratified by {', '.join(strata)} — each stratum its own baseline hazard"
+           if strata else ", no strata") + f"; {var_words} variance). Each subgroup's hazard "
+        "ratio is the treatment's hazard ratio within that subgroup from the modifier's "
+        "interaction model, under one baseline hazard shared by all subgroups, with the other "
+        "covariates at the reference profile; for a continuous modifier it is evaluated at the "
+        "stated values. Interaction tests: Wald (and likelihood-ratio) tests of all treatment × "
+        "modifier coefficients.",
+        "Absolute scale: "
+        + (f"survival at {', '.join(f'{h:g}' for h in horizons)} {unit} is predicted for every "
+           "patient under each arm from the Cox model with the Breslow estimate of the baseline "
+           "cumulative hazard, averaged over the subgroup's patients and contrasted "
+           "(standardized survival difference, in percentage points; delta-method standard "
+           "errors). Its heterogeneity test is the Wald test that the standardized "
+           "differences are equal across levels; continuous modifiers have no such test. "
+           if horizons else "no survival horizon was given. ")
+        + (f"The restricted mean survival time difference up to τ = {tau:g} {unit} is "
+           "computed from Kaplan–Meier curves within each arm of each subgroup (area under the "
+           "curve up to τ, Greenwood-type variance); it needs no proportional-hazards "
+           "assumption. " if tau is not None else "")
+        + "Each horizon and τ must lie within the follow-up of both arms of every subgroup.",
+        "Proportional hazards are checked with cox.zph-type score tests per model term and for "
+        "the treatment within each subgroup (see the diagnostics section). Inference is "
+        f"large-sample (z, chi-square). Multiplicity: {res.multiplicity} across the "
+        "pre-specified modifiers on each scale, post hoc modifiers in a separate family.",
+    ]
+    return [Para(t) for t in texts]

@@ -57,16 +57,21 @@ def horizon_of(res: HTEResult, scale: str, horizon: float | None = None) -> floa
     return h
 
 
-def scale_label(res: HTEResult, scale: str, short: bool = False,
+def scale_label(res: HTEResult, scale: str, short: bool | str = False,
                 horizon: float | None = None) -> str:
     """A scale's name for titles and columns: with the horizon (or tau) and the time unit on
     survival scales, e.g. 'Survival difference at 1095 days (percentage points)'; short forms
-    for narrow column headers ('Surv. diff., % points')."""
+    for narrow column headers ('Surv. diff., % points'; ``short="table"``: 'Surv. diff. at
+    1095 days, % points')."""
     if scale not in SURVIVAL_SCALES or not is_survival(res):
         if short:
             return scale
         return SCALE_NAMES.get(scale, scale)
     unit, h = time_unit(res), horizon_of(res, scale, horizon)
+    if short == "table":  # column headers of tables: the time, in fewer words
+        at = f" at {_num(h)} {unit}" if h is not None else ""
+        return (f"Surv. diff.{at}, % points" if scale == "SurvDiff"
+                else f"RMST diff. to {_num(h)} {unit}, {unit}")
     if scale == "SurvDiff":
         if short:
             return "Surv. diff., % points"
@@ -137,7 +142,7 @@ def time_ticks(tmax: float, unit: str, most: int = 8) -> list[float]:
     step = {"days": 365.0, "day": 365.0, "months": 12.0, "month": 12.0, "weeks": 52.0,
             "week": 52.0}.get(unit.lower())
     if step and tmax >= 2 * step:
-        while tmax / step > most - 1:
+        while tmax / step >= most:
             step *= 2
         return list(np.arange(0, tmax + 1e-9, step))
     ticks = ticker.MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]).tick_values(0, tmax)
@@ -162,6 +167,7 @@ def km_panels(groups: list[tuple[str, pd.DataFrame]], res: HTEResult, arms: dict
     the KM survival at each mark."""
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
+    from matplotlib.transforms import ScaledTranslation
 
     unit = time_unit(res)
     marks = marks or {}
@@ -174,7 +180,7 @@ def km_panels(groups: list[tuple[str, pd.DataFrame]], res: HTEResult, arms: dict
     ch = 1.75 if ncols > 1 else 2.5
     title_h, gap_h, risk_h, leg_h, hgap = 0.22, 0.42, 0.5, 0.36, 0.28
     names = [clean_label(arm_labels[k]) for k in ("treated", "control")]
-    left = max(0.55, 0.058 * small * max(len(x) for x in names) / 6 + 0.2)
+    left = max(0.55, 0.058 * small * max(len(x) for x in names) / 6 + 0.3)
     wgap = 0.42
     width = left + ncols * pw + (ncols - 1) * wgap + 0.15
     cell_h = title_h + ch + gap_h + risk_h + leg_h
@@ -208,9 +214,10 @@ def km_panels(groups: list[tuple[str, pd.DataFrame]], res: HTEResult, arms: dict
             t, e = t[ok], e[ok]
             colour, ls = ARM_STYLE[arm]
             y = 0.6 - 0.38 * j
-            if c == 0:
-                rax.text(-0.03, y, names[j], transform=rax.transAxes, ha="right",
-                         va="center", fontsize=small, color=colour)
+            if c == 0:  # clear of the first count, which is centred on time 0
+                rax.text(0, y, names[j], ha="right", va="center", fontsize=small,
+                         color=colour, transform=rax.transAxes + ScaledTranslation(
+                             -14 / 72, 0, fig.dpi_scale_trans))
             if len(t) == 0:
                 rows.append({"panel": title, "arm": arm_labels[arm], "n": 0, "events": 0,
                              "median": np.nan, **{m: np.nan for m in marks}})
@@ -256,12 +263,13 @@ def km_panels(groups: list[tuple[str, pd.DataFrame]], res: HTEResult, arms: dict
 
 
 # ----------------------------------------------------------------------------- PH
-def ph_subgroup_frame(res: HTEResult) -> pd.DataFrame:
+def ph_subgroup_frame(res: HTEResult, arms: tuple[str, str] | None = None) -> pd.DataFrame:
     """cox.zph p of the treatment within the overall population and each subgroup (the
-    ``ph_p_value`` of the HR rows), with events/n per arm."""
+    ``ph_p_value`` of the HR rows), with events/n per arm. ``arms``: (control, treated)
+    display names (default the treatment's codes)."""
     from hte_report.core.format import fmt_count
 
-    ctrl, trt = res.treatment_labels
+    ctrl, trt = arms or res.treatment_labels
     out = []
     ov = res._comparison(res.overall, None)
     ov = ov[ov.scale == "HR"]

@@ -110,6 +110,16 @@ def _subgroups(a: PlannedAnalysis, png: bool) -> Section:
     order = {m: i for i, m in enumerate(res.modifiers)}
     its = res._comparison(res.interactions, None)
     it = its[its.model.isin(prim) & its.test.isin(["wald", "lr"])]
+    if res.family == "survival":  # the Cox model's tests, and equality of survival differences
+        keep = pd.Series(False, index=its.index)
+        for axis, (scale, model) in res.primary.items():
+            h = res._primary_filters(axis).get("horizon")
+            on = (its.model == model) & (its.scale == scale) & its.test.isin(
+                ["wald", "lr", "equality"])
+            if h is not None and "horizon" in its:
+                on &= np.isclose(its.horizon.astype(float), float(h))
+            keep |= on
+        it = its[keep]
     it = it.sort_values(["modifier", "model"], key=lambda c: c.map(order) if c.name ==
                         "modifier" else c, kind="stable")
     tests = it.copy()
@@ -124,10 +134,16 @@ def _subgroups(a: PlannedAnalysis, png: bool) -> Section:
     if not tests["Note"].astype(bool).any():
         tests = tests.drop(columns="Note")
     blocks.append(Table(tests, "Tests of heterogeneity, primary models",
-                        notes=("wald: all treatment × modifier coefficients; lr: likelihood "
+                        notes=(("wald / lr: Wald and likelihood-ratio tests of all "
+                                "treatment × modifier coefficients of the Cox model (HR); "
+                                "equality: Wald test that the standardized survival differences "
+                                "are equal across the levels of a categorical modifier. P "
+                                "adjusted within each scale. Every test is listed under Methods."
+                                if res.family == "survival" else
+                                "wald: all treatment × modifier coefficients; lr: likelihood "
                                "ratio (likelihood-based models only). Every model and test, "
                                "including equality of standardized effects, is listed under "
-                               "Methods as sensitivity analyses.",),
+                               "Methods as sensitivity analyses."),),
                         group="Modifier", name="interactions"))
     ie = interaction_effects_frame(replace(res, modifiers=tuple(pre)))
     if len(ie):
@@ -274,6 +290,9 @@ def _continuous(a: PlannedAnalysis, png: bool) -> Section:
                    "(other covariates at the reference profile of the modifier's model, listed "
                    "below), with pointwise confidence bands; the modifier is analysed as "
                    "continuous, without cut points"
+                   + ("; curves are on the hazard-ratio scale only, the survival difference "
+                      "of a continuous modifier is shown at the values in the subgroup table"
+                      if res.family == "survival" else "")
                    + (" (the plan's display categories only summarize the continuous model in "
                       "the subgroup table)." if set(mods) & set(res.display_cutpoints or {})
                       else "."))]

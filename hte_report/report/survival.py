@@ -110,7 +110,8 @@ def km_section(a: PlannedAnalysis, png: bool = False) -> Section:
 def ph_section(a: PlannedAnalysis) -> Section:
     """cox.zph p of the treatment per subgroup and per term of the primary Cox model."""
     res = a.result
-    sub = ph_subgroup_frame(res)
+    _, labels = _arms(a)
+    sub = ph_subgroup_frame(res, (labels["control"], labels["treated"]))
     terms = ph_terms_frame(res)
     blocks: list = [Para(
         "Proportional hazards: score tests of a time-varying coefficient (Grambsch & Therneau "

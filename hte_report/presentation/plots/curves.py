@@ -77,6 +77,8 @@ def effect_curve(
     check_choice("modifier", modifier, [m for m in result.modifiers
                                         if result.modifier_kinds.get(m) == "continuous"])
     axes = [a for a in ("absolute", "relative") if a in result.primary]
+    if result.family == "survival":  # curves exist on the scales the estimator computes (HR)
+        axes = [a for a in axes if len(_rows_of(result, a, modifier))] or axes
     if data is not None and not isinstance(data, pd.DataFrame):
         raise TypeError(f"data must be a pandas DataFrame or None, got {type(data).__name__}.")
     if data is not None and modifier not in data.columns:
@@ -106,7 +108,7 @@ def effect_curve(
                              f"{len(panels)}.")
         fig = panels[0].figure
     for a, axis in zip(panels, axes, strict=True):
-        cur = result.curve(axis, modifier)
+        cur = _rows_of(result, axis, modifier)
         if cur.empty:
             raise DataError(f"result.curves has no rows for {modifier!r} on the {axis} scale.")
         scale = str(cur.scale.iloc[0])
@@ -181,4 +183,22 @@ def _curve_caption(result: HTEResult, modifier: str, data: pd.DataFrame | None) 
         f"Effect of {result.treatment} ({trt} vs {ctrl}) with the other covariates at the "
         f"reference profile{f' ({prof})' if prof else ''}; band: pointwise "
         f"{100 * result.conf_level:g}% CI; "
-        + "; ".join(f"{s} from {m}" for s, m in result.primary.values()) + f". {rug}")
+        + "; ".join(f"{s} from {m}" for s, m in result.primary.values()
+                    if result.family != "survival" or len(_scale_rows(result, s, modifier)))
+        + f". {rug}")
+
+
+def _scale_rows(result: HTEResult, scale: str, modifier: str) -> pd.DataFrame:
+    c = result.curves
+    if c is None or c.empty:
+        return pd.DataFrame()
+    return c[(c.scale == scale) & (c.modifier == modifier)]
+
+
+def _rows_of(result: HTEResult, axis: str, modifier: str) -> pd.DataFrame:
+    """The curve rows of ``axis``: its primary model's rows on its primary scale (several
+    scales can share one model, as a Cox model's HR and survival difference)."""
+    cur = result.curve(axis, modifier)
+    if len(cur) and "scale" in cur:
+        cur = cur[cur.scale == result.primary[axis][0]].reset_index(drop=True)
+    return cur

@@ -287,3 +287,16 @@ def test_global_interaction_tests_of_a_three_arm_treatment(global_fits, ref):
     assert g.statistic == pytest.approx(ref["statistic"], rel=RTOL)
     assert g.df == ref["df"] and g.n == ref["n"]
     assert g.p_value == pytest.approx(ref["p_value"], rel=RTOL)
+
+
+def test_ph_tests_of_each_modifier_model_are_kept():
+    rossi = hr.datasets.load_rossi()
+    res = _quiet(hr.fit, "Surv(week, arrest) ~ fin * (age + C(wexp)) + prio", rossi,
+                 treatment="fin")
+    by = res.meta["ph_tests_by_model"]
+    assert set(by) == {"age", "wexp"}
+    own = _quiet(hr.fit_survival, "Surv(week, arrest) ~ fin + C(wexp) + fin:C(wexp) + prio",
+                 rossi, treatment="fin")
+    assert by["wexp"] == own.meta["ph_tests"]
+    # the primary analysis's own tests stay where they were
+    assert [t["term"] for t in res.meta["ph_tests"]] == ["fin", "prio", "GLOBAL"]

@@ -407,7 +407,7 @@ def _combine(parts: list[_Part], formula, r: Roles, raw, strategy, multiplicity,
         data_sha256=dataset_sha256(raw) if comparisons else first.data_sha256,
         n_input=len(raw) if comparisons else first.n_input,
         notes=tuple(dict.fromkeys(notes)), version=first.version, created=first.created,
-        primary_spec=first.primary_spec, meta=dict(first.meta),
+        primary_spec=first.primary_spec, meta=_meta(first, parts),
         interaction_effects=out["interaction_effects"], strategy=strategy,
         analyses=pd.DataFrame(analyses), display_cutpoints=cutpoints,
         overall_analysis=_overall_name(overall),
@@ -468,6 +468,22 @@ def _with_global_tests(res: HTEResult, raw, r: Roles, arms, strategy, survival, 
         return res
     glob = adjust_pvalues(pd.DataFrame(rows), multiplicity)
     return _replace(res, interactions=pd.concat([res.interactions, glob], ignore_index=True))
+
+
+def _meta(first: HTEResult, parts: list[_Part]) -> dict:
+    """The primary analysis's metadata; for survival also the proportional-hazards tests
+    (cox.zph per term) of each modifier's model (``ph_tests_by_model``: "joint" or the modifier,
+    prefixed by the comparison of a k-arm treatment)."""
+    meta = dict(first.meta)
+    if "ph_tests" in meta:
+        by = {}
+        for part in parts:
+            where = f"{part.comparison}: " if part.comparison else ""
+            for m, res in part.by_modifier.items():
+                key = where + ("joint" if part.analysis == "joint" else m)
+                by[key] = res.meta.get("ph_tests", [])
+        meta["ph_tests_by_model"] = by
+    return meta
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""The report of a time-to-event plan (GBSG-2 example): every survival section renders, labels
+"""The report of a time-to-event plan (ACTG 320 example): every survival section renders, labels
 carry the horizon and the time unit, and the direction of benefit follows the scale."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from hte_report.report.html import render_html
 from hte_report.report.model import Figure, Table
 
 ROOT = Path(__file__).resolve().parent.parent
-PLAN = ROOT / "examples" / "gbsg2" / "plan.yaml"
-DATA = ROOT / "examples" / "gbsg2" / "gbsg2.csv"
+PLAN = ROOT / "examples" / "actg320" / "plan.yaml"
+DATA = ROOT / "examples" / "actg320" / "actg320.csv"
 
 
 @pytest.fixture(scope="module")
@@ -41,23 +41,33 @@ def test_sections_in_order(report):
 
 def test_km_figures_per_categorical_modifier(report):
     figs = {f.name: f for f in _blocks(report, "km", Figure)}
-    assert set(figs) == {"km-overall", "km-menostat", "km-tgrade"}
-    svg = figs["km-tgrade"].svg.decode()
-    for level in ("I", "II", "III"):  # one panel per level, each with numbers at risk
-        assert f"Tumour grade: Grade {level}" in svg
-    assert svg.count("Number at risk") == 3
+    assert set(figs) == {"km-overall", "km-sex", "km-ivdrug_ever"}
+    svg = figs["km-sex"].svg.decode()
+    for level in ("Male", "Female"):  # one panel per level, each with numbers at risk
+        assert f"Sex: {level}" in svg
+    assert svg.count("Number at risk") == 2
     assert "median" in svg and "events" in svg
-    assert "1095 days" in figs["km-overall"].caption
+    assert "300 days" in figs["km-overall"].caption
     summary = _blocks(report, "km", Table)[0].frame
-    assert "KM survival at 1095 days" in summary.columns
-    assert summary.iloc[0]["Events/n"] == "94/246"
+    assert "KM survival at 300 days" in summary.columns
+    assert summary.iloc[0]["Events/n"] == "33/574"
+
+
+def test_km_infrequent_events_drawn_going_up(report):
+    """8% events: cumulative incidence going up on a 0-20% axis, named by the outcome (the
+    curves are not labelled with the event's name while going down)."""
+    figs = {f.name: f for f in _blocks(report, "km", Figure)}
+    for f in figs.values():
+        assert "Cumulative incidence (1 − Kaplan–Meier) going up" in f.caption
+        assert "ends at 20%" in f.caption
+    assert "AIDS-defining event or death (%)" in figs["km-overall"].svg.decode()
 
 
 def test_ph_tables(report, analysis):
     tabs = {t.name: t.frame for t in _blocks(report, "ph", Table)}
     sub, terms = tabs["ph-subgroups"], tabs["ph-terms"]
-    assert {"Postmenopausal (Post)", "Grade III (III)", "All patients"} <= set(sub.Subgroup)
-    assert "Events/n (Hormonal therapy)" in sub.columns
+    assert {"Female (2)", "Current or previous (1)", "All patients"} <= set(sub.Subgroup)
+    assert "Events/n (IDV + ZDV + 3TC)" in sub.columns
     assert list(terms.Term) == [t["term"] if t["term"] != "GLOBAL" else "GLOBAL (all terms)"
                                 for t in analysis.result.meta["ph_tests"]]
 
@@ -65,10 +75,15 @@ def test_ph_tables(report, analysis):
 def test_forest_has_both_survival_panels(report):
     forest = next(f for f in _blocks(report, "subgroups", Figure) if f.name == "forest")
     svg = forest.svg.decode()
-    assert "Survival difference at" in svg and "1095 days (percentage" in svg  # wrapped title
+    assert "Survival difference at" in svg and "300 days (percentage" in svg  # wrapped title
     assert "Hazard ratio (log scale)" in svg
-    assert "94/246" in svg and "205/440" in svg  # events/n per arm
+    assert "33/574" in svg and "63/577" in svg  # events/n per arm
     assert "favours treatment" in svg  # the footnote states the direction of each scale
+    assert "IDV + ZDV + 3TC" in svg and "Treated" not in svg  # the plan's arm labels
+    assert "Efron ties, stratified by strat2" in svg
+    # the display categories of CD4 are survival differences only, and the note says so
+    assert "survival difference at 300 days (percentage points) standardized" in svg
+    assert "as in the test" not in svg
 
 
 def test_forest_favours_follow_the_scale(analysis):
@@ -85,27 +100,50 @@ def test_forest_favours_follow_the_scale(analysis):
 
 def test_tables_in_percentage_points_with_horizon(report):
     sub = next(t for t in _blocks(report, "subgroups", Table) if t.name == "subgroups")
-    col = next(c for c in sub.frame.columns if c.startswith("Surv. diff. at 1095 days"))
-    assert sub.frame[col].iloc[0] == "9.2 (2.8 to 15.6)"
+    col = next(c for c in sub.frame.columns if c.startswith("Surv. diff. at 300 days"))
+    assert sub.frame[col].iloc[0] == "6.1 (2.5 to 9.7)"
+    assert "IDV + ZDV + 3TC (events/n)" in sub.frame.columns
     ie = next(t for t in _blocks(report, "subgroups", Table) if t.name == "interaction-effects")
     measures = set(ie.frame.Measure)
     assert "ratio of HRs" in measures
-    assert "difference of survival differences at 1095 days (percentage points)" in measures
+    assert "difference of survival differences at 300 days (percentage points)" in measures
     overall = _blocks(report, "overall", Table)[0].frame
-    assert "RMST difference up to 1825 days (days)" in set(overall.Scale)
+    assert "RMST difference up to 300 days (days)" in set(overall.Scale)
+    hr = overall[overall.Scale == "Hazard ratio"]["Estimate (CI)"].iloc[0]
+    assert hr == "0.50 (0.33 to 0.76)"  # as published (Hammer et al. 1997)
 
 
 def test_methods_name_cox_breslow_km(report):
     text = " ".join(b.text for b in report.section("methods").blocks if hasattr(b, "text"))
-    for words in ("Efron method", "Breslow", "Kaplan–Meier", "τ = 1825 days", "1095 days"):
+    for words in ("Efron method", "Breslow", "Kaplan–Meier", "τ = 300 days", "300 days",
+                  "stratified by strat2"):
         assert words in text
+    assert "adjusted for strata(" not in text
+
+
+def test_stratified_baseline_and_wording(report):
+    base = next(t for t in _blocks(report, "population", Table) if "Baseline" in t.caption)
+    assert "strat2 (stratum of the Cox model)" in set(base.frame.Characteristic)
+    summary = " ".join(b.text for b in report.section("summary").blocks if hasattr(b, "text"))
+    assert "primary analysis stratified by strat2" in summary
+
+
+def test_event_indicator_named_censor_does_not_warn():
+    """'censor' is the event indicator here (96 events of 1151): no reversed-flag warning."""
+    from hte_report.errors import DataWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit_plan(PLAN, DATA)
+    assert not [w for w in caught if issubclass(w.category, DataWarning)
+                and "censoring flag" in str(w.message)]
 
 
 def test_html_and_pdf_render(report, tmp_path):
     html = render_html(report)
     for sid in ("km", "ph", "subgroups"):
         assert f'id="{sid}"' in html
-    for fig in ("km-overall", "km-menostat", "km-tgrade", "forest"):
+    for fig in ("km-overall", "km-sex", "km-ivdrug_ever", "forest"):
         assert f'id="fig-{fig}"' in html
     assert "Interaction effects (each level vs reference" in html
     assert "Proportional hazards of the treatment within each subgroup" in html

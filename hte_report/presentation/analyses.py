@@ -8,6 +8,8 @@ k-arm treatment unless ``comparison`` is given), so no row is shown twice.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -23,15 +25,33 @@ def _rows(res: HTEResult, df: pd.DataFrame, comparison: str | None = None) -> pd
     return df[df.comparison == (comparison or res.comparisons[0])]
 
 
+def adjustment_terms(res: HTEResult) -> tuple[list[str], list[str]]:
+    """(adjustment covariates, stratification columns): ``strata(site)`` terms of a Cox
+    formula are strata, not covariates."""
+    covs, strata = [], []
+    for t in res.adjustment:
+        m = re.fullmatch(r"\s*strata\(\s*([^()]+?)\s*\)\s*", t)
+        if m:
+            strata += [c.strip() for c in m.group(1).split(",")]
+        else:
+            covs.append(t)
+    return covs, strata
+
+
 def adjusted_for(res: HTEResult) -> str:
-    return ", ".join(res.adjustment)
+    """'adjusted for race, paro', 'stratified by site', 'adjusted for age, stratified by
+    site', or '' without adjustment terms."""
+    covs, strata = adjustment_terms(res)
+    parts = ([f"adjusted for {', '.join(covs)}"] if covs else []) + (
+        [f"stratified by {', '.join(strata)}"] if strata else [])
+    return ", ".join(parts)
 
 
 def overall_words(res: HTEResult) -> str:
     """'primary analysis adjusted for race, paro' / '... unadjusted (treatment only)'."""
     if res.overall_analysis == "unadjusted" or not res.adjustment:
         return "primary analysis, unadjusted (treatment only)"
-    return f"primary analysis adjusted for {adjusted_for(res)}"
+    return f"primary analysis {adjusted_for(res)}"
 
 
 def strategy_words(res: HTEResult) -> str:
@@ -40,13 +60,13 @@ def strategy_words(res: HTEResult) -> str:
     strategy = res.strategy or "joint"
     if strategy == "one-at-a-time":
         return ("one modifier at a time \u2014 each modifier's own model"
-                + (f" adjusted for {adj}" if adj else " (no adjustment covariates)"))
+                + (f" {adj}" if adj else " (no adjustment covariates)"))
     if strategy == "within-subgroup":
-        return ("separate fits within each subgroup" + (f", each adjusted for {adj}" if adj
+        return ("separate fits within each subgroup" + (f", each {adj}" if adj
                                                         else "")
                 + "; interaction tests from one-modifier-at-a-time models")
     return ("one joint model \u2014 each modifier mutually adjusted for the other modifiers"
-            + (f" and for {adj}" if adj else ""))
+            + (f" and {adj}" if adj else ""))
 
 
 def strategy_note(res: HTEResult) -> str:
@@ -101,8 +121,16 @@ def display_notes(res: HTEResult) -> list[str]:
         elif m in (res.display_cutpoints or {}):
             cuts = ", ".join(_show(c) for c in res.display_cutpoints[m])
             model = "the joint model" if res.strategy == "joint" else f"{m}'s own model"
-            notes.append(f"{name}: standardized within category (cut at {cuts}) from "
-                         f"{model}, where {m} is continuous, as in the test.")
+            if is_survival(res):  # only the absolute scale has a standardized form
+                absolute = [scale_label(res, sc) for sc, _ in res.primary.values()
+                            if sc in ("SurvDiff", "RMSTDiff")]
+                what = absolute[0][:1].lower() + absolute[0][1:] if absolute else "effects"
+                notes.append(f"{name}: {what} standardized over the patients of each display "
+                             f"category (cut at {cuts}) from {model}, in which {m} is "
+                             "continuous (the hazard ratio has no standardized form).")
+            else:
+                notes.append(f"{name}: standardized within category (cut at {cuts}) from "
+                             f"{model}, where {m} is continuous, as in the test.")
         else:
             notes.append(f"{name}: conditional effects at the stated values with "
                          f"{profile_text(res, m)} (reference profile of "

@@ -157,11 +157,14 @@ ARM_STYLE = {"treated": ("#0072B2", "-"), "control": ("#D55E00", (0, (4, 2)))}
 def km_panels(groups: list[tuple[str, pd.DataFrame]], res: HTEResult, arms: dict,
               arm_labels: dict, *, ncols: int = 3, marks: dict | None = None,
               font_size: float = 7.0, ylabel: str = "Event-free (%)",
-              panel_width: float | None = None):
+              panel_width: float | None = None, cumulative: bool = False,
+              ytop: float = 1.0):
     """Small multiples of Kaplan–Meier curves by arm, one panel per (title, rows), each with
     its numbers at risk and a legend (events/n and median per arm) below it. ``arms``:
     {'treated': code, 'control': code} of the treatment column; ``arm_labels``: their display
     names; ``marks``: {label: time} drawn as dotted vertical lines (the horizon, tau).
+    ``cumulative``: draw 1 - KM going up, on a vertical axis from 0 to ``ytop`` (for infrequent
+    events, Pocock, Clayton & Altman 2002), instead of the KM curve going down from 100%.
 
     Returns (figure, summaries): one summary row per panel and arm with n, events, median and
     the KM survival at each mark."""
@@ -223,9 +226,10 @@ def km_panels(groups: list[tuple[str, pd.DataFrame]], res: HTEResult, arms: dict
                              "median": np.nan, **{m: np.nan for m in marks}})
                 continue
             cv = km_curve(t, e)
-            ax.step(cv["t"], cv["s"], where="post", color=colour, ls=ls, lw=1.2,
+            flip = (lambda v: 1 - np.asarray(v)) if cumulative else np.asarray
+            ax.step(cv["t"], flip(cv["s"]), where="post", color=colour, ls=ls, lw=1.2,
                     gid=f"km-curve-{k}-{arm}")
-            ax.plot(cv["cens_t"], cv["cens_s"], ls="none", marker="|", ms=3.5, mew=0.7,
+            ax.plot(cv["cens_t"], flip(cv["cens_s"]), ls="none", marker="|", ms=3.5, mew=0.7,
                     color=colour, gid=f"km-censor-{k}-{arm}")
             handles.append(Line2D([], [], color=colour, ls=ls, lw=1.2))
             texts.append(f"{names[j]}: {cv['events']}/{cv['n']} events, median "
@@ -240,13 +244,15 @@ def km_panels(groups: list[tuple[str, pd.DataFrame]], res: HTEResult, arms: dict
                          va="center", fontsize=small, color=colour, gid=f"km-risk-{k}-{arm}")
         for at in marks.values():
             ax.axvline(at, color="#777777", lw=0.6, ls=":", zorder=0)
-        ax.set_ylim(0, 1.02)
+        ax.set_ylim(0, ytop * 1.02)
         ax.set_xlim(0, tmax * 1.02)
         ax.set_xticks(ticks)
         ax.xaxis.set_major_formatter(lambda v, _: f"{v:g}")
         ax.tick_params(labelsize=small, length=3, width=0.6, pad=2)
-        ax.set_yticks([0, 0.25, 0.5, 0.75, 1.0])
-        ax.set_yticklabels(["0", "25", "50", "75", "100"])
+        step = 0.25 if ytop > 0.6 else 0.1 if ytop > 0.3 else 0.05
+        yt = np.arange(0, ytop + 1e-9, step)
+        ax.set_yticks(yt)
+        ax.set_yticklabels([f"{100 * v:.0f}" for v in yt])
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
         ax.set_title(clean_label(title), fontsize=font_size, fontweight="bold", loc="left",

@@ -7,6 +7,7 @@ import pandas as pd
 from great_tables import GT, loc, style
 
 from hte_report.core.format import clean_label, clean_text, fmt_count, fmt_p
+from hte_report.presentation.plots.style import _arms
 from hte_report.presentation.survival import fmt_effect, is_survival, scale_label
 from hte_report.results.result import HTEResult
 
@@ -86,8 +87,10 @@ def column_labels(res: HTEResult) -> dict[str, str]:
     """Display labels of the subgroup table's columns (shared by the GT and the PDF table)."""
     pct = _PCT.format(res.conf_level * 100)
     count_word = {"continuous": "n", "count": "events/patients"}.get(res.family, "events/n")
+    ctrl, trt = (("Control", "Treated") if res.comparisons else
+                 _arms(res, ("Control", "Treated")))  # the plan's arm labels, not 0/1 codes
     labels = {"group": "Modifier", "subgroup": "Subgroup",
-              "treated": f"Treated ({count_word})", "control": f"Control ({count_word})"}
+              "treated": f"{trt} ({count_word})", "control": f"{ctrl} ({count_word})"}
     for a, (scale, _model) in res.primary.items():
         name = scale_label(res, scale, short="table") if is_survival(res) else scale
         labels[f"est_{a}"] = f"{name} ({pct} CI)"

@@ -13,7 +13,7 @@ import yaml
 from hte_report._version import __version__
 from hte_report.analysis import PlannedAnalysis
 from hte_report.core.format import fmt_p
-from hte_report.presentation.analyses import analyses_table
+from hte_report.presentation.analyses import adjustment_terms, analyses_table
 from hte_report.presentation.tables import interaction_table
 from hte_report.report.model import Bullets, Code, Para, Section, Table
 from hte_report.results.result import HTEResult
@@ -43,7 +43,10 @@ def _methods(a: PlannedAnalysis) -> Section:
         Para(f"Model formula: {res.formula}. Treatment {res.treatment} "
              f"({res.treatment_labels[1]} vs {res.treatment_labels[0]}). Effect modifiers: "
              f"{', '.join(res.modifiers)}; adjustment covariates: "
-             f"{', '.join(res.adjustment) or 'none'}."),
+             f"{', '.join(adjustment_terms(res)[0]) or 'none'}"
+             + (f"; strata (each its own baseline hazard): "
+                f"{', '.join(adjustment_terms(res)[1])}." if adjustment_terms(res)[1]
+                else ".")),
         *_strategy_blocks(res),
         *_family_blocks(a),
     ]
@@ -107,9 +110,12 @@ def _strategy_blocks(res: HTEResult) -> list:
     """The subgroup-analysis strategy in words, the primary analysis, and the analyses table."""
     if not res.overall_analysis:
         return []
-    prim = ("the treatment and the adjustment covariates "
-            f"({', '.join(res.adjustment)})" if res.overall_analysis == "adjusted"
-            and res.adjustment else "the treatment only (unadjusted)")
+    covs, strata = adjustment_terms(res)
+    prim = ("the treatment" + (f" and the adjustment covariates ({', '.join(covs)})"
+                               if covs else "")
+            + (f", stratified by {', '.join(strata)}" if strata else "")
+            if res.overall_analysis == "adjusted" and res.adjustment
+            else "the treatment only (unadjusted)")
     how = {
         "one-at-a-time": "each modifier is analysed in its own model — the treatment, that "
                          "modifier, their interaction and the adjustment covariates, never the "

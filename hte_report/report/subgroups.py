@@ -73,8 +73,19 @@ def _forest_parts(res: HTEResult) -> list[list[tuple[str, list]]]:
 
 
 
+def arm_labelled(a: PlannedAnalysis) -> HTEResult:
+    """The result with the plan's arm labels (``treated_label``/``control_label``) in place of
+    the data codes, for display: forest columns and favours labels, table headers."""
+    res, tr = a.result, a.plan.raw["treatment"]
+    if res.comparisons:
+        return res
+    ctrl, trt = res.treatment_labels
+    return replace(res, treatment_labels=(str(tr.get("control_label") or ctrl),
+                                          str(tr.get("treated_label") or trt)))
+
+
 def _subgroups(a: PlannedAnalysis, png: bool) -> Section:
-    res = a.result
+    res = arm_labelled(a)
     hib = bool(a.plan.outcome.get("higher_is_better", False))
     pre = [m for m in res.modifiers if m not in res.posthoc]
     if res.comparisons:  # a treatment with three or more arms: one forest per comparison
@@ -227,8 +238,9 @@ def _survival_model_notes(res: HTEResult) -> tuple[str, ...]:
     for axis, (scale, _model) in res.primary.items():
         name = scale_label(res, scale)
         if scale == "HR":
-            notes.append(f"{name}: Cox model ({ties} ties), within-subgroup hazard ratio under a "
-                         "shared baseline hazard, other covariates at the reference profile; "
+            notes.append(f"{name}: Cox model ({ties.capitalize()} ties), within-subgroup "
+                         "hazard ratio under a shared baseline hazard, other covariates at the "
+                         "reference profile; "
                          f"the primary model for the {axis} scale. HR < 1 favours treatment.")
         elif scale == "SurvDiff":
             notes.append(f"{name}: survival predicted by the same Cox model (Breslow baseline "
@@ -274,13 +286,15 @@ def _continuous_words(res: HTEResult) -> str:
                    "model, stated under the table), not estimates within arbitrary subgroups, "
                    "so no per-arm counts are shown for them.")
     if cut:
-        out.append(f"Rows of {', '.join(cut)} are standardized within the plan's display "
-                   "categories (standardized within category from the continuous model).")
+        out.append(f"Rows of {', '.join(cut)} are standardized over the patients of each of "
+                   "the plan's display categories from the model in which the modifier is "
+                   "continuous" + (" (survival differences only: the hazard ratio has no "
+                                   "standardized form)." if res.family == "survival" else "."))
     return " ".join(out)
 
 
 def _continuous(a: PlannedAnalysis, png: bool) -> Section:
-    res = a.result
+    res = arm_labelled(a)
     mods = [m for m in res.modifiers
             if res.modifier_kinds.get(m) == "continuous" and m not in res.posthoc]
     if not mods:

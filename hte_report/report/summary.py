@@ -3,6 +3,8 @@ study population (arms, exclusions, baseline characteristics) and the overall ef
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -173,10 +175,22 @@ def _population(a: PlannedAnalysis) -> Section:
     return Section("Study population", tuple(blocks), id="population")
 
 
+def _term_column(term: str) -> tuple[str, bool]:
+    """The data column of an adjustment term: ``strata(site)`` -> (``site``, True), ``C(x)`` ->
+    (``x``, False), a plain name -> itself."""
+    m = re.fullmatch(r"\s*(strata|C)\(\s*([^(),]+?)\s*\)\s*", term)
+    if m:
+        return m.group(2), m.group(1) == "strata"
+    return term, False
+
+
 def baseline_table(a: PlannedAnalysis) -> pd.DataFrame:
     """Modifiers and covariates by arm over the analysed rows (complete cases)."""
     res = a.result
-    used = [res.outcome, res.treatment, *res.adjustment]  # the primary analysis's rows
+    terms = [_term_column(t) for t in res.adjustment]
+    adjustment = [c for c, _ in terms]
+    strata = {c for c, is_stratum in terms if is_stratum}
+    used = [res.outcome, res.treatment, *adjustment]  # the primary analysis's rows
     if not res.overall_analysis:  # one model with every modifier
         used += list(res.modifiers)
     elif res.overall_analysis == "unadjusted":
@@ -188,8 +202,12 @@ def baseline_table(a: PlannedAnalysis) -> pd.DataFrame:
     arms = {"treated": frame[frame[res.treatment] == trt_code],
             "control": frame[frame[res.treatment] == ctl_code]}
     rows = []
-    for var in [*res.modifiers, *res.adjustment]:
+    for var in dict.fromkeys([*res.modifiers, *adjustment]):
+        if var not in frame.columns:  # a transformed term, e.g. I(age ** 2)
+            continue
         label = res.labels.get(var, var)
+        if var in strata and var not in res.modifiers:
+            label = f"{label} (stratum of the Cox model)"
         kind = res.modifier_kinds.get(var)
         s = frame[var]
         if kind == "continuous" or (kind is None and s.nunique() > 5

@@ -10,7 +10,9 @@ import pandas as pd
 from hte_report.analysis import PlannedAnalysis
 from hte_report.core.format import clean_label
 from hte_report.presentation.survival import (
+    event_indicator,
     fmt_median,
+    km_curve,
     km_panels,
     ph_subgroup_frame,
     ph_terms_frame,
@@ -53,7 +55,6 @@ def km_section(a: PlannedAnalysis, png: bool = False) -> Section:
     codes, labels = _arms(a)
     out_label = a.plan.outcome.get("label", "Event-free survival")
     marks = _marks(res)
-    ylabel = f"{out_label} (%)" if len(out_label) <= 28 else "Event-free (%)"
     mark_text = (" Dotted vertical lines: " + " and ".join(marks) + " (" + (
         "horizon of the survival difference" + (" and RMST truncation time τ"
                                                 if len(marks) > 1 else "")
@@ -69,12 +70,8 @@ def km_section(a: PlannedAnalysis, png: bool = False) -> Section:
         "curves question the proportional-hazards assumption (see the diagnostics below), and "
         "the distance between the curves at the horizon is the survival difference.")]
     overall = _analysed(a)
-    fig, summ = km_panels([("All patients", overall)], res, codes, labels, ncols=1,
-                          marks=marks, ylabel=ylabel)
-    blocks.append(Figure.from_matplotlib(
-        fig, f"{out_label} by arm, all analysed patients (n = {len(overall)})."
-        + common + mark_text, "km-overall", png))
-    tables = [summ]
+    specs = [([("All patients", overall)], 1,
+              f"{out_label} by arm, all analysed patients (n = {len(overall)}).", "km-overall")]
     mods = [m for m in res.modifiers if m not in res.posthoc
             and res.modifier_kinds.get(m) != "continuous" and m in a.data.columns]
     for m in mods:
@@ -84,12 +81,38 @@ def km_section(a: PlannedAnalysis, png: bool = False) -> Section:
         extra = sorted({str(v) for v in d[m].unique()} - set(map(str, have)), key=str)
         groups = [(f"{res.labels.get(m, m)}: {res.level_label(m, str(lv))}",
                    d[d[m].astype(str) == str(lv)]) for lv in [*have, *extra]]
-        fig, summ = km_panels(groups, res, codes, labels, ncols=3, marks=marks,
-                               ylabel=ylabel)
+        specs.append((groups, 3, f"{out_label} by arm within each level of "
+                      f"{res.labels.get(m, m)}.", f"km-{m}"))
+    # Infrequent events: curves going up (cumulative incidence) on an axis that shows them,
+    # rather than survival squeezed under 100% or a truncated survival axis (Pocock, Clayton
+    # & Altman 2002). One axis for every figure, so the panels compare.
+    low = 1.0
+    for groups, *_ in specs:
+        for _title, g in groups:
+            for code in codes.values():
+                t, e = event_indicator(res, g[g[res.treatment] == code])
+                ok = np.isfinite(t) & np.isfinite(e)
+                if ok.any():
+                    low = min(low, float(km_curve(t[ok], e[ok])["s"].min()))
+    cumulative = low >= 0.6
+    ytop = min(1.0, np.ceil((1 - low + 0.02) * 10) / 10) if cumulative else 1.0
+    named = any(w in out_label.lower() for w in ("survival", "free"))
+    if cumulative:
+        ylabel = (f"{out_label} (%)" if not named and len(out_label) <= 34
+                  else "Cumulative incidence (%)")
+        what = (" Cumulative incidence (1 − Kaplan–Meier) going up, as advised when events "
+                f"are infrequent; the vertical axis ends at {100 * ytop:.0f}%.")
+    else:
+        ylabel = (f"{out_label} (%)" if named and len(out_label) <= 28
+                  else "Event-free survival (%)")
+        what = ""
+    tables = []
+    for groups, ncols, head, name in specs:
+        fig, summ = km_panels(groups, res, codes, labels, ncols=ncols, marks=marks,
+                              ylabel=ylabel, cumulative=cumulative, ytop=ytop)
         tables.append(summ)
-        blocks.append(Figure.from_matplotlib(
-            fig, f"{out_label} by arm within each level of {res.labels.get(m, m)}."
-            + common + mark_text, f"km-{m}", png))
+        blocks.append(Figure.from_matplotlib(fig, head + common + what + mark_text, name,
+                                             png))
     tab = pd.concat(tables, ignore_index=True)
     show = pd.DataFrame({
         "Group": [clean_label(p) for p in tab.panel], "Arm": tab.arm,

@@ -255,7 +255,8 @@ def _columns(result: HTEResult, rows: list[_Row], axes: list[str], style: Forest
             ev, n = f"events_{key}", f"n_{key}"
             texts[key] = ["" if r.counts is None else "\u2013" if not np.isfinite(r.counts[n])
                           else fmt_count(r.counts[ev], r.counts[n]) for r in rows]
-            head = f"{name[:1].upper()}{name[1:14]}\n{'events/n' if binary else 'n'}"
+            name = name if len(name) <= 18 else f"{name[:17]}\u2026"
+            head = f"{name[:1].upper()}{name[1:]}\n{'events/n' if binary else 'n'}"
             cols.append((key, head, max(_width(head, bold), *(_width(t, prop) for t in
                                                               texts[key])) + 10))
     pct = f"{100 * result.conf_level:g}%"
@@ -363,9 +364,9 @@ def _survival_notes(result: HTEResult, axes: list[str], rows: list[_Row]) -> lis
         scale, model = result.primary[a]
         name = scale_label(result, scale)
         if scale == "HR":
-            out.append(f"HR: hazard ratio from the Cox model ({ties} ties{strat}), within each "
-                       "subgroup under a shared baseline hazard, other covariates at the "
-                       "reference profile; HR < 1 favours treatment.")
+            out.append(f"HR: hazard ratio from the Cox model ({ties.capitalize()} ties{strat}), "
+                       "within each subgroup under a shared baseline hazard, other covariates "
+                       "at the reference profile; HR < 1 favours treatment.")
         elif scale == "SurvDiff":
             out.append(f"{name}: survival predicted by the Cox model with the Breslow baseline "
                        "hazard under each arm, standardized over the subgroup's patients; "

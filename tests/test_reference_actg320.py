@@ -170,15 +170,25 @@ def test_ph_tests_of_each_one_at_a_time_model(res, modifier):
                J["ph_tests"]["one_at_a_time"][modifier], modifier)
 
 
-def test_prescribed_ivdrug_model_is_refused(data):
+def test_a_subgroup_followed_less_than_the_horizon_is_not_estimable_there(data):
     """C(ivdrug) with its three levels (why the plan uses ivdrug_ever): ivdrug = 2 has 4
-    patients and its single control patient is censored at 221 days, before the horizon."""
+    patients and its single control patient is censored at 221 days, before the horizon. The
+    fit goes on; that subgroup's absolute effects say why they are missing."""
+    from hte_report.errors import SparseSubgroupWarning
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with pytest.raises(DataError, match=r"ivdrug=2 \(last observed time 221\)"):
-            hr.fit("Surv(time, censor) ~ tx * (cd4 + age + C(sex) + C(ivdrug) + karnof)"
-                   " + strata(strat2)", data, treatment="tx", horizons=[300], rmst_tau=300,
-                   display_cutpoints={"cd4": [50]})
+        warnings.simplefilter("always", SparseSubgroupWarning)
+        with pytest.warns(SparseSubgroupWarning, match=r"ivdrug=2 \(last observed time 221\)"):
+            res = hr.fit("Surv(time, censor) ~ tx * (cd4 + C(ivdrug)) + strata(strat2)", data,
+                         treatment="tx", horizons=[300], rmst_tau=300)
+    rows = res.subgroups[(res.subgroups.modifier == "ivdrug") & (res.subgroups.level == "2")]
+    assert rows.estimate.isna().all() and rows.note.str.startswith("not estimable").all()
+    other = res.subgroups[(res.subgroups.modifier == "ivdrug") & (res.subgroups.level != "2")]
+    assert other.estimate.notna().all()
+    # the whole sample must be followed to the horizon: that stays an error
+    with pytest.raises(DataError, match="beyond the follow-up"):
+        hr.fit("Surv(time, censor) ~ tx * cd4", data, treatment="tx", horizons=[10_000])
 
 
 # ----------------------------------------------------------------------------- Kaplan-Meier

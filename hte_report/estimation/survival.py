@@ -174,8 +174,13 @@ def fit_survival(
     for s, why in sparse.items():
         warnings.warn(f"subgroup {s[0]}={s[1]}: {why}; its estimates are marked not estimable.",
                       SparseSubgroupWarning, stacklevel=2)
+    beyond = {}
     for name, values in (("horizons", horizons), ("rmst_tau", tau)):
-        check_follow_up(name, values, subs, t, time)
+        beyond.update(check_follow_up(name, values, subs, t, time))
+    for reasons in beyond.values():
+        for why in reasons.values():
+            warnings.warn(f"{why}: absolute effects of that subgroup at that time are marked not "
+                          "estimable.", SparseSubgroupWarning, stacklevel=2)
 
     X = design.X[:, keep]
     cox = fit_cox(X, time, event, strata_codes, ties, variance, groups)
@@ -191,7 +196,7 @@ def fit_survival(
             "coefficients, or a covariate that separates events from non-events). Use fewer "
             "modifiers or covariates, or merge levels.")
     ctx = Ctx(design, parsed.treatment, keep, cox, fm, subs, counts, sparse, conf_level, t,
-               time, event, strata_codes, n_strata, ties)
+               time, event, strata_codes, n_strata, ties, beyond)
     ph = _subgroup_ph(ctx)
 
     profile = reference_profile(frame, [c for c in parsed.variables if c != parsed.treatment],

@@ -56,8 +56,11 @@ def survival_differences(ctx: Ctx, h: float, ph: dict):
     keys = [None] + list(ctx.subs)
     W = weights_for([np.ones(len(ctx.t), dtype=bool)] + [s.rows for s in ctx.subs])
     c = contrast(model, Z1, Z0, W, "difference")
+    late = ctx.beyond.get(("horizons", h), {})
     notes = [""] + [f"not estimable: {ctx.sparse[(s.modifier, s.level)]}"
-                    if (s.modifier, s.level) in ctx.sparse else "" for s in ctx.subs]
+                    if (s.modifier, s.level) in ctx.sparse else
+                    f"not estimable: {late[(s.modifier, s.level)]}"
+                    if (s.modifier, s.level) in late else "" for s in ctx.subs]
     rows = _absolute_rows(ctx, c, keys, "SurvDiff", ctx.fm.label, "standardized", h, ph, notes)
     tests = _equality_rows(ctx, c, keys, "SurvDiff", ctx.fm.label, "standardized-equality", h,
                            notes)
@@ -106,8 +109,11 @@ def rmst_differences(ctx: Ctx, tau: float, ph: dict):
         mu1.append(m1)
         mu0.append(m0)
         sk = None if key is None else (key.modifier, key.level)
+        late = ctx.beyond.get(("rmst_tau", tau), {})
         if sk in ctx.sparse:
             notes.append(f"not estimable: {ctx.sparse[sk]}")
+        elif sk in late:
+            notes.append(f"not estimable: {late[sk]}")
         elif v1 == 0 or v0 == 0:
             arm = "treated" if v1 == 0 else "control"
             notes.append(f"not estimable: no events before tau in the {arm} arm")

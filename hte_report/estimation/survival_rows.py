@@ -3,7 +3,7 @@ it produces (hazard ratios, survival and RMST differences, tests)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -38,6 +38,7 @@ class Ctx:
     strata: np.ndarray
     n_strata: int
     ties: str
+    beyond: dict = field(default_factory=dict)  # (name, time) -> {subgroup key: reason}
 
 
 def row(base: dict, res: dict | None, i: int, counts: dict, note: str) -> dict:

@@ -384,23 +384,30 @@ def check_outcome(frame: pd.DataFrame, time_col: str, event_col: str):
     return time, v
 
 
-def check_follow_up(name, values, subs, t, time) -> None:
-    """Every horizon (or tau) must be within the follow-up of both arms of all patients and of
-    every subgroup."""
-    cells = [("all patients", np.ones(len(t), dtype=bool))] + [
-        (f"{s.modifier}={s.level}", s.rows) for s in subs]
+def check_follow_up(name, values, subs, t, time) -> dict:
+    """Every horizon (or tau) must be within the follow-up of both arms of all patients (else
+    an error). A subgroup arm followed for less is returned, ``{(name, value): {(modifier,
+    level): reason}}``: its absolute effects at that time are marked not estimable (the
+    Kaplan-Meier curve ends before it; a Cox prediction there would rest on other patients'
+    follow-up only)."""
+    out: dict = {}
+    cells = [(None, "all patients", np.ones(len(t), dtype=bool))] + [
+        ((s.modifier, s.level), f"{s.modifier}={s.level}", s.rows) for s in subs]
     for v in values:
-        for where, rows in cells:
+        for key, where, rows in cells:
             for arm, lab in ((1, "treated"), (0, "control")):
                 m = rows & (t == arm)
                 if not m.any():  # an arm without patients: flagged where its effects are
                     continue
                 last = float(time[m].max())
-                if v > last:
-                    raise DataError(
-                        f"{name}={v:g} is beyond the follow-up of the {lab} arm of {where} (last "
-                        f"observed time {last:g}); choose {name} within the follow-up of both "
-                        "arms of every subgroup.")
+                if v <= last:
+                    continue
+                why = (f"{name}={v:g} is beyond the follow-up of the {lab} arm of {where} "
+                       f"(last observed time {last:g})")
+                if key is None:
+                    raise DataError(f"{why}; choose {name} within the follow-up of both arms.")
+                out.setdefault((name, v), {}).setdefault(key, why)
+    return out
 
 
 def arm_counts(subs, t, time, event) -> dict:

@@ -159,7 +159,7 @@ def test_ph_tests_of_each_one_at_a_time_model(one_at_a_time_fits, modifier):
 
 
 def _arm(data, arm, rows=None):
-    m = (data.horTh == arm).to_numpy()
+    m = (data.horTh == arm).to_numpy().copy()  # writable under pandas 3 (copy-on-write)
     if rows is not None:
         m &= rows
     return data.time.to_numpy(float)[m], data.cens.to_numpy(float)[m]

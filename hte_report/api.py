@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from hte_report.estimation.strategy import fit_by_strategy
 from hte_report.results.result import HTEResult
+from hte_report.spec.options import OptionError
 
 
 def fit(
@@ -117,15 +118,16 @@ def fit(
         given = {k for k, v in (("family", family), ("models", models), ("exposure", exposure))
                  if v is not None}
         if given:
-            raise TypeError(f"{sorted(given)} do not apply to a Surv() outcome; its options are "
-                            "ties, horizons, rmst_tau and variance.")
+            raise OptionError(f"{sorted(given)} do not apply to a Surv() outcome; its options "
+                              "are ties, horizons, rmst_tau and variance.")
         engine = dict(ties=ties, horizons=horizons, rmst_tau=rmst_tau,
                       variance="model" if variance is None else variance)
     else:
         given = {k for k, v in (("ties", ties != "efron"), ("horizons", horizons is not None),
                                 ("rmst_tau", rmst_tau is not None)) if v}
         if given:
-            raise TypeError(f"{sorted(given)} apply only to a Surv(time, event) outcome.")
+            raise OptionError(f"{sorted(given)} apply only to a Surv(time, event) outcome; "
+                              "remove them, or write the outcome as Surv(time, event).")
         engine = dict(family=family, models=models, variance=variance, exposure=exposure,
                       path=path, aggregate=aggregate)
     return fit_by_strategy(formula, data, strategy=strategy, treatment=treatment,

@@ -300,3 +300,16 @@ def test_ph_tests_of_each_modifier_model_are_kept():
     assert by["wexp"] == own.meta["ph_tests"]
     # the primary analysis's own tests stay where they were
     assert [t["term"] for t in res.meta["ph_tests"]] == ["fin", "prio", "GLOBAL"]
+
+
+def test_k_arm_rows_without_a_treatment_are_counted(anorexia):
+    d = anorexia.assign(Treat=anorexia.Treat.where(anorexia.index > 3))
+    with pytest.warns(hr.errors.MissingDataWarning, match="4 of 72 rows have no value of 'Treat'"):
+        res = hr.fit(ANOREXIA, d, treatment="Treat", control="Cont")
+    assert any("are in no comparison" in n for n in res.notes)
+
+
+def test_display_cutpoints_of_a_categorical_modifier_are_refused():
+    with pytest.raises(hr.HTEReportError, match="analysed as categorical"):
+        _quiet(hr.fit, "arrest ~ fin * C(wexp)", hr.datasets.load_rossi(), treatment="fin",
+               display_cutpoints={"wexp": [0.5]})

@@ -366,6 +366,6 @@ def test_fit_dispatches_surv_formulas():
     # one modifier: its one-at-a-time model is the interaction model
     pd.testing.assert_frame_equal(a.subgroups.drop(columns=["comparison", "analysis"]),
                                   b.subgroups)
-    with pytest.raises(TypeError, match="do not apply"):
+    with pytest.raises(hr.HTEReportError, match="do not apply"):
         hr.fit("Surv(week, arrest) ~ fin * C(wexp)", load_rossi(), treatment="fin",
                family="binary")

@@ -173,7 +173,22 @@ def fit_by_strategy(formula: str, data: object, *, strategy: str = "one-at-a-tim
         parts.append(_two_arm(sub, r, engine, kw,
                               strategy=strategy, reference=ref, overall=overall,
                               cutpoints=cutpoints, at=at, comparison=comparison))
+    for m in cutpoints:
+        kind = parts[0].by_modifier[m].modifier_kinds.get(m)
+        if kind == "categorical":
+            raise OptionError(f"display_cutpoints[{m!r}]: {m!r} is analysed as categorical; "
+                              "display cutpoints apply to continuous modifiers. Remove them.")
     res = _combine(parts, formula, r, raw, strategy, multiplicity, cutpoints, overall, arms)
+    untreated = int(raw[r.treatment].isna().sum()) if len(arms) > 1 else 0
+    if untreated:
+        from dataclasses import replace as _replace
+
+        from hte_report.errors import MissingDataWarning
+
+        why = (f"{untreated} of {len(raw)} rows have no value of {r.treatment!r} and are in no "
+               "comparison")
+        warnings.warn(why + ".", MissingDataWarning, stacklevel=2)
+        res = _replace(res, notes=(*res.notes, why))
     if len(arms) > 1:
         res = _with_global_tests(res, raw, r, arms, strategy, survival, engine_kw, multiplicity)
     return res

@@ -81,8 +81,11 @@ def test_forest_has_both_survival_panels(report):
     assert "favours treatment" in svg  # the footnote states the direction of each scale
     assert "IDV + ZDV + 3TC" in svg and "Treated" not in svg  # the plan's arm labels
     assert "Efron ties, stratified by strat2" in svg
-    # the display categories of CD4 are survival differences only, and the note says so
-    assert "survival difference at 300 days (percentage points) standardized" in svg
+    # the display categories of CD4 are survival differences only, its HRs conditional at
+    # the stated values, and the notes say so (footnote lines wrap anywhere)
+    flat = " ".join(svg.split())
+    assert "at 74.5 (median)" in flat and "0.53 (0.30 to 0.93)" in flat
+    assert "no HR by display category" in flat
     assert "as in the test" not in svg
 
 

@@ -25,6 +25,20 @@ def _rows(res: HTEResult, df: pd.DataFrame, comparison: str | None = None) -> pd
     return df[df.comparison == (comparison or res.comparisons[0])]
 
 
+def display_levels(effects: dict, mod: str, axes: list[str]) -> list[tuple[str, pd.Series]]:
+    """The rows a modifier shows, in order: every level of the first axis, then the levels
+    only another axis has (e.g. a continuous modifier with display cutpoints: standardized
+    categories on the survival-difference scale, conditional hazard ratios at its quartiles on
+    the HR scale), each with the first row that has it (for its counts)."""
+    out: dict[str, pd.Series] = {}
+    for a in axes:
+        e = effects[a]
+        for r in e[e.modifier == mod].sort_values("order").itertuples(index=False):
+            if r.level not in out:
+                out[r.level] = pd.Series(r._asdict())
+    return list(out.items())
+
+
 def adjustment_terms(res: HTEResult) -> tuple[list[str], list[str]]:
     """(adjustment covariates, stratification columns): ``strata(site)`` terms of a Cox
     formula are strata, not covariates."""

@@ -50,10 +50,10 @@ def subgroup_frame(res: HTEResult, adjusted: bool = True,
     rows.append(row)
     effects = {a: res.effects(a, comparison=comparison) for a in axes}
     tests = {a: res.interaction_p(a, comparison=comparison).set_index("modifier") for a in axes}
+    from hte_report.presentation.analyses import display_levels
+
     for mod in res.modifiers:
-        base = effects[axes[0]]
-        levels = base[base.modifier == mod].sort_values("order")
-        for i, lv in enumerate(levels.itertuples()):
+        for i, (_, lv) in enumerate(display_levels(effects, mod, axes)):
             row = {"group": _label(res, mod),
                    "subgroup": clean_label(res.level_label(mod, lv.level)),
                    "treated": fmt_count(lv.events_treated, lv.n_treated),

@@ -60,6 +60,8 @@ class _Row:
 def _rows(result: HTEResult, axes: list[str], adjusted: bool, overall: dict,
           comparison: str | None = None) -> list[_Row]:
     """All patients, then per modifier a heading row and its levels in frame order."""
+    from hte_report.presentation.analyses import display_levels
+
     eff = {a: result.effects(a, comparison=comparison) for a in axes}
     tests = {a: result.interaction_p(a, comparison=comparison).set_index("modifier")
              for a in axes}
@@ -75,12 +77,11 @@ def _rows(result: HTEResult, axes: list[str], adjusted: bool, overall: dict,
             ptext[a] = f"P-int {'' if p[0] in '<>' else '= '}{p}"
         rows.append(_Row("heading", _label(result, mod), {a: None for a in axes}, None, ptext,
                          posthoc=mod in result.posthoc))
-        spine = eff[axes[0]][eff[axes[0]].modifier == mod].sort_values("order")
-        for level in spine.level:
+        for level, first in display_levels(eff, mod, axes):
             match = {a: eff[a][(eff[a].modifier == mod) & (eff[a].level == level)] for a in axes}
             cells = {a: m.iloc[0] if len(m) else None for a, m in match.items()}
             rows.append(_Row("level", clean_label(result.level_label(mod, level)), cells,
-                             cells[axes[0]], modifier=mod))
+                             first, modifier=mod))
     return rows
 
 
@@ -384,6 +385,7 @@ def _survival_notes(result: HTEResult, axes: list[str], rows: list[_Row]) -> lis
             if scale == "HR" and m in (result.display_cutpoints or {}):
                 out.append(f"{_label(result, m)}: no HR by display category \u2014 with {m} "
                            "continuous in the Cox model the HR changes continuously with it; "
+                           "its conditional HRs at the stated values are shown instead, and "
                            "the interaction effect (ratio of HRs per unit) and the effect "
                            "curve describe it.")
             elif other:

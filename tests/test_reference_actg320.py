@@ -10,7 +10,6 @@ import json
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -23,18 +22,23 @@ from hte_report.presentation.survival import (
     survival_at,
     time_ticks,
 )
+from tests.survival_reference import (
+    approx,
+    check_interaction_effects,
+    check_overall_rows,
+    check_subgroup_rows,
+    check_tests,
+    one,
+    zph_close,
+)
 
 REF = Path(__file__).parent / "reference"
-RTOL = 1e-6
 J = json.loads((REF / "actg320.json").read_text())
 RECORDS = J["records"]
 FORMULA = ("Surv(time, censor) ~ tx * (cd4 + age + C(sex) + C(ivdrug_ever) + karnof)"
            " + strata(strat2)")
 MODIFIERS = {"cd4": "cd4", "age": "age", "sex": "C(sex)", "ivdrug_ever": "C(ivdrug_ever)",
              "karnof": "karnof"}
-VALUES = ("estimate", "std_error", "conf_low", "conf_high", "statistic", "p_value")
-COUNTS = ("n", "n_treated", "n_control", "events_treated", "events_control",
-          "exposure_treated", "exposure_control")
 
 
 def _load():
@@ -56,44 +60,14 @@ def res(data):
                       display_cutpoints={"cd4": [50]})
 
 
-def _num(v):
-    return np.nan if v is None else float(v)
 
 
-def _approx(got, want, what):
-    want = _num(want)
-    if np.isnan(want):
-        assert np.isnan(float(got)), f"{what}: {got} (R: NA)"
-    else:
-        assert float(got) == pytest.approx(want, rel=RTOL), f"{what}: {got} (R: {want})"
 
 
-def _one(df, what):
-    assert len(df) == 1, f"{what}: {len(df)} rows"
-    return df.iloc[0]
 
 
-def _record_row(df, r):
-    rows = df[(df.modifier == r["modifier"]) & (df.scale == r["scale"])
-              & (df.method == r["method"]) & (df.analysis == r["analysis"])]
-    if r["value"] is not None:  # conditional effect at a value of a continuous modifier
-        rows = rows[np.isclose(rows.value.astype(float), r["value"])]
-        assert _one(rows, r["level"]).level == r["level"]
-    else:
-        rows = rows[rows.level == r["level"]]
-    return _one(rows, f"{r['modifier']}={r['level']} {r['scale']} {r['method']}")
 
 
-def _check_record(g, r):
-    what = f"{r['analysis']} {r['modifier']}={r['level']} {r['scale']} {r['method']}"
-    assert not g.note, f"{what}: {g.note}"
-    for col in VALUES:
-        _approx(g[col], r[col], f"{what}: {col}")
-    for col in ("mu_treated", "mu_control", "ph_p_value", "horizon"):
-        _approx(g[col], r[col], f"{what}: {col}")
-    for col in COUNTS:
-        if col in r:
-            assert float(g[col]) == r[col], f"{what}: {col}"
 
 
 def test_reference_data():
@@ -107,66 +81,33 @@ def test_subgroup_and_conditional_rows(res, modifier):
     """HR per level / at the quartiles, standardized SurvDiff (Breslow baseline per stratum)
     and conditional SurvDiff (modal stratum), KM RMSTDiff, with per-arm counts and the
     within-subgroup stratified cox.zph p."""
-    refs = [r for r in RECORDS if r["analysis"] == "one-at-a-time" and r["modifier"] == modifier]
-    assert len(refs) >= 6
-    for r in refs:
-        _check_record(_record_row(res.subgroups, r), r)
-    mine = res.subgroups[res.subgroups.modifier == modifier]
-    assert len(mine) == len(refs), "rows the R reference does not describe"
+    check_subgroup_rows(res, RECORDS, modifier)
 
 
 def test_overall_rows_are_the_primary_analysis(res):
     """coxph(Surv(time, censor) ~ tx + strata(strat2)): HR, standardized SurvDiff, KM RMSTDiff."""
-    refs = [r for r in RECORDS if r["analysis"] == "overall-adjusted"]
-    assert {r["scale"] for r in refs} == {"HR", "SurvDiff", "RMSTDiff"}
-    for r in refs:
-        _check_record(_record_row(res.overall, r), r)
-    assert len(res.overall) == len(refs)
+    check_overall_rows(res, RECORDS)
 
 
 def test_interaction_effects(res):
-    df = res.interaction_effects
-    for r in J["interaction_effects"]:
-        rows = df[(df.modifier == r["modifier"]) & (df.level == r["level"])
-                  & (df.scale == r["scale"]) & (df.analysis == "one-at-a-time")]
-        g = _one(rows, f"{r['modifier']}={r['level']} {r['scale']}")
-        assert g.reference == r["reference"] and g.method == r["method"]
-        _approx(g.horizon, r["horizon"], "horizon")
-        for col in VALUES:
-            _approx(g[col], r[col], f"{r['modifier']}={r['level']} {r['scale']}: {col}")
-    assert len(df) == len(J["interaction_effects"])
+    check_interaction_effects(res, J["interaction_effects"])
 
 
 def test_interaction_and_equality_tests(res):
-    df = res.interactions
-    for r in J["tests"]:
-        rows = df[(df.modifier == r["modifier"]) & (df.scale == r["scale"])
-                  & (df.test == r["test"])]
-        g = _one(rows, f"{r['modifier']} {r['scale']} {r['test']}")
-        assert int(g.df) == r["df"]
-        _approx(g.horizon, r["horizon"], "horizon")
-        for col in ("statistic", "p_value"):
-            _approx(g[col], r[col], f"{r['modifier']} {r['scale']} {r['test']}: {col}")
-    assert len(df) == len(J["tests"])
+    check_tests(res, J["tests"])
 
 
-def _zph_close(got: list, want: list, what):
-    assert [t["term"] for t in got] == [t["term"] for t in want], what
-    for g, w in zip(got, want):
-        assert g["df"] == w["df"], f"{what} {w['term']}"
-        for col in ("statistic", "p_value"):
-            _approx(g[col], w[col], f"{what} {w['term']}: {col}")
 
 
 def test_meta_ph_tests_are_the_primary_models(res):
     """cox.zph per term of coxph(Surv ~ tx + strata(strat2)) (the strata term is not tested)."""
     assert res.meta["strata"] == ["strat2"]
-    _zph_close(res.meta["ph_tests"], J["ph_tests"]["primary"], "primary")
+    zph_close(res.meta["ph_tests"], J["ph_tests"]["primary"], "primary")
 
 
 @pytest.mark.parametrize("modifier", list(MODIFIERS))
 def test_ph_tests_of_each_one_at_a_time_model(res, modifier):
-    _zph_close(res.meta["ph_tests_by_model"][modifier],
+    zph_close(res.meta["ph_tests_by_model"][modifier],
                J["ph_tests"]["one_at_a_time"][modifier], modifier)
 
 
@@ -212,9 +153,9 @@ def test_km_curve_median_and_survival_at_horizon(data):
         what = f"{r['modifier']}={r['level']} arm {r['arm']}"
         cv = km_curve(*_arm(_panel_rows(data, r), r["arm"]))
         assert cv["n"] == r["n"] and cv["events"] == r["events"], what
-        _approx(cv["median"], r["median"], f"{what}: median")
-        _approx(survival_at(cv, J["horizon"]), r["surv_at_horizon"], f"{what}: S(300)")
-        _approx(cv["s"].min(), r["min_surv"], f"{what}: min S")
+        approx(cv["median"], r["median"], f"{what}: median")
+        approx(survival_at(cv, J["horizon"]), r["surv_at_horizon"], f"{what}: S(300)")
+        approx(cv["s"].min(), r["min_surv"], f"{what}: min S")
 
 
 def test_km_numbers_at_risk_at_the_figure_ticks(data):
@@ -228,7 +169,7 @@ def test_km_numbers_at_risk_at_the_figure_ticks(data):
         what = f"{r['modifier']}={r['level']} arm {r['arm']} t={r['time']}"
         time, event = _arm(_panel_rows(data, r), r["arm"])
         assert at_risk(time, [r["time"]]) == [r["n_risk"]], what
-        _approx(survival_at(km_curve(time, event), r["time"]), r["surv"], what)
+        approx(survival_at(km_curve(time, event), r["time"]), r["surv"], what)
 
 
 def test_km_panels_summaries(res, data):
@@ -249,7 +190,7 @@ def test_km_panels_summaries(res, data):
         title = "All patients" if r["modifier"] == "All patients" else \
             f"{r['modifier']}: {r['level']}"
         arm = "IDV + ZDV + 3TC" if r["arm"] == 1 else "ZDV + 3TC"
-        g = _one(summ[(summ.panel == title) & (summ.arm == arm)], f"{title} {arm}")
+        g = one(summ[(summ.panel == title) & (summ.arm == arm)], f"{title} {arm}")
         assert g.n == r["n"] and g.events == r["events"], title
-        _approx(g["median"], r["median"], f"{title} {arm}: median")
-        _approx(g["300 days"], r["surv_at_horizon"], f"{title} {arm}: S(300)")
+        approx(g["median"], r["median"], f"{title} {arm}: median")
+        approx(g["300 days"], r["surv_at_horizon"], f"{title} {arm}: S(300)")

@@ -14,17 +14,22 @@ import pytest
 import hte_report as hr
 from hte_report.estimation.survival import fit_survival
 from hte_report.models.survival import kaplan_meier
+from tests.survival_reference import (
+    RTOL,
+    approx,
+    check_interaction_effects,
+    check_overall_rows,
+    check_subgroup_rows,
+    check_tests,
+    zph_close,
+)
 
 REF = Path(__file__).parent / "reference"
-RTOL = 1e-6
 J = json.loads((REF / "gbsg2.json").read_text())
 RECORDS = J["records"]
 FORMULA = "Surv(time, cens) ~ horTh * (age + C(menostat) + C(tgrade) + pnodes) + progrec"
 MODIFIERS = {"age": "age", "menostat": "C(menostat)", "tgrade": "C(tgrade)",
              "pnodes": "pnodes"}
-VALUES = ("estimate", "std_error", "conf_low", "conf_high", "statistic", "p_value")
-COUNTS = ("n", "n_treated", "n_control", "events_treated", "events_control",
-          "exposure_treated", "exposure_control")
 
 
 @pytest.fixture(scope="module")
@@ -41,102 +46,41 @@ def res(data):
                       at={"age": [40, 50, 60]})
 
 
-def _num(v):
-    return np.nan if v is None else float(v)
 
 
-def _approx(got, want, what):
-    want = _num(want)
-    if np.isnan(want):
-        assert np.isnan(float(got)), f"{what}: {got} (R: NA)"
-    else:
-        assert float(got) == pytest.approx(want, rel=RTOL), f"{what}: {got} (R: {want})"
 
 
-def _one(df, what):
-    assert len(df) == 1, f"{what}: {len(df)} rows"
-    return df.iloc[0]
 
 
-def _record_row(df, r):
-    rows = df[(df.modifier == r["modifier"]) & (df.scale == r["scale"])
-              & (df.method == r["method"]) & (df.analysis == r["analysis"])]
-    if r["value"] is not None:  # conditional effect at a value of a continuous modifier
-        rows = rows[np.isclose(rows.value.astype(float), r["value"])]
-    else:
-        rows = rows[rows.level == r["level"]]
-    return _one(rows, f"{r['modifier']}={r['level']} {r['scale']} {r['method']}")
 
 
-def _check_record(g, r):
-    what = f"{r['analysis']} {r['modifier']}={r['level']} {r['scale']} {r['method']}"
-    for col in VALUES:
-        _approx(g[col], r[col], f"{what}: {col}")
-    for col in ("mu_treated", "mu_control", "ph_p_value", "horizon"):
-        _approx(g[col], r[col], f"{what}: {col}")
-    for col in COUNTS:
-        if col in r:
-            assert float(g[col]) == r[col], f"{what}: {col}"
 
 
 @pytest.mark.parametrize("modifier", ["age", "menostat", "tgrade", "pnodes"])
 def test_subgroup_and_conditional_rows(res, modifier):
     """HR per level / at values, standardized and conditional SurvDiff, KM RMSTDiff, with
     per-arm counts and the within-subgroup cox.zph p."""
-    refs = [r for r in RECORDS if r["analysis"] == "one-at-a-time" and r["modifier"] == modifier]
-    assert len(refs) >= 6
-    for r in refs:
-        _check_record(_record_row(res.subgroups, r), r)
-    mine = res.subgroups[res.subgroups.modifier == modifier]
-    assert len(mine) == len(refs), "rows the R reference does not describe"
+    check_subgroup_rows(res, RECORDS, modifier)
 
 
 def test_overall_rows_are_the_primary_analysis(res):
-    refs = [r for r in RECORDS if r["analysis"] == "overall-adjusted"]
-    assert {r["scale"] for r in refs} == {"HR", "SurvDiff", "RMSTDiff"}
-    for r in refs:
-        _check_record(_record_row(res.overall, r), r)
-    assert len(res.overall) == len(refs)
+    check_overall_rows(res, RECORDS)
 
 
 def test_interaction_effects(res):
-    df = res.interaction_effects
-    for r in J["interaction_effects"]:
-        rows = df[(df.modifier == r["modifier"]) & (df.level == r["level"])
-                  & (df.scale == r["scale"]) & (df.analysis == "one-at-a-time")]
-        g = _one(rows, f"{r['modifier']}={r['level']} {r['scale']}")
-        assert g.reference == r["reference"] and g.method == r["method"]
-        _approx(g.horizon, r["horizon"], "horizon")
-        for col in VALUES:
-            _approx(g[col], r[col], f"{r['modifier']}={r['level']} {r['scale']}: {col}")
-    assert len(df) == len(J["interaction_effects"])
+    check_interaction_effects(res, J["interaction_effects"])
 
 
 def test_interaction_and_equality_tests(res):
-    df = res.interactions
-    for r in J["tests"]:
-        rows = df[(df.modifier == r["modifier"]) & (df.scale == r["scale"])
-                  & (df.test == r["test"])]
-        g = _one(rows, f"{r['modifier']} {r['scale']} {r['test']}")
-        assert int(g.df) == r["df"]
-        _approx(g.horizon, r["horizon"], "horizon")
-        for col in ("statistic", "p_value"):
-            _approx(g[col], r[col], f"{r['modifier']} {r['scale']} {r['test']}: {col}")
-    assert len(df) == len(J["tests"])
+    check_tests(res, J["tests"])
 
 
-def _zph_close(got: list, want: list, what):
-    assert [t["term"] for t in got] == [t["term"] for t in want], what
-    for g, w in zip(got, want):
-        assert g["df"] == w["df"], f"{what} {w['term']}"
-        for col in ("statistic", "p_value"):
-            _approx(g[col], w[col], f"{what} {w['term']}: {col}")
 
 
 def test_meta_ph_tests_are_the_primary_models(res):
     """With a strategy the result's meta is the overall (primary) analysis': cox.zph per term
     of coxph(Surv ~ horTh + progrec)."""
-    _zph_close(res.meta["ph_tests"], J["ph_tests"]["primary"], "primary")
+    zph_close(res.meta["ph_tests"], J["ph_tests"]["primary"], "primary")
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +98,7 @@ def one_at_a_time_fits(data):
 
 @pytest.mark.parametrize("modifier", list(MODIFIERS))
 def test_ph_tests_of_each_one_at_a_time_model(one_at_a_time_fits, modifier):
-    _zph_close(one_at_a_time_fits[modifier].meta["ph_tests"],
+    zph_close(one_at_a_time_fits[modifier].meta["ph_tests"],
                J["ph_tests"]["one_at_a_time"][modifier], modifier)
 
 
@@ -205,4 +149,4 @@ def test_km_medians(data):
         time, event = _arm(data, r["arm"], rows)
         assert len(time) == r["n"] and event.sum() == r["events"]
         got = _km_median(time, event)
-        _approx(got, r["median"], f"median {r['modifier']}={r['level']} {r['arm']}")
+        approx(got, r["median"], f"median {r['modifier']}={r['level']} {r['arm']}")

@@ -4,10 +4,11 @@ the right-hand side parsed like any other formula (treatment, modifiers, adjustm
 from __future__ import annotations
 
 import ast
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from hte_report.errors import FormulaError
+from hte_report.errors import FormulaError, short
 from hte_report.spec.formula import ParsedFormula, parse_formula
 
 
@@ -113,3 +114,46 @@ def parse_surv_formula(formula: str, columns: Sequence[str], treatment: str | No
         if col in parsed.variables:
             raise FormulaError(f"the {role} column {col!r} also appears as a covariate.")
     return SurvFormula(formula, time, event, tuple(strata), parsed)
+
+
+SURVIVAL_KEYS = ("event", "censor", "time_unit", "horizons", "rmst_tau", "ties")
+
+
+def check_survival_outcome(raw: dict, out: dict, fail) -> None:
+    """A plan's survival outcome (``fail(path, message)`` raises the plan error): it names its
+    time (``variable``) and exactly one of ``event`` or ``censor``; its formula is
+    ``Surv(time, event-or-censor) ~ ...``; horizons and tau are positive. Other families take none of these keys."""
+    if out["family"] != "survival":
+        for key in SURVIVAL_KEYS:
+            if key in out:
+                fail(f"outcome.{key}", f"applies to family 'survival' only; this outcome's "
+                     f"family is {out['family']!r}. Remove outcome.{key}.")
+        return
+    given = [k for k in ("event", "censor") if out.get(k)]
+    if len(given) != 1:
+        fail("outcome.family", "a survival outcome names its event indicator: exactly one of "
+             "outcome.event (1 = event, 0 = censored) or outcome.censor (a censoring flag such "
+             "as ADaM CNSR: 1 = censored, 0 = event).")
+    flag = out[given[0]]
+    if flag == out["variable"]:
+        fail(f"outcome.{given[0]}", "is the time column (outcome.variable); name the event or "
+             "censoring indicator.")
+    if raw["model"].get("models"):
+        fail("model.models", "a survival outcome is analysed with the Cox model (hazard "
+             "ratios) and Kaplan-Meier (RMST); remove model.models.")
+    if raw["model"].get("variance") not in (None, "model"):
+        fail("model.variance", "a survival outcome uses the Cox model's own variance, or a "
+             "cluster-robust one with model.cluster; remove model.variance.")
+    try:
+        time, event, _, _ = split_surv(raw["model"]["formula"])
+    except FormulaError as exc:
+        fail("model.formula", f"a survival outcome needs a 'Surv(time, event) ~ ...' formula: "
+             f"{exc}")
+    if time != out["variable"] or event != flag:
+        fail("model.formula", f"its left-hand side Surv({time}, {event}) must be "
+             f"Surv({out['variable']}, {flag}): outcome.variable and outcome.{given[0]}.")
+    for h in out.get("horizons") or []:
+        if not (math.isfinite(h) and h > 0):
+            fail("outcome.horizons", f"must be positive times, got {short(out['horizons'])}.")
+    if "rmst_tau" in out and not (math.isfinite(out["rmst_tau"]) and out["rmst_tau"] > 0):
+        fail("outcome.rmst_tau", f"must be a positive time, got {short(out['rmst_tau'])}.")

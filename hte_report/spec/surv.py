@@ -122,7 +122,8 @@ SURVIVAL_KEYS = ("event", "censor", "time_unit", "horizons", "rmst_tau", "ties")
 def check_survival_outcome(raw: dict, out: dict, fail) -> None:
     """A plan's survival outcome (``fail(path, message)`` raises the plan error): it names its
     time (``variable``) and exactly one of ``event`` or ``censor``; its formula is
-    ``Surv(time, event-or-censor) ~ ...``; horizons and tau are positive. Other families take none of these keys."""
+    ``Surv(time, event-or-censor) ~ ...``; horizons and tau are positive. Other families take
+    none of these keys."""
     if out["family"] != "survival":
         for key in SURVIVAL_KEYS:
             if key in out:

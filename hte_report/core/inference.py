@@ -7,9 +7,27 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-#: Our names -> statsmodels' multipletests methods.
-_METHODS = {"holm": "holm", "hochberg": "simes-hochberg", "bonferroni": "bonferroni",
-            "fdr_bh": "fdr_bh"}
+from hte_report.core.choices import OptionError
+
+#: Multiplicity methods (R's ``p.adjust`` names and our ``fdr_*`` spellings) -> statsmodels'
+#: multipletests methods. Every method of R's ``p.adjust`` is here.
+_METHODS = {"holm": "holm", "hochberg": "simes-hochberg", "hommel": "hommel",
+            "bonferroni": "bonferroni", "BH": "fdr_bh", "fdr_bh": "fdr_bh", "fdr": "fdr_bh",
+            "BY": "fdr_by", "fdr_by": "fdr_by"}
+
+#: Every allowed value of ``multiplicity=`` (``"none"``: unadjusted).
+MULTIPLICITY_METHODS = ("holm", "hochberg", "hommel", "bonferroni", "fdr_bh", "BH", "fdr",
+                        "fdr_by", "BY", "none")
+
+
+def check_multiplicity(method: object) -> str:
+    """``method`` if it is a multiplicity method, else :class:`OptionError` naming the choices."""
+    if not isinstance(method, str) or method not in MULTIPLICITY_METHODS:
+        shown = ", ".join(repr(m) for m in MULTIPLICITY_METHODS)
+        raise OptionError(f"multiplicity={method!r} is not a multiplicity adjustment; expected "
+                          f"one of {shown} (R's p.adjust methods: 'BH'/'fdr_bh' is "
+                          "Benjamini-Hochberg, 'BY'/'fdr_by' Benjamini-Yekutieli).")
+    return method
 
 
 def _multipletests(p: np.ndarray, method: str) -> np.ndarray:
@@ -29,8 +47,11 @@ def adjust_pvalues(tests: pd.DataFrame, method: str) -> pd.DataFrame:
     """Add ``p_adjusted``: p-values adjusted across modifiers within each (model, scale, test).
 
     The family is the set of modifiers tested with the same model, test and scale, so the
-    correction reflects the number of modifiers examined (ICEMAN question 4).
+    correction reflects the number of modifiers examined (ICEMAN question 4). ``method``: any
+    of :data:`MULTIPLICITY_METHODS` (the methods of R's ``p.adjust``); another value raises
+    :class:`~hte_report.core.choices.OptionError`.
     """
+    check_multiplicity(method)
     out = tests.copy()
     out["p_adjusted"] = np.nan
     out["p_adjust_method"] = method

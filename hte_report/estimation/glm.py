@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from hte_report.core.inference import adjust_pvalues
+from hte_report.core.inference import adjust_pvalues, check_multiplicity
 from hte_report.design.build import Design, subgroups
 from hte_report.errors import (
     ConvergenceWarning,
@@ -78,8 +78,7 @@ def fit(
     and test. The public entry point is :func:`hte_report.fit` (documented there), which also
     sends ``Surv()`` outcomes to :func:`~hte_report.estimation.survival.fit_survival`."""
     conf_level = check_conf_level(conf_level)
-    check_choice("multiplicity", multiplicity,
-                 ("holm", "hochberg", "bonferroni", "fdr_bh", "none"))
+    check_multiplicity(multiplicity)
     check_choice("path", path, ("auto", "statsmodels", "irls", "compressed"))
     st = setup(formula, data, treatment=treatment, reference=reference, family=family,
                models=models, variance=variance, exposure=exposure, safe_formula=safe_formula,

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from hte_report.core.inference import adjust_pvalues
+from hte_report.core.inference import adjust_pvalues, check_multiplicity
 from hte_report.data.prepare import dataset_sha256, read_data
 from hte_report.design.build import cut_categories, quarter_bins
 from hte_report.errors import DataError, HTEReportError
@@ -144,8 +144,7 @@ def fit_by_strategy(formula: str, data: object, *, strategy: str = "one-at-a-tim
     ``Surv()`` outcomes)."""
     check_choice("strategy", strategy, STRATEGIES)
     overall = _check_overall(overall)
-    check_choice("multiplicity", multiplicity,
-                 ("holm", "hochberg", "bonferroni", "fdr_bh", "none"))
+    check_multiplicity(multiplicity)
     survival = isinstance(formula, str) and formula.split("~")[0].strip().startswith("Surv(")
     from hte_report.data.largedata import CellData
 

@@ -12,7 +12,7 @@ from typing import Literal, Union, get_args
 
 import numpy as np
 
-from hte_report.errors import HTEReportError
+from hte_report.core.choices import OptionError
 
 Family = Literal["continuous", "binary", "count"]
 HCType = Literal["model", "HC0", "HC1", "HC2", "HC3"]
@@ -25,10 +25,6 @@ ModelName = Literal[
     "poisson",
     "identity-poisson",
 ]
-
-
-class OptionError(HTEReportError, ValueError):
-    """An option has a value outside its allowed set."""
 
 
 @dataclass(frozen=True)

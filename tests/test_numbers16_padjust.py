@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hte_report.core.inference import MULTIPLICITY_METHODS, adjust_pvalues
-from hte_report.spec.options import OptionError
+from hte_report.core.inference import MULTIPLICITY_METHODS, UnknownMethodError, adjust_pvalues
+from hte_report.spec.options import OptionError, check_multiplicity
 
 REF = json.loads((Path(__file__).parent / "reference" / "issue16_padjust.json").read_text())
 #: R name -> the names this package accepts for it
@@ -43,8 +43,10 @@ def test_missing_p_values_are_left_out_of_the_family():
 
 
 @pytest.mark.parametrize("bad", ["sidak", "Holm", "", None, 3])
-def test_unknown_method_is_a_clear_option_error(bad):
+def test_unknown_method_is_a_clear_error(bad):
     with pytest.raises(OptionError, match="multiplicity=.*hommel"):
+        check_multiplicity(bad)
+    with pytest.raises(UnknownMethodError, match="multiplicity=.*hommel"):  # a ValueError
         adjust_pvalues(_tests(np.array([0.01, 0.2])), bad)
 
 

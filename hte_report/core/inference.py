@@ -7,8 +7,6 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from hte_report.core.choices import OptionError
-
 #: Multiplicity methods (R's ``p.adjust`` names and our ``fdr_*`` spellings) -> statsmodels'
 #: multipletests methods. Every method of R's ``p.adjust`` is here.
 _METHODS = {"holm": "holm", "hochberg": "simes-hochberg", "hommel": "hommel",
@@ -20,14 +18,10 @@ MULTIPLICITY_METHODS = ("holm", "hochberg", "hommel", "bonferroni", "fdr_bh", "B
                         "fdr_by", "BY", "none")
 
 
-def check_multiplicity(method: object) -> str:
-    """``method`` if it is a multiplicity method, else :class:`OptionError` naming the choices."""
-    if not isinstance(method, str) or method not in MULTIPLICITY_METHODS:
-        shown = ", ".join(repr(m) for m in MULTIPLICITY_METHODS)
-        raise OptionError(f"multiplicity={method!r} is not a multiplicity adjustment; expected "
-                          f"one of {shown} (R's p.adjust methods: 'BH'/'fdr_bh' is "
-                          "Benjamini-Hochberg, 'BY'/'fdr_by' Benjamini-Yekutieli).")
-    return method
+class UnknownMethodError(ValueError):
+    """A multiplicity method outside :data:`MULTIPLICITY_METHODS`. (The entry points check the
+    option first and raise ``hte_report.spec.options.OptionError``; this foundation module
+    cannot import the package's exception tree.)"""
 
 
 def _multipletests(p: np.ndarray, method: str) -> np.ndarray:
@@ -49,9 +43,12 @@ def adjust_pvalues(tests: pd.DataFrame, method: str) -> pd.DataFrame:
     The family is the set of modifiers tested with the same model, test and scale, so the
     correction reflects the number of modifiers examined (ICEMAN question 4). ``method``: any
     of :data:`MULTIPLICITY_METHODS` (the methods of R's ``p.adjust``); another value raises
-    :class:`~hte_report.core.choices.OptionError`.
+    :class:`UnknownMethodError` (a ``ValueError``) naming the choices, never a KeyError.
     """
-    check_multiplicity(method)
+    if not isinstance(method, str) or method not in MULTIPLICITY_METHODS:
+        raise UnknownMethodError(
+            f"multiplicity={method!r} is not a multiplicity adjustment; expected one of "
+            f"{', '.join(repr(m) for m in MULTIPLICITY_METHODS)}.")
     out = tests.copy()
     out["p_adjusted"] = np.nan
     out["p_adjust_method"] = method

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from hte_report.core.inference import adjust_pvalues, check_multiplicity
+from hte_report.core.inference import adjust_pvalues
 from hte_report.design.build import Design, subgroups
 from hte_report.errors import (
     ConvergenceWarning,
@@ -51,6 +51,7 @@ from hte_report.spec.options import (
     RATIO_SCALE,
     check_choice,
     check_conf_level,
+    check_multiplicity,
     default_variance,
 )
 

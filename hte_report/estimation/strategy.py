@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from hte_report.core.inference import adjust_pvalues, check_multiplicity
+from hte_report.core.inference import adjust_pvalues
 from hte_report.data.prepare import dataset_sha256, read_data
 from hte_report.design.build import cut_categories, quarter_bins
 from hte_report.errors import DataError, HTEReportError
@@ -43,7 +43,7 @@ from hte_report.estimation import glm
 from hte_report.estimation.survival import fit_survival
 from hte_report.results.result import HTEResult
 from hte_report.spec.formula import formula_text, quote_name, short, split_formula
-from hte_report.spec.options import Cluster, OptionError, check_choice
+from hte_report.spec.options import Cluster, OptionError, check_choice, check_multiplicity
 
 STRATEGIES = ("one-at-a-time", "joint", "within-subgroup")
 OVERALL_ANALYSES = ("adjusted", "unadjusted")

@@ -228,7 +228,9 @@ class HTEResult:
         as confirmatory.
         """
         from hte_report.core.inference import adjust_pvalues
+        from hte_report.spec.options import check_multiplicity
 
+        check_multiplicity(self.multiplicity)
         posthoc = tuple(posthoc)
         tests = self.interactions.drop(columns=["p_adjusted", "p_adjust_method"],
                                        errors="ignore")

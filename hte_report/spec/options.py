@@ -12,7 +12,13 @@ from typing import Literal, Union, get_args
 
 import numpy as np
 
-from hte_report.core.choices import OptionError
+from hte_report.core.inference import MULTIPLICITY_METHODS
+from hte_report.errors import HTEReportError
+
+
+class OptionError(HTEReportError, ValueError):
+    """An option has a value outside its allowed set."""
+
 
 Family = Literal["continuous", "binary", "count"]
 HCType = Literal["model", "HC0", "HC1", "HC2", "HC3"]
@@ -94,6 +100,16 @@ def check_choice(name: str, value: object, allowed: Sequence[object]) -> None:
     if value not in allowed:
         shown = ", ".join(repr(a) for a in allowed)
         raise OptionError(f"{name}={value!r} is not allowed; expected one of {shown}.")
+
+
+def check_multiplicity(method: object) -> str:
+    """A multiplicity method of R's ``p.adjust`` (or our ``fdr_bh``/``fdr_by`` spellings)."""
+    if not isinstance(method, str) or method not in MULTIPLICITY_METHODS:
+        shown = ", ".join(repr(m) for m in MULTIPLICITY_METHODS)
+        raise OptionError(f"multiplicity={method!r} is not a multiplicity adjustment; expected "
+                          f"one of {shown} ('BH'/'fdr_bh' is Benjamini-Hochberg, "
+                          "'BY'/'fdr_by' Benjamini-Yekutieli, as in R's p.adjust).")
+    return method
 
 
 def check_conf_level(conf_level: object) -> float:

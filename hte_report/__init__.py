@@ -6,24 +6,75 @@ Public API: :func:`fit` (continuous, binary, count outcomes), :func:`fit_surviva
 :func:`risk_model`, :func:`risk_stratified`,
 :func:`personalized_benefit`, the result :class:`HTEResult`, the option :class:`Cluster`, and
 errors under :class:`HTEReportError`.
+
+The names are exported lazily (PEP 562): ``import hte_report`` loads only the version, and the
+first use of ``hte_report.fit`` (or ``from hte_report import fit``) imports the module that
+defines it, so ``import hte_report`` and ``hte-report --help`` do not load statsmodels, scipy,
+pandas or the plotting stack.
 """
 
-from hte_report._version import __version__  # noqa: I001
+from __future__ import annotations
 
-from hte_report.analysis import fit_plan  # noqa: E402, I001
-from hte_report.path.benefit import risk_stratified  # noqa: E402
-from hte_report.path.personalized import personalized_benefit  # noqa: E402
-from hte_report.estimation.bootstrap import bootstrap  # noqa: E402
-from hte_report.data.prepare import read_data  # noqa: E402
-from hte_report.errors import HTEReportError, HTEReportWarning  # noqa: E402
-from hte_report.api import fit  # noqa: E402
-from hte_report.estimation.mixed import fit_mixed  # noqa: E402
-from hte_report.spec.options import Cluster  # noqa: E402
-from hte_report.spec.plan import load_plan, lock_plan  # noqa: E402
-from hte_report.results.result import HTEResult  # noqa: E402
-from hte_report.path.risk import risk_model  # noqa: E402
-from hte_report.estimation.survival import fit_survival  # noqa: E402
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+from hte_report._version import __version__
+
+# public name -> module that defines it
+_EXPORTS = {
+    "Cluster": "hte_report.spec.options",
+    "HTEReportError": "hte_report.errors",
+    "HTEReportWarning": "hte_report.errors",
+    "HTEResult": "hte_report.results.result",
+    "bootstrap": "hte_report.estimation.bootstrap",
+    "fit": "hte_report.api",
+    "fit_mixed": "hte_report.estimation.mixed",
+    "fit_plan": "hte_report.analysis",
+    "fit_survival": "hte_report.estimation.survival",
+    "load_plan": "hte_report.spec.plan",
+    "lock_plan": "hte_report.spec.plan",
+    "personalized_benefit": "hte_report.path.personalized",
+    "read_data": "hte_report.data.prepare",
+    "risk_model": "hte_report.path.risk",
+    "risk_stratified": "hte_report.path.benefit",
+}
 
 __all__ = ["Cluster", "HTEReportError", "HTEReportWarning", "HTEResult", "bootstrap", "fit",
            "fit_mixed", "fit_plan", "fit_survival", "load_plan", "lock_plan",
            "personalized_benefit", "read_data", "risk_model", "risk_stratified", "__version__"]
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        if name.startswith("_"):
+            raise AttributeError(f"module 'hte_report' has no attribute {name!r}")
+        try:  # a sub-package, as ``hte_report.models`` was after the old eager imports
+            return import_module(f"hte_report.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"hte_report.{name}":
+                raise
+            raise AttributeError(f"module 'hte_report' has no attribute {name!r}") from None
+    value = getattr(import_module(module), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # static analysers and IDEs see the eager imports
+    from hte_report.analysis import fit_plan
+    from hte_report.api import fit
+    from hte_report.data.prepare import read_data
+    from hte_report.errors import HTEReportError, HTEReportWarning
+    from hte_report.estimation.bootstrap import bootstrap
+    from hte_report.estimation.mixed import fit_mixed
+    from hte_report.estimation.survival import fit_survival
+    from hte_report.path.benefit import risk_stratified
+    from hte_report.path.personalized import personalized_benefit
+    from hte_report.path.risk import risk_model
+    from hte_report.results.result import HTEResult
+    from hte_report.spec.options import Cluster
+    from hte_report.spec.plan import load_plan, lock_plan

@@ -1,13 +1,29 @@
-"""``fit_mixed``: heterogeneity of the treatment effect on the slope of a repeated measure.
+"""``fit_mixed``: heterogeneity of the treatment effect on a repeated measure's trajectory.
 
 For a model such as ``y ~ treat * time * (C(stage) + age)`` the treatment effect on the slope
 (the ``treat:time`` interaction) may differ by modifier through the three-way terms. Every effect
-is a contrast of counterfactual design rows built through the fitted formulaic spec: with
-``x(t, s)`` the design row of a covariate profile with treatment ``t`` and time ``s``, the slope
-effect is ``[x(1, 1) - x(0, 1) - x(1, 0) + x(0, 0)]' b`` — per modifier level (or quartile) at the
-reference profile, and averaged over patients for the overall effect. Heterogeneity: the Wald test
-of the ``treat:time:modifier`` coefficients (found through the design's term metadata) and, for
-categorical modifiers, the equality test of the level slope effects.
+is a contrast of counterfactual design rows built through the fitted formulaic spec. With
+``x(t, s)`` the design row of a patient with treatment ``t`` at time ``s``:
+
+``estimand="slope"``
+    the effect on the slope per unit of time, ``[x(1, 1) - x(0, 1) - x(1, 0) + x(0, 0)]' b``;
+``estimand="landmark"``
+    the effect on the mean outcome at the landmark time ``L``, ``[x(1, L) - x(0, L)]' b``.
+
+Subgroup rows of a categorical modifier average the patient-level contrasts over the patients of
+the level (standardized, as every subgroup effect of the package); continuous modifiers are
+evaluated at their quartiles (or ``at=`` values) at the reference profile of the other
+covariates (conditional); the overall row is the primary analysis ``y ~ treat * time +
+adjustment`` averaged over all patients. Heterogeneity: the Wald test of the
+``treat:time:modifier`` coefficients (slope) or of every treatment-by-modifier coefficient
+(landmark), and, for categorical modifiers, the equality test of the level effects; interaction
+effects are the differences of the level effects from the reference level (or per unit of a
+continuous modifier), from one model's joint covariance.
+
+``strategy="one-at-a-time"`` (default) fits ``y ~ treat * time * m + adjustment`` for each
+modifier m on the rows where its variables are observed; ``"joint"`` one model with every
+modifier. Every row says which analysis produced it (``analysis``); ``HTEResult.analyses`` lists
+the analyses with their formulas and rows used.
 """
 
 from __future__ import annotations
@@ -21,7 +37,7 @@ import pandas as pd
 from hte_report.core.inference import adjust_pvalues
 from hte_report.data.prepare import _sort_key, prepare, read_data
 from hte_report.design.build import Design, build_design
-from hte_report.errors import DataError, FormulaError, SparseSubgroupWarning
+from hte_report.errors import DataError, FormulaError, HTEReportError, SparseSubgroupWarning
 from hte_report.estimation.contrasts import (
     contrast,
     equality_test,
@@ -30,63 +46,21 @@ from hte_report.estimation.contrasts import (
     wald_test,
     weights_for,
 )
+from hte_report.estimation.interaction_effects import COLUMNS as IE_COLUMNS
+from hte_report.estimation.interaction_effects import linear_column, versus_reference
 from hte_report.estimation.profiles import OVERALL, profile_frame
 from hte_report.models.glm import FittedModel
 from hte_report.models.mixed import fit_gee, fit_lmm
 from hte_report.results.result import HTEResult, provenance
-from hte_report.spec.formula import (
-    ModifierTerm,
-    ParsedFormula,
-    _absent,
-    _factor_columns,
-    formula_text,
-    split_formula,
-    used_columns,
-)
+from hte_report.spec.formula import _absent, _factor_columns, formula_text, split_formula
 from hte_report.spec.options import OptionError, check_choice, check_conf_level
+from hte_report.spec.repeated import CORRELATIONS, ESTIMANDS, parse_mixed_formula
 
-COLUMNS = ["modifier", "level", "order", "value", "scale", "model", "method", "mu_treated",
-           "mu_control", "estimate", "std_error", "conf_low", "conf_high", "statistic", "p_value",
-           "n", "n_treated", "n_control", "events_treated", "events_control", "n_obs", "note"]
-
-
-def parse_mixed_formula(formula: str, columns: Sequence[str], treatment: str, time: str,
-                        safe: bool = False) -> ParsedFormula:
-    """Roles in ``y ~ treat * time * (modifiers) + covariates``: modifiers are the variables of
-    the ``treat:time:modifier`` terms; ``treat:time`` itself must be in the model."""
-    columns = list(columns)
-    parsed, outcome = split_formula(formula, safe, "y ~ treat * time * stage")
-    for col, role in ((outcome, "outcome"), (treatment, "treatment"), (time, "time")):
-        if col not in columns:
-            raise FormulaError(_absent(col, columns, role))
-    terms = list(parsed.rhs)
-    used = used_columns(terms, columns)
-    exprs = [{f.expr for f in t.factors} for t in terms]
-    if {treatment, time} not in exprs:
-        raise FormulaError(f"formula {formula!r} has no {treatment}:{time} term; write "
-                           f"'{outcome} ~ {treatment} * {time} * (modifier1 + modifier2)'.")
-    mods: dict[str, ModifierTerm] = {}
-    for t, ex in zip(terms, exprs):
-        if not {treatment, time} < ex:
-            continue
-        if len(ex) > 3:
-            raise FormulaError(f"term {str(t)!r}: only treatment x time x one-modifier terms are "
-                               "supported.")
-        other = next(f for f in t.factors if f.expr not in (treatment, time))
-        cols = _factor_columns(other, columns)
-        if len(cols) != 1:
-            raise FormulaError(f"modifier term {other.expr!r} must use exactly one data column, "
-                               f"uses {cols}.")
-        mods[cols[0]] = ModifierTerm(cols[0], other.expr, (str(t),))
-    if not mods:
-        raise FormulaError(f"formula {formula!r} has no {treatment}:{time}:modifier term; write "
-                           f"'{outcome} ~ {treatment} * {time} * (modifier1 + modifier2)'.")
-    if outcome in used:
-        raise FormulaError(f"the outcome {outcome!r} also appears on the right-hand side.")
-    adjustment = tuple(c for c in used if c not in (treatment, time) and c not in mods)
-    return ParsedFormula(formula, outcome, formula_text(list(parsed.rhs)), treatment,
-                         tuple(mods.values()),
-                         tuple(used), adjustment)
+COLUMNS = ["analysis", "comparison", "modifier", "level", "order", "value", "scale", "model",
+           "method", "mu_treated", "mu_control", "estimate", "std_error", "conf_low",
+           "conf_high", "statistic", "p_value", "n", "n_treated", "n_control", "events_treated",
+           "events_control", "n_obs", "note"]
+STRATEGIES = ("one-at-a-time", "joint")
 
 
 def fit_mixed(
@@ -96,35 +70,52 @@ def fit_mixed(
     treatment: str,
     time: str,
     group: str,
+    estimand: str = "slope",
+    landmark: float | None = None,
+    strategy: str = "one-at-a-time",
     random: str = "slope",
     method: str = "reml",
     models: Sequence[str] = ("lmm",),
+    correlation: str = "exchangeable",
+    time_unit: str | None = None,
     reference: object = None,
     conf_level: float = 0.95,
     multiplicity: str = "holm",
     at: dict[str, Sequence[float]] | None = None,
     safe_formula: bool = False,
 ) -> HTEResult:
-    """Treatment effect on the slope of a repeated measure, by subgroup.
+    """Treatment effect on the slope (or at a landmark time) of a repeated measure, by subgroup.
 
     Parameters
     ----------
     formula
         ``"y ~ treat * time * (C(stage) + age)"``: the ``treat:time`` term is the treatment
-        effect on the slope; ``treat:time:modifier`` terms let it vary by modifier.
+        effect on the slope; ``treat:time:modifier`` terms let it vary by modifier. Terms that
+        involve no modifier (e.g. ``+ albumin``) are adjustment covariates.
     data
-        Long format, one row per visit. Modifiers must be constant within a patient (baseline
-        values); rows with missing values are excluded and counted.
+        Long format, one row per visit. Treatment and modifiers must be constant within a
+        patient (baseline values); rows with missing values are excluded (per analysis) and
+        counted.
     treatment, time, group
         Treatment column (two levels; ``reference`` names the control when not 0/1), the
         numeric time column, and the patient identifier.
+    estimand
+        ``"slope"``: the effect on the slope, per unit of time; ``"landmark"``: the effect on
+        the mean outcome at time ``landmark`` (from the same linear-in-time model).
+    strategy
+        ``"one-at-a-time"`` (default; ``y ~ treat * time * m + adjustment`` for each modifier)
+        or ``"joint"`` (one model with every modifier, mutually adjusted). The overall row is
+        always the primary analysis ``y ~ treat * time + adjustment``.
     random
         ``"intercept"`` (``(1 | group)``) or ``"slope"`` (``(1 + time | group)``) for ``lmm``.
     method
         ``"reml"`` (default, as ``lmer``) or ``"ml"``.
     models
-        ``"lmm"`` (linear mixed model) and/or ``"gee"`` (exchangeable working correlation,
-        robust variance); each gives its own rows, labelled by model.
+        ``"lmm"`` (linear mixed model) and/or ``"gee"`` (robust variance; working
+        ``correlation`` ``"exchangeable"`` or ``"independence"``); each gives its own rows,
+        labelled by model. The first is primary.
+    time_unit
+        Name of the time unit (e.g. ``"year"``), used in labels.
     conf_level, multiplicity, at, safe_formula
         As in :func:`hte_report.fit`; continuous modifiers are evaluated at their quartiles
         over patients unless ``at`` gives values.
@@ -133,7 +124,10 @@ def fit_mixed(
     -------
     HTEResult
         ``family="continuous"``; ``subgroups`` rows have ``scale="MD"`` (difference in slopes
-        per unit of time) and ``method="slope"``; ``n`` counts patients and ``n_obs`` visits.
+        per unit of time, or in means at the landmark) and ``method="slope"`` or
+        ``"landmark"``; ``n`` counts patients and ``n_obs`` visits. ``meta["repeated"]`` holds
+        the design (time, group, estimand, models) and ``meta["trajectories"]`` the fitted mean
+        trajectories by arm (overall and by level of each categorical modifier).
 
     Examples
     --------
@@ -149,28 +143,135 @@ def fit_mixed(
     [['f', 'slope'], ['m', 'slope']]
     """
     conf_level = check_conf_level(conf_level)
+    for name, value in (("treatment", treatment), ("time", time), ("group", group)):
+        if not isinstance(value, str) or not value:
+            raise OptionError(f"{name} must be a column name (text), got {value!r}.")
+    check_choice("estimand", estimand, ESTIMANDS)
+    check_choice("strategy", strategy, STRATEGIES)
     check_choice("random", random, ("intercept", "slope"))
     check_choice("method", method, ("reml", "ml"))
+    check_choice("correlation", correlation, CORRELATIONS)
     check_choice("multiplicity", multiplicity,
                  ("holm", "hochberg", "bonferroni", "fdr_bh", "none"))
-    models = (models,) if isinstance(models, str) else tuple(dict.fromkeys(models))
+    landmark = _check_landmark(estimand, landmark)
+    if time_unit is not None and (not isinstance(time_unit, str) or not time_unit.strip()
+                                  or len(time_unit) > 40):
+        raise OptionError(f"time_unit must be a short text such as 'week', got {time_unit!r}.")
+    models = (models,) if isinstance(models, str) else tuple(dict.fromkeys(models or ()))
+    if not models:
+        raise OptionError("models must name at least one of 'lmm' and 'gee'.")
     for m in models:
         check_choice("models", m, ("lmm", "gee"))
     raw = read_data(data)
     parsed = parse_mixed_formula(formula, raw.columns, treatment, time, safe_formula)
     if group not in raw.columns:
         raise FormulaError(_absent(group, list(raw.columns), "group"))
-    extra = tuple(c for c in (group,) if c not in parsed.variables)
+    if group in parsed.variables:
+        raise FormulaError(f"the patient identifier {group!r} also appears in the formula; "
+                           "it identifies the repeated measurements and is not a covariate.")
+    if at is not None:
+        if not isinstance(at, dict):
+            raise OptionError("at= must be a dict of modifier -> values, e.g. {'age': [40, 60]}.")
+        unknown = set(at) - {m.name for m in parsed.modifiers}
+        if unknown:
+            raise OptionError(f"at= names {sorted(map(str, unknown))}, which are not effect "
+                              "modifiers.")
+    opts = dict(treatment=treatment, time=time, group=group, estimand=estimand,
+                landmark=landmark, random=random, method=method, models=models,
+                correlation=correlation, reference=reference, conf_level=conf_level, at=at,
+                safe=safe_formula)
+    lhs, common, own = _split_terms(formula, parsed, raw.columns, treatment, time, safe_formula)
+    overall_formula = f"{lhs} ~ {formula_text(common)}"
+    overall = _run("overall analysis (adjusted)", overall_formula, raw, opts, False)
+    by_mod: dict[str, _Fit] = {}
+    if strategy == "joint":
+        joint = _run("joint model", formula, raw, opts, True)
+        by_mod = {m.name: joint for m in parsed.modifiers}
+    else:
+        for m in parsed.modifiers:
+            f = f"{lhs} ~ {formula_text(common + own[m.name])}"
+            by_mod[m.name] = _run(f"analysis of {m.name}", f, raw, opts, True)
+    return _combine(formula, parsed, overall, by_mod, strategy, multiplicity, opts, time_unit)
+
+
+def _check_landmark(estimand: str, landmark) -> float | None:
+    if estimand == "slope":
+        if landmark is not None:
+            raise OptionError("landmark= applies to estimand='landmark' only; remove it or "
+                              "set estimand='landmark'.")
+        return None
+    if landmark is None:
+        raise OptionError("estimand='landmark' needs landmark=, the time at which the "
+                          "treatment effect is estimated (in the units of the time column).")
+    try:
+        value = float(landmark)
+    except (TypeError, ValueError):
+        raise OptionError(f"landmark must be a number (a time), got {landmark!r}.") from None
+    if not np.isfinite(value):
+        raise OptionError(f"landmark must be a finite time, got {landmark!r}.")
+    return value
+
+
+def _split_terms(formula, parsed, columns, treatment, time, safe):
+    """The formula's left-hand side, the terms that involve no modifier (treatment, time,
+    their interaction, adjustment) and each modifier's own terms."""
+    terms, _ = split_formula(formula, safe, "y ~ treat * time * stage")
+    mods = [m.name for m in parsed.modifiers]
+    common, own = [], {m: [] for m in mods}
+    for term in terms.rhs:
+        cols = {c for f in term.factors for c in _factor_columns(f, columns)}
+        touched = [m for m in mods if m in cols]
+        if touched:
+            for m in touched:
+                own[m].append(term)
+        elif [f.expr for f in term.factors] != ["1"]:
+            common.append(term)
+    lhs = formula.split("~", 1)[0].strip()
+    return lhs, common, own
+
+
+class _Fit:
+    """One analysis: its formula, data, design, working models and rows."""
+
+    def __init__(self, formula, prep, parsed, design, fitted, base, profile, rows):
+        self.formula, self.prep, self.parsed, self.design = formula, prep, parsed, design
+        self.fitted, self.base, self.profile, self.rows = fitted, base, profile, rows
+
+
+def _run(label: str, formula: str, raw: pd.DataFrame, opts: dict, need_mods: bool) -> _Fit:
+    """One analysis; its warnings and errors say which analysis they come from."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            fit = _analyse(formula, raw, opts, need_mods)
+        except HTEReportError as exc:
+            raise type(exc)(f"{label}: {exc}") from None
+    seen = set()
+    for w in caught:
+        key = (w.category, str(w.message))
+        if key not in seen:
+            seen.add(key)
+            warnings.warn(f"{label}: {w.message}", w.category, stacklevel=3)
+    return fit
+
+
+def _analyse(formula: str, raw: pd.DataFrame, o: dict, need_mods: bool) -> _Fit:
+    treatment, time, group = o["treatment"], o["time"], o["group"]
+    parsed = parse_mixed_formula(formula, raw.columns, treatment, time, o["safe"],
+                                 modifiers_required=need_mods)
     prep = prepare(raw, outcome=parsed.outcome, treatment=treatment,
-                   variables=extra + parsed.variables, family="continuous", reference=reference)
+                   variables=(group,) + parsed.variables, family="continuous",
+                   reference=o["reference"])
     if prep.n_excluded:
         detail = ", ".join(f"{r.variable}: {r.n_missing}" for r in prep.exclusions.itertuples()
                            if r.n_missing)
         warnings.warn(f"{prep.n_excluded} of {prep.n_input} rows excluded for missing values "
                       f"({detail}).", SparseSubgroupWarning, stacklevel=2)
     frame = prep.frame
-    if not pd.api.types.is_numeric_dtype(frame[time]):
+    if not pd.api.types.is_numeric_dtype(frame[time]) or pd.api.types.is_bool_dtype(frame[time]):
         raise DataError(f"time column {time!r} must be numeric, has dtype {frame[time].dtype}.")
+    if not np.isfinite(frame[time].to_numpy(dtype=float)).all():
+        raise DataError(f"time column {time!r} has infinite values; give finite times.")
     if frame[time].nunique() < 2:
         raise DataError(f"time column {time!r} has one value ({frame[time].iloc[0]!r}) among the "
                         "analysed rows: no slope can be estimated. Check the time column.")
@@ -183,51 +284,170 @@ def fit_mixed(
     groups = frame[group].to_numpy()
     first = ~frame[group].duplicated().to_numpy()
     base = frame[first].reset_index(drop=True)
-
+    if min(base[treatment].sum(), len(base) - base[treatment].sum()) < 1:
+        raise DataError("one arm has no patients among the analysed rows; both arms are needed.")
     fitted = []
-    for name in models:
+    for name in o["models"]:
         if name == "lmm":
-            Z = np.ones((len(frame), 1)) if random == "intercept" else np.column_stack(
+            Z = np.ones((len(frame), 1)) if o["random"] == "intercept" else np.column_stack(
                 [np.ones(len(frame)), frame[time].to_numpy(dtype=float)])
-            fm = fit_lmm(design.X, y, groups, Z, design.columns, reml=method == "reml")
+            fitted.append(fit_lmm(design.X, y, groups, Z, design.columns,
+                                  reml=o["method"] == "reml"))
         else:
-            fm = fit_gee(design.X, y, groups, design.columns)
-        fitted.append(fm)
-
+            fitted.append(fit_gee(design.X, y, groups, design.columns, o["correlation"]))
     profile = reference_profile(base, [c for c in parsed.variables if c not in (treatment, time)],
                                 design.categorical)
-    points = _points(design, base, at)
+    fit = _Fit(formula, prep, parsed, design, fitted, base, profile, {})
+    fit.rows = _rows_of(fit, o)
+    return fit
+
+
+def _rows_of(fit: _Fit, o: dict) -> dict:
+    d, base, prof = fit.design, fit.base, fit.profile
+    treatment, time, est, cl = o["treatment"], o["time"], o["estimand"], o["conf_level"]
+    eff = (treatment, time, est, o["landmark"])
+    frame = fit.prep.frame
+    counts = _counts(d, frame, base, treatment)
+    at = {k: v for k, v in (o["at"] or {}).items() if k in {m.name for m in d.modifiers}}
+    points = _points(d, base, at)
     grid = {m.name: list(np.linspace(base[m.name].min(), base[m.name].max(), 61))
-            for m in design.modifiers if m.kind == "continuous"}
-    counts = _counts(design, frame, base, treatment)
-    sub_rows, overall_rows, curve_rows, test_rows = [], [], [], []
-    for fm in fitted:
-        sub_rows += _slopes(fm, design, points, profile, treatment, time, counts, conf_level,
-                            "slope")
-        curve_rows += _slopes(fm, design, grid, profile, treatment, time, {}, conf_level,
-                              "curve")
-        overall_rows.append(_overall(fm, design, base, treatment, time, counts, conf_level))
-        test_rows += _tests(fm, design, points, profile, treatment, time)
-    interactions = adjust_pvalues(pd.DataFrame(test_rows), multiplicity)
-    model_rows = [_model_row(fm, random if fm.name.startswith("lmm") else "", group)
-                  for fm in fitted]
-    return HTEResult(
-        formula=formula, family="continuous", outcome=parsed.outcome, treatment=treatment,
-        multiplicity=multiplicity, subgroups=pd.DataFrame(sub_rows).reindex(columns=COLUMNS),
-        overall=pd.DataFrame(overall_rows).reindex(columns=COLUMNS),
-        curves=pd.DataFrame(curve_rows).reindex(columns=COLUMNS), interactions=interactions,
-        additive=pd.DataFrame(columns=["modifier", "measure", "estimate", "std_error",
-                                       "conf_low", "conf_high", "model", "reference"]),
-        exposure=None, conf_level=conf_level,
-        models=pd.DataFrame(model_rows), n_analysed=len(frame),
-        notes=(f"Treatment effect on the slope of {parsed.outcome} per unit of {time} "
-               f"({treatment}:{time}), by modifier; n counts patients ({group}).",),
-        primary_spec={"absolute": ["MD", fitted[0].label, {"method": "slope"}]},
-        **provenance(parsed, design, prep, profile),
-        meta={"time": time, "group": group, "random": random, "method": method,
-              "n_groups": int(first.sum()),
-              "models": {fm.label: fm.extra for fm in fitted}},
-    )
+            for m in d.modifiers if m.kind == "continuous"}
+    A, B = _effect(d, base, *eff)
+    out = {k: [] for k in ("sub", "curve", "overall", "tests", "ie", "traj", "models")}
+    for fm in fit.fitted:
+        W = weights_for([np.ones(len(base), dtype=bool)])
+        res = interval(contrast(fm, A, B, W, "difference"), cl)
+        out["overall"].append(_row(_base(OVERALL, "", 0, np.nan, fm, est), res, 0, counts[None]))
+        for m in d.modifiers:
+            vals = points[m.name]
+            if m.kind == "categorical":
+                masks = [(base[m.name] == v).to_numpy() for v in vals]
+                c = contrast(fm, A, B, weights_for(masks), "difference")
+                res = interval(c, cl)
+                for i, v in enumerate(vals):
+                    out["sub"].append(_row(_base(m.name, str(v), i, np.nan, fm, est), res, i,
+                                           counts.get((m.name, str(v)), {})))
+                out["ie"] += versus_reference(c, list(range(len(vals))), [str(v) for v in vals],
+                                              modifier=m.name, scale="MD", model=fm.label,
+                                              method=est, conf_level=cl)
+            else:
+                c = _conditional(fm, d, prof, m.name, vals, eff)
+                res = interval(c, cl)
+                for i, v in enumerate(vals):
+                    out["sub"].append(_row(_base(m.name, f"at {v:.4g}", i, float(v), fm, est),
+                                           res, i, {}))
+                gc = interval(_conditional(fm, d, prof, m.name, grid[m.name], eff), cl)
+                for i, v in enumerate(grid[m.name]):
+                    out["curve"].append(_row(_base(m.name, f"at {v:.4g}", i, float(v), fm,
+                                                   "curve"), gc, i, {}))
+                idx = _term_columns(d, {treatment, time, m.expr})
+                if linear_column(m, idx):
+                    v0 = float(prof[m.name])
+                    u = _conditional(fm, d, prof, m.name, [v0, v0 + 1.0], eff)
+                    for r in versus_reference(u, [0, 1], ["", "per unit"], modifier=m.name,
+                                              scale="MD", model=fm.label, method="per-unit",
+                                              conf_level=cl):
+                        out["ie"].append({**r, "reference": ""})
+            out["tests"] += _tests(fm, d, prof, m, vals, eff)
+        out["traj"] += _trajectories(fit, fm, o)
+        out["models"].append(_model_row(fm, o, fit))
+    return out
+
+
+def _base(modifier, level, order, value, fm, method) -> dict:
+    return {"modifier": modifier, "level": level, "order": order, "value": value, "scale": "MD",
+            "model": fm.label, "method": method, "mu_treated": np.nan, "mu_control": np.nan}
+
+
+def _effect(design: Design, rows: pd.DataFrame, treatment, time, estimand, landmark):
+    """Designs whose difference is the effect row: x(1,1) - x(0,1) - x(1,0) + x(0,0) (slope)
+    or x(1,L) - x(0,L) (landmark)."""
+    def at(t, s):
+        r = rows.copy()
+        r[treatment] = t
+        r[time] = float(s)
+        return design.materialize(r)
+    if estimand == "slope":
+        return at(1, 1) + at(0, 0), at(0, 1) + at(1, 0)
+    return at(1, landmark), at(0, landmark)
+
+
+def _conditional(fm, design, profile, name, vals, eff):
+    rows = profile_frame(design, [{**profile, name: v} for v in vals])
+    A, B = _effect(design, rows, *eff)
+    return contrast(fm, A, B, np.eye(len(vals)), "difference")
+
+
+def _term_columns(design: Design, exprs: set) -> np.ndarray:
+    slices = [np.arange(sl.start, sl.stop) for term, sl in design.spec.term_slices.items()
+              if {f.expr for f in term.factors} == exprs]
+    return np.concatenate(slices) if slices else np.array([], dtype=int)
+
+
+def _tests(fm: FittedModel, design: Design, profile, m, vals, eff) -> list[dict]:
+    treatment, time, estimand, landmark = eff
+    rows = []
+    if estimand == "slope":
+        idx = _term_columns(design, {treatment, time, m.expr})
+        stat, df, p = wald_test(fm.params[idx], fm.vcov[np.ix_(idx, idx)])
+        method = "coefficient-wald"
+    else:  # the landmark effect is constant in m: every direction its contrasts span
+        span = vals if m.kind == "categorical" else list(
+            np.linspace(min(vals), max(vals), 9)) if len(set(vals)) > 1 else vals
+        rows_ = profile_frame(design, [{**profile, m.name: v} for v in span])
+        A, B = _effect(design, rows_, *eff)
+        stat, df, p = _span_test(fm, (A - B)[1:] - (A - B)[0])
+        method = "landmark-wald"
+    rows.append({"modifier": m.name, "scale": "MD", "test": "wald", "statistic": stat,
+                 "df": df, "p_value": p, "model": fm.label, "method": method, "note": ""})
+    if m.kind == "categorical":
+        c = _conditional(fm, design, profile, m.name, vals, eff)
+        stat, df, p = equality_test(c)
+        rows.append({"modifier": m.name, "scale": "MD", "test": "equality",
+                     "statistic": stat, "df": df, "p_value": p, "model": fm.label,
+                     "method": f"{estimand}-equality", "note": ""})
+    return rows
+
+
+def _span_test(fm: FittedModel, C: np.ndarray) -> tuple[float, int, float]:
+    """Wald test that ``C b = 0`` on the row space of ``C`` (rank-reduced by SVD)."""
+    if C.size == 0:
+        return np.nan, 0, np.nan
+    u, s, vt = np.linalg.svd(C, full_matrices=False)
+    keep = s > 1e-9 * max(s.max(), 1e-300)
+    basis = vt[keep]
+    return wald_test(basis @ fm.params, basis @ fm.vcov @ basis.T)
+
+
+def _trajectories(fit: _Fit, fm: FittedModel, o: dict) -> list[dict]:
+    """Fitted mean outcome by arm on a grid of times, averaged over the analysed patients
+    (overall, or of each level of a categorical modifier), with delta-method SEs."""
+    treatment, time = o["treatment"], o["time"]
+    d, base = fit.design, fit.base
+    t = fit.prep.frame[time].to_numpy(dtype=float)
+    grid = np.linspace(t.min(), t.max(), 25)
+    n = len(base)
+    groups = [("", "", np.ones(n, dtype=bool))] if not d.modifiers else [
+        (m.name, str(v), (base[m.name] == v).to_numpy())
+        for m in d.modifiers if m.kind == "categorical"
+        for v in sorted(pd.unique(base[m.name]), key=_sort_key)]
+    if not groups:
+        return []
+    rows = []
+    for arm in (0, 1):
+        big = pd.concat([base] * len(grid), ignore_index=True)
+        big[treatment] = arm
+        big[time] = np.repeat(grid, n)
+        X = d.materialize(big).reshape(len(grid), n, -1)
+        for modifier, level, mask in groups:
+            a = X[:, mask, :].mean(axis=1)
+            mu = a @ fm.params
+            se = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", a, fm.vcov, a), 0, None))
+            for s, m_, e in zip(grid, mu, se):
+                rows.append({"modifier": modifier, "level": level, "model": fm.label,
+                             "arm": arm, "time": float(s), "mean": float(m_),
+                             "std_error": float(e)})
+    return rows
 
 
 def _check_constant(frame: pd.DataFrame, group: str, cols: list[str]) -> None:
@@ -239,34 +459,19 @@ def _check_constant(frame: pd.DataFrame, group: str, cols: list[str]) -> None:
 
 
 def _points(design: Design, base: pd.DataFrame, at) -> dict:
-    at = dict(at or {})
-    unknown = set(at) - {m.name for m in design.modifiers}
-    if unknown:
-        raise OptionError(f"at= names {sorted(unknown)}, which are not effect modifiers.")
     out = {}
     for m in design.modifiers:
         s = base[m.name]
         if m.kind == "categorical":
+            if m.name in at:
+                raise OptionError(f"at= gives values for {m.name!r}, a categorical modifier: "
+                                  "its effects are shown for every level; remove it from at=.")
             out[m.name] = sorted(pd.unique(s), key=_sort_key)
         elif m.name in at:
             out[m.name] = [float(v) for v in at[m.name]]
         else:
             out[m.name] = list(dict.fromkeys(np.quantile(s.to_numpy(float), [0.25, 0.5, 0.75])))
     return out
-
-
-def _double_difference(design: Design, rows: pd.DataFrame, treatment: str, time: str):
-    """Designs whose difference is the slope-effect row x(1,1) - x(0,1) - x(1,0) + x(0,0)."""
-    def at(t, s):
-        r = rows.copy()
-        r[treatment] = t
-        r[time] = float(s)
-        return design.materialize(r)
-    return at(1, 1) + at(0, 0), at(0, 1) + at(1, 0)
-
-
-def _profile_rows(design: Design, profile: dict, name: str, vals: list) -> pd.DataFrame:
-    return profile_frame(design, [{**profile, name: v} for v in vals])
 
 
 def _counts(design: Design, frame: pd.DataFrame, base: pd.DataFrame, treatment: str) -> dict:
@@ -294,65 +499,117 @@ def _row(base: dict, res: dict, i: int, counts: dict) -> dict:
     return row
 
 
-def _slopes(fm, design, points, profile, treatment, time, counts, conf_level, method):
-    rows = []
-    for m in design.modifiers:
-        if m.name not in points:
-            continue
-        vals = points[m.name]
-        A, B = _double_difference(design, _profile_rows(design, profile, m.name, vals),
-                                   treatment, time)
-        res = interval(contrast(fm, A, B, np.eye(len(vals)), "difference"), conf_level)
-        cat = m.kind == "categorical"
-        for i, v in enumerate(vals):
-            base = {"modifier": m.name, "level": str(v) if cat else f"at {v:.4g}", "order": i,
-                    "value": np.nan if cat else float(v), "scale": "MD", "model": fm.label,
-                    "method": method, "mu_treated": np.nan, "mu_control": np.nan}
-            rows.append(_row(base, res, i, counts.get((m.name, str(v)), {}) if cat else {}))
-    return rows
-
-
-def _overall(fm, design, base, treatment, time, counts, conf_level):
-    A, B = _double_difference(design, base, treatment, time)
-    W = weights_for([np.ones(len(base), dtype=bool)])
-    res = interval(contrast(fm, A, B, W, "difference"), conf_level)
-    row = {"modifier": OVERALL, "level": "", "order": 0, "value": np.nan, "scale": "MD",
-           "model": fm.label, "method": "slope", "mu_treated": np.nan, "mu_control": np.nan}
-    return _row(row, res, 0, counts[None])
-
-
-def _tests(fm: FittedModel, design: Design, points, profile, treatment, time) -> list[dict]:
-    rows = []
-    for m in design.modifiers:
-        want = {treatment, time, m.expr}
-        idx = np.concatenate([np.arange(sl.start, sl.stop) for term, sl in
-                              design.spec.term_slices.items()
-                              if {f.expr for f in term.factors} == want])
-        stat, df, p = wald_test(fm.params[idx], fm.vcov[np.ix_(idx, idx)])
-        rows.append({"modifier": m.name, "scale": "MD", "test": "wald", "statistic": stat,
-                     "df": df, "p_value": p, "model": fm.label,
-                     "method": "coefficient-wald", "note": ""})
-        if m.kind == "categorical":
-            vals = points[m.name]
-            A, B = _double_difference(design, _profile_rows(design, profile, m.name, vals),
-                                      treatment, time)
-            c = contrast(fm, A, B, np.eye(len(vals)), "difference")
-            stat, df, p = equality_test(c)
-            rows.append({"modifier": m.name, "scale": "MD", "test": "equality",
-                         "statistic": stat, "df": df, "p_value": p, "model": fm.label,
-                         "method": "slope-equality", "note": ""})
-    return rows
-
-
-def _model_row(fm: FittedModel, random: str, group: str) -> dict:
+def _model_row(fm: FittedModel, o: dict, fit: _Fit) -> dict:
+    group, time = o["group"], o["time"]
     if fm.name.startswith("lmm"):
-        re_ = "(1 | " + group + ")" if random == "intercept" else f"(1 + time | {group})"
-        note = f"random effects {re_}; " + ", ".join(
-            f"{k}={v:.6g}" for k, v in (("residual variance", fm.extra["scale"]),)) + (
-            f"; {fm.note}" if fm.note else "")
+        re_ = f"(1 | {group})" if o["random"] == "intercept" else f"(1 + {time} | {group})"
+        note = (f"random effects {re_}; {o['method'].upper()}; residual variance "
+                f"{fm.extra['scale']:.6g}" + (f"; {fm.note}" if fm.note else ""))
     else:
-        note = (f"exchangeable working correlation alpha={fm.extra['alpha']:.6g}, "
-                f"scale={fm.extra['scale']:.6g}; clusters {group}")
+        corr = fm.extra.get("correlation", "exchangeable")
+        alpha = fm.extra.get("alpha")
+        note = (f"{corr} working correlation"
+                + (f" alpha={alpha:.6g}" if alpha is not None and np.isfinite(alpha) else "")
+                + f", scale={fm.extra['scale']:.6g}; robust (sandwich) variance clustered on "
+                f"{group}")
     return {"model": fm.label, "requested": fm.name.split("-")[0], "family": "gaussian",
             "link": "identity", "variance": fm.variance, "converged": fm.converged, "n": fm.n,
-            "n_params": len(fm.params), "loglik": fm.loglik, "fallback_from": "", "note": note}
+            "n_groups": len(fit.base), "n_params": len(fm.params), "loglik": fm.loglik,
+            "fallback_from": "", "note": note}
+
+
+def _tag(rows: list[dict], analysis: str, columns=None) -> pd.DataFrame:
+    df = pd.DataFrame(rows)
+    if columns is not None:
+        df = df.reindex(columns=[c for c in columns if c not in ("analysis", "comparison")])
+    df.insert(0, "analysis", analysis)
+    df.insert(0, "comparison", "")
+    return df
+
+
+def _combine(formula, parsed, overall: _Fit, by_mod: dict, strategy, multiplicity, o,
+             time_unit) -> HTEResult:
+    label = "joint" if strategy == "joint" else "one-at-a-time"
+    frames = {k: [] for k in ("sub", "curve", "tests", "ie", "traj")}
+    models = [_tag(overall.rows["models"], "overall-adjusted").assign(modifier="")]
+    analyses = [_analysis_row("overall-adjusted", "", overall, o["group"])]
+    profiles = []
+    done = set()
+    for m, fit in by_mod.items():
+        for key in frames:
+            rows = [r for r in fit.rows[key] if r.get("modifier") == m]
+            if rows:
+                frames[key].append(_tag(rows, label))
+        if id(fit) not in done:
+            done.add(id(fit))
+            mods = "" if strategy == "joint" else m
+            models.append(_tag(fit.rows["models"], label).assign(modifier=mods))
+            analyses.append(_analysis_row(label, mods, fit, o["group"]))
+            profiles.append(pd.DataFrame({"variable": list(fit.profile),
+                                          "value": [str(v) for v in fit.profile.values()]})
+                            .assign(analysis=label, modifier=mods))
+    frames["traj"].append(_tag(overall.rows["traj"], "overall-adjusted"))
+
+    def cat(key, columns=None):
+        df = pd.concat(frames[key], ignore_index=True) if frames[key] else pd.DataFrame()
+        return df.reindex(columns=columns) if columns is not None else df
+
+    tests = adjust_pvalues(cat("tests"), multiplicity)
+    ie = cat("ie")
+    ie = ie.reindex(columns=["comparison", "analysis"] + IE_COLUMNS) if len(ie) else pd.DataFrame(
+        columns=["comparison", "analysis"] + IE_COLUMNS)
+    first = overall.fitted[0]
+    prov = provenance(overall.parsed, overall.design, overall.prep, overall.profile)
+    fits = {id(f): f for f in by_mod.values()}
+    kinds = {}
+    for f in fits.values():
+        kinds.update({m.name: m.kind for m in f.design.modifiers})
+    prov.update(modifiers=tuple(m.name for m in parsed.modifiers),
+                modifier_kinds={m.name: kinds.get(m.name, "unknown") for m in parsed.modifiers},
+                adjustment=tuple(c for c in overall.parsed.adjustment))
+    if profiles:
+        prov["profile"] = pd.concat(profiles, ignore_index=True)
+    unit = time_unit or o["time"]
+    est = o["estimand"]
+    what = (f"the slope of {parsed.outcome} per {unit}" if est == "slope" else
+            f"the mean {parsed.outcome} at {o['time']} = {o['landmark']:g}"
+            + (f" {time_unit}" if time_unit else ""))
+    notes = (f"Treatment effect on {what} ({o['treatment']}:{o['time']}"
+             + (")" if est == "slope" else f" and {o['treatment']} at {o['landmark']:g})")
+             + f", by modifier; n counts patients ({o['group']}), n_obs visits.",)
+    return HTEResult(
+        formula=formula, family="continuous", outcome=parsed.outcome,
+        treatment=o["treatment"], multiplicity=multiplicity,
+        subgroups=cat("sub", COLUMNS), overall=_tag(overall.rows["overall"], "overall-adjusted",
+                                                     COLUMNS),
+        curves=cat("curve", COLUMNS), interactions=tests,
+        additive=pd.DataFrame(columns=["modifier", "measure", "estimate", "std_error",
+                                       "conf_low", "conf_high", "model", "reference"]),
+        exposure=None, conf_level=o["conf_level"],
+        models=pd.concat(models, ignore_index=True), n_analysed=len(overall.prep.frame),
+        notes=notes,
+        primary_spec={"absolute": ["MD", first.label, {"method": est}]},
+        interaction_effects=ie, strategy=strategy, analyses=pd.DataFrame(analyses),
+        display_cutpoints={}, overall_analysis="adjusted",
+        **prov,
+        meta={"repeated": {
+            "time": o["time"], "group": o["group"], "estimand": est,
+            "landmark": o["landmark"], "time_unit": time_unit, "random": o["random"],
+            "method": o["method"], "correlation": o["correlation"],
+            "models": list(o["models"]), "n_groups": int(len(overall.base)),
+            "n_obs": int(len(overall.prep.frame))},
+            "time": o["time"], "group": o["group"], "random": o["random"],
+            "method": o["method"], "n_groups": int(len(overall.base)),
+            "models": {fm.label: fm.extra for fm in overall.fitted},
+            "trajectories": cat("traj").to_dict(orient="list")},
+    )
+
+
+def _analysis_row(analysis, modifier, fit: _Fit, group) -> dict:
+    prep = fit.prep
+    detail = ", ".join(f"{r.variable}: {int(r.n_missing)}" for r in prep.exclusions.itertuples()
+                       if r.n_missing) if len(prep.exclusions) else ""
+    return {"comparison": "", "analysis": analysis, "modifier": modifier, "level": "",
+            "formula": fit.formula, "n_input": int(prep.n_input),
+            "n_analysed": int(len(prep.frame)), "n_excluded": int(prep.n_excluded),
+            "excluded_for": detail, "n_patients": int(len(fit.base))}

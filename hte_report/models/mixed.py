@@ -8,7 +8,7 @@ engine treats them like any other linear working model.
   ``(sum_i X_i' V_i^-1 X_i)^-1`` at the estimated variance components, as R's
   ``vcov(lmer(...))`` and ``nlme``; statsmodels' own ``bse_fe`` inverts the joint information of
   fixed effects and variance parameters and differs from lme4 at the third significant digit.
-* ``gee``: statsmodels ``GEE`` (Gaussian, exchangeable working correlation) with its robust
+* ``gee``: statsmodels ``GEE`` (Gaussian, exchangeable or independence working correlation) with its robust
   (sandwich) covariance. Scale and correlation are estimated without degrees-of-freedom
   corrections (``ddof_scale = 0``), as R's ``geepack::geeglm``.
 """
@@ -66,21 +66,29 @@ def fit_lmm(
 
 
 def fit_gee(
-    X: np.ndarray, y: np.ndarray, groups: np.ndarray, columns: tuple[str, ...]
+    X: np.ndarray, y: np.ndarray, groups: np.ndarray, columns: tuple[str, ...],
+    correlation: str = "exchangeable",
 ) -> FittedModel:
-    """Gaussian GEE with an exchangeable working correlation and robust covariance."""
-    model = sm.GEE(y, X, groups=groups, family=sm.families.Gaussian(),
-                   cov_struct=sm.cov_struct.Exchangeable())
+    """Gaussian GEE with an exchangeable (or independence) working correlation and robust
+    covariance."""
+    struct = (sm.cov_struct.Exchangeable() if correlation == "exchangeable"
+              else sm.cov_struct.Independence())
+    model = sm.GEE(y, X, groups=groups, family=sm.families.Gaussian(), cov_struct=struct)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        res = model.fit(maxiter=200, ctol=1e-10, ddof_scale=0)
+        try:
+            res = model.fit(maxiter=200, ctol=1e-10, ddof_scale=0)
+        except (np.linalg.LinAlgError, ValueError) as exc:
+            raise ModelError(f"the GEE could not be fitted: {exc}") from None
     converged = not any("iteration limit" in str(w.message).lower() for w in caught)
-    alpha = float(np.asarray(res.cov_struct.dep_params))
-    return FittedModel(name="gee-exchangeable", link="identity", variance="robust",
+    alpha = (float(np.asarray(res.cov_struct.dep_params)) if correlation == "exchangeable"
+             else float("nan"))
+    return FittedModel(name=f"gee-{correlation}", link="identity", variance="robust",
                        params=np.asarray(res.params, dtype=float),
                        vcov=np.asarray(res.cov_robust, dtype=float), loglik=np.nan,
                        converged=converged, n=len(y), columns=tuple(columns),
-                       extra={"alpha": alpha, "scale": float(res.scale)})
+                       extra={"alpha": alpha, "scale": float(res.scale),
+                              "correlation": correlation})
 
 
 def _group_rows(groups: np.ndarray) -> list[np.ndarray]:

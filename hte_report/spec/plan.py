@@ -27,6 +27,7 @@ from hte_report.spec.lock import (
     read_lock,
 )
 from hte_report.spec.options import MODELS
+from hte_report.spec.repeated import CORRELATIONS, ESTIMANDS, RANDOM, check_repeated_outcome
 from hte_report.spec.surv import check_survival_outcome
 from hte_report.spec.yamlfile import (
     child_node,
@@ -85,7 +86,7 @@ _SCHEMA = {
     "outcome": ("map", True, {
         "variable": ("str", True, None),
         "label": ("str", False, None),
-        "family": ("str", True, ("continuous", "binary", "count", "survival")),
+        "family": ("str", True, ("continuous", "binary", "count", "survival", "repeated")),
         "time_point": ("str", False, None),
         "higher_is_better": ("bool", False, None),
         "exposure": ("str", False, None),
@@ -97,6 +98,13 @@ _SCHEMA = {
         "horizons": ("list[num]", False, None),
         "rmst_tau": ("num", False, None),
         "ties": ("str", False, ("efron", "breslow")),
+        # repeated: `variable` is the repeated measure; `subject` the patient identifier,
+        # `time` the numeric visit time; the estimand is the effect on the slope or at a
+        # landmark time (spec/repeated.py)
+        "subject": ("str", False, None),
+        "time": ("str", False, None),
+        "estimand": ("str", False, ESTIMANDS),
+        "landmark": ("num", False, None),
     }),
     "treatment": ("map", True, {
         "variable": ("str", True, None),
@@ -110,6 +118,9 @@ _SCHEMA = {
         "models": ("list[str]", False, tuple(MODELS)),
         "variance": ("str", False, ("model", "HC0", "HC1", "HC2", "HC3")),
         "cluster": ("str", False, None),
+        "random": ("str", False, RANDOM),              # repeated: lmm random effects
+        "correlation": ("str", False, CORRELATIONS),   # repeated: GEE working correlation
+        "method": ("str", False, ("reml", "ml")),     # repeated: lmm estimation
     }),
     "analysis": ("map", False, {
         "strategy": ("str", False, ("one-at-a-time", "joint", "within-subgroup")),
@@ -489,11 +500,12 @@ def _check_values(raw: dict, node, where: str) -> None:
     try:
         from hte_report.spec.options import check_models
 
-        if out["family"] != "survival":
+        if out["family"] not in ("survival", "repeated"):
             check_models(raw["model"].get("models"), out["family"])
     except ValueError as exc:
         fail("model.models", str(exc))
     check_survival_outcome(raw, out, fail)
+    check_repeated_outcome(raw, out, fail)
     if out.get("exposure") and out["family"] != "count":
         fail("outcome.exposure", f"an exposure (person-time) applies to family 'count' only; "
              f"this outcome's family is {out['family']!r}. Remove outcome.exposure.")

@@ -126,7 +126,7 @@ def check_survival_outcome(raw: dict, out: dict, fail) -> None:
     none of these keys."""
     if out["family"] != "survival":
         for key in SURVIVAL_KEYS:
-            if key in out:
+            if key in out and not (key == "time_unit" and out["family"] == "repeated"):
                 fail(f"outcome.{key}", f"applies to family 'survival' only; this outcome's "
                      f"family is {out['family']!r}. Remove outcome.{key}.")
         return

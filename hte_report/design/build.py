@@ -149,6 +149,7 @@ def build_design(parsed: ParsedFormula, frame: pd.DataFrame,
     known = levels or {}
     levels = {c: known[c] if c in known else factorize(frame[c]) for c in parsed.variables
               if c in cats and c != parsed.treatment}
+    frame, levels = integral_codes(frame, levels)
     for col in parsed.adjustment:
         if col in frame:
             _check_not_constant(col, frame[col], levels.get(col), modifier=False)
@@ -204,6 +205,25 @@ def build_design(parsed: ParsedFormula, frame: pd.DataFrame,
                  for m in mods if m.kind == "continuous"}
     return Design(frame, spec, X, X1, columns, term_columns, tuple(mods), cats, tcols, levels,
                   quartiles)
+
+
+def integral_codes(frame: pd.DataFrame, levels: dict[str, Levels]
+                   ) -> tuple[pd.DataFrame, dict[str, Levels]]:
+    """Categorical float columns whose values are all whole numbers (integer codes read as
+    floats because the column had missing values) as integers, so that their levels are
+    labelled as the data's values ("1", not "1.0") and match a plan's ``levels: {1: ...}``.
+    The design is unchanged (formulaic codes the same categories)."""
+    cast, out = {}, dict(levels)
+    for col, lv in levels.items():
+        s = frame[col]
+        if not pd.api.types.is_float_dtype(s) or not lv.values or s.hasnans:
+            continue
+        vals = np.asarray(lv.values, float)
+        if np.all(np.isfinite(vals)) and np.all(vals == np.round(vals)) and np.all(
+                np.abs(vals) < 2 ** 53):
+            cast[col] = s.to_numpy().astype(np.int64)
+            out[col] = Levels([int(v) for v in vals], lv.codes)
+    return (frame.assign(**cast) if cast else frame), out
 
 
 #: Probabilities of :attr:`Design.quartiles`: shared by display quarters, default evaluation

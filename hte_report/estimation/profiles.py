@@ -35,7 +35,8 @@ def eval_points(design: Design, at):
     for m in design.modifiers:
         s = design.frame[m.name]
         if m.kind == "categorical":
-            out[m.name] = list(design.levels[m.name].values)
+            values = list(design.levels[m.name].values)
+            out[m.name] = _at_levels(m.name, at[m.name], values) if m.name in at else values
         elif m.name in at:
             vals = _at_values(m.name, at[m.name])
             lo, hi = s.min(), s.max()
@@ -54,6 +55,43 @@ def eval_points(design: Design, at):
             out[m.name] = vals
             out.percentiles[m.name] = names
     return out
+
+
+def _at_levels(name: str, given, values: list) -> list:
+    """The levels of categorical modifier ``name`` named in ``at[name]`` (by value or by its
+    label, e.g. 1 or "1"), in the data's order; a value that is not a level is an error."""
+    given = [given] if isinstance(given, (str, int, float, np.number, bool)) else given
+    try:
+        given = list(given)
+    except TypeError:
+        given = None
+    if not given:
+        raise OptionError(f"at[{name!r}] must list one or more levels of the categorical "
+                          f"modifier {name!r} ({[str(v) for v in values][:20]}), got "
+                          f"{given!r}.")
+    chosen = []
+    for g in given:
+        match = [v for v in values if _same_level(v, g)]
+        if not match:
+            raise OptionError(
+                f"at[{name!r}] names {g!r}, which is not a level of the categorical modifier "
+                f"{name!r}; its levels are {[str(v) for v in values][:20]}. Conditional "
+                f"effects of {name!r} are evaluated at the levels listed in at[{name!r}].")
+        chosen += [v for v in match if v not in chosen]
+    return [v for v in values if v in chosen]
+
+
+def _same_level(value, given) -> bool:
+    """Does ``given`` (from ``at=``) name the level ``value``: equal, equal as text, or equal
+    as numbers (1 and 1.0 and "1")?"""
+    if str(value) == str(given):
+        return True
+    if isinstance(given, bool) or isinstance(value, bool):
+        return value is given
+    try:
+        return float(value) == float(given)
+    except (TypeError, ValueError):
+        return False
 
 
 def _at_values(name: str, given) -> list[float]:

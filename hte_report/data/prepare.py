@@ -7,13 +7,15 @@ and counted per variable; non-finite numbers and a treatment that is not binary 
 from __future__ import annotations
 
 import hashlib
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from hte_report.errors import DataError, short
+from hte_report.data import readers
+from hte_report.errors import DataError, DataWarning, short
 
 TREATMENT_COLUMN = "treat"
 
@@ -71,7 +73,16 @@ class Levels:
 
 def factorize(s: pd.Series) -> Levels:
     """Levels of ``s``: one hashing pass over its values (for pandas ``str`` columns over
-    their object array, which pandas factorizes twice as fast as the string array)."""
+    their object array, which pandas factorizes twice as fast as the string array).
+
+    A pandas Categorical keeps its own order of categories (those present in ``s``): its
+    first category is the reference level, as in the model's design."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        codes = s.cat.codes.to_numpy()
+        present = np.flatnonzero(np.bincount(codes[codes >= 0], minlength=len(s.cat.categories)))
+        position = _code_table(len(s.cat.categories))
+        position[present] = np.arange(len(present))
+        return Levels([s.cat.categories[i] for i in present], position[codes])
     codes, uniques = pd.factorize(s.to_numpy() if s.dtype == "str" else s)
     order = sorted(range(len(uniques)), key=lambda i: _sort_key(uniques[i]))
     position = _code_table(len(order))
@@ -102,15 +113,22 @@ def _sort_key(v):
 #: File types read_data knows, by suffix.
 TEXT_SUFFIXES = {".csv": ",", ".txt": ",", ".tsv": "\t"}
 OTHER_SUFFIXES = {".parquet": "Parquet", ".pq": "Parquet", ".xpt": "SAS transport",
-                  ".sas7bdat": "SAS", ".dta": "Stata"}
+                  ".sas7bdat": "SAS", ".dta": "Stata", ".xlsx": "Excel", ".xlsm": "Excel"}
+_KNOWN = ".csv, .tsv, .parquet, .xpt, .sas7bdat, .dta or .xlsx"
 
 
-def read_data(source: object, encoding: str | None = None) -> pd.DataFrame:
-    """A pandas or polars DataFrame, or a CSV / TSV / Parquet / SAS / Stata file, as a pandas
-    DataFrame, with clear errors for a path that is missing, a directory, of an unknown type,
-    empty, or not in the expected text encoding.
+def read_data(source: object, encoding: str | None = None,
+              sheet: str | int | None = None) -> pd.DataFrame:
+    """A pandas or polars DataFrame, or a CSV / TSV / Parquet / SAS (``.xpt``, ``.sas7bdat``) /
+    Stata / Excel (``.xlsx``) file, as a pandas DataFrame, with clear errors for a path that is
+    missing, a directory, of an unknown type, empty, or not in the expected text encoding.
 
-    ``encoding``: of a CSV/TSV or SAS file (default: UTF-8 for text, as stored for SAS)."""
+    SAS character values arrive as text (never bytes), blank ones and SAS's special missing
+    values as missing; variable labels are kept in ``frame.attrs["labels"]`` (see
+    :mod:`hte_report.data.readers`). A pandas Categorical keeps its order of categories.
+
+    ``encoding``: of a CSV/TSV or SAS file (default: UTF-8 for text, as declared for SAS).
+    ``sheet``: of an Excel workbook (default: the first)."""
     if not isinstance(source, (str, Path)):
         if encoding is not None:
             raise DataError("encoding= applies to data files, not to data frames.")
@@ -120,24 +138,29 @@ def read_data(source: object, encoding: str | None = None) -> pd.DataFrame:
         raise DataError(f"data file {str(path)!r} does not exist.")
     if path.is_dir():
         raise DataError(f"data file {str(path)!r} is a directory; give the path of a data file "
-                        "(.csv, .tsv, .parquet, .xpt, .sas7bdat or .dta).")
+                        f"({_KNOWN}).")
     suffix = path.suffix.lower()
     if suffix not in TEXT_SUFFIXES and suffix not in OTHER_SUFFIXES:
-        hint = (" Export the sheet to CSV first." if suffix in (".xlsx", ".xls", ".ods")
-                else "")
-        raise DataError(f"cannot read {path.name!r}: use a .csv, .tsv, .parquet, .xpt, "
-                        f".sas7bdat or .dta file.{hint}")
-    if encoding is not None and suffix in (".parquet", ".pq", ".dta"):
+        hint = (" Save the sheet as .xlsx or export it to CSV first."
+                if suffix in (".xls", ".ods") else "")
+        raise DataError(f"cannot read {path.name!r}: use a {_KNOWN} file.{hint}")
+    if encoding is not None and suffix not in TEXT_SUFFIXES and suffix not in (".xpt",
+                                                                               ".sas7bdat"):
         raise DataError(f"--encoding applies to CSV/TSV and SAS files; {path.name!r} is a "
                         f"{OTHER_SUFFIXES[suffix]} file, which records its own encoding.")
+    if sheet is not None and suffix not in readers.EXCEL_SUFFIXES:
+        raise DataError(f"sheet= applies to Excel workbooks; {path.name!r} is not one.")
     kind = "CSV" if suffix in TEXT_SUFFIXES else OTHER_SUFFIXES[suffix]
     try:
-        if encoding is None:
-            frame = _read_path(path)
-        elif suffix in TEXT_SUFFIXES:
-            frame = pd.read_csv(path, sep=TEXT_SUFFIXES[suffix], encoding=encoding)
+        if suffix in TEXT_SUFFIXES:
+            frame = pd.read_csv(path, sep=TEXT_SUFFIXES[suffix],
+                                **({"encoding": encoding} if encoding else {}))
+        elif suffix in (".xpt", ".sas7bdat"):
+            frame = readers.read_sas(path, encoding)
+        elif suffix in readers.EXCEL_SUFFIXES:
+            frame = readers.read_excel(path, sheet)
         else:
-            frame = pd.read_sas(path, encoding=encoding)
+            frame = _read_path(path)
     except DataError:
         raise
     except UnicodeDecodeError as exc:
@@ -195,21 +218,17 @@ def _read_frame(source: object) -> pd.DataFrame:
     if isinstance(source, pd.DataFrame):
         return _check_columns(source)
     if hasattr(source, "to_pandas") and hasattr(source, "columns"):  # polars, pyarrow
-        return _check_columns(_from_arrow_like(source))
+        return _check_columns(readers.polars_to_pandas(source))
     raise DataError(
         f"data must be a pandas/polars DataFrame or a file path, got {type(source).__name__}."
     )
 
 
 def _read_path(path: Path) -> pd.DataFrame:
-    suffix = path.suffix.lower()
-    if suffix in TEXT_SUFFIXES:
-        return pd.read_csv(path, sep=TEXT_SUFFIXES[suffix])
-    if suffix in (".parquet", ".pq"):
+    """Parquet and Stata files (the others are read in :func:`read_data`)."""
+    if path.suffix.lower() in (".parquet", ".pq"):
         return _read_parquet(path)
-    if suffix in (".xpt", ".sas7bdat"):
-        return pd.read_sas(path)
-    return pd.read_stata(path)
+    return readers.read_stata(path)
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
@@ -233,31 +252,6 @@ def _read_parquet(path: Path) -> pd.DataFrame:
                         f"{str(exc).splitlines()[0][:200]}") from None
     finally:
         con.close()
-
-
-def _from_arrow_like(source) -> pd.DataFrame:
-    """A polars (or pyarrow) frame as pandas. polars' own ``to_pandas`` needs pyarrow; without
-    it, columns are taken one by one: numbers and booleans as pandas' nullable types (nulls
-    become missing values), everything else as text/objects."""
-    try:
-        return source.to_pandas()
-    except ImportError:
-        if not hasattr(source, "get_column"):
-            raise DataError("converting this data frame to pandas needs pyarrow: "
-                            "pip install pyarrow, or pass a pandas DataFrame.") from None
-    out = {}
-    for name in source.columns:
-        col = source.get_column(name)
-        values, dt = col.to_list(), col.dtype
-        if dt.is_integer():
-            out[name] = pd.array(values, dtype="Int64")
-        elif dt.is_float():
-            out[name] = pd.array(values, dtype="Float64")
-        elif str(dt) == "Boolean":
-            out[name] = pd.array(values, dtype="boolean")
-        else:
-            out[name] = pd.Series(values, dtype=object)
-    return pd.DataFrame(out)
 
 
 #: dtypes a formula cannot use as they are, with what to do instead.
@@ -445,10 +439,21 @@ def _check_outcome(s: pd.Series, name: str, family: str) -> pd.Series:
     if family == "binary":
         bad = ~np.isin(v, (0.0, 1.0))
         if bad.any():
+            seen = sorted(set(v.tolist()))
+            hint = ""
+            if len(seen) == 2:  # e.g. SAS's 1 = yes / 2 = no: which one is the event?
+                a, b = (f"{x:g}" for x in seen)
+                hint = (f" It is coded {a}/{b}: recode it to 0/1 saying which value is the "
+                        f"event, e.g. df[{name!r}] = (df[{name!r}] == {a}).astype(int) when {a} "
+                        "is the event; it is not recoded for you.")
             raise DataError(
                 f"outcome {name!r} must be 0/1 for family='binary'; {int(bad.sum())} row(s) have "
-                f"other values, e.g. {sorted(set(v[bad]))[:5]}."
+                f"other values, e.g. {[float(x) for x in sorted(set(v[bad]))[:5]]}.{hint}"
             )
+    elif family == "continuous":
+        note = readers.two_valued_note(v, name)
+        if note:
+            warnings.warn(note, DataWarning, stacklevel=4)
     elif family == "count":
         bad = (v < 0) | (v != np.round(v))
         if bad.any():

@@ -52,6 +52,7 @@ from hte_report.estimation.survival_rows import (
     row,
     test_row,
 )
+from hte_report.models.cox import risk_sets
 from hte_report.models.survival import (
     CoxFit,
     arm_counts,
@@ -183,9 +184,12 @@ def fit_survival(
                           "estimable.", SparseSubgroupWarning, stacklevel=2)
 
     X = design.X[:, keep]
-    cox = fit_cox(X, time, event, strata_codes, ties, variance, groups)
+    risk = risk_sets(time, event, strata_codes)  # sorted once for every fit on these rows
+    columns = tuple(design.columns[i] for i in keep)
+    cox = fit_cox(X, time, event, strata_codes, ties, variance, groups, risk=risk,
+                  names=columns)
     name = f"cox-{ties}"
-    fm = cox.as_fitted_model(name, tuple(design.columns[i] for i in keep))
+    fm = cox.as_fitted_model(name, columns)
     label = fm.label
     continuous = {m.name for m in design.modifiers if m.kind == "continuous"}
     explained = sparse and not any(k is None or k[0] in continuous for k in sparse)
@@ -196,7 +200,7 @@ def fit_survival(
             "coefficients, or a covariate that separates events from non-events). Use fewer "
             "modifiers or covariates, or merge levels.")
     ctx = Ctx(design, parsed.treatment, keep, cox, fm, subs, counts, sparse, conf_level, t,
-               time, event, strata_codes, n_strata, ties, beyond)
+               time, event, strata_codes, n_strata, ties, beyond, risk)
     ph = _subgroup_ph(ctx)
 
     profile = reference_profile(frame, [c for c in parsed.variables if c != parsed.treatment],
@@ -432,7 +436,8 @@ def _main_effects(ctx: Ctx) -> tuple[CoxFit, np.ndarray]:
     if variance.startswith("CL("):
         variance = Cluster(variance[3:-1])
         groups = ctx.design.frame[variance.column].to_numpy()
-    fit = fit_cox(X, ctx.time, ctx.event, ctx.strata, ctx.ties, variance, groups)
+    fit = fit_cox(X, ctx.time, ctx.event, ctx.strata, ctx.ties, variance, groups,
+                  init=ctx.cox.params[cols], risk=ctx.risk)
     return fit, cols
 
 
@@ -458,7 +463,8 @@ def _cox_tests(ctx: Ctx) -> list[dict]:
         stat, df, p = wald_test(cox.params[idx], cox.vcov[np.ix_(idx, idx)])
         rows.append(test_row(m.name, "HR", "wald", stat, df, p, label, "coefficient-wald", note))
         red = np.setdiff1d(np.arange(X.shape[1]), idx)
-        ll = cox_loglik(X[:, red], ctx.time, ctx.event, ctx.strata, ctx.ties)
+        ll = cox_loglik(X[:, red], ctx.time, ctx.event, ctx.strata, ctx.ties,
+                        init=cox.params[red], risk=ctx.risk)  # warm start from the full fit
         stat, df, p = lr_test(cox.loglik, ll, len(idx))
         rows.append(test_row(m.name, "HR", "lr", stat, df, p, label, "likelihood-ratio", note))
     return rows

@@ -39,6 +39,7 @@ class Ctx:
     n_strata: int
     ties: str
     beyond: dict = field(default_factory=dict)  # (name, time) -> {subgroup key: reason}
+    risk: object = None  # models.cox.RiskSets of (time, event, strata), shared by the fits
 
 
 def row(base: dict, res: dict | None, i: int, counts: dict, note: str) -> dict:

@@ -25,10 +25,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
-from statsmodels.duration.hazard_regression import PHReg
 
-from hte_report.errors import DataError, ModelError
+from hte_report.errors import ConvergenceWarning, DataError, ModelError
+from hte_report.models.cox import (
+    Evaluation,
+    RiskSets,
+    evaluate,
+    mean_at_deaths,
+    newton,
+    risk_sets,
+    weighted_information,
+)
+from hte_report.models.cox import score_residuals as score_residuals_sorted
 from hte_report.models.glm import FittedModel
 from hte_report.spec.options import Cluster
 
@@ -105,8 +113,9 @@ def _fractions(b: EventBlocks, ties: str):
     return k, f, denom, xbar, m2
 
 
-def score_residuals(time, event, X, beta, strata, ties) -> np.ndarray:
-    """Per-row score residuals (n x p) as R's ``residuals(coxph, type = "score")``."""
+def reference_score_residuals(time, event, X, beta, strata, ties) -> np.ndarray:
+    """Per-row score residuals from the per-block sums (the reference of
+    :func:`hte_report.models.cox.score_residuals`)."""
     b = event_blocks(time, event, X, beta, strata)
     k, f, denom, xbar, _ = _fractions(b, ties)
     K = len(b.time)
@@ -157,6 +166,23 @@ class CoxFit:
     event: np.ndarray = field(repr=False)
     X: np.ndarray = field(repr=False)  # centred design
     strata: np.ndarray = field(repr=False)
+    risk: RiskSets | None = field(default=None, repr=False)  # rows sorted by (stratum, time)
+    final: Evaluation | None = field(default=None, repr=False)  # risk-set sums at params
+    iterations: int = 0
+    message: str = ""  # why the fit did not converge
+
+    @property
+    def Xs(self) -> np.ndarray:
+        """The centred design in risk-set (sorted) order."""
+        return self.X[self.risk.order]
+
+    def evaluation(self) -> tuple[RiskSets, np.ndarray, Evaluation]:
+        """Risk sets, sorted design and the risk-set sums at the estimates."""
+        rs = self.risk if self.risk is not None else risk_sets(self.time, self.event,
+                                                               self.strata)
+        Xs = self.X[rs.order]
+        ev = self.final if self.final is not None else evaluate(rs, Xs, self.params, self.ties)
+        return rs, Xs, ev
 
     def as_fitted_model(self, name: str, columns: tuple[str, ...]) -> FittedModel:
         """The log-link view used by the contrast engine: exp(x'b) is the relative hazard, so a
@@ -164,6 +190,29 @@ class CoxFit:
         return FittedModel(name=name, link="log", variance=self.variance, params=self.params,
                            vcov=self.vcov, loglik=self.loglik, converged=self.converged,
                            n=self.n, columns=columns)
+
+
+def _inverse(info: np.ndarray) -> np.ndarray:
+    try:
+        return np.linalg.inv(info)
+    except np.linalg.LinAlgError:
+        return np.linalg.pinv(info)
+
+
+def _sandwich(vmodel, U, variance, groups, n) -> tuple[np.ndarray, str]:
+    """``V (sum_g U_g U_g') V`` over clusters (each row its own for ``"robust"``)."""
+    if variance == "model":
+        return vmodel, "model"
+    U = np.nan_to_num(U)
+    if isinstance(variance, Cluster):
+        codes = np.unique(groups, return_inverse=True)[1].ravel()
+        G = int(codes.max()) + 1
+        U = np.column_stack([np.bincount(codes, weights=U[:, j], minlength=G)
+                             for j in range(U.shape[1])]) if U.shape[1] else U[:G]
+        label = variance.label
+    else:
+        label = "robust"
+    return vmodel @ (U.T @ U) @ vmodel, label
 
 
 def fit_cox(
@@ -174,8 +223,74 @@ def fit_cox(
     ties: str,
     variance: object = "model",
     groups: np.ndarray | None = None,
+    *,
+    init: np.ndarray | None = None,
+    risk: RiskSets | None = None,
+    names: tuple[str, ...] | None = None,
 ) -> CoxFit:
-    """Fit a Cox model by Newton–Raphson (statsmodels PHReg) on the column-centred design."""
+    """Fit a Cox model by Newton–Raphson on the column-centred design (numpy kernel of
+    :mod:`hte_report.models.cox`; ``risk`` reuses rows already sorted for the same
+    time/event/strata, ``init`` warm-starts the iterations).
+
+    A coefficient that drifts towards infinity (monotone likelihood) gives ``converged=False``
+    and a :class:`ConvergenceWarning` naming it; a singular information matrix a
+    :class:`ModelError`."""
+    X = np.asarray(X, dtype=float)
+    center = X.mean(axis=0)
+    Xc = X - center
+    rs = risk if risk is not None else risk_sets(time, event, strata)
+    if not len(rs.dead_rows):
+        raise ModelError("no events: a Cox model needs at least one event.")
+    Xs = Xc[rs.order]
+    try:
+        nr = newton(rs, Xs, ties, init)
+    except np.linalg.LinAlgError as exc:
+        raise ModelError(f"the Cox model could not be fitted (singular information matrix: "
+                         f"{exc}); check for collinear or constant covariates.") from None
+    if len(nr.infinite):
+        which = ", ".join(names[j] if names else f"column {j + 1}" for j in nr.infinite)
+        warnings.warn(f"Cox model: the log-likelihood converged before {which}; the "
+                      "coefficient may be infinite (monotone likelihood).", ConvergenceWarning,
+                      stacklevel=2)
+    ev = nr.ev
+    vmodel = _inverse(ev.info)
+    U = score_residuals_sorted(rs, Xs, ev) if variance != "model" else None
+    vcov, label = _sandwich(vmodel, U, variance, groups, len(time))
+    ll_null = nr.loglik_init if init is None else evaluate(
+        rs, Xs[:, :0], np.zeros(0), ties, derivatives=False).loglik
+    return CoxFit(ties=ties, params=nr.beta, vcov=vcov, vcov_model=vmodel, loglik=ev.loglik,
+                  loglik_null=ll_null, converged=nr.converged, n=len(time),
+                  n_events=int(np.sum(event)), variance=label, center=center, time=time,
+                  event=event, X=Xc, strata=strata, risk=rs, final=ev,
+                  iterations=nr.iterations, message=nr.message)
+
+
+def cox_loglik(X, time, event, strata, ties, *, init=None, risk=None) -> float:
+    """Maximized partial log-likelihood of a (reduced) Cox model; 0 columns = null model."""
+    rs = risk if risk is not None else risk_sets(time, event, strata)
+    X = np.asarray(X, dtype=float)
+    Xs = (X - X.mean(axis=0))[rs.order]
+    if X.shape[1] == 0:
+        return evaluate(rs, Xs, np.zeros(0), ties, derivatives=False).loglik
+    try:
+        return newton(rs, Xs, ties, init).ev.loglik
+    except np.linalg.LinAlgError as exc:
+        raise ModelError(f"the Cox model could not be fitted: {exc}") from None
+
+
+def score_residuals(time, event, X, beta, strata, ties) -> np.ndarray:
+    """Per-row score residuals (n x p) as R's ``residuals(coxph, type = "score")``."""
+    rs = risk_sets(time, event, strata)
+    Xs = np.asarray(X, dtype=float)[rs.order]
+    return score_residuals_sorted(rs, Xs, evaluate(rs, Xs, np.asarray(beta, float), ties))
+
+
+# ----------------------------------------------------------------------------- reference
+def fit_cox_phreg(X, time, event, strata, ties, variance="model", groups=None) -> CoxFit:
+    """The reference fit: statsmodels ``PHReg`` (Newton, as the package did before issue 21),
+    with the robust variance from the per-block reference sums (:func:`event_blocks`)."""
+    from statsmodels.duration.hazard_regression import PHReg
+
     center = X.mean(axis=0)
     Xc = X - center
     model = PHReg(time, Xc, status=event, strata=strata, ties=ties)
@@ -189,32 +304,14 @@ def fit_cox(
     vmodel = np.asarray(res.cov_params(), dtype=float)
     converged = bool(np.all(np.isfinite(params))) and not any(
         "converge" in str(w.message).lower() for w in caught)
-    if variance == "model":
-        vcov, label = vmodel, "model"
-    else:
-        if isinstance(variance, Cluster):
-            label = variance.label
-            g = groups
-        else:
-            label, g = "robust", np.arange(len(time))
-        U = score_residuals(time, event, Xc, params, strata, ties)
-        codes = np.unique(g, return_inverse=True)[1]
-        summed = np.zeros((int(codes.max()) + 1, Xc.shape[1]))
-        np.add.at(summed, codes, np.nan_to_num(U))
-        vcov = vmodel @ (summed.T @ summed) @ vmodel
+    U = (reference_score_residuals(time, event, Xc, params, strata, ties)
+         if variance != "model" else None)
+    vcov, label = _sandwich(vmodel, U, variance, groups, len(time))
     null = PHReg(time, np.zeros((len(time), 1)), status=event, strata=strata, ties=ties)
     return CoxFit(ties=ties, params=params, vcov=vcov, vcov_model=vmodel, loglik=float(res.llf),
                   loglik_null=float(null.loglike(np.zeros(1))), converged=converged, n=len(time),
                   n_events=int(event.sum()), variance=label, center=center, time=time,
                   event=event, X=Xc, strata=strata)
-
-
-def cox_loglik(X, time, event, strata, ties) -> float:
-    """Maximized partial log-likelihood of a (reduced) Cox model; 0 columns = null model."""
-    if X.shape[1] == 0:
-        null = PHReg(time, np.zeros((len(time), 1)), status=event, strata=strata, ties=ties)
-        return float(null.loglike(np.zeros(1)))
-    return fit_cox(X, time, event, strata, ties).loglik
 
 
 # ----------------------------------------------------------------------------- baseline hazard
@@ -230,15 +327,17 @@ class BaselineAt:
 def breslow_at(fit: CoxFit, t: float, n_strata: int) -> BaselineAt:
     """Breslow (``ctype = 1``) cumulative baseline hazard at ``t`` with its beta-derivative and
     martingale variance, as used by ``survfit.coxph``."""
-    b = event_blocks(fit.time, fit.event, fit.X, fit.params, fit.strata)
-    p = fit.X.shape[1]
-    ch, dch, vh = np.zeros(n_strata), np.zeros((n_strata, p)), np.zeros(n_strata)
-    use = b.time <= t
-    for s in range(n_strata):
-        m = use & (b.stratum == s)
-        ch[s] = np.sum(b.deaths[m] / b.S0[m])
-        dch[s] = -np.sum((b.deaths[m] / b.S0[m] ** 2)[:, None] * b.S1[m], axis=0)
-        vh[s] = np.sum(b.deaths[m] / b.S0[m] ** 2)
+    rs, _, ev = fit.evaluation()
+    use = rs.time <= t
+    s = rs.stratum[use].astype(int)
+    h = rs.deaths[use] / ev.S0[use]
+    h2 = h / ev.S0[use]
+    ch = np.bincount(s, weights=h, minlength=n_strata)
+    vh = np.bincount(s, weights=h2, minlength=n_strata)
+    S1 = ev.S1[use]
+    dch = -np.column_stack([np.bincount(s, weights=h2 * S1[:, j], minlength=n_strata)
+                            for j in range(S1.shape[1])]) if S1.shape[1] else np.zeros(
+        (n_strata, 0))
     return BaselineAt(ch, dch, vh)
 
 
@@ -301,24 +400,25 @@ def zph_test(fit: CoxFit, terms: dict[str, np.ndarray]) -> list[dict]:
     """Score tests of proportional hazards per term and global, as ``cox.zph(fit,
     transform = "km", terms = TRUE)`` in survival >= 3.0.
 
-    ``terms`` maps a term label to its column indices in the Cox design.
+    ``terms`` maps a term label to its column indices in the Cox design. The score and the
+    information blocks come from the fit's sorted risk sets: ``u = sum_k g_k (sum of x over the
+    deaths - sum_j xbar_kj)`` and ``sum_kj g_k^m M_kj`` (m = 0, 1, 2) as block-weighted
+    information matrices.
     """
+    from scipy import stats
+
     g_row = _km_left(fit.time, fit.event)
     g_row = g_row - g_row[fit.event == 1].mean()
-    b = event_blocks(fit.time, fit.event, fit.X, fit.params, fit.strata)
-    k, _f, _denom, xbar, m2 = _fractions(b, fit.ties)
-    # g is a function of the event time: take it from any row with that time
-    key = {(s, t): g for s, t, g in zip(fit.strata, fit.time, g_row)}
-    g_blk = np.array([key[(s, t)] for s, t in zip(b.stratum, b.time)])
-    g = g_blk[k]
-    p = fit.X.shape[1]
-    u = np.sum(g_blk[:, None] * b.xdeath, axis=0) - np.sum(g[:, None] * xbar, axis=0)
-    M = m2 - xbar[:, :, None] * xbar[:, None, :]
+    rs, Xs, ev = fit.evaluation()
+    g = g_row[rs.order][rs.start]  # g is a function of the event time
+    p = Xs.shape[1]
+    xdeath = np.add.reduceat(Xs[rs.dead_rows], rs.dstart, axis=0)
+    u = g @ (xdeath - mean_at_deaths(rs, ev))
     imat = np.zeros((2 * p, 2 * p))
-    imat[:p, :p] = M.sum(axis=0)
-    imat[:p, p:] = np.tensordot(g, M, axes=1)
+    imat[:p, :p] = ev.info
+    imat[:p, p:] = weighted_information(rs, Xs, ev, g)
     imat[p:, :p] = imat[:p, p:].T
-    imat[p:, p:] = np.tensordot(g * g, M, axes=1)
+    imat[p:, p:] = weighted_information(rs, Xs, ev, g * g)
     out = []
     for name, jj in list(terms.items()) + [("GLOBAL", np.arange(p))]:
         kk = np.concatenate([np.arange(p), p + np.asarray(jj)])

@@ -34,6 +34,7 @@ def fit(
     ties: str = "efron",
     horizons: Sequence[float] | None = None,
     rmst_tau: float | None = None,
+    inference: str | None = None,
 ) -> HTEResult:
     """Fit treatment-by-covariate interaction models on the absolute and relative scales.
 
@@ -66,10 +67,13 @@ def fit(
     conf_level
         Confidence level of every interval.
     at
-        Values of continuous modifiers for conditional effects (default: their quartiles).
+        Where conditional effects are evaluated: values of continuous modifiers (default: their
+        quartiles), or the levels of a categorical modifier (default: every level), e.g.
+        ``{"age": [40, 60], "sex": [1]}``. Standardized subgroup effects keep every level.
     multiplicity
-        Adjustment of interaction p-values across modifiers: ``"holm"``, ``"hochberg"``,
-        ``"bonferroni"``, ``"fdr_bh"`` or ``"none"``.
+        Adjustment of interaction p-values across modifiers, any method of R's ``p.adjust``:
+        ``"holm"``, ``"hochberg"``, ``"hommel"``, ``"bonferroni"``, ``"fdr_bh"`` (``"BH"``),
+        ``"fdr_by"`` (``"BY"``) or ``"none"``.
     safe_formula
         Refuse formula terms that would run arbitrary code (on for formulas from files).
     path
@@ -104,6 +108,14 @@ def fit(
         quarters). The modifier stays continuous in every model and test.
     ties, horizons, rmst_tau
         ``Surv()`` outcomes only: see :func:`hte_report.fit_survival`.
+    inference
+        ``"z"`` (large-sample normal intervals and p-values, chi-square tests) or ``"t"`` (for
+        Gaussian linear models, ``ols``: t intervals and p-values and F tests on the residual
+        df n - p, as R's ``lm`` with ``lmtest::coeftest`` / ``coefci``, also with a robust
+        variance). Likelihood models of binary and count outcomes and Cox models use z.
+        Default (``None``): per family, :data:`hte_report.spec.options.DEFAULT_INFERENCE`.
+        Every row says which was used (columns ``inference``, ``df``; tests ``distribution``,
+        ``df_denominator``).
 
     Examples
     --------
@@ -116,7 +128,7 @@ def fit(
     survival = isinstance(formula, str) and formula.split("~")[0].strip().startswith("Surv(")
     if survival:
         given = {k for k, v in (("family", family), ("models", models), ("exposure", exposure))
-                 if v is not None}
+                 if v is not None} | ({"inference"} if inference not in (None, "z") else set())
         if given:
             raise OptionError(f"{sorted(given)} do not apply to a Surv() outcome; its options "
                               "are ties, horizons, rmst_tau and variance.")
@@ -129,7 +141,7 @@ def fit(
             raise OptionError(f"{sorted(given)} apply only to a Surv(time, event) outcome; "
                               "remove them, or write the outcome as Surv(time, event).")
         engine = dict(family=family, models=models, variance=variance, exposure=exposure,
-                      path=path, aggregate=aggregate)
+                      path=path, aggregate=aggregate, inference=inference)
     return fit_by_strategy(formula, data, strategy=strategy, treatment=treatment,
                            reference=reference, control=control, overall=overall,
                            display_cutpoints=display_cutpoints, at=at, multiplicity=multiplicity,

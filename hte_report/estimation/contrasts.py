@@ -36,6 +36,9 @@ class Contrast:
     cov: np.ndarray  # K x K covariance of theta
     mu1: np.ndarray
     mu0: np.ndarray
+    #: residual degrees of freedom for t inference (Gaussian linear models, ``inference="t"``);
+    #: None: large-sample z inference.
+    df: float | None = None
 
     @property
     def std_error(self) -> np.ndarray:
@@ -136,12 +139,29 @@ def contrast_of_means(kind, m1, g1, m0, g0, model: FittedModel) -> Contrast:
     else:
         with np.errstate(all="ignore"):
             cov = jac @ model.vcov @ jac.T
-    return Contrast(kind, est, theta, cov, m1, m0)
+    return Contrast(kind, est, theta, cov, m1, m0, t_df(model))
+
+
+def t_df(model) -> float | None:
+    """Residual degrees of freedom of a model reported with t inference, else None (z)."""
+    return getattr(model, "t_df", None)
+
+
+def critical_value(conf_level: float, df: float | None = None) -> float:
+    """Two-sided critical value: normal, or t with ``df`` degrees of freedom."""
+    q = 0.5 + conf_level / 2
+    return float(stats.norm.ppf(q) if df is None else stats.t.ppf(q, df))
+
+
+def two_sided_p(stat, df: float | None = None):
+    """Two-sided p-value of a z (``df`` None) or t statistic."""
+    return 2 * (stats.norm.sf(np.abs(stat)) if df is None else stats.t.sf(np.abs(stat), df))
 
 
 def interval(c: Contrast, conf_level: float) -> dict[str, np.ndarray]:
-    """Wald interval, statistic and two-sided p-value (z), back-transformed for ratios."""
-    z = stats.norm.ppf(0.5 + conf_level / 2)
+    """Wald interval, statistic and two-sided p-value (z, or t with the contrast's residual
+    df), back-transformed for ratios."""
+    z = critical_value(conf_level, c.df)
     se = c.std_error
     with np.errstate(divide="ignore", invalid="ignore"):
         lo, hi = c.theta - z * se, c.theta + z * se
@@ -155,12 +175,16 @@ def interval(c: Contrast, conf_level: float) -> dict[str, np.ndarray]:
         "conf_low": lo,
         "conf_high": hi,
         "statistic": stat,
-        "p_value": 2 * stats.norm.sf(np.abs(stat)),
+        "p_value": two_sided_p(stat, c.df),
     }
 
 
-def wald_test(theta: np.ndarray, cov: np.ndarray) -> tuple[float, int, float]:
-    """Chi-square Wald test that all of ``theta`` are zero."""
+def wald_test(theta: np.ndarray, cov: np.ndarray,
+              df_resid: float | None = None) -> tuple[float, int, float]:
+    """Wald test that all of ``theta`` are zero: chi-square, or with ``df_resid`` (t inference
+    of a Gaussian linear model) the F test ``W / q`` on (q, df_resid) degrees of freedom, as
+    R's ``lmtest::waldtest(test = "F")`` / ``car::linearHypothesis``. Returns (statistic,
+    q, p)."""
     theta = np.atleast_1d(theta)
     df = len(theta)
     if not (np.all(np.isfinite(cov)) and np.all(np.isfinite(theta))):
@@ -169,15 +193,18 @@ def wald_test(theta: np.ndarray, cov: np.ndarray) -> tuple[float, int, float]:
         stat = float(theta @ np.linalg.solve(cov, theta))
     except np.linalg.LinAlgError:  # a singular covariance: the joint test is not defined
         return np.nan, df, np.nan
+    if df_resid is not None:
+        return stat / df, df, float(stats.f.sf(stat / df, df, df_resid))
     return stat, df, float(stats.chi2.sf(stat, df))
 
 
 def equality_test(c: Contrast) -> tuple[float, int, float]:
-    """Wald test that K contrasts are equal: differences from the first, df = K - 1."""
+    """Wald test that K contrasts are equal: differences from the first, df = K - 1 (an F
+    test with the contrast's residual df under t inference)."""
     k = len(c.theta)
     C = np.hstack([-np.ones((k - 1, 1)), np.eye(k - 1)])
     with np.errstate(all="ignore"):
-        return wald_test(C @ c.theta, C @ c.cov @ C.T)
+        return wald_test(C @ c.theta, C @ c.cov @ C.T, c.df)
 
 
 def lr_test(ll_full: float, ll_reduced: float, df: int) -> tuple[float, int, float]:

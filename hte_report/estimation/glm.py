@@ -22,6 +22,7 @@ from hte_report.errors import (
     SparseSubgroupWarning,
 )
 from hte_report.estimation import interaction_effects
+from hte_report.estimation.coefficients import coefficient_frames
 from hte_report.estimation.contrasts import (
     Means,
     RowGroups,
@@ -51,8 +52,10 @@ from hte_report.spec.options import (
     RATIO_SCALE,
     check_choice,
     check_conf_level,
+    check_inference,
     check_multiplicity,
     default_variance,
+    model_inference,
 )
 
 
@@ -74,6 +77,7 @@ def fit(
     aggregate: bool | None = None,
     modifiers_required: bool = True,
     cutpoints: dict[str, list[float]] | None = None,
+    inference: str | None = None,
 ) -> HTEResult:
     """Continuous, binary and count outcomes: the working models of the family, every effect
     and test. The public entry point is :func:`hte_report.fit` (documented there), which also
@@ -99,6 +103,10 @@ def fit(
     _warn_if_slow(design, model_names, path)
     fitted, model_rows, notes = fit_models(model_names, design, y, var_opt, expo, groups, path,
                                             cells)
+    inference = check_inference(inference, family)
+    fitted = [_with(fm, inference=model_inference(fm.name, inference)) for fm in fitted]
+    for row, fm in zip([r for r in model_rows if r["converged"]], fitted):
+        row["inference"] = fm.inference
     subs = subgroups(design, parsed.treatment, cutpoints)
     row_groups = RowGroups.of([np.ones(len(t), dtype=bool)] + [s.rows for s in subs], freq)
     counts = arm_counts(subs, row_groups, t, y, expo, family, cells)
@@ -153,6 +161,7 @@ def fit(
                                                   "conf_low", "conf_high", "model", "reference"]),
         models=pd.DataFrame(model_rows),
         interaction_effects=pd.DataFrame(effect_rows, columns=EFFECT_COLUMNS),
+        **coefficient_frames(fitted, design.X, y, expo, cells, conf_level),
         n_analysed=len(frame) if cells is None else int(round(cells.cnt.sum())),
         notes=tuple(notes),
         **provenance(parsed, design, prep, profile),
@@ -162,9 +171,9 @@ def fit(
 ROW_COLUMNS = ["modifier", "level", "order", "value", "scale", "model", "method", "mu_treated",
                "mu_control", "mu_treated_se", "mu_control_se", "estimate", "std_error",
                "conf_low", "conf_high", "statistic", "p_value", "n", "n_treated", "n_control",
-               "events_treated", "events_control", "note"]
+               "events_treated", "events_control", "note", "inference", "df"]
 TEST_COLUMNS = ["modifier", "scale", "test", "statistic", "df", "p_value", "model", "method",
-                "note"]
+                "note", "distribution", "df_denominator"]
 
 #: Dense fits cost about n p^2 floating-point operations per pass at this rate (2 cores) and
 #: about this many passes per model, tests included; above SLOW_SECONDS the user is told first.
@@ -409,7 +418,8 @@ def _standardized(fm, subs, means, counts, sparse, family, conf_level):
                     "value": np.nan, "scale": scale, "model": fm.label,
                     "method": "standardized",
                     "mu_treated": float(c.mu1[i]), "mu_control": float(c.mu0[i]),
-                    "mu_treated_se": float(se1[i]), "mu_control_se": float(se0[i])}
+                    "mu_treated_se": float(se1[i]), "mu_control_se": float(se0[i]),
+                    **_inference_columns(fm)}
             rows.append(_row(base, res, i, counts[key], note))
     return rows
 
@@ -432,7 +442,8 @@ def _conditional(fm, design, designs, family, conf_level, counts, sparse, method
             base = {"modifier": m.name, "level": str(v) if cat else labels[i],
                     "order": i, "value": np.nan if cat else float(v), "scale": scale,
                     "model": fm.label, "method": method,
-                    "mu_treated": float(c.mu1[i]), "mu_control": float(c.mu0[i])}
+                    "mu_treated": float(c.mu1[i]), "mu_control": float(c.mu0[i]),
+                    **_inference_columns(fm)}
             cnt = counts.get(key, {}) if cat else {}
             rows.append(_row(base, res, i, cnt, note))
     return rows
@@ -448,10 +459,11 @@ def _tests(fm, design, treatment, subs, sparse, family, y, expo, groups, path="s
         hit = any(k is not None and k[0] == m.name for k in sparse)
         broken = fm.link != "identity" and hit and m.kind == "categorical"
         note = "not estimable: a subgroup has zero events in an arm" if broken else ""
-        stat, df, p = wald_test(fm.params[idx], fm.cov(np.eye(len(fm.params))[idx]))
+        stat, df, p = wald_test(fm.params[idx], fm.cov(np.eye(len(fm.params))[idx]),
+                                fm.t_df)
         note = note or _undefined(fm, stat)
         rows.append(_test_row(m.name, native_scale, "wald", stat, df, p, fm.label,
-                              "coefficient-wald", note))
+                              "coefficient-wald", note, fm.t_df))
         if info.likelihood and fm.variance == "model":  # LR ignores robust/cluster variance
             try:
                 red = fit_glm(fm.name, design.X, y, (), "model", expo, None,
@@ -472,7 +484,7 @@ def _tests(fm, design, treatment, subs, sparse, family, y, expo, groups, path="s
                 stat, df, p = equality_test(c)
                 rows.append(_test_row(m.name, scale, "equality", stat, df, p, fm.label,
                                       "standardized-equality",
-                                      (note if bad else "") or _undefined(fm, stat)))
+                                      (note if bad else "") or _undefined(fm, stat), c.df))
     return rows
 
 
@@ -498,7 +510,7 @@ def _interaction_effects(fm, design, treatment, subs, means, sparse, family, con
             se = float(np.sqrt(fm.cov(L)[0, 0]))
             rows += interaction_effects.per_unit(
                 float(fm.params[idx[0]]), se, modifier=m.name, scale=_native(fm, family)[1],
-                model=fm.label, conf_level=conf_level, note=_undefined(fm, se))
+                model=fm.label, conf_level=conf_level, note=_undefined(fm, se), df=fm.t_df)
     return rows
 
 
@@ -524,11 +536,19 @@ def _reduced_start(fm: FittedModel, drop, X, y, expo) -> np.ndarray | None:
     return b
 
 
-def _test_row(modifier, scale, test, stat, df, p, model, method, note):
+def _test_row(modifier, scale, test, stat, df, p, model, method, note, df_resid=None):
+    """A test row: chi-square (``df``), or under t inference F on (``df``, ``df_resid``)."""
     if note.startswith("not estimable"):
         stat, p = np.nan, np.nan
     return {"modifier": modifier, "scale": scale, "test": test, "statistic": float(stat),
-            "df": int(df), "p_value": float(p), "model": model, "method": method, "note": note}
+            "df": int(df), "p_value": float(p), "model": model, "method": method, "note": note,
+            "distribution": "chi-square" if df_resid is None else "F",
+            "df_denominator": np.nan if df_resid is None else float(df_resid)}
+
+
+def _inference_columns(fm: FittedModel) -> dict:
+    """How an effect row's interval and p-value were made: z, or t with the residual df."""
+    return {"inference": fm.inference, "df": np.nan if fm.t_df is None else fm.t_df}
 
 
 def _reri_designs(design: Design, treatment: str, profile: dict) -> dict:

@@ -20,7 +20,9 @@ from hte_report.spec.options import (
     MODELS,
     RATIO_SCALE,
     Cluster,
+    check_inference,
     default_variance,
+    model_inference,
 )
 
 
@@ -46,8 +48,10 @@ def glm_global_tests(frame: pd.DataFrame, *, outcome: str, treatment: str, arms:
                      modifier_terms: list[str], target_terms: list[str], modifier: str,
                      adjustment: list[str],
                      model_names, variance, exposure: str | None, analysis: str,
-                     family: str) -> list[dict]:
-    """Wald (and LR) tests of every arm x modifier coefficient, per working model."""
+                     family: str, inference: str | None = None) -> list[dict]:
+    """Wald (and LR) tests of every arm x modifier coefficient, per working model (an F test
+    on the residual df for a Gaussian linear model under ``inference="t"``)."""
+    inference = check_inference(inference, family)
     factor = _arm_factor(treatment, arms)
     body = [factor, *modifier_terms] + [f"{factor}:{t}" for t in modifier_terms] + adjustment
     X, idx, cols = _design(" + ".join(body), frame, factor, _exprs(target_terms))
@@ -68,9 +72,11 @@ def glm_global_tests(frame: pd.DataFrame, *, outcome: str, treatment: str, arms:
                          "p_value": np.nan, "note": f"not estimable: {exc}"})
             continue
         base["model"] = fm.label
-        stat, df, p = wald_test(fm.params[idx], fm.cov(np.eye(len(fm.params))[idx]))
+        df_resid = fm.df_resid if model_inference(name, inference) == "t" else None
+        stat, df, p = wald_test(fm.params[idx], fm.cov(np.eye(len(fm.params))[idx]), df_resid)
         rows.append({**base, "test": "wald", "statistic": stat, "df": df, "p_value": p,
-                     "note": ""})
+                     "note": "", "distribution": "chi-square" if df_resid is None else "F",
+                     "df_denominator": np.nan if df_resid is None else df_resid})
         if info.likelihood and var == "model":
             try:
                 red = fit_glm(name, X, y, tuple(cols), "model", expo, None, drop=tuple(idx))

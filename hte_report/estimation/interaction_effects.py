@@ -12,18 +12,18 @@ have no single per-unit change; they get no row here (their curve shows the chan
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
-from hte_report.estimation.contrasts import Contrast
+from hte_report.estimation.contrasts import Contrast, critical_value, two_sided_p
 
 #: Columns of ``HTEResult.interaction_effects``.
 COLUMNS = ["modifier", "level", "reference", "scale", "estimate", "std_error", "conf_low",
-           "conf_high", "statistic", "p_value", "model", "method", "note"]
+           "conf_high", "statistic", "p_value", "model", "method", "note", "inference", "df"]
 
 #: Scale of an interaction effect, from the scale of the effects it compares.
 RATIO_OF = {"RR": "ratio of RRs", "OR": "ratio of ORs", "HR": "ratio of HRs",
             "RateRatio": "ratio of rate ratios", "MeanRatio": "ratio of mean ratios"}
 DIFFERENCE_OF = {"RD": "difference of RDs", "MD": "difference of MDs",
+                 "SlopeDiff": "difference of slope differences",
                  "RateDiff": "difference of rate differences",
                  "SurvDiff": "difference of survival differences",
                  "RMSTDiff": "difference of RMST differences"}
@@ -33,15 +33,15 @@ def interaction_scale(scale: str) -> str:
     return RATIO_OF.get(scale) or DIFFERENCE_OF.get(scale) or f"contrast of {scale}"
 
 
-def _interval(theta, se, ratio: bool, conf_level: float) -> dict:
-    z = stats.norm.ppf(0.5 + conf_level / 2)
+def _interval(theta, se, ratio: bool, conf_level: float, df: float | None = None) -> dict:
+    z = critical_value(conf_level, df)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         lo, hi, stat = theta - z * se, theta + z * se, theta / se
         est = np.exp(theta) if ratio else theta
         if ratio:
             lo, hi = np.exp(lo), np.exp(hi)
     return {"estimate": est, "std_error": se, "conf_low": lo, "conf_high": hi,
-            "statistic": stat, "p_value": 2 * stats.norm.sf(np.abs(stat))}
+            "statistic": stat, "p_value": two_sided_p(stat, df)}
 
 
 def versus_reference(c: Contrast, idx: list[int], levels: list[str], *, modifier: str,
@@ -56,7 +56,8 @@ def versus_reference(c: Contrast, idx: list[int], levels: list[str], *, modifier
         var = np.diag(V)[1:] + V[0, 0] - 2 * V[0, 1:]
         se = np.sqrt(np.clip(var, 0, None))
     return _rows(d, se, levels, c.kind != "difference", modifier=modifier, scale=scale,
-                 model=model, method=method, conf_level=conf_level, notes=notes, extra=extra)
+                 model=model, method=method, conf_level=conf_level, notes=notes, extra=extra,
+                 df=c.df)
 
 
 def independent(theta: np.ndarray, se: np.ndarray, levels: list[str], *, ratio: bool,
@@ -69,18 +70,19 @@ def independent(theta: np.ndarray, se: np.ndarray, levels: list[str], *, ratio: 
 
 
 def per_unit(theta: float, se: float, *, modifier: str, scale: str, model: str,
-             conf_level: float, note: str = "", extra: dict | None = None) -> list[dict]:
+             conf_level: float, note: str = "", extra: dict | None = None,
+             df: float | None = None) -> list[dict]:
     """The interaction coefficient of a linear continuous modifier (native scale of the model:
-    log ratio for log/logit/Cox links)."""
+    log ratio for log/logit/Cox links; t inference with ``df`` residual df)."""
     ratio = scale in RATIO_OF
     return _rows(np.array([theta]), np.array([se]), ["", "per unit"], ratio, modifier=modifier,
                  scale=scale, model=model, method="coefficient", conf_level=conf_level,
-                 notes=["", note], extra=extra, reference="")
+                 notes=["", note], extra=extra, reference="", df=df)
 
 
 def _rows(d, se, levels, ratio, *, modifier, scale, model, method, conf_level, notes=None,
-          extra=None, reference=None) -> list[dict]:
-    res = _interval(d, se, ratio, conf_level)
+          extra=None, reference=None, df=None) -> list[dict]:
+    res = _interval(d, se, ratio, conf_level, df)
     notes = notes or [""] * len(levels)
     rows = []
     for i, level in enumerate(levels[1:]):
@@ -90,7 +92,9 @@ def _rows(d, se, levels, ratio, *, modifier, scale, model, method, conf_level, n
                "scale": interaction_scale(scale)}
         for k in ("estimate", "std_error", "conf_low", "conf_high", "statistic", "p_value"):
             row[k] = float(res[k][i]) if not note else np.nan
-        row.update({"model": model, "method": method, "note": note, **(extra or {})})
+        row.update({"model": model, "method": method, "note": note,
+                    "inference": "z" if df is None else "t",
+                    "df": np.nan if df is None else float(df), **(extra or {})})
         rows.append(row)
     return rows
 

@@ -46,6 +46,8 @@ from hte_report.spec.formula import formula_text, quote_name, short, split_formu
 from hte_report.spec.options import Cluster, OptionError, check_choice, check_multiplicity
 
 STRATEGIES = ("one-at-a-time", "joint", "within-subgroup")
+#: Frames with one block per working model (tagged with the analysis that fitted it).
+MODEL_FRAMES = ("coefficients", "glance", "covariance")
 OVERALL_ANALYSES = ("adjusted", "unadjusted")
 
 @dataclass(frozen=True)
@@ -358,7 +360,8 @@ def _subsets(raw, r: Roles, m: str, res: HTEResult, cutpoints) -> list:
 def _combine(parts: list[_Part], formula, r: Roles, raw, strategy, multiplicity, cutpoints,
              overall, arms) -> HTEResult:
     frames = {k: [] for k in ("subgroups", "curves", "interactions", "additive",
-                              "interaction_effects", "models", "profile", "overall")}
+                              "interaction_effects", "models", "profile", "overall",
+                              *MODEL_FRAMES)}
     analyses, notes = [], []
     first = parts[0].overall
     for part in parts:
@@ -366,7 +369,8 @@ def _combine(parts: list[_Part], formula, r: Roles, raw, strategy, multiplicity,
         ov = part.overall
         label = "overall-adjusted" if isinstance(overall, tuple) else f"overall-{overall}"
         frames["overall"].append(_tag(ov.overall, label, c))
-        frames["models"].append(_tag(ov.models, label, c).assign(modifier=""))
+        for key in ("models", *MODEL_FRAMES):
+            frames[key].append(_tag(getattr(ov, key), label, c).assign(modifier=""))
         analyses.append(_analysis_row(c, label, "", "", ov, r.overall_formula(overall)))
         notes += [f"{c + ': ' if c else ''}overall analysis: {n}" for n in ov.notes]
         done = set()
@@ -382,7 +386,8 @@ def _combine(parts: list[_Part], formula, r: Roles, raw, strategy, multiplicity,
                 continue
             done.add(id(res))
             mods = "" if a == "joint" else m
-            frames["models"].append(_tag(res.models, a, c).assign(modifier=mods))
+            for key in ("models", *MODEL_FRAMES):
+                frames[key].append(_tag(getattr(res, key), a, c).assign(modifier=mods))
             frames["profile"].append(_tag(res.profile, a, c).assign(modifier=mods))
             analyses.append(_analysis_row(c, a, mods, "", res, r.joint_formula() if a == "joint"
                                           else r.modifier_formula(m)))
@@ -393,8 +398,9 @@ def _combine(parts: list[_Part], formula, r: Roles, raw, strategy, multiplicity,
                 w = part.within[m, level]
                 frames["subgroups"].append(_within_rows(w, m, level, order, c, part, r))
                 if isinstance(w, HTEResult):
-                    frames["models"].append(_tag(w.models, "within-subgroup", c)
-                                            .assign(modifier=m, level=level))
+                    for key in ("models", *MODEL_FRAMES):
+                        frames[key].append(_tag(getattr(w, key), "within-subgroup", c)
+                                           .assign(modifier=m, level=level))
                     analyses.append(_analysis_row(c, "within-subgroup", m, level, w,
                                                   r.overall_formula("adjusted")))
     out = {k: _concat(v) for k, v in frames.items()}
@@ -425,7 +431,7 @@ def _combine(parts: list[_Part], formula, r: Roles, raw, strategy, multiplicity,
         interaction_effects=out["interaction_effects"], strategy=strategy,
         analyses=pd.DataFrame(analyses), display_cutpoints=cutpoints,
         overall_analysis=_overall_name(overall),
-        comparisons=comparisons,
+        comparisons=comparisons, **{k: out[k] for k in MODEL_FRAMES},
     )
 
 
@@ -472,7 +478,8 @@ def _with_global_tests(res: HTEResult, raw, r: Roles, arms, strategy, survival, 
                 names = res.models[res.models.analysis == analysis].requested.unique()
                 rows += glm_global_tests(frame, outcome=r.outcome[0], model_names=names,
                                          variance=variance, family=res.family,
-                                         exposure=engine_kw.get("exposure"), **kw)
+                                         exposure=engine_kw.get("exposure"),
+                                         inference=engine_kw.get("inference"), **kw)
         except (HTEReportError, ValueError, np.linalg.LinAlgError) as exc:
             rows.append({"modifier": m, "scale": "", "test": "wald", "statistic": np.nan,
                          "df": 0, "p_value": np.nan, "model": "", "method": "global-wald",

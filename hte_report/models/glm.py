@@ -49,6 +49,19 @@ class FittedModel:
     #: leverage 1, whose variance contribution is 0/0. A linear combination ``L`` of the
     #: coefficients that loads on one of them has no HC2/HC3 variance (:meth:`cov`).
     undefined: np.ndarray | None = None
+    #: "t" (Gaussian linear models under ``inference="t"``: t intervals and p-values, F tests,
+    #: with the residual df, as R's ``lm`` / ``lmtest::coeftest``) or "z" (large-sample).
+    inference: str = "z"
+
+    @property
+    def df_resid(self) -> float:
+        """Residual degrees of freedom, n - p (R's ``df.residual``)."""
+        return float(self.n - len(self.params))
+
+    @property
+    def t_df(self) -> float | None:
+        """The residual df when this model's inference is t, else None (z)."""
+        return self.df_resid if self.inference == "t" else None
 
     def cov(self, L: np.ndarray) -> np.ndarray:
         """Covariance ``L V L'`` of the combinations ``L @ params`` (rows of ``L``), with NaN

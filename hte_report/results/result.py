@@ -20,7 +20,8 @@ TIDY_COLUMNS = [
     "method",
 ]
 _FRAMES = ("subgroups", "overall", "curves", "interactions", "additive", "models", "profile",
-           "exclusions", "interaction_effects", "analyses")
+           "exclusions", "interaction_effects", "analyses", "coefficients", "glance",
+           "covariance")
 RELATIVE_SCALES = ("RR", "OR", "RateRatio", "HR", "MeanRatio")
 
 
@@ -87,6 +88,12 @@ class HTEResult:
     display_cutpoints: dict = field(default_factory=dict)  # continuous modifier -> cutpoints
     overall_analysis: str = ""  # "adjusted" | "unadjusted": the primary analysis of the overall row
     comparisons: tuple[str, ...] = ()  # "B vs A" per active arm of a k-arm treatment
+    #: every working model's coefficient table (link scale, the model's variance; z or t)
+    coefficients: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: one row per working model: n, log-likelihood, deviance, null deviance, AIC, BIC, df
+    glance: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: every working model's coefficient covariance in long form (see :meth:`vcov`)
+    covariance: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     # ----------------------------------------------------------------- selection
     @cached_property
@@ -190,6 +197,52 @@ class HTEResult:
         if rows.empty:  # a logit model's Wald test is on the OR scale
             rows = df[df.test == test]
         return rows.reset_index(drop=True)
+
+    def vcov(self, model: str | None = None, analysis: str | None = None,
+             modifier: str | None = None, comparison: str | None = None,
+             level: str | None = None) -> pd.DataFrame:
+        """The coefficient covariance matrix (terms x terms, the variance the model reports)
+        of one working model of one analysis, as R's ``vcov(fit)``.
+
+        ``model``: its label as in ``coefficients.model`` (e.g. ``"logit"``, ``"ols-HC3"``) or
+        its name (``"ols"``); ``analysis``: ``"overall-adjusted"``, ``"one-at-a-time"``,
+        ``"joint"``, ``"within-subgroup"`` (from :func:`hte_report.fit`), or a modifier's name
+        for its one-at-a-time model; ``modifier``, ``level``, ``comparison`` narrow further.
+        Arguments that select several models, or none, raise an error listing the choices.
+        """
+        from hte_report.spec.options import OptionError
+
+        cov = self.covariance
+        if cov is None or cov.empty:
+            raise OptionError("this result has no stored coefficient covariance (Surv() and "
+                              "mixed-model results, designs wider than 200 columns, or a "
+                              "result saved before it was added).")
+        if analysis is not None and "analysis" in cov and analysis in set(cov.get(
+                "modifier", pd.Series(dtype=object))) and analysis not in set(cov.analysis):
+            analysis, modifier = "one-at-a-time", analysis
+        keys = [k for k in ("comparison", "analysis", "modifier", "level", "model")
+                if k in cov]
+        fits = cov[keys].drop_duplicates()
+        want = {"comparison": comparison, "analysis": analysis, "modifier": modifier,
+                "level": level}
+        for k, v in want.items():
+            if v is not None and k in fits:
+                fits = fits[fits[k].astype(str) == str(v)]
+        if model is not None:
+            base = fits.model.str.split("-HC|-CL|-model", regex=True).str[0]
+            fits = fits[(fits.model == model) | (base == model)]
+        if len(fits) != 1:
+            choices = cov[keys].drop_duplicates()
+            shown = "; ".join(", ".join(f"{k}={r[k]!r}" for k in keys if r[k] != "")
+                              for _, r in choices.head(30).iterrows())
+            what = "no working model" if fits.empty else f"{len(fits)} working models"
+            raise OptionError(f"vcov(): {what} match the arguments; give model= and analysis= "
+                              f"(and modifier=/comparison=) to pick one of: {shown}.")
+        sel = fits.iloc[0]
+        rows = cov[_matches(cov, {k: sel[k] for k in keys})]
+        terms = list(dict.fromkeys(rows.term))
+        out = rows.pivot(index="term", columns="term2", values="value")
+        return out.loc[terms, terms].rename_axis(index=None, columns=None)
 
     # ----------------------------------------------------------------- views
     def table(self, **kwargs: Any):

@@ -112,6 +112,28 @@ def check_multiplicity(method: object) -> str:
     return method
 
 
+#: ``inference=None``: per outcome family. z throughout for now; "t" for continuous outcomes
+#: (R's lm convention) is one entry away (see the issue-16 report).
+DEFAULT_INFERENCE = {"continuous": "z", "binary": "z", "count": "z"}
+
+
+def check_inference(inference: object, family: str) -> str:
+    """``"z"`` or ``"t"`` (``None``: the family's default, :data:`DEFAULT_INFERENCE`)."""
+    if inference is None:
+        return DEFAULT_INFERENCE.get(family, "z")
+    check_choice("inference", inference, ("z", "t"))
+    return inference  # type: ignore[return-value]
+
+
+def model_inference(model: str, inference: str) -> str:
+    """The inference of one working model: t applies to Gaussian linear models (``ols``),
+    whose residual df R's lm uses; likelihood models of binary and count outcomes keep z,
+    as R's glm does for families with a fixed dispersion."""
+    info = MODELS.get(model)
+    gaussian = info is not None and info.family == "gaussian" and info.link == "identity"
+    return "t" if inference == "t" and gaussian else "z"
+
+
 def check_conf_level(conf_level: object) -> float:
     """A confidence level strictly between 0.5 and 1 (a number, not text)."""
     if (isinstance(conf_level, bool) or not isinstance(conf_level, (int, float, np.number))

@@ -1,0 +1,140 @@
+"""What a statistician reads next to the effects: each working model's coefficient table (as
+``broom::tidy(fit, conf.int = TRUE)`` / ``lmtest::coeftest`` + ``coefci`` with the model's
+variance), its covariance matrix (``vcov``) and its model-level statistics (``broom::glance``:
+n, log-likelihood, deviance, null deviance, AIC, BIC, residual df, convergence).
+
+Coefficients are on the link scale (log ratios for log and logit links), with the variance
+the model reports (HC3 for OLS by default, HC0 for Poisson working models, model-based
+otherwise); intervals and p-values are z, or t with the residual df for a Gaussian linear model
+under ``inference="t"``. Deviances and AIC follow R's ``glm``: Bernoulli and Poisson
+log-likelihoods (a Poisson working model of a binary outcome included), and for Gaussian models
+the maximum-likelihood log-likelihood with the variance counted as a parameter.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from hte_report.estimation.contrasts import critical_value, two_sided_p
+from hte_report.models.glm import FittedModel
+from hte_report.spec.options import MODELS
+
+#: Columns of ``HTEResult.coefficients`` (before the analysis columns a strategy adds).
+COEFFICIENT_COLUMNS = ["model", "term", "estimate", "std_error", "statistic", "p_value",
+                       "conf_low", "conf_high", "df", "inference", "variance"]
+#: Columns of ``HTEResult.glance``.
+GLANCE_COLUMNS = ["model", "family", "link", "variance", "inference", "n", "n_params",
+                  "df_null", "df_residual", "loglik", "deviance", "null_deviance", "aic", "bic",
+                  "converged", "iterations", "note"]
+#: Covariance matrices wider than this are not stored (``HTEResult.vcov`` says so).
+MAX_STORED_COLUMNS = 200
+
+
+def coefficient_rows(fm: FittedModel, conf_level: float) -> list[dict]:
+    """The tidy coefficient table of one working model (one row per design column)."""
+    p = len(fm.params)
+    se = np.sqrt(np.clip(np.diag(fm.cov(np.eye(p))), 0, None))
+    df = fm.t_df
+    crit = critical_value(conf_level, df)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stat = fm.params / se
+    pval = two_sided_p(stat, df)
+    rows = []
+    for j, term in enumerate(fm.columns):
+        rows.append({"model": fm.label, "term": term, "estimate": float(fm.params[j]),
+                     "std_error": float(se[j]), "statistic": float(stat[j]),
+                     "p_value": float(pval[j]), "conf_low": float(fm.params[j] - crit * se[j]),
+                     "conf_high": float(fm.params[j] + crit * se[j]),
+                     "df": np.nan if df is None else df, "inference": fm.inference,
+                     "variance": fm.variance})
+    return rows
+
+
+def covariance_rows(fm: FittedModel) -> list[dict]:
+    """The coefficient covariance of one model in long form (term, term2, value); nothing for
+    designs wider than :data:`MAX_STORED_COLUMNS`."""
+    p = len(fm.params)
+    if p > MAX_STORED_COLUMNS:
+        return []
+    V = fm.cov(np.eye(p))
+    cols = list(fm.columns)
+    return [{"model": fm.label, "term": cols[i], "term2": cols[j], "value": float(V[i, j])}
+            for i in range(p) for j in range(p)]
+
+
+def glance_row(fm: FittedModel, X: np.ndarray, y: np.ndarray, expo: np.ndarray | None,
+               cells=None) -> dict:
+    """Model-level statistics of one working model fitted on design ``X`` (rows may be cells
+    of identical patients, ``cells``), as R's ``glm``/``lm`` and ``broom::glance`` give them."""
+    info = MODELS[fm.name]
+    n, p = float(fm.n), len(fm.params)
+    eta = X @ fm.params
+    if expo is not None:
+        eta = eta * expo if info.link == "identity" else eta + np.log(expo)
+    mu = fm.inverse_link(eta)[0]
+    w = np.ones(len(mu)) if cells is None else cells.cnt
+    s1 = y if cells is None else cells.s1  # sums of y per row (cell)
+    note = ""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if info.family == "gaussian":
+            s2 = y * y if cells is None else cells.s2
+            deviance = float(np.sum(s2 - 2 * mu * s1 + w * mu * mu))
+            null_deviance = float(np.sum(s2) - np.sum(s1) ** 2 / np.sum(w))
+            k = p + 1  # the residual variance is a parameter of the likelihood
+            loglik = -n / 2 * (np.log(2 * np.pi * deviance / n) + 1)
+        elif info.family == "binomial":
+            deviance = -2.0 * _bernoulli(s1, w, mu)
+            ybar = np.sum(s1) / np.sum(w)
+            null_deviance = -2.0 * _bernoulli(s1, w, np.full(len(mu), ybar))
+            k, loglik = p, -deviance / 2
+        else:  # Poisson: a count, or a binary outcome under a modified Poisson working model
+            rate = np.sum(s1) / (np.sum(w) if expo is None else np.sum(expo))
+            mu0 = np.full(len(mu), rate) if expo is None else rate * expo
+            ylogy = _ylogy(y, s1, w, cells)
+            if ylogy is None:
+                deviance = null_deviance = np.nan
+                note = ("deviance not available from cells of a count outcome (it needs each "
+                        "patient's y log y)")
+            else:
+                deviance = 2.0 * float(ylogy - np.sum(s1 * np.log(mu)) - np.sum(s1 - w * mu))
+                null_deviance = 2.0 * float(ylogy - np.sum(s1 * np.log(mu0))
+                                            - np.sum(s1 - w * mu0))
+            k, loglik = p, fm.loglik
+    return {"model": fm.label, "family": info.family, "link": fm.link,
+            "variance": fm.variance, "inference": fm.inference, "n": int(round(n)),
+            "n_params": p, "df_null": n - 1, "df_residual": n - p, "loglik": float(loglik),
+            "deviance": float(deviance), "null_deviance": float(null_deviance),
+            "aic": float(-2 * loglik + 2 * k), "bic": float(-2 * loglik + np.log(n) * k),
+            "converged": bool(fm.converged), "iterations": int(fm.iterations), "note": note}
+
+
+def _bernoulli(s1, w, mu) -> float:
+    """Bernoulli log-likelihood of ``s1`` events among ``w`` patients at probabilities mu."""
+    return float(np.sum(np.where(s1 > 0, s1 * np.log(mu), 0.0)
+                        + np.where(w - s1 > 0, (w - s1) * np.log1p(-mu), 0.0)))
+
+
+def _ylogy(y, s1, w, cells) -> float | None:
+    """Sum of y log y over patients (0 log 0 = 0); from cells only for 0/1 outcomes."""
+    if cells is None:
+        pos = y > 0
+        return float(np.sum(y[pos] * np.log(y[pos])))
+    means = s1 / w
+    if np.all((means >= 0) & (means <= 1)) and np.allclose(cells.s2, s1):  # y in {0, 1}
+        return 0.0
+    return None
+
+
+def coefficient_frames(fitted: list[FittedModel], X, y, expo, cells, conf_level: float
+                       ) -> dict[str, pd.DataFrame]:
+    """The three frames of a set of working models: ``coefficients``, ``glance`` and
+    ``covariance`` (long form; :meth:`HTEResult.vcov` pivots it)."""
+    coef, glance, cov = [], [], []
+    for fm in fitted:
+        coef += coefficient_rows(fm, conf_level)
+        glance.append(glance_row(fm, X, y, expo, cells))
+        cov += covariance_rows(fm)
+    return {"coefficients": pd.DataFrame(coef, columns=COEFFICIENT_COLUMNS),
+            "glance": pd.DataFrame(glance, columns=GLANCE_COLUMNS),
+            "covariance": pd.DataFrame(cov, columns=["model", "term", "term2", "value"])}

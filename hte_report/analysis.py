@@ -72,6 +72,8 @@ def fit_plan(plan: Plan | str, data: object, posthoc: Sequence[str] = (),
         safe_formula=True,
     )
     out = plan.outcome
+    if out["family"] == "repeated":
+        return _fit_repeated(plan, frame, posthoc, kw)
     if out["family"] == "survival":
         kw.update(ties=out.get("ties", "efron"), horizons=out.get("horizons"),
                   rmst_tau=out.get("rmst_tau"))
@@ -100,23 +102,63 @@ def fit_plan(plan: Plan | str, data: object, posthoc: Sequence[str] = (),
                       "(hypothesis-generating).", PostHocWarning, stacklevel=2)
         # one at a time: the outcome, the treatment, this modifier, its interaction and the
         # plan's adjustment covariates (a non-numeric or few-valued column is categorical)
-        col = frame[var]
-        name = quote_name(var)
-        few = not pd.api.types.is_numeric_dtype(col) or col.nunique() <= 5
-        term = name
-        if few and name == var:
-            term = f"C({name})"
-        elif few and pd.api.types.is_numeric_dtype(col) and col.nunique() > 2:
-            raise PlanError(  # C() of a quoted name is refused (see parse_formula)
-                f"post hoc modifier {short(var)} has {col.nunique()} numeric codes and a "
-                "name that is not a plain identifier; rename the column (letters, digits, "
-                "underscores) to analyse it as categorical.")
+        term = _posthoc_term(frame, var)
         r = fit_by_strategy(posthoc_formula(formula, plan, frame, term, var), frame,
                             strategy="one-at-a-time", **kw)
         r = _as_given(r, original, frame)
         r = _with_primary_overall(r, result)
         post.append(r.with_plan({**plan.labels, var: var}, (var,), plan.level_labels))
     return PlannedAnalysis(plan, result, tuple(post), frame)
+
+
+def _fit_repeated(plan: Plan, frame: pd.DataFrame, posthoc: list, kw: dict) -> PlannedAnalysis:
+    """A repeated-measures plan: :func:`~hte_report.estimation.mixed.fit_mixed` with the plan's
+    subject, time, estimand and working models; post hoc modifiers one at a time as
+    ``y ~ treat * time * modifier + adjustment``."""
+    from hte_report.estimation.mixed import fit_mixed, split_terms
+    from hte_report.spec.formula import _factor_columns, formula_text
+    from hte_report.spec.repeated import mixed_options, parse_mixed_formula
+
+    opts = {**kw, **mixed_options(plan.raw), "overall": plan.overall_analysis}
+    result = fit_mixed(plan.formula, frame, strategy=plan.strategy, **opts)
+    extra = [m for m in result.modifiers if plan.modifier(m) is None]
+    result = result.with_plan(plan.labels, tuple(extra), plan.level_labels)
+    time = opts["time"]
+    parsed = parse_mixed_formula(plan.formula, frame.columns, plan.treatment, time, True)
+    lhs, common, _ = split_terms(plan.formula, parsed, frame.columns, plan.treatment, time, True)
+    post = []
+    for var in posthoc:
+        if plan.modifier(var) is not None:
+            continue
+        if var in (time, opts["group"]):
+            raise PlanError(f"post hoc modifier {short(var)} is the time or subject column; it "
+                            "cannot be an effect modifier.")
+        warnings.warn(f"{short(var)} is not pre-specified in the plan: analysed post hoc "
+                      "(hypothesis-generating).", PostHocWarning, stacklevel=3)
+        term = _posthoc_term(frame, var)
+        adj = [t for t in common
+               if var not in {c for f in t.factors for c in _factor_columns(f, frame.columns)}]
+        rhs = formula_text(adj) + f" + {term} + {quote_name(plan.treatment)}:{term} + " \
+            f"{quote_name(time)}:{term} + {quote_name(plan.treatment)}:{quote_name(time)}:{term}"
+        r = fit_mixed(f"{lhs} ~ {rhs}", frame, strategy="one-at-a-time", **opts)
+        r = _with_primary_overall(r, result)
+        post.append(r.with_plan({**plan.labels, var: var}, (var,), plan.level_labels))
+    return PlannedAnalysis(plan, result, tuple(post), frame)
+
+
+def _posthoc_term(frame: pd.DataFrame, var: str) -> str:
+    """A post hoc modifier's formula term: ``C(var)`` for a non-numeric or few-valued column."""
+    col = frame[var]
+    name = quote_name(var)
+    few = not pd.api.types.is_numeric_dtype(col) or col.nunique() <= 5
+    if few and name == var:
+        return f"C({name})"
+    if few and pd.api.types.is_numeric_dtype(col) and col.nunique() > 2:
+        raise PlanError(  # C() of a quoted name is refused (see parse_formula)
+            f"post hoc modifier {short(var)} has {col.nunique()} numeric codes and a "
+            "name that is not a plain identifier; rename the column (letters, digits, "
+            "underscores) to analyse it as categorical.")
+    return name
 
 
 def posthoc_formula(formula: str, plan: Plan, frame: pd.DataFrame, term: str, var: str) -> str:

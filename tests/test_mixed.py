@@ -73,7 +73,7 @@ class TestAgainstR:
     def test_slope_effects(self, name, pbc):
         res, f = run(name, pbc), FITS[name]
         sub = res.subgroups
-        assert (sub.method == "slope").all() and (sub.scale == "MD").all()
+        assert (sub.method == "slope").all() and (sub.scale == "SlopeDiff").all()
         assert len(sub) == len(f["slopes"])
         # categorical levels: standardized over the level's patients since issue 15, checked
         # in tests/test_mixed_strategies.py; the conditional (reference-profile) slopes of this
@@ -108,7 +108,7 @@ class TestAgainstR:
 def test_result_shape(pbc):
     res = run("lmm-slope-reml", pbc)
     assert res.family == "continuous"
-    assert res.primary == {"absolute": ("MD", "lmm-reml")}
+    assert res.primary == {"absolute": ("SlopeDiff", "lmm-reml")}
     assert res.models.iloc[0].link == "identity"
     assert "(1 + years | id)" in res.models.iloc[0].note
     again = HTEResult.from_json(res.to_json())
@@ -183,7 +183,7 @@ def test_presentation_layers_accept_a_mixed_result(pbc):
     res = run("lmm-slope-reml", pbc)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        assert "Mean difference from lmm-reml" in res.summary()
+        assert "Difference in slope per unit of time from lmm-reml" in res.summary()
         res.table().as_raw_html()
         res.forest()
     plt.close("all")

@@ -38,6 +38,7 @@ def clean_label(text: object) -> str:
 
 SCALE_NAMES = {
     "MD": "Mean difference",
+    "SlopeDiff": "Difference in slope per unit of time",
     "RD": "Risk difference (percentage points)",
     "RR": "Risk ratio",
     "OR": "Odds ratio",

@@ -73,6 +73,7 @@ def fit_mixed(
     estimand: str = "slope",
     landmark: float | None = None,
     strategy: str = "one-at-a-time",
+    overall: str = "adjusted",
     random: str = "slope",
     method: str = "reml",
     models: Sequence[str] = ("lmm",),
@@ -105,7 +106,8 @@ def fit_mixed(
     strategy
         ``"one-at-a-time"`` (default; ``y ~ treat * time * m + adjustment`` for each modifier)
         or ``"joint"`` (one model with every modifier, mutually adjusted). The overall row is
-        always the primary analysis ``y ~ treat * time + adjustment``.
+        always the primary analysis ``y ~ treat * time + adjustment`` (``overall="adjusted"``)
+        or ``y ~ treat * time`` (``"unadjusted"``).
     random
         ``"intercept"`` (``(1 | group)``) or ``"slope"`` (``(1 + time | group)``) for ``lmm``.
     method
@@ -123,11 +125,12 @@ def fit_mixed(
     Returns
     -------
     HTEResult
-        ``family="continuous"``; ``subgroups`` rows have ``scale="MD"`` (difference in slopes
-        per unit of time, or in means at the landmark) and ``method="slope"`` or
-        ``"landmark"``; ``n`` counts patients and ``n_obs`` visits. ``meta["repeated"]`` holds
-        the design (time, group, estimand, models) and ``meta["trajectories"]`` the fitted mean
-        trajectories by arm (overall and by level of each categorical modifier).
+        ``family="continuous"``; ``subgroups`` rows have ``scale="SlopeDiff"`` (difference in
+        slopes per unit of time) or ``"MD"`` (difference in means at the landmark) and
+        ``method="slope"`` or ``"landmark"``; ``n`` counts patients and ``n_obs`` visits.
+        ``meta["repeated"]`` holds the design (time, group, estimand, models) and
+        ``meta["trajectories"]`` the fitted mean trajectories by arm (overall and by level of
+        each categorical modifier).
 
     Examples
     --------
@@ -148,6 +151,7 @@ def fit_mixed(
             raise OptionError(f"{name} must be a column name (text), got {value!r}.")
     check_choice("estimand", estimand, ESTIMANDS)
     check_choice("strategy", strategy, STRATEGIES)
+    check_choice("overall", overall, ("adjusted", "unadjusted"))
     check_choice("random", random, ("intercept", "slope"))
     check_choice("method", method, ("reml", "ml"))
     check_choice("correlation", correlation, CORRELATIONS)
@@ -180,9 +184,11 @@ def fit_mixed(
                 landmark=landmark, random=random, method=method, models=models,
                 correlation=correlation, reference=reference, conf_level=conf_level, at=at,
                 safe=safe_formula)
-    lhs, common, own = _split_terms(formula, parsed, raw.columns, treatment, time, safe_formula)
-    overall_formula = f"{lhs} ~ {formula_text(common)}"
-    overall = _run("overall analysis (adjusted)", overall_formula, raw, opts, False)
+    lhs, common, own = split_terms(formula, parsed, raw.columns, treatment, time, safe_formula)
+    kept = common if overall == "adjusted" else [
+        t for t in common if {f.expr for f in t.factors} <= {treatment, time}]
+    overall_fit = _run(f"overall analysis ({overall})", f"{lhs} ~ {formula_text(kept)}", raw,
+                       opts, False)
     by_mod: dict[str, _Fit] = {}
     if strategy == "joint":
         joint = _run("joint model", formula, raw, opts, True)
@@ -191,7 +197,8 @@ def fit_mixed(
         for m in parsed.modifiers:
             f = f"{lhs} ~ {formula_text(common + own[m.name])}"
             by_mod[m.name] = _run(f"analysis of {m.name}", f, raw, opts, True)
-    return _combine(formula, parsed, overall, by_mod, strategy, multiplicity, opts, time_unit)
+    return _combine(formula, parsed, overall_fit, by_mod, strategy, multiplicity, opts,
+                    time_unit, overall)
 
 
 def _check_landmark(estimand: str, landmark) -> float | None:
@@ -212,7 +219,7 @@ def _check_landmark(estimand: str, landmark) -> float | None:
     return value
 
 
-def _split_terms(formula, parsed, columns, treatment, time, safe):
+def split_terms(formula, parsed, columns, treatment, time, safe):
     """The formula's left-hand side, the terms that involve no modifier (treatment, time,
     their interaction, adjustment) and each modifier's own terms."""
     terms, _ = split_formula(formula, safe, "y ~ treat * time * stage")
@@ -317,7 +324,8 @@ def _rows_of(fit: _Fit, o: dict) -> dict:
     for fm in fit.fitted:
         W = weights_for([np.ones(len(base), dtype=bool)])
         res = interval(contrast(fm, A, B, W, "difference"), cl)
-        out["overall"].append(_row(_base(OVERALL, "", 0, np.nan, fm, est), res, 0, counts[None]))
+        out["overall"].append(_row(_base(OVERALL, "", 0, np.nan, fm, est, est), res, 0,
+                                   counts[None]))
         for m in d.modifiers:
             vals = points[m.name]
             if m.kind == "categorical":
@@ -325,27 +333,27 @@ def _rows_of(fit: _Fit, o: dict) -> dict:
                 c = contrast(fm, A, B, weights_for(masks), "difference")
                 res = interval(c, cl)
                 for i, v in enumerate(vals):
-                    out["sub"].append(_row(_base(m.name, str(v), i, np.nan, fm, est), res, i,
-                                           counts.get((m.name, str(v)), {})))
+                    out["sub"].append(_row(_base(m.name, str(v), i, np.nan, fm, est, est), res,
+                                           i, counts.get((m.name, str(v)), {})))
                 out["ie"] += versus_reference(c, list(range(len(vals))), [str(v) for v in vals],
-                                              modifier=m.name, scale="MD", model=fm.label,
+                                              modifier=m.name, scale=_scale(est), model=fm.label,
                                               method=est, conf_level=cl)
             else:
                 c = _conditional(fm, d, prof, m.name, vals, eff)
                 res = interval(c, cl)
                 for i, v in enumerate(vals):
-                    out["sub"].append(_row(_base(m.name, f"at {v:.4g}", i, float(v), fm, est),
-                                           res, i, {}))
+                    out["sub"].append(_row(_base(m.name, f"at {v:.4g}", i, float(v), fm, est,
+                                                 est), res, i, {}))
                 gc = interval(_conditional(fm, d, prof, m.name, grid[m.name], eff), cl)
                 for i, v in enumerate(grid[m.name]):
                     out["curve"].append(_row(_base(m.name, f"at {v:.4g}", i, float(v), fm,
-                                                   "curve"), gc, i, {}))
+                                                   "curve", est), gc, i, {}))
                 idx = _term_columns(d, {treatment, time, m.expr})
                 if linear_column(m, idx):
                     v0 = float(prof[m.name])
                     u = _conditional(fm, d, prof, m.name, [v0, v0 + 1.0], eff)
                     for r in versus_reference(u, [0, 1], ["", "per unit"], modifier=m.name,
-                                              scale="MD", model=fm.label, method="per-unit",
+                                              scale=_scale(est), model=fm.label, method="per-unit",
                                               conf_level=cl):
                         out["ie"].append({**r, "reference": ""})
             out["tests"] += _tests(fm, d, prof, m, vals, eff)
@@ -354,8 +362,14 @@ def _rows_of(fit: _Fit, o: dict) -> dict:
     return out
 
 
-def _base(modifier, level, order, value, fm, method) -> dict:
-    return {"modifier": modifier, "level": level, "order": order, "value": value, "scale": "MD",
+def _scale(estimand: str) -> str:
+    """Slope estimand: 'SlopeDiff' (difference in slopes per unit of time); landmark: 'MD'."""
+    return "SlopeDiff" if estimand == "slope" else "MD"
+
+
+def _base(modifier, level, order, value, fm, method, estimand) -> dict:
+    return {"modifier": modifier, "level": level, "order": order, "value": value,
+            "scale": _scale(estimand),
             "model": fm.label, "method": method, "mu_treated": np.nan, "mu_control": np.nan}
 
 
@@ -398,12 +412,12 @@ def _tests(fm: FittedModel, design: Design, profile, m, vals, eff) -> list[dict]
         A, B = _effect(design, rows_, *eff)
         stat, df, p = _span_test(fm, (A - B)[1:] - (A - B)[0])
         method = "landmark-wald"
-    rows.append({"modifier": m.name, "scale": "MD", "test": "wald", "statistic": stat,
+    rows.append({"modifier": m.name, "scale": _scale(estimand), "test": "wald", "statistic": stat,
                  "df": df, "p_value": p, "model": fm.label, "method": method, "note": ""})
     if m.kind == "categorical":
         c = _conditional(fm, design, profile, m.name, vals, eff)
         stat, df, p = equality_test(c)
-        rows.append({"modifier": m.name, "scale": "MD", "test": "equality",
+        rows.append({"modifier": m.name, "scale": _scale(estimand), "test": "equality",
                      "statistic": stat, "df": df, "p_value": p, "model": fm.label,
                      "method": f"{estimand}-equality", "note": ""})
     return rows
@@ -528,11 +542,12 @@ def _tag(rows: list[dict], analysis: str, columns=None) -> pd.DataFrame:
 
 
 def _combine(formula, parsed, overall: _Fit, by_mod: dict, strategy, multiplicity, o,
-             time_unit) -> HTEResult:
+             time_unit, overall_name) -> HTEResult:
     label = "joint" if strategy == "joint" else "one-at-a-time"
+    olabel = f"overall-{overall_name}"
     frames = {k: [] for k in ("sub", "curve", "tests", "ie", "traj")}
-    models = [_tag(overall.rows["models"], "overall-adjusted").assign(modifier="")]
-    analyses = [_analysis_row("overall-adjusted", "", overall, o["group"])]
+    models = [_tag(overall.rows["models"], olabel).assign(modifier="")]
+    analyses = [_analysis_row(olabel, "", overall, o["group"])]
     profiles = []
     done = set()
     for m, fit in by_mod.items():
@@ -548,7 +563,7 @@ def _combine(formula, parsed, overall: _Fit, by_mod: dict, strategy, multiplicit
             profiles.append(pd.DataFrame({"variable": list(fit.profile),
                                           "value": [str(v) for v in fit.profile.values()]})
                             .assign(analysis=label, modifier=mods))
-    frames["traj"].append(_tag(overall.rows["traj"], "overall-adjusted"))
+    frames["traj"].append(_tag(overall.rows["traj"], olabel))
 
     def cat(key, columns=None):
         df = pd.concat(frames[key], ignore_index=True) if frames[key] else pd.DataFrame()
@@ -580,17 +595,16 @@ def _combine(formula, parsed, overall: _Fit, by_mod: dict, strategy, multiplicit
     return HTEResult(
         formula=formula, family="continuous", outcome=parsed.outcome,
         treatment=o["treatment"], multiplicity=multiplicity,
-        subgroups=cat("sub", COLUMNS), overall=_tag(overall.rows["overall"], "overall-adjusted",
-                                                     COLUMNS),
+        subgroups=cat("sub", COLUMNS), overall=_tag(overall.rows["overall"], olabel, COLUMNS),
         curves=cat("curve", COLUMNS), interactions=tests,
         additive=pd.DataFrame(columns=["modifier", "measure", "estimate", "std_error",
                                        "conf_low", "conf_high", "model", "reference"]),
         exposure=None, conf_level=o["conf_level"],
         models=pd.concat(models, ignore_index=True), n_analysed=len(overall.prep.frame),
         notes=notes,
-        primary_spec={"absolute": ["MD", first.label, {"method": est}]},
+        primary_spec={"absolute": [_scale(est), first.label, {"method": est}]},
         interaction_effects=ie, strategy=strategy, analyses=pd.DataFrame(analyses),
-        display_cutpoints={}, overall_analysis="adjusted",
+        display_cutpoints={}, overall_analysis=overall_name,
         **prov,
         meta={"repeated": {
             "time": o["time"], "group": o["group"], "estimand": est,

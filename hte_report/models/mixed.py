@@ -8,9 +8,9 @@ engine treats them like any other linear working model.
   ``(sum_i X_i' V_i^-1 X_i)^-1`` at the estimated variance components, as R's
   ``vcov(lmer(...))`` and ``nlme``; statsmodels' own ``bse_fe`` inverts the joint information of
   fixed effects and variance parameters and differs from lme4 at the third significant digit.
-* ``gee``: statsmodels ``GEE`` (Gaussian, exchangeable or independence working correlation) with its robust
-  (sandwich) covariance. Scale and correlation are estimated without degrees-of-freedom
-  corrections (``ddof_scale = 0``), as R's ``geepack::geeglm``.
+* ``gee``: statsmodels ``GEE`` (Gaussian, exchangeable or independence working correlation)
+  with its robust (sandwich) covariance. Scale and correlation are estimated without
+  degrees-of-freedom corrections (``ddof_scale = 0``), as R's ``geepack::geeglm``.
 """
 
 from __future__ import annotations

@@ -27,7 +27,13 @@ from hte_report.spec.lock import (
     read_lock,
 )
 from hte_report.spec.options import MODELS
-from hte_report.spec.repeated import CORRELATIONS, ESTIMANDS, RANDOM, check_repeated_outcome
+from hte_report.spec.repeated import (
+    CORRELATIONS,
+    ESTIMANDS,
+    RANDOM,
+    REPEATED_MODELS,
+    check_repeated_outcome,
+)
 from hte_report.spec.surv import check_survival_outcome
 from hte_report.spec.yamlfile import (
     child_node,
@@ -115,7 +121,7 @@ _SCHEMA = {
     }),
     "model": ("map", True, {
         "formula": ("str", True, None),
-        "models": ("list[str]", False, tuple(MODELS)),
+        "models": ("list[str]", False, tuple(MODELS) + REPEATED_MODELS),
         "variance": ("str", False, ("model", "HC0", "HC1", "HC2", "HC3")),
         "cluster": ("str", False, None),
         "random": ("str", False, RANDOM),              # repeated: lmm random effects

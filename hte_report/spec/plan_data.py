@@ -34,7 +34,7 @@ def check_plan_against_data(plan: Plan, data) -> None:
     }
     if plan.outcome.get("exposure"):
         needed["outcome.exposure"] = plan.outcome["exposure"]
-    for key in ("event", "censor"):
+    for key in ("event", "censor", "subject", "time"):
         if plan.outcome.get(key):
             needed[f"outcome.{key}"] = plan.outcome[key]
     if plan.raw["model"].get("cluster"):
@@ -59,6 +59,11 @@ def check_plan_against_data(plan: Plan, data) -> None:
             from hte_report.spec.surv import parse_surv_formula
 
             parsed = parse_surv_formula(plan.formula, columns, plan.treatment, True).parsed
+        elif plan.outcome["family"] == "repeated":
+            from hte_report.spec.repeated import parse_mixed_formula
+
+            parsed = parse_mixed_formula(plan.formula, columns, plan.treatment,
+                                         plan.outcome["time"], True)
         else:
             parsed = parse_formula(plan.formula, columns, treatment=plan.treatment, safe=True)
     except FormulaError as exc:
@@ -67,7 +72,15 @@ def check_plan_against_data(plan: Plan, data) -> None:
         raise PlanError(f"model.formula's outcome {short(parsed.outcome)} differs from "
                         f"outcome.variable {short(plan.outcome['variable'])}.")
     in_formula = {m.name for m in parsed.modifiers}
+    repeated = plan.outcome["family"] == "repeated"
     for i, m in enumerate(plan.modifiers):
+        if m.variable not in in_formula and repeated:
+            time = plan.outcome["time"]
+            raise PlanError(
+                f"modifiers[{i}] {short(m.variable)} is pre-specified but model.formula "
+                f"({short(plan.formula)}) has no {short(plan.treatment)}:{short(time)}:"
+                f"{short(m.variable)} term; write '{plan.outcome['variable']} ~ "
+                f"{plan.treatment} * {time} * ({m.variable} + ...)'.")
         if m.variable not in in_formula:
             raise PlanError(
                 f"modifiers[{i}] {short(m.variable)} is pre-specified but does not interact with "
@@ -225,6 +238,11 @@ def _check_outcome_column(plan: Plan, frame: pd.DataFrame) -> None:
     name, family = plan.outcome["variable"], plan.outcome["family"]
     if family == "survival":
         _check_survival_columns(plan, frame)
+        return
+    if family == "repeated":
+        from hte_report.spec.repeated import check_repeated_columns
+
+        check_repeated_columns(plan, frame, PlanError)
         return
     y = frame[name].dropna()
     if pd.api.types.is_bool_dtype(y):

@@ -47,6 +47,11 @@ class RiskSets:
     kk: np.ndarray  # (D,) block of each death
     efron_frac: np.ndarray  # (D,) j / d for the j-th (0-based) death of its block
     last: np.ndarray  # (n,) last block at or before each sorted row's time (same stratum), -1
+    seg: np.ndarray  # (M,) starts of the row segments summed by reduceat: each block's deaths,
+    #                  then the rows up to the next block (or stratum end)
+    seg_bounds: np.ndarray  # (S+1,) segment offsets of each stratum
+    blk_seg: np.ndarray  # (K,) the segment of each block's deaths
+    dead: np.ndarray  # (n,) 1.0 for a death, sorted
     stratum: np.ndarray  # (K,) stratum code of each block
     time: np.ndarray  # (K,) time of each block
 
@@ -59,13 +64,14 @@ class RiskSets:
 
 
 def risk_sets(time: np.ndarray, event: np.ndarray, strata: np.ndarray) -> RiskSets:
-    """Sort once by (stratum, time) and index the event blocks."""
+    """Sort once by (stratum, time, deaths first) and index the event blocks."""
     time = np.asarray(time, dtype=float)
     strata = np.asarray(strata)
     n = len(time)
-    order = np.lexsort((time, strata))
+    ev = np.asarray(event, dtype=float)
+    order = np.lexsort((ev != 1, time, strata))  # the deaths of a time lead its rows
     t, s = time[order], strata[order]
-    dead = np.asarray(event, dtype=float)[order] == 1
+    dead = ev[order] == 1
     new_s = np.concatenate([[True], s[1:] != s[:-1]]) if n else np.zeros(0, bool)
     new_g = new_s | np.concatenate([[True], t[1:] != t[:-1]]) if n else new_s
     bounds = np.concatenate([np.flatnonzero(new_s), [n]])
@@ -83,9 +89,13 @@ def risk_sets(time: np.ndarray, event: np.ndarray, strata: np.ndarray) -> RiskSe
         other = (last >= 0) & (seg_row[start][np.maximum(last, 0)] != seg_row)
         last = np.where(other, -1, last)
     blk_bounds = np.searchsorted(start, bounds, side="left")
+    seg = np.unique(np.concatenate([bounds[:-1], start, start + deaths]))
+    seg = seg[seg < n]
     return RiskSets(order=order, bounds=bounds, blk_bounds=blk_bounds, dead_rows=dead_rows,
                     start=start, dstart=dstart, deaths=deaths.astype(float), kk=kk,
-                    efron_frac=frac, last=last, stratum=s[start], time=t[start])
+                    efron_frac=frac, last=last, stratum=s[start], time=t[start], seg=seg,
+                    seg_bounds=np.searchsorted(seg, bounds), blk_seg=np.searchsorted(seg, start),
+                    dead=dead.astype(float))
 
 
 def _rcumsum(a: np.ndarray, bounds: np.ndarray) -> np.ndarray:
@@ -136,9 +146,12 @@ def evaluate(rs: RiskSets, Xs: np.ndarray, beta: np.ndarray, ties: str,
     eta = Xs @ beta
     r = np.exp(eta)
     dr = rs.dead_rows
-    S0 = _rcumsum(r, rs.bounds)[rs.start]
+    if not len(dr):
+        raise ValueError("no events")
+    seg0 = np.add.reduceat(r, rs.seg)  # sums over each block's deaths and the rows between
+    S0 = _rcumsum(seg0, rs.seg_bounds)[rs.blk_seg]
+    D0 = seg0[rs.blk_seg]
     rd = r[dr]
-    D0 = np.add.reduceat(rd, rs.dstart) if len(dr) else np.zeros(0)
     frac = rs.frac(ties)
     denom = S0[rs.kk] - frac * D0[rs.kk]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -149,10 +162,10 @@ def evaluate(rs: RiskSets, Xs: np.ndarray, beta: np.ndarray, ties: str,
     a, b = _block_sums(rs, inv, frac)
     w = r * _at_last(_cumsum(a, rs.blk_bounds), rs.last)
     w[dr] -= rd * b[rs.kk]
-    Xd = Xs[dr]
-    score = Xd.sum(axis=0) - Xs.T @ w
-    S1 = _rcumsum(r[:, None] * Xs, rs.bounds)[rs.start]
-    D1 = np.add.reduceat(rd[:, None] * Xd, rs.dstart, axis=0) if len(dr) else S1
+    score = Xs.T @ (rs.dead - w)
+    seg1 = np.add.reduceat(r[:, None] * Xs, rs.seg, axis=0)
+    S1 = _rcumsum(seg1, rs.seg_bounds)[rs.blk_seg]
+    D1 = seg1[rs.blk_seg]
     info = (Xs.T * w) @ Xs - _xbar_cross(rs, S1, D1, inv, frac)
     info = (info + info.T) / 2
     return Evaluation(beta, loglik, score, info, r, S0, S1, D0, D1, inv, frac)

@@ -1,0 +1,208 @@
+"""Benchmark: the numpy Cox fit against statsmodels' PHReg (the path before issue 21) and R's
+``survival::coxph``, all measured in one run on the same data.
+
+1. One Cox fit, ``treat * (age + sex + region)`` (10 coefficients, Efron ties, times rounded to
+   0.01 so there are ties), at each n: ``models.survival.fit_cox`` (numpy), ``fit_cox_phreg``
+   (statsmodels PHReg, the reference) and R ``coxph`` (the model fit only, data already in R).
+2. The whole ``fit_survival("Surv(time, event) ~ treat * (age + sex + region)", horizons=[5],
+   rmst_tau=10)`` at ``--full-n``: 16 Cox fits (the interaction model, the main-effects model,
+   three likelihood-ratio reduced models, eleven treatment-only fits within subgroups for the
+   cox.zph column), cox.zph tests, hazard ratios, standardized survival differences and RMST.
+   Against: the same analysis with every Cox fit through PHReg (``--old``), R ``coxph`` for the
+   interaction model alone, and R doing the same set of fits (the 16 ``coxph`` calls plus
+   ``cox.zph`` on the interaction model and on each subgroup fit).
+
+    python benchmarks/bench_cox.py --n 1000 10000 100000 --full-n 100000 --old
+
+Times are the best of ``--repeat`` runs (R: ``system.time`` inside one R session, best of the
+same number of repeats); R's process start and data reading are not counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import tempfile
+import time
+import warnings
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+FORMULA = "Surv(time, event) ~ treat * (age + sex + region)"
+
+
+def make_data(n: int, seed: int = 2026) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    d = pd.DataFrame({"treat": rng.integers(0, 2, n), "age": rng.normal(60, 10, n),
+                      "sex": rng.choice(["F", "M"], n),
+                      "region": rng.choice(["E", "N", "S", "W"], n)})
+    lp = (0.03 * (d.age - 60) - 0.4 * d.treat + 0.2 * (d.sex == "M")
+          - 0.01 * d.treat * (d.age - 60) + 0.1 * (d.region == "S"))
+    t = rng.exponential(10 * np.exp(-lp))
+    c = rng.uniform(2, 20, n)
+    d["time"] = np.round(np.minimum(t, c), 2)
+    d["event"] = (t <= c).astype(int)
+    return d
+
+
+def design(d: pd.DataFrame) -> np.ndarray:
+    sex = (d.sex == "M").to_numpy(float)
+    reg = np.column_stack([(d.region == r).to_numpy(float) for r in ("N", "S", "W")])
+    tr = d.treat.to_numpy(float)
+    age = d.age.to_numpy(float)
+    main = np.column_stack([tr, age, sex, reg])
+    return np.column_stack([main, tr[:, None] * main[:, 1:]])
+
+
+def best(f, repeat: int) -> float:
+    out = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        f()
+        out.append(time.perf_counter() - t0)
+    return min(out)
+
+
+R_SINGLE = r"""
+suppressMessages(library(survival))
+args <- commandArgs(TRUE)
+d <- read.csv(args[1]); reps <- as.integer(args[2])
+d$sex <- factor(d$sex); d$region <- factor(d$region)
+tm <- replicate(reps, system.time(coxph(Surv(time, event) ~ treat * (age + sex + region),
+                data = d, ties = "efron"))[["elapsed"]])
+cat(min(tm), "\n")
+"""
+
+R_FULL = r"""
+suppressMessages(library(survival))
+args <- commandArgs(TRUE)
+d <- read.csv(args[1]); reps <- as.integer(args[2])
+d$sex <- factor(d$sex); d$region <- factor(d$region)
+d$agecat <- cut(d$age, quantile(d$age, 0:4 / 4), include.lowest = TRUE)
+all_fits <- function() {
+  full <- coxph(Surv(time, event) ~ treat * (age + sex + region), data = d)
+  cox.zph(full, transform = "km", terms = TRUE)
+  coxph(Surv(time, event) ~ treat + age + sex + region, data = d)
+  for (red in c(". ~ . - treat:age", ". ~ . - treat:sex", ". ~ . - treat:region"))
+    update(full, as.formula(red))
+  subs <- c(list(rep(TRUE, nrow(d))), lapply(levels(d$sex), function(l) d$sex == l),
+            lapply(levels(d$region), function(l) d$region == l),
+            lapply(levels(d$agecat), function(l) d$agecat == l))
+  for (s in subs) cox.zph(coxph(Surv(time, event) ~ treat, data = d[s, ]), transform = "km")
+}
+model <- replicate(reps, system.time(coxph(Surv(time, event) ~ treat * (age + sex + region),
+                   data = d))[["elapsed"]])
+fits <- replicate(reps, system.time(all_fits())[["elapsed"]])
+cat(min(model), min(fits), "\n")
+"""
+
+
+def run_r(script: str, csv: Path, reps: int) -> list[float]:
+    with tempfile.NamedTemporaryFile("w", suffix=".R", delete=False) as f:
+        f.write(script)
+    out = subprocess.run(["Rscript", f.name, str(csv), str(reps)], capture_output=True,
+                         text=True, check=True).stdout
+    return [float(x) for x in out.split()]
+
+
+def single_fits(ns, repeat, old_max, tmp, have_r) -> list[dict]:
+    from hte_report.models.survival import fit_cox, fit_cox_phreg
+
+    rows = []
+    for n in ns:
+        d = make_data(n)
+        X = design(d)
+        t, e = d.time.to_numpy(float), d.event.to_numpy(float)
+        s = np.zeros(n, dtype=int)
+        new = best(partial(fit_cox, X, t, e, s, "efron"), repeat)
+        fit = fit_cox(X, t, e, s, "efron")
+        ref, old = None, np.nan
+        if n <= old_max:
+            t0 = time.perf_counter()
+            ref = fit_cox_phreg(X, t, e, s, "efron")
+            old = time.perf_counter() - t0
+        r = np.nan
+        if have_r:
+            csv = Path(tmp) / f"cox_{n}.csv"
+            d.to_csv(csv, index=False)
+            r = run_r(R_SINGLE, csv, repeat)[0]
+        diff = (np.max(np.abs(fit.params - ref.params) / np.abs(ref.params)) if ref
+                else np.nan)
+        rows.append({"n": n, "events": int(e.sum()), "distinct event times":
+                     len(np.unique(t[e == 1])), "numpy (s)": new, "PHReg (s)": old,
+                     "R coxph (s)": r, "PHReg / numpy": old / new, "numpy / R": new / r,
+                     "Newton iterations": fit.iterations, "max rel diff vs PHReg": diff})
+    return rows
+
+
+def full_analysis(n, repeat, old, tmp, have_r) -> dict:
+    import hte_report.estimation.survival as es
+    from hte_report import fit_survival
+    from hte_report.models import survival as ms
+
+    d = make_data(n)
+
+    def run():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return fit_survival(FORMULA, d, treatment="treat", horizons=[5], rmst_tau=10)
+
+    res = run()
+    out = {"n": n, "numpy full analysis (s)": best(run, repeat)}
+    if old:  # every Cox fit through PHReg, as before issue 21
+        keep = es.fit_cox, es.cox_loglik
+
+        def fit_old(X, time, event, strata, ties, variance="model", groups=None, **_):
+            return ms.fit_cox_phreg(X, time, event, strata, ties, variance, groups)
+
+        def loglik_old(X, time, event, strata, ties, **_):
+            return fit_old(X, time, event, strata, ties).loglik
+
+        es.fit_cox, es.cox_loglik = fit_old, loglik_old
+        try:
+            t0 = time.perf_counter()
+            ref = run()
+            out["PHReg full analysis (s)"] = time.perf_counter() - t0
+        finally:
+            es.fit_cox, es.cox_loglik = keep
+        a, b = res.subgroups.estimate.to_numpy(), ref.subgroups.estimate.to_numpy()
+        ok = np.isfinite(a) & np.isfinite(b)
+        out["max rel diff of subgroup estimates vs PHReg path"] = float(
+            np.max(np.abs(a[ok] - b[ok]) / np.maximum(np.abs(b[ok]), 1e-12)))
+    if have_r:
+        csv = Path(tmp) / f"full_{n}.csv"
+        d.to_csv(csv, index=False)
+        model, fits = run_r(R_FULL, csv, repeat)
+        out["R coxph interaction model (s)"] = model
+        out["R same set of fits + cox.zph (s)"] = fits
+        out["numpy full / R model"] = out["numpy full analysis (s)"] / model
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=int, nargs="*", default=[1000, 10000, 100000])
+    ap.add_argument("--full-n", type=int, nargs="*", default=[100000])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--old", action="store_true", help="also time the PHReg full analysis")
+    ap.add_argument("--old-max", type=int, default=100000,
+                    help="largest n for single PHReg fits")
+    args = ap.parse_args()
+    have_r = shutil.which("Rscript") is not None
+    pd.set_option("display.width", 200)
+    pd.set_option("display.max_columns", 20)
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.n:
+            print(pd.DataFrame(single_fits(args.n, args.repeat, args.old_max, tmp, have_r))
+                  .to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+        for n in args.full_n:
+            for k, v in full_analysis(n, args.repeat, args.old, tmp, have_r).items():
+                print(f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}")
+
+
+if __name__ == "__main__":
+    main()

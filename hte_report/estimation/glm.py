@@ -21,12 +21,11 @@ from hte_report.errors import (
     ModelWarning,
     SparseSubgroupWarning,
 )
-from hte_report.estimation import interaction_effects
+from hte_report.estimation import additive, interaction_effects
 from hte_report.estimation.coefficients import coefficient_frames
 from hte_report.estimation.contrasts import (
     Means,
     RowGroups,
-    additive_interaction,
     contrast,
     equality_test,
     interval,
@@ -40,7 +39,6 @@ from hte_report.estimation.profiles import (
     curve_points,
     eval_points,
     profile_designs,
-    profile_frame,
 )
 from hte_report.estimation.setup import setup
 from hte_report.models.glm import FitFailure, FittedModel, fit_glm
@@ -123,9 +121,10 @@ def fit(
     grid = curve_points(design)
     cond_designs = profile_designs(design, parsed.treatment, points, profile)
     curve_designs = profile_designs(design, parsed.treatment, grid, profile)
-    reri_designs = (_reri_designs(design, parsed.treatment, profile)
+    reri_designs = (additive.reri_designs(design, parsed.treatment, profile)
                     if any(fm.link != "identity" for fm in fitted) else {})
     sub_rows, overall_rows, test_rows, reri_rows, curve_rows = [], [], [], [], []
+    joint_rows = []
     effect_rows = []
     all_means = Means.of_models(fitted, design, row_groups)  # group 0: all patients
     for fm, means in zip(fitted, all_means):
@@ -138,7 +137,9 @@ def fit(
                                    sparse, method="curve")
         test_rows += _tests(fm, design, parsed.treatment, subs, sparse, family, y, expo, groups,
                             path, cells, means.take(slice(1, None)))
-        reri_rows += _reri(fm, parsed.treatment, conf_level, reri_designs)
+        rows = additive.reri(fm, parsed.treatment, conf_level, reri_designs)
+        reri_rows += rows["additive"]
+        joint_rows += rows["joint_effects"]
         effect_rows += _interaction_effects(fm, design, parsed.treatment, subs,
                                             means.take(slice(1, None)), sparse, family,
                                             conf_level)
@@ -157,8 +158,8 @@ def fit(
         overall=pd.DataFrame(overall_rows),
         curves=pd.DataFrame(curve_rows, columns=None if curve_rows else ROW_COLUMNS),
         interactions=interactions,
-        additive=pd.DataFrame(reri_rows, columns=["modifier", "measure", "estimate", "std_error",
-                                                  "conf_low", "conf_high", "model", "reference"]),
+        additive=pd.DataFrame(reri_rows, columns=additive.COLUMNS),
+        joint_effects=pd.DataFrame(joint_rows, columns=additive.COLUMNS),
         models=pd.DataFrame(model_rows),
         interaction_effects=pd.DataFrame(effect_rows, columns=EFFECT_COLUMNS),
         **coefficient_frames(fitted, design.X, y, expo, cells, conf_level),
@@ -549,44 +550,3 @@ def _test_row(modifier, scale, test, stat, df, p, model, method, note, df_resid=
 def _inference_columns(fm: FittedModel) -> dict:
     """How an effect row's interval and p-value were made: z, or t with the residual df."""
     return {"inference": fm.inference, "df": np.nan if fm.t_df is None else fm.t_df}
-
-
-def _reri_designs(design: Design, treatment: str, profile: dict) -> dict:
-    """For each binary categorical modifier: its reference level and the rows ``L`` that turn
-    coefficients into the joint-exposure contrasts of :func:`_reri` (built once, in one
-    materialization, and shared by every model)."""
-    mods = [m for m in design.modifiers
-            if m.kind == "categorical" and len(design.levels[m.name].values) == 2]
-    frames = []
-    for m in mods:
-        lo, hi = design.levels[m.name].values
-        frames.append(profile_frame(design, [{**profile, treatment: t, m.name: lv}
-                                              for t, lv in ((0, lo), (1, lo), (0, hi), (1, hi))]))
-    out = {}
-    for m, X in zip(mods, design.materialize_many(frames)):
-        x00, x10, x01, x11 = X
-        out[m.name] = (design.levels[m.name].values[0],
-                       np.vstack([x10 - x00, x01 - x00, x11 - x10 - x01 + x00]))
-    return out
-
-
-def _reri(fm, treatment, conf_level, reri_designs):
-    """RERI, AP, SI for each binary modifier, at the reference profile (``reri_designs``).
-
-    The joint exposure contrasts (treatment x modifier) are linear-predictor differences between
-    profile rows with (t, m) = (1, 0), (0, 1), (1, 1) and the reference (0, 0), other covariates
-    at the reference profile, so the result does not depend on where continuous covariates
-    that also interact with treatment have their zero. With no other interaction this equals
-    the usual coefficient formula (Hosmer & Lemeshow 1992; epiR::epi.interaction).
-    """
-    if fm.link == "identity":
-        return []
-    label = "OR" if fm.link == "logit" else "RR"
-    rows = []
-    for name, (lo, L) in reri_designs.items():
-        df = additive_interaction(L @ fm.params, fm.cov(L), conf_level, label)
-        df.insert(0, "modifier", name)
-        df["model"] = fm.label
-        df["reference"] = f"{treatment}=0, {name}={lo}"
-        rows += df.to_dict("records")
-    return rows

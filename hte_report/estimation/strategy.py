@@ -361,6 +361,7 @@ def _combine(parts: list[_Part], formula, r: Roles, raw, strategy, multiplicity,
              overall, arms) -> HTEResult:
     frames = {k: [] for k in ("subgroups", "curves", "interactions", "additive",
                               "interaction_effects", "models", "profile", "overall",
+                              "joint_effects",
                               *MODEL_FRAMES)}
     analyses, notes = [], []
     first = parts[0].overall
@@ -378,7 +379,7 @@ def _combine(parts: list[_Part], formula, r: Roles, raw, strategy, multiplicity,
             res = part.by_modifier[m]
             a = part.analysis
             for key in ("subgroups", "curves", "interactions", "additive",
-                        "interaction_effects"):
+                        "interaction_effects", "joint_effects"):
                 df = getattr(res, key)
                 if len(df) and "modifier" in df:
                     frames[key].append(_tag(df[df.modifier == m], a, c))
@@ -431,7 +432,8 @@ def _combine(parts: list[_Part], formula, r: Roles, raw, strategy, multiplicity,
         interaction_effects=out["interaction_effects"], strategy=strategy,
         analyses=pd.DataFrame(analyses), display_cutpoints=cutpoints,
         overall_analysis=_overall_name(overall),
-        comparisons=comparisons, **{k: out[k] for k in MODEL_FRAMES},
+        comparisons=comparisons, joint_effects=out["joint_effects"],
+        **{k: out[k] for k in MODEL_FRAMES},
     )
 
 

@@ -21,7 +21,7 @@ TIDY_COLUMNS = [
 ]
 _FRAMES = ("subgroups", "overall", "curves", "interactions", "additive", "models", "profile",
            "exclusions", "interaction_effects", "analyses", "coefficients", "glance",
-           "covariance")
+           "covariance", "joint_effects")
 RELATIVE_SCALES = ("RR", "OR", "RateRatio", "HR", "MeanRatio")
 
 
@@ -48,6 +48,12 @@ class HTEResult:
         ``p_adjusted`` across modifiers.
     additive
         RERI, AP and SI for binary modifiers from ratio-scale models (label says OR or RR).
+    joint_effects
+        Beside ``additive``: RR10, RR01, RR11 against the stratum in ``reference`` and the
+        multiplicative interaction exp(b3) (``multiplicative_OR`` / ``_RR``), with CIs.
+    coefficients, glance, covariance
+        Every working model's coefficient table, model statistics and (long-form) coefficient
+        covariance; :meth:`vcov` gives one model's matrix.
     models
         Every working model: link, variance estimator, convergence, fallbacks.
     """
@@ -94,6 +100,9 @@ class HTEResult:
     glance: pd.DataFrame = field(default_factory=pd.DataFrame)
     #: every working model's coefficient covariance in long form (see :meth:`vcov`)
     covariance: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: beside ``additive``: the joint-exposure ratios R10, R01, R11 and the multiplicative
+    #: interaction exp(b3) = R11 / (R10 R01) of each binary modifier, with CIs
+    joint_effects: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     # ----------------------------------------------------------------- selection
     @cached_property

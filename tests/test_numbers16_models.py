@@ -148,8 +148,10 @@ def test_anorexia_effects_tests_and_interaction_effects_use_t(ref):
 def test_t_and_z_differ_visibly_in_a_small_trial():
     """n = 55 (CBT vs Cont): the t interval is wider than the z interval by qt/qnorm."""
     t, z = _anorexia("HC3", "t"), _anorexia("HC3", "z")
-    pick = (lambda r: r.subgroups[(r.subgroups.comparison == "CBT vs Cont")
-                                  & (r.subgroups.method == "conditional")])
+    def pick(r):
+        return r.subgroups[(r.subgroups.comparison == "CBT vs Cont")
+                           & (r.subgroups.method == "conditional")]
+
     wt = (pick(t).conf_high - pick(t).conf_low).to_numpy()
     wz = (pick(z).conf_high - pick(z).conf_low).to_numpy()
     from scipy import stats

@@ -11,10 +11,14 @@ import numpy as np
 from matplotlib import ticker
 
 from hte_report.core.format import MINUS, is_ratio
+from hte_report.errors import DataError
 from hte_report.presentation.plots.style import ForestStyle, _width
+from hte_report.spec.options import OptionError
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+
+    from hte_report.results.result import HTEResult
 
 
 def _tick(scale: str) -> ticker.Formatter:
@@ -97,3 +101,113 @@ def _style_axis(ax: Axes, scale: str, style: ForestStyle, length: float, axis: s
     for t in target.get_ticklabels():
         t.set_fontproperties(small)
 
+
+
+# ------------------------------------------------------------------------ user options
+def per_panel(name: str, value: object, primary: dict[str, tuple[str, str]],
+              axes: Sequence[str], once: bool) -> dict[str, object]:
+    """An option of the forest plot, per panel. ``value``: a mapping keyed by panel
+    (``"absolute"``, ``"relative"``) or by the panel's scale (``"RD"``, ``"HR"``, ...), or -
+    when ``once`` or only one panel is drawn - one value for every panel."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        if once or len(axes) == 1:
+            return {a: value for a in axes}
+        scales = ", ".join(f"{a!r} ({primary[a][0]})" for a in axes)
+        raise OptionError(f"{name}= must be given per panel when both panels are drawn, as a "
+                          f"mapping keyed by panel or scale: {scales}; e.g. {name}="
+                          f"{{'absolute': ..., 'relative': ...}}.")
+    out = {}
+    names = {a: a for a in axes} | {primary[a][0]: a for a in axes}
+    for key, v in value.items():
+        if key not in names:
+            raise OptionError(f"{name}= names {key!r}, which is not a panel drawn; use "
+                              f"{sorted(names)}.")
+        out[names[key]] = v
+    return out
+
+
+def _numbers(name: str, value: object, scale: str) -> list[float]:
+    try:
+        v = [float(x) for x in value]  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        raise OptionError(f"{name}= for the {scale} panel must be numbers, got "
+                          f"{value!r}.") from None
+    if not all(math.isfinite(x) for x in v) or (is_ratio(scale) and min(v, default=1) <= 0):
+        raise OptionError(f"{name}= for the {scale} panel must be finite"
+                          f"{' and positive (a ratio scale)' if is_ratio(scale) else ''}, got "
+                          f"{value!r}.")
+    return v
+
+
+def check_xlim(value: object, scale: str) -> tuple[float, float]:
+    """x-limits (low, high) in the units of the tidy frame (a risk difference as a
+    proportion, ratios as ratios)."""
+    v = _numbers("xlim", value, scale)
+    if len(v) != 2 or v[0] >= v[1]:
+        raise OptionError(f"xlim= for the {scale} panel must be (low, high) with low < high, "
+                          f"got {value!r}.")
+    return v[0], v[1]
+
+
+def check_ticks(value: object, scale: str, lim: tuple[float, float]) -> list[float]:
+    """Tick positions within the panel's limits."""
+    v = sorted(set(_numbers("ticks", value, scale)))
+    if not v:
+        raise OptionError(f"ticks= for the {scale} panel is empty.")
+    out = [t for t in v if not lim[0] - 1e-12 <= t <= lim[1] + 1e-12]
+    if out:
+        raise OptionError(f"ticks= {out} of the {scale} panel lie outside its x-limits "
+                          f"({lim[0]:.6g}, {lim[1]:.6g}); widen them with xlim=.")
+    return v
+
+
+def set_ticks(ax: Axes, ticks: list[float]) -> None:
+    """Fixed ticks (after :func:`_style_axis`, keeping its formatter)."""
+    ax.xaxis.set_major_locator(ticker.FixedLocator(ticks))
+    ax.xaxis.set_minor_locator(ticker.NullLocator())
+
+
+def panels_drawn(panels: object, available: list[str]) -> list[str]:
+    """The panels ``panels=`` asks for, among those the result has."""
+    from hte_report.spec.options import check_choice
+
+    if not available:
+        raise DataError("the result has no converged model to plot.")
+    check_choice("panels", panels, ["both", "absolute", "relative"])
+    if panels == "both":
+        return available
+    if panels not in available:
+        raise OptionError(f"panels={panels!r}: the result has no {panels} scale (it has "
+                          f"{', '.join(available)}).")
+    return [panels]
+
+
+def forest_options(result: HTEResult, axes: list[str], xlim: object, ticks: object,
+                   decimals: object) -> dict[str, dict]:
+    """xlim, ticks and decimals of the forest plot per panel, checked. Ticks without xlim
+    widen the automatic limits to include them."""
+    scale = {a: result.primary[a][0] for a in axes}
+    lims = {a: check_xlim(v, scale[a]) for a, v in per_panel("xlim", xlim, result.primary,
+                                                              axes, once=False).items()}
+    tks = {a: v for a, v in per_panel("ticks", ticks, result.primary, axes, False).items()}
+    dec = per_panel("decimals", decimals, result.primary, axes, once=True)
+    for a, d in dec.items():
+        if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or not 0 <= d <= 6:
+            raise OptionError(f"decimals= for the {scale[a]} panel must be an integer from 0 "
+                              f"to 6, got {d!r}.")
+    for a, t in tks.items():
+        tks[a] = check_ticks(t, scale[a], lims.get(a, (-math.inf, math.inf)))
+    return {"xlim": lims, "ticks": tks, "decimals": dec}
+
+
+def check_room(ax: Axes, width: float, need_w: float, need_h: float) -> None:
+    """The given Axes' area must hold the text columns and one text line per row."""
+    height = ax.get_position().height * 72 * ax.figure.get_figheight()
+    if width < need_w or height < need_h:
+        raise OptionError(
+            f"the given Axes is {width / 72:.2f} x {height / 72:.2f} in; this forest plot "
+            f"needs at least {need_w / 72:.2f} x {need_h / 72:.2f} in to draw without "
+            "overlap. Give a larger Axes (or figure), fewer text columns (columns=...), "
+            "one panel (panels=...) or a smaller font (style=ForestStyle(font_size=...)).")

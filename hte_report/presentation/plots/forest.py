@@ -14,8 +14,15 @@ from matplotlib.patches import Polygon
 from matplotlib.transforms import ScaledTranslation, blended_transform_factory
 
 from hte_report.core.format import clean_label, fmt_count, fmt_p, is_ratio
-from hte_report.errors import DataError
-from hte_report.presentation.plots.axes import _drawn, _limits, _style_axis
+from hte_report.presentation.plots.axes import (
+    _drawn,
+    _limits,
+    _style_axis,
+    check_room,
+    forest_options,
+    panels_drawn,
+    set_ticks,
+)
 from hte_report.presentation.plots.style import (
     ForestStyle,
     _arms,
@@ -25,6 +32,9 @@ from hte_report.presentation.plots.style import (
     _note,
     _scale_title,
     _width,
+    fmt_decimals,
+    relabelled,
+    with_columns,
 )
 from hte_report.presentation.survival import fmt_effect, higher_favours, is_survival, scale_label
 
@@ -93,6 +103,13 @@ def forest_plot(
     higher_is_better: bool = False,
     adjusted: bool = False,
     comparison: str | None = None,
+    panels: str = "both",
+    xlim: object = None,
+    ticks: object = None,
+    decimals: object = None,
+    arm_labels: tuple[str, str] | None = None,
+    columns: tuple[str, ...] | None = None,
+    labels: dict[str, str] | None = None,
 ) -> Figure:
     """Forest plot of subgroup effects with absolute and relative panels side by side.
 
@@ -112,6 +129,27 @@ def forest_plot(
     comparison
         For a treatment with three or more arms: which comparison (``"B vs A"``, one of
         ``result.comparisons``; default the first). It is named in the footnote.
+    panels
+        ``"both"`` (default), ``"absolute"`` or ``"relative"``.
+    xlim, ticks
+        x-limits ``(low, high)`` and tick positions, in the units of the tidy frame (a risk
+        difference as a proportion: ``(-0.2, 0.1)`` is −20 to 10 percentage points; ratios as
+        ratios). With both panels, a mapping keyed by panel or scale:
+        ``xlim={"RD": (-0.3, 0.2), "RR": (0.5, 2)}``. Intervals beyond the limits end in arrow
+        heads.
+    decimals
+        Decimals of the estimate column (percentage points for risk differences), one number
+        or a mapping per panel; default as in the tables.
+    arm_labels
+        ``(control, treated)`` names for the count columns and the "Favours ..." labels;
+        default the result's ``treatment_labels`` (the plan's ``control_label`` /
+        ``treated_label`` in a report).
+    columns
+        Text columns to show, any of ``"counts"``, ``"estimates"``, ``"p"`` (default: as
+        ``style`` says, all three).
+    labels
+        Display labels of modifiers, overriding the result's (e.g. the variable labels of a
+        SAS file: ``labels=hte_report.data.readers.variable_labels(df)``).
 
     Returns
     -------
@@ -129,10 +167,8 @@ def forest_plot(
     """
     import matplotlib.pyplot as plt
 
-    style = _check_style(style)
-    axes = [a for a in ("absolute", "relative") if a in result.primary]
-    if not axes:
-        raise DataError("the result has no converged model to plot.")
+    style = with_columns(_check_style(style), columns)
+    axes = panels_drawn(panels, [a for a in ("absolute", "relative") if a in result.primary])
     if result.comparisons:
         from hte_report.spec.options import check_choice
 
@@ -145,10 +181,12 @@ def forest_plot(
         result = replace(result, treatment_labels=(control, active))  # "Favours B", counts
     else:
         comparison = None
+    result = relabelled(result, arm_labels, labels)
+    opts = forest_options(result, axes, xlim, ticks, decimals)
     overall = {a: result.overall_effect(a, comparison) for a in axes}
     overall = {a: o if o.scale == result.primary[a][0] else None for a, o in overall.items()}
     rows = _rows(result, axes, adjusted, overall, comparison)
-    cols, texts = _columns(result, rows, axes, style)
+    cols, texts = _columns(result, rows, axes, style, opts["decimals"])
     fs, small = style.font_size, style.font(style.font_size - 1)
     n_units = 0.0  # height in text lines: rows, gaps before headings, space above the axis
     for i, r in enumerate(rows):
@@ -157,12 +195,26 @@ def forest_plot(
     n_units += 0.3
     notes = _forest_notes(result, axes, rows, overall, adjusted, comparison) \
         if style.show_footnote else []
-    head_h, fav_h = 2.5 * fs + 8, 2.5 * fs + 12  # points: column headers; ticks and favours
     text_w = sum(w for k, _, w in cols if not k.startswith("panel")) + 8
-    width = text_w + 72 * style.panel_width * len(axes) if ax is None else (
+    width = text_w + 72 * style.panel_width * style.scale * len(axes) if ax is None else (
         ax.get_position().width * 72 * ax.figure.get_figwidth())
-    note = _fit_text(" ".join(notes), width - 12, small, max_lines=20)
+    bold = style.font(weight="bold")
+    words = max(_width(w, bold) for k, h, _ in cols if k.startswith("panel")
+                for w in h.split())  # a panel is at least as wide as its title's longest word
+    flex_w = max(36.0, words + 4, (width - text_w) / len(axes))
+    if ax is None:
+        width = text_w + flex_w * len(axes)
+    cols = [(k, _fit_text(h.replace("\n", " "), flex_w - 4, bold, 200) if k.startswith(
+        "panel") else h, w) for k, h, w in cols]  # panel titles wrapped to the panel
+    head_lines = max(h.count("\n") + 1 for _, h, _ in cols)  # points: column headers
+    head_h = max(2.5 * fs + 8, head_lines * 1.15 * fs + 8)
+    fav_lines = max(_favours(f"Favours {arm} \u2192", 0.5 * flex_w + 18, small).count("\n") + 1
+                    for arm in _arms(result, ("control", "treatment")))
+    fav_h = max(2.5 * fs + 12, fs + 13 + 1.1 * (fs - 1) * fav_lines)  # ticks and "Favours"
+    note = _fit_text(" ".join(notes), width - 12, small, max_lines=200)
     foot_h = fav_h + (note.count("\n") + 1) * 1.3 * (fs - 1) + 8 if notes else fav_h
+    if ax is not None:
+        check_room(ax, width, text_w + flex_w * len(axes), head_h + foot_h + n_units * 1.2 * fs)
     if ax is None:
         row_h = 72 * style.row_height if style.row_height else fs * float(
             np.interp(len(rows), [20, 40], [2.0, 1.6]))
@@ -175,7 +227,7 @@ def forest_plot(
         ax.set_axis_off()
     fw, fh = (72 * v for v in fig.get_size_inches())
     body_h = box[3] - head_h - foot_h
-    x, flex = box[0] + 4, max(36.0, (box[2] - text_w) / len(axes))
+    x, flex = box[0] + 4, flex_w
 
     def new_axes(x0: float, w: float, label: str) -> Axes:
         a = fig.add_axes((x0 / fw, (box[1] + foot_h) / fh, w / fw, body_h / fh), label=label)
@@ -206,7 +258,7 @@ def forest_plot(
                    fontproperties=style.font(weight="bold"), parse_math=False)
         if panel:
             _draw_panel(a, result, key.removeprefix("panel-"), rows, overall, style,
-                        body_h / n_units, higher_is_better)
+                        body_h / n_units, higher_is_better, opts)
             continue
         a.set_axis_off()
         for i, (r, txt) in enumerate(zip(rows, texts[key], strict=True)):
@@ -223,11 +275,18 @@ def forest_plot(
     return fig
 
 
-def _columns(result: HTEResult, rows: list[_Row], axes: list[str], style: ForestStyle
+def _columns(result: HTEResult, rows: list[_Row], axes: list[str], style: ForestStyle,
+             decimals: dict | None = None
              ) -> tuple[list[tuple[str, str, float]], dict[str, list[str]]]:
     """Wrap labels (setting row heights); columns as (key, header, points) and texts."""
     prop, bold, small = style.font(), style.font(weight="bold"), style.font(style.font_size - 1)
-    label_w = 72 * style.max_label_width
+    label_w, panel_w = 72 * style.max_label_width * style.scale, 72 * style.panel_width * (
+        style.scale)
+    lines = {"heading": 2, "level": 1} if style.truncate_labels else {"heading": 200,
+                                                                      "level": 200}
+    if not style.truncate_labels:  # widen to the longest word: wrapping never cuts one
+        label_w = max([label_w] + [_width(w, bold) + 10 for r in rows
+                                   for w in r.label.split(" ")])
     if any(r.posthoc for r in rows):  # the post hoc tag always fits on one line
         label_w = max(label_w, _width(POSTHOC, bold))
     note_font = style.font(style.font_size - 1, style="italic")
@@ -236,15 +295,14 @@ def _columns(result: HTEResult, rows: list[_Row], axes: list[str], style: Forest
         if r.posthoc:
             one = f"{r.label} {POSTHOC}"
             r.label = one if _width(one, fp) <= label_w else (
-                f"{_fit_text(r.label, label_w, fp, 2)}\n{POSTHOC}")
+                f"{_fit_text(r.label, label_w, fp, lines['heading'])}\n{POSTHOC}")
         else:
             r.label = _fit_text(r.label, label_w - 10 * (r.kind == "level"), fp,
-                                2 if r.kind == "heading" else 1)
+                                lines["heading" if r.kind == "heading" else "level"])
         r.lines = r.label.count("\n") + 1
         for c in r.cells.values():  # a not-estimable note may take two lines in its panel
             if r.kind == "level" and c is not None and not np.isfinite(c.estimate):
-                note = _fit_text(_note(c), 72 * style.panel_width - 8,
-                                 note_font, 2)
+                note = _fit_text(_note(c), panel_w - 8, note_font, 2)
                 r.lines = max(r.lines, note.count("\n") + 1)
     label_col = max(_width(r.label, bold) + 10 * (r.kind == "level") for r in rows)
     cols = [("label", "Subgroup", max(label_col, _width("Subgroup", bold)) + 6)]
@@ -256,7 +314,9 @@ def _columns(result: HTEResult, rows: list[_Row], axes: list[str], style: Forest
             ev, n = f"events_{key}", f"n_{key}"
             texts[key] = ["" if r.counts is None else "\u2013" if not np.isfinite(r.counts[n])
                           else fmt_count(r.counts[ev], r.counts[n]) for r in rows]
-            name = name if len(name) <= 18 else f"{name[:17]}\u2026"
+            name = (name if len(name) <= 18 else f"{name[:17]}\u2026") if (
+                style.truncate_labels) else _fit_text(name, max(
+                    [54 * style.scale] + [_width(w, bold) for w in name.split(" ")]), bold, 200)
             head = f"{name[:1].upper()}{name[1:]}\n{'events/n' if binary else 'n'}"
             cols.append((key, head, max(_width(head, bold), *(_width(t, prop) for t in
                                                               texts[key])) + 10))
@@ -265,13 +325,12 @@ def _columns(result: HTEResult, rows: list[_Row], axes: list[str], style: Forest
         scale = result.primary[a][0]
         title = (f"{scale_label(result, scale)}" + (" (log scale)" if is_ratio(scale) else "")
                  if is_survival(result) else _scale_title(scale))
-        cols.append((f"panel-{a}", _fit_text(title, 72 * style.panel_width, bold,
-                                             3 if is_survival(result) else 2),
-                     72 * style.panel_width))
+        cols.append((f"panel-{a}", _fit_text(title, max(
+            [panel_w] + [_width(w, bold) for w in title.split(" ")]), bold, 200), panel_w))
         if not (style.show_estimates or style.show_p_interaction):
             continue
         key, heads = f"text-{a}", [r for r in rows if r.kind == "heading"]
-        texts[key] = [_estimate_text(r, a, style) for r in rows]
+        texts[key] = [_estimate_text(r, a, style, (decimals or {}).get(a)) for r in rows]
         head = (f"{scale_label(result, scale, short=True)}\n({pct} CI)"
                 if is_survival(result) else f"{scale} ({pct} CI)") if style.show_estimates \
             else ""
@@ -287,12 +346,22 @@ def _columns(result: HTEResult, rows: list[_Row], axes: list[str], style: Forest
     return cols, texts
 
 
-def _estimate_text(r: _Row, axis: str, style: ForestStyle) -> str:
+def _favours(text: str, width: float, prop) -> str:
+    """ "Favours X" on two lines, or (a long arm name) on up to three lines of ``width``."""
+    two = text.replace("Favours ", "Favours\n")
+    if _width(two, prop) <= width:
+        return two
+    return _fit_text(text, max([width] + [_width(w, prop) for w in text.split(" ")]), prop, 3)
+
+
+def _estimate_text(r: _Row, axis: str, style: ForestStyle, decimals: int | None = None) -> str:
     if r.kind == "heading":
         return r.p_text[axis] if style.show_p_interaction else ""
     c = r.cells[axis]
     if not style.show_estimates or c is None:  # no row on this scale: leave blank
         return ""
+    if decimals is not None:
+        return fmt_decimals(c.estimate, c.conf_low, c.conf_high, c.scale, int(decimals))
     return fmt_effect(c.estimate, c.conf_low, c.conf_high, c.scale)
 
 
@@ -411,7 +480,8 @@ def _survival_p_note(result: HTEResult, axes: list[str], adj: str) -> str:
 
 
 def _draw_panel(ax: Axes, result: HTEResult, axis: str, rows: list[_Row], overall: dict,
-                style: ForestStyle, row_h: float, higher_is_better: bool) -> None:
+                style: ForestStyle, row_h: float, higher_is_better: bool,
+                opts: dict | None = None) -> None:
     """Null and overall lines, diamond, squares, intervals and notes of one scale."""
     scale = result.primary[axis][0]
     null, o = (1.0 if is_ratio(scale) else 0.0), overall[axis]
@@ -422,11 +492,18 @@ def _draw_panel(ax: Axes, result: HTEResult, axis: str, rows: list[_Row], overal
         vals += [o.estimate, o.conf_low, o.conf_high]
     core = [c.estimate for _, c in ok] + ([] if o is None else [o.estimate, o.conf_low,
                                                                  o.conf_high])
-    lo, hi = _limits(vals, null, is_ratio(scale), core=core)
+    opts = opts or {}
+    lo, hi = (opts.get("xlim") or {}).get(axis) or _limits(vals, null, is_ratio(scale),
+                                                           core=core)
+    tks = (opts.get("ticks") or {}).get(axis)
+    if tks and axis not in (opts.get("xlim") or {}):  # automatic limits reach every tick
+        lo, hi = min(lo, tks[0]), max(hi, tks[-1])
     ax.set_xlim(lo, hi)
     end = _drawn(lo, hi, is_ratio(scale))
     length = ax.get_position().width * 72 * ax.figure.get_figwidth()
     _style_axis(ax, scale, style, length, "x")
+    if tks:
+        set_ticks(ax, tks)
     ax.spines["bottom"].set_linewidth(0.6)
     ax.axvline(null, color=style.null_color, lw=0.8, zorder=1, gid=f"forest-null-{axis}")
     if o is not None and np.isfinite(o.estimate):
@@ -470,7 +547,7 @@ def _draw_panel(ax: Axes, result: HTEResult, axis: str, rows: list[_Row], overal
     for side, text, ha, dx, room in (("left", f"\u2190 Favours {left}", "right", -3, frac),
                                      ("right", f"Favours {right} \u2192", "left", 3, 1 - frac)):
         if _width(text, small) > max(room, 0.5) * length + 18:
-            text = text.replace("Favours ", "Favours\n")
+            text = _favours(text, max(room, 0.5) * length + 18, small)
         ax.annotate(text, (frac, 0), xycoords="axes fraction", xytext=(dx, -style.font_size - 9),
                     textcoords="offset points", ha=ha, va="top", fontproperties=small,
                     linespacing=1.1, gid=f"forest-favours-{axis}-{side}", parse_math=False)

@@ -40,8 +40,13 @@ class ForestStyle:
         Text columns: events/n per arm, estimate [CI], interaction p on heading rows; and the
         explanatory footnote.
     panel_width, max_label_width, row_height
-        Inches. Longer subgroup labels are wrapped (headings) or truncated (levels);
-        ``row_height=None`` uses 2 × font size up to 20 rows, tapering to 1.6 × at 40.
+        Inches at the default 7 pt font; they grow in proportion with ``font_size``, so a
+        larger font never cuts more text. Longer subgroup labels are wrapped (headings) or
+        truncated (levels); ``row_height=None`` uses 2 × font size up to 20 rows, tapering to
+        1.6 × at 40.
+    truncate_labels
+        ``False``: subgroup labels and arm names are never cut; they wrap onto as many lines
+        as they need (the label column widens to the longest word).
 
     Examples
     --------
@@ -64,6 +69,7 @@ class ForestStyle:
     panel_width: float = 1.5
     max_label_width: float = 1.6
     row_height: float | None = None
+    truncate_labels: bool = True
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -74,6 +80,11 @@ class ForestStyle:
                     (v is None and f.name == "row_height") or (isinstance(v, (int, float))
                                                                and v > 0)):
                 raise OptionError(f"ForestStyle.{f.name} must be a positive number, got {v!r}.")
+
+    @property
+    def scale(self) -> float:
+        """Widths in inches are given at the default 7 pt font and grow with the font."""
+        return max(1.0, self.font_size / 7.0)
 
     def font(self, size: float | None = None, **kw: Any) -> FontProperties:
         """``FontProperties`` in this style's installed families (default size ``font_size``)."""
@@ -164,8 +175,70 @@ def _note(cell: pd.Series) -> str:
     return clean_label(note) if isinstance(note, str) and note.strip() else "not estimable"
 
 
+def fmt_decimals(est: float, low: float, high: float, scale: str, decimals: int) -> str:
+    """``est (low to high)`` with ``decimals`` decimals (risk and survival differences in
+    percentage points, as in the tables); U+2212 minus signs."""
+    import math
+
+    from hte_report.core.format import MINUS
+
+    k = 100.0 if scale in ("RD", "SurvDiff") else 1.0
+
+    def one(v: float) -> str:
+        if v is None or math.isnan(float(v)):
+            return "\u2013"
+        if math.isinf(float(v)):
+            return "\u221e" if v > 0 else f"{MINUS}\u221e"
+        return f"{k * float(v):.{decimals}f}".replace("-", MINUS)
+
+    if est is None or not math.isfinite(est):
+        return "not estimable"
+    if all(v is None or math.isnan(float(v)) for v in (low, high)):
+        return f"{one(est)} (CI not estimable)"
+    return f"{one(est)} ({one(low)} to {one(high)})"
+
+
 def _scale_title(scale: str) -> str:
     name = SCALE_NAMES.get(scale, scale)
     return f"{name} (log scale)" if is_ratio(scale) else name
 
 
+# ------------------------------------------------------------------ forest options
+_COLUMNS = {"counts": "show_counts", "estimates": "show_estimates", "p": "show_p_interaction"}
+
+
+def with_columns(style: ForestStyle, columns: object) -> ForestStyle:
+    """The style with the text columns ``columns`` names (and no others)."""
+    if columns is None:
+        return style
+    if isinstance(columns, str):
+        columns = (columns,)
+    try:
+        columns = tuple(columns)
+    except TypeError:
+        columns = (columns,)
+    bad = [c for c in columns if c not in _COLUMNS]
+    if bad:
+        raise OptionError(f"columns= names {bad}; use any of {list(_COLUMNS)}.")
+    from dataclasses import replace
+
+    return replace(style, **{flag: key in columns for key, flag in _COLUMNS.items()})
+
+
+def relabelled(result: HTEResult, arm_labels: object, labels: object) -> HTEResult:
+    from dataclasses import replace
+
+    if arm_labels is not None:
+        if (isinstance(arm_labels, str) or not hasattr(arm_labels, "__len__")
+                or len(arm_labels) != 2 or not all(isinstance(x, str) and x.strip()
+                                                    for x in arm_labels)):
+            raise OptionError(f"arm_labels= must be two texts (control, treated), got "
+                              f"{arm_labels!r}.")
+        result = replace(result, treatment_labels=(arm_labels[0], arm_labels[1]))
+    if labels is not None:
+        if not isinstance(labels, dict):
+            raise OptionError(f"labels= must be a mapping of modifier to display label, got "
+                              f"{type(labels).__name__}.")
+        extra = {str(k): str(v) for k, v in labels.items() if v is not None and str(v).strip()}
+        result = replace(result, labels={**(result.labels or {}), **extra})
+    return result

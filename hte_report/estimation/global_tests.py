@@ -4,17 +4,28 @@ crossed with the modifier, plus the adjustment terms; the (k - 1) x (modifier df
 coefficients are tested jointly (Wald with the model's variance; likelihood ratio for likelihood
 models with model-based variance), on the rows where that analysis's variables are observed.
 The per-comparison rows and tests come from the two-arm analyses; this test is the one number
-that does not depend on which arm is looked at (EMA 2019 on multi-arm subgroup findings)."""
+that does not depend on which arm is looked at (EMA 2019 on multi-arm subgroup findings).
+
+:func:`joint_heterogeneity`: the joint (global) test across *all* modifiers at once, from the
+model with every interaction."""
 
 from __future__ import annotations
+
+import warnings
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 from formulaic import model_matrix
 
+from hte_report.core.inference import adjust_pvalues
+from hte_report.errors import HTEReportError
 from hte_report.estimation.contrasts import lr_test, wald_test
-from hte_report.models.glm import FitFailure, fit_glm
+from hte_report.estimation.glm import _native, _reduced_start, fit_models
+from hte_report.estimation.setup import setup
+from hte_report.models.glm import FitFailure, choose_path, fit_glm
 from hte_report.models.survival import fit_cox
+from hte_report.spec.formula import formula_text
 from hte_report.spec.options import (
     DIFF_SCALE,
     MODELS,
@@ -130,3 +141,135 @@ def _exprs(terms: list[str]) -> set[str]:
 def _native_scale(info, family: str) -> str:
     return {"difference": DIFF_SCALE[family], "ratio": RATIO_SCALE[family],
             "odds-ratio": "OR"}[info.native]
+
+
+#: Columns of ``HTEResult.heterogeneity``.
+HETEROGENEITY_COLUMNS = ["comparison", "analysis", "modifiers", "scale", "test", "statistic",
+                         "df", "df_denominator", "distribution", "p_value", "model", "n",
+                         "note"]
+
+
+def joint_heterogeneity(formula: str, data, *, treatment: str, reference=None,
+                        family=None, models=None, variance=None, exposure=None,
+                        path: str = "auto", aggregate=None, inference=None,
+                        safe_formula: bool = False, comparison: str = "") -> list[dict]:
+    """One test that the treatment effect is the same whatever the values of *every*
+    modifier: all treatment x modifier coefficients of the joint model (``formula``: the
+    treatment crossed with every modifier, plus the adjustment terms) are zero, on the rows
+    where every variable is observed. Wald (F on the residual df for a Gaussian linear model
+    under ``inference="t"``) per working model, and likelihood ratio for likelihood models
+    with model-based variance. Not adjusted for multiplicity: it is one test per model."""
+    st = setup(formula, data, treatment=treatment, reference=reference, family=family,
+               models=models, variance=variance, exposure=exposure, safe_formula=safe_formula,
+               aggregate=aggregate if path in ("auto", "compressed") else False)
+    design, y, expo = st.design, st.y, st.expo
+    if st.cells is not None:
+        path = "cells"
+    elif path == "auto":
+        path = choose_path(design.X, expo)
+    fitted, _, _ = fit_models(st.model_names, design, y, st.var_opt, expo, st.groups, path,
+                              st.cells)
+    inference = check_inference(inference, st.family)
+    idx = np.unique(np.concatenate(
+        [design.interaction_columns(m, st.parsed.treatment) for m in design.modifiers]
+        or [np.array([], int)])).astype(int)
+    names = ", ".join(m.name for m in design.modifiers)
+    rows = []
+    for fm in fitted:
+        fm = replace(fm, inference=model_inference(fm.name, inference))
+        base = {"comparison": comparison, "analysis": "joint", "modifiers": names,
+                "scale": _native(fm, st.family)[1], "model": fm.label, "n": fm.n}
+        stat, df, p = wald_test(fm.params[idx], fm.cov(np.eye(len(fm.params))[idx]), fm.t_df)
+        rows.append({**base, "test": "wald", "statistic": stat, "df": df, "p_value": p,
+                     "distribution": "chi-square" if fm.t_df is None else "F",
+                     "df_denominator": np.nan if fm.t_df is None else fm.t_df,
+                     "note": "" if np.isfinite(stat) else "not estimable: the covariance of "
+                     "the interaction coefficients is singular or undefined"})
+        if MODELS[fm.name].likelihood and fm.variance == "model":
+            try:
+                red = fit_glm(fm.name, design.X, y, (), "model", expo, None,
+                              _reduced_start(fm, idx, design.X, y, expo), path, st.cells,
+                              drop=tuple(idx))
+                stat, df, p = lr_test(fm.loglik, red.loglik, len(idx))
+                note = ""
+            except FitFailure as exc:
+                stat, df, p, note = np.nan, len(idx), np.nan, f"reduced model failed: {exc}"
+            rows.append({**base, "test": "lr", "statistic": stat, "df": df, "p_value": p,
+                         "distribution": "chi-square", "df_denominator": np.nan,
+                         "note": note})
+    return rows
+
+
+# ------------------------------------------------- added to a strategy's combined result
+def with_global_tests(res, raw, r, arms, strategy, survival, engine_kw,
+                      multiplicity):
+    """Add the global (all arms) interaction test of each modifier to ``interactions``
+    (``comparison == "global"``; adjusted for multiplicity across modifiers, separately from
+    the per-comparison tests)."""
+    ctrl = arms[0][2]
+    values = [v for v in pd.unique(raw[r.treatment]) if not pd.isna(v)]
+    order = [ctrl] + [a for a in sorted(values, key=lambda v: (str(type(v)), v)) if a != ctrl]
+    analysis = "joint" if strategy == "joint" else "one-at-a-time"
+    adjustment = [formula_text([t]) for t in r.adjustment]
+    variance = engine_kw.get("variance")
+    extra = [variance.column] if isinstance(variance, Cluster) else []
+    if not survival and engine_kw.get("exposure"):
+        extra.append(engine_kw["exposure"])
+    rows = []
+    for m in r.modifiers:
+        mods = list(r.modifiers) if strategy == "joint" else [m]
+        terms = [t for k in mods for t in r.own_terms(k)]
+        used = list(dict.fromkeys([*r.outcome, r.treatment, *r.strata_columns, *extra,
+                                   *[c for k in mods for c in r.modifier_columns[k]],
+                                   *[c for c in r.adjustment_columns
+                                     if not c.startswith("strata(")]]))
+        frame = raw[used].dropna().convert_dtypes(convert_string=False,
+                                                  convert_integer=False,
+                                                  convert_boolean=False,
+                                                  convert_floating=False)
+        kw = dict(treatment=r.treatment, arms=order, modifier_terms=terms,
+                  target_terms=r.own_terms(m), modifier=m, adjustment=adjustment,
+                  analysis=analysis)
+        try:
+            if survival:
+                rows += cox_global_tests(frame, time=r.outcome[0], event=r.outcome[1],
+                                         strata=list(r.strata_columns),
+                                         ties=engine_kw.get("ties", "efron"),
+                                         variance=variance or "model", **kw)
+            else:
+                names = res.models[res.models.analysis == analysis].requested.unique()
+                rows += glm_global_tests(frame, outcome=r.outcome[0], model_names=names,
+                                         variance=variance, family=res.family,
+                                         exposure=engine_kw.get("exposure"),
+                                         inference=engine_kw.get("inference"), **kw)
+        except (HTEReportError, ValueError, np.linalg.LinAlgError) as exc:
+            rows.append({"modifier": m, "scale": "", "test": "wald", "statistic": np.nan,
+                         "df": 0, "p_value": np.nan, "model": "", "method": "global-wald",
+                         "analysis": analysis, "comparison": "global",
+                         "note": f"not estimable: {exc}"})
+    if not rows:
+        return res
+    glob = adjust_pvalues(pd.DataFrame(rows), multiplicity)
+    return replace(res, interactions=pd.concat([res.interactions, glob], ignore_index=True))
+
+
+def with_joint_test(res, data, r, arms, engine_kw, safe_formula):
+    """The joint heterogeneity test across every modifier (``HTEResult.heterogeneity``), from
+    the joint model of each comparison, whatever the strategy."""
+    kw = {k: v for k, v in engine_kw.items() if k in ("family", "models", "variance",
+                                                       "exposure", "path", "aggregate",
+                                                       "inference")}
+    rows = []
+    for comparison, mask, ref in arms:
+        sub = data.loc[mask] if mask is not None else data
+        try:
+            with warnings.catch_warnings():  # exclusions and fit notes: the analyses say them
+                warnings.simplefilter("ignore")
+                rows += joint_heterogeneity(r.joint_formula(), sub, treatment=r.treatment,
+                                            reference=ref, safe_formula=safe_formula,
+                                            comparison=comparison or "", **kw)
+        except (HTEReportError, np.linalg.LinAlgError) as exc:
+            rows.append({"comparison": comparison or "", "analysis": "joint",
+                         "modifiers": ", ".join(r.modifiers), "test": "wald",
+                         "note": f"not estimable: {exc}"})
+    return replace(res, heterogeneity=pd.DataFrame(rows, columns=HETEROGENEITY_COLUMNS))

@@ -40,10 +40,11 @@ from hte_report.data.prepare import dataset_sha256, read_data
 from hte_report.design.build import cut_categories, quarter_bins
 from hte_report.errors import DataError, HTEReportError
 from hte_report.estimation import glm
+from hte_report.estimation.global_tests import with_global_tests, with_joint_test
 from hte_report.estimation.survival import fit_survival
 from hte_report.results.result import HTEResult
 from hte_report.spec.formula import formula_text, quote_name, short, split_formula
-from hte_report.spec.options import Cluster, OptionError, check_choice, check_multiplicity
+from hte_report.spec.options import OptionError, check_choice, check_multiplicity
 
 STRATEGIES = ("one-at-a-time", "joint", "within-subgroup")
 #: Frames with one block per working model (tagged with the analysis that fitted it).
@@ -180,6 +181,8 @@ def fit_by_strategy(formula: str, data: object, *, strategy: str = "one-at-a-tim
             raise OptionError(f"display_cutpoints[{m!r}]: {m!r} is analysed as categorical; "
                               "display cutpoints apply to continuous modifiers. Remove them.")
     res = _combine(parts, formula, r, raw, strategy, multiplicity, cutpoints, overall, arms)
+    if not survival:
+        res = with_joint_test(res, data if cells else raw, r, arms, engine_kw, safe_formula)
     untreated = int(raw[r.treatment].isna().sum()) if len(arms) > 1 else 0
     if untreated:
         from dataclasses import replace as _replace
@@ -191,7 +194,7 @@ def fit_by_strategy(formula: str, data: object, *, strategy: str = "one-at-a-tim
         warnings.warn(why + ".", MissingDataWarning, stacklevel=2)
         res = _replace(res, notes=(*res.notes, why))
     if len(arms) > 1:
-        res = _with_global_tests(res, raw, r, arms, strategy, survival, engine_kw, multiplicity)
+        res = with_global_tests(res, raw, r, arms, strategy, survival, engine_kw, multiplicity)
     return res
 
 
@@ -435,62 +438,6 @@ def _combine(parts: list[_Part], formula, r: Roles, raw, strategy, multiplicity,
         comparisons=comparisons, joint_effects=out["joint_effects"],
         **{k: out[k] for k in MODEL_FRAMES},
     )
-
-
-def _with_global_tests(res: HTEResult, raw, r: Roles, arms, strategy, survival, engine_kw,
-                       multiplicity) -> HTEResult:
-    """Add the global (all arms) interaction test of each modifier to ``interactions``
-    (``comparison == "global"``; adjusted for multiplicity across modifiers, separately from
-    the per-comparison tests)."""
-    from dataclasses import replace as _replace
-
-    from hte_report.estimation.global_tests import cox_global_tests, glm_global_tests
-
-    ctrl = arms[0][2]
-    values = [v for v in pd.unique(raw[r.treatment]) if not pd.isna(v)]
-    order = [ctrl] + [a for a in sorted(values, key=lambda v: (str(type(v)), v)) if a != ctrl]
-    analysis = "joint" if strategy == "joint" else "one-at-a-time"
-    adjustment = [formula_text([t]) for t in r.adjustment]
-    variance = engine_kw.get("variance")
-    extra = [variance.column] if isinstance(variance, Cluster) else []
-    if not survival and engine_kw.get("exposure"):
-        extra.append(engine_kw["exposure"])
-    rows = []
-    for m in r.modifiers:
-        mods = list(r.modifiers) if strategy == "joint" else [m]
-        terms = [t for k in mods for t in r.own_terms(k)]
-        used = list(dict.fromkeys([*r.outcome, r.treatment, *r.strata_columns, *extra,
-                                   *[c for k in mods for c in r.modifier_columns[k]],
-                                   *[c for c in r.adjustment_columns
-                                     if not c.startswith("strata(")]]))
-        frame = raw[used].dropna().convert_dtypes(convert_string=False,
-                                                  convert_integer=False,
-                                                  convert_boolean=False,
-                                                  convert_floating=False)
-        kw = dict(treatment=r.treatment, arms=order, modifier_terms=terms,
-                  target_terms=r.own_terms(m), modifier=m, adjustment=adjustment,
-                  analysis=analysis)
-        try:
-            if survival:
-                rows += cox_global_tests(frame, time=r.outcome[0], event=r.outcome[1],
-                                         strata=list(r.strata_columns),
-                                         ties=engine_kw.get("ties", "efron"),
-                                         variance=variance or "model", **kw)
-            else:
-                names = res.models[res.models.analysis == analysis].requested.unique()
-                rows += glm_global_tests(frame, outcome=r.outcome[0], model_names=names,
-                                         variance=variance, family=res.family,
-                                         exposure=engine_kw.get("exposure"),
-                                         inference=engine_kw.get("inference"), **kw)
-        except (HTEReportError, ValueError, np.linalg.LinAlgError) as exc:
-            rows.append({"modifier": m, "scale": "", "test": "wald", "statistic": np.nan,
-                         "df": 0, "p_value": np.nan, "model": "", "method": "global-wald",
-                         "analysis": analysis, "comparison": "global",
-                         "note": f"not estimable: {exc}"})
-    if not rows:
-        return res
-    glob = adjust_pvalues(pd.DataFrame(rows), multiplicity)
-    return _replace(res, interactions=pd.concat([res.interactions, glob], ignore_index=True))
 
 
 def _meta(first: HTEResult, parts: list[_Part]) -> dict:

@@ -21,7 +21,7 @@ TIDY_COLUMNS = [
 ]
 _FRAMES = ("subgroups", "overall", "curves", "interactions", "additive", "models", "profile",
            "exclusions", "interaction_effects", "analyses", "coefficients", "glance",
-           "covariance", "joint_effects")
+           "covariance", "joint_effects", "heterogeneity")
 RELATIVE_SCALES = ("RR", "OR", "RateRatio", "HR", "MeanRatio")
 
 
@@ -51,6 +51,11 @@ class HTEResult:
     joint_effects
         Beside ``additive``: RR10, RR01, RR11 against the stratum in ``reference`` and the
         multiplicative interaction exp(b3) (``multiplicative_OR`` / ``_RR``), with CIs.
+    heterogeneity
+        The joint test that no modifier changes the effect: every treatment x modifier
+        coefficient of the joint model is zero (Wald, or F under t inference; LR for
+        likelihood models with model-based variance), per working model and comparison; not
+        adjusted for multiplicity (one test per model).
     coefficients, glance, covariance
         Every working model's coefficient table, model statistics and (long-form) coefficient
         covariance; :meth:`vcov` gives one model's matrix.
@@ -103,6 +108,8 @@ class HTEResult:
     #: beside ``additive``: the joint-exposure ratios R10, R01, R11 and the multiplicative
     #: interaction exp(b3) = R11 / (R10 R01) of each binary modifier, with CIs
     joint_effects: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: the joint (global) heterogeneity test across every modifier, per working model
+    heterogeneity: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     # ----------------------------------------------------------------- selection
     @cached_property

@@ -52,7 +52,7 @@ from hte_report.estimation.survival_rows import (
     row,
     test_row,
 )
-from hte_report.models.cox import risk_sets
+from hte_report.models.cox import risk_sets, subset_order
 from hte_report.models.survival import (
     CoxFit,
     arm_counts,
@@ -322,10 +322,10 @@ def _subgroup_ph(ctx: Ctx) -> dict:
         if key in ctx.sparse:
             out[key] = np.nan
             continue
-        codes = np.unique(ctx.strata[rows], return_inverse=True)[1]
+        codes = np.unique(ctx.strata[rows], return_inverse=True)[1].ravel()
         try:
             fit = fit_cox(ctx.t[rows, None].astype(float), ctx.time[rows], ctx.event[rows],
-                          codes, ctx.ties)
+                          codes, ctx.ties, order=subset_order(ctx.risk, rows))
             out[key] = zph_test(fit, {})[-1]["p_value"]
         except (ModelError, np.linalg.LinAlgError):
             out[key] = np.nan

@@ -52,6 +52,7 @@ class RiskSets:
     seg_bounds: np.ndarray  # (S+1,) segment offsets of each stratum
     blk_seg: np.ndarray  # (K,) the segment of each block's deaths
     dead: np.ndarray  # (n,) 1.0 for a death, sorted
+    chunks: tuple  # (row_lo, row_hi, seg_lo, seg_hi): row ranges of whole segments, ~CHUNK rows
     stratum: np.ndarray  # (K,) stratum code of each block
     time: np.ndarray  # (K,) time of each block
 
@@ -63,13 +64,17 @@ class RiskSets:
         return self.efron_frac if ties == "efron" else np.zeros(len(self.kk))
 
 
-def risk_sets(time: np.ndarray, event: np.ndarray, strata: np.ndarray) -> RiskSets:
-    """Sort once by (stratum, time, deaths first) and index the event blocks."""
+def risk_sets(time: np.ndarray, event: np.ndarray, strata: np.ndarray,
+              order: np.ndarray | None = None) -> RiskSets:
+    """Sort once by (stratum, time, deaths first) and index the event blocks. ``order``: that
+    sort order when already known (e.g. a subset of rows of sorted risk sets, see
+    :func:`subset_order`)."""
     time = np.asarray(time, dtype=float)
     strata = np.asarray(strata)
     n = len(time)
     ev = np.asarray(event, dtype=float)
-    order = np.lexsort((ev != 1, time, strata))  # the deaths of a time lead its rows
+    if order is None:
+        order = np.lexsort((ev != 1, time, strata))  # the deaths of a time lead its rows
     t, s = time[order], strata[order]
     dead = ev[order] == 1
     new_s = np.concatenate([[True], s[1:] != s[:-1]]) if n else np.zeros(0, bool)
@@ -84,18 +89,33 @@ def risk_sets(time: np.ndarray, event: np.ndarray, strata: np.ndarray) -> RiskSe
     K = len(start)
     kk = np.repeat(np.arange(K), deaths)
     frac = (np.arange(len(kk)) - np.repeat(dstart, deaths)) / np.repeat(deaths, deaths)
-    last = np.searchsorted(blk_grp, grp, side="right") - 1
+    is_blk = np.zeros(len(gstart), dtype=np.int64)
+    is_blk[blk_grp] = 1
+    last = np.cumsum(is_blk)[grp] - 1  # blocks at or before each row's (stratum, time) group
     if K:
         other = (last >= 0) & (seg_row[start][np.maximum(last, 0)] != seg_row)
         last = np.where(other, -1, last)
     blk_bounds = np.searchsorted(start, bounds, side="left")
     seg = np.unique(np.concatenate([bounds[:-1], start, start + deaths]))
     seg = seg[seg < n]
+    cut = np.unique(np.searchsorted(seg, np.arange(0, n, CHUNK)))  # chunks of whole segments
+    seg_hi = np.append(cut[1:], len(seg))
+    row_hi = np.append(seg[cut[1:]], n)
+    chunks = tuple(zip(seg[cut].tolist(), row_hi.tolist(), cut.tolist(), seg_hi.tolist()))
     return RiskSets(order=order, bounds=bounds, blk_bounds=blk_bounds, dead_rows=dead_rows,
                     start=start, dstart=dstart, deaths=deaths.astype(float), kk=kk,
                     efron_frac=frac, last=last, stratum=s[start], time=t[start], seg=seg,
                     seg_bounds=np.searchsorted(seg, bounds), blk_seg=np.searchsorted(seg, start),
-                    dead=dead.astype(float))
+                    dead=dead.astype(float), chunks=chunks)
+
+
+def subset_order(rs: RiskSets, rows: np.ndarray) -> np.ndarray:
+    """The sort order of the rows selected by the boolean mask ``rows`` (positions within the
+    subset), from sorted risk sets of all rows: valid for any order-preserving recoding of the
+    strata of the subset."""
+    pos = np.cumsum(rows) - 1
+    kept = rs.order[rows[rs.order]]
+    return pos[kept]
 
 
 def _rcumsum(a: np.ndarray, bounds: np.ndarray) -> np.ndarray:
@@ -114,12 +134,29 @@ def _cumsum(a: np.ndarray, bounds: np.ndarray) -> np.ndarray:
     return out
 
 
+CHUNK = 4096  # rows per pass of the n x p work (in cache: no n x p temporaries)
+
+
+def _rows_pass(rs: RiskSets, Xs: np.ndarray, w: np.ndarray, r: np.ndarray | None = None):
+    """``X' diag(w) X``, ``X' (dead - w)`` and, given ``r``, the segment sums of ``r x``:
+    chunk by chunk over whole segments, so every temporary stays small."""
+    p = Xs.shape[1]
+    xtwx = np.zeros((p, p))
+    score = np.zeros(p)
+    seg1 = np.empty((len(rs.seg), p)) if r is not None else None
+    for lo, hi, slo, shi in rs.chunks:
+        xc, wc = Xs[lo:hi], w[lo:hi]
+        xtwx += (xc.T * wc) @ xc
+        score += xc.T @ (rs.dead[lo:hi] - wc)
+        if r is not None:
+            seg1[slo:shi] = np.add.reduceat(xc * r[lo:hi, None], rs.seg[slo:shi] - lo, axis=0)
+    return xtwx, score, seg1
+
+
 def _at_last(cum: np.ndarray, last: np.ndarray) -> np.ndarray:
-    """``cum[last]`` with zeros where a row precedes every event of its stratum."""
-    if not len(cum):
-        return np.zeros((len(last),) + cum.shape[1:])
-    out = cum[np.maximum(last, 0)]
-    return np.where((last >= 0).reshape((-1,) + (1,) * (cum.ndim - 1)), out, 0.0)
+    """``cum[last]`` with zeros where a row precedes every event of its stratum (-1)."""
+    ext = np.concatenate([np.zeros((1,) + cum.shape[1:]), cum])
+    return ext[last + 1]
 
 
 @dataclass(frozen=True)
@@ -162,11 +199,10 @@ def evaluate(rs: RiskSets, Xs: np.ndarray, beta: np.ndarray, ties: str,
     a, b = _block_sums(rs, inv, frac)
     w = r * _at_last(_cumsum(a, rs.blk_bounds), rs.last)
     w[dr] -= rd * b[rs.kk]
-    score = Xs.T @ (rs.dead - w)
-    seg1 = np.add.reduceat(r[:, None] * Xs, rs.seg, axis=0)
+    xtwx, score, seg1 = _rows_pass(rs, Xs, w, r)
     S1 = _rcumsum(seg1, rs.seg_bounds)[rs.blk_seg]
     D1 = seg1[rs.blk_seg]
-    info = (Xs.T * w) @ Xs - _xbar_cross(rs, S1, D1, inv, frac)
+    info = xtwx - _xbar_cross(rs, S1, D1, inv, frac)
     info = (info + info.T) / 2
     return Evaluation(beta, loglik, score, info, r, S0, S1, D0, D1, inv, frac)
 
@@ -206,7 +242,7 @@ def weighted_information(rs: RiskSets, Xs: np.ndarray, ev: Evaluation,
     a, b = _block_sums(rs, ev.inv, ev.frac, weight)
     w = ev.r * _at_last(_cumsum(a, rs.blk_bounds), rs.last)
     w[rs.dead_rows] -= ev.r[rs.dead_rows] * b[rs.kk]
-    out = (Xs.T * w) @ Xs - _xbar_cross(rs, ev.S1, ev.D1, ev.inv, ev.frac, weight)
+    out = _rows_pass(rs, Xs, w)[0] - _xbar_cross(rs, ev.S1, ev.D1, ev.inv, ev.frac, weight)
     return (out + out.T) / 2
 
 
@@ -257,9 +293,11 @@ class NewtonResult:
 
 
 def newton(rs: RiskSets, Xs: np.ndarray, ties: str, init: np.ndarray | None = None,
-           maxiter: int = 60) -> NewtonResult:
+           maxiter: int = 60, need_info: bool = True) -> NewtonResult:
     """Newton–Raphson with step-halving; raises ``np.linalg.LinAlgError`` when the information
-    at the start is singular."""
+    at the start is singular. ``need_info=False``: only the maximized log-likelihood is
+    wanted, so the last evaluation skips the derivatives (and the check for infinite
+    coefficients)."""
     p = Xs.shape[1]
     beta = np.zeros(p) if init is None else np.asarray(init, dtype=float).copy()
     ev = evaluate(rs, Xs, beta, ties)
@@ -271,18 +309,20 @@ def newton(rs: RiskSets, Xs: np.ndarray, ties: str, init: np.ndarray | None = No
     for it in range(1, maxiter + 1):  # noqa: B007
         step = np.linalg.solve(ev.info, ev.score)
         decrement = float(ev.score @ step)
-        new = evaluate(rs, Xs, beta + step, ties)
+        last = decrement < 1e-16  # the step to take is the last one
+        deriv = need_info or not last
+        new = evaluate(rs, Xs, beta + step, ties, deriv)
         halvings = 0
         while not (new.loglik >= ev.loglik - 1e-12 * abs(ev.loglik)) and halvings < 30:
             step = step / 2
-            new = evaluate(rs, Xs, beta + step, ties)
+            new = evaluate(rs, Xs, beta + step, ties, deriv)
             halvings += 1
         if not np.isfinite(new.loglik):
             message = "the log-likelihood is not finite"
             break
         change = abs(new.loglik - ev.loglik)
         beta, ev = beta + step, new
-        if decrement < 1e-16 or (decrement < 1e-9 and change <= 1e-14 * abs(ev.loglik)):
+        if last or (decrement < 1e-9 and change <= 1e-14 * abs(ev.loglik)):
             converged = True
             break
         if halvings == 30:
@@ -291,7 +331,7 @@ def newton(rs: RiskSets, Xs: np.ndarray, ties: str, init: np.ndarray | None = No
     else:
         message = f"no convergence in {maxiter} Newton iterations"
     infinite = np.zeros(0, dtype=int)
-    if converged:
+    if converged and ev.info is not None:
         try:
             nxt = np.linalg.solve(ev.info, ev.score)
         except np.linalg.LinAlgError:

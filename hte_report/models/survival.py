@@ -37,6 +37,7 @@ from hte_report.models.cox import (
     weighted_information,
 )
 from hte_report.models.cox import score_residuals as score_residuals_sorted
+from hte_report.models.fast import one_blas_thread
 from hte_report.models.glm import FittedModel
 from hte_report.spec.options import Cluster
 
@@ -164,25 +165,27 @@ class CoxFit:
     center: np.ndarray  # column means subtracted from X
     time: np.ndarray = field(repr=False)
     event: np.ndarray = field(repr=False)
-    X: np.ndarray = field(repr=False)  # centred design
+    Xs: np.ndarray = field(repr=False)  # centred design, rows in risk-set order
     strata: np.ndarray = field(repr=False)
-    risk: RiskSets | None = field(default=None, repr=False)  # rows sorted by (stratum, time)
+    risk: RiskSets = field(repr=False)  # rows sorted by (stratum, time)
     final: Evaluation | None = field(default=None, repr=False)  # risk-set sums at params
     iterations: int = 0
     message: str = ""  # why the fit did not converge
 
     @property
-    def Xs(self) -> np.ndarray:
-        """The centred design in risk-set (sorted) order."""
-        return self.X[self.risk.order]
+    def X(self) -> np.ndarray:
+        """The centred design in the original row order."""
+        out = np.empty_like(self.Xs)
+        out[self.risk.order] = self.Xs
+        return out
 
     def evaluation(self) -> tuple[RiskSets, np.ndarray, Evaluation]:
         """Risk sets, sorted design and the risk-set sums at the estimates."""
-        rs = self.risk if self.risk is not None else risk_sets(self.time, self.event,
-                                                               self.strata)
-        Xs = self.X[rs.order]
-        ev = self.final if self.final is not None else evaluate(rs, Xs, self.params, self.ties)
-        return rs, Xs, ev
+        ev = self.final
+        if ev is None:
+            with one_blas_thread():
+                ev = evaluate(self.risk, self.Xs, self.params, self.ties)
+        return self.risk, self.Xs, ev
 
     def as_fitted_model(self, name: str, columns: tuple[str, ...]) -> FittedModel:
         """The log-link view used by the contrast engine: exp(x'b) is the relative hazard, so a
@@ -227,23 +230,23 @@ def fit_cox(
     init: np.ndarray | None = None,
     risk: RiskSets | None = None,
     names: tuple[str, ...] | None = None,
+    order: np.ndarray | None = None,
 ) -> CoxFit:
     """Fit a Cox model by Newton–Raphson on the column-centred design (numpy kernel of
     :mod:`hte_report.models.cox`; ``risk`` reuses rows already sorted for the same
-    time/event/strata, ``init`` warm-starts the iterations).
+    time/event/strata, ``order`` reuses their sort order, ``init`` warm-starts the
+    iterations).
 
     A coefficient that drifts towards infinity (monotone likelihood) gives ``converged=False``
     and a :class:`ConvergenceWarning` naming it; a singular information matrix a
     :class:`ModelError`."""
-    X = np.asarray(X, dtype=float)
-    center = X.mean(axis=0)
-    Xc = X - center
-    rs = risk if risk is not None else risk_sets(time, event, strata)
+    rs = risk if risk is not None else risk_sets(time, event, strata, order)
     if not len(rs.dead_rows):
         raise ModelError("no events: a Cox model needs at least one event.")
-    Xs = Xc[rs.order]
+    Xs, center = _sorted_centred(X, rs)
     try:
-        nr = newton(rs, Xs, ties, init)
+        with one_blas_thread():
+            nr = newton(rs, Xs, ties, init)
     except np.linalg.LinAlgError as exc:
         raise ModelError(f"the Cox model could not be fitted (singular information matrix: "
                          f"{exc}); check for collinear or constant covariates.") from None
@@ -255,25 +258,34 @@ def fit_cox(
     ev = nr.ev
     vmodel = _inverse(ev.info)
     U = score_residuals_sorted(rs, Xs, ev) if variance != "model" else None
-    vcov, label = _sandwich(vmodel, U, variance, groups, len(time))
+    with one_blas_thread():
+        vcov, label = _sandwich(vmodel, U, variance, groups, len(time))
     ll_null = nr.loglik_init if init is None else evaluate(
         rs, Xs[:, :0], np.zeros(0), ties, derivatives=False).loglik
     return CoxFit(ties=ties, params=nr.beta, vcov=vcov, vcov_model=vmodel, loglik=ev.loglik,
                   loglik_null=ll_null, converged=nr.converged, n=len(time),
                   n_events=int(np.sum(event)), variance=label, center=center, time=time,
-                  event=event, X=Xc, strata=strata, risk=rs, final=ev,
+                  event=event, Xs=Xs, strata=strata, risk=rs, final=ev,
                   iterations=nr.iterations, message=nr.message)
+
+
+def _sorted_centred(X, rs: RiskSets) -> tuple[np.ndarray, np.ndarray]:
+    """The design's rows in risk-set order, centred at the column means (one copy)."""
+    Xs = np.asarray(X, dtype=float)[rs.order]
+    center = Xs.mean(axis=0)
+    Xs -= center  # a fresh array from the fancy index: never the caller's (pandas) memory
+    return Xs, center
 
 
 def cox_loglik(X, time, event, strata, ties, *, init=None, risk=None) -> float:
     """Maximized partial log-likelihood of a (reduced) Cox model; 0 columns = null model."""
     rs = risk if risk is not None else risk_sets(time, event, strata)
-    X = np.asarray(X, dtype=float)
-    Xs = (X - X.mean(axis=0))[rs.order]
-    if X.shape[1] == 0:
+    Xs, _ = _sorted_centred(X, rs)
+    if Xs.shape[1] == 0:
         return evaluate(rs, Xs, np.zeros(0), ties, derivatives=False).loglik
     try:
-        return newton(rs, Xs, ties, init).ev.loglik
+        with one_blas_thread():
+            return newton(rs, Xs, ties, init, need_info=False).ev.loglik
     except np.linalg.LinAlgError as exc:
         raise ModelError(f"the Cox model could not be fitted: {exc}") from None
 
@@ -308,10 +320,11 @@ def fit_cox_phreg(X, time, event, strata, ties, variance="model", groups=None) -
          if variance != "model" else None)
     vcov, label = _sandwich(vmodel, U, variance, groups, len(time))
     null = PHReg(time, np.zeros((len(time), 1)), status=event, strata=strata, ties=ties)
+    rs = risk_sets(time, event, strata)
     return CoxFit(ties=ties, params=params, vcov=vcov, vcov_model=vmodel, loglik=float(res.llf),
                   loglik_null=float(null.loglike(np.zeros(1))), converged=converged, n=len(time),
                   n_events=int(event.sum()), variance=label, center=center, time=time,
-                  event=event, X=Xc, strata=strata)
+                  event=event, Xs=Xc[rs.order], strata=strata, risk=rs)
 
 
 # ----------------------------------------------------------------------------- baseline hazard
@@ -416,9 +429,10 @@ def zph_test(fit: CoxFit, terms: dict[str, np.ndarray]) -> list[dict]:
     u = g @ (xdeath - mean_at_deaths(rs, ev))
     imat = np.zeros((2 * p, 2 * p))
     imat[:p, :p] = ev.info
-    imat[:p, p:] = weighted_information(rs, Xs, ev, g)
+    with one_blas_thread():
+        imat[:p, p:] = weighted_information(rs, Xs, ev, g)
+        imat[p:, p:] = weighted_information(rs, Xs, ev, g * g)
     imat[p:, :p] = imat[:p, p:].T
-    imat[p:, p:] = weighted_information(rs, Xs, ev, g * g)
     out = []
     for name, jj in list(terms.items()) + [("GLOBAL", np.arange(p))]:
         kk = np.concatenate([np.arange(p), p + np.asarray(jj)])

@@ -468,7 +468,9 @@ def _check_constant(frame: pd.DataFrame, group: str, cols: list[str]) -> None:
     for col in cols:
         k = frame.groupby(group, sort=False)[col].nunique()
         if (k > 1).any():
-            raise DataError(f"{col!r} varies within {group} {k[k > 1].index[0]!r}: treatment and "
+            who = k[k > 1].index[0]
+            who = who.item() if hasattr(who, "item") else who
+            raise DataError(f"{col!r} varies within {group} {who!r}: treatment and "
                             "modifiers must be constant within a patient (use baseline values).")
 
 

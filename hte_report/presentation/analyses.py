@@ -15,6 +15,7 @@ import pandas as pd
 
 from hte_report.core.format import MINUS, fmt_p
 from hte_report.estimation.interaction_effects import interaction_scale
+from hte_report.presentation.repeated import primary_words, repeated_meta
 from hte_report.presentation.survival import SURVIVAL_SCALES, fmt_effect, is_survival, scale_label
 from hte_report.results.result import HTEResult
 
@@ -63,6 +64,8 @@ def adjusted_for(res: HTEResult) -> str:
 
 def overall_words(res: HTEResult) -> str:
     """'primary analysis adjusted for race, paro' / '... unadjusted (treatment only)'."""
+    if repeated_meta(res):
+        return f"primary analysis: {primary_words(res)}"
     if res.overall_analysis == "unadjusted" or not res.adjustment:
         return "primary analysis, unadjusted (treatment only)"
     return f"primary analysis {adjusted_for(res)}"

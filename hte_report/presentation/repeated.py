@@ -15,6 +15,8 @@ from hte_report.core.format import clean_label
 from hte_report.results.result import HTEResult
 
 TREATED, CONTROL = "#0b5fa5", "#c2571a"
+#: Observed means are shown for windows with at least this many measurements in the arm.
+MIN_WINDOW = 5
 
 
 def repeated_meta(res: HTEResult) -> dict:
@@ -62,6 +64,8 @@ def observed_means(d: pd.DataFrame, time: str, y: str, arm: str, codes: dict,
         sub = frame[frame.arm == code]
         for _, g in sub.groupby("w", sort=True):
             n = len(g)
+            if n < MIN_WINDOW:
+                continue
             m = float(g.y.mean())
             sd = float(g.y.std(ddof=1)) if n > 1 else float("nan")
             half = (stats.t.ppf(0.5 + conf_level / 2, n - 1) * sd / math.sqrt(n)
@@ -133,8 +137,24 @@ def trajectory_panels(groups: list[tuple[str, pd.DataFrame, pd.DataFrame]], res:
     for k in range(n, nrows * ncols):
         axes[k // ncols][k % ncols].set_visible(False)
     unit = rm.get("time_unit")
+    named = not unit or unit.lower().rstrip("s") in str(time).lower()
     for ax in axes[-1]:
-        ax.set_xlabel(f"{time}" + (f" ({unit})" if unit else ""), fontsize=font_size)
+        ax.set_xlabel(clean_label(f"{time}" + ("" if named else f" ({unit})")),
+                      fontsize=font_size)
+    # the vertical axis covers the measurements (0.5th to 99.5th percentile) and the fitted
+    # bands; an observed mean's wide interval (few measurements) may run off it
+    allys = np.concatenate([pd.to_numeric(d[y], errors="coerce").to_numpy(float)
+                            for _, d, _ in groups])
+    allys = allys[np.isfinite(allys)]
+    if len(allys):
+        lo, hi = np.quantile(allys, [0.005, 0.995])
+        fits = [f for _, _, f in groups if len(f)]
+        if fits:
+            fa = pd.concat(fits)
+            lo = min(lo, float((fa["mean"] - z * fa.std_error).min()))
+            hi = max(hi, float((fa["mean"] + z * fa.std_error).max()))
+        pad = 0.05 * (hi - lo or 1.0)
+        axes[0][0].set_ylim(lo - pad, hi + pad)
     for row in axes:
         row[0].set_ylabel(clean_label(ylabel or y), fontsize=font_size)
     handles = [Line2D([], [], color=colours[k], lw=1.6, marker="o", ms=3,
@@ -164,3 +184,24 @@ def visit_summary(d: pd.DataFrame, res: HTEResult, codes: dict, labels: dict) ->
                 f"{per['max'].median():.3g} ({per['max'].min():.3g}–{per['max'].max():.3g})",
         })
     return pd.DataFrame(rows)
+
+
+def interaction_words(res: HTEResult) -> str:
+    """The terms an interaction test covers: 'treatment × modifier' (one outcome per patient),
+    'treatment × time × modifier' (slope), or both combined at the landmark."""
+    rm = repeated_meta(res)
+    if not rm:
+        return "treatment × modifier"
+    if rm.get("estimand") == "landmark":
+        return (f"treatment × modifier and treatment × {rm['time']} × modifier (combined at "
+                f"{rm['time']} = {rm['landmark']:g})")
+    return f"treatment × {rm['time']} × modifier"
+
+
+def primary_words(res: HTEResult) -> str:
+    """The primary analysis of a repeated outcome in words."""
+    rm = repeated_meta(res)
+    covs = list(res.adjustment or ())
+    return (f"the treatment, {rm['time']} and their interaction"
+            + (f", adjusted for {', '.join(covs)}" if covs and res.overall_analysis == "adjusted"
+               else ""))

@@ -14,6 +14,7 @@ from hte_report._version import __version__
 from hte_report.analysis import PlannedAnalysis
 from hte_report.core.format import fmt_p
 from hte_report.presentation.analyses import adjustment_terms, analyses_table
+from hte_report.presentation.repeated import primary_words
 from hte_report.presentation.tables import interaction_table
 from hte_report.report.model import Bullets, Code, Para, Section, Table
 from hte_report.results.result import HTEResult
@@ -84,6 +85,10 @@ def _family_blocks(a: PlannedAnalysis) -> list:
         from hte_report.report.survival import methods_paras
 
         return methods_paras(a)
+    if (res.meta or {}).get("repeated"):
+        from hte_report.report.repeated import methods_paras as repeated_paras
+
+        return repeated_paras(a)
     return [
         Para("Absolute-scale effects come from identity-link working models, relative-scale "
              "effects from log-link models (modified Poisson with robust variance, Zou 2004) or "
@@ -111,11 +116,14 @@ def _strategy_blocks(res: HTEResult) -> list:
     if not res.overall_analysis:
         return []
     covs, strata = adjustment_terms(res)
+    repeated = bool((res.meta or {}).get("repeated"))
     prim = ("the treatment" + (f" and the adjustment covariates ({', '.join(covs)})"
                                if covs else "")
             + (f", stratified by {', '.join(strata)}" if strata else "")
             if res.overall_analysis == "adjusted" and res.adjustment
             else "the treatment only (unadjusted)")
+    if repeated:
+        prim = primary_words(res)
     how = {
         "one-at-a-time": "each modifier is analysed in its own model — the treatment, that "
                          "modifier, their interaction and the adjustment covariates, never the "
@@ -128,6 +136,10 @@ def _strategy_blocks(res: HTEResult) -> list:
                            "view; interaction tests and interaction effects come from "
                            "one-modifier-at-a-time models",
     }.get(res.strategy, res.strategy)
+    if repeated:
+        how = how.replace("that modifier, their interaction",
+                          f"{res.meta['repeated']['time']}, that modifier and their "
+                          "interactions")
     name = {"one-at-a-time": "one modifier at a time", "joint": "one joint model",
             "within-subgroup": "separate fits within each subgroup"}.get(res.strategy,
                                                                          res.strategy)

@@ -9,8 +9,10 @@ import pandas as pd
 
 from hte_report.analysis import PlannedAnalysis
 from hte_report.presentation.repeated import (
+    MIN_WINDOW,
     effect_words,
     fitted,
+    interaction_words,
     repeated_meta,
     trajectory_panels,
     visit_summary,
@@ -78,7 +80,11 @@ def trajectory_section(a: PlannedAnalysis, png: bool = False) -> Section:
             f"bands: mean trajectory fitted by the primary model ({model}) averaged over the "
             "panel's patients, with pointwise confidence bands"
             + (" (for a subgroup, from the model of that modifier)" if name != "trajectory-overall"
-               else " (primary analysis)") + ".", name, png))
+               else " (primary analysis)") + f". Windows with fewer than {MIN_WINDOW} "
+            "measurements in an arm show no observed mean. Observed means at later times come "
+            "only from patients still followed; the fitted trajectories estimate the mean of "
+            "all analysed patients under missing at random, so the two part when dropout "
+            "(death, transplantation, end of follow-up) depends on the outcome.", name, png))
     blocks.append(Table(visit_summary(overall, res, codes, labels),
                         "Patients and visits by arm (analysed rows)", name="visits",
                         notes=(f"Last visit: time of the patient's last analysed measurement "
@@ -130,3 +136,36 @@ def models_blocks(a: PlannedAnalysis) -> list:
         "z-based intervals and Wald tests.",))]
     return blocks
 
+
+
+def methods_paras(a: PlannedAnalysis) -> list:
+    """The Methods text of a repeated-measures analysis."""
+    res = a.result
+    rm = repeated_meta(res)
+    models = ", ".join(rm.get("models") or [])
+    lmm = ("linear mixed model with a random intercept"
+           + (f" and a random slope in {rm['time']}" if rm["random"] == "slope" else "")
+           + f" per {rm['group']} (unstructured 2 × 2 covariance of the random effects when "
+           f"both), fitted by {rm['method'].upper()} (statsmodels MixedLM); fixed-effect "
+           "covariance (Σ X'V⁻¹X)⁻¹ at the estimated variance components, as lme4")
+    gee = (f"generalized estimating equations (Gaussian, identity link, "
+           f"{rm.get('correlation', 'exchangeable')} working correlation within {rm['group']}) "
+           "with the robust (sandwich) covariance, as geepack::geeglm")
+    parts = [p for m, p in (("lmm", lmm), ("gee", gee)) if m in (rm.get("models") or [])]
+    return [
+        Para(f"Working models ({models}; the first is primary): " + "; ".join(parts) + ". "
+             f"Time ({rm['time']}) enters linearly; every row with the outcome and covariates "
+             "observed is used, so patients with fewer visits contribute what they have "
+             "(valid under missing at random given the model; the mixed model, not the GEE, "
+             "keeps that validity when dropout depends on earlier measurements)."),
+        Para(f"Estimand: the treatment {effect_words(res)}. Subgroup effects of categorical "
+             "modifiers are standardized: the contrast of each patient's design rows under "
+             "treatment and control averaged over the patients of the level; continuous "
+             "modifiers are evaluated at stated values with the other covariates at the "
+             "reference profile; the overall effect is the primary analysis averaged over all "
+             f"patients. Interaction tests: Wald tests of all {interaction_words(res)} "
+             "coefficients (z, chi-square, large-sample), equality of the level effects, and "
+             "interaction effects (difference of each level's effect from the reference level, "
+             f"or per unit of a linear continuous modifier); multiplicity: {res.multiplicity} "
+             "across pre-specified modifiers, post hoc modifiers in a separate family."),
+    ]

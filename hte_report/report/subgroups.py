@@ -21,6 +21,7 @@ from hte_report.presentation.analyses import (
     strategy_note,
 )
 from hte_report.presentation.credibility import analyst_ratings, credibility_table, sun_checklist
+from hte_report.presentation.repeated import interaction_words
 from hte_report.presentation.survival import scale_label
 from hte_report.presentation.tables import column_labels, subgroup_frame, subgroup_table
 from hte_report.report.model import Figure, Para, Section, Table
@@ -103,7 +104,7 @@ def _subgroups(a: PlannedAnalysis, png: bool) -> Section:
              f"{overall_words(res)}, on every patient with the variables it uses observed. "
              "Categorical modifiers: effects standardized over each subgroup's participants. "
              + _continuous_words(res) +
-             " P for interaction: Wald test of all treatment × modifier terms of the primary "
+             f" P for interaction: Wald test of all {interaction_words(res)} terms of the primary "
              f"model for each scale, raw and {res.multiplicity}-adjusted across the {len(pre)} "
              f"pre-specified modifiers (chance of at least one false positive at "
              f"α = {a.plan.alpha} among {len(pre)} independent tests per scale: "
@@ -151,7 +152,7 @@ def _subgroups(a: PlannedAnalysis, png: bool) -> Section:
                                 "are equal across the levels of a categorical modifier. P "
                                 "adjusted within each scale. Every test is listed under Methods."
                                 if res.family == "survival" else
-                                "wald: all treatment × modifier coefficients; lr: likelihood "
+                                f"wald: all {interaction_words(res)} coefficients; lr: likelihood "
                                "ratio (likelihood-based models only). Every model and test, "
                                "including equality of standardized effects, is listed under "
                                "Methods as sensitivity analyses."),),
@@ -214,7 +215,7 @@ def _model_notes(res: HTEResult) -> tuple[str, ...]:
         row = res.models[res.models.model == model].iloc[0]
         notes.append(f"{scale}: from the {model} model ({row.link} link, {row.variance} "
                      f"variance); the primary model for the {axis} scale.")
-    notes.append(f"P interaction: Wald test of all treatment × modifier terms; 'adj': "
+    notes.append(f"P interaction: Wald test of all {interaction_words(res)} terms; 'adj': "
                  f"{res.multiplicity}-adjusted across modifiers.")
     strategy = strategy_note(res)
     if strategy:

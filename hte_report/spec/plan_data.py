@@ -78,9 +78,9 @@ def check_plan_against_data(plan: Plan, data) -> None:
             time = plan.outcome["time"]
             raise PlanError(
                 f"modifiers[{i}] {short(m.variable)} is pre-specified but model.formula "
-                f"({short(plan.formula)}) has no {short(plan.treatment)}:{short(time)}:"
-                f"{short(m.variable)} term; write '{plan.outcome['variable']} ~ "
-                f"{plan.treatment} * {time} * ({m.variable} + ...)'.")
+                f"({short(plan.formula)}) has no {plan.treatment}:{time}:{m.variable} term; "
+                f"write '{plan.outcome['variable']} ~ {plan.treatment} * {time} * "
+                f"({m.variable} + ...)'.")
         if m.variable not in in_formula:
             raise PlanError(
                 f"modifiers[{i}] {short(m.variable)} is pre-specified but does not interact with "

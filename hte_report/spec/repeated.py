@@ -149,8 +149,10 @@ def check_repeated_columns(plan, frame, fail_error) -> None:
         sub = frame[[out["subject"], var]].dropna()
         k = sub.groupby(out["subject"], sort=False)[var].nunique()
         if (k > 1).any():
+            who = k[k > 1].index[0]
+            who = who.item() if hasattr(who, "item") else who
             raise fail_error(f"{short(var)} varies within {short(out['subject'])} "
-                             f"{short(k[k > 1].index[0])}: treatment and effect modifiers "
+                             f"{short(who)}: treatment and effect modifiers "
                              "must be constant within a patient (use baseline values).")
 
 

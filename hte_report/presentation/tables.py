@@ -98,11 +98,19 @@ def column_labels(res: HTEResult) -> dict[str, str]:
     return labels
 
 
-def subgroup_table(res: HTEResult, *, adjusted: bool = True, title: str | None = None) -> GT:
+def subgroup_table(res: HTEResult, *, adjusted: bool = True, title: str | None = None,
+                   footnotes: str = "marks") -> GT:
     """Subgroup table: per-arm events/n, both scales with CIs, interaction p (raw and adjusted).
+
+    ``footnotes``: ``"marks"`` (footnotes marked on the column labels) or ``"notes"`` (as
+    notes under the table; great-tables' LaTeX output cannot render footnote marks).
 
     Returns a great-tables ``GT`` so callers can keep chaining its methods.
     """
+    if footnotes not in ("marks", "notes"):
+        from hte_report.spec.options import check_choice
+
+        check_choice("footnotes", footnotes, ["marks", "notes"])
     df = subgroup_frame(res, adjusted=adjusted)
     pct = _PCT.format(res.conf_level * 100)
     ctrl, trt = res.treatment_labels
@@ -122,6 +130,18 @@ def subgroup_table(res: HTEResult, *, adjusted: bool = True, title: str | None =
     gt = gt.cols_align("right", columns=[c for c in df.columns if c not in ("group", "subgroup")])
     gt = gt.tab_style(style.css("font-variant-numeric: tabular-nums; white-space: nowrap;"),
                       loc.body())
+    for a, text in scale_notes(res, adjusted).items():
+        gt = (gt.tab_footnote(text, locations=loc.column_labels(columns=[f"est_{a}"]))
+              if footnotes == "marks" else gt.tab_source_note(text))
+    for note in source_notes(res):
+        gt = gt.tab_source_note(note)
+    return gt
+
+
+def scale_notes(res: HTEResult, adjusted: bool = True) -> dict[str, str]:
+    """Per axis: how its effects and interaction p-values were obtained (the footnote of its
+    column in the subgroup table)."""
+    out = {}
     for a, (scale, model) in res.primary.items():
         row = res.models[res.models.model == model].iloc[0]
         derived = res._primary_filters(a).get("method")
@@ -143,21 +163,24 @@ def subgroup_table(res: HTEResult, *, adjusted: bool = True, title: str | None =
             method = ("Cox-model survival (Breslow baseline hazard) under each arm, "
                       "standardized over the subgroup's rows, in percentage points")
             link = ""
-        gt = gt.tab_footnote(
-            f"{scale}: {method}, from the {row.model} model ({link}{row.variance} "
-            f"variance); interaction p: {what}" + (
-                f", adjusted across modifiers ({res.multiplicity})"
-                if adjusted and res.multiplicity != "none" else "") + ".",
-            locations=loc.column_labels(columns=[f"est_{a}"]),
-        )
+        out[a] = (f"{scale}: {method}, from the {row.model} model ({link}{row.variance} "
+                  f"variance); interaction p: {what}" + (
+                      f", adjusted across modifiers ({res.multiplicity})"
+                      if adjusted and res.multiplicity != "none" else "") + ".")
+    return out
+
+
+def source_notes(res: HTEResult) -> list[str]:
+    """The notes under the subgroup table: the analysis strategy, display categories, and
+    the formula, rows analysed and data hash."""
     from hte_report.presentation.analyses import display_notes, strategy_note
 
-    for note in ([strategy_note(res)] if strategy_note(res) else []) + display_notes(res):
-        gt = gt.tab_source_note(clean_label(note))
-    gt = gt.tab_source_note(clean_label(
+    notes = ([strategy_note(res)] if strategy_note(res) else []) + display_notes(res)
+    notes = [clean_label(n) for n in notes]
+    notes.append(clean_label(
         f"Formula: {res.formula}. n analysed (overall) = {res.n_analysed} of {res.n_input}. "
         f"Data SHA-256 {res.data_sha256[:16]}…; hte_report {res.version}."))
-    return gt
+    return notes
 
 
 def interaction_table(res: HTEResult) -> GT:

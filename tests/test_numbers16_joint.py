@@ -78,3 +78,12 @@ def test_nsw_continuous_joint_f_test(inference):
     res = _fit(ref["formula"], "nsw", "treat", inference=inference)
     got = res.heterogeneity[res.heterogeneity.test == "wald"].iloc[0]
     _close(got, ref["joint_wald"])
+
+
+def test_one_modifier_the_joint_test_is_its_test():
+    res = _fit("arrest ~ fin * (age) + prio", "rossi", "fin")
+    het, t = res.heterogeneity, res.interactions
+    t = t[t.test.isin(["wald", "lr"])]
+    np.testing.assert_allclose(het.statistic, t.statistic.to_numpy())
+    assert list(het.test) == list(t.test) and (het.n == 432).all()
+    assert (het.modifiers == "age").all()

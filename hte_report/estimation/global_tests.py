@@ -255,7 +255,10 @@ def with_global_tests(res, raw, r, arms, strategy, survival, engine_kw,
 
 def with_joint_test(res, data, r, arms, engine_kw, safe_formula):
     """The joint heterogeneity test across every modifier (``HTEResult.heterogeneity``), from
-    the joint model of each comparison, whatever the strategy."""
+    the joint model of each comparison, whatever the strategy. With one modifier the joint
+    model is that modifier's model: its Wald and LR tests are the joint test (no refit)."""
+    if len(r.modifiers) == 1:
+        return replace(res, heterogeneity=_single_modifier(res))
     kw = {k: v for k, v in engine_kw.items() if k in ("family", "models", "variance",
                                                        "exposure", "path", "aggregate",
                                                        "inference")}
@@ -268,8 +271,24 @@ def with_joint_test(res, data, r, arms, engine_kw, safe_formula):
                 rows += joint_heterogeneity(r.joint_formula(), sub, treatment=r.treatment,
                                             reference=ref, safe_formula=safe_formula,
                                             comparison=comparison or "", **kw)
-        except (HTEReportError, np.linalg.LinAlgError) as exc:
+        except (HTEReportError, FitFailure, ValueError, np.linalg.LinAlgError) as exc:
             rows.append({"comparison": comparison or "", "analysis": "joint",
                          "modifiers": ", ".join(r.modifiers), "test": "wald",
                          "note": f"not estimable: {exc}"})
     return replace(res, heterogeneity=pd.DataFrame(rows, columns=HETEROGENEITY_COLUMNS))
+
+
+def _single_modifier(res) -> pd.DataFrame:
+    """The modifier's own Wald and LR rows as the joint test (one modifier)."""
+    t = res.interactions
+    t = t[t.test.isin(["wald", "lr"]) & (t.comparison != "global")
+          & (t.analysis != "within-subgroup")].copy()
+    models = res.models[res.models.analysis.isin(["one-at-a-time", "joint"])]
+    n = dict(zip(zip(models.comparison, models.model), models.n))
+    t["n"] = [n.get((c, m), np.nan) for c, m in zip(t.comparison, t.model)]
+    t["analysis"] = "joint"
+    t["modifiers"] = t.modifier
+    for col in ("distribution", "df_denominator"):
+        if col not in t:
+            t[col] = "chi-square" if col == "distribution" else np.nan
+    return t.reindex(columns=HETEROGENEITY_COLUMNS).reset_index(drop=True)

@@ -197,8 +197,12 @@ def to_latex(result: HTEResult, path: str | Path | None = None, *, title: str | 
     if path is not None:
         path = _path(path, (".tex",), "A LaTeX table")
     gt = subgroup_table(result, adjusted=adjusted, title=title, footnotes="notes")
+    import warnings
+
     try:
-        text = gt.as_latex()
+        with warnings.catch_warnings():  # the HTML-only styles (tabular figures) are dropped
+            warnings.filterwarnings("ignore", "Styles are not yet supported in LaTeX")
+            text = gt.as_latex()
     except NotImplementedError as exc:  # a great-tables feature without LaTeX support
         raise DataError(f"great-tables cannot write this table as LaTeX: {exc}") from None
     if not unicode:

@@ -17,8 +17,10 @@ from hte_report.models.survival import (
     _km_left,
     breslow_at,
     cox_loglik,
+    cox_loglik_columns,
     event_blocks,
     fit_cox,
+    fit_cox_columns,
     fit_cox_phreg,
     reference_score_residuals,
     score_residuals,
@@ -76,6 +78,24 @@ def test_heavy_ties_and_a_stratum_without_events():
         assert abs(new.loglik - ref.loglik) < REL * abs(ref.loglik)
 
 
+@pytest.mark.parametrize("chunk", [1, 7, 64])
+def test_chunked_passes_and_subset_order(monkeypatch, chunk):
+    import hte_report.models.cox as cox
+
+    X, time, event, strata, g = _data(n_strata=3, seed=29)
+    ref = fit_cox_phreg(X, time, event, strata, "efron", "robust")
+    monkeypatch.setattr(cox, "CHUNK", chunk)
+    new = fit_cox(X, time, event, strata, "efron", "robust")
+    assert len(new.risk.chunks) > 1
+    assert _rel(new.params, ref.params) < REL and _rel(new.vcov, ref.vcov) < REL
+    rows = (X[:, 1] > 0) & (strata != 1)  # a subset, its strata recoded 0, 1
+    codes = np.unique(strata[rows], return_inverse=True)[1].ravel()
+    order = cox.subset_order(new.risk, rows)
+    a = fit_cox(X[rows], time[rows], event[rows], codes, "breslow", order=order)
+    b = fit_cox_phreg(X[rows], time[rows], event[rows], codes, "breslow")
+    assert _rel(a.params, b.params) < REL and _rel(a.vcov, b.vcov) < REL
+
+
 def test_row_order_and_strata_labels_do_not_matter():
     X, time, event, strata, _ = _data(n_strata=3, seed=7)
     a = fit_cox(X, time, event, strata, "efron", "robust")
@@ -109,8 +129,9 @@ def _reference_zph(fit, terms):
 
 
 @pytest.mark.parametrize("ties", ["efron", "breslow"])
-def test_zph_and_baseline_match_the_reference(ties):
-    X, time, event, strata, _ = _data(n_strata=2, seed=11)
+@pytest.mark.parametrize("n_strata", [1, 2])
+def test_zph_and_baseline_match_the_reference(ties, n_strata):
+    X, time, event, strata, _ = _data(n_strata=n_strata, seed=11)
     fit = fit_cox(X, time, event, strata, ties)
     terms = {"a": np.array([0]), "b": np.array([1, 2])}
     new = zph_test(fit, terms)
@@ -124,8 +145,8 @@ def test_zph_and_baseline_match_the_reference(ties):
         assert abs(row["statistic"] - stat) < 1e-9 * max(1.0, stat)
     b = event_blocks(fit.time, fit.event, fit.X, fit.params, fit.strata)
     for t in (0.3, 1.0, 5.0):
-        base = breslow_at(fit, t, 2)
-        for s in range(2):
+        base = breslow_at(fit, t, n_strata)
+        for s in range(n_strata):
             m = (b.time <= t) & (b.stratum == s)
             assert np.isclose(base.cumhaz[s], np.sum(b.deaths[m] / b.S0[m]), rtol=1e-12)
             assert np.isclose(base.varhaz[s], np.sum(b.deaths[m] / b.S0[m] ** 2), rtol=1e-12)
@@ -145,6 +166,11 @@ def test_warm_start_and_shared_risk_sets_give_the_same_fit():
     assert abs(ll - ref.loglik) < REL * abs(ref.loglik)
     null = cox_loglik(X[:, :0], time, event, strata, "efron", risk=rs)
     assert abs(null - cold.loglik_null) < 1e-12 * abs(null)
+    cols = fit_cox_columns(cold, [0, 1, 2], "robust", init=cold.params[:3])
+    ref = fit_cox_phreg(X[:, :3], time, event, strata, "efron", "robust")
+    assert _rel(cols.params, ref.params) < REL and _rel(cols.vcov, ref.vcov) < REL
+    assert abs(cox_loglik_columns(cold, [0, 1, 2]) - ref.loglik) < REL * abs(ref.loglik)
+    assert cox_loglik_columns(cold, []) == cold.loglik_null
     far = fit_cox(X, time, event, strata, "efron", init=np.full(X.shape[1], 3.0))  # halving
     assert far.converged and _rel(far.params, cold.params) < REL
 

@@ -58,8 +58,9 @@ from hte_report.models.survival import (
     arm_counts,
     check_follow_up,
     check_outcome,
-    cox_loglik,
+    cox_loglik_columns,
     fit_cox,
+    fit_cox_columns,
     sparse_subgroups,
     zph_test,
 )
@@ -430,14 +431,12 @@ def _main_effects(ctx: Ctx) -> tuple[CoxFit, np.ndarray]:
     if not len(drop):  # no modifiers: the model itself
         return ctx.cox, np.arange(len(ctx.keep))
     cols = np.setdiff1d(np.arange(len(ctx.keep)), drop)
-    X = ctx.design.X[:, ctx.keep][:, cols]
     groups = None
     variance = ctx.cox.variance
     if variance.startswith("CL("):
         variance = Cluster(variance[3:-1])
         groups = ctx.design.frame[variance.column].to_numpy()
-    fit = fit_cox(X, ctx.time, ctx.event, ctx.strata, ctx.ties, variance, groups,
-                  init=ctx.cox.params[cols], risk=ctx.risk)
+    fit = fit_cox_columns(ctx.cox, cols, variance, groups, init=ctx.cox.params[cols])
     return fit, cols
 
 
@@ -456,15 +455,13 @@ def _overall_hr(ctx: Ctx, main, ph: dict) -> dict:
 def _cox_tests(ctx: Ctx) -> list[dict]:
     rows = []
     cox, label = ctx.cox, ctx.fm.label
-    X = ctx.design.X[:, ctx.keep]
     for m in ctx.design.modifiers:
         idx = _interaction_idx(ctx, m)
         note = broken_note(ctx, m)
         stat, df, p = wald_test(cox.params[idx], cox.vcov[np.ix_(idx, idx)])
         rows.append(test_row(m.name, "HR", "wald", stat, df, p, label, "coefficient-wald", note))
-        red = np.setdiff1d(np.arange(X.shape[1]), idx)
-        ll = cox_loglik(X[:, red], ctx.time, ctx.event, ctx.strata, ctx.ties,
-                        init=cox.params[red], risk=ctx.risk)  # warm start from the full fit
+        red = np.setdiff1d(np.arange(len(ctx.keep)), idx)
+        ll = cox_loglik_columns(cox, red, init=cox.params[red])  # warm start, same rows
         stat, df, p = lr_test(cox.loglik, ll, len(idx))
         rows.append(test_row(m.name, "HR", "lr", stat, df, p, label, "likelihood-ratio", note))
     return rows

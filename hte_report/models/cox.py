@@ -99,6 +99,7 @@ def risk_sets(time: np.ndarray, event: np.ndarray, strata: np.ndarray,
     seg = np.unique(np.concatenate([bounds[:-1], start, start + deaths]))
     seg = seg[seg < n]
     cut = np.unique(np.searchsorted(seg, np.arange(0, n, CHUNK)))  # chunks of whole segments
+    cut = cut[cut < len(seg)]
     seg_hi = np.append(cut[1:], len(seg))
     row_hi = np.append(seg[cut[1:]], n)
     chunks = tuple(zip(seg[cut].tolist(), row_hi.tolist(), cut.tolist(), seg_hi.tolist()))

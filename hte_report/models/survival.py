@@ -244,6 +244,36 @@ def fit_cox(
     if not len(rs.dead_rows):
         raise ModelError("no events: a Cox model needs at least one event.")
     Xs, center = _sorted_centred(X, rs)
+    return _fit_sorted(Xs, center, rs, time, event, strata, ties, variance, groups, init, names)
+
+
+def fit_cox_columns(base: CoxFit, cols, variance: object = "model", groups=None, *,
+                    init: np.ndarray | None = None,
+                    names: tuple[str, ...] | None = None) -> CoxFit:
+    """The Cox model on some columns of a fitted model's design, same rows (the main-effects
+    model, a reduced model): its rows are already sorted and centred, so no new sort and no
+    gather of rows."""
+    cols = np.asarray(cols, dtype=int)
+    return _fit_sorted(base.Xs[:, cols], base.center[cols], base.risk, base.time, base.event,
+                       base.strata, base.ties, variance, groups, init, names,
+                       loglik_null=base.loglik_null)
+
+
+def cox_loglik_columns(base: CoxFit, cols, *, init: np.ndarray | None = None) -> float:
+    """Maximized partial log-likelihood of the model on some columns of ``base``'s design."""
+    cols = np.asarray(cols, dtype=int)
+    if not len(cols):
+        return base.loglik_null
+    try:
+        with one_blas_thread():
+            return newton(base.risk, base.Xs[:, cols], base.ties, init,
+                          need_info=False).ev.loglik
+    except np.linalg.LinAlgError as exc:
+        raise ModelError(f"the Cox model could not be fitted: {exc}") from None
+
+
+def _fit_sorted(Xs, center, rs, time, event, strata, ties, variance, groups, init, names,
+                loglik_null=None) -> CoxFit:
     try:
         with one_blas_thread():
             nr = newton(rs, Xs, ties, init)
@@ -260,8 +290,8 @@ def fit_cox(
     U = score_residuals_sorted(rs, Xs, ev) if variance != "model" else None
     with one_blas_thread():
         vcov, label = _sandwich(vmodel, U, variance, groups, len(time))
-    ll_null = nr.loglik_init if init is None else evaluate(
-        rs, Xs[:, :0], np.zeros(0), ties, derivatives=False).loglik
+    ll_null = (loglik_null if loglik_null is not None else nr.loglik_init if init is None
+               else evaluate(rs, Xs[:, :0], np.zeros(0), ties, derivatives=False).loglik)
     return CoxFit(ties=ties, params=nr.beta, vcov=vcov, vcov_model=vmodel, loglik=ev.loglik,
                   loglik_null=ll_null, converged=nr.converged, n=len(time),
                   n_events=int(np.sum(event)), variance=label, center=center, time=time,
@@ -409,6 +439,18 @@ def _km_left(time, event) -> np.ndarray:
     return 1.0 - np.concatenate([[1.0], surv])[idx]
 
 
+def _km_left_at_events(rs: RiskSets, time, event) -> np.ndarray:
+    """``1 - KM(t_k-)`` of all patients pooled at each event block's time, centred at its mean
+    over the deaths. One stratum: from the sorted risk sets (no new sort)."""
+    if len(rs.bounds) == 2:
+        at_risk = rs.n - rs.start
+        km_after = np.cumprod(1.0 - rs.deaths / at_risk)
+        g = 1.0 - np.concatenate([[1.0], km_after[:-1]])
+    else:
+        g = _km_left(time, event)[rs.order][rs.start]
+    return g - np.sum(rs.deaths * g) / np.sum(rs.deaths)
+
+
 def zph_test(fit: CoxFit, terms: dict[str, np.ndarray]) -> list[dict]:
     """Score tests of proportional hazards per term and global, as ``cox.zph(fit,
     transform = "km", terms = TRUE)`` in survival >= 3.0.
@@ -420,10 +462,8 @@ def zph_test(fit: CoxFit, terms: dict[str, np.ndarray]) -> list[dict]:
     """
     from scipy import stats
 
-    g_row = _km_left(fit.time, fit.event)
-    g_row = g_row - g_row[fit.event == 1].mean()
     rs, Xs, ev = fit.evaluation()
-    g = g_row[rs.order][rs.start]  # g is a function of the event time
+    g = _km_left_at_events(rs, fit.time, fit.event)  # g is a function of the event time
     p = Xs.shape[1]
     xdeath = np.add.reduceat(Xs[rs.dead_rows], rs.dstart, axis=0)
     u = g @ (xdeath - mean_at_deaths(rs, ev))

@@ -35,7 +35,7 @@ def test_ard_round_trip(rossi_result, tmp_path, suffix):
     frame = ard.to_ard(rossi_result)
     assert {"context", "analysis", "modifier", "level", "stat_name", "stat_value",
             "stat_fmt"} <= set(frame.columns)
-    assert set(frame.context) == {"overall", "subgroup", "interaction"}
+    assert {"overall", "subgroup", "interaction", "interaction_effect"} <= set(frame.context)
     back = ard.read_ard(export.to_ard(rossi_result, tmp_path / f"ard{suffix}"))
     assert len(back) == len(frame)
     assert _same(back.stat_value, frame.stat_value)  # exact, not to 15 digits
@@ -49,6 +49,13 @@ def test_ard_round_trip(rossi_result, tmp_path, suffix):
         assert sub[col].tolist() == [str(v) for v in orig[col]], col
     tests = ard.from_ard(back, "interaction")
     assert _same(tests.p_adjusted, rossi_result.interactions.reset_index(drop=True).p_adjusted)
+    ie = ard.from_ard(back, "interaction_effect")
+    orig = rossi_result.interaction_effects.reset_index(drop=True)
+    assert _same(ie.estimate, orig.estimate) and ie.scale.tolist() == orig.scale.tolist()
+    per_unit = frame[(frame.context == "interaction_effect") & (frame.stat_name == "estimate")
+                     & (frame.scale == "difference of RDs")]
+    row = orig[orig.scale == "difference of RDs"].iloc[0]
+    assert per_unit.stat_fmt.iloc[0] == f"{100 * row.estimate:.1f}".replace("-", "\u2212")
 
 
 def test_ard_text_equals_the_subgroup_table(rossi_result):

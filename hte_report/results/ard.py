@@ -2,7 +2,9 @@
 statistic, in the spirit of CDISC's Analysis Results Data (and R's ``cards``), to build
 tables elsewhere and to archive what was reported.
 
-Columns: ``context`` (``overall`` / ``subgroup`` / ``interaction``), ``row`` (the row of that
+Columns: ``context`` (``overall`` / ``subgroup`` / ``interaction`` (tests) /
+``interaction_effect`` (difference of RDs, ratio of RRs, ... per level or unit) /
+``additive`` (RERI)), ``row`` (the row of that
 frame of the result), the keys of the row (``analysis``, ``comparison``, ``modifier``,
 ``level``, ``order``, ``value``, ``scale``, ``model``, ``method``, ``test``, ... as the frame
 has them; text), ``label`` (the modifier's display label), ``stat_name``, ``stat_value`` (a
@@ -31,11 +33,12 @@ if TYPE_CHECKING:
     from hte_report.results.result import HTEResult
 
 #: The frames of a result the ARD holds, by context.
-CONTEXTS = {"overall": "overall", "subgroup": "subgroups", "interaction": "interactions"}
+CONTEXTS = {"overall": "overall", "subgroup": "subgroups", "interaction": "interactions",
+            "interaction_effect": "interaction_effects", "additive": "additive"}
 #: Columns that identify a row (kept as text); every other numeric column is a statistic.
 KEYS = ("analysis", "comparison", "modifier", "level", "order", "value", "scale", "model",
         "method", "test", "inference", "distribution", "note", "p_adjust_method", "family",
-        "horizon", "time")
+        "horizon", "time", "reference", "measure")
 COLUMNS = ("context", "row", "analysis", "comparison", "modifier", "label", "level", "order",
            "value", "scale", "model", "method", "test", "stat_name", "stat_value", "stat_fmt")
 _P = ("p_value", "p_adjusted")
@@ -102,7 +105,8 @@ def _fmt(name: str, value: float, scale: str) -> str:
     if name in _COUNTS:
         return f"{value:.0f}" if np.isfinite(value) else ""
     if name in ("estimate", "conf_low", "conf_high", "mu_treated", "mu_control"):
-        shown = "RD" if scale == "SurvDiff" else scale
+        shown = "RD" if scale == "SurvDiff" or scale.startswith("difference of RD") else (
+            "RR" if scale.startswith("ratio of") else scale)
         if name.startswith("mu_"):
             shown = "RD" if scale in ("RD", "RR", "OR", "SurvDiff") else ""
         return fmt_est(value, shown)
@@ -196,7 +200,7 @@ def from_ard(ard: pd.DataFrame, context: str = "subgroup") -> pd.DataFrame:
     """One of the result's frames back from its ARD (``context``: ``"subgroup"``,
     ``"overall"`` or ``"interaction"``): one row per original row, key columns as text (empty
     for missing), each statistic as a number column, in the original row order."""
-    if context not in CONTEXTS:
+    if context not in CONTEXTS:  # e.g. "subgroup", "interaction"
         raise DataError(f"context={context!r} is not an ARD context; use one of "
                         f"{list(CONTEXTS)}.")
     part = ard[ard["context"] == context]

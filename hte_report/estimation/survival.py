@@ -323,7 +323,8 @@ def _subgroup_ph(ctx: Ctx) -> dict:
         if key in ctx.sparse:
             out[key] = np.nan
             continue
-        codes = np.unique(ctx.strata[rows], return_inverse=True)[1].ravel()
+        codes = (np.zeros(int(rows.sum()), dtype=int) if ctx.n_strata == 1 else
+                 np.unique(ctx.strata[rows], return_inverse=True)[1].ravel())
         try:
             fit = fit_cox(ctx.t[rows, None].astype(float), ctx.time[rows], ctx.event[rows],
                           codes, ctx.ties, order=subset_order(ctx.risk, rows))

@@ -51,8 +51,8 @@ def survival_differences(ctx: Ctx, h: float, ph: dict):
     """Standardized survival difference at horizon h over all rows and each subgroup."""
     model = survival_at(ctx.cox, h, ctx.n_strata)
     d = ctx.design
-    Z1 = survival_design(d.X1[:, ctx.keep], ctx.cox.center, ctx.strata, ctx.n_strata)
-    Z0 = survival_design(d.X0[:, ctx.keep], ctx.cox.center, ctx.strata, ctx.n_strata)
+    Z1 = survival_design(d.X1, ctx.cox.center, ctx.strata, ctx.n_strata, ctx.keep)
+    Z0 = survival_design(d.X0, ctx.cox.center, ctx.strata, ctx.n_strata, ctx.keep)
     keys = [None] + list(ctx.subs)
     W = weights_for([np.ones(len(ctx.t), dtype=bool)] + [s.rows for s in ctx.subs])
     c = contrast(model, Z1, Z0, W, "difference")
@@ -96,13 +96,15 @@ def conditional_survival_differences(ctx: Ctx, h: float, designs: dict) -> list[
 def rmst_differences(ctx: Ctx, tau: float, ph: dict):
     """RMST difference up to tau from Kaplan–Meier curves per arm within each subgroup."""
     keys = [None] + list(ctx.subs)
-    masks = [np.ones(len(ctx.t), dtype=bool)] + [s.rows for s in ctx.subs]
+    order = np.argsort(ctx.time, kind="stable")  # sorted once: each arm's KM needs no sort
+    time, event, t = ctx.time[order], ctx.event[order], ctx.t[order]
+    masks = [np.ones(len(ctx.t), dtype=bool)] + [s.rows[order] for s in ctx.subs]
     est, var, mu1, mu0, notes = [], [], [], [], []
     for key, rows in zip(keys, masks):
         arms = []
         for arm in (1, 0):
-            m = rows & (ctx.t == arm)
-            arms.append(rmst(ctx.time[m], ctx.event[m], tau))
+            m = rows & (t == arm)
+            arms.append(rmst(time[m], event[m], tau, presorted=True))
         (m1, v1), (m0, v0) = arms
         est.append(m1 - m0)
         var.append(v1 + v0)

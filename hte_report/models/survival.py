@@ -426,9 +426,16 @@ def survival_at(fit: CoxFit, t: float, n_strata: int) -> SurvivalAtHorizon:
     return SurvivalAtHorizon(np.concatenate([fit.params, logH]), cov)
 
 
-def survival_design(X: np.ndarray, center: np.ndarray, strata: np.ndarray, n_strata: int):
-    """Design rows of :class:`SurvivalAtHorizon`: centred covariates and stratum indicators."""
-    return np.hstack([X - center, np.eye(n_strata)[strata]])
+def survival_design(X: np.ndarray, center: np.ndarray, strata: np.ndarray, n_strata: int,
+                    cols: np.ndarray | None = None):
+    """Design rows of :class:`SurvivalAtHorizon`: centred covariates (``X[:, cols]``) and
+    stratum indicators, written into one new array."""
+    p = len(center)
+    Z = np.zeros((X.shape[0], p + n_strata))
+    Z[:, :p] = X if cols is None else X[:, cols]
+    Z[:, :p] -= center
+    Z[np.arange(X.shape[0]), p + np.asarray(strata)] = 1.0
+    return Z
 
 
 # ----------------------------------------------------------------------------- cox.zph
@@ -488,9 +495,15 @@ def zph_test(fit: CoxFit, terms: dict[str, np.ndarray]) -> list[dict]:
 
 
 # ----------------------------------------------------------------------------- Kaplan–Meier
-def kaplan_meier(time, event):
-    """Distinct times, survival just after each, numbers at risk and events (all times)."""
-    ut, inv = np.unique(time, return_inverse=True)
+def kaplan_meier(time, event, presorted: bool = False):
+    """Distinct times, survival just after each, numbers at risk and events (all times).
+    ``presorted``: the times are already in increasing order (no sort)."""
+    if presorted:
+        time = np.asarray(time)
+        new = np.concatenate([[True], time[1:] != time[:-1]]) if len(time) else time > 0
+        ut, inv = time[new], np.cumsum(new) - 1
+    else:
+        ut, inv = np.unique(time, return_inverse=True)
     d = np.bincount(inv, weights=event, minlength=len(ut))
     c = np.bincount(inv, minlength=len(ut))
     n_risk = len(time) - np.concatenate([[0], np.cumsum(c)[:-1]])
@@ -499,11 +512,11 @@ def kaplan_meier(time, event):
     return ut, surv, n_risk, d
 
 
-def rmst(time, event, tau: float) -> tuple[float, float]:
+def rmst(time, event, tau: float, presorted: bool = False) -> tuple[float, float]:
     """Restricted mean survival time up to ``tau`` and its variance,
     ``sum_{t_k <= tau} A_k^2 d_k / (n_k (n_k - d_k))`` with ``A_k`` the area under the KM curve
     from ``t_k`` to ``tau`` (Greenwood-type; as ``print(survfit(...), rmean = tau)``)."""
-    ut, surv, n_risk, d = kaplan_meier(time, event)
+    ut, surv, n_risk, d = kaplan_meier(time, event, presorted)
     keep = (ut <= tau) & (d > 0)
     t, s, n, dd = ut[keep], surv[keep], n_risk[keep], d[keep]
     edges = np.concatenate([[0.0], t, [tau]])

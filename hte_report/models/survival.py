@@ -1,8 +1,11 @@
 """Cox proportional hazards and Kaplan–Meier building blocks for time-to-event outcomes.
 
-Point estimates come from statsmodels' ``PHReg`` (Efron or Breslow ties, strata). Everything that
-R's ``survival`` computes beyond the coefficients is computed here from the risk-set sums, so it
-can be checked against R term by term:
+The fit is the numpy Newton–Raphson of :mod:`hte_report.models.cox` (Efron or Breslow ties,
+strata; rows sorted once per analysis and shared by the interaction model, the main-effects
+model and the likelihood-ratio reduced models, which start from the full fit's estimates).
+statsmodels' ``PHReg`` stays the reference (:func:`fit_cox_phreg`, the path before issue 21;
+tests agree to rel 1e-8). Everything that R's ``survival`` computes beyond the coefficients
+comes from the same risk-set sums, so it can be checked against R term by term:
 
 * robust (sandwich) covariance from the score residuals, with Efron-weighted residuals for Efron
   fits, ``I^-1 (sum_g U_g U_g') I^-1`` as ``coxph(robust = TRUE)`` / ``cluster()``;

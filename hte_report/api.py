@@ -35,6 +35,7 @@ def fit(
     horizons: Sequence[float] | None = None,
     rmst_tau: float | None = None,
     inference: str | None = None,
+    ci_method: str = "wald",
 ) -> HTEResult:
     """Fit treatment-by-covariate interaction models on the absolute and relative scales.
 
@@ -116,6 +117,12 @@ def fit(
         Default (``None``): per family, :data:`hte_report.spec.options.DEFAULT_INFERENCE`.
         Every row says which was used (columns ``inference``, ``df``; tests ``distribution``,
         ``df_denominator``).
+    ci_method
+        ``"wald"`` (default) or ``"profile"``: profile-likelihood intervals (R's
+        ``confint(glm)``) for what is a linear combination of a likelihood model's
+        coefficients (logit, log-binomial, Poisson with model-based variance): the
+        coefficient table, conditional ORs/RRs and per-unit interaction effects; other rows
+        keep Wald intervals (column ``ci_method``).
 
     Examples
     --------
@@ -129,6 +136,7 @@ def fit(
     if survival:
         given = {k for k, v in (("family", family), ("models", models), ("exposure", exposure))
                  if v is not None} | ({"inference"} if inference not in (None, "z") else set())
+        given |= {"ci_method"} if ci_method != "wald" else set()
         if given:
             raise OptionError(f"{sorted(given)} do not apply to a Surv() outcome; its options "
                               "are ties, horizons, rmst_tau and variance.")
@@ -141,7 +149,8 @@ def fit(
             raise OptionError(f"{sorted(given)} apply only to a Surv(time, event) outcome; "
                               "remove them, or write the outcome as Surv(time, event).")
         engine = dict(family=family, models=models, variance=variance, exposure=exposure,
-                      path=path, aggregate=aggregate, inference=inference)
+                      path=path, aggregate=aggregate, inference=inference,
+                      ci_method=ci_method)
     return fit_by_strategy(formula, data, strategy=strategy, treatment=treatment,
                            reference=reference, control=control, overall=overall,
                            display_cutpoints=display_cutpoints, at=at, multiplicity=multiplicity,

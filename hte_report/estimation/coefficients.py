@@ -31,6 +31,21 @@ GLANCE_COLUMNS = ["model", "family", "link", "variance", "inference", "n", "n_pa
 MAX_STORED_COLUMNS = 200
 
 
+def test_row(modifier, scale, test, stat, df, p, model, method, note, df_resid=None):
+    """A test row: chi-square (``df``), or under t inference F on (``df``, ``df_resid``)."""
+    if note.startswith("not estimable"):
+        stat, p = np.nan, np.nan
+    return {"modifier": modifier, "scale": scale, "test": test, "statistic": float(stat),
+            "df": int(df), "p_value": float(p), "model": model, "method": method, "note": note,
+            "distribution": "chi-square" if df_resid is None else "F",
+            "df_denominator": np.nan if df_resid is None else float(df_resid)}
+
+
+def inference_columns(fm: FittedModel) -> dict:
+    """How an effect row's interval and p-value were made: z, or t with the residual df."""
+    return {"inference": fm.inference, "df": np.nan if fm.t_df is None else fm.t_df}
+
+
 def coefficient_rows(fm: FittedModel, conf_level: float) -> list[dict]:
     """The tidy coefficient table of one working model (one row per design column)."""
     p = len(fm.params)

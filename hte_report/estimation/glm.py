@@ -23,6 +23,8 @@ from hte_report.errors import (
 )
 from hte_report.estimation import additive, interaction_effects
 from hte_report.estimation.coefficients import coefficient_frames
+from hte_report.estimation.coefficients import inference_columns as _inference_columns
+from hte_report.estimation.coefficients import test_row as _test_row
 from hte_report.estimation.contrasts import (
     Means,
     RowGroups,
@@ -34,6 +36,7 @@ from hte_report.estimation.contrasts import (
     wald_test,
 )
 from hte_report.estimation.interaction_effects import COLUMNS as EFFECT_COLUMNS
+from hte_report.estimation.profile_ci import CI_METHODS, apply_profile
 from hte_report.estimation.profiles import (
     OVERALL,
     curve_points,
@@ -76,6 +79,7 @@ def fit(
     modifiers_required: bool = True,
     cutpoints: dict[str, list[float]] | None = None,
     inference: str | None = None,
+    ci_method: str = "wald",
 ) -> HTEResult:
     """Continuous, binary and count outcomes: the working models of the family, every effect
     and test. The public entry point is :func:`hte_report.fit` (documented there), which also
@@ -83,6 +87,7 @@ def fit(
     conf_level = check_conf_level(conf_level)
     check_multiplicity(multiplicity)
     check_choice("path", path, ("auto", "statsmodels", "irls", "compressed"))
+    check_choice("ci_method", ci_method, CI_METHODS)
     st = setup(formula, data, treatment=treatment, reference=reference, family=family,
                models=models, variance=variance, exposure=exposure, safe_formula=safe_formula,
                aggregate=aggregate if path in ("auto", "compressed") else False,
@@ -146,6 +151,14 @@ def fit(
     subgroups_df = pd.DataFrame(sub_rows, columns=None if sub_rows else ROW_COLUMNS)
     interactions = pd.DataFrame(test_rows, columns=None if test_rows else TEST_COLUMNS)
     interactions = adjust_pvalues(interactions, multiplicity)
+    frames = {**coefficient_frames(fitted, design.X, y, expo, cells, conf_level),
+              "subgroups": subgroups_df,
+              "interaction_effects": pd.DataFrame(effect_rows, columns=EFFECT_COLUMNS)}
+    if ci_method == "profile":
+        frames.update(apply_profile({k: frames[k] for k in ("coefficients", "subgroups",
+                                                           "interaction_effects")},
+                                    fitted, design, parsed.treatment, y, expo, cells,
+                                    conf_level, cond_designs))
     return HTEResult(
         formula=formula,
         family=family,
@@ -154,15 +167,13 @@ def fit(
         exposure=exposure,
         conf_level=conf_level,
         multiplicity=multiplicity,
-        subgroups=subgroups_df,
         overall=pd.DataFrame(overall_rows),
         curves=pd.DataFrame(curve_rows, columns=None if curve_rows else ROW_COLUMNS),
         interactions=interactions,
         additive=pd.DataFrame(reri_rows, columns=additive.COLUMNS),
         joint_effects=pd.DataFrame(joint_rows, columns=additive.COLUMNS),
         models=pd.DataFrame(model_rows),
-        interaction_effects=pd.DataFrame(effect_rows, columns=EFFECT_COLUMNS),
-        **coefficient_frames(fitted, design.X, y, expo, cells, conf_level),
+        **frames,
         n_analysed=len(frame) if cells is None else int(round(cells.cnt.sum())),
         notes=tuple(notes),
         **provenance(parsed, design, prep, profile),
@@ -535,18 +546,3 @@ def _reduced_start(fm: FittedModel, drop, X, y, expo) -> np.ndarray | None:
                                info[np.ix_(keep, drop)] @ fm.params[drop])
     b[drop] = 0.0
     return b
-
-
-def _test_row(modifier, scale, test, stat, df, p, model, method, note, df_resid=None):
-    """A test row: chi-square (``df``), or under t inference F on (``df``, ``df_resid``)."""
-    if note.startswith("not estimable"):
-        stat, p = np.nan, np.nan
-    return {"modifier": modifier, "scale": scale, "test": test, "statistic": float(stat),
-            "df": int(df), "p_value": float(p), "model": model, "method": method, "note": note,
-            "distribution": "chi-square" if df_resid is None else "F",
-            "df_denominator": np.nan if df_resid is None else float(df_resid)}
-
-
-def _inference_columns(fm: FittedModel) -> dict:
-    """How an effect row's interval and p-value were made: z, or t with the residual df."""
-    return {"inference": fm.inference, "df": np.nan if fm.t_df is None else fm.t_df}

@@ -7,7 +7,8 @@ gids (``forest-points-absolute``, ``curve-estimate-relative``, ...) let tests re
 Modules: :mod:`~hte_report.presentation.plots.style` (:class:`ForestStyle`, fonts, text
 measurement and labels), :mod:`~hte_report.presentation.plots.axes` (limits and ticks),
 :mod:`~hte_report.presentation.plots.forest` (:func:`forest_plot`: panels, x-limits, ticks,
-decimals, arm labels, text columns, display labels) and
+decimals, arm labels, text columns, display labels; its footnote in
+:mod:`~hte_report.presentation.plots.forest_notes`) and
 :mod:`~hte_report.presentation.plots.curves` (:func:`effect_curve`).
 """
 

@@ -115,7 +115,8 @@ def trajectory_panels(groups: list[tuple[str, pd.DataFrame, pd.DataFrame]], res:
             segs = [g[[time, y]].to_numpy(float) for _, g in
                     arm[arm[group].isin(ids)].groupby(group, sort=False)]
             for s in segs:
-                ax.plot(s[:, 0], s[:, 1], color=colours[key], lw=0.35, alpha=0.13, zorder=1)
+                ax.plot(s[:, 0], s[:, 1], color=colours[key], lw=0.35, alpha=0.13, zorder=1,
+                        rasterized=True)  # hundreds of faint lines: an image in the SVG
         obs, how = observed_means(d, time, y, res.treatment, codes, res.conf_level)
         for key, off in (("control", -0.004), ("treated", 0.004)):
             o = obs[obs.arm == key]

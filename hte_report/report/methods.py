@@ -12,7 +12,7 @@ import yaml
 
 from hte_report._version import __version__
 from hte_report.analysis import PlannedAnalysis
-from hte_report.core.format import fmt_p
+from hte_report.core.format import fmt_est, fmt_p
 from hte_report.presentation.analyses import adjustment_terms, analyses_table
 from hte_report.presentation.repeated import primary_words
 from hte_report.presentation.tables import interaction_table
@@ -54,6 +54,7 @@ def _methods(a: PlannedAnalysis) -> Section:
     blocks += [
         Table(mt, "Working models (each fitted in every analysis listed above)",
               name="models"),
+        *_coefficient_tables(res),
         Table(_all_tests(res), "All heterogeneity tests (every model, scale and test; "
               "sensitivity analyses)", group="Modifier", gt=interaction_table(res),
               notes=(_tests_note(res),), name="all-tests"),
@@ -181,6 +182,43 @@ def _models_table(models: pd.DataFrame) -> pd.DataFrame:
             "Note": "; ".join(dict.fromkeys(notes)),
         })
     return pd.DataFrame(rows)
+
+
+def _coefficient_tables(res: HTEResult) -> list:
+    """The coefficient table of each primary model, one group of rows per analysis that
+    fitted it (``HTEResult.coefficients``; survival and mixed-model results have none)."""
+    coef = res.coefficients
+    if coef is None or coef.empty:
+        return []
+    if "analysis" in coef:
+        coef = coef[coef.analysis != "within-subgroup"]
+    out = []
+    for model in dict.fromkeys(m for _, m in res.primary.values()):
+        g = coef[coef.model == model]
+        if g.empty:
+            continue
+        names = _analysis_names(g) if "analysis" in g else [""] * len(g)
+        t = "t" in set(g.inference)
+        frame = pd.DataFrame({
+            "Analysis": names, "Term": g.term.to_numpy(),
+            "Estimate": [fmt_est(v, "coefficient") for v in g.estimate],
+            "SE": [fmt_est(v, "coefficient") for v in g.std_error],
+            f"{int(round(res.conf_level * 100))}% CI": [
+                f"{fmt_est(lo, 'coefficient')} to {fmt_est(hi, 'coefficient')}"
+                for lo, hi in zip(g.conf_low, g.conf_high)],
+            "P": [fmt_p(p) for p in g.p_value]})
+        link = g.model.iloc[0]
+        note = (f"Coefficients of {link} on its link scale"
+                + (" (log odds ratios / log ratios for logit and log links)"
+                   if not str(link).startswith("ols") else "")
+                + f", standard errors from its {g.variance.iloc[0]} variance; "
+                + ("t intervals and p-values on the residual degrees of freedom"
+                   if t else "large-sample (z) intervals and p-values")
+                + (", profile-likelihood intervals" if "ci_method" in g
+                   and (g.ci_method == "profile").all() else "") + ".")
+        out.append(Table(frame, f"Coefficients of the primary model {model}", group="Analysis",
+                         notes=(note,), name=f"coefficients-{model}"))
+    return out
 
 
 def _analysis_names(models: pd.DataFrame) -> list[str]:

@@ -158,3 +158,43 @@ def test_bad_export_arguments(rossi_result, tmp_path):
         export.to_docx(rossi_result, tmp_path / "no" / "t.docx")
     with pytest.raises(OptionError, match=".docx"):
         export.to_docx(rossi_result, tmp_path / "t.doc")
+
+
+def test_ard_json_is_strict_and_keeps_infinite_values(tmp_path):
+    import json
+
+    frame = pd.DataFrame({"context": ["subgroup"] * 3, "row": [0, 0, 0],
+                          "stat_name": ["estimate", "conf_low", "conf_high"],
+                          "stat_value": [1.5, np.nan, np.inf], "stat_fmt": ["1.5", "", "∞"]})
+    path = ard.write_ard(frame, tmp_path / "a.json")
+    json.loads(path.read_text(), parse_constant=lambda c: pytest.fail(f"non-JSON {c}"))
+    back = ard.read_ard(path)
+    assert back.stat_value.iloc[0] == 1.5 and np.isnan(back.stat_value.iloc[1])
+    assert back.stat_value.iloc[2] == np.inf
+
+
+def test_sas_labels_and_arm_labels_reach_the_word_table(tmp_path):
+    """Variable labels of a transport file are the table's modifier labels when passed."""
+    docx = pytest.importorskip("docx")
+    pyreadstat = pytest.importorskip("pyreadstat")
+    import warnings
+
+    import hte_report as hr
+    from hte_report.data import read_data, variable_labels
+
+    rng = np.random.default_rng(5)
+    n = 200
+    frame = pd.DataFrame({"TRTN": rng.integers(0, 2, n).astype(float),
+                          "SEX": rng.choice(["F", "M"], n),
+                          "AVALC": (rng.random(n) < 0.3).astype(float)})
+    pyreadstat.write_xport(frame, str(tmp_path / "adeff.xpt"),
+                           column_labels={"SEX": "Sex at birth", "AVALC": "Responder"})
+    df = read_data(tmp_path / "adeff.xpt")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = hr.fit("AVALC ~ TRTN * C(SEX)", df, treatment="TRTN")
+    path = export.to_docx(res, tmp_path / "t.docx", labels=variable_labels(df),
+                          arm_labels=("Placebo", "Drug X"))
+    table = docx.Document(str(path)).tables[0]
+    assert table.rows[0].cells[1].text.startswith("Drug X")
+    assert "Sex at birth" in [row.cells[0].text for row in table.rows]

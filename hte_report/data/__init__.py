@@ -11,6 +11,7 @@ from hte_report.data.prepare import (
     prepare,
     read_data,
 )
+from hte_report.data.readers import variable_labels
 
 __all__ = ["Levels", "PreparedData", "dataset_sha256", "factorize", "file_sha256", "is_text",
-           "prepare", "read_data"]
+           "prepare", "read_data", "variable_labels"]

@@ -7,7 +7,8 @@ Every function takes an :class:`HTEResult` and a path and returns the path writt
 tables hold the same strings as :func:`~hte_report.presentation.tables.subgroup_frame` (and so
 as the HTML/PDF report), with a title, the column headers, one heading row per modifier and
 the notes under the table; Word and RTF pages are landscape with the table across the page.
-Word and RTF need the ``export`` extra: ``pip install 'hte-report[export]'``.
+Word and RTF need the ``export`` extra: ``pip install 'hte-report[export]'``. ``labels=`` and
+``arm_labels=`` set display labels of modifiers and arms, as in the forest plot.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pandas as pd
 
 from hte_report.core.format import clean_text
 from hte_report.errors import DataError
+from hte_report.presentation.plots.style import relabelled
 from hte_report.presentation.tables import (
     column_labels,
     scale_notes,
@@ -39,12 +41,18 @@ _LATEX_TEXT = {"\u2212": "$-$", "\u00d7": "$\\times$", "\u2026": "\\ldots{}", "\
                "\u00b2": "$^2$", "\u2192": "$\\rightarrow$", "\u2190": "$\\leftarrow$"}
 
 
-def table_content(result: HTEResult, *, adjusted: bool = True, title: str | None = None
-                  ) -> dict:
+def table_content(result: HTEResult, *, adjusted: bool = True, title: str | None = None,
+                  labels: dict[str, str] | None = None,
+                  arm_labels: tuple[str, str] | None = None) -> dict:
     """What every table export writes: ``title``, ``subtitle``, ``header`` (column labels),
     ``rows`` (one list of cells per row; a modifier's heading row has its label in the first
     cell and ``None`` elsewhere), ``kinds`` (``"heading"`` / ``"row"`` per row) and
-    ``notes``."""
+    ``notes``.
+
+    ``labels``: display labels of modifiers over the result's (e.g. a SAS file's variable
+    labels, :func:`hte_report.data.readers.variable_labels`); ``arm_labels``: ``(control,
+    treated)`` names for the count columns."""
+    result = relabelled(result, arm_labels, labels)
     df = subgroup_frame(result, adjusted=adjusted)
     labels = column_labels(result)
     cols = [c for c in df.columns if c != "group"]
@@ -89,7 +97,9 @@ def _needs(module: str, package: str, what: str):
 
 # ------------------------------------------------------------------------------- Word
 def to_docx(result: HTEResult, path: str | Path, *, title: str | None = None,
-            adjusted: bool = True, font_size: float = 9.0, landscape: bool = True) -> Path:
+            adjusted: bool = True, font_size: float = 9.0, landscape: bool = True,
+            labels: dict[str, str] | None = None,
+            arm_labels: tuple[str, str] | None = None) -> Path:
     """The subgroup table as a Word document: title and subtitle, a table across the page
     (header row repeated on every page, a bold heading row per modifier), notes below."""
     path = _path(path, (".docx",), "A Word table")
@@ -101,7 +111,8 @@ def to_docx(result: HTEResult, path: str | Path, *, title: str | None = None,
     from docx.oxml.ns import qn
     from docx.shared import Pt
 
-    content = table_content(result, adjusted=adjusted, title=title)
+    content = table_content(result, adjusted=adjusted, title=title, labels=labels,
+                            arm_labels=arm_labels)
     doc = docx.Document()
     section = doc.sections[0]
     if landscape:
@@ -153,7 +164,8 @@ def to_docx(result: HTEResult, path: str | Path, *, title: str | None = None,
 
 # -------------------------------------------------------------------------------- RTF
 def to_rtf(result: HTEResult, path: str | Path, *, title: str | None = None,
-           adjusted: bool = True, landscape: bool = True) -> Path:
+           adjusted: bool = True, landscape: bool = True, labels: dict[str, str] | None = None,
+           arm_labels: tuple[str, str] | None = None) -> Path:
     """The subgroup table as RTF (rtflite): title and subtitle, the column header, a heading
     row per modifier, notes as footnotes; landscape and page-wide as a CSR appendix
     expects."""
@@ -161,7 +173,8 @@ def to_rtf(result: HTEResult, path: str | Path, *, title: str | None = None,
     rtf = _needs("rtflite", "rtflite", "RTF output")
     import polars as pl  # a dependency of rtflite
 
-    content = table_content(result, adjusted=adjusted, title=title)
+    content = table_content(result, adjusted=adjusted, title=title, labels=labels,
+                            arm_labels=arm_labels)
     n = len(content["header"])
     body = [[c if c is not None else "" for c in cells] for cells in content["rows"]]
     frame = pl.DataFrame({f"c{j}": [r[j] for r in body] for j in range(n)})
@@ -188,7 +201,8 @@ def to_rtf(result: HTEResult, path: str | Path, *, title: str | None = None,
 
 # ------------------------------------------------------------------------------ LaTeX
 def to_latex(result: HTEResult, path: str | Path | None = None, *, title: str | None = None,
-             adjusted: bool = True, unicode: bool = False) -> str:
+             adjusted: bool = True, unicode: bool = False, labels: dict[str, str] | None = None,
+             arm_labels: tuple[str, str] | None = None) -> str:
     """The subgroup table as LaTeX (great-tables' ``as_latex``; needs the booktabs and
     caption packages). great-tables cannot render footnote marks in LaTeX, so the column
     footnotes become notes under the table. ``unicode=False`` (default) writes minus signs,
@@ -196,6 +210,7 @@ def to_latex(result: HTEResult, path: str | Path | None = None, *, title: str | 
     XeLaTeX/LuaLaTeX). Returns the LaTeX text (and writes it to ``path`` when given)."""
     if path is not None:
         path = _path(path, (".tex",), "A LaTeX table")
+    result = relabelled(result, arm_labels, labels)
     gt = subgroup_table(result, adjusted=adjusted, title=title, footnotes="notes")
     import warnings
 

@@ -123,15 +123,25 @@ def write_ard(ard: pd.DataFrame, path: str | Path) -> Path:
     if suffix == ".csv":
         ard.to_csv(path, index=False, float_format="%.17g")
     elif suffix == ".json":
-        records = [{k: (None if isinstance(v, float) and math.isnan(v) else v)
-                    for k, v in rec.items()} for rec in ard.to_dict(orient="records")]
+        records = [{k: _json_value(v) for k, v in rec.items()}
+                   for rec in ard.to_dict(orient="records")]
         path.write_text(json.dumps({"ard_version": 1, "rows": records}, indent=0,
-                                   allow_nan=True), encoding="utf-8")
+                                   allow_nan=False), encoding="utf-8")
     elif suffix in (".parquet", ".pq"):
         _write_parquet(ard, path)
     else:
         raise DataError(f"cannot write an ARD to {path.name!r}: use .csv, .parquet or .json.")
     return path
+
+
+def _json_value(v: object) -> object:
+    """Strict JSON: a missing number as null, an infinite one as the text "Infinity" /
+    "-Infinity" (which :func:`read_ard` reads back as a number)."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return None if math.isnan(v) else ("Infinity" if v > 0 else "-Infinity")
+    if isinstance(v, np.integer):
+        return int(v)
+    return v
 
 
 def _write_parquet(ard: pd.DataFrame, path: Path) -> None:

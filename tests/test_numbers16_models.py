@@ -194,3 +194,34 @@ def test_frames_survive_json():
     pd.testing.assert_frame_equal(back.vcov("ols", "Prewt", comparison="CBT vs Cont"),
                                   res.vcov("ols", "Prewt", comparison="CBT vs Cont"))
     assert len(back.glance) == len(res.glance)
+
+
+@pytest.mark.parametrize("family", ["binary", "continuous"])
+def test_every_fitting_path_gives_the_same_tables(family):
+    """statsmodels, blocked IRLS and cells of identical patients: same coefficients, vcov and
+    model statistics (cells hold sufficient statistics, not patients)."""
+    rng = np.random.default_rng(16)
+    n = 1500
+    d = pd.DataFrame({"t": rng.integers(0, 2, n), "g": rng.integers(0, 3, n),
+                      "s": rng.integers(0, 2, n)})
+    eta = -0.5 + 0.3 * d.t - 0.2 * d.g + 0.4 * d.t * (d.g == 2) + 0.3 * d.s
+    d["y"] = (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(int) if family == "binary" \
+        else eta + rng.normal(size=n)
+    f = "y ~ t * C(g) + C(s)"
+    out = {}
+    for path, agg in (("statsmodels", False), ("irls", False), ("auto", True)):
+        out[path] = _quiet(engine_fit, f, d, treatment="t", path=path, aggregate=agg,
+                           family=family, inference="t")
+    assert set(out["auto"].models.path) == {"cells"}
+    a = out["statsmodels"]
+    for other in ("irls", "auto"):
+        b = out[other]
+        for col in ("estimate", "std_error", "conf_low", "conf_high", "p_value"):
+            np.testing.assert_allclose(b.coefficients[col], a.coefficients[col], rtol=1e-7,
+                                       atol=1e-12, err_msg=f"{other} {col}")
+        for col in ("loglik", "deviance", "null_deviance", "aic", "bic", "df_residual"):
+            np.testing.assert_allclose(b.glance[col], a.glance[col], rtol=1e-8,
+                                       err_msg=f"{other} {col}")
+        for model in a.glance.model:
+            np.testing.assert_allclose(b.vcov(model).to_numpy(), a.vcov(model).to_numpy(),
+                                       rtol=1e-6, atol=1e-14)

@@ -165,6 +165,10 @@ def test_report_sections(planned):
             "repeated-models"} <= set(names)
     visits = next(b for b in sec.blocks if getattr(b, "name", "") == "visits").frame
     assert visits.Patients.astype(int).sum() == 312 and visits.Visits.astype(int).sum() == 1945
+    pop = {b.name: b.frame for b in rep.section("population").blocks if hasattr(b, "frame")}
+    assert pop["arms"]["Participants analysed"].tolist() == ["158", "154", "312"]
+    assert pop["arms"]["Visits analysed"].tolist() == ["978", "967", "1945"]
+    assert "(n = 158)" in " ".join(pop["baseline"].columns)  # patients, not visits
     methods = " ".join(b.text for b in rep.section("methods").blocks if hasattr(b, "text"))
     assert "linear mixed model with a random intercept and a random slope in years" in methods
     assert "difference in the slope of logbili per year" in methods

@@ -44,8 +44,9 @@ def trajectory_section(a: PlannedAnalysis, png: bool = False) -> Section:
     unit = rm.get("time_unit") or rm["time"]
     est = effect_words(res)
     blocks: list = [Para(
-        f"{out_label} over {rm['time']}" + (f" ({unit}s)" if rm.get("time_unit") else "")
-        + f" by arm. The estimand is the treatment {est}: "
+        f"{out_label} over {rm['time']}" + (
+            f" ({unit}s)" if rm.get("time_unit") and rm["time_unit"].rstrip("s").lower()
+            not in rm["time"].lower() else "") + f" by arm. The estimand is the treatment {est}: "
         + ("the difference between the arms' mean rates of change (the treatment-by-time "
            "interaction of the model)" if rm["estimand"] == "slope" else
            "the difference between the arms' fitted means at the landmark time")

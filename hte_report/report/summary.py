@@ -146,6 +146,11 @@ def _population(a: PlannedAnalysis) -> Section:
                     str(int(o.events_treated + o.events_control))]
                    if res.family != "continuous" else ["–", "–", "–"]),
     })
+    rm = (res.meta or {}).get("repeated")
+    if rm:  # participants are patients; the rows are their visits
+        arms.iloc[2, 1] = str(int(o.n_treated + o.n_control))
+        arms = arms.drop(columns="Events")
+        arms["Visits analysed"] = [str(int(v)) for v in _visits(a, rm)] + [str(res.n_analysed)]
     ex = res.exclusions.copy()
     ex = ex[ex.n_missing > 0]
     blocks = [
@@ -175,6 +180,16 @@ def _population(a: PlannedAnalysis) -> Section:
     return Section("Study population", tuple(blocks), id="population")
 
 
+def _visits(a: PlannedAnalysis, rm: dict) -> list[int]:
+    """Analysed visits of the treated and the control arm (primary analysis's rows)."""
+    res = a.result
+    cols = [c for c in (res.outcome, res.treatment, rm["time"], rm["group"],
+                        *res.adjustment) if c in a.data.columns]
+    d = a.data.dropna(subset=cols)
+    tr = a.plan.raw["treatment"]
+    return [int((d[res.treatment] == tr[k]).sum()) for k in ("treated", "control")]
+
+
 def _term_column(term: str) -> tuple[str, bool]:
     """The data column of an adjustment term: ``strata(site)`` -> (``site``, True), ``C(x)`` ->
     (``x``, False), a plain name -> itself."""
@@ -198,6 +213,9 @@ def baseline_table(a: PlannedAnalysis) -> pd.DataFrame:
     used += [c for c in (res.exposure,) if c]
     used = [c for c in used if c in a.data.columns]
     frame = a.data.dropna(subset=used)
+    group = ((res.meta or {}).get("repeated") or {}).get("group")
+    if group in frame.columns:  # repeated measures: one row per patient (the first visit)
+        frame = frame.drop_duplicates(subset=group)
     ctl_code, trt_code = a.plan.raw["treatment"]["control"], a.plan.raw["treatment"]["treated"]
     arms = {"treated": frame[frame[res.treatment] == trt_code],
             "control": frame[frame[res.treatment] == ctl_code]}

@@ -225,3 +225,25 @@ def test_every_fitting_path_gives_the_same_tables(family):
         for model in a.glance.model:
             np.testing.assert_allclose(b.vcov(model).to_numpy(), a.vcov(model).to_numpy(),
                                        rtol=1e-6, atol=1e-14)
+
+
+@pytest.mark.parametrize("inference", ["t", "z"])
+def test_standardized_effects_and_equality_test_use_t(inference):
+    """NSW (n = 445): standardized mean differences within each level of black and overall
+    (averages of (X1 - X0) b) with t or z intervals, and their equality test (F(1, df) or
+    chi-square)."""
+    ref = next(f for f in FITS if f["case"] == "nsw" and f["inference"] == inference)
+    res = _engine(ref)
+    sub = res.subgroups
+    std = sub[(sub.modifier == "black") & (sub.method == "standardized")]
+    rows = pd.concat([std[std.level == "0"], std[std.level == "1"], res.overall])
+    s = ref["standardized_black"]
+    for k in ("estimate", "std_error", "conf_low", "conf_high", "statistic", "p_value"):
+        close(rows[k].to_numpy(float), s[k], f"standardized {k}", scale=max(s["std_error"]))
+    assert (rows.inference == inference).all()
+    t = res.interactions
+    eq = t[(t.modifier == "black") & (t.test == "equality")].iloc[0]
+    e = ref["equality_black"]
+    close(eq.statistic, e["statistic"], "equality statistic")
+    close(eq.p_value, e["p_value"], "equality p")
+    assert eq.distribution == ("F" if inference == "t" else "chi-square")

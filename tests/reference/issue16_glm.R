@@ -100,14 +100,28 @@ for (arm in c("CBT", "FT")) {
 nsw <- read.csv(file.path(dd, "nsw.csv"))
 fit <- lm(re78 ~ treat * (age + factor(black) + nodegree) + educ + re75, data = nsw)
 inter <- grep(":", names(coef(fit)))
+# standardized (g-computation) mean differences within each level of black and over everyone:
+# the average of (X1 - X0) b over the rows, a linear combination of the coefficients
+X1 <- model.matrix(fit, data = transform(nsw, treat = 1))
+X0 <- model.matrix(fit, data = transform(nsw, treat = 0))
+L <- rbind(colMeans((X1 - X0)[nsw$black == 0, ]), colMeans((X1 - X0)[nsw$black == 1, ]),
+           colMeans(X1 - X0))
 for (inference in c("t", "z")) {
   V <- vcovHC(fit, type = "HC3")
   df <- if (inference == "t") df.residual(fit) else Inf
+  std <- c(list(level = c("0", "1", "overall")), combo(L, coef(fit), V, df))
+  D <- L[2, , drop = FALSE] - L[1, , drop = FALSE]  # equality of the two subgroup effects
+  W <- as.numeric((D %*% coef(fit))^2 / (D %*% V %*% t(D)))
+  equality <- if (is.finite(df)) list(statistic = W, df = 1, df_denominator = df,
+                                      p_value = pf(W, 1, df, lower.tail = FALSE))
+              else list(statistic = W, df = 1, p_value = pchisq(W, 1, lower.tail = FALSE))
   fits[[length(fits) + 1]] <- c(list(case = "nsw", data = "nsw.csv", treatment = "treat",
                                      formula = "re78 ~ treat * (age + C(black) + nodegree) + educ + re75",
                                      model = "ols"),
                                 record(fit, "HC3", inference,
-                                       list(joint_wald = wald(coef(fit), V, inter, df))))
+                                       list(joint_wald = wald(coef(fit), V, inter, df),
+                                            standardized_black = std,
+                                            equality_black = equality)))
 }
 
 # --- RAND HIE: count outcome, Poisson with model-based variance ---------------------------

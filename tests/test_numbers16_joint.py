@@ -45,7 +45,9 @@ def _close(got, ref):
 @pytest.mark.parametrize("case", CASES, ids=[c["case"] for c in CASES])
 @pytest.mark.parametrize("inference", ["z", "t"])
 def test_joint_test_matches_r(case, inference):
-    res = _fit(case["formula"], case["case"], case["treatment"], inference=inference)
+    # z and t differ only for the Gaussian model: z needs only OLS again
+    res = _fit(case["formula"], case["case"], case["treatment"], inference=inference,
+               **({"models": ("ols",)} if inference == "z" else {}))
     het = res.heterogeneity
     assert (het.n == case["n"]).all() and (het.analysis == "joint").all()
     checked = 0
@@ -54,17 +56,19 @@ def test_joint_test_matches_r(case, inference):
         if ref["model"] == "ols-HC3" and ref["test"] != f"wald-{inference}":
             if not (inference == "t" and ref["test"] == "waldtest-F"):
                 continue
+        if inference == "z" and ref["model"] != "ols-HC3":
+            continue
         rows = het[(het.model == ref["model"]) & (het.test == test)]
         assert len(rows) == 1, ref
         _close(rows.iloc[0], ref)
         checked += 1
-    assert checked == 5 if inference == "t" else 4
+    assert checked == (5 if inference == "t" else 1)
 
 
 def test_the_joint_test_does_not_depend_on_the_strategy_nor_change_the_others():
     c = CASES[0]
-    a = _fit(c["formula"], c["case"], c["treatment"])
-    b = _fit(c["formula"], c["case"], c["treatment"], strategy="joint")
+    a = _fit(c["formula"], c["case"], c["treatment"], inference="t")
+    b = _fit(c["formula"], c["case"], c["treatment"], inference="t", strategy="joint")
     cols = ["model", "test", "statistic", "df", "p_value"]
     pd.testing.assert_frame_equal(a.heterogeneity[cols], b.heterogeneity[cols])
     assert "modifiers" in a.heterogeneity and a.heterogeneity.modifiers.iloc[0] == "age, wexp, prio"
@@ -75,7 +79,7 @@ def test_the_joint_test_does_not_depend_on_the_strategy_nor_change_the_others():
 @pytest.mark.parametrize("inference", ["t", "z"])
 def test_nsw_continuous_joint_f_test(inference):
     ref = next(f for f in GLM if f["case"] == "nsw" and f["inference"] == inference)
-    res = _fit(ref["formula"], "nsw", "treat", inference=inference)
+    res = _fit(ref["formula"], "nsw", "treat", inference=inference, models=("ols",))
     got = res.heterogeneity[res.heterogeneity.test == "wald"].iloc[0]
     _close(got, ref["joint_wald"])
 

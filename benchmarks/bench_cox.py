@@ -8,11 +8,13 @@
    rmst_tau=10)`` at ``--full-n``: 16 Cox fits (the interaction model, the main-effects model,
    three likelihood-ratio reduced models, eleven treatment-only fits within subgroups for the
    cox.zph column), cox.zph tests, hazard ratios, standardized survival differences and RMST.
-   Against: the same analysis with every Cox fit through PHReg (``--old``), R ``coxph`` for the
+   Against: the package before issue 21 (``--before DIR``, every Cox fit through PHReg, run in a
+   fresh process from a copy made by ``git archive ad9f228 | tar -x -C DIR``), R ``coxph`` for the
    interaction model alone, and R doing the same set of fits (the 16 ``coxph`` calls plus
    ``cox.zph`` on the interaction model and on each subgroup fit).
 
-    python benchmarks/bench_cox.py --n 1000 10000 100000 --full-n 100000 --old
+    mkdir -p /tmp/before && git archive ad9f228 | tar -x -C /tmp/before
+    python benchmarks/bench_cox.py --n 1000 10000 100000 --full-n 100000 --before /tmp/before
 
 Times are the best of ``--repeat`` runs (R: ``system.time`` inside one R session, best of the
 same number of repeats); R's process start and data reading are not counted.
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import warnings
@@ -139,10 +142,25 @@ def single_fits(ns, repeat, old_max, tmp, have_r) -> list[dict]:
     return rows
 
 
-def full_analysis(n, repeat, old, tmp, have_r) -> dict:
-    import hte_report.estimation.survival as es
+BEFORE = r"""
+import sys, time, warnings
+sys.path.insert(0, sys.argv[1])
+import pandas as pd
+from hte_report import fit_survival
+d = pd.read_csv(sys.argv[2])
+warnings.simplefilter("ignore")
+best = float("inf")
+for _ in range(int(sys.argv[3])):
+    t0 = time.perf_counter()
+    res = fit_survival("Surv(time, event) ~ treat * (age + sex + region)", d,
+                       treatment="treat", horizons=[5], rmst_tau=10)
+    best = min(best, time.perf_counter() - t0)
+print(best, *res.subgroups.estimate.tolist())
+"""
+
+
+def full_analysis(n, repeat, before, tmp, have_r) -> dict:
     from hte_report import fit_survival
-    from hte_report.models import survival as ms
 
     d = make_data(n)
 
@@ -153,26 +171,20 @@ def full_analysis(n, repeat, old, tmp, have_r) -> dict:
 
     res = run()
     out = {"n": n, "numpy full analysis (s)": best(run, repeat)}
-    if old:  # every Cox fit through PHReg, as before issue 21
-        keep = es.fit_cox, es.cox_loglik
-
-        def fit_old(X, time, event, strata, ties, variance="model", groups=None, **_):
-            return ms.fit_cox_phreg(X, time, event, strata, ties, variance, groups)
-
-        def loglik_old(X, time, event, strata, ties, **_):
-            return fit_old(X, time, event, strata, ties).loglik
-
-        es.fit_cox, es.cox_loglik = fit_old, loglik_old
-        try:
-            t0 = time.perf_counter()
-            ref = run()
-            out["PHReg full analysis (s)"] = time.perf_counter() - t0
-        finally:
-            es.fit_cox, es.cox_loglik = keep
-        a, b = res.subgroups.estimate.to_numpy(), ref.subgroups.estimate.to_numpy()
+    if before:  # the package as it was before issue 21, in a fresh process
+        csv = Path(tmp) / f"before_{n}.csv"
+        d.to_csv(csv, index=False)
+        out_before = subprocess.run(
+            [sys.executable, "-c", BEFORE, str(before), str(csv), "1"],  # one run: slow
+            capture_output=True, text=True, check=True).stdout.split()
+        out["before (PHReg) full analysis (s)"] = float(out_before[0])
+        a = res.subgroups.estimate.to_numpy()
+        b = np.array([float(x) for x in out_before[1:]])
         ok = np.isfinite(a) & np.isfinite(b)
-        out["max rel diff of subgroup estimates vs PHReg path"] = float(
+        out["max rel diff of subgroup estimates vs before"] = float(
             np.max(np.abs(a[ok] - b[ok]) / np.maximum(np.abs(b[ok]), 1e-12)))
+        out["before / numpy"] = out["before (PHReg) full analysis (s)"] / out[
+            "numpy full analysis (s)"]
     if have_r:
         csv = Path(tmp) / f"full_{n}.csv"
         d.to_csv(csv, index=False)
@@ -188,7 +200,9 @@ def main() -> None:
     ap.add_argument("--n", type=int, nargs="*", default=[1000, 10000, 100000])
     ap.add_argument("--full-n", type=int, nargs="*", default=[100000])
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--old", action="store_true", help="also time the PHReg full analysis")
+    ap.add_argument("--before", type=Path, default=None,
+                    help="a copy of the package before issue 21 (git archive ad9f228 | tar -x "
+                         "-C DIR): time its full analysis too (every Cox fit through PHReg)")
     ap.add_argument("--old-max", type=int, default=100000,
                     help="largest n for single PHReg fits")
     args = ap.parse_args()
@@ -200,7 +214,7 @@ def main() -> None:
             print(pd.DataFrame(single_fits(args.n, args.repeat, args.old_max, tmp, have_r))
                   .to_string(index=False, float_format=lambda v: f"{v:.3g}"))
         for n in args.full_n:
-            for k, v in full_analysis(n, args.repeat, args.old, tmp, have_r).items():
+            for k, v in full_analysis(n, args.repeat, args.before, tmp, have_r).items():
                 print(f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}")
 
 

@@ -187,3 +187,15 @@ def test_outcome_coded_1_2():
         hr.fit("y ~ t * x", df, treatment="t", family="binary")
     with pytest.warns(DataWarning, match="only two values"):
         hr.fit("y ~ t * x", df, treatment="t")  # inferred continuous: said, not silent
+
+
+def test_categorical_treatment_control_is_its_first_category():
+    rng = np.random.default_rng(11)
+    n = 200
+    arm = pd.Categorical(rng.choice(["Placebo", "Drug"], n), categories=["Placebo", "Drug"])
+    df = pd.DataFrame({"arm": arm, "x": rng.normal(size=n), "y": rng.normal(size=n)})
+    res = hr.fit("y ~ arm * x", df, treatment="arm")
+    assert res.treatment_labels == ("Placebo", "Drug")
+    plain = df.assign(arm=df.arm.astype(str))
+    with pytest.raises(DataError, match="reference="):  # text arms: the user says which
+        hr.fit("y ~ arm * x", plain, treatment="arm")

@@ -406,6 +406,8 @@ def _code_treatment(s: pd.Series, name: str, reference: object) -> tuple[pd.Seri
         control = reference
     elif pd.api.types.is_bool_dtype(s):
         control = False
+    elif isinstance(s.dtype, pd.CategoricalDtype):  # its first category, as R's reference level
+        control = next(c for c in s.cat.categories if c in levels)
     elif set(levels) == {0, 1}:
         control = 0
     else:

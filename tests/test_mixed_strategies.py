@@ -148,6 +148,12 @@ def test_landmark_needs_a_time(pbc):
     (dict(at={"stagegrp": ["3"]}), "categorical modifier"),
     (dict(at={"sex": [1]}), "not effect modifiers"),
     (dict(models=()), "at least one"),
+    (dict(models=3), "a list of them"),
+    (dict(at={"age": ["x"]}), "finite numbers"),
+    (dict(at={"age": []}), "non-empty"),
+    (dict(at=[40]), "must be a dict"),
+    (dict(estimand="landmark", landmark="two"), "must be a number"),
+    (dict(group=3), "column name"),
     (dict(time_unit=""), "time_unit"),
 ])
 def test_bad_options(pbc, kw, match):

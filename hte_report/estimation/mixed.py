@@ -156,6 +156,8 @@ def fit_mixed(
     if time_unit is not None and (not isinstance(time_unit, str) or not time_unit.strip()
                                   or len(time_unit) > 40):
         raise OptionError(f"time_unit must be a short text such as 'week', got {time_unit!r}.")
+    if models is not None and not isinstance(models, (str, list, tuple)):
+        raise OptionError(f"models must be 'lmm', 'gee' or a list of them, got {models!r}.")
     models = (models,) if isinstance(models, str) else tuple(dict.fromkeys(models or ()))
     if not models:
         raise OptionError("models must name at least one of 'lmm' and 'gee'.")
@@ -175,6 +177,15 @@ def fit_mixed(
         if unknown:
             raise OptionError(f"at= names {sorted(map(str, unknown))}, which are not effect "
                               "modifiers.")
+        for k, v in at.items():
+            vals = [v] if isinstance(v, (int, float)) else v
+            try:
+                ok = len(vals) > 0 and all(np.isfinite(float(x)) for x in vals)
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                raise OptionError(f"at= for {k!r} must be a non-empty list of finite numbers, "
+                                  f"got {v!r}.")
     opts = dict(treatment=treatment, time=time, group=group, estimand=estimand,
                 landmark=landmark, random=random, method=method, models=models,
                 correlation=correlation, reference=reference, conf_level=conf_level, at=at,
@@ -275,7 +286,8 @@ def _analyse(formula: str, raw: pd.DataFrame, o: dict, need_mods: bool) -> _Fit:
     if not np.isfinite(frame[time].to_numpy(dtype=float)).all():
         raise DataError(f"time column {time!r} has infinite values; give finite times.")
     if frame[time].nunique() < 2:
-        raise DataError(f"time column {time!r} has one value ({frame[time].iloc[0]!r}) among the "
+        raise DataError(f"time column {time!r} has one value ({frame[time].iloc[0].item()!r}) "
+                        "among the "
                         "analysed rows: no slope can be estimated. Check the time column.")
     if frame[group].nunique() < 2:
         raise DataError(f"group column {group!r} has one value: the data hold one patient. Give "
@@ -447,7 +459,8 @@ def _points(design: Design, base: pd.DataFrame, at) -> dict:
                                   "its effects are shown for every level; remove it from at=.")
             out[m.name] = sorted(pd.unique(s), key=_sort_key)
         elif m.name in at:
-            out[m.name] = [float(v) for v in at[m.name]]
+            vals = at[m.name]
+            out[m.name] = [float(v) for v in ([vals] if isinstance(vals, (int, float)) else vals)]
         else:
             out[m.name] = list(dict.fromkeys(np.quantile(s.to_numpy(float), [0.25, 0.5, 0.75])))
     return out

@@ -153,7 +153,6 @@ def test_landmark_needs_a_time(pbc):
     (dict(at={"age": []}), "non-empty"),
     (dict(at=[40]), "must be a dict"),
     (dict(estimand="landmark", landmark="two"), "must be a number"),
-    (dict(group=3), "column name"),
     (dict(time_unit=""), "time_unit"),
 ])
 def test_bad_options(pbc, kw, match):

@@ -207,3 +207,15 @@ def test_too_small_axes_is_refused(rossi_result):
 def test_bad_options_are_clear(rossi_result, kw, match):
     with pytest.raises(OptionError, match=match):
         forest_plot(rossi_result, **kw)
+
+
+def test_arm_labels_recorded_in_meta_are_the_default(rossi_result):
+    from dataclasses import replace
+
+    res = replace(rossi_result, meta={**(rossi_result.meta or {}),
+                                      "arm_labels": ["No aid", "Financial aid"]})
+    fig = forest_plot(res)
+    assert any(t.get_text().startswith("Financial aid\n")
+               for a in fig.axes for t in a.texts)
+    fig = forest_plot(res, arm_labels=("Control arm", "Aid arm"))  # the argument wins
+    assert any(t.get_text().startswith("Aid arm\n") for a in fig.axes for t in a.texts)

@@ -226,8 +226,14 @@ def with_columns(style: ForestStyle, columns: object) -> ForestStyle:
 
 
 def relabelled(result: HTEResult, arm_labels: object, labels: object) -> HTEResult:
+    """The result with display labels of arms ``(control, treated)`` and modifiers. Without
+    ``arm_labels``, a two-arm result's ``meta["arm_labels"]`` (a plan's ``control_label`` /
+    ``treated_label``, when the analysis records them there) are used."""
     from dataclasses import replace
 
+    recorded = (result.meta or {}).get("arm_labels")
+    if arm_labels is None and recorded and not result.comparisons:
+        arm_labels = tuple(str(x) for x in recorded)
     if arm_labels is not None:
         if (isinstance(arm_labels, str) or not hasattr(arm_labels, "__len__")
                 or len(arm_labels) != 2 or not all(isinstance(x, str) and x.strip()

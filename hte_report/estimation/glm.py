@@ -158,7 +158,8 @@ def fit(
         frames.update(apply_profile({k: frames[k] for k in ("coefficients", "subgroups",
                                                            "interaction_effects")},
                                     fitted, design, parsed.treatment, y, expo, cells,
-                                    conf_level, cond_designs))
+                                    conf_level, cond_designs,
+                                    {fm.label: _native(fm, family)[1] for fm in fitted}))
     return HTEResult(
         formula=formula,
         family=family,
@@ -438,9 +439,12 @@ def _standardized(fm, subs, means, counts, sparse, family, conf_level):
 
 
 def _conditional(fm, design, designs, family, conf_level, counts, sparse, method="conditional"):
-    kind, scale = _native(fm, family)
+    """Effects at the reference profile with each modifier at its evaluation points: on every
+    scale of the model (a logit model's conditional RD and RR beside its OR; the ratio from a
+    linear model's predicted means), curves on the model's native scale only."""
+    scales = scales_of(fm, family) if method == "conditional" else [_native(fm, family)]
     rows = []
-    for m in design.modifiers:
+    for m, (kind, scale) in ((m, ks) for m in design.modifiers for ks in scales):
         if m.name not in designs:
             continue
         vals, X1, X0, labels = designs[m.name]

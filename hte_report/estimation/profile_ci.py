@@ -20,9 +20,10 @@ CI_METHODS = ("wald", "profile")
 
 def apply_profile(frames: dict[str, pd.DataFrame], fitted: list[FittedModel], design: Design,
                   treatment: str, y: np.ndarray, expo, cells, conf_level: float,
-                  cond_designs: dict) -> dict[str, pd.DataFrame]:
+                  cond_designs: dict, native: dict[str, str]) -> dict[str, pd.DataFrame]:
     """``frames`` (coefficients, subgroups, interaction_effects) with profile intervals where
-    they apply and a ``ci_method`` column on each."""
+    they apply and a ``ci_method`` column on each. ``native``: each model's native scale (its
+    conditional effects there are a linear combination of its coefficients)."""
     out = {}
     for key, df in frames.items():
         df = df.copy()
@@ -56,7 +57,8 @@ def apply_profile(frames: dict[str, pd.DataFrame], fitted: list[FittedModel], de
             _, X1, X0, _ = cond_designs[m.name]
             for i in range(X1.shape[0]):
                 rows = sub.index[(sub.model == fm.label) & (sub.method == "conditional")
-                                 & (sub.modifier == m.name) & (sub.order == i)]
+                                 & (sub.modifier == m.name) & (sub.order == i)
+                                 & (sub.scale == native[fm.label])]
                 if len(rows) != 1 or not np.isfinite(sub.at[rows[0], "estimate"]):
                     continue
                 lo, hi, note = bound(X1[i] - X0[i], float(sub.at[rows[0], "std_error"]))

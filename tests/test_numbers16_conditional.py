@@ -1,0 +1,66 @@
+"""Conditional effects on every scale of every working model (a logit model's RD and RR beside
+its OR, a modified Poisson model's RD, a linear model's RR) at the reference profile, against
+R's delta method by hand and emmeans (tests/reference/issue16_conditional.R)."""
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hte_report.estimation.glm import fit as engine_fit
+
+REF = Path(__file__).parent / "reference"
+FITS = json.loads((REF / "issue16_conditional.json").read_text())["fits"]
+_cache: dict = {}
+
+
+def _fit(ref):
+    if ref["case"] not in _cache:
+        d = pd.read_csv(REF / "data" / f"{ref['case']}.csv")
+        if ref["case"] == "nsw":
+            d = d.assign(emp=(d.re78 > 0).astype(int))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _cache[ref["case"]] = engine_fit(ref["formula"], d, treatment=ref["treatment"])
+    return _cache[ref["case"]]
+
+
+@pytest.mark.parametrize("ref", FITS, ids=[f"{f['case']}-{f['model']}" for f in FITS])
+def test_conditional_effects_on_every_scale(ref):
+    res = _fit(ref)
+    sub = res.subgroups
+    label = {"ols": "ols-HC3", "modified-poisson": "modified-poisson-HC0"}.get(ref["model"],
+                                                                              ref["model"])
+    cond = sub[(sub.method == "conditional") & (sub.model == label)
+               & (sub.modifier == ref["modifier"])]
+    assert len(cond) == len(ref["rows"])
+    for r in ref["rows"]:
+        got = cond[(cond.level == str(r["level"])) & (cond.scale == r["scale"])]
+        assert len(got) == 1, r
+        got = got.iloc[0]
+        for mine, theirs in (("mu_treated", "mu1"), ("mu_control", "mu0"),
+                             ("estimate", "estimate"), ("std_error", "std_error"),
+                             ("conf_low", "conf_low"), ("conf_high", "conf_high"),
+                             ("p_value", "p_value")):
+            np.testing.assert_allclose(got[mine], r[theirs], rtol=1e-6,
+                                       err_msg=f"{r['level']} {r['scale']} {mine}")
+        if "emmeans_rd" in r:
+            rd = cond[(cond.level == str(r["level"])) & (cond.scale == "RD")].iloc[0]
+            np.testing.assert_allclose([rd.estimate, rd.std_error],
+                                       [r["emmeans_rd"]["estimate"],
+                                        r["emmeans_rd"]["std_error"]], rtol=1e-6)
+
+
+def test_curves_stay_on_the_native_scale():
+    d = pd.read_csv(REF / "data" / "rossi.csv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = engine_fit("arrest ~ fin * age", d, treatment="fin")
+    scales = res.curves.groupby("model").scale.unique()
+    assert {m: list(v) for m, v in scales.items()} == {
+        "logit": ["OR"], "modified-poisson-HC0": ["RR"], "ols-HC3": ["RD"]}
+    cond = res.subgroups[res.subgroups.method == "conditional"]
+    assert set(cond[cond.model == "logit"].scale) == {"RD", "RR", "OR"}

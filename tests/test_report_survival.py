@@ -72,6 +72,18 @@ def test_ph_tables(report, analysis):
                                 for t in analysis.result.meta["ph_tests"]]
 
 
+def test_ph_figures_follow_the_tables(report):
+    """Log-minus-log and scaled Schoenfeld figures (tests/test_ph_plots.py checks their
+    numbers against R) in the ph section, after its tables: all patients and each level of
+    the categorical modifiers, one row per modifier, in one figure of each kind."""
+    blocks = report.section("ph").blocks
+    kinds = [type(b).__name__ for b in blocks]
+    assert kinds.index("Figure") > max(i for i, k in enumerate(kinds) if k == "Table")
+    figs = [b.name for b in blocks if isinstance(b, Figure)]
+    assert figs == ["ph-lml", "ph-zph"]
+    assert any(getattr(b, "strong", False) and "(figures)" in b.text for b in blocks)
+
+
 def test_forest_has_both_survival_panels(report):
     forest = next(f for f in _blocks(report, "subgroups", Figure) if f.name == "forest")
     svg = forest.svg.decode()
@@ -146,7 +158,7 @@ def test_html_and_pdf_render(report, tmp_path):
     html = render_html(report)
     for sid in ("km", "ph", "subgroups"):
         assert f'id="{sid}"' in html
-    for fig in ("km-overall", "km-sex", "km-ivdrug_ever", "forest"):
+    for fig in ("km-overall", "km-sex", "km-ivdrug_ever", "forest", "ph-lml", "ph-zph"):
         assert f'id="fig-{fig}"' in html
     assert "Interaction effects (each level vs reference" in html
     assert "Proportional hazards of the treatment within each subgroup" in html

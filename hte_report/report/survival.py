@@ -38,6 +38,25 @@ def _analysed(a: PlannedAnalysis, extra: tuple[str, ...] = ()) -> pd.DataFrame:
     return d[d[res.treatment].isin(list(codes.values()))]
 
 
+def _panel_groups(a: PlannedAnalysis) -> list[tuple[list, int, str]]:
+    """The panels of the Kaplan–Meier and PH figures: [(groups, ncols, key)], first all
+    analysed patients (key "overall"), then one entry per pre-specified categorical modifier
+    with a (title, rows) group per level (key: the modifier)."""
+    res = a.result
+    out = [([("All patients", _analysed(a))], 1, "overall")]
+    mods = [m for m in res.modifiers if m not in res.posthoc
+            and res.modifier_kinds.get(m) != "continuous" and m in a.data.columns]
+    for m in mods:
+        d = _analysed(a, (m,))
+        levels = list(res.effects("relative").query("modifier == @m").sort_values("order").level)
+        have = [lv for lv in levels if (d[m].astype(str) == str(lv)).any()]
+        extra = sorted({str(v) for v in d[m].unique()} - set(map(str, have)), key=str)
+        groups = [(f"{res.labels.get(m, m)}: {res.level_label(m, str(lv))}",
+                   d[d[m].astype(str) == str(lv)]) for lv in [*have, *extra]]
+        out.append((groups, 3, m))
+    return out
+
+
 def _marks(res) -> dict:
     meta, unit = res.meta or {}, time_unit(res)
     marks = {f"{h:g} {unit}": float(h) for h in (meta.get("horizons") or [])[:1]}
@@ -69,20 +88,10 @@ def km_section(a: PlannedAnalysis, png: bool = False) -> Section:
         "panel. They show the data behind the model-based effects: crossing or converging "
         "curves question the proportional-hazards assumption (see the diagnostics below), and "
         "the distance between the curves at the horizon is the survival difference.")]
-    overall = _analysed(a)
-    specs = [([("All patients", overall)], 1,
-              f"{out_label} by arm, all analysed patients (n = {len(overall)}).", "km-overall")]
-    mods = [m for m in res.modifiers if m not in res.posthoc
-            and res.modifier_kinds.get(m) != "continuous" and m in a.data.columns]
-    for m in mods:
-        d = _analysed(a, (m,))
-        levels = list(res.effects("relative").query("modifier == @m").sort_values("order").level)
-        have = [lv for lv in levels if (d[m].astype(str) == str(lv)).any()]
-        extra = sorted({str(v) for v in d[m].unique()} - set(map(str, have)), key=str)
-        groups = [(f"{res.labels.get(m, m)}: {res.level_label(m, str(lv))}",
-                   d[d[m].astype(str) == str(lv)]) for lv in [*have, *extra]]
-        specs.append((groups, 3, f"{out_label} by arm within each level of "
-                      f"{res.labels.get(m, m)}.", f"km-{m}"))
+    specs = [(groups, ncols, f"{out_label} by arm, all analysed patients (n = "
+              f"{len(groups[0][1])})." if key == "overall" else f"{out_label} by arm within "
+              f"each level of {res.labels.get(key, key)}.", f"km-{key}")
+             for groups, ncols, key in _panel_groups(a)]
     # Infrequent events: curves going up (cumulative incidence) on an axis that shows them,
     # rather than survival squeezed under 100% or a truncated survival axis (Pocock, Clayton
     # & Altman 2002). One axis for every figure, so the panels compare.
@@ -130,8 +139,11 @@ def km_section(a: PlannedAnalysis, png: bool = False) -> Section:
     return Section("Kaplan–Meier curves", tuple(blocks), id="km")
 
 
-def ph_section(a: PlannedAnalysis) -> Section:
-    """cox.zph p of the treatment per subgroup and per term of the primary Cox model."""
+def ph_section(a: PlannedAnalysis, png: bool = True) -> Section:
+    """cox.zph p of the treatment per subgroup and per term of the primary Cox model, then the
+    diagnostic figures (:func:`ph_figures`). ``png``: PNG copies of the figures too, on by
+    default: the report's builder calls this without ``with_png``, and Quarto's Typst needs
+    PNG for byte-identical PDFs (report.quarto._figure)."""
     res = a.result
     _, labels = _arms(a)
     sub = ph_subgroup_frame(res, (labels["control"], labels["treated"]))
@@ -156,7 +168,106 @@ def ph_section(a: PlannedAnalysis) -> Section:
                                    "jointly.",)))
     if not len(sub) and not len(terms):
         blocks.append(Para("No proportional-hazards test is available for this result."))
+    blocks.extend(ph_figures(a, png))
     return Section("Proportional-hazards diagnostics", tuple(blocks), id="ph")
+
+
+def _ph_p_values(res) -> dict:
+    """{panel title: cox.zph p of the treatment} from the HR rows (the subgroup table's p)."""
+    out = {}
+    ov = res._comparison(res.overall, None)
+    ov = ov[ov.scale == "HR"]
+    if len(ov):
+        out["All patients"] = float(ov.iloc[0].get("ph_p_value", np.nan))
+    sg = res._comparison(res.subgroups, None)
+    sg = sg[sg.scale == "HR"]
+    if "analysis" in sg and res.strategy != "within-subgroup":
+        sg = sg[sg.analysis != "within-subgroup"]
+    if "ph_p_value" in sg:
+        for r in sg.drop_duplicates(["modifier", "level"]).itertuples():
+            out.setdefault(f"{res.labels.get(r.modifier, r.modifier)}: "
+                           f"{res.level_label(r.modifier, str(r.level))}", float(r.ph_p_value))
+    return out
+
+
+#: Most panels per row of the PH figures, and rows per figure (a figure fits one page).
+PH_COLUMNS, PH_ROWS = 3, 4
+
+
+def _ph_chunks(specs: list, ncols: int) -> list[list[tuple[str, list]]]:
+    """The rows of the PH figures, [(key, row of up to ``ncols`` groups, None-padded)],
+    each modifier starting a row, cut into figures of at most PH_ROWS rows."""
+    rows = []
+    for groups, _ncols, key in specs:
+        for i in range(0, len(groups), ncols):
+            row = list(groups[i:i + ncols])
+            rows.append((key, row + [None] * (ncols - len(row))))
+    return [rows[i:i + PH_ROWS] for i in range(0, len(rows), PH_ROWS)]
+
+
+def ph_figures(a: PlannedAnalysis, png: bool = False) -> list:
+    """Subsection "Proportional-hazards diagnostics (figures)": log-minus-log Kaplan–Meier
+    curves by arm and scaled Schoenfeld residuals of the treatment with a smoother, for all
+    analysed patients and within each level of the pre-specified categorical modifiers (the
+    panels of the Kaplan–Meier section)."""
+    from hte_report.presentation.survival_ph import lml_panels, schoenfeld_panels
+
+    res = a.result
+    meta, unit = res.meta or {}, time_unit(res)
+    codes, labels = _arms(a)
+    strata = tuple(meta.get("strata") or ())
+    ties = str(meta.get("ties", "efron"))
+    specs = _panel_groups(a)
+    strat_words = (f"; stratified by {', '.join(strata)} as in the analysis, each stratum "
+                   "with its own baseline hazard" if strata else "")
+    blocks: list = [
+        Para("Proportional-hazards diagnostics (figures)", strong=True),
+        Para("The figures behind the tests above, for all analysed patients and within each "
+             "level of the pre-specified categorical modifiers (the panels of the Kaplan–Meier "
+             "section). Log-minus-log curves: under proportional hazards the two arms' curves "
+             "are parallel, a constant vertical distance apart (the log hazard ratio). Scaled "
+             "Schoenfeld residuals: under proportional hazards their smoother is flat, at the "
+             "model's log hazard ratio; a trend shows a hazard ratio that changes over "
+             "follow-up. Early parts of the curves rest on few events and wander by chance.")]
+    lml_text = (
+        " log(−log S(t)) of each arm's crude Kaplan–Meier estimate S(t) (not adjusted for "
+        f"covariates{', nor stratified' if strata else ''}) against time in {unit} on a log "
+        "scale, from the first event. Parallel curves (a constant vertical distance, equal to "
+        "the log hazard ratio) are what proportional hazards imply; curves that converge, "
+        "diverge or cross suggest a hazard ratio changing over follow-up. Same vertical axis "
+        "in every panel.")
+    zph_text = (
+        f" One point per event: the scaled Schoenfeld residual of the treatment in a Cox model "
+        f"of the treatment alone within the panel's patients ({ties.capitalize()} ties"
+        f"{strat_words}), an estimate of the treatment's log hazard ratio β(t) at that event "
+        f"time, as R's cox.zph(fit, transform = \"km\"); horizontal axis: time on the "
+        f"Kaplan–Meier scale (1 − KM(t−) of all the panel's patients), tick labels in {unit}. "
+        "Solid line: natural-spline smoother (4 df) with ± 2 standard errors (dashed), as R's "
+        "plot(cox.zph); dotted line: the model's constant log hazard ratio; thin black line: "
+        "0 (hazard ratio 1). A flat smoother at the dotted line is what proportional hazards "
+        "imply; a sloping one shows the hazard ratio changing over follow-up. P: the cox.zph "
+        "test of the treatment in the table above.")
+    lml_figs, zph_figs = [], []
+    p_values = _ph_p_values(res)
+    # as many columns as the largest modifier has levels (2 or 3): no empty column
+    ncols = min(PH_COLUMNS, max([len(g) for g, _n, k in specs if k != "overall"] or [1]))
+    for i, chunk in enumerate(_ph_chunks(specs, ncols)):
+        slots = [g for _key, row in chunk for g in row]
+        keys = [key for key, _row in chunk]
+        mods = [str(res.labels.get(k, k)) for k in dict.fromkeys(keys) if k != "overall"]
+        head = " and ".join(
+            ([f"all analysed patients (n = {len(specs[0][0][0][1])})"] if "overall" in keys
+             else []) + ([f"within each level of {' and '.join(mods)}"] if mods else []))
+        name = "" if i == 0 else f"-{i + 1}"
+        fig, _ = lml_panels(slots, res, codes, labels, ncols=ncols)
+        lml_figs.append(Figure.from_matplotlib(
+            fig, f"Log-minus-log plots by arm, {head}:" + lml_text, f"ph-lml{name}", png))
+        fig, _ = schoenfeld_panels(slots, res, codes, strata=strata, ties=ties,
+                                   p_values=p_values, ncols=ncols)
+        zph_figs.append(Figure.from_matplotlib(
+            fig, f"Scaled Schoenfeld residuals of the treatment against time, {head}." +
+            zph_text, f"ph-zph{name}", png))
+    return [*blocks, *lml_figs, *zph_figs]
 
 
 def _primary_words(res) -> str:

@@ -65,8 +65,46 @@ def _table(t: Table) -> str:
         cells.extend(_content(_nbsp(row[c]) if num[c] else row[c]) for c in cols)
     align = "(" + ", ".join("right" if num[c] else "left" for c in cols) + ",)"
     notes = "".join(f"\n#text(size: 7.5pt){_content(x)}\n" for x in t.notes)
-    return (f"#figure(kind: table, caption: {_content(t.caption)}, "
-            f"table(columns: {n}, align: {align}, {', '.join(cells)}))\n{notes}\n")
+    if notes:  # the last note ends its paragraph: Pandoc (Quarto) sets the next paragraph
+        notes += "#parbreak()\n"  # right after a raw block, which would join the two
+    fig = (f"#figure(kind: table, caption: {_content(t.caption)}, "
+           f"table(columns: {n}, align: {align}, {', '.join(cells)}))")
+    if _table_lines(t) <= ONE_PAGE_LINES:  # fits a page: moves whole, caption included
+        fig = f"#[#show figure: set block(breakable: false)\n{fig}]"
+    return f"{fig}\n{notes}\n"
+
+
+#: Tables estimated at up to this many lines of table text (about 60% of an A4 page's text
+#: height) are unbreakable: a page break before them moves the caption, the header and every
+#: row to the next page together. Longer tables run across pages (header repeated), their
+#: caption sticky to the table (typst-template.typ).
+ONE_PAGE_LINES = 28
+_LINE_CHARS = 118  # characters of 8.6 pt table text in the 17 cm text width
+
+
+def _table_lines(t: Table) -> int:
+    """Estimated height of a table in lines: the header, group rows and each row's tallest
+    cell, with columns sharing the text width in proportion to their longest entry."""
+    cols = [c for c in t.frame.columns if c != t.group]
+    if not cols:
+        return 1
+    text = {c: [str(v) for v in t.frame[c]] for c in cols}
+    longest = {c: max([len(str(c)), *map(len, text[c])]) for c in cols}
+    room = max(_LINE_CHARS - 2.5 * len(cols), len(cols))
+    total = sum(longest.values())
+    width = {c: longest[c] if total <= room else max(4.0, room * longest[c] / total)
+             for c in cols}
+
+    def lines(cells: list[str]) -> int:
+        return max(-(-len(v) // max(1, int(width[c]))) or 1
+                   for c, v in zip(cols, cells, strict=True))
+
+    n = lines([str(c) for c in cols])
+    if t.group:
+        n += t.frame[t.group].ne(t.frame[t.group].shift()).sum()
+    for i in range(len(t.frame)):
+        n += lines([text[c][i] for c in cols])
+    return int(n)
 
 
 _NUMERIC = re.compile(r"^[\s\d.,()<>%/+\-\u2212–to adje∞]*$")
@@ -85,8 +123,11 @@ def _nbsp(text: object) -> str:
 
 def _block(b, figdir: str) -> str:
     if isinstance(b, Para):
-        inner = f"#strong{_content(b.text)}" if b.strong else _markup(b.text)
-        return inner + "\n\n"
+        if b.strong:  # a title line: on the page of what follows it (Typst >= 0.12)
+            inner = f"strong{_content(b.text)}"
+            return (f"#if sys.version >= version(0, 12, 0) {{ block(sticky: true, {inner}) }} "
+                    f"else {{ {inner} }}\n\n")
+        return _markup(b.text) + "\n\n"
     if isinstance(b, Bullets):
         return "".join(f"- {_markup(i)}\n" for i in b.items) + "\n"
     if isinstance(b, Callout):

@@ -42,11 +42,19 @@ def test_conditional_effects_on_every_scale(ref):
         assert len(got) == 1, r
         got = got.iloc[0]
         for mine, theirs in (("mu_treated", "mu1"), ("mu_control", "mu0"),
+                             ("mu_treated_se", "mu1_se"), ("mu_control_se", "mu0_se"),
                              ("estimate", "estimate"), ("std_error", "std_error"),
                              ("conf_low", "conf_low"), ("conf_high", "conf_high"),
                              ("p_value", "p_value")):
             np.testing.assert_allclose(got[mine], r[theirs], rtol=1e-6,
                                        err_msg=f"{r['level']} {r['scale']} {mine}")
+        std = sub[(sub.method == "standardized") & (sub.model == label)
+                  & (sub.modifier == ref["modifier"]) & (sub.level == str(r["level"]))
+                  & (sub.scale == r["scale"])].iloc[0]
+        arms = r["standardized_arms"]
+        np.testing.assert_allclose(
+            [std.mu_treated, std.mu_control, std.mu_treated_se, std.mu_control_se],
+            [arms["mu1"], arms["mu0"], arms["mu1_se"], arms["mu0_se"]], rtol=1e-6)
         if "emmeans_rd" in r:
             rd = cond[(cond.level == str(r["level"])) & (cond.scale == "RD")].iloc[0]
             np.testing.assert_allclose([rd.estimate, rd.std_error],

@@ -30,6 +30,7 @@ from hte_report.estimation.contrasts import (
     RowGroups,
     contrast,
     equality_test,
+    group_means,
     interval,
     lr_test,
     reference_profile,
@@ -450,6 +451,8 @@ def _conditional(fm, design, designs, family, conf_level, counts, sparse, method
         vals, X1, X0, labels = designs[m.name]
         c = contrast(fm, X1, X0, np.eye(len(vals)), kind)
         res = interval(c, conf_level)
+        arm_se = [np.sqrt(np.clip(np.diag(fm.cov(group_means(fm, X, np.eye(len(vals)))[1])),
+                                  0, None)) for X in (X1, X0)]
         for i, v in enumerate(vals):
             cat = m.kind == "categorical"
             key = (m.name, str(v))
@@ -459,6 +462,7 @@ def _conditional(fm, design, designs, family, conf_level, counts, sparse, method
                     "order": i, "value": np.nan if cat else float(v), "scale": scale,
                     "model": fm.label, "method": method,
                     "mu_treated": float(c.mu1[i]), "mu_control": float(c.mu0[i]),
+                    "mu_treated_se": float(arm_se[0][i]), "mu_control_se": float(arm_se[1][i]),
                     **_inference_columns(fm)}
             cnt = counts.get(key, {}) if cat else {}
             rows.append(_row(base, res, i, cnt, note))

@@ -5,6 +5,8 @@
 # logit RD also through emmeans (regrid to the response scale) as a cross-check.
 #   rossi.csv: arrest ~ fin * factor(wexp) + age + prio
 #   nsw.csv:   emp (re78 > 0) ~ treat * factor(black) + age + educ
+# Also the arm means (predicted risks under treatment and control) with delta-method SEs, at
+# the profile and standardized over each level's rows.
 # Regenerate from the repository root:  Rscript tests/reference/issue16_conditional.R
 # Writes tests/reference/issue16_conditional.json. Needs sandwich, emmeans, jsonlite.
 suppressPackageStartupMessages({library(sandwich); library(emmeans); library(jsonlite)})
@@ -52,11 +54,23 @@ for (cs in cases) {
       if (model == "logit")
         scales$OR <- list(theta = qlogis(m1) - qlogis(m0),
                           g = g1 / (m1 * (1 - m1)) - g0 / (m0 * (1 - m0)), ratio = TRUE)
+      arm_se <- c(sqrt(as.numeric(g1 %*% V %*% t(g1))), sqrt(as.numeric(g0 %*% V %*% t(g0))))
+      # standardized arm means over the level's rows (g-computation) and their delta-method SEs
+      rows_l <- d[[cs$modifier]] == level
+      X1 <- model.matrix(fit, data = `[[<-`(d, cs$treatment, value = 1))[rows_l, ]
+      X0 <- X1; X0[, grep(cs$treatment, colnames(X0))] <- 0
+      s1 <- inv[[link]](as.numeric(X1 %*% b)); s0 <- inv[[link]](as.numeric(X0 %*% b))
+      G1 <- colMeans(s1$d * X1); G0 <- colMeans(s0$d * X0)
+      standardized_arms <- list(mu1 = mean(s1$mu), mu0 = mean(s0$mu),
+                                mu1_se = sqrt(as.numeric(G1 %*% V %*% G1)),
+                                mu0_se = sqrt(as.numeric(G0 %*% V %*% G0)))
       for (sc in names(scales)) {
         s <- scales[[sc]]; se <- sqrt(as.numeric(s$g %*% V %*% t(s$g)))
         lo <- s$theta - Z * se; hi <- s$theta + Z * se
         tr <- if (s$ratio) exp else identity
         rows[[length(rows) + 1]] <- list(level = level, scale = sc, mu1 = m1, mu0 = m0,
+                                         mu1_se = arm_se[1], mu0_se = arm_se[2],
+                                         standardized_arms = standardized_arms,
                                          estimate = tr(s$theta), std_error = se,
                                          conf_low = tr(lo), conf_high = tr(hi),
                                          p_value = 2 * pnorm(-abs(s$theta / se)))

@@ -219,3 +219,17 @@ def test_arm_labels_recorded_in_meta_are_the_default(rossi_result):
                for a in fig.axes for t in a.texts)
     fig = forest_plot(res, arm_labels=("Control arm", "Aid arm"))  # the argument wins
     assert any(t.get_text().startswith("Aid arm\n") for a in fig.axes for t in a.texts)
+
+
+def test_variable_labels_recorded_in_meta_fill_missing_plan_labels(rossi_result):
+    from dataclasses import replace
+
+    from hte_report.presentation.tables import subgroup_frame
+
+    res = replace(rossi_result.with_plan(labels={"age": "Age (plan)", "wexp": "wexp"},
+                                         posthoc=()),
+                  meta={**(rossi_result.meta or {}),
+                        "variable_labels": {"age": "Age (SAS)", "wexp": "Work experience"}})
+    labels = _column(forest_plot(res), "label")
+    assert "Age (plan)" in labels and "Work experience" in labels  # the plan's label wins
+    assert {"Age (plan)", "Work experience"} <= set(subgroup_frame(res).group)

@@ -7,7 +7,7 @@ import pandas as pd
 from great_tables import GT, loc, style
 
 from hte_report.core.format import clean_label, clean_text, fmt_count, fmt_p
-from hte_report.presentation.plots.style import _arms
+from hte_report.presentation.plots.style import _arms, display_label
 from hte_report.presentation.survival import fmt_effect, is_survival, scale_label
 from hte_report.results.result import HTEResult
 
@@ -15,7 +15,7 @@ _PCT = "{:.0f}%"
 
 
 def _label(res: HTEResult, modifier: str) -> str:
-    lab = clean_label(res.labels.get(modifier, modifier))
+    lab = clean_label(display_label(res, modifier))
     if modifier in res.posthoc:
         lab += " (post hoc — hypothesis-generating)"
     return lab

@@ -167,7 +167,18 @@ def _arms(result: HTEResult, generic: tuple[str, str]) -> tuple[str, str]:
 
 
 def _label(result: HTEResult, modifier: str) -> str:
-    return clean_label((result.labels or {}).get(modifier) or modifier)
+    return clean_label(display_label(result, modifier))
+
+
+def display_label(result: HTEResult, modifier: str) -> str:
+    """A modifier's display label: the plan's (``result.labels``); where it gives none (or just
+    the column name), the data's variable label (e.g. of a SAS file) when the analysis
+    recorded them in ``result.meta["variable_labels"]``; else the column name."""
+    given = (result.labels or {}).get(modifier)
+    if given and given != modifier:
+        return given
+    recorded = (result.meta or {}).get("variable_labels") or {}
+    return str(recorded.get(modifier) or given or modifier)
 
 
 def _note(cell: pd.Series) -> str:

@@ -24,6 +24,13 @@ def apply_profile(frames: dict[str, pd.DataFrame], fitted: list[FittedModel], de
     """``frames`` (coefficients, subgroups, interaction_effects) with profile intervals where
     they apply and a ``ci_method`` column on each. ``native``: each model's native scale (its
     conditional effects there are a linear combination of its coefficients)."""
+    with np.errstate(over="ignore", invalid="ignore"):  # an unbounded profile: an infinite bound
+        return _apply(frames, fitted, design, treatment, y, expo, cells, conf_level,
+                      cond_designs, native)
+
+
+def _apply(frames, fitted, design, treatment, y, expo, cells, conf_level, cond_designs,
+           native) -> dict[str, pd.DataFrame]:
     out = {}
     for key, df in frames.items():
         df = df.copy()

@@ -25,8 +25,9 @@ if TYPE_CHECKING:
 
 # ----------------------------------------------------------------------------- numbers
 def lml_curve(time: np.ndarray, event: np.ndarray) -> pd.DataFrame:
-    """log(-log S(t)) of the Kaplan–Meier estimate at each distinct time where
-    0 < S(t) < 1 (columns ``t``, ``s``, ``lml``); empty when the curve never leaves 1."""
+    """log(-log S(t)) of the Kaplan–Meier estimate at each distinct positive time (a log axis
+    has no 0) where 0 < S(t) < 1 (columns ``t``, ``s``, ``lml``); empty when the curve never
+    leaves 1."""
     cv = km_curve(np.asarray(time, float), np.asarray(event, float))
     t, s = cv["t"][1:], cv["s"][1:]
     ok = (s > 0) & (s < 1) & (t > 0)

@@ -36,7 +36,7 @@ def test_ard_round_trip(rossi_result, tmp_path, suffix):
     assert {"context", "analysis", "modifier", "level", "stat_name", "stat_value",
             "stat_fmt"} <= set(frame.columns)
     assert {"overall", "subgroup", "interaction", "interaction_effect"} <= set(frame.context)
-    back = ard.read_ard(export.to_ard(rossi_result, tmp_path / f"ard{suffix}"))
+    back = ard.read_ard(export.save_ard(rossi_result, tmp_path / f"ard{suffix}"))
     assert len(back) == len(frame)
     assert _same(back.stat_value, frame.stat_value)  # exact, not to 15 digits
     sub = ard.from_ard(back, "subgroup")

@@ -256,7 +256,7 @@ def save_figure(fig: Figure, path: str | Path, *, width: float | None = None,
 
 
 # -------------------------------------------------------------------------------- ARD
-def to_ard(result: HTEResult, path: str | Path) -> Path:
+def save_ard(result: HTEResult, path: str | Path) -> Path:
     """The analysis-results data (:mod:`hte_report.results.ard`) as CSV, Parquet or JSON."""
     from hte_report.results import ard
 

@@ -170,6 +170,8 @@ def test_t_applies_to_gaussian_models_only():
     assert list(inf["ols-HC3"]) == ["t"]
     assert list(inf["logit"]) == ["z"] and list(inf["modified-poisson-HC0"]) == ["z"]
     assert set(res.glance.inference) == {"t", "z"}
+    assert "ols-HC3 [identity link, HC3 variance, t inference on the residual df]" in \
+        res.summary() and "logit [logit link, model variance]" in res.summary()
     with pytest.raises(OptionError, match="inference"):
         _quiet(hr.fit, "arrest ~ fin * age", _data("rossi.csv"), treatment="fin",
                inference="satterthwaite")

@@ -325,8 +325,9 @@ class HTEResult:
             f"({self.treatment_labels[1]} vs {self.treatment_labels[0]})  "
             f"n analysed={self.n_analysed} of {self.n_input}",
             "models: " + ", ".join(dict.fromkeys(
-                f"{r.model} [{r.link} link, {r.variance} variance]" for r in
-                self.models.itertuples() if r.converged)),
+                f"{r.model} [{r.link} link, {r.variance} variance"
+                + (", t inference on the residual df" if getattr(r, "inference", "z") == "t"
+                   else "") + "]" for r in self.models.itertuples() if r.converged)),
         ]
         if "analysis" in self.subgroups:
             from hte_report.core.format import strategy_text

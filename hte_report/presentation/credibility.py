@@ -187,7 +187,25 @@ def propose_rating(answers: pd.DataFrame) -> pd.DataFrame:
 
 def analyst_ratings(plan: Plan | None) -> pd.DataFrame:
     rows = plan.raw.get("credibility", []) if plan else []
-    return pd.DataFrame(rows, columns=["modifier", "scale", "rating", "rationale", "assessor"])
+    df = pd.DataFrame(rows, columns=["modifier", "scale", "rating", "rationale", "assessor",
+                                     "reconciled"])
+    df["reconciled"] = [v is True for v in df.reconciled]
+    return df
+
+
+def recorded_rating(analyst: pd.DataFrame, modifier: str, scale: str) -> str:
+    """The rating to show for (modifier, 'absolute'|'relative'): the reconciled one; the only
+    one; or, with several assessors and no reconciled rating, each assessor's."""
+    rows = analyst[(analyst.modifier == modifier) & (analyst.scale == scale)]
+    if rows.empty:
+        return "not recorded"
+    agreed = rows[rows.reconciled]
+    if len(agreed):
+        return str(agreed.rating.iloc[0]) + (" (reconciled)" if len(rows) > 1 else "")
+    if len(rows) == 1:
+        return str(rows.rating.iloc[0])
+    return "; ".join(f"{r.assessor or 'unnamed'}: {r.rating}" for r in rows.itertuples()) + \
+        " (not reconciled)"
 
 
 def sun_checklist(result: HTEResult, plan: Plan | None) -> pd.DataFrame:
@@ -223,9 +241,13 @@ def sun_checklist(result: HTEResult, plan: Plan | None) -> pd.DataFrame:
             ("Analysis", "Interaction test suggests chance is unlikely?",
              "yes" if significant else "no", pstr + f"; α = {alpha} after adjustment"),
             ("Analysis", "Significant effect independent of other modifiers?",
-             ("yes" if k > 1 else "not applicable") if significant else "not applicable",
-             "all modifiers estimated jointly in one model" if significant
-             else "no significant effect to assess"),
+             (("yes" if result.strategy == "joint" else "analyst") if k > 1
+              else "not applicable") if significant else "not applicable",
+             ("all modifiers estimated jointly in one model" if result.strategy == "joint"
+              else "the modifier's own model does not adjust for the other modifiers: judge "
+                   "from a joint-model sensitivity analysis") if significant and k > 1
+             else "no significant effect to assess" if not significant
+             else "a single modifier"),
             ("Context", "Size of the subgroup effect large?", "analyst",
              "judge from the subgroup table on both scales"),
             ("Context", "Interaction consistent across studies?", "not applicable",
@@ -235,6 +257,13 @@ def sun_checklist(result: HTEResult, plan: Plan | None) -> pd.DataFrame:
                                            if spec and spec.related_outcomes else "none")),
             ("Context", "Indirect evidence supports the hypothesized interaction?", "analyst",
              (spec.rationale if spec else "no rationale recorded")),
+            ("Design", "Subgroup variable a stratification factor at randomization? (Sun 2012)",
+             "yes" if spec and spec.stratification_factor else
+             "no" if spec and spec.stratification_factor is False else "analyst",
+             "stratification_factor: true in the plan" if spec and spec.stratification_factor
+             else "stratification_factor: false in the plan"
+             if spec and spec.stratification_factor is False
+             else "not recorded in the plan (modifiers[].stratification_factor)"),
         ]
         for i, (domain, crit, ans, why) in enumerate(items, 1):
             rows.append({"modifier": mod, "criterion": i, "domain": domain, "item": crit,
@@ -251,15 +280,8 @@ def credibility_table(answers: pd.DataFrame, proposed: pd.DataFrame, analyst: pd
                                values="answer", aggfunc="first").reset_index()
     wide.columns = [f"Q{c}" if isinstance(c, (int, np.integer)) else c for c in wide.columns]
     wide = wide.merge(proposed, on=["modifier", "scale"], how="left")
-    recorded = {}
-    scale_axis = dict(zip(answers.scale, answers.scale))
-    for r in analyst.itertuples():
-        recorded[(r.modifier, r.scale)] = r.rating
-    wide["recorded"] = [
-        recorded.get((m, "relative" if is_ratio(s) else "absolute"), "not recorded")
-        for m, s in zip(wide.modifier, wide.scale)
-    ]
-    del scale_axis
+    wide["recorded"] = [recorded_rating(analyst, m, "relative" if is_ratio(s) else "absolute")
+                        for m, s in zip(wide.modifier, wide.scale)]
     wide = wide[["label", "scale", "Q1", "Q2", "Q3", "Q4", "Q5", "proposed_rating",
                  "recorded"]]
     gt = GT(wide, groupname_col="label")

@@ -21,6 +21,7 @@ from hte_report.presentation.credibility import iceman, propose_rating
 from hte_report.report.methods import DEPENDENCIES, _appendix, _methods, versions  # noqa: F401
 from hte_report.report.model import Bullets, Callout, Code, Figure, Para, Report, Section, Table  # noqa: F401
 from hte_report.report.repeated import is_repeated, trajectory_section
+from hte_report.report.standards import crossref_section, deviation_section, estimand_section
 from hte_report.report.subgroups import _continuous, _credibility, _posthoc, _risk, _subgroups
 from hte_report.report.summary import _overall, _population, _summary, baseline_table  # noqa: F401
 from hte_report.report.survival import km_section, ph_section
@@ -123,6 +124,9 @@ def build_report(analysis: PlannedAnalysis, date: str | None = None,
         _posthoc(analysis, with_png),
         _methods(analysis),
         _appendix(analysis),
+        deviation_section(analysis),
     ]
+    sections.insert(2, estimand_section(analysis))
+    sections.append(crossref_section(analysis, sections))
     return Report(title=plan.title, meta=meta, sections=tuple(sections))
 

@@ -92,7 +92,8 @@ def bundle(block) -> dict:
 def section_markdown(sec) -> str:
     """A whole section as one Markdown text: its heading, its blocks, and for a post hoc
     section the styled div (HTML) and the template's ``#hte-posthoc`` block (Typst)."""
-    body = f"## {md(sec.title)}\n\n" + "".join(markdown(b) for b in sec.blocks)
+    anchor = f" {{#{sec.id}}}" if sec.id else ""  # the same anchors as the built-in HTML
+    body = f"## {md(sec.title)}{anchor}\n\n" + "".join(markdown(b) for b in sec.blocks)
     if sec.posthoc:
         body = (f"::: {{.hte-posthoc}}\n\n{raw('typst', '#hte-posthoc[')}{body}"
                 f"{raw('typst', ']')}:::\n")

@@ -20,7 +20,12 @@ from hte_report.presentation.analyses import (
     profile_of,
     strategy_note,
 )
-from hte_report.presentation.credibility import analyst_ratings, credibility_table, sun_checklist
+from hte_report.presentation.credibility import (
+    analyst_ratings,
+    credibility_table,
+    recorded_rating,
+    sun_checklist,
+)
 from hte_report.presentation.repeated import interaction_words
 from hte_report.presentation.survival import scale_label
 from hte_report.presentation.tables import column_labels, subgroup_frame, subgroup_table
@@ -368,9 +373,8 @@ def _credibility(a: PlannedAnalysis, answers, proposed) -> Section:
         wide.columns = [f"Q{c}" if isinstance(c, (int, np.integer)) else c
                         for c in wide.columns]
         wide = wide.merge(proposed, on=["modifier", "scale"], how="left")
-        recorded = {(r.modifier, r.scale): r.rating for r in analyst.itertuples()}
         wide["Analyst's rating"] = [
-            recorded.get((m, "relative" if is_ratio(sc) else "absolute"), "not recorded")
+            recorded_rating(analyst, m, "relative" if is_ratio(sc) else "absolute")
             for m, sc in zip(wide.modifier, wide.scale)]
         wide = wide.assign(o=wide.modifier.map(order)).sort_values(["o", "scale"])
         wide.insert(0, "Modifier", [lab[m] for m in wide.modifier])
@@ -395,6 +399,18 @@ def _credibility(a: PlannedAnalysis, answers, proposed) -> Section:
                                for r in sk.itertuples()) + "."))
     if not len(analyst):
         blocks.append(Para("No analyst rating is recorded in the plan's 'credibility' section."))
+    elif analyst.assessor.notna().any() or analyst.reconciled.any():
+        rec = analyst.assign(o=analyst.modifier.map(order)).sort_values(
+            ["o", "scale", "reconciled"], kind="stable")
+        blocks.append(Table(pd.DataFrame({
+            "Modifier": [lab.get(m, m) for m in rec.modifier], "Scale": rec.scale,
+            "Assessor": ["reconciled" if r else (a if isinstance(a, str) and a else "unnamed")
+                         for a, r in zip(rec.assessor, rec.reconciled)],
+            "Rating": rec.rating, "Rationale": rec.rationale.fillna("")}),
+            "ICEMAN ratings by assessor (assessment in duplicate, ICEMAN manual)",
+            group="Modifier", name="iceman-assessors",
+            notes=("Each assessor rates independently; the reconciled rating is the one "
+                   "agreed after discussion and is the one shown above.",)))
     sun = sun_checklist(res, plan)
     sun = pd.DataFrame({"Modifier": [lab[m] for m in sun.modifier],
                         "Criterion": sun.criterion.astype(str) + ". " + sun.item,

@@ -15,9 +15,10 @@ from hte_report.spec.yamlfile import read_text
 SCHEMA_VERSION = "hte-plan/1"
 
 
-#: Lock files written since record hashes were introduced; format 1 (no ``record_sha256``)
-#: is still read, with a note that its own fields are not protected.
-LOCK_FORMAT = 2
+#: Lock files written now: format 3 also keeps the locked plan itself (``plan``, sealed by the
+#: record hash), so a later run can list what changed (the deviation log). Format 2 (hashes
+#: only) and format 1 (no ``record_sha256``) are still read.
+LOCK_FORMAT = 3
 
 
 @dataclass(frozen=True)
@@ -34,19 +35,25 @@ class LockRecord:
     version: str = ""
     lock_format: int = 1
     record_sha256: str | None = None
+    plan: dict | None = None  # the locked plan (format 3)
 
     @classmethod
-    def create(cls, plan_sha256: str, locked_at: str, statement: str = "") -> LockRecord:
-        """A sealed (format 2) record."""
+    def create(cls, plan_sha256: str, locked_at: str, statement: str = "",
+               plan: dict | None = None) -> LockRecord:
+        """A sealed record (format 3: with the locked plan)."""
         from hte_report._version import __version__
 
-        rec = cls(plan_sha256, locked_at, statement, SCHEMA_VERSION, __version__, LOCK_FORMAT)
+        rec = cls(plan_sha256, locked_at, statement, SCHEMA_VERSION, __version__, LOCK_FORMAT,
+                  plan=json.loads(json.dumps(plan, default=str)) if plan is not None else None)
         return replace(rec, record_sha256=rec.expected_record_sha256())
 
     def sealed_fields(self) -> dict:
-        return {"lock_format": self.lock_format, "plan_sha256": self.plan_sha256,
-                "locked_at": self.locked_at, "statement": self.statement,
-                "schema": self.schema, "version": self.version}
+        out = {"lock_format": self.lock_format, "plan_sha256": self.plan_sha256,
+               "locked_at": self.locked_at, "statement": self.statement,
+               "schema": self.schema, "version": self.version}
+        if self.lock_format >= 3:
+            out["plan"] = self.plan
+        return out
 
     def expected_record_sha256(self) -> str:
         """SHA-256 of the sealed fields as sorted-key JSON, like :func:`plan_hash`."""
@@ -57,7 +64,12 @@ class LockRecord:
         """``"verified"``, ``"legacy"`` (format 1, nothing to verify) or ``"edited"``."""
         if self.record_sha256 is None:
             return "legacy"
-        return "verified" if self.record_sha256 == self.expected_record_sha256() else "edited"
+        if self.record_sha256 != self.expected_record_sha256():
+            return "edited"
+        if self.lock_format >= 3 and (self.plan is None
+                                      or plan_hash(self.plan) != self.plan_sha256):
+            return "edited"  # the kept plan is not the plan whose hash was locked
+        return "verified"
 
     def to_json(self) -> str:
         return json.dumps({**self.sealed_fields(), "record_sha256": self.record_sha256},
@@ -87,7 +99,7 @@ def read_lock(path: Path) -> LockRecord:
     if not isinstance(d, dict):
         raise PlanError(f"{bad}: expected a JSON object.")
     fields = {"plan_sha256": str, "locked_at": str, "statement": str, "schema": str,
-              "version": str, "lock_format": int, "record_sha256": str}
+              "version": str, "lock_format": int, "record_sha256": str, "plan": dict}
     for key, typ in fields.items():
         if key in ("plan_sha256", "locked_at") and key not in d:
             raise PlanError(f"{bad}: it has no {key!r}.")
@@ -109,4 +121,4 @@ def read_lock(path: Path) -> LockRecord:
                         "Restore it from version control or re-lock the plan.")
     return LockRecord(h, d["locked_at"], d.get("statement") or "",
                       d.get("schema", SCHEMA_VERSION), d.get("version") or "", fmt,
-                      d.get("record_sha256"))
+                      d.get("record_sha256"), d.get("plan") if fmt >= 3 else None)

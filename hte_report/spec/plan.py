@@ -70,6 +70,10 @@ _MODIFIER = {
     "rationale": ("str", True, None),
     "prior_evidence": ("map", False, _PRIOR),
     "related_outcomes": ("list[str]", False, None),
+    # EMA/CHMP/539146/2013: heterogeneity expected at design / key subgroup for consistency /
+    # exploratory; and whether randomization was stratified by it (a Sun 2012 criterion)
+    "role": ("str", False, ("design", "key", "exploratory")),
+    "stratification_factor": ("bool", False, None),
 }
 _CREDIBILITY = {
     "modifier": ("str", True, None),
@@ -77,6 +81,14 @@ _CREDIBILITY = {
     "rating": ("str", True, RATINGS),
     "rationale": ("str", True, None),
     "assessor": ("str", False, None),
+    "reconciled": ("bool", False, None),  # the agreed rating of two (or more) assessors
+}
+_ESTIMAND = {
+    # ICH E9(R1): how intercurrent events are handled (treatment policy, hypothetical,
+    # composite, while on treatment, principal stratum) and any words the plan adds
+    "strategy": ("str", False, ("treatment policy", "hypothetical", "composite",
+                                "while on treatment", "principal stratum")),
+    "intercurrent_events": ("str", False, None),
 }
 _SCHEMA = {
     "schema": ("str", True, (SCHEMA_VERSION,)),
@@ -138,6 +150,7 @@ _SCHEMA = {
     "multiplicity": ("str", False, ("holm", "hochberg", "bonferroni", "fdr_bh", "none")),
     "seed": ("int", False, None),
     "modifiers": ("list[map]", True, _MODIFIER),
+    "estimand": ("map", False, _ESTIMAND),
     "risk_based": ("map", False, {
         "planned": ("bool", True, None),
         "formula": ("str", False, None),          # outcome ~ covariates, without treatment
@@ -165,6 +178,8 @@ class Modifier:
     prior_evidence: dict | None = None
     related_outcomes: tuple[str, ...] = ()
     levels: dict | None = None
+    role: str | None = None
+    stratification_factor: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -279,7 +294,8 @@ class Plan:
     def locked(self, statement: str = "", when: datetime | None = None) -> LockRecord:
         """A lock record for this plan as it is now."""
         when = when or datetime.now(timezone.utc)
-        return LockRecord.create(self.sha256, when.strftime("%Y-%m-%dT%H:%M:%SZ"), statement)
+        return LockRecord.create(self.sha256, when.strftime("%Y-%m-%dT%H:%M:%SZ"), statement,
+                                 plan=self.raw)
 
 
 def lock_plan(path: str | Path, statement: str = "", force: bool = False,
@@ -367,6 +383,7 @@ def load_plan(source: str | Path | dict, encoding: str = "utf-8") -> Plan:
             direction=m.get("direction"), prior_evidence=m.get("prior_evidence"),
             related_outcomes=tuple(m.get("related_outcomes", ())),
             levels={str(k): v for k, v in m["levels"].items()} if m.get("levels") else None,
+            role=m.get("role"), stratification_factor=m.get("stratification_factor"),
         ))
     lock = None
     if path is not None and lock_path(path).exists():
@@ -566,9 +583,21 @@ def _check_values(raw: dict, node, where: str) -> None:
         fail("risk_based.method", "method 'external' needs risk_based.risk_column (the column "
              "of predicted risks).")
     names = {m["variable"] for m in raw["modifiers"]}
+    seen, agreed = set(), set()
     for i, c in enumerate(raw.get("credibility") or []):
         if c["modifier"] not in names:
             fail(f"credibility[{i}].modifier", f"{short(c['modifier'])} is not a pre-specified "
                  f"modifier ({sorted(names)}).")
+        key = (c["modifier"], c["scale"], c.get("assessor"), bool(c.get("reconciled")))
+        if key in seen:
+            fail(f"credibility[{i}]", f"a second rating of {short(c['modifier'])} on the "
+                 f"{c['scale']} scale by the same assessor; give each assessor's rating once "
+                 "(and the agreed one with reconciled: true).")
+        seen.add(key)
+        if c.get("reconciled"):
+            if (c["modifier"], c["scale"]) in agreed:
+                fail(f"credibility[{i}].reconciled", "only one reconciled rating per modifier "
+                     "and scale.")
+            agreed.add((c["modifier"], c["scale"]))
 
 

@@ -1,6 +1,7 @@
 """Conditional effects on every scale of every working model (a logit model's RD and RR beside
-its OR, a modified Poisson model's RD, a linear model's RR) at the reference profile, against
-R's delta method by hand and emmeans (tests/reference/issue16_conditional.R)."""
+its OR, a modified Poisson model's RD, a linear model's RR) at the reference profile or at a
+covariate profile given in at=, against R's delta method by hand and emmeans
+(tests/reference/issue16_conditional.R)."""
 
 import json
 import warnings
@@ -18,19 +19,25 @@ _cache: dict = {}
 
 
 def _fit(ref):
-    if ref["case"] not in _cache:
+    key = (ref["case"], tuple(sorted((ref.get("at") or {}).items())))
+    if key not in _cache:
         d = pd.read_csv(REF / "data" / f"{ref['case']}.csv")
         if ref["case"] == "nsw":
             d = d.assign(emp=(d.re78 > 0).astype(int))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            _cache[ref["case"]] = engine_fit(ref["formula"], d, treatment=ref["treatment"])
-    return _cache[ref["case"]]
+            _cache[key] = engine_fit(ref["formula"], d, treatment=ref["treatment"],
+                                     at=ref.get("at") or None)
+    return _cache[key]
 
 
-@pytest.mark.parametrize("ref", FITS, ids=[f"{f['case']}-{f['model']}" for f in FITS])
+@pytest.mark.parametrize("ref", FITS, ids=[f"{f['case']}-{f['model']}{'-at' if f.get('at') else ''}"
+                                          for f in FITS])
 def test_conditional_effects_on_every_scale(ref):
     res = _fit(ref)
+    if ref.get("at"):  # the stated covariate profile is the one reported
+        prof = dict(zip(res.profile.variable, res.profile.value))
+        assert {k: float(prof[k]) for k in ref["at"]} == ref["at"]
     sub = res.subgroups
     label = {"ols": "ols-HC3", "modified-poisson": "modified-poisson-HC0"}.get(ref["model"],
                                                                               ref["model"])
@@ -72,3 +79,20 @@ def test_curves_stay_on_the_native_scale():
         "logit": ["OR"], "modified-poisson-HC0": ["RR"], "ols-HC3": ["RD"]}
     cond = res.subgroups[res.subgroups.method == "conditional"]
     assert set(cond[cond.model == "logit"].scale) == {"RD", "RR", "OR"}
+
+
+def test_a_covariate_profile_takes_one_value_and_known_names_only():
+    from hte_report.spec.options import OptionError
+
+    d = pd.read_csv(REF / "data" / "rossi.csv")
+    f = "arrest ~ fin * C(wexp) + age + C(mar)"
+    for at, match in (({"age": [30, 40]}, "must be one value"),
+                      ({"week": 3}, "neither an effect modifier"),
+                      ({"mar": 2}, "not a level")):
+        with pytest.raises(OptionError, match=match):
+            engine_fit(f, d, treatment="fin", models=["logit"], at=at)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = engine_fit(f, d, treatment="fin", models=["logit"], at={"mar": "1"})
+    assert dict(zip(res.profile.variable, res.profile.value))["mar"] == "1"
+

@@ -40,6 +40,7 @@ from hte_report.estimation.interaction_effects import COLUMNS as EFFECT_COLUMNS
 from hte_report.estimation.profile_ci import CI_METHODS, apply_profile
 from hte_report.estimation.profiles import (
     OVERALL,
+    at_profile,
     curve_points,
     eval_points,
     profile_designs,
@@ -120,10 +121,11 @@ def fit(
         warnings.warn(f"{where}: {why}; ratio-scale estimates there are marked not estimable.",
                       SparseSubgroupWarning, stacklevel=2)
 
+    at, at_covariates = at_profile(design, parsed.treatment, at, parsed.variables)
     points = eval_points(design, at)
     profile = reference_profile(design.frame,
                                 [c for c in parsed.variables if c != parsed.treatment],
-                                design.categorical, freq, design.levels)
+                                design.categorical, freq, design.levels) | at_covariates
     grid = curve_points(design)
     cond_designs = profile_designs(design, parsed.treatment, points, profile)
     curve_designs = profile_designs(design, parsed.treatment, grid, profile)

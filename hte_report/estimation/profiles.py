@@ -57,6 +57,37 @@ def eval_points(design: Design, at):
     return out
 
 
+def at_profile(design: Design, treatment: str, at, variables) -> tuple[dict, dict]:
+    """Split ``at`` into the evaluation points of effect modifiers and a covariate profile:
+    one value for each other covariate of the model (a level of a categorical one, a finite
+    number for a continuous one), which replaces its reference value (mean / mode) for every
+    conditional effect and curve. A name that is neither, or several values for a covariate,
+    is an :class:`OptionError`."""
+    at = dict(at or {})
+    mods = {m.name for m in design.modifiers}
+    covariates = [c for c in variables if c != treatment and c not in mods]
+    out_mod, out_cov = {}, {}
+    for name, given in at.items():
+        if name in mods:
+            out_mod[name] = given
+            continue
+        if name not in covariates:
+            raise OptionError(f"at= names {name!r}, which is neither an effect modifier "
+                              f"({sorted(mods)}) nor a covariate of the model "
+                              f"({covariates}).")
+        many = not isinstance(given, (str, int, float, np.number, bool))
+        values = list(given) if many else [given]
+        if len(values) != 1:
+            raise OptionError(f"at[{name!r}] must be one value: {name!r} is a covariate, so it "
+                              "sets the profile at which conditional effects are evaluated "
+                              "(several values are for effect modifiers).")
+        if name in design.categorical:
+            out_cov[name] = _at_levels(name, values, list(design.levels[name].values))[0]
+        else:
+            out_cov[name] = _at_values(name, values)[0]
+    return out_mod, out_cov
+
+
 def _at_levels(name: str, given, values: list) -> list:
     """The levels of categorical modifier ``name`` named in ``at[name]`` (by value or by its
     label, e.g. 1 or "1"), in the data's order; a value that is not a level is an error."""

@@ -160,7 +160,7 @@ def fit_by_strategy(formula: str, data: object, *, strategy: str = "one-at-a-tim
     cutpoints = _check_cutpoints(display_cutpoints, r)
     at = dict(at or {})
     unknown = set(at) - set(r.modifiers)
-    if unknown:
+    if unknown:  # a covariate profile (at= for adjustment covariates) is glm.fit's for now
         raise OptionError(f"at= names {sorted(unknown)}, which are not effect modifiers "
                           f"({list(r.modifiers)}).")
     engine = fit_survival if survival else glm.fit

@@ -5,7 +5,8 @@
 # logit RD also through emmeans (regrid to the response scale) as a cross-check.
 #   rossi.csv: arrest ~ fin * factor(wexp) + age + prio
 #   nsw.csv:   emp (re78 > 0) ~ treat * factor(black) + age + educ
-# Also the arm means (predicted risks under treatment and control) with delta-method SEs, at
+# The third case evaluates them at a stated covariate profile (hte_report's at= for
+# covariates). Also the arm means (predicted risks under treatment and control) with delta-method SEs, at
 # the profile and standardized over each level's rows.
 # Regenerate from the repository root:  Rscript tests/reference/issue16_conditional.R
 # Writes tests/reference/issue16_conditional.json. Needs sandwich, emmeans, jsonlite.
@@ -21,7 +22,11 @@ cases <- list(
        others = c("age", "prio")),
   list(case = "nsw", data = nsw, f = emp ~ treat * factor(black) + age + educ,
        formula = "emp ~ treat * C(black) + age + educ", treatment = "treat",
-       modifier = "black", others = c("age", "educ")))
+       modifier = "black", others = c("age", "educ")),
+  # a stated covariate profile (at = list(age = 30, prio = 5)) instead of the means
+  list(case = "rossi", data = rossi, f = arrest ~ fin * factor(wexp) + age + prio,
+       formula = "arrest ~ fin * C(wexp) + age + prio", treatment = "fin", modifier = "wexp",
+       others = c("age", "prio"), at = list(age = 30, prio = 5)))
 inv <- list(identity = function(e) list(mu = e, d = rep(1, length(e))),
             log = function(e) list(mu = exp(e), d = exp(e)),
             logit = function(e) list(mu = plogis(e), d = plogis(e) * (1 - plogis(e))))
@@ -40,6 +45,7 @@ for (cs in cases) {
     rows <- list()
     for (level in c(0, 1)) {
       prof <- as.data.frame(lapply(d[cs$others], mean))
+      for (k in names(cs$at)) prof[[k]] <- cs$at[[k]]
       prof[[cs$modifier]] <- level
       x1 <- model.matrix(delete.response(terms(fit)),
                          transform(prof, tmp = 1)[, c(cs$others, cs$modifier)] |>
@@ -84,7 +90,7 @@ for (cs in cases) {
         rows[[length(rows)]]$emmeans_rd <- list(estimate = ct$estimate, std_error = ct$SE)
       }
     }
-    out[[length(out) + 1]] <- list(case = cs$case, formula = cs$formula,
+    out[[length(out) + 1]] <- list(case = cs$case, formula = cs$formula, at = cs$at,
                                    treatment = cs$treatment, modifier = cs$modifier,
                                    model = model, rows = rows)
   }

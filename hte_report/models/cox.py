@@ -138,20 +138,29 @@ def _cumsum(a: np.ndarray, bounds: np.ndarray) -> np.ndarray:
 CHUNK = 4096  # rows per pass of the n x p work (in cache: no n x p temporaries)
 
 
-def _rows_pass(rs: RiskSets, Xs: np.ndarray, w: np.ndarray, r: np.ndarray | None = None):
-    """``X' diag(w) X``, ``X' (dead - w)`` and, given ``r``, the segment sums of ``r x``:
+def _rows_pass(rs: RiskSets, Xs: np.ndarray, r: np.ndarray, c: np.ndarray | None = None):
+    """``X' diag(r c) X`` and the segment sums of ``r x`` (``c=None``: the segment sums only),
     chunk by chunk over whole segments, so every temporary stays small."""
     p = Xs.shape[1]
     xtwx = np.zeros((p, p))
-    score = np.zeros(p)
-    seg1 = np.empty((len(rs.seg), p)) if r is not None else None
+    seg1 = np.empty((len(rs.seg), p))
     for lo, hi, slo, shi in rs.chunks:
-        xc, wc = Xs[lo:hi], w[lo:hi]
-        xtwx += (xc.T * wc) @ xc
-        score += xc.T @ (rs.dead[lo:hi] - wc)
-        if r is not None:
-            seg1[slo:shi] = np.add.reduceat(xc * r[lo:hi, None], rs.seg[slo:shi] - lo, axis=0)
-    return xtwx, score, seg1
+        xc = Xs[lo:hi]
+        rx = xc * r[lo:hi, None]
+        seg1[slo:shi] = np.add.reduceat(rx, rs.seg[slo:shi] - lo, axis=0)
+        if c is not None:
+            xtwx += (rx.T * c[lo:hi]) @ xc
+    return xtwx, seg1
+
+
+def _xtwx(rs: RiskSets, Xs: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``X' diag(w) X``, chunk by chunk."""
+    p = Xs.shape[1]
+    out = np.zeros((p, p))
+    for lo, hi, _, _ in rs.chunks:
+        xc = Xs[lo:hi]
+        out += (xc.T * w[lo:hi]) @ xc
+    return out
 
 
 def _at_last(cum: np.ndarray, last: np.ndarray) -> np.ndarray:
@@ -179,8 +188,9 @@ class Evaluation:
 
 
 def evaluate(rs: RiskSets, Xs: np.ndarray, beta: np.ndarray, ties: str,
-             derivatives: bool = True) -> Evaluation:
-    """One pass at ``beta`` over the design ``Xs`` in sorted-row order."""
+             derivatives: bool = True, xdeath: np.ndarray | None = None) -> Evaluation:
+    """One pass at ``beta`` over the design ``Xs`` in sorted-row order (``xdeath``: the sum of
+    x over the deaths, if already known)."""
     eta = Xs @ beta
     r = np.exp(eta)
     dr = rs.dead_rows
@@ -189,7 +199,6 @@ def evaluate(rs: RiskSets, Xs: np.ndarray, beta: np.ndarray, ties: str,
     seg0 = np.add.reduceat(r, rs.seg)  # sums over each block's deaths and the rows between
     S0 = _rcumsum(seg0, rs.seg_bounds)[rs.blk_seg]
     D0 = seg0[rs.blk_seg]
-    rd = r[dr]
     frac = rs.frac(ties)
     denom = S0[rs.kk] - frac * D0[rs.kk]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -198,9 +207,14 @@ def evaluate(rs: RiskSets, Xs: np.ndarray, beta: np.ndarray, ties: str,
     if not derivatives:
         return Evaluation(beta, loglik, None, None, r, S0, None, D0, None, inv, frac)
     a, b = _block_sums(rs, inv, frac)
-    w = r * _at_last(_cumsum(a, rs.blk_bounds), rs.last)
-    w[dr] -= rd * b[rs.kk]
-    xtwx, score, seg1 = _rows_pass(rs, Xs, w, r)
+    # row weight w = r c: c = sum of a_k over the event times up to the row's time, less b_k
+    # for a death at t_k; c is constant within each segment, so X'w = sum_seg c seg_sum(r x)
+    c = _at_last(_cumsum(a, rs.blk_bounds), rs.last)
+    c[dr] -= b[rs.kk]
+    xtwx, seg1 = _rows_pass(rs, Xs, r, c)
+    if xdeath is None:
+        xdeath = Xs[dr].sum(axis=0)
+    score = xdeath - seg1.T @ c[rs.seg]
     S1 = _rcumsum(seg1, rs.seg_bounds)[rs.blk_seg]
     D1 = seg1[rs.blk_seg]
     info = xtwx - _xbar_cross(rs, S1, D1, inv, frac)
@@ -243,7 +257,7 @@ def weighted_information(rs: RiskSets, Xs: np.ndarray, ev: Evaluation,
     a, b = _block_sums(rs, ev.inv, ev.frac, weight)
     w = ev.r * _at_last(_cumsum(a, rs.blk_bounds), rs.last)
     w[rs.dead_rows] -= ev.r[rs.dead_rows] * b[rs.kk]
-    out = _rows_pass(rs, Xs, w)[0] - _xbar_cross(rs, ev.S1, ev.D1, ev.inv, ev.frac, weight)
+    out = _xtwx(rs, Xs, w) - _xbar_cross(rs, ev.S1, ev.D1, ev.inv, ev.frac, weight)
     return (out + out.T) / 2
 
 
@@ -300,11 +314,12 @@ def newton(rs: RiskSets, Xs: np.ndarray, ties: str, init: np.ndarray | None = No
     wanted, so the last evaluation skips the derivatives (and the check for infinite
     coefficients)."""
     p = Xs.shape[1]
+    xd = Xs[rs.dead_rows].sum(axis=0)
     beta = np.zeros(p) if init is None else np.asarray(init, dtype=float).copy()
-    ev = evaluate(rs, Xs, beta, ties)
+    ev = evaluate(rs, Xs, beta, ties, xdeath=xd)
     if not np.isfinite(ev.loglik) and init is not None:
         beta = np.zeros(p)
-        ev = evaluate(rs, Xs, beta, ties)
+        ev = evaluate(rs, Xs, beta, ties, xdeath=xd)
     ll_init = ev.loglik
     converged, message, it = False, "", 0
     for it in range(1, maxiter + 1):  # noqa: B007
@@ -312,11 +327,11 @@ def newton(rs: RiskSets, Xs: np.ndarray, ties: str, init: np.ndarray | None = No
         decrement = float(ev.score @ step)
         last = decrement < 1e-16  # the step to take is the last one
         deriv = need_info or not last
-        new = evaluate(rs, Xs, beta + step, ties, deriv)
+        new = evaluate(rs, Xs, beta + step, ties, deriv, xd)
         halvings = 0
         while not (new.loglik >= ev.loglik - 1e-12 * abs(ev.loglik)) and halvings < 30:
             step = step / 2
-            new = evaluate(rs, Xs, beta + step, ties, deriv)
+            new = evaluate(rs, Xs, beta + step, ties, deriv, xd)
             halvings += 1
         if not np.isfinite(new.loglik):
             message = "the log-likelihood is not finite"

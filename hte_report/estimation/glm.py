@@ -47,6 +47,8 @@ from hte_report.estimation.profiles import (
 )
 from hte_report.estimation.setup import setup
 from hte_report.models.glm import FitFailure, FittedModel, fit_glm
+from hte_report.models.glm import reduced_start as _reduced_start
+from hte_report.models.glm import start_values as _start
 from hte_report.results.result import HTEResult, provenance
 from hte_report.spec.options import (
     DIFF_SCALE,
@@ -310,17 +312,6 @@ def _model_row(fm, requested, var, note, replaced_by):
             "path": fm.extra.get("path", ""), "note": note}
 
 
-def _start(name, X, y, expo):
-    """Start values for models whose IRLS needs them: OLS for identity links, the modified
-    Poisson fit for log-binomial."""
-    if MODELS[name].link == "identity" and name != "ols":
-        yy = y if expo is None else y / expo
-        return np.linalg.lstsq(X, yy, rcond=None)[0]
-    if name == "log-binomial":
-        return fit_glm("modified-poisson", X, y, (), "HC0").params
-    return None
-
-
 def arm_counts(subs, row_groups, t, y, expo, family, cells=None):
     """Patients, events (and exposure) per arm in all patients and every subgroup (groups 0,
     1, ... of ``row_groups``); rows may be cells. One pass of sums over all groups."""
@@ -534,25 +525,3 @@ def _interaction_effects(fm, design, treatment, subs, means, sparse, family, con
                 float(fm.params[idx[0]]), se, modifier=m.name, scale=_native(fm, family)[1],
                 model=fm.label, conf_level=conf_level, note=_undefined(fm, se), df=fm.t_df)
     return rows
-
-
-def _reduced_start(fm: FittedModel, drop, X, y, expo) -> np.ndarray | None:
-    """Start for the reduced model of a likelihood-ratio test (full length, zero at ``drop``).
-
-    Canonical links: the full model's estimate moved to the constraint along its information
-    (the one-step approximation of the reduced fit), so that few Fisher-scoring passes remain.
-    Other links keep their usual start, which respects the mean's range."""
-    keep = np.setdiff1d(np.arange(len(fm.params)), drop)
-    b = np.zeros(len(fm.params))
-    if fm.name not in ("logit", "poisson"):
-        start = _start(fm.name, X[:, keep], y, expo)
-        if start is None:
-            return None
-        b[keep] = start
-        return b
-    info = np.linalg.inv(fm.vcov)
-    b = fm.params.copy()
-    b[keep] += np.linalg.solve(info[np.ix_(keep, keep)],
-                               info[np.ix_(keep, drop)] @ fm.params[drop])
-    b[drop] = 0.0
-    return b

@@ -21,9 +21,9 @@ from formulaic import model_matrix
 from hte_report.core.inference import adjust_pvalues
 from hte_report.errors import HTEReportError
 from hte_report.estimation.contrasts import lr_test, wald_test
-from hte_report.estimation.glm import _native, _reduced_start, fit_models
+from hte_report.estimation.glm import _native, fit_models
 from hte_report.estimation.setup import setup
-from hte_report.models.glm import FitFailure, choose_path, fit_glm
+from hte_report.models.glm import FitFailure, choose_path, fit_glm, reduced_start
 from hte_report.models.survival import fit_cox
 from hte_report.spec.formula import formula_text
 from hte_report.spec.options import (
@@ -188,7 +188,7 @@ def joint_heterogeneity(formula: str, data, *, treatment: str, reference=None,
         if MODELS[fm.name].likelihood and fm.variance == "model":
             try:
                 red = fit_glm(fm.name, design.X, y, (), "model", expo, None,
-                              _reduced_start(fm, idx, design.X, y, expo), path, st.cells,
+                              reduced_start(fm, idx, design.X, y, expo), path, st.cells,
                               drop=tuple(idx))
                 stat, df, p = lr_test(fm.loglik, red.loglik, len(idx))
                 note = ""

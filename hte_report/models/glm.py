@@ -395,3 +395,36 @@ def sandwich(
     if variance == "HC1":
         meat *= n / (n - k)
     return bread @ meat @ bread, undefined
+
+
+def start_values(name, X, y, expo):
+    """Start values for models whose IRLS needs them: OLS for identity links, the modified
+    Poisson fit for log-binomial."""
+    if MODELS[name].link == "identity" and name != "ols":
+        yy = y if expo is None else y / expo
+        return np.linalg.lstsq(X, yy, rcond=None)[0]
+    if name == "log-binomial":
+        return fit_glm("modified-poisson", X, y, (), "HC0").params
+    return None
+
+
+def reduced_start(fm: FittedModel, drop, X, y, expo) -> np.ndarray | None:
+    """Start for the reduced model of a likelihood-ratio test (full length, zero at ``drop``).
+
+    Canonical links: the full model's estimate moved to the constraint along its information
+    (the one-step approximation of the reduced fit), so that few Fisher-scoring passes remain.
+    Other links keep their usual start, which respects the mean's range."""
+    keep = np.setdiff1d(np.arange(len(fm.params)), drop)
+    b = np.zeros(len(fm.params))
+    if fm.name not in ("logit", "poisson"):
+        start = start_values(fm.name, X[:, keep], y, expo)
+        if start is None:
+            return None
+        b[keep] = start
+        return b
+    info = np.linalg.inv(fm.vcov)
+    b = fm.params.copy()
+    b[keep] += np.linalg.solve(info[np.ix_(keep, keep)],
+                               info[np.ix_(keep, drop)] @ fm.params[drop])
+    b[drop] = 0.0
+    return b

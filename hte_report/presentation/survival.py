@@ -63,6 +63,13 @@ def scale_label(res: HTEResult, scale: str, short: bool | str = False,
     survival scales, e.g. 'Survival difference at 1095 days (percentage points)'; short forms
     for narrow column headers ('Surv. diff., % points'; ``short="table"``: 'Surv. diff. at
     1095 days, % points')."""
+    rm = (res.meta or {}).get("repeated") or {}
+    if rm and scale in ("SlopeDiff", "MD"):  # repeated measures: per unit of time / landmark
+        unit = rm.get("time_unit") or f"unit of {rm.get('time', 'time')}"
+        if scale == "SlopeDiff":
+            return f"Slope diff. per {unit}" if short else f"Difference in slope per {unit}"
+        at = f"{rm.get('time')} = {rm.get('landmark', float('nan')):g}"
+        return f"MD at {at}" if short else f"Mean difference at {at}"
     if scale not in SURVIVAL_SCALES or not is_survival(res):
         if short:
             return scale

@@ -92,7 +92,8 @@ def column_labels(res: HTEResult) -> dict[str, str]:
     labels = {"group": "Modifier", "subgroup": "Subgroup",
               "treated": f"{trt} ({count_word})", "control": f"{ctrl} ({count_word})"}
     for a, (scale, _model) in res.primary.items():
-        name = scale_label(res, scale, short="table") if is_survival(res) else scale
+        name = scale_label(res, scale, short="table") if (
+            is_survival(res) or (res.meta or {}).get("repeated")) else scale
         labels[f"est_{a}"] = f"{name} ({pct} CI)"
         labels[f"p_{a}"] = f"P interaction ({scale})"
     return labels

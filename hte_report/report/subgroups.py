@@ -94,14 +94,16 @@ def _subgroups(a: PlannedAnalysis, png: bool) -> Section:
     res = arm_labelled(a)
     hib = bool(a.plan.outcome.get("higher_is_better", False))
     pre = [m for m in res.modifiers if m not in res.posthoc]
+    both = "on both scales" if len(res.primary) > 1 else (
+        f"on the {next(iter(res.primary))} scale")
     if res.comparisons:  # a treatment with three or more arms: one forest per comparison
         figs = [f for i, comp in enumerate(res.comparisons) for f in _forests(
             replace(res, modifiers=tuple(pre)), f"{comp}: forest plot of the pre-specified "
-            "modifiers on both scales.", "forest" if i == 0 else f"forest-{i + 1}", png,
+            f"modifiers {both}.", "forest" if i == 0 else f"forest-{i + 1}", png,
             higher_is_better=hib, adjusted=True, comparison=comp)]
     else:
         figs = _forests(replace(res, modifiers=tuple(pre)), "Forest plot of the pre-specified "
-                        "modifiers on both scales.", "forest", png, higher_is_better=hib,
+                        f"modifiers {both}.", "forest", png, higher_is_better=hib,
                         adjusted=True)
     disp = subgroup_frame(res).rename(columns=column_labels(res))
     blocks = [
@@ -115,7 +117,7 @@ def _subgroups(a: PlannedAnalysis, png: bool) -> Section:
              f"α = {a.plan.alpha} among {len(pre)} independent tests per scale: "
              f"{familywise_error(a.plan.alpha, len(pre)):.0%})."),
         *figs,
-        Table(disp, "Subgroup effects on both scales" + (
+        Table(disp, f"Subgroup effects {both}" + (
             " (RD in percentage points)" if res.family == "binary" else
             f" ({scale_label(res, 'SurvDiff')[0].lower()}{scale_label(res, 'SurvDiff')[1:]}; "
             "hazard ratio from the Cox model)" if res.family == "survival"

@@ -321,8 +321,9 @@ def _columns(result: HTEResult, rows: list[_Row], axes: list[str], style: Forest
     pct = f"{100 * result.conf_level:g}%"
     for a in axes:
         scale = result.primary[a][0]
+        labelled = is_survival(result) or bool((result.meta or {}).get("repeated"))
         title = (f"{scale_label(result, scale)}" + (" (log scale)" if is_ratio(scale) else "")
-                 if is_survival(result) else _scale_title(scale))
+                 if labelled else _scale_title(scale))
         cols.append((f"panel-{a}", _fit_text(title, max(
             [panel_w] + [_width(w, bold) for w in title.split(" ")]), bold, 200), panel_w))
         if not (style.show_estimates or style.show_p_interaction):
@@ -330,8 +331,8 @@ def _columns(result: HTEResult, rows: list[_Row], axes: list[str], style: Forest
         key, heads = f"text-{a}", [r for r in rows if r.kind == "heading"]
         texts[key] = [_estimate_text(r, a, style, (decimals or {}).get(a)) for r in rows]
         head = (f"{scale_label(result, scale, short=True)}\n({pct} CI)"
-                if is_survival(result) else f"{scale} ({pct} CI)") if style.show_estimates \
-            else ""
+                if is_survival(result) or (result.meta or {}).get("repeated")
+                else f"{scale} ({pct} CI)") if style.show_estimates else ""
         w = max(_width(head, bold), *(_width(t, prop) for t, r in zip(texts[key], rows,
                                                                       strict=True)
                                       if r.kind != "heading"))

@@ -10,6 +10,7 @@ import pandas as pd
 
 from hte_report.core.format import clean_label
 from hte_report.presentation.plots.style import _label
+from hte_report.presentation.repeated import interaction_words
 from hte_report.presentation.survival import is_survival, scale_label
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ def _forest_notes(result: HTEResult, axes: list[str], rows: list, overall: dict,
     if is_survival(result):
         notes.append(_survival_p_note(result, axes, adj))
     else:
-        notes.append(f"P-int: Wald test of the treatment \u00d7 modifier terms in the model of "
+        notes.append(f"P-int: Wald test of the {interaction_words(result)} terms in the model of "
                      f"each scale{adj}.")
     from hte_report.presentation.analyses import display_notes, strategy_note
 
@@ -129,6 +130,6 @@ def _survival_p_note(result: HTEResult, axes: list[str], adj: str) -> str:
                          "(categorical modifiers; \u2013 for continuous ones, whose test is "
                          "on the HR scale)")
         else:
-            parts.append(f"{scale}: Wald test of the treatment \u00d7 modifier terms of the "
+            parts.append(f"{scale}: Wald test of the {interaction_words(result)} terms of the "
                          "Cox model")
     return "P-int \u2014 " + "; ".join(parts) + f"{adj}."

@@ -43,7 +43,8 @@ def _engine(ref):
         _cache[key] = _quiet(engine_fit, ref["formula"], _data(ref["data"]),
                              treatment=ref["treatment"], models=[ref["model"]],
                              variance=ref["variance"], inference=ref["inference"],
-                             family="count" if ref["case"] == "randhie" else None)
+                             family="count" if ref["case"] in ("randhie", "rossi-rate")
+                             else None, exposure=ref.get("exposure"))
     return _cache[key]
 
 

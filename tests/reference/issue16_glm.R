@@ -72,6 +72,15 @@ fits[[length(fits) + 1]] <- c(base, list(model = "modified-poisson"), record(mp,
 lg <- glm(f_r, family = binomial(), data = rossi, control = CTRL)
 fits[[length(fits) + 1]] <- c(base, list(model = "logit"), record(lg, "model", "z"))
 
+# Rossi as a rate: arrests per week at risk (Poisson with offset log(week), model variance);
+# R's null deviance refits the intercept with the offset
+fit <- glm(arrest ~ fin * (age + factor(wexp)) + offset(log(week)), family = poisson(),
+           data = rossi, control = CTRL)
+fits[[length(fits) + 1]] <- c(list(case = "rossi-rate", data = "rossi.csv", treatment = "fin",
+                                   formula = "arrest ~ fin * (age + C(wexp))", exposure = "week",
+                                   model = "poisson"),
+                              record(fit, "model", "z"))
+
 # --- anorexia (n = 72): each active arm vs Cont, Postwt ~ Treat * Prewt --------------------
 an <- read.csv(file.path(dd, "anorexia.csv"))
 for (arm in c("CBT", "FT")) {

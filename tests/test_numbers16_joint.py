@@ -91,3 +91,19 @@ def test_one_modifier_the_joint_test_is_its_test():
     np.testing.assert_allclose(het.statistic, t.statistic.to_numpy())
     assert list(het.test) == list(t.test) and (het.n == 432).all()
     assert (het.modifiers == "age").all()
+
+
+COX = json.loads((REF / "issue16_joint_cox.json").read_text())["cases"]
+
+
+@pytest.mark.parametrize("case", COX, ids=[c["case"] for c in COX])
+def test_cox_joint_test_matches_coxph(case):
+    d = pd.read_csv(REF / "data" / f"{case['case']}.csv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = hr.fit(case["formula"], d, treatment=case["treatment"],
+                     reference="no" if case["case"] == "gbsg2" else None)
+    het = res.heterogeneity
+    assert (het.n == case["n"]).all() and list(het.test) == ["wald", "lr"]
+    for test in ("wald", "lr"):
+        _close(het[het.test == test].iloc[0], case[test])

@@ -253,12 +253,14 @@ def with_global_tests(res, raw, r, arms, strategy, survival, engine_kw,
     return replace(res, interactions=pd.concat([res.interactions, glob], ignore_index=True))
 
 
-def with_joint_test(res, data, r, arms, engine_kw, safe_formula):
+def with_joint_test(res, data, r, arms, engine_kw, safe_formula, survival=False):
     """The joint heterogeneity test across every modifier (``HTEResult.heterogeneity``), from
     the joint model of each comparison, whatever the strategy. With one modifier the joint
     model is that modifier's model: its Wald and LR tests are the joint test (no refit)."""
     if len(r.modifiers) == 1:
         return replace(res, heterogeneity=_single_modifier(res))
+    if survival:
+        return replace(res, heterogeneity=_cox_joint(data, r, arms, engine_kw))
     kw = {k: v for k, v in engine_kw.items() if k in ("family", "models", "variance",
                                                        "exposure", "path", "aggregate",
                                                        "inference")}
@@ -292,3 +294,40 @@ def _single_modifier(res) -> pd.DataFrame:
         if col not in t:
             t[col] = "chi-square" if col == "distribution" else np.nan
     return t.reindex(columns=HETEROGENEITY_COLUMNS).reset_index(drop=True)
+
+
+def _cox_joint(raw, r, arms, engine_kw) -> pd.DataFrame:
+    """The joint test of a Cox model: every treatment x modifier log-hazard-ratio coefficient
+    of the model with all interactions (Wald; LR with model-based variance), per comparison."""
+    variance = engine_kw.get("variance") or "model"
+    extra = [variance.column] if isinstance(variance, Cluster) else []
+    mods = list(r.modifiers)
+    terms = [t for k in mods for t in r.own_terms(k)]
+    used = list(dict.fromkeys([*r.outcome, r.treatment, *r.strata_columns, *extra,
+                               *[c for k in mods for c in r.modifier_columns[k]],
+                               *[c for c in r.adjustment_columns
+                                 if not c.startswith("strata(")]]))
+    rows = []
+    for comparison, mask, ref in arms:
+        sub = raw.loc[mask] if mask is not None else raw
+        frame = sub[used].dropna().convert_dtypes(convert_string=False, convert_integer=False,
+                                                  convert_boolean=False,
+                                                  convert_floating=False)
+        values = sorted((v for v in pd.unique(frame[r.treatment]) if not pd.isna(v)),
+                        key=lambda v: (str(type(v)), v))
+        control = ref if ref is not None else values[0]
+        order = [control] + [v for v in values if v != control]
+        base = {"comparison": comparison or "", "analysis": "joint",
+                "modifiers": ", ".join(mods), "distribution": "chi-square",
+                "df_denominator": np.nan}
+        try:
+            got = cox_global_tests(frame, time=r.outcome[0], event=r.outcome[1],
+                                   strata=list(r.strata_columns),
+                                   ties=engine_kw.get("ties", "efron"), variance=variance,
+                                   treatment=r.treatment, arms=order, modifier_terms=terms,
+                                   target_terms=terms, modifier="", analysis="joint",
+                                   adjustment=[formula_text([t]) for t in r.adjustment])
+            rows += [{**g, **base} for g in got]
+        except (HTEReportError, ValueError, np.linalg.LinAlgError) as exc:
+            rows.append({**base, "test": "wald", "note": f"not estimable: {exc}"})
+    return pd.DataFrame(rows).reindex(columns=HETEROGENEITY_COLUMNS)

@@ -181,8 +181,8 @@ def fit_by_strategy(formula: str, data: object, *, strategy: str = "one-at-a-tim
             raise OptionError(f"display_cutpoints[{m!r}]: {m!r} is analysed as categorical; "
                               "display cutpoints apply to continuous modifiers. Remove them.")
     res = _combine(parts, formula, r, raw, strategy, multiplicity, cutpoints, overall, arms)
-    if not survival:
-        res = with_joint_test(res, data if cells else raw, r, arms, engine_kw, safe_formula)
+    res = with_joint_test(res, data if cells else raw, r, arms, engine_kw, safe_formula,
+                          survival)
     untreated = int(raw[r.treatment].isna().sum()) if len(arms) > 1 else 0
     if untreated:
         from dataclasses import replace as _replace

@@ -96,3 +96,31 @@ def test_a_covariate_profile_takes_one_value_and_known_names_only():
         res = engine_fit(f, d, treatment="fin", models=["logit"], at={"mar": "1"})
     assert dict(zip(res.profile.variable, res.profile.value))["mar"] == "1"
 
+
+
+def test_every_pairwise_subgroup_difference_matches_r():
+    """tests/reference/issue16_pairwise.R: standardized RD and RR differences between every
+    pair of three levels (lm, HC3, t on the residual df)."""
+    import hte_report as hr
+
+    ref = json.loads((REF / "issue16_pairwise.json").read_text())["rows"]
+    d = pd.read_csv(REF / "data" / "rossi.csv")
+    d["pg"] = np.select([d.prio == 0, d.prio <= 2], [0, 1], 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = hr.fit("arrest ~ fin * C(pg) + age", d, treatment="fin", models=["ols"],
+                     inference="t")
+    diffs = res.subgroup_differences
+    assert len(diffs) == len(ref) == 6
+    scales = {"RD": "difference of RDs", "RR": "ratio of RRs"}
+    for r in ref:
+        got = diffs[(diffs.scale == scales[r["scale"]]) & (diffs.level == str(r["level"]))
+                    & (diffs.reference == str(r["reference"]))]
+        assert len(got) == 1, r
+        got = got.iloc[0]
+        for k in ("estimate", "std_error", "conf_low", "conf_high", "p_value", "df"):
+            np.testing.assert_allclose(got[k], r[k], rtol=1e-6, err_msg=f"{r} {k}")
+    # the pairs with the first level are the interaction effects
+    first = diffs[diffs.reference == "0"].reset_index(drop=True)
+    ie = res.interaction_effects.reset_index(drop=True)
+    np.testing.assert_allclose(first.estimate, ie.estimate)

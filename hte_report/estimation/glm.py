@@ -135,7 +135,7 @@ def fit(
                     if any(fm.link != "identity" for fm in fitted) else {})
     sub_rows, overall_rows, test_rows, reri_rows, curve_rows = [], [], [], [], []
     joint_rows = []
-    effect_rows = []
+    effect_rows, pair_rows = [], []
     all_means = Means.of_models(fitted, design, row_groups)  # group 0: all patients
     for fm, means in zip(fitted, all_means):
         sub_rows += _standardized(fm, subs, means.take(slice(1, None)), counts, sparse, family,
@@ -150,15 +150,18 @@ def fit(
         rows = additive.reri(fm, parsed.treatment, conf_level, reri_designs)
         reri_rows += rows["additive"]
         joint_rows += rows["joint_effects"]
-        effect_rows += _interaction_effects(fm, design, parsed.treatment, subs,
-                                            means.take(slice(1, None)), sparse, family,
-                                            conf_level)
+        effects, pairs = _interaction_effects(fm, design, parsed.treatment, subs,
+                                              means.take(slice(1, None)), sparse, family,
+                                              conf_level)
+        effect_rows += effects
+        pair_rows += pairs
     subgroups_df = pd.DataFrame(sub_rows, columns=None if sub_rows else ROW_COLUMNS)
     interactions = pd.DataFrame(test_rows, columns=None if test_rows else TEST_COLUMNS)
     interactions = adjust_pvalues(interactions, multiplicity)
     frames = {**coefficient_frames(fitted, design.X, y, expo, cells, conf_level),
               "subgroups": subgroups_df,
-              "interaction_effects": pd.DataFrame(effect_rows, columns=EFFECT_COLUMNS)}
+              "interaction_effects": pd.DataFrame(effect_rows, columns=EFFECT_COLUMNS),
+              "subgroup_differences": pd.DataFrame(pair_rows, columns=EFFECT_COLUMNS)}
     if ci_method == "profile":
         frames.update(apply_profile({k: frames[k] for k in ("coefficients", "subgroups",
                                                            "interaction_effects")},
@@ -504,8 +507,9 @@ def _tests(fm, design, treatment, subs, sparse, family, y, expo, groups, path="s
 def _interaction_effects(fm, design, treatment, subs, means, sparse, family, conf_level):
     """Interaction effects with CIs: for a categorical modifier each level against its
     reference level on every scale (differences of the standardized subgroup effects, joint
-    covariance); for a linear continuous modifier the interaction coefficient per unit."""
-    rows = []
+    covariance); for a linear continuous modifier the interaction coefficient per unit.
+    Returns these rows and every pairwise difference of a categorical modifier's levels."""
+    rows, pairs = [], []
     contrasts = {kind: means.contrast(kind, fm) for kind, _ in scales_of(fm, family)}
     for m in design.modifiers:
         if m.kind == "categorical":
@@ -513,9 +517,10 @@ def _interaction_effects(fm, design, treatment, subs, means, sparse, family, con
             levels = [subs[i].level for i in idx]
             for kind, scale in scales_of(fm, family):
                 notes = [not_estimable(fm, (m.name, lv), sparse, kind) for lv in levels]
-                rows += interaction_effects.versus_reference(
-                    contrasts[kind], idx, levels, modifier=m.name, scale=scale,
-                    model=fm.label, method="standardized", conf_level=conf_level, notes=notes)
+                kw = dict(modifier=m.name, scale=scale, model=fm.label, method="standardized",
+                          conf_level=conf_level, notes=notes)
+                rows += interaction_effects.versus_reference(contrasts[kind], idx, levels, **kw)
+                pairs += interaction_effects.pairwise(contrasts[kind], idx, levels, **kw)
             continue
         idx = design.interaction_columns(m, treatment)
         if interaction_effects.linear_column(m, idx):
@@ -524,4 +529,4 @@ def _interaction_effects(fm, design, treatment, subs, means, sparse, family, con
             rows += interaction_effects.per_unit(
                 float(fm.params[idx[0]]), se, modifier=m.name, scale=_native(fm, family)[1],
                 model=fm.label, conf_level=conf_level, note=_undefined(fm, se), df=fm.t_df)
-    return rows
+    return rows, pairs

@@ -60,6 +60,18 @@ def versus_reference(c: Contrast, idx: list[int], levels: list[str], *, modifier
                  df=c.df)
 
 
+def pairwise(c: Contrast, idx: list[int], levels: list[str], *, notes: list[str] | None = None,
+             **kw) -> list[dict]:
+    """Every pair of levels (later against earlier, in the levels' order): the difference of
+    the two subgroup effects (ratio for ratio scales) with its CI, from their joint
+    covariance. The pairs with the first level are the rows of :func:`versus_reference`."""
+    rows = []
+    for a in range(len(idx) - 1):
+        rows += versus_reference(c, idx[a:], levels[a:],
+                                 notes=None if notes is None else notes[a:], **kw)
+    return rows
+
+
 def independent(theta: np.ndarray, se: np.ndarray, levels: list[str], *, ratio: bool,
                 **kw) -> list[dict]:
     """As :func:`versus_reference` for effects estimated on disjoint sets of patients (e.g.

@@ -364,7 +364,7 @@ def _combine(parts: list[_Part], formula, r: Roles, raw, strategy, multiplicity,
              overall, arms) -> HTEResult:
     frames = {k: [] for k in ("subgroups", "curves", "interactions", "additive",
                               "interaction_effects", "models", "profile", "overall",
-                              "joint_effects",
+                              "joint_effects", "subgroup_differences",
                               *MODEL_FRAMES)}
     analyses, notes = [], []
     first = parts[0].overall
@@ -382,7 +382,7 @@ def _combine(parts: list[_Part], formula, r: Roles, raw, strategy, multiplicity,
             res = part.by_modifier[m]
             a = part.analysis
             for key in ("subgroups", "curves", "interactions", "additive",
-                        "interaction_effects", "joint_effects"):
+                        "interaction_effects", "joint_effects", "subgroup_differences"):
                 df = getattr(res, key)
                 if len(df) and "modifier" in df:
                     frames[key].append(_tag(df[df.modifier == m], a, c))
@@ -436,6 +436,7 @@ def _combine(parts: list[_Part], formula, r: Roles, raw, strategy, multiplicity,
         analyses=pd.DataFrame(analyses), display_cutpoints=cutpoints,
         overall_analysis=_overall_name(overall),
         comparisons=comparisons, joint_effects=out["joint_effects"],
+        subgroup_differences=out["subgroup_differences"],
         **{k: out[k] for k in MODEL_FRAMES},
     )
 

@@ -21,7 +21,7 @@ TIDY_COLUMNS = [
 ]
 _FRAMES = ("subgroups", "overall", "curves", "interactions", "additive", "models", "profile",
            "exclusions", "interaction_effects", "analyses", "coefficients", "glance",
-           "covariance", "joint_effects", "heterogeneity")
+           "covariance", "joint_effects", "heterogeneity", "subgroup_differences")
 RELATIVE_SCALES = ("RR", "OR", "RateRatio", "HR", "MeanRatio")
 
 
@@ -51,6 +51,11 @@ class HTEResult:
     joint_effects
         Beside ``additive``: RR10, RR01, RR11 against the stratum in ``reference`` and the
         multiplicative interaction exp(b3) (``multiplicative_OR`` / ``_RR``), with CIs.
+    subgroup_differences
+        Every pair of levels of each categorical modifier (later vs earlier level): the
+        difference of the two standardized subgroup effects (ratio for ratio scales) with its
+        CI from their joint covariance; the pairs with the first level are
+        ``interaction_effects``.
     heterogeneity
         The joint test that no modifier changes the effect: every treatment x modifier
         coefficient of the joint model is zero (Wald, or F under t inference; LR for
@@ -110,6 +115,9 @@ class HTEResult:
     joint_effects: pd.DataFrame = field(default_factory=pd.DataFrame)
     #: the joint (global) heterogeneity test across every modifier, per working model
     heterogeneity: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: every pair of levels of a categorical modifier: difference (or ratio) of the two
+    #: standardized subgroup effects with its CI
+    subgroup_differences: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     # ----------------------------------------------------------------- selection
     @cached_property

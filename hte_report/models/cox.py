@@ -138,19 +138,23 @@ def _cumsum(a: np.ndarray, bounds: np.ndarray) -> np.ndarray:
 CHUNK = 4096  # rows per pass of the n x p work (in cache: no n x p temporaries)
 
 
-def _rows_pass(rs: RiskSets, Xs: np.ndarray, r: np.ndarray, c: np.ndarray | None = None):
-    """``X' diag(r c) X`` and the segment sums of ``r x`` (``c=None``: the segment sums only),
-    chunk by chunk over whole segments, so every temporary stays small."""
+def _rows_pass(rs: RiskSets, Xs: np.ndarray, r: np.ndarray, c: np.ndarray):
+    """``X' diag(w) X`` and ``X' (dead - w)`` with ``w = r c``, and the segment sums of
+    ``r x``, chunk by chunk over whole segments, so every temporary stays small. (The score is
+    summed row by row from ``dead - w``, not as a difference of two large sums, which would
+    lose three digits.)"""
     p = Xs.shape[1]
     xtwx = np.zeros((p, p))
+    score = np.zeros(p)
     seg1 = np.empty((len(rs.seg), p))
+    w = r * c
     for lo, hi, slo, shi in rs.chunks:
         xc = Xs[lo:hi]
         rx = xc * r[lo:hi, None]
         seg1[slo:shi] = np.add.reduceat(rx, rs.seg[slo:shi] - lo, axis=0)
-        if c is not None:
-            xtwx += (rx.T * c[lo:hi]) @ xc
-    return xtwx, seg1
+        xtwx += (rx.T * c[lo:hi]) @ xc
+        score += xc.T @ (rs.dead[lo:hi] - w[lo:hi])
+    return xtwx, score, seg1
 
 
 def _xtwx(rs: RiskSets, Xs: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -188,9 +192,8 @@ class Evaluation:
 
 
 def evaluate(rs: RiskSets, Xs: np.ndarray, beta: np.ndarray, ties: str,
-             derivatives: bool = True, xdeath: np.ndarray | None = None) -> Evaluation:
-    """One pass at ``beta`` over the design ``Xs`` in sorted-row order (``xdeath``: the sum of
-    x over the deaths, if already known)."""
+             derivatives: bool = True) -> Evaluation:
+    """One pass at ``beta`` over the design ``Xs`` in sorted-row order."""
     eta = Xs @ beta
     r = np.exp(eta)
     dr = rs.dead_rows
@@ -208,13 +211,10 @@ def evaluate(rs: RiskSets, Xs: np.ndarray, beta: np.ndarray, ties: str,
         return Evaluation(beta, loglik, None, None, r, S0, None, D0, None, inv, frac)
     a, b = _block_sums(rs, inv, frac)
     # row weight w = r c: c = sum of a_k over the event times up to the row's time, less b_k
-    # for a death at t_k; c is constant within each segment, so X'w = sum_seg c seg_sum(r x)
+    # for a death at t_k
     c = _at_last(_cumsum(a, rs.blk_bounds), rs.last)
     c[dr] -= b[rs.kk]
-    xtwx, seg1 = _rows_pass(rs, Xs, r, c)
-    if xdeath is None:
-        xdeath = Xs[dr].sum(axis=0)
-    score = xdeath - seg1.T @ c[rs.seg]
+    xtwx, score, seg1 = _rows_pass(rs, Xs, r, c)
     S1 = _rcumsum(seg1, rs.seg_bounds)[rs.blk_seg]
     D1 = seg1[rs.blk_seg]
     info = xtwx - _xbar_cross(rs, S1, D1, inv, frac)
@@ -314,12 +314,11 @@ def newton(rs: RiskSets, Xs: np.ndarray, ties: str, init: np.ndarray | None = No
     wanted, so the last evaluation skips the derivatives (and the check for infinite
     coefficients)."""
     p = Xs.shape[1]
-    xd = Xs[rs.dead_rows].sum(axis=0)
     beta = np.zeros(p) if init is None else np.asarray(init, dtype=float).copy()
-    ev = evaluate(rs, Xs, beta, ties, xdeath=xd)
+    ev = evaluate(rs, Xs, beta, ties)
     if not np.isfinite(ev.loglik) and init is not None:
         beta = np.zeros(p)
-        ev = evaluate(rs, Xs, beta, ties, xdeath=xd)
+        ev = evaluate(rs, Xs, beta, ties)
     ll_init = ev.loglik
     converged, message, it = False, "", 0
     for it in range(1, maxiter + 1):  # noqa: B007
@@ -327,11 +326,11 @@ def newton(rs: RiskSets, Xs: np.ndarray, ties: str, init: np.ndarray | None = No
         decrement = float(ev.score @ step)
         last = decrement < 1e-16  # the step to take is the last one
         deriv = need_info or not last
-        new = evaluate(rs, Xs, beta + step, ties, deriv, xd)
+        new = evaluate(rs, Xs, beta + step, ties, deriv)
         halvings = 0
         while not (new.loglik >= ev.loglik - 1e-12 * abs(ev.loglik)) and halvings < 30:
             step = step / 2
-            new = evaluate(rs, Xs, beta + step, ties, deriv, xd)
+            new = evaluate(rs, Xs, beta + step, ties, deriv)
             halvings += 1
         if not np.isfinite(new.loglik):
             message = "the log-likelihood is not finite"

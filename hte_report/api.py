@@ -36,6 +36,7 @@ def fit(
     rmst_tau: float | None = None,
     inference: str | None = None,
     ci_method: str = "wald",
+    reri_reference: str = "coded",
 ) -> HTEResult:
     """Fit treatment-by-covariate interaction models on the absolute and relative scales.
 
@@ -123,6 +124,11 @@ def fit(
         coefficients (logit, log-binomial, Poisson with model-based variance): the
         coefficient table, conditional ORs/RRs and per-unit interaction effects; other rows
         keep Wald intervals (column ``ci_method``).
+    reri_reference
+        Reference stratum of RERI, AP, SI and the joint-exposure ratios of binary modifiers:
+        ``"coded"`` (treatment = 0 at the modifier's first level) or ``"lowest-risk"`` (the
+        stratum with the lowest predicted risk, preventive exposures recoded as Knol et al.
+        2011 recommend; column ``reference`` and the note name it).
 
     Examples
     --------
@@ -137,6 +143,7 @@ def fit(
         given = {k for k, v in (("family", family), ("models", models), ("exposure", exposure))
                  if v is not None} | ({"inference"} if inference not in (None, "z") else set())
         given |= {"ci_method"} if ci_method != "wald" else set()
+        given |= {"reri_reference"} if reri_reference != "coded" else set()
         if given:
             raise OptionError(f"{sorted(given)} do not apply to a Surv() outcome; its options "
                               "are ties, horizons, rmst_tau and variance.")
@@ -150,7 +157,7 @@ def fit(
                               "remove them, or write the outcome as Surv(time, event).")
         engine = dict(family=family, models=models, variance=variance, exposure=exposure,
                       path=path, aggregate=aggregate, inference=inference,
-                      ci_method=ci_method)
+                      ci_method=ci_method, reri_reference=reri_reference)
     return fit_by_strategy(formula, data, strategy=strategy, treatment=treatment,
                            reference=reference, control=control, overall=overall,
                            display_cutpoints=display_cutpoints, at=at, multiplicity=multiplicity,

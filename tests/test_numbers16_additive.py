@@ -64,3 +64,24 @@ def test_closed_forms():
     add, _ = additive_interaction(np.array([-0.5, -0.4, 1.2]), V, 0.95, "OR")
     si = add[2]
     assert np.isnan(si["estimate"]) and "Knol" in si["note"]
+
+
+RECODED = json.loads((REF / "issue16_reri_recoded.json").read_text())["fits"]
+
+
+@pytest.mark.parametrize("ref", RECODED, ids=[f["model"] for f in RECODED])
+def test_recoded_to_the_lowest_risk_stratum_matches_a_refit_in_r(ref):
+    """Knol et al. (2011): R refits the model with the exposures recoded so that the stratum
+    with the lowest predicted risk is the reference; the measures must agree."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = engine_fit("arrest ~ fin * C(wexp) + age + prio", _data("rossi"), treatment="fin",
+                         models=[ref["model"]], reri_reference="lowest-risk")
+    both = pd.concat([res.additive, res.joint_effects]).set_index("measure")
+    want = f"fin={ref['reference_fin']}, wexp={ref['reference_wexp']}"
+    assert (both.reference == want).all()
+    assert both.note.str.contains("Knol").all()
+    for measure, r in ref["measures"].items():
+        for k, v in r.items():
+            np.testing.assert_allclose(both.loc[measure, k], v, rtol=1e-6,
+                                       err_msg=f"{measure} {k}")

@@ -7,8 +7,9 @@ multiplicative interaction RR11 / (RR10 RR01) = exp(b3), each with a delta-metho
 The contrasts are linear-predictor differences between profile rows with (treatment,
 modifier) = (1, 0), (0, 1), (1, 1) and the reference (0, 0), other covariates at the reference
 profile. Labels say which ratio the model estimates: ``_OR`` from a logit model, ``_RR`` from a
-log link. The reference stratum is treatment = 0 at the modifier's first level; preventive
-exposures are not recoded (the ``reference`` column states the stratum).
+log link. The reference stratum is treatment = 0 at the modifier's first level, or with
+``reference="lowest-risk"`` the stratum with the lowest predicted risk (preventive exposures
+recoded, Knol et al. 2011); the ``reference`` column states the stratum.
 """
 
 from __future__ import annotations
@@ -42,27 +43,51 @@ def reri_designs(design: Design, treatment: str, profile: dict) -> dict:
                                               for t, lv in ((0, lo), (1, lo), (0, hi), (1, hi))]))
     out = {}
     for m, X in zip(mods, design.materialize_many(frames)):
-        x00, x10, x01, x11 = X
-        out[m.name] = (design.levels[m.name].values[0],
-                       np.vstack([x10 - x00, x01 - x00, x11 - x10 - x01 + x00]))
+        out[m.name] = (tuple(design.levels[m.name].values), np.asarray(X))
     return out
 
 
-def reri(fm: FittedModel, treatment: str, conf_level: float, designs: dict
-         ) -> dict[str, list[dict]]:
+def _contrast_rows(X: np.ndarray, t_ref: int, m_ref: int) -> np.ndarray:
+    """Rows L of (b_A, b_B, b_AB) with the stratum (treatment, modifier) = (t_ref, m_ref) as
+    the reference: exposure A is the other treatment arm, B the modifier's other level. ``X``
+    holds the profile rows of (t, m) = (0, 0), (1, 0), (0, 1), (1, 1)."""
+    def row(t, m):
+        return X[(t ^ t_ref) + 2 * (m ^ m_ref)]
+
+    x00, x10, x01, x11 = row(0, 0), row(1, 0), row(0, 1), row(1, 1)
+    return np.vstack([x10 - x00, x01 - x00, x11 - x10 - x01 + x00])
+
+
+def reri(fm: FittedModel, treatment: str, conf_level: float, designs: dict,
+         reference: str = "coded") -> dict[str, list[dict]]:
     """RERI, AP, SI (``additive``) and RR10, RR01, RR11, exp(b3) (``joint_effects``) for each
     binary modifier at the reference profile (``designs`` from :func:`reri_designs`).
 
     With no other interaction the contrasts are the coefficients (b_t, b_m, b_tm), as in
     epiR::epi.interaction; otherwise they do not depend on where continuous covariates that
-    also interact with treatment have their zero."""
+    also interact with treatment have their zero.
+
+    ``reference="lowest-risk"``: the reference stratum is the one of the four with the lowest
+    predicted risk at the profile, the exposures recoded accordingly (Knol et al. 2011), so that
+    no exposure is preventive; the ``reference`` column names the stratum."""
     out: dict[str, list[dict]] = {"additive": [], "joint_effects": []}
     if fm.link == "identity":
         return out
     label = "OR" if fm.link == "logit" else "RR"
-    for name, (lo, L) in designs.items():
-        tags = {"modifier": name, "model": fm.label, "reference": f"{treatment}=0, {name}={lo}"}
+    for name, (levels, X) in designs.items():
+        t_ref = m_ref = 0
+        if reference == "lowest-risk":
+            lowest = int(np.argmin(X @ fm.params))  # log and logit links are increasing
+            t_ref, m_ref = lowest % 2, lowest // 2
+        L = _contrast_rows(X, t_ref, m_ref)
+        tags = {"modifier": name, "model": fm.label,
+                "reference": f"{treatment}={t_ref}, {name}={levels[m_ref]}"}
         add, joint = additive_interaction(L @ fm.params, fm.cov(L), conf_level, label)
+        if (t_ref, m_ref) != (0, 0):
+            why = (f"recoded: the reference is the lowest-risk stratum ({tags['reference']}; "
+                   "Knol et al. 2011)")
+            for r in add + joint:
+                r["note"] = "; ".join(x for x in (why, r["note"]) if x)
         out["additive"] += [{**tags, **r} for r in add]
         out["joint_effects"] += [{**tags, **r} for r in joint]
     return out

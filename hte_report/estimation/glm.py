@@ -84,6 +84,7 @@ def fit(
     cutpoints: dict[str, list[float]] | None = None,
     inference: str | None = None,
     ci_method: str = "wald",
+    reri_reference: str = "coded",
 ) -> HTEResult:
     """Continuous, binary and count outcomes: the working models of the family, every effect
     and test. The public entry point is :func:`hte_report.fit` (documented there), which also
@@ -92,6 +93,7 @@ def fit(
     check_multiplicity(multiplicity)
     check_choice("path", path, ("auto", "statsmodels", "irls", "compressed"))
     check_choice("ci_method", ci_method, CI_METHODS)
+    check_choice("reri_reference", reri_reference, ("coded", "lowest-risk"))
     st = setup(formula, data, treatment=treatment, reference=reference, family=family,
                models=models, variance=variance, exposure=exposure, safe_formula=safe_formula,
                aggregate=aggregate if path in ("auto", "compressed") else False,
@@ -147,7 +149,7 @@ def fit(
                                    sparse, method="curve")
         test_rows += _tests(fm, design, parsed.treatment, subs, sparse, family, y, expo, groups,
                             path, cells, means.take(slice(1, None)))
-        rows = additive.reri(fm, parsed.treatment, conf_level, reri_designs)
+        rows = additive.reri(fm, parsed.treatment, conf_level, reri_designs, reri_reference)
         reri_rows += rows["additive"]
         joint_rows += rows["joint_effects"]
         effects, pairs = _interaction_effects(fm, design, parsed.treatment, subs,

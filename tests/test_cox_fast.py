@@ -202,3 +202,22 @@ def test_no_warning_on_a_regular_fit():
         warnings.simplefilter("error")
         fit = fit_cox(X, time, event, strata, "efron", "robust")
     assert fit.converged and fit.iterations <= 8
+
+
+def test_score_is_summed_without_cancellation():
+    """The score at the estimate is a small difference of large sums; it must be summed row by
+    row (a difference of two sums loses three digits at n = 1e5)."""
+    import hte_report.models.cox as cox
+
+    X, time, event, strata, _ = _data(n=20000, p=6, seed=31)
+    X[:, 1] = X[:, 1] * 10 + 60  # an age-like column and its interaction with a binary one
+    X[:, 2] = X[:, 1] * X[:, 0]
+    fit = fit_cox(X, time, event, strata, "efron")
+    rs, Xs, ev = fit.evaluation()
+    a, b = cox._block_sums(rs, ev.inv, ev.frac)
+    c = cox._at_last(cox._cumsum(a, rs.blk_bounds), rs.last)
+    c[rs.dead_rows] -= b[rs.kk]
+    L = np.longdouble
+    ref = (Xs.astype(L) * (rs.dead.astype(L) - ev.r.astype(L) * c.astype(L))[:, None]).sum(0)
+    assert np.max(np.abs(ev.score - ref.astype(float))) < 1e-9  # a difference of sums: 1e-8
+    assert np.max(np.abs(ev.score)) < 1e-8  # converged to rounding level

@@ -2,8 +2,9 @@
 
 The forest's out-of-bag CATE, the cross-fitted nuisance predictions and the outcome/treatment
 are exported to ``tests/reference/data/explore_*.csv`` (``python tests/test_explore_reference.py``
-regenerates them from a seeded forest); ``tests/reference/explore.R`` recomputes, from the SAME
-numbers, grf's test_calibration, the best linear projection and GATES with ``lm`` +
+regenerates them from a seeded forest: out-of-bag CATE ``tau``, cross-fitted priorities
+``prio`` and their ``fold``); ``tests/reference/explore.R`` recomputes, from the SAME numbers, grf's
+test_calibration, the best linear projection and GATES with ``lm`` +
 ``sandwich::vcovHC(type = "HC3")`` + ``lmtest::coeftest``, and RATE (AUTOC, Qini) from a closed
 form written independently, into ``tests/reference/explore.json``. These are deterministic
 functions of the exported predictions: relative tolerance 1e-8.
@@ -77,8 +78,8 @@ def test_dr_scores_and_blp_match_r(reference, case):
 def test_gates_match_r(reference, case):
     d, ref = _data(case), reference[case]
     scores = np.asarray(ref["dr_scores"], dtype=float)
-    _close(cal.quantile_groups(d.tau, 5), ref["gates"]["group_of_row"], rtol=0)
-    g, tests = cal.gates(scores, d.tau, 5)
+    _close(cal.quantile_groups(d.prio, 5, d.fold), ref["gates"]["group_of_row"], rtol=0)
+    g, tests = cal.gates(scores, d.prio, 5, folds=d.fold)
     for key in ("estimate", "std_error", "p_value", "conf_low", "conf_high"):
         _close(g[key], ref["gates"][key])
     assert g["n"].tolist() == ref["gates"]["n"]
@@ -96,11 +97,13 @@ def test_gates_match_r(reference, case):
 def test_rate_matches_closed_form(reference, case, ties):
     d, ref = _data(case), reference[case]
     scores = np.asarray(ref["dr_scores"], dtype=float)
-    prio = np.round(d.tau.to_numpy(), 1) if ties else d.tau.to_numpy()
+    prio = np.round(d.prio.to_numpy(), 1) if ties else d.prio.to_numpy()
     key = "rate_ties" if ties else "rate"
-    _close(cal.rate_estimates(scores, prio), [ref[key]["autoc"], ref[key]["qini"]])
-    toc = cal.toc_curve(scores, prio, n_bootstrap=2)
+    _close(cal.rate_estimates(scores, prio, d.fold), [ref[key]["autoc"], ref[key]["qini"]])
+    toc = cal.toc_curve(scores, prio, n_bootstrap=2, folds=d.fold)
     _close(toc["estimate"], ref[key]["toc"])
+    # one fold: the plain (whole-sample) RATE
+    _close(cal.rate_estimates(scores, prio), [ref[key]["autoc_pooled"], ref[key]["qini_pooled"]])
 
 
 def _export() -> None:  # pragma: no cover - regenerates the CSVs (needs EconML)
@@ -123,7 +126,8 @@ def _export() -> None:  # pragma: no cover - regenerates the CSVs (needs EconML)
                       design=design, n_trees=400, nuisance_trees=100, seed=18, n_bootstrap=2)
         c = res.cate
         out = pd.DataFrame({"y": c.outcome, "w": c.treatment, "y_hat": c.y_hat,
-                            "w_hat": c.w_hat, "tau": c.cate})
+                            "w_hat": c.w_hat, "tau": c.cate, "prio": c.cate_crossfit,
+                            "fold": c.fold})
         for m in MODIFIERS[case]:
             out[m] = df.loc[c.row, m].to_numpy()
         out.to_csv(REF / "data" / f"explore_{case}.csv", index=False, float_format="%.17g")

@@ -26,12 +26,15 @@ E[Y | X] and ``w_hat`` = e(x) = P(W = 1 | X), and the out-of-bag CATE prediction
   intercept; i.e. each group's mean DR score) with HC3 standard errors and t intervals, a Wald
   test (HC3, chi-square on K - 1 df) that all group effects are equal, and the
   top-minus-bottom difference. Groups: ``ceil(K * rank / n)`` with ranks 1..n of ``tau_hat``
-  (ties broken by row order), as R's ``ceiling(K * rank(x, ties.method = "first") / n)``.
+  (ties broken by row order), as R's ``ceiling(K * rank(x, ties.method = "first") / n)``,
+  within each fold when ``folds`` is given (the forest passes cross-fitted priorities: each
+  patient's CATE from a forest grown without the patient's fold).
 * :func:`rate` -- the rank-weighted average treatment effect (Yadlowsky et al. 2021) of the
   priorities ``tau_hat``: TOC(q) = mean DR score among the top q fraction minus the mean DR
   score; AUTOC = mean over j = 1..n of TOC(j / n); Qini = mean of (j / n) TOC(j / n). Tied
-  priorities share the mean of their DR scores (as grf). Standard errors by a seeded
-  nonparametric bootstrap of rows.
+  priorities share the mean of their DR scores (as grf). With ``folds`` (cross-fitted
+  priorities), RATE and TOC are computed within each fold and averaged with weights
+  n_fold / n. Standard errors by a seeded nonparametric bootstrap of rows (within folds).
 """
 
 from __future__ import annotations
@@ -114,16 +117,26 @@ def best_linear_projection(scores, A: pd.DataFrame | None = None,
     return _coef_frame(names, beta, cov, df, conf_level)
 
 
-def quantile_groups(tau_hat, n_groups: int) -> np.ndarray:
-    """Groups 1..K of ``tau_hat`` by rank: ``ceil(K * rank / n)`` (ties by row order)."""
+def _fold_list(n: int, folds) -> list[np.ndarray]:
+    if folds is None:
+        return [np.arange(n)]
+    folds = np.asarray(folds)
+    return [np.flatnonzero(folds == f) for f in np.unique(folds)]
+
+
+def quantile_groups(tau_hat, n_groups: int, folds=None) -> np.ndarray:
+    """Groups 1..K of ``tau_hat`` by rank: ``ceil(K * rank / n)`` (ties by row order), within
+    each fold when ``folds`` is given."""
     tau_hat = np.asarray(tau_hat, dtype=float)
-    n = len(tau_hat)
-    ranks = stats.rankdata(tau_hat, method="ordinal")
-    return np.ceil(n_groups * ranks / n).astype(int)
+    out = np.empty(len(tau_hat), dtype=int)
+    for idx in _fold_list(len(tau_hat), folds):
+        ranks = stats.rankdata(tau_hat[idx], method="ordinal")
+        out[idx] = np.ceil(n_groups * ranks / len(idx)).astype(int)
+    return out
 
 
-def gates(scores, tau_hat, n_groups: int = 5,
-          conf_level: float = 0.95) -> tuple[pd.DataFrame, pd.DataFrame]:
+def gates(scores, tau_hat, n_groups: int = 5, conf_level: float = 0.95,
+          folds=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Sorted group average treatment effects by quantile group of ``tau_hat``.
 
     Returns the per-group frame (``group, n, cate_low, cate_high, mean_cate, estimate,
@@ -132,7 +145,7 @@ def gates(scores, tau_hat, n_groups: int = 5,
     and ``top - bottom``."""
     scores = np.asarray(scores, dtype=float)
     tau_hat = np.asarray(tau_hat, dtype=float)
-    g = quantile_groups(tau_hat, n_groups)
+    g = quantile_groups(tau_hat, n_groups, folds)
     X = (g[:, None] == np.arange(1, n_groups + 1)[None, :]).astype(float)
     beta, cov, df = ols_hc3(X, scores)
     out = _coef_frame([f"G{k}" for k in range(1, n_groups + 1)], beta, cov, df, conf_level)
@@ -175,10 +188,7 @@ def _sorted_tied(scores: np.ndarray, priorities: np.ndarray) -> np.ndarray:
     return np.repeat(sums / counts, counts)
 
 
-def rate_estimates(scores, priorities) -> tuple[float, float]:
-    """(AUTOC, Qini) of ``priorities`` from the DR ``scores``."""
-    scores = np.asarray(scores, dtype=float)
-    priorities = np.asarray(priorities, dtype=float)
+def _rate_one(scores: np.ndarray, priorities: np.ndarray) -> tuple[float, float]:
     n = len(scores)
     s = _sorted_tied(scores, priorities)
     j = np.arange(1, n + 1)
@@ -186,20 +196,43 @@ def rate_estimates(scores, priorities) -> tuple[float, float]:
     return float(np.mean(toc)), float(np.mean(j / n * toc))
 
 
-def _bootstrap_index(n: int, n_bootstrap: int, seed: int) -> np.ndarray:
+def rate_estimates(scores, priorities, folds=None) -> tuple[float, float]:
+    """(AUTOC, Qini) of ``priorities`` from the DR ``scores``; with ``folds``, the
+    size-weighted mean of the folds' values (each fold ranked by its own priorities)."""
+    scores = np.asarray(scores, dtype=float)
+    priorities = np.asarray(priorities, dtype=float)
+    parts = _fold_list(len(scores), folds)
+    vals = np.array([_rate_one(scores[i], priorities[i]) for i in parts])
+    w = np.array([len(i) for i in parts]) / len(scores)
+    return float(w @ vals[:, 0]), float(w @ vals[:, 1])
+
+
+def _bootstrap_index(n: int, n_bootstrap: int, seed: int, folds=None) -> np.ndarray:
+    """Bootstrap rows, resampled within each fold (so each fold keeps its size)."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, 18]))
-    return rng.integers(0, n, size=(n_bootstrap, n))
+    parts = _fold_list(n, folds)
+    return np.concatenate([idx[rng.integers(0, len(idx), size=(n_bootstrap, len(idx)))]
+                           for idx in parts], axis=1)
+
+
+def _boot_folds(folds, n: int):
+    """The fold labels of a bootstrap sample (its rows are in fold order)."""
+    if folds is None:
+        return None
+    folds = np.asarray(folds)
+    return np.concatenate([np.full((folds == f).sum(), f) for f in np.unique(folds)])
 
 
 def rate(scores, priorities, n_bootstrap: int = 200, seed: int = 0,
-         conf_level: float = 0.95) -> pd.DataFrame:
+         conf_level: float = 0.95, folds=None) -> pd.DataFrame:
     """AUTOC and Qini with bootstrap standard errors, normal intervals and two-sided
     p-values (H0: RATE = 0, i.e. the priorities do not rank patients by benefit)."""
     scores = np.asarray(scores, dtype=float)
     priorities = np.asarray(priorities, dtype=float)
-    est = rate_estimates(scores, priorities)
-    idx = _bootstrap_index(len(scores), n_bootstrap, seed)
-    boot = np.array([rate_estimates(scores[i], priorities[i]) for i in idx])
+    est = rate_estimates(scores, priorities, folds)
+    idx = _bootstrap_index(len(scores), n_bootstrap, seed, folds)
+    bf = _boot_folds(folds, len(scores))
+    boot = np.array([rate_estimates(scores[i], priorities[i], bf) for i in idx])
     se = boot.std(axis=0, ddof=1) if n_bootstrap > 1 else np.full(2, np.nan)
     z = stats.norm.ppf(0.5 + conf_level / 2)
     est = np.asarray(est)
@@ -210,23 +243,30 @@ def rate(scores, priorities, n_bootstrap: int = 200, seed: int = 0,
 
 
 def toc_curve(scores, priorities, grid=None, n_bootstrap: int = 200, seed: int = 0,
-              conf_level: float = 0.95) -> pd.DataFrame:
+              conf_level: float = 0.95, folds=None) -> pd.DataFrame:
     """The targeting operator characteristic TOC(q) at fractions ``q`` (default 0.05, 0.10,
-    ..., 1) with bootstrap standard errors and normal pointwise intervals."""
+    ..., 1): the mean DR score of the top ``ceil(q n)`` minus the mean DR score (with
+    ``folds``: per fold, size-weighted mean), with bootstrap standard errors and normal
+    pointwise intervals."""
     scores = np.asarray(scores, dtype=float)
     priorities = np.asarray(priorities, dtype=float)
     n = len(scores)
     q = np.round(np.arange(1, 21) / 20, 10) if grid is None else np.asarray(grid, dtype=float)
-    k = np.maximum(1, np.ceil(q * n - 1e-9).astype(int))
 
-    def curve(s, p):
+    def one(s, p):
+        k = np.maximum(1, np.ceil(q * len(s) - 1e-9).astype(int))
         st = _sorted_tied(s, p)
         return np.cumsum(st)[k - 1] / k - st.mean()
 
-    est = curve(scores, priorities)
-    idx = _bootstrap_index(n, n_bootstrap, seed + 1)
-    boot = np.array([curve(scores[i], priorities[i]) for i in idx])
+    def curve(s, p, f):
+        parts = _fold_list(len(s), f)
+        return sum(len(i) / len(s) * one(s[i], p[i]) for i in parts)
+
+    est = curve(scores, priorities, folds)
+    idx = _bootstrap_index(n, n_bootstrap, seed + 1, folds)
+    bf = _boot_folds(folds, n)
+    boot = np.array([curve(scores[i], priorities[i], bf) for i in idx])
     se = boot.std(axis=0, ddof=1) if n_bootstrap > 1 else np.full(len(q), np.nan)
     z = stats.norm.ppf(0.5 + conf_level / 2)
-    return pd.DataFrame({"q": q, "n_top": k, "estimate": est, "std_error": se,
+    return pd.DataFrame({"q": q, "estimate": est, "std_error": se,
                          "conf_low": est - z * se, "conf_high": est + z * se})

@@ -222,17 +222,23 @@ def _subgroup_levels(col: pd.Series) -> tuple[pd.Series, str]:
     if col.nunique() <= 6 or not pd.api.types.is_numeric_dtype(col):
         return col.astype(str), "levels"
     med = float(col.median())
-    lab = np.where(col.to_numpy(dtype=float) < med, f"< {med:g}", f">= {med:g}")
+    x = col.to_numpy(dtype=float)
+    if (x < med).any():
+        lab = np.where(x < med, f"< {med:g}", f">= {med:g}")
+    else:  # a spike at the minimum (e.g. zero earnings): the spike against the rest
+        lab = np.where(x <= med, f"<= {med:g}", f"> {med:g}")
     return pd.Series(lab, index=col.index), f"split at the median ({med:g})"
 
 
-def _subgroups(frame, modifiers, tau, scores, conf_level) -> pd.DataFrame:
+def _subgroups(frame, modifiers, tau, scores, conf_level) -> tuple[pd.DataFrame, pd.DataFrame]:
     from scipy import stats
 
     z = stats.norm.ppf(0.5 + conf_level / 2)
     rows = []
+    membership = {"row": frame.index.to_numpy()}
     for m in modifiers:
         groups, how = _subgroup_levels(frame[m])
+        membership[m] = groups.to_numpy()
         for lev in sorted(pd.unique(groups)):
             mask = (groups == lev).to_numpy()
             k = int(mask.sum())
@@ -248,7 +254,33 @@ def _subgroups(frame, modifiers, tau, scores, conf_level) -> pd.DataFrame:
                          "aipw_conf_low": est - z * se, "aipw_conf_high": est + z * se})
     cols = ["modifier", "level", "grouping", "n", "cate_mean", "cate_q25", "cate_median",
             "cate_q75", "aipw_estimate", "aipw_std_error", "aipw_conf_low", "aipw_conf_high"]
-    return pd.DataFrame(rows, columns=cols)
+    return pd.DataFrame(rows, columns=cols), pd.DataFrame(membership)
+
+
+def _crossfit_priorities(Xv, w, w_res, y_res, *, n_folds, n_trees, min_leaf, max_samples,
+                         seed, n_jobs) -> tuple[np.ndarray, np.ndarray]:
+    """Folds (stratified by arm, seeded) and each patient's CATE from a causal forest grown on
+    the other folds' residuals (EconML's ``CausalForest``, the final stage of
+    ``CausalForestDML``): priorities for GATES and RATE that no outcome of the patient's own
+    fold has touched (out-of-bag predictions are not enough there: a patient's noise moves
+    its neighbours' predictions, and both land in the same top group)."""
+    from econml.grf import CausalForest
+
+    n = len(w)
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 1818]))
+    folds = np.empty(n, dtype=int)
+    for arm in (0.0, 1.0):
+        idx = np.flatnonzero(w == arm)
+        folds[rng.permutation(idx)] = np.arange(len(idx)) % n_folds
+    tau = np.empty(n)
+    for k in range(n_folds):
+        train = folds != k
+        forest = CausalForest(n_estimators=n_trees, min_samples_leaf=min_leaf,
+                              max_samples=max_samples, honest=True, inference=False,
+                              n_jobs=n_jobs, random_state=seed + 1 + k)
+        forest.fit(Xv[train], w_res[train], y_res[train])
+        tau[~train] = np.asarray(forest.predict(Xv[~train]), dtype=float).reshape(-1)
+    return folds, tau
 
 
 def _versions() -> dict:
@@ -421,8 +453,14 @@ def explore(covariates, data: pd.DataFrame, *, treatment: str, outcome: str | No
         raise
     except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
         raise ModelError(f"the causal forest could not be fitted: {exc}") from None
-    y_hat = y - np.asarray(y_res, dtype=float).reshape(n)
-    w_hat = w - np.asarray(w_res, dtype=float).reshape(n)
+    y_res = np.asarray(y_res, dtype=float).reshape(n)
+    w_res = np.asarray(w_res, dtype=float).reshape(n)
+    y_hat = y - y_res
+    w_hat = w - w_res
+    folds, tau_cf = _crossfit_priorities(Xv, w, w_res, y_res, n_folds=int(n_folds),
+                                         n_trees=n_trees, min_leaf=int(min_leaf),
+                                         max_samples=float(max_samples), seed=seed,
+                                         n_jobs=n_jobs)
     notes = [EXPLORATORY_NOTE]
     if not np.isfinite(tau_oob).all():
         raise ModelError("some patients have no out-of-bag forest prediction: use more trees "
@@ -438,7 +476,8 @@ def explore(covariates, data: pd.DataFrame, *, treatment: str, outcome: str | No
     from scipy import stats
 
     z = float(stats.norm.ppf(0.5 + conf_level / 2))
-    cate = pd.DataFrame({"row": frame.index.to_numpy(), "cate": tau_oob, "cate_fit": tau_fit,
+    cate = pd.DataFrame({"row": frame.index.to_numpy(), "cate": tau_oob,
+                         "cate_crossfit": tau_cf, "fold": folds + 1, "cate_fit": tau_fit,
                          "std_error": tau_se, "conf_low": tau_fit - z * tau_se,
                          "conf_high": tau_fit + z * tau_se, "y_hat": y_hat, "w_hat": w_hat,
                          "dr_score": scores, "treatment": w, "outcome": y})
@@ -456,7 +495,7 @@ def explore(covariates, data: pd.DataFrame, *, treatment: str, outcome: str | No
                      "risk falls outside (0, 1).")
     try:
         calib = cal.test_calibration(y, w, y_hat, w_hat, tau_oob, conf_level)
-        gates, gates_tests = cal.gates(scores, tau_oob, int(n_groups), conf_level)
+        gates, gates_tests = cal.gates(scores, tau_cf, int(n_groups), conf_level, folds)
         blp = cal.best_linear_projection(scores, A, conf_level)
     except np.linalg.LinAlgError as exc:
         raise ModelError(f"the calibration regressions cannot be fitted: {exc} (e.g. the forest "
@@ -467,15 +506,15 @@ def explore(covariates, data: pd.DataFrame, *, treatment: str, outcome: str | No
     ate = pd.DataFrame({"estimand": ["ATE (AIPW)"], "estimate": [ate_est],
                         "std_error": [ate_se], "conf_low": [ate_est - z * ate_se],
                         "conf_high": [ate_est + z * ate_se]})
-    rate = cal.rate(scores, tau_oob, int(n_bootstrap), seed, conf_level)
-    toc = cal.toc_curve(scores, tau_oob, None, int(n_bootstrap), seed, conf_level)
+    rate = cal.rate(scores, tau_cf, int(n_bootstrap), seed, conf_level, folds)
+    toc = cal.toc_curve(scores, tau_cf, None, int(n_bootstrap), seed, conf_level, folds)
     imp = pd.DataFrame({"column": X.columns.astype(str), "importance": importances})
     imp["variable"] = [next(c for c in names if col == c or col.startswith(f"{c}["))
                        for col in imp["column"]]
     imp["variable_importance"] = imp.groupby("variable")["importance"].transform("sum")
     imp = imp.sort_values(["variable_importance", "importance"], ascending=False,
                           kind="stable")
-    subgroups = _subgroups(frame, modifiers, tau_oob, scores, conf_level)
+    subgroups, membership = _subgroups(frame, modifiers, tau_oob, scores, conf_level)
     diff = calib.set_index("term").loc["differential.forest.prediction"]
     if diff["p_value"] < alpha:
         verdict = (f"Exploratory evidence that the forest's CATE ranks patients by benefit: "
@@ -501,4 +540,5 @@ def explore(covariates, data: pd.DataFrame, *, treatment: str, outcome: str | No
         cate=_labelled(cate), calibration=_labelled(calib), gates=_labelled(gates),
         gates_tests=_labelled(gates_tests), blp=_labelled(blp), ate=_labelled(ate),
         rate=_labelled(rate), toc=_labelled(toc), importance=_labelled(imp),
-        subgroups=_labelled(subgroups), notes=tuple(notes))
+        subgroups=_labelled(subgroups), membership=membership.reset_index(drop=True),
+        notes=tuple(notes))

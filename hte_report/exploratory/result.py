@@ -22,8 +22,10 @@ class ExploreResult:
     ------
     cate
         One row per analysed patient (``row`` = index label in the input data): ``cate`` (the
-        out-of-bag forest prediction, from trees that never saw the patient; used by every
-        evaluation below), ``cate_fit``, ``std_error``, ``conf_low``, ``conf_high`` (the whole
+        out-of-bag forest prediction, from trees that never saw the patient; used by the
+        calibration test and the best linear projection, as grf), ``cate_crossfit`` and
+        ``fold`` (the CATE from a forest grown without the patient's fold: the priorities of
+        GATES, RATE and TOC), ``cate_fit``, ``std_error``, ``conf_low``, ``conf_high`` (the whole
         forest's prediction with its bootstrap-of-little-bags variance, as EconML's
         ``effect_interval``), ``y_hat`` and ``w_hat`` (cross-fitted nuisance predictions) and
         ``dr_score`` (doubly robust score); for binary outcomes also ``risk_control``,
@@ -32,7 +34,8 @@ class ExploreResult:
         grf's ``test_calibration``: ``mean.forest.prediction`` and
         ``differential.forest.prediction`` (HC3, one-sided p).
     gates, gates_tests
-        Sorted group average treatment effects by quantile of ``cate`` and the tests of equal
+        Sorted group average treatment effects by quantile of ``cate_crossfit`` (within
+        folds) and the tests of equal
         GATES and of top minus bottom.
     blp
         Best linear projection of the CATE on the pre-specified modifiers (DR scores, HC3).
@@ -46,6 +49,9 @@ class ExploreResult:
     subgroups
         CATE by pre-specified subgroup: mean, quartiles of ``cate`` and the AIPW subgroup
         effect (mean DR score, its SE and normal CI).
+    membership
+        ``row`` and, per pre-specified modifier, the display subgroup of each patient (its
+        level, or below / at or above the median for a modifier with more than six values).
     """
 
     label: str
@@ -75,6 +81,7 @@ class ExploreResult:
     toc: pd.DataFrame
     importance: pd.DataFrame
     subgroups: pd.DataFrame
+    membership: pd.DataFrame
     notes: tuple[str, ...] = field(default=())
 
     @property

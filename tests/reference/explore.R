@@ -2,21 +2,24 @@
 #
 # Input: tests/reference/data/explore_{nsw,nsw_binary,sim}.csv -- the outcome y, treatment w,
 # cross-fitted nuisance predictions y_hat = m(x), w_hat = e(x) and out-of-bag CATE tau exported
-# from a seeded EconML causal forest (python tests/test_explore_reference.py), plus the
-# pre-specified modifiers. Everything below is a deterministic function of those numbers.
+# from a seeded EconML causal forest (python tests/test_explore_reference.py), the
+# cross-fitted priorities prio (CATE from a forest grown without the patient's fold) and fold,
+# plus the pre-specified modifiers. Everything below is a deterministic function of those numbers.
 #
 #   * test_calibration as grf: lm(y - y_hat ~ 0 + mean.forest.prediction +
 #     differential.forest.prediction), coeftest with vcovHC(type = "HC3"), one-sided p
 #     (grf uses vcovCL(type = "HC3") with one cluster per row: HC3 times n / (n - 1)).
 #   * DR scores as grf's causal forest; best linear projection lm(score ~ modifiers), HC3.
-#   * GATES: lm(score ~ 0 + factor(group)), HC3; groups ceiling(5 * rank(tau, "first") / n);
+#   * GATES: lm(score ~ 0 + factor(group)), HC3; groups ceiling(5 * rank(prio, "first") / n_f)
+#     within each fold;
 #     Wald chi-square of equal coefficients; top - bottom.
 #   * RATE: closed forms written independently of the Python code, from the sorted scores
 #     s_(1..n) (decreasing priority, tied priorities sharing their mean score):
 #       AUTOC = sum_i s_(i) * (1/n) sum_{j >= i} 1/j  -  mean(s)
 #       Qini  = (1/n^2) sum_j S_j  -  mean(s) (n + 1) / (2 n),   S_j = s_(1) + ... + s_(j)
 #     and the TOC at q = 0.05, ..., 1: mean of the top ceiling(q n) scores minus mean(s).
-#     "rate_ties" uses priorities round(tau, 1).
+#     computed per fold (priorities prio) and weighted by fold size ("autoc_pooled",
+#     "qini_pooled": the whole sample as one fold). "rate_ties" uses priorities round(prio, 1).
 #
 # Run from the repository root: Rscript tests/reference/explore.R  -> tests/reference/explore.json
 suppressPackageStartupMessages({
@@ -26,6 +29,17 @@ suppressPackageStartupMessages({
 modifiers <- list(nsw = c("age", "black", "nodegree", "re75"),
                   nsw_binary = c("age", "black", "nodegree", "re75"),
                   sim = c("x1", "x2", "g"))
+
+rate_by_fold <- function(score, priority, fold) {
+  # each fold ranked by its own priorities; fold values weighted by fold size
+  parts <- lapply(split(seq_along(score), fold), function(i)
+    c(rate_closed_form(score[i], priority[i]), list(w = length(i) / length(score))))
+  pooled <- rate_closed_form(score, priority)
+  list(autoc = sum(sapply(parts, function(p) p$w * p$autoc)),
+       qini = sum(sapply(parts, function(p) p$w * p$qini)),
+       toc = Reduce(`+`, lapply(parts, function(p) p$w * p$toc)),
+       autoc_pooled = pooled$autoc, qini_pooled = pooled$qini)
+}
 
 rate_closed_form <- function(score, priority) {
   n <- length(score)
@@ -71,7 +85,11 @@ one_case <- function(case) {
               statistic = unname(bct[, 3]), p_value = unname(bct[, 4]),
               conf_low = unname(bci[, 1]), conf_high = unname(bci[, 2]))
   # GATES
-  group <- ceiling(5 * rank(d$tau, ties.method = "first") / n)
+  group <- integer(n)                            # quintile groups of prio within each fold
+  for (f in unique(d$fold)) {
+    i <- which(d$fold == f)
+    group[i] <- ceiling(5 * rank(d$prio[i], ties.method = "first") / length(i))
+  }
   gfit <- lm(score ~ 0 + factor(group))
   V <- vcovHC(gfit, type = "HC3")
   gct <- coeftest(gfit, vcov. = V)
@@ -91,8 +109,8 @@ one_case <- function(case) {
                 top_bottom_p = 2 * pt(abs(tb / tb_se), gfit$df.residual, lower.tail = FALSE))
   list(n = n, calibration = calib, dr_scores = score, blp = blp,
        blp_intercept_only = list(estimate = b0ct[1, 1], std_error = b0ct[1, 2]),
-       gates = gates, rate = rate_closed_form(score, d$tau),
-       rate_ties = rate_closed_form(score, round(d$tau, 1)))
+       gates = gates, rate = rate_by_fold(score, d$prio, d$fold),
+       rate_ties = rate_by_fold(score, round(d$prio, 1), d$fold))
 }
 
 out <- list(generated_by = paste("tests/reference/explore.R;", R.version.string,

@@ -1,0 +1,415 @@
+"""Standardized (marginal) treatment effects from observational data, overall and per subgroup.
+
+Three estimators of the counterfactual means ``mu1 = E[Y(1) | G = g]`` and ``mu0 = E[Y(0) | G =
+g]`` within each level ``g`` of a subgroup variable, under consistency, conditional exchangeability
+given the named confounders, and positivity:
+
+* ``gcomp`` — outcome regression (g-computation): the mean over the level's rows of the outcome
+  model's predictions with everyone treated / untreated. The outcome model is the package's
+  one-at-a-time model ``y ~ treat * C(m) + confounders`` (``y ~ treat + confounders`` overall);
+  logistic for a binary outcome, linear for a continuous one.
+* ``ipw`` — inverse probability weighting, Hájek (ratio) form, stabilized weights
+  ``P(A=a) / P(A=a | X)``. Within a level the Hájek mean with stabilized weights equals the one
+  with unstabilized weights (the stabilizing constant cancels), so only the reported weights
+  (and their effective sample size) change.
+* ``aipw`` — augmented IPW (doubly robust): ``mean_g[m1(X) + A (Y - m1(X)) / e(X)]`` and
+  ``mean_g[m0(X) + (1 - A) (Y - m0(X)) / (1 - e(X))]``; consistent if either the propensity
+  model or the outcome model is correct.
+
+The propensity score ``e(X)`` is a logistic model ``treat ~ confounders`` (plus ``C(m)`` in a
+subgroup analysis), or a given formula. Standard errors come from one stacked system of
+estimating equations per analysis — the propensity score's score equations, the outcome model's
+score equations and the two means per level and estimator — with the empirical sandwich
+``A^-1 B A^-T`` (closed-form Jacobian ``A``, no small-sample factor), so they account for the
+estimated propensity score and outcome model; with ``cluster=`` the meat ``B`` sums the
+estimating functions within clusters first. RD, RR, OR (binary) and MD (continuous) follow by
+the delta method (ratio scales on the log scale).
+
+Positivity is checked in every level (:func:`positivity_table`): a level where an arm is empty,
+or where at least ``max_outside`` of the rows have a propensity score outside ``[threshold, 1 -
+threshold]``, is *violated* and none of its estimates is reported (they are NaN with a note).
+Optional trimming (``trim="crump"``, Crump et al. 2009, or a number ``alpha``) keeps the rows
+with ``alpha <= e <= 1 - alpha`` and refits every model on them; the trimmed rows are counted
+per level. The trimming step itself is treated as fixed in the standard errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ..errors import DataError, FormulaError, ModelError, short
+from ..spec.formula import check_formula_safety, quote_name
+from .observational_core import (
+    Design,
+    build_designs,
+    crump_alpha,
+    fit_logistic,
+    fit_outcome,
+    stacked_sandwich,
+)
+
+ESTIMATORS = ("gcomp", "ipw", "aipw")
+ESTIMATOR_LABELS = {
+    "gcomp": "g-computation (outcome regression)",
+    "ipw": "IPW (Hájek, stabilized weights)",
+    "aipw": "AIPW (doubly robust)",
+}
+OVERALL = "All patients"
+
+
+@dataclass(frozen=True)
+class ObservationalResult:
+    """Estimates, positivity diagnostics and balance of an observational analysis.
+
+    ``effects``: one row per estimator x modifier x level x scale (``estimator, modifier, level,
+    scale, estimate, std_error, conf_low, conf_high, statistic, p_value, mu1, mu0, n,
+    n_treated, n_control, n_trimmed, positivity, note, ps_formula, outcome_formula``);
+    ratio-scale ``std_error`` is that of the log ratio. ``heterogeneity``: Wald tests of equal
+    effects across a modifier's levels per estimator and scale. ``positivity``: one row per
+    modifier x level. ``balance``: standardized mean differences of each propensity-model
+    column before and after weighting. ``scores``: the propensity score of every analysed row
+    per analysis (for the overlap figures).
+    """
+
+    effects: pd.DataFrame
+    heterogeneity: pd.DataFrame
+    positivity: pd.DataFrame
+    balance: pd.DataFrame
+    scores: pd.DataFrame
+    meta: dict = field(default_factory=dict)
+
+
+def _as_frame(data: object) -> pd.DataFrame:
+    if isinstance(data, pd.DataFrame):
+        return data
+    to_pandas = getattr(data, "to_pandas", None)
+    if callable(to_pandas):
+        return to_pandas()
+    raise DataError(f"data must be a pandas or polars DataFrame, not {type(data).__name__}.")
+
+
+def _check_terms(terms: Sequence[str], role: str, columns: Sequence[str]) -> list[str]:
+    if isinstance(terms, str):
+        terms = [terms]
+    out = []
+    for t in terms:
+        if not isinstance(t, str) or not t.strip():
+            raise FormulaError(f"{role} must be column names or formula terms, got {short(t)}.")
+        t = t.strip()
+        out.append(quote_name(t) if t in columns else t)
+    return out
+
+
+def fit_observational(
+    data: object,
+    *,
+    outcome: str,
+    treatment: str,
+    confounders: Sequence[str],
+    modifiers: Sequence[str] = (),
+    family: str | None = None,
+    estimators: Sequence[str] = ESTIMATORS,
+    ps_formula: str | None = None,
+    outcome_terms: Sequence[str] | None = None,
+    cluster: str | None = None,
+    trim: float | str | None = None,
+    threshold: float = 0.05,
+    max_outside: float = 0.10,
+    conf_level: float = 0.95,
+) -> ObservationalResult:
+    """Standardized effects of a 0/1 ``treatment`` overall and in each level of every modifier.
+
+    Parameters
+    ----------
+    data
+        DataFrame with the outcome, treatment, confounders, modifiers (and cluster).
+    outcome
+        0/1 outcome (binary: RD, RR, OR) or numeric outcome (continuous: MD).
+    treatment
+        0/1 treatment column.
+    confounders
+        Columns or formula terms (``"C(education)"``, ``"I(age**2)"``) adjusted for in the
+        propensity and outcome models. An effect modifier may also be a confounder.
+    modifiers
+        Categorical subgroup variables; each is analysed one at a time.
+    family
+        ``"binary"`` or ``"continuous"``; inferred (0/1 outcome is binary).
+    estimators
+        Any of ``"gcomp"``, ``"ipw"``, ``"aipw"``.
+    ps_formula
+        Right-hand side of the propensity model (default: the confounders); ``C(m)`` is added
+        in the analysis of modifier ``m`` unless the formula already uses ``m``.
+    outcome_terms
+        Adjustment terms of the outcome model (default: the confounders).
+    cluster
+        Column of cluster identifiers: cluster-robust sandwich.
+    trim
+        ``"crump"`` (Crump et al. 2009 optimal alpha) or a number ``alpha`` in ``(0, 0.5)``:
+        keep rows with ``alpha <= e <= 1 - alpha`` (estimated on the overall propensity
+        model) and refit everything on them.
+    threshold, max_outside
+        Positivity verdicts: a level is violated if an arm is empty or if a share of at least
+        ``max_outside`` of its rows has a propensity score outside ``[threshold, 1 -
+        threshold]``; it needs caution if any row does or if an arm's effective sample size is
+        under half its size.
+    """
+    df = _as_frame(data)
+    cols = list(df.columns)
+    for name, role in ((outcome, "outcome"), (treatment, "treatment")):
+        if not isinstance(name, str) or name not in cols:
+            raise DataError(f"{role} column {short(name)} is not in the data.")
+    est = tuple(estimators)
+    bad = [e for e in est if e not in ESTIMATORS]
+    if bad or not est:
+        raise DataError(f"estimators must be among {ESTIMATORS}, got {short(est)}.")
+    if not confounders and ps_formula is None:
+        raise DataError("an observational analysis needs confounders (or a propensity formula).")
+    conf = _check_terms(list(confounders), "confounders", cols)
+    adj = (conf if outcome_terms is None
+           else _check_terms(list(outcome_terms), "outcome_terms", cols))
+    mods = [modifiers] if isinstance(modifiers, str) else list(modifiers)
+    for m in mods:
+        if m not in cols:
+            raise DataError(f"modifier {short(m)} is not in the data.")
+    if cluster is not None and cluster not in cols:
+        raise DataError(f"cluster column {short(cluster)} is not in the data.")
+    if not 0 < threshold < 0.5:
+        raise DataError(f"threshold must be in (0, 0.5), got {short(threshold)}.")
+    if not 0 < conf_level < 1:
+        raise DataError(f"conf_level must be in (0, 1), got {short(conf_level)}.")
+    ps_rhs = ps_formula if ps_formula is not None else " + ".join(conf)
+    if ps_rhs.count("~"):
+        ps_rhs = ps_rhs.split("~", 1)[1]
+    for text in (f"{quote_name(treatment)} ~ {ps_rhs}",
+                 f"{quote_name(outcome)} ~ " + " + ".join(adj or ["1"])):
+        check_formula_safety(text)
+
+    y_all = pd.to_numeric(df[outcome], errors="coerce")
+    obs = y_all.dropna().to_numpy(dtype=float)
+    if family is None:
+        family = "binary" if len(obs) and set(np.unique(obs)) <= {0.0, 1.0} else "continuous"
+    if family not in ("binary", "continuous"):
+        raise DataError(f"family must be 'binary' or 'continuous', got {short(family)}.")
+    if family == "binary" and not set(np.unique(obs)) <= {0.0, 1.0}:
+        raise DataError(f"binary outcome {outcome!r} must be coded 0/1.")
+
+    # trimming: on the overall propensity model, complete cases of everything used
+    trimmed = np.zeros(len(df), dtype=bool)
+    alpha = None
+    if trim is not None:
+        d0 = build_designs(df, outcome, treatment, ps_rhs, adj, None, cluster)
+        e0 = fit_logistic(d0.ps_X, d0.a, "propensity")[1]
+        if trim == "crump":
+            alpha = crump_alpha(e0)
+        elif isinstance(trim, (int, float)) and not isinstance(trim, bool) and 0 < trim < 0.5:
+            alpha = float(trim)
+        else:
+            raise DataError(f"trim must be 'crump' or a number in (0, 0.5), got {short(trim)}.")
+        out = (e0 < alpha) | (e0 > 1 - alpha)
+        trimmed[d0.rows[out]] = True
+    keep = ~trimmed
+
+    z = stats.norm.ppf(0.5 + conf_level / 2)
+    eff, het, pos, bal, sc = [], [], [], [], []
+    analyses = [(None, OVERALL)] + [(m, m) for m in mods]
+    for mod, label in analyses:
+        d = build_designs(df, outcome, treatment, ps_rhs, adj, mod, cluster, keep=keep)
+        levels_trimmed = _trimmed_counts(df, mod, trimmed)
+        _analyse(d, mod, label, family, est, z, threshold, max_outside, levels_trimmed,
+                 eff, het, pos, bal, sc)
+    meta = {
+        "outcome": outcome, "treatment": treatment, "confounders": conf, "outcome_terms": adj,
+        "modifiers": mods, "family": family, "estimators": est, "ps_formula": ps_rhs.strip(),
+        "cluster": cluster, "trim": trim, "trim_alpha": alpha, "n_trimmed": int(trimmed.sum()),
+        "threshold": threshold, "max_outside": max_outside, "conf_level": conf_level,
+        "roles": _roles(conf, mods),
+    }
+    return ObservationalResult(
+        effects=pd.DataFrame(eff), heterogeneity=pd.DataFrame(het),
+        positivity=pd.DataFrame(pos), balance=pd.DataFrame(bal),
+        scores=pd.concat(sc, ignore_index=True) if sc else pd.DataFrame(), meta=meta)
+
+
+def _roles(conf: list[str], mods: list[str]) -> dict[str, str]:
+    """Confounders are adjusted for; modifiers are crossed with treatment; some are both."""
+    import re
+
+    words = {w for t in conf for w in re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", t)}
+    roles = {}
+    for m in mods:
+        roles[m] = "modifier and confounder" if m in words else "modifier"
+    for t in conf:
+        roles.setdefault(t, "confounder")
+    return roles
+
+
+def _trimmed_counts(df: pd.DataFrame, mod: str | None, trimmed: np.ndarray) -> dict:
+    if mod is None:
+        return {OVERALL: int(trimmed.sum())}
+    g = df[mod].to_numpy()
+    return {lv: int(trimmed[g == lv].sum()) for lv in pd.unique(g[trimmed])}
+
+
+def positivity_row(e: np.ndarray, a: np.ndarray, threshold: float, max_outside: float) -> dict:
+    """Overlap diagnostics of one set of rows: PS range by arm, share outside the threshold,
+    effective sample sizes of the (stabilized) weights per arm, and the verdict."""
+    t, c = a == 1, a == 0
+    n1, n0 = int(t.sum()), int(c.sum())
+    out = (e < threshold) | (e > 1 - threshold)
+    share = float(out.mean()) if len(e) else np.nan
+    w = np.where(a == 1, 1 / e, 1 / (1 - e))
+
+    def ess(mask):
+        return float(w[mask].sum() ** 2 / (w[mask] ** 2).sum()) if mask.any() else 0.0
+
+    e1, e0 = ess(t), ess(c)
+    if n1 == 0 or n0 == 0:
+        verdict, why = "violated", "an arm is empty"
+    elif share >= max_outside:
+        verdict, why = "violated", (f"{share:.0%} of rows have a propensity score outside "
+                                    f"[{threshold:g}, {1 - threshold:g}]")
+    elif share > 0 or e1 < n1 / 2 or e0 < n0 / 2:
+        verdict = "caution"
+        why = (f"{int(out.sum())} rows outside [{threshold:g}, {1 - threshold:g}]" if share > 0
+               else "an arm's effective sample size is under half its size")
+    else:
+        verdict, why = "adequate", ""
+    return {
+        "n": len(e), "n_treated": n1, "n_control": n0,
+        "ps_min_treated": float(e[t].min()) if n1 else np.nan,
+        "ps_max_treated": float(e[t].max()) if n1 else np.nan,
+        "ps_min_control": float(e[c].min()) if n0 else np.nan,
+        "ps_max_control": float(e[c].max()) if n0 else np.nan,
+        "share_outside": share, "n_outside": int(out.sum()),
+        "ess_treated": e1, "ess_control": e0, "verdict": verdict, "reason": why,
+    }
+
+
+def smd_rows(X: np.ndarray, names: list[str], a: np.ndarray, e: np.ndarray) -> list[dict]:
+    """Standardized mean differences of each column, unweighted and with the (stabilized)
+    IPW weights; both divide by the unweighted pooled SD sqrt((s1^2 + s0^2) / 2)."""
+    t, c = a == 1, a == 0
+    w = np.where(t, a.mean() / e, (1 - a.mean()) / (1 - e))
+    rows = []
+    for j, name in enumerate(names):
+        x = X[:, j]
+        if not t.any() or not c.any():
+            continue
+        s = (np.sqrt((x[t].var(ddof=1) + x[c].var(ddof=1)) / 2)
+             if t.sum() > 1 and c.sum() > 1 else 0.0)
+        if not s > 0:  # constant within these rows (e.g. the level's own indicator)
+            continue
+        d_un = x[t].mean() - x[c].mean()
+        d_w = np.average(x[t], weights=w[t]) - np.average(x[c], weights=w[c])
+        rows.append({"term": name, "smd_unweighted": d_un / s, "smd_weighted": d_w / s})
+    return rows
+
+
+def _analyse(d: Design, mod, label, family, est, z, threshold, max_outside, levels_trimmed,
+             eff, het, pos, bal, sc) -> None:
+    a = d.a
+    gvals = d.groups
+    levels = list(d.levels)
+    ok = [lv for lv in levels if (gvals == lv).any()]
+    gamma, e = fit_logistic(d.ps_X, a, "propensity")
+    out = fit_outcome(d, family) if any(k in ("gcomp", "aipw") for k in est) else None
+    sc.append(pd.DataFrame({"analysis": label, "modifier": mod or OVERALL,
+                            "level": gvals if mod else OVERALL, "treated": a, "ps": e}))
+    verdicts = {}
+    for lv in levels:
+        mask = gvals == lv
+        if lv in ok:
+            r = positivity_row(e[mask], a[mask], threshold, max_outside)
+        else:  # an arm is empty: the level is left out of the models
+            n, n1, n0 = d.counts[lv]
+            r = positivity_row(np.full(n, 0.5), np.r_[np.ones(n1), np.zeros(n0)], threshold,
+                               max_outside)
+            r.update(ps_min_treated=np.nan, ps_max_treated=np.nan, ps_min_control=np.nan,
+                     ps_max_control=np.nan, share_outside=np.nan, n_outside=0,
+                     ess_treated=np.nan, ess_control=np.nan)
+        verdicts[lv] = r
+        pos.append({"modifier": mod or OVERALL, "level": _lv(lv, mod),
+                    "n_trimmed": levels_trimmed.get(lv if mod else OVERALL, 0), **r})
+        if lv not in ok:
+            continue
+        for b in smd_rows(d.ps_X[mask], d.ps_names, a[mask], e[mask]):
+            if b["term"] == "Intercept" or (mod is not None and b["term"].startswith("C(")
+                                            and mod in b["term"].split("[")[0]):
+                continue
+            bal.append({"modifier": mod or OVERALL, "level": _lv(lv, mod), **b})
+
+    mu, cov = stacked_sandwich(d, family, gamma, e, out, ok, est)
+    scales = ("RD", "RR", "OR") if family == "binary" else ("MD",)
+    for k in est:
+        per_scale = {s: [] for s in scales}
+        for lv in levels:
+            r = verdicts[lv]
+            base = {"estimator": k, "modifier": mod or OVERALL, "level": _lv(lv, mod),
+                    "n": r["n"], "n_treated": r["n_treated"], "n_control": r["n_control"],
+                    "n_trimmed": levels_trimmed.get(lv if mod else OVERALL, 0),
+                    "positivity": r["verdict"], "ps_formula": d.ps_formula,
+                    "outcome_formula": d.outcome_formula}
+            estimable = lv in ok and r["verdict"] != "violated"
+            note = "" if estimable else f"not estimable: positivity violated ({r['reason']})"
+            for s in scales:
+                row = dict(base, scale=s, note=note)
+                if estimable:
+                    i1, i0 = mu.index((k, lv, 1)), mu.index((k, lv, 0))
+                    th = np.array([mu.values[i1], mu.values[i0]])
+                    V = cov[np.ix_([i1, i0], [i1, i0])]
+                    val, grad = _scale(s, th)
+                    se = float(np.sqrt(grad @ V @ grad))
+                    ratio = s in ("RR", "OR")
+                    stat = val / se if se > 0 else np.nan
+                    lo, hi = val - z * se, val + z * se
+                    row.update(mu1=th[0], mu0=th[1], estimate=np.exp(val) if ratio else val,
+                               std_error=se, conf_low=np.exp(lo) if ratio else lo,
+                               conf_high=np.exp(hi) if ratio else hi, statistic=stat,
+                               p_value=float(2 * stats.norm.sf(abs(stat))))
+                    per_scale[s].append((val, grad, (i1, i0)))
+                else:
+                    row.update(mu1=np.nan, mu0=np.nan, estimate=np.nan, std_error=np.nan,
+                               conf_low=np.nan, conf_high=np.nan, statistic=np.nan,
+                               p_value=np.nan)
+                eff.append(row)
+        if mod is None:
+            continue
+        for s in scales:
+            items = per_scale[s]
+            if len(items) < 2:
+                het.append({"estimator": k, "modifier": mod, "scale": s, "statistic": np.nan,
+                            "df": len(items) - 1, "p_value": np.nan,
+                            "levels": len(items)})
+                continue
+            vals = np.array([v for v, _, _ in items])
+            J = np.zeros((len(items), cov.shape[0]))
+            for r_, (_, grad, (i1, i0)) in enumerate(items):
+                J[r_, i1], J[r_, i0] = grad
+            C = np.hstack([-np.ones((len(items) - 1, 1)), np.eye(len(items) - 1)])
+            diff = C @ vals
+            W = C @ J @ cov @ J.T @ C.T
+            stat = float(diff @ np.linalg.solve(W, diff))
+            het.append({"estimator": k, "modifier": mod, "scale": s, "statistic": stat,
+                        "df": len(items) - 1, "p_value": float(stats.chi2.sf(stat, len(items) - 1)),
+                        "levels": len(items)})
+
+
+def _lv(lv, mod):
+    return OVERALL if mod is None else lv
+
+
+def _scale(s: str, th: np.ndarray) -> tuple[float, np.ndarray]:
+    m1, m0 = th
+    if s in ("RD", "MD"):
+        return m1 - m0, np.array([1.0, -1.0])
+    if m1 <= 0 or m0 <= 0 or (s == "OR" and (m1 >= 1 or m0 >= 1)):
+        raise ModelError(f"{s} is undefined: counterfactual risks {m1:.3g}, {m0:.3g}.")
+    if s == "RR":
+        return float(np.log(m1 / m0)), np.array([1 / m1, -1 / m0])
+    return (float(np.log(m1 / (1 - m1)) - np.log(m0 / (1 - m0))),
+            np.array([1 / (m1 * (1 - m1)), -1 / (m0 * (1 - m0))]))

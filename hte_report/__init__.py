@@ -27,6 +27,7 @@ _EXPORTS = {
     "HTEReportWarning": "hte_report.errors",
     "HTEResult": "hte_report.results.result",
     "bootstrap": "hte_report.estimation.bootstrap",
+    "explore": "hte_report.exploratory.forest",
     "fit": "hte_report.api",
     "fit_mixed": "hte_report.estimation.mixed",
     "fit_plan": "hte_report.analysis",
@@ -39,8 +40,8 @@ _EXPORTS = {
     "risk_stratified": "hte_report.path.benefit",
 }
 
-__all__ = ["Cluster", "HTEReportError", "HTEReportWarning", "HTEResult", "bootstrap", "fit",
-           "fit_mixed", "fit_plan", "fit_survival", "load_plan", "lock_plan",
+__all__ = ["Cluster", "HTEReportError", "HTEReportWarning", "HTEResult", "bootstrap", "explore",
+           "fit", "fit_mixed", "fit_plan", "fit_survival", "load_plan", "lock_plan",
            "personalized_benefit", "read_data", "risk_model", "risk_stratified", "__version__"]
 
 
@@ -72,6 +73,7 @@ if TYPE_CHECKING:  # static analysers and IDEs see the eager imports
     from hte_report.estimation.bootstrap import bootstrap
     from hte_report.estimation.mixed import fit_mixed
     from hte_report.estimation.survival import fit_survival
+    from hte_report.exploratory.forest import explore
     from hte_report.path.benefit import risk_stratified
     from hte_report.path.personalized import personalized_benefit
     from hte_report.path.risk import risk_model

@@ -37,6 +37,10 @@ def trajectories(fit, fm: FittedModel, o: dict) -> list[dict]:
         for v in sorted(pd.unique(base[m.name]), key=_sort_key)]
     if not groups:
         return []
+    # each panel's curve stops at the last visit of its own patients (no extrapolation)
+    frame = fit.prep.frame
+    last = frame.groupby(o["group"], sort=False)[time].max()
+    last = last.reindex(base[o["group"]]).to_numpy(dtype=float)
     rows = []
     for arm in (0, 1):
         big = pd.concat([base] * len(grid), ignore_index=True)
@@ -47,11 +51,15 @@ def trajectories(fit, fm: FittedModel, o: dict) -> list[dict]:
             a = X[:, mask, :].mean(axis=1)
             mu = a @ fm.params
             se = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", a, fm.vcov, a), 0, None))
+            top = float(last[mask].max()) if mask.any() else float("nan")
             for s, m_, e in zip(grid, mu, se):
+                if s > top + 1e-12 * max(1.0, abs(top)):
+                    continue
                 rows.append({"modifier": modifier, "level": level, "model": fm.label,
                              "arm": arm, "time": float(s), "mean": float(m_),
                              "std_error": float(e)})
     return rows
+
 
 def model_row(fm: FittedModel, o: dict, fit) -> dict:
     group, time = o["group"], o["time"]

@@ -24,10 +24,13 @@ by EconML (``econml.dml.CausalForestDML``), never a hand-written forest:
   bootstraps: the same data, seed and library versions give identical numbers (tested), for
   any ``n_jobs``.
 
-Outcomes: continuous (CATE as a mean difference) and binary 0/1 (CATE as a risk difference;
+Outcomes: continuous (CATE as a mean difference), binary 0/1 (CATE as a risk difference;
 the implied risks without and with treatment are ``m(x) - e(x) tau(x)`` and that plus
 ``tau(x)``, whose ratio is the implied risk ratio -- a by-product of a risk-difference forest,
-not a fitted ratio model). Time-to-event outcomes are not supported yet.
+not a fitted ratio model) and time-to-event (``family="time"``, ``event=``, ``horizon=``):
+the forest analyses jackknife pseudo-observations of the Kaplan-Meier restricted mean survival
+time to ``horizon`` (:mod:`hte_report.exploratory.pseudo`), so the CATE is an RMST
+difference; this assumes censoring independent of covariates and treatment.
 """
 
 from __future__ import annotations
@@ -181,15 +184,42 @@ def _outcome_values(col: pd.Series, outcome: str, family: str | None) -> tuple[n
     if family is None:
         family = "binary" if binary else "continuous"
     if family not in ("binary", "continuous"):
-        if family in ("time", "survival", "time-to-event"):
-            raise DataError("time-to-event outcomes are not supported by the exploratory forest "
-                            "yet: analyse a binary landmark outcome or RMST pseudo-observations")
-        raise DataError(f"family={family!r}: use 'binary' or 'continuous'")
+        raise DataError(f"family={family!r}: use 'binary', 'continuous' or 'time' (with event= "
+                        "and horizon=)")
     if family == "binary" and not binary:
         raise DataError(f"outcome {outcome!r} is not coded 0/1, so it cannot be binary")
     if np.unique(y).size < 2:
         raise DataError(f"outcome {outcome!r} is constant on the analysed rows")
     return y, family
+
+
+_TIME = ("time", "survival", "time-to-event")
+
+
+def _rmst_outcome(frame, outcome, event, horizon) -> tuple[np.ndarray, float]:
+    """RMST pseudo-observations of the analysed rows (see :mod:`.pseudo`)."""
+    from hte_report.exploratory.pseudo import rmst_pseudo_observations
+
+    t = frame[outcome]
+    if not pd.api.types.is_numeric_dtype(t) or pd.api.types.is_bool_dtype(t):
+        raise DataError(f"survival time {outcome!r} must be numeric")
+    t = t.to_numpy(dtype=float)
+    if not np.isfinite(t).all() or (t < 0).any():
+        raise DataError(f"survival time {outcome!r} must be finite and non-negative")
+    e = frame[event]
+    ev = e.to_numpy(dtype=float) if (pd.api.types.is_numeric_dtype(e)
+                                     or pd.api.types.is_bool_dtype(e)) else None
+    if ev is None or not set(np.unique(ev)) <= {0.0, 1.0}:
+        raise DataError(f"event indicator {event!r} must be coded 0/1 (1 = event)")
+    if ev.sum() == 0:
+        raise DataError(f"no events in {event!r} on the analysed rows")
+    if horizon is None:
+        raise DataError("a time-to-event outcome needs horizon= (the RMST time horizon)")
+    if isinstance(horizon, bool) or not isinstance(horizon, (int, float, np.number)) \
+            or not 0 < float(horizon) <= float(t.max()):
+        raise DataError(f"horizon must be a positive time no later than the last follow-up "
+                        f"time ({t.max():g}), got {horizon!r}")
+    return rmst_pseudo_observations(t, ev, float(horizon)), float(horizon)
 
 
 def _modifier_matrix(frame: pd.DataFrame, modifiers) -> pd.DataFrame:
@@ -303,6 +333,7 @@ def _labelled(frame: pd.DataFrame) -> pd.DataFrame:
 
 def explore(covariates, data: pd.DataFrame, *, treatment: str, outcome: str | None = None,
             modifiers: Sequence[str] | None = None, control=None, family: str | None = None,
+            event: str | None = None, horizon: float | None = None,
             design: str = "randomized", propensity: float | None = None,
             n_trees: int = 2000, min_leaf: int = 5, max_samples: float = 0.45,
             n_folds: int = 5, n_groups: int = 5, n_bootstrap: int = 200,
@@ -329,7 +360,10 @@ def explore(covariates, data: pd.DataFrame, *, treatment: str, outcome: str | No
         on them and the CATE distribution by their subgroups -- the bridge to the confirmatory
         analysis.
     family
-        ``"continuous"`` or ``"binary"`` (default: binary when the outcome is 0/1).
+        ``"continuous"``, ``"binary"`` (default: binary when the outcome is 0/1) or ``"time"``.
+    event, horizon
+        Time-to-event outcomes: ``outcome`` is the follow-up time, ``event`` the 0/1 event
+        column, ``horizon`` the RMST horizon (no later than the last follow-up time).
     design, propensity
         ``"randomized"`` (the default): ``propensity`` is the known probability of treatment
         (e.g. 0.5), or, when not given, the cross-fitted proportion treated.
@@ -363,6 +397,18 @@ def explore(covariates, data: pd.DataFrame, *, treatment: str, outcome: str | No
     _check_columns(data, [treatment], "treatment")
     _check_columns(data, names, "covariates")
     _check_columns(data, modifiers, "modifiers")
+    if family in _TIME or event is not None:
+        if event is None:
+            raise DataError("a time-to-event outcome needs event= (the 0/1 event column)")
+        if family not in (None, *_TIME):
+            raise DataError(f"event= is for time-to-event outcomes, not family={family!r}")
+        family = "time"
+        if not isinstance(event, str):
+            raise DataError("event must be a column name")
+        _check_columns(data, [event], "event")
+        if event in names or event in (outcome, treatment):
+            raise FormulaError(f"the event column {event!r} cannot also be the outcome, the "
+                               "treatment or a covariate")
     for role, col in (("outcome", outcome), ("treatment", treatment)):
         if col in names:
             raise FormulaError(f"the {role} {col!r} cannot also be a covariate")
@@ -393,13 +439,18 @@ def explore(covariates, data: pd.DataFrame, *, treatment: str, outcome: str | No
         raise DataError("conf_level and alpha must be strictly between 0 and 1")
     _require_econml()
 
-    used = list(dict.fromkeys([outcome, treatment, *names, *modifiers]))
+    used = list(dict.fromkeys([outcome, treatment, *([event] if event else []), *names,
+                               *modifiers]))
     frame = data.loc[:, used]
     keep = frame.notna().all(axis=1).to_numpy()
     frame = frame.loc[keep]
     n_excluded = int((~keep).sum())
     n = len(frame)
-    y, family = _outcome_values(frame[outcome], outcome, family)
+    if family in _TIME:
+        y, horizon = _rmst_outcome(frame, outcome, event, horizon)
+        family = "time"
+    else:
+        y, family = _outcome_values(frame[outcome], outcome, family)
     w = _treatment_codes(frame[treatment], treatment, control)
     n1 = int(w.sum())
     if min(n1, n - n1) < 2 * n_folds or n < 10 * n_groups:
@@ -462,6 +513,12 @@ def explore(covariates, data: pd.DataFrame, *, treatment: str, outcome: str | No
                                          max_samples=float(max_samples), seed=seed,
                                          n_jobs=n_jobs)
     notes = [EXPLORATORY_NOTE]
+    if family == "time":
+        notes.append(f"Time-to-event outcome: the forest analysed jackknife pseudo-observations "
+                     f"of the Kaplan-Meier restricted mean survival time to {horizon:g} (all "
+                     "patients together), so the CATE is a difference in RMST to that "
+                     "horizon. This assumes censoring independent of the covariates and the "
+                     "treatment.")
     if not np.isfinite(tau_oob).all():
         raise ModelError("some patients have no out-of-bag forest prediction: use more trees "
                          f"(n_trees={n_trees})")
@@ -529,6 +586,7 @@ def explore(covariates, data: pd.DataFrame, *, treatment: str, outcome: str | No
                 "honest": True, "n_folds": int(n_folds), "nuisance_trees": int(nuisance_trees),
                 "n_groups": int(n_groups), "n_bootstrap": int(n_bootstrap),
                 "propensity": None if propensity is None else float(propensity),
+                "event": event, "horizon": None if horizon is None else float(horizon),
                 "subforest_size": 4, "criterion": "mse",
                 "nuisance_outcome": "RandomForestRegressor",
                 "nuisance_treatment": type(model_t).__name__}

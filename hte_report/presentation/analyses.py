@@ -165,6 +165,8 @@ def analyses_table(res: HTEResult) -> pd.DataFrame:
              "overall-unadjusted": "Overall (primary, unadjusted)",
              "one-at-a-time": "Modifier's own model", "joint": "Joint model",
              "within-subgroup": "Within subgroup"}
+    if not res.adjustment:  # nothing to adjust for: the adjusted primary analysis is crude
+        names["overall-adjusted"] = "Overall (primary; no adjustment covariates)"
     what = []
     for r in a.itertuples():
         text = names.get(r.analysis, r.analysis)

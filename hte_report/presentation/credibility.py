@@ -129,13 +129,13 @@ def iceman(result: HTEResult, plan: Plan | None) -> pd.DataFrame:
             elif result.multiplicity != "none" and np.isfinite(p_adj) and p_adj < alpha:
                 answers[4] = (DY, f"{k} modifiers; remains below α = {alpha} after "
                                   f"{result.multiplicity} adjustment ({p_eq(p_adj)})")
-            elif result.multiplicity != "none":
-                answers[4] = (PN, f"{k} modifiers; not below α = {alpha} after "
-                                  f"{result.multiplicity} adjustment ({p_eq(p_adj)})")
-            elif k <= 5:
-                answers[4] = (PN, f"{k} modifiers tested without multiplicity adjustment")
-            else:
-                answers[4] = (DN, f"{k} modifiers tested without multiplicity adjustment")
+            else:  # the documented rule (docs/plan-schema.md): <= 5 small, <= 10 unclear
+                adj = (f"not below α = {alpha} after {result.multiplicity} adjustment "
+                       f"({p_eq(p_adj)})" if result.multiplicity != "none"
+                       else "no multiplicity adjustment")
+                answers[4] = ((PY, f"{k} modifiers, a small number; {adj}") if k <= 5 else
+                              (PN, f"{k} modifiers; {adj}") if k <= 10 else
+                              (DN, f"{k} modifiers; {adj}"))
             # 5. continuous modifier
             kind = result.modifier_kinds.get(mod)
             planned_type = spec.type if spec else None
@@ -249,7 +249,7 @@ def sun_checklist(result: HTEResult, plan: Plan | None) -> pd.DataFrame:
              else "no significant effect to assess" if not significant
              else "a single modifier"),
             ("Context", "Size of the subgroup effect large?", "analyst",
-             "judge from the subgroup table on both scales"),
+             "judge from the subgroup table on each scale shown"),
             ("Context", "Interaction consistent across studies?", "not applicable",
              "single trial"),
             ("Context", "Interaction consistent across closely related outcomes?", "analyst",

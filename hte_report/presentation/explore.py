@@ -26,7 +26,10 @@ _HORIZONTAL = ({"orientation": "horizontal"}
 
 
 def effect_name(res: ExploreResult) -> str:
-    """What the CATE measures: risk difference for binary outcomes, else mean difference."""
+    """What the CATE measures: risk difference (binary), RMST difference (time-to-event, at
+    the horizon), else mean difference."""
+    if res.family == "time":
+        return f"RMST difference to {res.settings.get('horizon'):g}"
     return "risk difference" if res.family == "binary" else "mean difference"
 
 

@@ -8,6 +8,7 @@ from great_tables import GT, loc, style
 
 from hte_report.core.format import clean_label, clean_text, fmt_count, fmt_p
 from hte_report.presentation.plots.style import _arms, display_label
+from hte_report.presentation.repeated import interaction_words
 from hte_report.presentation.survival import fmt_effect, is_survival, scale_label
 from hte_report.results.result import HTEResult
 
@@ -153,7 +154,8 @@ def scale_notes(res: HTEResult, adjusted: bool = True) -> dict[str, str]:
                  "modifiers) or conditional at the stated values (continuous modifiers)")
         tests = res.interaction_p(a)
         kind = tests.test.iloc[0] if len(tests) else "wald"
-        what = ("Wald test of all treatment × modifier terms of that model" if kind == "wald"
+        what = (f"Wald test of all {interaction_words(res)} terms of that model"
+                if kind == "wald"
                 else "Wald test that the subgroup effects on this scale are equal")
         link = "" if derived else f"{row.link} link, "
         if is_survival(res) and scale == "HR":
@@ -179,7 +181,10 @@ def source_notes(res: HTEResult) -> list[str]:
     notes = ([strategy_note(res)] if strategy_note(res) else []) + display_notes(res)
     notes = [clean_label(n) for n in notes]
     notes.append(clean_label(
-        f"Formula: {res.formula}. n analysed (overall) = {res.n_analysed} of {res.n_input}. "
+        f"Formula: {res.formula}. n analysed (overall) = "
+        + (f"{res.meta['repeated']['n_groups']} patients, {res.n_analysed} of {res.n_input} "
+           "visits. " if (res.meta or {}).get("repeated") else
+           f"{res.n_analysed} of {res.n_input}. ") +
         f"Data SHA-256 {res.data_sha256[:16]}…; hte_report {res.version}."))
     return notes
 
@@ -197,6 +202,7 @@ def interaction_table(res: HTEResult) -> GT:
     gt = gt.cols_label(model="Model", scale="Scale", test="Test", statistic="χ²", df="df",
                        p="P", p_adj=f"P adjusted ({res.multiplicity})", note="Note")
     gt = gt.tab_header(title="Tests of heterogeneity (interaction)",
-                       subtitle="wald: all treatment × modifier coefficients; lr: likelihood "
-                                "ratio; equality: of standardized subgroup effects")
+                       subtitle=f"wald: all {interaction_words(res)} coefficients; "
+                                + ("lr: likelihood ratio; " if (df.test == "lr").any() else "")
+                                + "equality: of the subgroup effects")
     return gt

@@ -10,8 +10,11 @@ Plan entry (read from ``plan.raw["exploratory"]``)::
       method: causal_forest          # the only method so far
       covariates: [age, educ, ...]   # the columns the forest may split on
       modifiers: [age, black]        # optional; default: the plan's modifiers
-      design: randomized             # or observational (estimated propensity)
+      design: randomized             # or observational (estimated propensity); default:
+                                     # the plan's trial.design, else randomized
       propensity: 0.5                # optional known allocation probability (randomized)
+      horizon: 300                   # survival outcomes: RMST horizon (default
+                                     # outcome.rmst_tau)
       n_trees: 2000                  # optional: min_leaf, n_folds, n_groups, n_bootstrap,
                                      # nuisance_trees
     seed: 20260101                   # the plan's seed seeds the forest (default 0)
@@ -46,7 +49,8 @@ EXPLORE_KEYS = {"covariates": "covariates", "modifiers": "modifiers", "design": 
 def _num(x: float, digits: int = 3) -> str:
     if x is None or not np.isfinite(x):
         return "–"
-    return f"{x:.{digits}g}".replace("-", "−")
+    text = f"{x:.0f}" if abs(x) >= 10 ** digits else f"{x:.{digits}g}"
+    return text.replace("-", "−")
 
 
 def _ci(est: float, lo: float, hi: float) -> str:
@@ -203,8 +207,11 @@ def explore_section(analysis, with_png: bool = False, result=None) -> Section:
         why = None
         if method != "causal_forest":
             why = f"method {method!r} is not available (use causal_forest)"
-        elif family not in ("binary", "continuous"):
+        elif family not in ("binary", "continuous", "survival"):
             why = f"the causal forest does not support {family} outcomes yet"
+        elif family == "survival" and ex.get("horizon", plan.outcome.get("rmst_tau")) is None:
+            why = ("a time-to-event outcome needs an RMST horizon (exploratory.horizon or "
+                   "outcome.rmst_tau)")
         elif not ex.get("covariates"):
             why = "the plan's exploratory entry lists no covariates"
         if why:
@@ -213,11 +220,23 @@ def explore_section(analysis, with_png: bool = False, result=None) -> Section:
                                     "from the plan.")])
         kw = {arg: ex[key] for key, arg in EXPLORE_KEYS.items() if key in ex}
         kw.setdefault("modifiers", [m.variable for m in plan.modifiers])
+        design = (plan.raw.get("trial") or {}).get("design")
+        if design in ("randomized", "observational"):
+            kw.setdefault("design", design)
         covariates = kw.pop("covariates")
+        data = analysis.data
+        if family == "survival":
+            kw["horizon"] = ex.get("horizon", plan.outcome.get("rmst_tau"))
+            kw["event"] = plan.outcome.get("event")
+            censor = plan.outcome.get("censor")
+            if kw["event"] is None and censor is not None and censor in data.columns:
+                kw["event"] = "_event_from_censor"
+                data = data.assign(_event_from_censor=1 - data[censor])
+            family = "time"
         try:
             from hte_report.exploratory import explore
 
-            result = explore(covariates, analysis.data, treatment=plan.treatment,
+            result = explore(covariates, data, treatment=plan.treatment,
                              outcome=plan.outcome["variable"],
                              control=plan.raw["treatment"]["control"], family=family,
                              seed=plan.seed if plan.seed is not None else 0,

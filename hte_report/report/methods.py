@@ -71,6 +71,13 @@ def _methods(a: PlannedAnalysis) -> Section:
 
 
 def _tests_note(res: HTEResult) -> str:
+    if (res.meta or {}).get("repeated"):
+        from hte_report.presentation.repeated import interaction_words
+
+        return (f"wald: all {interaction_words(res)} coefficients of the model (z, chi-square); "
+                "equality: Wald test that the level effects (at the reference profile) are "
+                "equal. No likelihood-ratio tests: REML likelihoods do not compare models with "
+                "different fixed effects.")
     if res.family == "survival":
         return ("wald / lr: all treatment × modifier coefficients of the Cox model (hazard-ratio "
                 "scale); equality: Wald test that the subgroup survival differences (Cox, "

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from hte_report.analysis import PlannedAnalysis
-from hte_report.core.format import SCALE_NAMES
+from hte_report.presentation.survival import scale_label
 from hte_report.report.model import Para, Section, Table
 from hte_report.spec.deviations import plan_changes
 
@@ -33,25 +33,32 @@ def estimand_section(a: PlannedAnalysis) -> Section:
         variable += f", {out['time_point']}"
     est = plan.raw.get("estimand") or {}
     ice = "; ".join(x for x in (est.get("strategy") and f"{est['strategy']} strategy",
-                                est.get("intercurrent_events")) if x) or "not stated in the plan"
+                                est.get("intercurrent_events")) if x) or (
+        "not stated in the plan" + ("; the mixed model estimates the trajectories as if "
+                                    "follow-up had continued (missing at random given the "
+                                    "measurements), a hypothetical strategy"
+                                    if (res.meta or {}).get("repeated") else ""))
     summaries = []
     for axis, (scale, model) in res.primary.items():
-        summaries.append(f"{SCALE_NAMES.get(scale, scale)} ({axis}; {model})")
+        summaries.append(f"{scale_label(res, scale)} ({axis}; {model})")
     summary = "; ".join(summaries)
     rows = [{"Analysis": "Overall (primary analysis)", "Role": "primary",
-             "Population": plan.raw["population"][:160].rstrip()
-             + ("…" if len(plan.raw["population"]) > 160 else ""),
+             "Population": "all analysed patients (see Study population)",
              "Summary measure": summary + "; marginal (standardized over all patients)"}]
     for m in plan.modifiers:
         kind = res.modifier_kinds.get(m.variable)
+        subgroups = kind == "categorical" or bool(m.display_cutpoints)
         how = ("marginal within each level (standardized over the level's patients)"
-               if kind == "categorical" or m.display_cutpoints else
+               if subgroups else
                "conditional at stated values, other covariates at the reference profile")
-        role = ROLES.get(getattr(m, "role", None) or "", "not classified in the plan")
-        if getattr(m, "stratification_factor", False):
+        role = ROLES.get(m.role or "", "not classified in the plan")
+        if m.stratification_factor:
             role += "; randomization stratification factor"
-        rows.append({"Analysis": f"Subgroups of {m.label}", "Role": role,
-                     "Population": f"patients in each subgroup of {m.label}",
+        rows.append({"Analysis": (f"Subgroups of {m.label}" if subgroups else
+                                  f"Conditional effects by {m.label}"), "Role": role,
+                     "Population": (f"patients in each subgroup of {m.label}" if subgroups
+                                    else f"patients with a given {m.label} (at its quartiles "
+                                         "or stated values)"),
                      "Summary measure": f"{summary}; {how}"})
     tab = pd.DataFrame(rows)
     notes = (f"Treatment: {treated} versus {control}. Variable: {variable}. Intercurrent "
@@ -195,15 +202,43 @@ def crossref_rows(a: PlannedAnalysis, present: dict[str, str]) -> pd.DataFrame:
         "P15": "the plan has no risk-based (PATH) analysis",
         "R12": "the plan has no risk-based (PATH) analysis",
     }
+    mods = plan.modifiers
+    gaps = {  # answered only in part because the plan does not record what the item needs
+        "P5": not any(m.stratification_factor is not None for m in mods)
+        and "the plan does not say which modifiers were stratification factors "
+            "(modifiers[].stratification_factor)",
+        "P11": not (plan.raw.get("estimand") or {})
+        and "the plan states no intercurrent-event strategy (estimand)",
+        "P12": not any(m.role for m in mods)
+        and "the plan does not classify its subgroups (modifiers[].role)",
+        "R6": "the report gives hashes, versions and seeds; where data and code can be "
+              "accessed is for the trial's own documents",
+        "R9": not (plan.raw.get("credibility") or [])
+        and "no analyst rating is recorded in the plan (credibility)",
+    }
+    demographic = [m.label for m in mods
+                   if any(w in f"{m.variable} {m.label}".lower()
+                          for w in ("sex", "gender", "age", "race", "ethnic"))]
     rows = []
     for item, text, source, ids in CHECKLIST:
         where = [i for i in ids if i in present]
         if item in ("P15", "R12") and not planned_path:
             where = []
+        if item == "P14" and demographic:
+            where = ["subgroups"]
+        if item in ("R13", "R15") and len(res.primary) < 2:
+            text += " (one scale here)"
         if item == "R3" and res.family != "binary":
             text += " (not binary here: the outcome's own scales)"
+        answer = "; ".join(f"{present[i]} (#{i})" for i in where)
+        if item == "P14" and demographic:
+            answer += " — demographic modifiers: " + ", ".join(demographic) + \
+                "; no enrolment-goal tables"
+        gap = gaps.get(item)
+        if answer and gap:
+            answer += f" — gap: {gap}"
         rows.append({"Item": item, "Requirement": text, "Source": source,
-                     "Where answered": "; ".join(f"{present[i]} (#{i})" for i in where)
+                     "Where answered": answer
                      or f"not applicable: {reasons.get(item, 'no section of this report')}",
                      "anchors": " ".join(where)})
     return pd.DataFrame(rows)

@@ -172,12 +172,16 @@ def _subgroups(a: PlannedAnalysis, png: bool) -> Section:
                             notes=(_ie_note(res) + "From the primary model of each scale, "
                                    "in the analysis that produced the modifier's subgroup "
                                    "effects (for within-subgroup fits: the modifier's own "
-                                   "model). Difference of RDs in percentage points; a ratio "
-                                   "of ratios of 1 and a difference of 0 mean no effect "
-                                   "modification on that scale. "
-                                   "Categorical levels: contrasts of standardized subgroup "
-                                   "effects; continuous modifiers: the treatment × modifier "
-                                   "coefficient per unit of the modifier.",)))
+                                   "model). " + ("Differences of RDs in percentage points. "
+                                                 if res.family == "binary" else "")
+                                   + ("A ratio of ratios of 1 and a difference of 0 mean no "
+                                      "effect modification on that scale. "
+                                      if len(res.primary) > 1 else
+                                      "A difference of 0 means no effect modification. ")
+                                   + "Categorical levels: contrasts of standardized subgroup "
+                                   "effects; continuous modifiers: the change of the effect "
+                                   f"per unit of the modifier ({interaction_words(res)} "
+                                   "coefficients).",)))
     gs = qualitative_interaction(res)
     if len(gs):
         g = pd.DataFrame({
@@ -319,7 +323,10 @@ def _continuous(a: PlannedAnalysis, png: bool) -> Section:
                       "the subgroup table)." if set(mods) & set(res.display_cutpoints or {})
                       else "."))]
     for m in mods:
-        fig = res.effect_curve(m, data=a.data)
+        rm = (res.meta or {}).get("repeated") or {}
+        data = (a.data.drop_duplicates(subset=rm["group"]) if rm.get("group") in a.data
+                else a.data)  # repeated measures: one row per patient, not per visit
+        fig = res.effect_curve(m, data=data)
         blocks.append(_figure(fig, f"Effect of treatment by {res.labels.get(m, m)}.",
                               f"curve-{m}", png))
     parts = []

@@ -11,6 +11,7 @@ import pandas as pd
 from hte_report.analysis import PlannedAnalysis
 from hte_report.core.format import fmt_count, fmt_p, p_eq, strategy_text
 from hte_report.presentation.analyses import overall_words
+from hte_report.presentation.repeated import effect_words
 from hte_report.presentation.survival import fmt_effect, scale_label
 from hte_report.report.model import Callout, Para, Section, Table
 from hte_report.results.result import HTEResult
@@ -109,8 +110,10 @@ def _summary(a: PlannedAnalysis, answers, proposed, lock) -> Section:
     if nominal:
         blocks.append(Para("Nominal signals (unadjusted p < 0.10, not significant after "
                            "adjustment; exploratory, not evidence of effect modification): "
-                           + "; ".join(nominal) + ". A constant effect on one scale implies "
-                           "variation on the other; the scales answer different questions."))
+                           + "; ".join(nominal) + "." + (
+                               " A constant effect on one scale implies variation on the "
+                               "other; the scales answer different questions."
+                               if len(res.primary) > 1 else "")))
     cred = []
     for r in proposed.itertuples():
         if r.proposed_rating != "not applicable" and r.modifier not in res.posthoc:
@@ -258,8 +261,13 @@ def _overall(res: HTEResult) -> Section:
     tab = pd.DataFrame(rows)
     words = (f"The {overall_words(res)}: standardized (g-computation) effects over all "
              "analysed patients from every working model, whatever the subgroup-analysis "
-             "strategy. The same average treatment effect is shown on the absolute and the "
-             "relative scale; each row names the model that produced it.")
+             "strategy. " + ("The same average treatment effect is shown on the absolute "
+                             "and the relative scale; " if len(res.primary) > 1 else "")
+             + "each row names the model that produced it.")
+    if (res.meta or {}).get("repeated"):
+        words = (f"The {overall_words(res)}: the treatment {effect_words(res)} averaged over all "
+                 "analysed patients, from every working model (the first is primary); each "
+                 "row names the model that produced it.")
     if res.family == "survival":
         words = (f"The {overall_words(res)}: the hazard ratio of the Cox model (conditional on "
                  "the adjustment covariates), the survival difference at each horizon "

@@ -163,6 +163,16 @@ _SCHEMA = {
     }),
     "credibility": ("list[map]", False, _CREDIBILITY),
     "deviations": ("list[str]", False, None),
+    # trial.design: observational (issue 17): the confounders (columns or formula terms,
+    # adjusted for in the propensity and outcome models; a modifier may also be one) and the
+    # propensity model (right-hand side, default the confounders), Crump trimming ("crump" or
+    # alpha) and the positivity threshold (default 0.05)
+    "confounders": ("list[str]", False, None),
+    "propensity": ("map", False, {
+        "formula": ("str", False, None),
+        "trim": ("scalar", False, None),
+        "threshold": ("num", False, None),
+    }),
 }
 
 
@@ -357,7 +367,12 @@ def load_plan(source: str | Path | dict, encoding: str = "utf-8") -> Plan:
     rb = raw.get("risk_based") or {}
     survival = raw["outcome"]["family"] == "survival"
     for key, formula in (("model.formula", raw["model"]["formula"]),
-                         ("risk_based.formula", rb.get("formula"))):
+                         ("risk_based.formula", rb.get("formula")),
+                         ("propensity.formula", (raw.get("propensity") or {}).get("formula")
+                          and f"{raw['treatment']['variable']} ~ "
+                          f"{raw['propensity']['formula'].split('~')[-1]}"),
+                         ("confounders", raw.get("confounders") and "y ~ " + " + ".join(
+                             str(c) for c in raw["confounders"]))):
         if formula:
             try:
                 if survival and key == "model.formula":
@@ -579,6 +594,19 @@ def _check_values(raw: dict, node, where: str) -> None:
         if rb.get(key) is not None and not 2 <= rb[key] <= top:
             fail(f"risk_based.{key}", f"must be an integer from 2 to {top}, got "
                  f"{short(rb[key])}.")
+    ps = raw.get("propensity") or {}
+    if raw["trial"].get("design") == "observational" and not raw.get("confounders"):
+        fail("confounders", "an observational plan (trial.design: observational) must name "
+             "its confounders: the variables adjusted for in the propensity and outcome models.")
+    if (raw.get("confounders") or ps) and raw["trial"].get("design") != "observational":
+        fail("trial.design", "confounders and propensity apply to trial.design: observational.")
+    if ps.get("trim") is not None and ps["trim"] != "crump" and not (
+            isinstance(ps["trim"], (int, float)) and not isinstance(ps["trim"], bool)
+            and 0 < ps["trim"] < 0.5):
+        fail("propensity.trim", f"must be 'crump' or a number in (0, 0.5), got "
+             f"{short(ps['trim'])}.")
+    if ps.get("threshold") is not None and not 0 < ps["threshold"] < 0.5:
+        fail("propensity.threshold", f"must be in (0, 0.5), got {short(ps['threshold'])}.")
     if rb.get("method") == "external" and not rb.get("risk_column"):
         fail("risk_based.method", "method 'external' needs risk_based.risk_column (the column "
              "of predicted risks).")

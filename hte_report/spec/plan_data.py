@@ -44,6 +44,13 @@ def check_plan_against_data(plan: Plan, data) -> None:
     rb = plan.raw.get("risk_based") or {}
     if rb.get("risk_column"):
         needed["risk_based.risk_column"] = rb["risk_column"]
+    for i, term in enumerate(plan.raw.get("confounders") or []):  # observational plans
+        from formulaic import Formula
+
+        used = [str(term)] if str(term) in columns else sorted(
+            Formula(str(term)).required_variables)
+        for var in used:
+            needed[f"confounders[{i}]" + (f" ({var})" if len(used) > 1 else "")] = var
     for key, var in needed.items():
         if var not in columns:
             import difflib

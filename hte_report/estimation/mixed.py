@@ -52,7 +52,12 @@ from hte_report.models.glm import FittedModel
 from hte_report.models.mixed import fit_gee, fit_lmm
 from hte_report.results.result import HTEResult
 from hte_report.spec.formula import _absent, _factor_columns, formula_text, split_formula
-from hte_report.spec.options import OptionError, check_choice, check_conf_level
+from hte_report.spec.options import (
+    OptionError,
+    check_choice,
+    check_conf_level,
+    check_multiplicity,
+)
 from hte_report.spec.repeated import CORRELATIONS, ESTIMANDS, parse_mixed_formula
 
 STRATEGIES = ("one-at-a-time", "joint")
@@ -150,8 +155,7 @@ def fit_mixed(
     check_choice("random", random, ("intercept", "slope"))
     check_choice("method", method, ("reml", "ml"))
     check_choice("correlation", correlation, CORRELATIONS)
-    check_choice("multiplicity", multiplicity,
-                 ("holm", "hochberg", "bonferroni", "fdr_bh", "none"))
+    multiplicity = check_multiplicity(multiplicity)
     landmark = _check_landmark(estimand, landmark)
     if time_unit is not None and (not isinstance(time_unit, str) or not time_unit.strip()
                                   or len(time_unit) > 40):

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from hte_report.core.inference import MULTIPLICITY_METHODS
 from hte_report.errors import FormulaError, PlanError
 from hte_report.spec.formula import check_formula_safety, short
 from hte_report.spec.lock import (
@@ -147,7 +148,7 @@ _SCHEMA = {
     "scales": ("list[str]", False, ("absolute", "relative")),
     "confidence_level": ("num", False, None),
     "alpha": ("num", False, None),
-    "multiplicity": ("str", False, ("holm", "hochberg", "bonferroni", "fdr_bh", "none")),
+    "multiplicity": ("str", False, MULTIPLICITY_METHODS),  # every method of R's p.adjust
     "seed": ("int", False, None),
     "modifiers": ("list[map]", True, _MODIFIER),
     "estimand": ("map", False, _ESTIMAND),

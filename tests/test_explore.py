@@ -132,6 +132,20 @@ def test_binary_outcome_risk_difference_and_implied_risk_ratio():
     assert set(res.importance["variable"]) == {"age", "grp"}
 
 
+def test_time_to_event_through_rmst_pseudo_observations():
+    rossi = pd.read_csv(ROOT / "tests/reference/data/rossi.csv")
+    res = explore(["age", "race", "wexp", "mar", "paro", "prio"], rossi, treatment="fin",
+                  outcome="week", event="arrest", horizon=40, modifiers=["wexp"], seed=1,
+                  **FAST)
+    assert res.family == "time" and res.settings["horizon"] == 40
+    assert res.cate["outcome"].between(0, 40 + 1e-9).mean() > 0.9  # pseudo-observations
+    assert res.cate["outcome"].mean() == pytest.approx(36.5486111111, rel=1e-9)  # KM RMST
+    assert any("pseudo-observations" in n and "censoring independent" in n for n in res.notes)
+    from hte_report.presentation.explore import effect_name
+
+    assert effect_name(res) == "RMST difference to 40"
+
+
 def test_nsw_end_to_end(nsw):
     assert nsw.n == 445 and nsw.outcome == "re78" and nsw.family == "continuous"
     for name in ("cate", "calibration", "gates", "blp", "rate", "toc", "importance",
@@ -206,7 +220,12 @@ def test_section_from_a_plan_reads_the_exploratory_entry(nsw):
     ({"propensity": 1.2}, DataError, "strictly between 0 and 1"),
     ({"seed": -1}, DataError, "seed"),
     ({"n_trees": 0}, DataError, "n_trees"),
-    ({"family": "survival"}, DataError, "time-to-event"),
+    ({"family": "survival"}, DataError, "needs event="),
+    ({"family": "poisson"}, DataError, "family='poisson'"),
+    ({"event": "black"}, DataError, "needs horizon="),
+    ({"event": "black", "horizon": 1e9}, DataError, "no later than the last follow-up"),
+    ({"event": "educ", "horizon": 10, "covariates": ["age"]}, DataError, "coded 0/1"),
+    ({"event": "age", "covariates": ["age"]}, FormulaError, "cannot also be"),
     ({"family": "binary"}, DataError, "not coded 0/1"),
     ({"max_samples": 0.8}, DataError, "honest"),
     ({"outcome": "treat"}, FormulaError, "same column"),
@@ -251,3 +270,10 @@ def test_import_is_lazy_and_missing_econml_says_how_to_install():
     assert out.returncode == 0, out.stderr
     assert "pip install 'hte-report[ml]'" in out.stdout
     assert issubclass(MissingDependencyError, HTEReportError)
+
+
+def test_top_level_explore_is_the_function():
+    import hte_report
+    import hte_report.exploratory.calibration  # noqa: F401 - a sub-module import
+
+    assert hte_report.explore is explore and callable(hte_report.explore)

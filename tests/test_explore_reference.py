@@ -6,7 +6,9 @@ regenerates them from a seeded forest: out-of-bag CATE ``tau``, cross-fitted pri
 ``prio`` and their ``fold``); ``tests/reference/explore.R`` recomputes, from the SAME numbers, grf's
 test_calibration, the best linear projection and GATES with ``lm`` +
 ``sandwich::vcovHC(type = "HC3")`` + ``lmtest::coeftest``, and RATE (AUTOC, Qini) from a closed
-form written independently, into ``tests/reference/explore.json``. These are deterministic
+form written independently, and the RMST pseudo-observations of the time-to-event transformation
+by a brute-force jackknife of ``survival::survfit``'s restricted mean, into
+``tests/reference/explore.json``. These are deterministic
 functions of the exported predictions: relative tolerance 1e-8.
 
 These tests need neither EconML nor R: only the CSVs and the JSON."""
@@ -104,6 +106,17 @@ def test_rate_matches_closed_form(reference, case, ties):
     _close(toc["estimate"], ref[key]["toc"])
     # one fold: the plain (whole-sample) RATE
     _close(cal.rate_estimates(scores, prio), [ref[key]["autoc_pooled"], ref[key]["qini_pooled"]])
+
+
+@pytest.mark.parametrize("horizon", ["40", "37.5"])
+def test_rmst_pseudo_observations_match_r_jackknife(reference, horizon):
+    from hte_report.exploratory.pseudo import km_rmst, rmst_pseudo_observations
+
+    rossi = pd.read_csv(REF / "data" / "rossi.csv")
+    ref = reference["rmst_pseudo"][horizon]
+    _close(km_rmst(rossi.week, rossi.arrest, float(horizon)), ref["rmst"])
+    _close(rmst_pseudo_observations(rossi.week, rossi.arrest, float(horizon), chunk=100),
+           ref["pseudo"])
 
 
 def _export() -> None:  # pragma: no cover - regenerates the CSVs (needs EconML)

@@ -228,6 +228,7 @@ def test_section_from_a_plan_reads_the_exploratory_entry(nsw):
     ({"event": "age", "covariates": ["age"]}, FormulaError, "cannot also be"),
     ({"family": "binary"}, DataError, "not coded 0/1"),
     ({"max_samples": 0.8}, DataError, "honest"),
+    ({"n_jobs": 0}, DataError, "all cores"),
     ({"outcome": "treat"}, FormulaError, "same column"),
 ])
 def test_bad_input_gets_a_clear_error(kwargs, error, words):

@@ -427,9 +427,10 @@ def explore(covariates, data: pd.DataFrame, *, treatment: str, outcome: str | No
     for name, value, low in (("n_trees", n_trees, 4), ("min_leaf", min_leaf, 1),
                              ("n_folds", n_folds, 2), ("n_groups", n_groups, 2),
                              ("n_bootstrap", n_bootstrap, 2), ("nuisance_trees", nuisance_trees, 1),
-                             ("n_jobs", n_jobs, -1)):
+                             ("n_jobs", -1 if n_jobs == -1 else n_jobs, 1)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise DataError(f"{name} must be an integer >= {low}, got {value!r}")
+            also = " (or -1: all cores)" if name == "n_jobs" else ""
+            raise DataError(f"{name} must be an integer >= {low}{also}, got {value!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise DataError(f"seed must be a non-negative integer, got {seed!r}")
     if not 0 < max_samples < 0.5:

@@ -20,9 +20,11 @@ by EconML (``econml.dml.CausalForestDML``), never a hand-written forest:
 * **Cross-fitted evaluation**: every calibration number uses the *out-of-bag* CATE of each
   patient (from trees whose subsample excluded them, as grf's ``predict()`` without new data)
   and the cross-fitted nuisance predictions; see :mod:`hte_report.exploratory.calibration`.
-* **Reproducible**: ``seed`` seeds the folds, the nuisance forests, the causal forest and the
-  bootstraps: the same data, seed and library versions give identical numbers (tested), for
-  any ``n_jobs``.
+* **Reproducible**: ``seed`` seeds the folds, the nuisance forests, the causal forests and the
+  bootstraps: the same data, seed and library versions give identical numbers (tested) with
+  ``n_jobs=1`` (the default). With ``n_jobs > 1`` scikit-learn and EconML sum the trees'
+  predictions in thread order, so the last bits of the nuisance predictions can change from
+  run to run, and with them an occasional split: faster, but not bit-reproducible.
 
 Outcomes: continuous (CATE as a mean difference), binary 0/1 (CATE as a risk difference;
 the implied risks without and with treatment are ``m(x) - e(x) tau(x)`` and that plus
@@ -379,7 +381,7 @@ def explore(covariates, data: pd.DataFrame, *, treatment: str, outcome: str | No
     seed
         Seeds everything random: same seed, same numbers.
     n_jobs
-        Parallel jobs of the forests (results do not depend on it).
+        Parallel jobs of the forests; only ``n_jobs=1`` (the default) is bit-reproducible.
 
     Returns
     -------
@@ -588,7 +590,7 @@ def explore(covariates, data: pd.DataFrame, *, treatment: str, outcome: str | No
                 "n_groups": int(n_groups), "n_bootstrap": int(n_bootstrap),
                 "propensity": None if propensity is None else float(propensity),
                 "event": event, "horizon": None if horizon is None else float(horizon),
-                "subforest_size": 4, "criterion": "mse",
+                "subforest_size": 4, "criterion": "mse", "n_jobs": int(n_jobs),
                 "nuisance_outcome": "RandomForestRegressor",
                 "nuisance_treatment": type(model_t).__name__}
     return ExploreResult(

@@ -15,8 +15,8 @@ Plan entry (read from ``plan.raw["exploratory"]``)::
       propensity: 0.5                # optional known allocation probability (randomized)
       horizon: 300                   # survival outcomes: RMST horizon (default
                                      # outcome.rmst_tau)
-      n_trees: 2000                  # optional: min_leaf, n_folds, n_groups, n_bootstrap,
-                                     # nuisance_trees
+      n_trees: 2000                  # optional: min_leaf, max_samples, n_folds, n_groups,
+                                     # n_bootstrap, nuisance_trees, n_jobs (1: reproducible)
     seed: 20260101                   # the plan's seed seeds the forest (default 0)
 """
 
@@ -43,7 +43,8 @@ FAMILY = ("The p-values of this section form their own multiplicity family, sepa
 EXPLORE_KEYS = {"covariates": "covariates", "modifiers": "modifiers", "design": "design",
                 "propensity": "propensity", "n_trees": "n_trees", "min_leaf": "min_leaf",
                 "n_folds": "n_folds", "n_groups": "n_groups", "n_bootstrap": "n_bootstrap",
-                "nuisance_trees": "nuisance_trees"}
+                "nuisance_trees": "nuisance_trees", "max_samples": "max_samples",
+                "n_jobs": "n_jobs"}
 
 
 def _num(x: float, digits: int = 3) -> str:
@@ -240,6 +241,7 @@ def explore_section(analysis, with_png: bool = False, result=None) -> Section:
                              outcome=plan.outcome["variable"],
                              control=plan.raw["treatment"]["control"], family=family,
                              seed=plan.seed if plan.seed is not None else 0,
+                             alpha=float(plan.raw.get("alpha") or 0.05),
                              conf_level=plan.conf_level, **kw)
         except (HTEReportError, ValueError, TypeError) as exc:
             return section([Callout("warning", "Exploratory analysis not produced",

@@ -62,10 +62,10 @@ def fits(colon, anorexia):
                                         overall="unadjusted")
     for strategy in ("one-at-a-time", "within-subgroup"):
         out["anorexia", strategy] = _quiet(hr.fit, ANOREXIA, anorexia, treatment="Treat",
-                                           control="Cont", strategy=strategy,
+                                           control="Cont", strategy=strategy, inference="z",
                                            overall=["Prewt"], display_cutpoints={"Prewt": [82]})
     out["anorexia", "unadjusted"] = _quiet(hr.fit, ANOREXIA, anorexia, treatment="Treat",
-                                           control="Cont", overall="unadjusted")
+                                           control="Cont", overall="unadjusted", inference="z")
     return out
 
 
@@ -274,7 +274,8 @@ GLOBAL = json.loads((REF / "global_tests.json").read_text())
 def global_fits(colon, anorexia):
     return {"colon": _quiet(hr.fit, "Surv(time, status) ~ rx * (C(sex) + C(differ) + age) "
                             "+ C(surg)", colon, treatment="rx", control="Obs"),
-            "anorexia": _quiet(hr.fit, ANOREXIA, anorexia, treatment="Treat", control="Cont")}
+            "anorexia": _quiet(hr.fit, ANOREXIA, anorexia, treatment="Treat", control="Cont",
+                               inference="z")}
 
 
 @pytest.mark.parametrize("ref", GLOBAL, ids=lambda r: f"{r['case']}-{r['modifier']}-{r['test']}")

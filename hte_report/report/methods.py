@@ -87,6 +87,18 @@ def _tests_note(res: HTEResult) -> str:
             "and can differ. Logit-model tests are on the odds-ratio scale.")
 
 
+def _inference_words(res: HTEResult) -> str:
+    """Which reference distribution the intervals and tests use."""
+    sub = res.subgroups
+    t = "inference" in sub and (sub.inference.astype(str) == "t").any()
+    if t:
+        return ("Inference: t intervals and p-values with the residual degrees of freedom (F "
+                "for joint tests) for the Gaussian linear model, as R's lm and "
+                "lmtest::coeftest with a sandwich variance; large-sample z and chi-square for "
+                "the other models.")
+    return "Inference is large-sample (z, chi-square)."
+
+
 def _family_blocks(a: PlannedAnalysis) -> list:
     res = a.result
     if res.family == "survival":
@@ -104,7 +116,7 @@ def _family_blocks(a: PlannedAnalysis) -> list:
              "(g-computation): predictions with treatment set to 1 and 0 averaged over the "
              "subgroup's rows and contrasted; delta-method standard errors treat the covariate "
              "distribution as fixed (sample-average effects). Conditional effects are evaluated "
-             "at the reference profile. Inference is large-sample (z, chi-square). "
+             "at the reference profile. " + _inference_words(res) + " "
              "Interaction tests: Wald tests of all treatment × modifier coefficients, likelihood-"
              "ratio tests for likelihood-based models, and Wald tests of equal standardized "
              f"subgroup effects; multiplicity: {res.multiplicity} across pre-specified "

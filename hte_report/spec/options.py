@@ -114,7 +114,7 @@ def check_multiplicity(method: object) -> str:
 
 #: ``inference=None``: per outcome family. z throughout for now; "t" for continuous outcomes
 #: (R's lm convention) is one entry away (see the issue-16 report).
-DEFAULT_INFERENCE = {"continuous": "z", "binary": "z", "count": "z"}
+DEFAULT_INFERENCE = {"continuous": "t", "binary": "z", "count": "z"}  # t as R lm/coeftest
 
 
 def check_inference(inference: object, family: str) -> str:

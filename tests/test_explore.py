@@ -130,6 +130,10 @@ def test_binary_outcome_risk_difference_and_implied_risk_ratio():
     assert any("implied risk ratio" in note for note in res.notes)
     assert res.ate["estimate"].iloc[0] < 0
     assert set(res.importance["variable"]) == {"age", "grp"}
+    from hte_report.report.explore import relative_scale
+
+    (para,) = relative_scale(res)
+    assert para.text.startswith("Relative scale (exploratory): the implied risk ratios")
 
 
 def test_time_to_event_through_rmst_pseudo_observations():

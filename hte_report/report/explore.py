@@ -29,7 +29,7 @@ from scipy import stats
 from hte_report.core.format import fmt_p
 from hte_report.report.model import Bullets, Callout, Figure, Para, Section, Table
 
-__all__ = ["EXPLORE_KEYS", "explore_blocks", "explore_section"]
+__all__ = ["EXPLORE_KEYS", "explore_blocks", "explore_section", "relative_scale"]
 
 TITLE = "Exploratory: data-driven heterogeneity"
 TAG = "Exploratory (hypothesis-generating)"
@@ -66,6 +66,22 @@ def _holm(p: np.ndarray) -> np.ndarray:
     out = np.empty(m)
     out[order] = np.minimum(adj, 1.0)
     return out
+
+
+def relative_scale(res) -> list:
+    """Binary outcomes: a paragraph on the implied risk ratios, with the caveat."""
+    if res.family != "binary" or "rr_implied" not in res.cate:
+        return []
+    rr = res.cate["rr_implied"].dropna()
+    if not len(rr):
+        return []
+    q = np.quantile(rr, [0.25, 0.5, 0.75])
+    return [Para(f"Relative scale (exploratory): the implied risk ratios of the patients have "
+                 f"median {_num(q[1])} (quartiles {_num(q[0])} to {_num(q[2])}; "
+                 f"{len(res.cate) - len(rr)} patients without one). They divide the implied "
+                 "risk with treatment by the implied risk without it, from the forest's "
+                 "risk-difference CATE and its baseline-risk model; they are not a fitted "
+                 "ratio model.")]
 
 
 def explore_blocks(res, with_png: bool = False) -> list:
@@ -175,6 +191,7 @@ def explore_blocks(res, with_png: bool = False) -> list:
                                          "of the causal forest (how often it split on each "
                                          "covariate; not a test of effect modification)",
                                          "explore-importance", png=with_png))
+    blocks.extend(relative_scale(res))
     notes = [n for n in res.notes if not n.startswith("Exploratory, hypothesis-generating")]
     versions = ", ".join(f"{k} {v}" for k, v in res.versions.items())
     blocks.append(Bullets(tuple([*notes, f"Software: {versions}.", NEVER])))

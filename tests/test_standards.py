@@ -173,3 +173,32 @@ def test_modifier_role_keys_are_checked(tmp_path, bad, match):
     plan, _ = _plan_dir(tmp_path, lambda raw: raw["modifiers"][1].update(bad))
     with pytest.raises(PlanError, match=match):
         load_plan(plan)
+
+
+def test_demographic_template_adds_key_modifiers(tmp_path):
+    def edit(raw):
+        raw["demographics"] = {"age": "age", "age_groups": [25, 35], "race": "race"}
+    plan, _ = _plan_dir(tmp_path, edit)
+    p = load_plan(plan)
+    assert p.formula.endswith("+ race + paro + fin:race")
+    race = p.modifier("race")
+    assert race.role == "key" and race.type == "categorical" and "template" in race.rationale
+    assert p.modifier("age").display_cutpoints == (30,)  # the listed modifier wins
+    a = _quiet(hr.fit_plan, p, tmp_path / "rossi.csv")
+    assert "race" in set(a.result.subgroups.modifier) and "race" not in a.result.posthoc
+    rep = _quiet(build_report, a, date="2026-11-30")
+    tab = next(b for b in rep.section("standards").blocks
+               if getattr(b, "name", "") == "crossref").frame.set_index("Item")
+    assert "Race" in tab.loc["P14", "Where answered"]
+
+
+@pytest.mark.parametrize("demo,match", [
+    ({"age_groups": [60]}, "need demographics.age"),
+    ({"age": "age", "age_groups": [70, 60]}, "strictly increasing"),
+    ({"sex": "race", "race": "race"}, "same column"),
+    ({"sex": "arrest"}, "the outcome"),
+])
+def test_demographic_template_is_checked(tmp_path, demo, match):
+    plan, _ = _plan_dir(tmp_path, lambda raw: raw.update(demographics=demo))
+    with pytest.raises(PlanError, match=match):
+        load_plan(plan)

@@ -196,9 +196,8 @@ def crossref_rows(a: PlannedAnalysis, present: dict[str, str]) -> pd.DataFrame:
     plan, res = a.plan, a.result
     planned_path = bool((plan.raw.get("risk_based") or {}).get("planned"))
     reasons = {
-        "P14": "the plan pre-specifies no demographic template; enrolment goals of a Diversity "
-               "Action Plan are outside this report (pre-specified demographic modifiers, if "
-               "any, are in the subgroup section)",
+        "P14": "the plan pre-specifies no demographic modifiers (demographics: template); "
+               "enrolment goals of a Diversity Action Plan are outside this report",
         "P15": "the plan has no risk-based (PATH) analysis",
         "R12": "the plan has no risk-based (PATH) analysis",
     }

@@ -19,6 +19,12 @@ import yaml
 
 from hte_report.core.inference import MULTIPLICITY_METHODS
 from hte_report.errors import FormulaError, PlanError
+from hte_report.spec.demographics import (
+    DEMOGRAPHICS,
+    check_demographics,
+    demographic_modifiers,
+    formula_with,
+)
 from hte_report.spec.formula import check_formula_safety, short
 from hte_report.spec.lock import (
     SCHEMA_VERSION,
@@ -152,6 +158,7 @@ _SCHEMA = {
     "seed": ("int", False, None),
     "modifiers": ("list[map]", True, _MODIFIER),
     "estimand": ("map", False, _ESTIMAND),
+    "demographics": ("map", False, DEMOGRAPHICS),  # spec/demographics.py
     "risk_based": ("map", False, {
         "planned": ("bool", True, None),
         "formula": ("str", False, None),          # outcome ~ covariates, without treatment
@@ -209,7 +216,10 @@ class Plan:
 
     @property
     def formula(self) -> str:
-        return self.raw["model"]["formula"]
+        """The formula fitted: ``model.formula`` plus the treatment interactions of the
+        demographic template's modifiers (``demographics:``) it does not already name."""
+        return formula_with(self.raw["model"]["formula"], self.raw,
+                            demographic_modifiers(self.raw))
 
     @property
     def treatment(self) -> str:
@@ -386,7 +396,7 @@ def load_plan(source: str | Path | dict, encoding: str = "utf-8") -> Plan:
                 raise FormulaError(f"{where}: '{key}': {exc}") from None
     mods = []
     seen = set()
-    for m in raw["modifiers"]:
+    for m in [*raw["modifiers"], *demographic_modifiers(raw)]:
         if m["variable"] in seen:
             raise PlanError(f"{where}: modifier {short(m['variable'])} is listed twice in "
                             "'modifiers'.")
@@ -545,6 +555,7 @@ def _check_values(raw: dict, node, where: str) -> None:
         fail("model.models", str(exc))
     check_survival_outcome(raw, out, fail)
     check_repeated_outcome(raw, out, fail)
+    check_demographics(raw, fail)
     if out.get("exposure") and out["family"] != "count":
         fail("outcome.exposure", f"an exposure (person-time) applies to family 'count' only; "
              f"this outcome's family is {out['family']!r}. Remove outcome.exposure.")
@@ -557,7 +568,7 @@ def _check_values(raw: dict, node, where: str) -> None:
     seed = raw.get("seed")
     if seed is not None and not 0 <= seed < 2**63:
         fail("seed", f"must be an integer from 0 to 2**63 - 1, got {short(seed)}.")
-    if not raw["modifiers"]:
+    if not raw["modifiers"] and not demographic_modifiers(raw):
         fail("modifiers", "lists no modifier; a plan pre-specifies at least one effect "
              "modifier (variable, type, rationale).")
     for i, m in enumerate(raw["modifiers"]):
@@ -611,7 +622,7 @@ def _check_values(raw: dict, node, where: str) -> None:
     if rb.get("method") == "external" and not rb.get("risk_column"):
         fail("risk_based.method", "method 'external' needs risk_based.risk_column (the column "
              "of predicted risks).")
-    names = {m["variable"] for m in raw["modifiers"]}
+    names = {m["variable"] for m in [*raw["modifiers"], *demographic_modifiers(raw)]}
     seen, agreed = set(), set()
     for i, c in enumerate(raw.get("credibility") or []):
         if c["modifier"] not in names:

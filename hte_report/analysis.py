@@ -33,6 +33,9 @@ class PlannedAnalysis:
     result: HTEResult
     posthoc: tuple[HTEResult, ...]
     data: pd.DataFrame
+    # trial.design: observational — g-computation, IPW and AIPW with the plan's confounders
+    # (hte_report.estimation.observational.ObservationalResult); None otherwise
+    observational: object = None
 
 
 def fit_plan(plan: Plan | str, data: object, posthoc: Sequence[str] = (),
@@ -108,7 +111,9 @@ def fit_plan(plan: Plan | str, data: object, posthoc: Sequence[str] = (),
         r = _as_given(r, original, frame)
         r = _with_primary_overall(r, result)
         post.append(r.with_plan({**plan.labels, var: var}, (var,), plan.level_labels))
-    return PlannedAnalysis(plan, result, tuple(post), frame)
+    from hte_report.estimation.observational import fit_observational_plan
+
+    return PlannedAnalysis(plan, result, tuple(post), frame, fit_observational_plan(plan, frame))
 
 
 def _fit_repeated(plan: Plan, frame: pd.DataFrame, posthoc: list, kw: dict) -> PlannedAnalysis:

@@ -413,3 +413,35 @@ def _scale(s: str, th: np.ndarray) -> tuple[float, np.ndarray]:
         return float(np.log(m1 / m0)), np.array([1 / m1, -1 / m0])
     return (float(np.log(m1 / (1 - m1)) - np.log(m0 / (1 - m0))),
             np.array([1 / (m1 * (1 - m1)), -1 / (m0 * (1 - m0))]))
+
+
+def fit_observational_plan(plan, frame: pd.DataFrame) -> ObservationalResult | None:
+    """The observational estimators of a plan with ``trial.design: observational`` (None for
+    other designs and for outcome families other than binary and continuous). The treatment's
+    ``treated``/``control`` codes become 1/0 (other rows are left out); categorical and binary
+    modifiers are the subgroup variables (continuous ones are listed in
+    ``meta["skipped_modifiers"]``); ``propensity`` gives the model, trimming and threshold."""
+    raw = plan.raw
+    if raw["trial"].get("design") != "observational":
+        return None
+    family = plan.outcome["family"]
+    if family not in ("binary", "continuous"):
+        return None
+    t = plan.treatment
+    codes = {raw["treatment"]["treated"]: 1.0, raw["treatment"]["control"]: 0.0}
+    col = frame[t]
+    a = pd.Series(np.nan, index=frame.index)
+    for code, v in codes.items():
+        a = a.mask((col == code) | (col.astype(str) == str(code)), v)
+    data = frame.assign(**{t: a}).loc[a.notna()]
+    mods = [m.variable for m in plan.modifiers if m.analysis == "categorical"]
+    skipped = [m.variable for m in plan.modifiers if m.analysis != "categorical"]
+    ps = raw.get("propensity") or {}
+    res = fit_observational(
+        data, outcome=plan.outcome["variable"], treatment=t,
+        confounders=[str(c) for c in raw["confounders"]], modifiers=mods, family=family,
+        ps_formula=ps.get("formula"), cluster=raw["model"].get("cluster"),
+        trim=ps.get("trim"), threshold=ps.get("threshold", 0.05), conf_level=plan.conf_level)
+    res.meta["skipped_modifiers"] = skipped
+    res.meta["labels"] = dict(plan.labels)
+    return res

@@ -23,8 +23,10 @@ VERDICT_COLOURS = {"adequate": "#000000", "caution": "#E69F00", "violated": "#D5
 SMD_LIMIT = 0.1
 
 
-def _panels(res: ObservationalResult, modifier: str | None) -> list[tuple[str, object, str]]:
-    """(analysis, level, title) of the panels: all patients, then each level of ``modifier``."""
+def _panels(res: ObservationalResult, modifier: str | None,
+            titles=None) -> list[tuple[str, object, str]]:
+    """(analysis, level, title) of the panels: all patients, then each level of ``modifier``
+    (``titles(modifier, level)`` names a level's panel; default ``"modifier = level"``)."""
     out = [("All patients", "All patients", "All patients")]
     if modifier is None:
         return out
@@ -32,7 +34,8 @@ def _panels(res: ObservationalResult, modifier: str | None) -> list[tuple[str, o
         raise DataError(f"{short(modifier)} is not a modifier of this analysis "
                         f"({short(res.meta.get('modifiers', []))}).")
     pos = res.positivity[res.positivity.modifier == modifier]
-    return out + [(modifier, lv, f"{modifier} = {lv}") for lv in pos.level]
+    return out + [(modifier, lv, titles(modifier, lv) if titles else f"{modifier} = {lv}")
+                  for lv in pos.level]
 
 
 def _verdict(res: ObservationalResult, analysis: str, level) -> pd.Series:
@@ -41,13 +44,14 @@ def _verdict(res: ObservationalResult, analysis: str, level) -> pd.Series:
 
 
 def ps_histograms(res: ObservationalResult, modifier: str | None = None, *, bins: int = 25,
-                  ncols: int = 3, arm_labels: tuple[str, str] = ("Treated", "Control")):
+                  ncols: int = 3, arm_labels: tuple[str, str] = ("Treated", "Control"),
+                  titles=None):
     """Mirrored histograms of the propensity score by arm (share of the arm's rows per bin),
     one panel for all patients and one per level of ``modifier``; dashed lines at the
     positivity threshold, the level's verdict in its title."""
     from matplotlib.figure import Figure
 
-    panels = _panels(res, modifier)
+    panels = _panels(res, modifier, titles)
     thr = float(res.meta.get("threshold", 0.05))
     n = len(panels)
     nc = min(ncols, n)
@@ -102,13 +106,13 @@ def _abs_percent():
 
 
 def love_plot(res: ObservationalResult, modifier: str | None = None, *, ncols: int = 3,
-              limit: float = SMD_LIMIT):
+              limit: float = SMD_LIMIT, titles=None):
     """Standardized mean differences (treated minus control, over the unweighted pooled SD) of
     each propensity-model column, unweighted (open circles) and IPW-weighted (filled), one panel
     for all patients and one per level of ``modifier``; dashed lines at ``±limit``."""
     from matplotlib.figure import Figure
 
-    panels = _panels(res, modifier)
+    panels = _panels(res, modifier, titles)
     b = res.balance
     terms = list(dict.fromkeys(b[b.modifier == "All patients"].term))
     if modifier is not None:
@@ -116,7 +120,7 @@ def love_plot(res: ObservationalResult, modifier: str | None = None, *, ncols: i
     n = len(panels)
     nc = min(ncols, n)
     nr = int(np.ceil(n / nc))
-    fig = Figure(figsize=(2.6 * nc + 1.4, (0.16 * len(terms) + 0.9) * nr))
+    fig = Figure(figsize=(2.6 * nc + 1.4, max(2.0, 0.16 * len(terms) + 0.9) * nr))
     axes = fig.subplots(nr, nc, squeeze=False, sharey=True)
     y = np.arange(len(terms))[::-1]
     pos = dict(zip(terms, y))

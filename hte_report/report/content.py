@@ -20,6 +20,7 @@ from hte_report.errors import HTEReportError
 from hte_report.presentation.credibility import iceman, propose_rating
 from hte_report.report.methods import DEPENDENCIES, _appendix, _methods, versions  # noqa: F401
 from hte_report.report.model import Bullets, Callout, Code, Figure, Para, Report, Section, Table  # noqa: F401
+from hte_report.report.observational import observational_section
 from hte_report.report.repeated import is_repeated, trajectory_section
 from hte_report.report.standards import crossref_section, deviation_section, estimand_section
 from hte_report.report.subgroups import _continuous, _credibility, _posthoc, _risk, _subgroups
@@ -117,6 +118,7 @@ def build_report(analysis: PlannedAnalysis, date: str | None = None,
         *([km_section(analysis, with_png)] if survival else []),
         *([trajectory_section(analysis, with_png)] if is_repeated(res) else []),
         _subgroups(analysis, with_png),
+        *filter(None, [observational_section(analysis, with_png)]),
         *([ph_section(analysis, with_png)] if survival else []),
         _continuous(analysis, with_png),
         _risk(analysis, with_png),

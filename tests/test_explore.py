@@ -176,7 +176,7 @@ def test_figures_and_report_section(nsw, tmp_path):
         assert any(t.startswith("Exploratory (hypothesis-generating)") for t in titles)
         fig.savefig(tmp_path / f"{f.__name__}.png", dpi=60)
     sec = explore_section(None, result=nsw)
-    assert isinstance(sec, Section) and sec.id == "explore" and sec.posthoc
+    assert isinstance(sec, Section) and sec.id == "explore" and not sec.posthoc
     captions = [b.caption for b in sec.blocks if isinstance(b, (Table, Figure))]
     assert len(captions) >= 7
     assert all(c.startswith("Exploratory (hypothesis-generating)") for c in captions)

@@ -212,7 +212,9 @@ def explore_section(analysis, with_png: bool = False, result=None) -> Section:
     from hte_report.errors import HTEReportError
 
     def section(blocks) -> Section:
-        return Section(TITLE, tuple(blocks), id="explore", posthoc=True)
+        # planned (pre-specified as exploratory): not the "post hoc, not in the plan" box; the
+        # warning callout that opens the section says exploratory / hypothesis-generating
+        return Section(TITLE, tuple(blocks), id="explore")
 
     if result is None:
         plan = analysis.plan

@@ -30,6 +30,7 @@ _EXPORTS = {
     "explore": "hte_report.exploratory.forest",
     "fit": "hte_report.api",
     "fit_mixed": "hte_report.estimation.mixed",
+    "fit_observational": "hte_report.estimation.observational",
     "fit_plan": "hte_report.analysis",
     "fit_survival": "hte_report.estimation.survival",
     "load_plan": "hte_report.spec.plan",
@@ -41,8 +42,9 @@ _EXPORTS = {
 }
 
 __all__ = ["Cluster", "HTEReportError", "HTEReportWarning", "HTEResult", "bootstrap", "explore",
-           "fit", "fit_mixed", "fit_plan", "fit_survival", "load_plan", "lock_plan",
-           "personalized_benefit", "read_data", "risk_model", "risk_stratified", "__version__"]
+           "fit", "fit_mixed", "fit_observational", "fit_plan", "fit_survival", "load_plan",
+           "lock_plan", "personalized_benefit", "read_data", "risk_model", "risk_stratified",
+           "__version__"]
 
 
 def __getattr__(name: str):
@@ -72,6 +74,7 @@ if TYPE_CHECKING:  # static analysers and IDEs see the eager imports
     from hte_report.errors import HTEReportError, HTEReportWarning
     from hte_report.estimation.bootstrap import bootstrap
     from hte_report.estimation.mixed import fit_mixed
+    from hte_report.estimation.observational import fit_observational
     from hte_report.estimation.survival import fit_survival
     from hte_report.exploratory.forest import explore
     from hte_report.path.benefit import risk_stratified

@@ -233,6 +233,8 @@ def test_section_from_a_plan_reads_the_exploratory_entry(nsw):
     ({"family": "binary"}, DataError, "not coded 0/1"),
     ({"max_samples": 0.8}, DataError, "honest"),
     ({"n_jobs": 0}, DataError, "all cores"),
+    ({"max_samples": "0.3"}, DataError, "must be a number"),
+    ({"modifiers": ["treat"]}, FormulaError, "modifier 'treat' is the"),
     ({"outcome": "treat"}, FormulaError, "same column"),
 ])
 def test_bad_input_gets_a_clear_error(kwargs, error, words):

@@ -416,6 +416,14 @@ def explore(covariates, data: pd.DataFrame, *, treatment: str, outcome: str | No
             raise FormulaError(f"the {role} {col!r} cannot also be a covariate")
     if outcome == treatment:
         raise FormulaError("the outcome and the treatment are the same column")
+    for m in modifiers:
+        if m in (outcome, treatment, event):
+            raise FormulaError(f"modifier {m!r} is the outcome, the treatment or the event "
+                               "column")
+    dup = sorted({str(c) for c in data.columns[data.columns.duplicated()]}
+                 & {outcome, treatment, *names, *modifiers, *([event] if event else [])})
+    if dup:
+        raise DataError(f"columns appear more than once in the data: {dup}")
     if design not in ("randomized", "observational"):
         raise DataError(f"design={design!r}: use 'randomized' or 'observational'")
     if propensity is not None:
@@ -435,6 +443,10 @@ def explore(covariates, data: pd.DataFrame, *, treatment: str, outcome: str | No
             raise DataError(f"{name} must be an integer >= {low}{also}, got {value!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise DataError(f"seed must be a non-negative integer, got {seed!r}")
+    for name, value in (("max_samples", max_samples), ("conf_level", conf_level),
+                        ("alpha", alpha)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
+            raise DataError(f"{name} must be a number, got {value!r}")
     if not 0 < max_samples < 0.5:
         raise DataError(f"max_samples must be in (0, 0.5) for an honest forest, got "
                         f"{max_samples!r}")

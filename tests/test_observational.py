@@ -31,9 +31,12 @@ def nhefs():
 def fits(nhefs):
     out = {}
     for y in ("wt82_71", "death"):
-        for cl in (None, "cl"):
-            out[y, cl] = fit_observational(nhefs, outcome=y, treatment="qsmk", confounders=CONF,
-                                           modifiers=["sex", "race"], cluster=cl)
+        out[y, None] = fit_observational(nhefs, outcome=y, treatment="qsmk", confounders=CONF,
+                                         modifiers=["sex", "race"])
+    # the cluster-robust cases of the reference: MD by sex, RD/RR/OR by race
+    for y, m in (("wt82_71", "sex"), ("death", "race")):
+        out[y, "cl"] = fit_observational(nhefs, outcome=y, treatment="qsmk", confounders=CONF,
+                                         modifiers=[m], cluster="cl")
     return out
 
 
@@ -125,7 +128,7 @@ def test_simulation_double_robustness():
 
 def test_small_coverage():
     cover = {k: 0 for k in ("gcomp", "ipw", "aipw")}
-    reps = 30
+    reps = 20
     for s in range(reps):
         d, _ = _sim(2000, 100 + s)
         e = fit_observational(d, outcome="y", treatment="a", confounders=["x", "I(x**2)"],
@@ -220,3 +223,27 @@ def test_separation_is_a_model_error():
     d = pd.DataFrame({"y": [0, 1] * 20, "a": [0] * 20 + [1] * 20, "x": np.arange(40.0)})
     with pytest.raises(ModelError, match="separates|could not"):
         fit_observational(d, outcome="y", treatment="a", confounders=["x"])
+
+
+def test_e_values_closed_form(fits):
+    from hte_report.estimation.evalues import as_risk_ratio, e_value, e_value_ci
+
+    # VanderWeele & Ding (2017), Ann Intern Med: RR 3.9 (1.8 to 8.7) -> 7.26 and 3.0
+    assert e_value(3.9) == pytest.approx(3.9 + np.sqrt(3.9 * 2.9)) == pytest.approx(7.26, abs=0.01)
+    assert e_value_ci(3.9, 1.8, 8.7) == pytest.approx(3.0)
+    assert e_value(0.8) == pytest.approx(1.81, abs=0.005)
+    assert e_value_ci(0.8, 0.71, 0.91) == pytest.approx(1.43, abs=0.005)
+    assert e_value_ci(1.2, 0.9, 1.5) == 1.0
+    assert as_risk_ratio("OR", 4.0, 2.0, 9.0, risk0=0.3) == (2.0, np.sqrt(2.0), 3.0)
+    assert as_risk_ratio("OR", 4.0, 2.0, 9.0, risk0=0.05) == (4.0, 2.0, 9.0)
+    e = fits["death", None].effects
+    rr = e[e.scale == "RR"]
+    for r in rr.itertuples():
+        assert r.e_value == pytest.approx(e_value(r.estimate))
+        assert r.e_value_ci == pytest.approx(e_value_ci(r.estimate, r.conf_low, r.conf_high))
+    assert e[e.scale == "RD"].e_value.isna().all()
+    md = fits["wt82_71", None].effects
+    row = md[(md.modifier == "All patients") & (md.estimator == "ipw")].iloc[0]
+    d = pd.read_csv(REF / "data" / "nhefs.csv")
+    sd = d.wt82_71.std(ddof=1)
+    assert row.e_value == pytest.approx(e_value(np.exp(0.91 * row.estimate / sd)))

@@ -74,7 +74,9 @@ def test_plan_routes_to_observational_and_report_section():
     tables = {b.name: b for b in sec.blocks if isinstance(b, Table)}
     assert {"observational-roles", "observational-positivity", "observational-effects-RD",
             "observational-effects-RR", "observational-effects-OR",
-            "observational-heterogeneity"} <= set(tables)
+            "observational-heterogeneity", "observational-evalues"} <= set(tables)
+    ev = tables["observational-evalues"].frame
+    assert len(ev) == 4 and "AIPW (doubly robust)" in ev.columns
     eff = tables["observational-effects-RD"].frame
     assert {"g-computation (outcome regression)", "IPW (Hájek, stabilized weights)",
             "AIPW (doubly robust)"} <= set(eff.columns)

@@ -44,6 +44,7 @@ from scipy import stats
 
 from ..errors import DataError, FormulaError, ModelError, short
 from ..spec.formula import check_formula_safety, quote_name
+from .evalues import add_e_values
 from .observational_core import (
     Design,
     build_designs,
@@ -68,8 +69,9 @@ class ObservationalResult:
 
     ``effects``: one row per estimator x modifier x level x scale (``estimator, modifier, level,
     scale, estimate, std_error, conf_low, conf_high, statistic, p_value, mu1, mu0, n,
-    n_treated, n_control, n_trimmed, positivity, note, ps_formula, outcome_formula``);
-    ratio-scale ``std_error`` is that of the log ratio. ``heterogeneity``: Wald tests of equal
+    n_treated, n_control, n_trimmed, positivity, note, ps_formula, outcome_formula, e_value,
+    e_value_ci``); ratio-scale ``std_error`` is that of the log ratio; E-values as
+    :mod:`~hte_report.estimation.evalues`. ``heterogeneity``: Wald tests of equal
     effects across a modifier's levels per estimator and scale. ``positivity``: one row per
     modifier x level. ``balance``: standardized mean differences of each propensity-model
     column before and after weighting. ``scores``: the propensity score of every analysed row
@@ -216,10 +218,12 @@ def fit_observational(
 
     z = stats.norm.ppf(0.5 + conf_level / 2)
     eff, het, pos, bal, sc = [], [], [], [], []
+    sds: dict = {}
     analyses = [(None, OVERALL)] + [(m, m) for m in mods]
     for mod, label in analyses:
         d = build_designs(df, outcome, treatment, ps_rhs, adj, mod, cluster, keep=keep)
         levels_trimmed = _trimmed_counts(df, mod, trimmed)
+        sds[mod or OVERALL] = float(np.std(d.y, ddof=1)) if len(d.y) > 1 else np.nan
         _analyse(d, mod, label, family, est, z, threshold, max_outside, levels_trimmed,
                  eff, het, pos, bal, sc)
     meta = {
@@ -230,7 +234,7 @@ def fit_observational(
         "roles": _roles(conf, mods),
     }
     return ObservationalResult(
-        effects=pd.DataFrame(eff), heterogeneity=pd.DataFrame(het),
+        effects=add_e_values(pd.DataFrame(eff), sds), heterogeneity=pd.DataFrame(het),
         positivity=pd.DataFrame(pos), balance=pd.DataFrame(bal),
         scores=pd.concat(sc, ignore_index=True) if sc else pd.DataFrame(), meta=meta)
 

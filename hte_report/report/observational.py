@@ -121,6 +121,15 @@ def observational_section(a: PlannedAnalysis, png: bool = False) -> Section | No
             f"{100 * m['conf_level']:g}% confidence intervals, by estimator: "
             + "; ".join(f"{ESTIMATOR_LABELS[k]}" for k in m["estimators"]) + "."),
             notes=_notes(res), group="Subgroup", name=f"observational-effects-{scale}"))
+    ev_scale = "RR" if m["family"] == "binary" else "MD"
+    blocks.append(Table(_evalue_frame(plan, res, ev_scale), (
+        "Sensitivity to unmeasured confounding: E-values (VanderWeele & Ding 2017) — the "
+        "minimum risk ratio an unmeasured confounder would need with both treatment and "
+        "outcome, beyond the measured confounders, to explain away the estimate (and, in "
+        "brackets, to move the confidence interval to include no effect; 1 when it already "
+        "does)" + ("." if ev_scale == "RR" else ", from the mean difference as RR = "
+                   "exp(0.91 MD / SD(outcome)).")),
+        group="Subgroup", name="observational-evalues"))
     if len(res.heterogeneity):
         h = res.heterogeneity
         blocks.append(Table(pd.DataFrame({
@@ -201,3 +210,16 @@ def _positivity_frame(plan, res) -> pd.DataFrame:
         "Trimmed": p.n_trimmed,
         "Verdict": p.verdict,
     })
+
+
+def _evalue_frame(plan, res, scale: str) -> pd.DataFrame:
+    e = res.effects[res.effects.scale == scale]
+    rows = []
+    for (mod, lv), g in e.groupby(["modifier", "level"], sort=False):
+        row = {"Subgroup": _mod(plan, mod), "Level": _level(plan, mod, lv)}
+        for r in g.itertuples():
+            row[ESTIMATOR_LABELS[r.estimator]] = (
+                f"{r.e_value:.2f} ({r.e_value_ci:.2f})" if np.isfinite(r.e_value)
+                else "not estimable")
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -15,6 +15,7 @@ from hte_report.data.prepare import read_data
 from hte_report.errors import PlanError, PostHocWarning
 from hte_report.estimation.strategy import fit_by_strategy
 from hte_report.results.result import HTEResult
+from hte_report.spec.analysis_set import select
 from hte_report.spec.formula import quote_name, short
 from hte_report.spec.plan import Plan, load_plan
 from hte_report.spec.plan_data import check_plan_against_data
@@ -52,6 +53,10 @@ def fit_plan(plan: Plan | str, data: object, posthoc: Sequence[str] = (),
         plan = load_plan(plan)
     frame = read_data_file(data, encoding)
     check_plan_against_data(plan, frame)
+    given = frame
+    with warnings.catch_warnings():  # check_plan_against_data has warned already
+        warnings.simplefilter("ignore")
+        frame, selection = select(plan.raw, frame)  # the plan's analysis set
     if isinstance(posthoc, str):
         posthoc = [p.strip() for p in posthoc.split(",") if p.strip()]
     posthoc = list(dict.fromkeys(posthoc))
@@ -65,7 +70,7 @@ def fit_plan(plan: Plan | str, data: object, posthoc: Sequence[str] = (),
             raise PlanError(f"post hoc modifier {short(var)} is {roles[var]}; it cannot also be "
                             "an effect modifier.")
     raw = plan.raw
-    original = frame
+    original = given
     formula, frame = survival_formula(plan, frame)
     kw = dict(
         treatment=plan.treatment,
@@ -76,7 +81,7 @@ def fit_plan(plan: Plan | str, data: object, posthoc: Sequence[str] = (),
     )
     out = plan.outcome
     if out["family"] == "repeated":
-        return _fit_repeated(plan, frame, posthoc, kw)
+        return _fit_repeated(plan, frame, posthoc, kw, given, selection)
     if out["family"] == "survival":
         kw.update(ties=out.get("ties", "efron"), horizons=out.get("horizons"),
                   rmst_tau=out.get("rmst_tau"))
@@ -94,7 +99,7 @@ def fit_plan(plan: Plan | str, data: object, posthoc: Sequence[str] = (),
     kw["overall"] = plan.overall_analysis
     result = fit_by_strategy(formula, frame, strategy=plan.strategy,
                              display_cutpoints=plan.display_cutpoints or None, **kw)
-    result = _as_given(result, original, frame)
+    result = _as_given(result, original, frame, selection)
     extra = [m for m in result.modifiers if plan.modifier(m) is None]
     result = result.with_plan(plan.labels, tuple(extra), plan.level_labels)
     post = []
@@ -108,7 +113,7 @@ def fit_plan(plan: Plan | str, data: object, posthoc: Sequence[str] = (),
         term = _posthoc_term(frame, var)
         r = fit_by_strategy(posthoc_formula(formula, plan, frame, term, var), frame,
                             strategy="one-at-a-time", **kw)
-        r = _as_given(r, original, frame)
+        r = _as_given(r, original, frame, selection)
         r = _with_primary_overall(r, result)
         post.append(r.with_plan({**plan.labels, var: var}, (var,), plan.level_labels))
     from hte_report.estimation.observational import fit_observational_plan
@@ -116,7 +121,8 @@ def fit_plan(plan: Plan | str, data: object, posthoc: Sequence[str] = (),
     return PlannedAnalysis(plan, result, tuple(post), frame, fit_observational_plan(plan, frame))
 
 
-def _fit_repeated(plan: Plan, frame: pd.DataFrame, posthoc: list, kw: dict) -> PlannedAnalysis:
+def _fit_repeated(plan: Plan, frame: pd.DataFrame, posthoc: list, kw: dict,
+                  given: pd.DataFrame, selection: list) -> PlannedAnalysis:
     """A repeated-measures plan: :func:`~hte_report.estimation.mixed.fit_mixed` with the plan's
     subject, time, estimand and working models; post hoc modifiers one at a time as
     ``y ~ treat * time * modifier + adjustment``."""
@@ -126,6 +132,7 @@ def _fit_repeated(plan: Plan, frame: pd.DataFrame, posthoc: list, kw: dict) -> P
 
     opts = {**kw, **mixed_options(plan.raw), "overall": plan.overall_analysis}
     result = fit_mixed(plan.formula, frame, strategy=plan.strategy, **opts)
+    result = _as_given(result, given, frame, selection)
     extra = [m for m in result.modifiers if plan.modifier(m) is None]
     result = result.with_plan(plan.labels, tuple(extra), plan.level_labels)
     time = opts["time"]
@@ -146,7 +153,7 @@ def _fit_repeated(plan: Plan, frame: pd.DataFrame, posthoc: list, kw: dict) -> P
         rhs = formula_text(adj) + f" + {term} + {quote_name(plan.treatment)}:{term} + " \
             f"{quote_name(time)}:{term} + {quote_name(plan.treatment)}:{quote_name(time)}:{term}"
         r = fit_mixed(f"{lhs} ~ {rhs}", frame, strategy="one-at-a-time", **opts)
-        r = _with_primary_overall(r, result)
+        r = _with_primary_overall(_as_given(r, given, frame, selection), result)
         post.append(r.with_plan({**plan.labels, var: var}, (var,), plan.level_labels))
     return PlannedAnalysis(plan, result, tuple(post), frame)
 
@@ -207,15 +214,21 @@ def survival_formula(plan: Plan, frame: pd.DataFrame) -> tuple[str, pd.DataFrame
     return f"Surv({time}, {name}) ~{rhs}", frame.assign(**{name: 1 - v})
 
 
-def _as_given(result: HTEResult, original: pd.DataFrame, fitted: pd.DataFrame) -> HTEResult:
-    """The result with the hash of the data as given (not of a derived event column)."""
-    if fitted is original:
+def _as_given(result: HTEResult, original: pd.DataFrame, fitted: pd.DataFrame,
+              selection: list = ()) -> HTEResult:
+    """The result with the hash of the data as given (not of the plan's analysis set or a
+    derived event column), and the analysis set's selection steps in ``meta``."""
+    if fitted is original and not selection:
         return result
-    from dataclasses import replace
+    from dataclasses import asdict, replace
 
     from hte_report.data.prepare import dataset_sha256
 
-    return replace(result, data_sha256=dataset_sha256(original))
+    meta = dict(result.meta or {})
+    if selection:
+        meta["analysis_set"] = [asdict(s) for s in selection]
+        meta["rows_given"] = int(len(original))
+    return replace(result, data_sha256=dataset_sha256(original), meta=meta)
 
 
 def _with_primary_overall(post: HTEResult, primary: HTEResult) -> HTEResult:

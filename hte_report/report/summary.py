@@ -156,8 +156,19 @@ def _population(a: PlannedAnalysis) -> Section:
         arms["Visits analysed"] = [str(int(v)) for v in _visits(a, rm)] + [str(res.n_analysed)]
     ex = res.exclusions.copy()
     ex = ex[ex.n_missing > 0]
-    blocks = [
-        Para(a.plan.raw["population"]),
+    blocks = [Para(a.plan.raw["population"])]
+    steps = (res.meta or {}).get("analysis_set") or []
+    if steps:
+        blocks.append(Table(pd.DataFrame({
+            "Step": [st["step"] for st in steps], "Rule (plan: analysis_set)":
+                [st["rule"] for st in steps],
+            "Rows before": [str(st["rows_before"]) for st in steps],
+            "Rows kept": [str(st["rows_kept"]) for st in steps],
+            "Rows removed": [str(st["rows_before"] - st["rows_kept"]) for st in steps]}),
+            "Analysis set: rows selected by the plan", name="analysis-set",
+            notes=(f"Rows in the data as given: {res.meta.get('rows_given')}. The data hash "
+                   "in this report is of the data as given.",)))
+    blocks += [
         Table(arms, "Participants analysed by arm", name="arms"),
         Table(baseline_table(a), "Baseline characteristics of analysed participants by arm",
               notes=("Mean (SD) for continuous variables; n (%) for categorical ones.",),

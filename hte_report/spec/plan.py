@@ -19,6 +19,7 @@ import yaml
 
 from hte_report.core.inference import MULTIPLICITY_METHODS
 from hte_report.errors import FormulaError, PlanError
+from hte_report.spec.analysis_set import ANALYSIS_SET, parse_filter
 from hte_report.spec.demographics import (
     DEMOGRAPHICS,
     check_demographics,
@@ -159,6 +160,7 @@ _SCHEMA = {
     "modifiers": ("list[map]", True, _MODIFIER),
     "estimand": ("map", False, _ESTIMAND),
     "demographics": ("map", False, DEMOGRAPHICS),  # spec/demographics.py
+    "analysis_set": ("map", False, ANALYSIS_SET),  # spec/analysis_set.py
     "risk_based": ("map", False, {
         "planned": ("bool", True, None),
         "formula": ("str", False, None),          # outcome ~ covariates, without treatment
@@ -556,6 +558,12 @@ def _check_values(raw: dict, node, where: str) -> None:
     check_survival_outcome(raw, out, fail)
     check_repeated_outcome(raw, out, fail)
     check_demographics(raw, fail)
+    aset = raw.get("analysis_set") or {}
+    if aset.get("filter"):
+        try:
+            parse_filter(aset["filter"])
+        except PlanError as exc:
+            fail("analysis_set.filter", str(exc))
     if out.get("exposure") and out["family"] != "count":
         fail("outcome.exposure", f"an exposure (person-time) applies to family 'count' only; "
              f"this outcome's family is {out['family']!r}. Remove outcome.exposure.")

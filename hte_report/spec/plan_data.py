@@ -106,7 +106,25 @@ def check_plan_against_data(plan: Plan, data) -> None:
             used_columns(list(rparsed.rhs), columns)
         except (FormulaError, PlanError) as exc:
             raise PlanError(f"risk_based.formula: {exc}") from None
+    aset = plan.raw.get("analysis_set") or {}
+    for key, col in (("analysis_set.subject", aset.get("subject")),
+                     ("analysis_set.parameter.column",
+                      (aset.get("parameter") or {}).get("column", "PARAMCD")
+                      if aset.get("parameter") else None)):
+        if col and col not in columns:
+            raise PlanError(f"plan key '{key}' names column {short(col)}, which is not in the "
+                            "data.")
+    if aset.get("filter"):
+        from hte_report.spec.analysis_set import filter_columns
+
+        missing = [c for c in filter_columns(aset["filter"]) if c not in columns]
+        if missing:
+            raise PlanError(f"analysis_set.filter names {short(missing)}, which are not columns "
+                            "of the data.")
     if frame is not None:
+        from hte_report.spec.analysis_set import select
+
+        frame, _ = select(plan.raw, frame)
         _check_values_in_data(plan, frame)
 
 

@@ -37,6 +37,8 @@ def fits(nhefs):
     for y, m in (("wt82_71", "sex"), ("death", "race")):
         out[y, "cl"] = fit_observational(nhefs, outcome=y, treatment="qsmk", confounders=CONF,
                                          modifiers=[m], cluster="cl")
+    out["wt82_71", "trim"] = fit_observational(nhefs, outcome="wt82_71", treatment="qsmk",
+                                               confounders=CONF, modifiers=["sex"], trim="crump")
     return out
 
 
@@ -44,8 +46,14 @@ def test_against_r_reference(fits):
     ref = json.loads((REF / "observational.json").read_text())
     checked = 0
     for case in ref["cases"]:
-        res = fits[case["outcome"], "cl" if case["cluster"] else None]
+        trimmed = isinstance(case.get("trim"), (int, float))
+        key = "trim" if trimmed else "cl" if case["cluster"] else None
+        res = fits[case["outcome"], key]
         e = res.effects
+        if key == "trim":
+            assert res.meta["trim_alpha"] == pytest.approx(case["trim"], rel=1e-6)
+            n = res.positivity.query("modifier == 'All patients'").n.iloc[0]
+            assert n == case["n"] == 1566 - res.meta["n_trimmed"]
         for r in case["rows"]:
             lv = r["level"] if case["modifier"] == "All patients" else int(r["level"])
             row = e[(e.estimator == r["estimator"]) & (e.modifier == case["modifier"])
@@ -55,7 +63,7 @@ def test_against_r_reference(fits):
             for col in ("estimate", "std_error", "mu1", "mu0"):
                 assert row[col] == pytest.approx(r[col], rel=1e-6, abs=1e-12), (case, r, col)
             checked += 1
-    assert checked == (3 + 6 + 6) + (9 + 18 + 18) + 6 + 18
+    assert checked == (3 + 6 + 6) + (9 + 18 + 18) + 6 + 18 + (3 + 6)
 
 
 def test_whatif_numbers_and_frames(fits):

@@ -14,20 +14,22 @@
 #   * sandwich: the estimating functions psi(theta) of theta = (gamma, beta, means) written out
 #     here, the bread by numerical differentiation (numDeriv::jacobian, Richardson) of
 #     sum_i psi_i(theta), the meat sum_i psi_i psi_i' (clustered: sum over clusters of the
-#     cluster sums' outer products), V = J^-1 B J^-T; effects by the delta method.
+#     cluster sums' outer products), V = J^-1 B J^-T; effects by the delta method;
+#   * Crump et al. (2009) trimming (alpha from the overall propensity model, the rows outside
+#     [alpha, 1 - alpha] dropped, every model refitted) for the continuous outcome.
 #
 # Run from the repository root: Rscript tests/reference/observational.R
 #   -> tests/reference/observational.json
 suppressPackageStartupMessages({library(survey); library(numDeriv); library(jsonlite)})
 
-d <- read.csv("tests/reference/data/nhefs.csv")
-d$cl <- d$seqn %% 40     # an arbitrary grouping, to check the cluster-robust meat
+d_all <- read.csv("tests/reference/data/nhefs.csv")
+d_all$cl <- d_all$seqn %% 40     # an arbitrary grouping, to check the cluster-robust meat
 conf <- c("sex", "race", "age", "I(age^2)", "factor(education)", "smokeintensity",
           "I(smokeintensity^2)", "smokeyrs", "I(smokeyrs^2)", "factor(exercise)",
           "factor(active)", "wt71", "I(wt71^2)")
 expit <- function(x) 1 / (1 + exp(-x))
 
-run <- function(y, mod, binary, cluster = FALSE) {
+run <- function(y, mod, binary, cluster = FALSE, d = d_all, trim = NULL) {
   ps_f <- as.formula(paste("qsmk ~", paste(conf, collapse = " + ")))
   if (is.null(mod)) {
     out_rhs <- paste(c("qsmk", conf), collapse = " + ")
@@ -109,13 +111,35 @@ run <- function(y, mod, binary, cluster = FALSE) {
     }
   }
   list(outcome = y, modifier = if (is.null(mod)) "All patients" else mod, cluster = cluster,
-       rows = rows)
+       trim = trim, n = nrow(d), rows = rows)
 }
+
+# Crump, Hotz, Imbens & Mitnik (2009): alpha from the overall propensity model,
+# 1/(alpha (1 - alpha)) = gamma where gamma = 2 E[h | h <= gamma], h = 1/(e (1 - e)); the rows
+# with alpha <= e <= 1 - alpha are kept and every model is refitted on them.
+crump <- function(d) {
+  e <- fitted(glm(as.formula(paste("qsmk ~", paste(conf, collapse = " + "))), data = d,
+                  family = binomial(), control = glm.control(epsilon = 1e-14, maxit = 100)))
+  h <- sort(1 / (e * (1 - e)))
+  if (max(h) <= 2 * mean(h)) return(list(alpha = 0, keep = rep(TRUE, nrow(d))))
+  gam <- NA
+  for (k in seq_along(h)) {
+    g <- 2 * mean(h[1:k])
+    nxt <- if (k < length(h)) h[k + 1] else Inf
+    if (h[k] <= g && g < nxt) { gam <- g; break }
+  }
+  alpha <- 0.5 - sqrt(0.25 - 1 / gam)
+  list(alpha = alpha, keep = e >= alpha & e <= 1 - alpha)
+}
+cr <- crump(d_all)
+d_trim <- d_all[cr$keep, ]
 
 out <- list(
   run("wt82_71", NULL, FALSE), run("wt82_71", "sex", FALSE), run("wt82_71", "race", FALSE),
   run("death", NULL, TRUE), run("death", "sex", TRUE), run("death", "race", TRUE),
-  run("wt82_71", "sex", FALSE, cluster = TRUE), run("death", "race", TRUE, cluster = TRUE))
+  run("wt82_71", "sex", FALSE, cluster = TRUE), run("death", "race", TRUE, cluster = TRUE),
+  run("wt82_71", NULL, FALSE, d = d_trim, trim = cr$alpha),
+  run("wt82_71", "sex", FALSE, d = d_trim, trim = cr$alpha))
 write_json(list(R = R.version.string, survey = as.character(packageVersion("survey")),
                 numDeriv = as.character(packageVersion("numDeriv")), cases = out),
            "tests/reference/observational.json", digits = NA, auto_unbox = TRUE, pretty = TRUE)

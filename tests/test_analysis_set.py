@@ -116,3 +116,17 @@ def test_filter_semantics():
     assert rows("not B < 2") == [1, 2, 3]      # not (missing < 2) is selected: stated in docs
     assert rows("A in ['N', 'Y'] and B < 3") == [0, 1]
     assert rows("1 < B < 3") == [1]
+
+
+def test_adam_example_reads_from_xpt_and_checks():
+    from hte_report.data.prepare import read_data
+
+    here = ACTG.parent / "actg320_adam"
+    d = read_data(here / "adtte.xpt")
+    assert d.TRT01P.map(type).eq(str).all()  # text, never bytes
+    plan = load_plan(here / "plan.yaml")
+    assert plan.lock_status() == "matches"
+    check_plan_against_data(plan, d)
+    rows, steps = select(plan.raw, d)
+    assert len(rows) == 1151 and [s.rows_kept for s in steps] == [1151, 1151, 1151]
+    assert {m.variable for m in plan.modifiers} == {"CD4BL", "KARNOF", "SEX", "AGE"}

@@ -44,7 +44,7 @@ def fits(nhefs):
 
 def test_against_r_reference(fits):
     ref = json.loads((REF / "observational.json").read_text())
-    checked = 0
+    checked = checked_i = 0
     for case in ref["cases"]:
         trimmed = isinstance(case.get("trim"), (int, float))
         key = "trim" if trimmed else "cl" if case["cluster"] else None
@@ -63,7 +63,17 @@ def test_against_r_reference(fits):
             for col in ("estimate", "std_error", "mu1", "mu0"):
                 assert row[col] == pytest.approx(r[col], rel=1e-6, abs=1e-12), (case, r, col)
             checked += 1
+        for r in case.get("interactions") or []:
+            i = res.interactions
+            row = i[(i.estimator == r["estimator"]) & (i.modifier == case["modifier"])
+                    & (i.scale == r["scale"])]
+            assert len(row) == 1 and row.level.iloc[0] == int(r["level"])
+            assert row.reference.iloc[0] == int(r["reference"])
+            for col in ("estimate", "std_error"):
+                assert row[col].iloc[0] == pytest.approx(r[col], rel=1e-6), (case, r, col)
+            checked_i += 1
     assert checked == (3 + 6 + 6) + (9 + 18 + 18) + 6 + 18 + (3 + 6)
+    assert checked_i == 3 * (1 + 1 + 3 + 3 + 1 + 3 + 1)
 
 
 def test_whatif_numbers_and_frames(fits):

@@ -74,7 +74,12 @@ def test_plan_routes_to_observational_and_report_section():
     tables = {b.name: b for b in sec.blocks if isinstance(b, Table)}
     assert {"observational-roles", "observational-positivity", "observational-effects-RD",
             "observational-effects-RR", "observational-effects-OR",
-            "observational-heterogeneity", "observational-evalues"} <= set(tables)
+            "observational-heterogeneity", "observational-evalues",
+            "observational-interactions"} <= set(tables)
+    inter = obs.interactions
+    assert len(inter) == 3 * 3 * 2 and set(inter.reference) == {0}
+    rr = inter[inter.scale == "RR"]
+    assert rr.e_value.notna().all() and inter[inter.scale == "RD"].e_value.isna().all()
     ev = tables["observational-evalues"].frame
     assert len(ev) == 4 and "AIPW (doubly robust)" in ev.columns
     eff = tables["observational-effects-RD"].frame

@@ -44,7 +44,7 @@ from scipy import stats
 
 from ..errors import DataError, FormulaError, ModelError, short
 from ..spec.formula import check_formula_safety, quote_name
-from .evalues import add_e_values
+from .evalues import add_e_values, e_value, e_value_ci
 from .observational_core import (
     Design,
     build_designs,
@@ -75,7 +75,9 @@ class ObservationalResult:
     effects across a modifier's levels per estimator and scale. ``positivity``: one row per
     modifier x level. ``balance``: standardized mean differences of each propensity-model
     column before and after weighting. ``scores``: the propensity score of every analysed row
-    per analysis (for the overlap figures).
+    per analysis (for the overlap figures). ``interactions``: each level against the first
+    estimable level, per estimator and scale — difference of RDs / MDs, ratio of RRs / ORs —
+    with the E-value of the ratio of RRs.
     """
 
     effects: pd.DataFrame
@@ -83,6 +85,7 @@ class ObservationalResult:
     positivity: pd.DataFrame
     balance: pd.DataFrame
     scores: pd.DataFrame
+    interactions: pd.DataFrame = field(default_factory=pd.DataFrame)
     meta: dict = field(default_factory=dict)
 
 
@@ -217,7 +220,7 @@ def fit_observational(
     keep = ~trimmed
 
     z = stats.norm.ppf(0.5 + conf_level / 2)
-    eff, het, pos, bal, sc = [], [], [], [], []
+    eff, het, pos, bal, sc, inter = [], [], [], [], [], []
     sds: dict = {}
     analyses = [(None, OVERALL)] + [(m, m) for m in mods]
     for mod, label in analyses:
@@ -225,7 +228,7 @@ def fit_observational(
         levels_trimmed = _trimmed_counts(df, mod, trimmed)
         sds[mod or OVERALL] = float(np.std(d.y, ddof=1)) if len(d.y) > 1 else np.nan
         _analyse(d, mod, label, family, est, z, threshold, max_outside, levels_trimmed,
-                 eff, het, pos, bal, sc)
+                 eff, het, pos, bal, sc, inter)
     meta = {
         "outcome": outcome, "treatment": treatment, "confounders": conf, "outcome_terms": adj,
         "modifiers": mods, "family": family, "estimators": est, "ps_formula": ps_rhs.strip(),
@@ -236,7 +239,8 @@ def fit_observational(
     return ObservationalResult(
         effects=add_e_values(pd.DataFrame(eff), sds), heterogeneity=pd.DataFrame(het),
         positivity=pd.DataFrame(pos), balance=pd.DataFrame(bal),
-        scores=pd.concat(sc, ignore_index=True) if sc else pd.DataFrame(), meta=meta)
+        scores=pd.concat(sc, ignore_index=True) if sc else pd.DataFrame(),
+        interactions=pd.DataFrame(inter), meta=meta)
 
 
 def _roles(conf: list[str], mods: list[str]) -> dict[str, str]:
@@ -315,7 +319,7 @@ def smd_rows(X: np.ndarray, names: list[str], a: np.ndarray, e: np.ndarray) -> l
 
 
 def _analyse(d: Design, mod, label, family, est, z, threshold, max_outside, levels_trimmed,
-             eff, het, pos, bal, sc) -> None:
+             eff, het, pos, bal, sc, inter) -> None:
     a = d.a
     gvals = d.groups
     levels = list(d.levels)
@@ -375,7 +379,7 @@ def _analyse(d: Design, mod, label, family, est, z, threshold, max_outside, leve
                                std_error=se, conf_low=np.exp(lo) if ratio else lo,
                                conf_high=np.exp(hi) if ratio else hi, statistic=stat,
                                p_value=float(2 * stats.norm.sf(abs(stat))))
-                    per_scale[s].append((val, grad, (i1, i0)))
+                    per_scale[s].append((val, grad, (i1, i0), lv))
                 else:
                     row.update(mu1=np.nan, mu0=np.nan, estimate=np.nan, std_error=np.nan,
                                conf_low=np.nan, conf_high=np.nan, statistic=np.nan,
@@ -390,9 +394,9 @@ def _analyse(d: Design, mod, label, family, est, z, threshold, max_outside, leve
                             "df": len(items) - 1, "p_value": np.nan,
                             "levels": len(items)})
                 continue
-            vals = np.array([v for v, _, _ in items])
+            vals = np.array([v for v, _, _, _ in items])
             J = np.zeros((len(items), cov.shape[0]))
-            for r_, (_, grad, (i1, i0)) in enumerate(items):
+            for r_, (_, grad, (i1, i0), _) in enumerate(items):
                 J[r_, i1], J[r_, i0] = grad
             C = np.hstack([-np.ones((len(items) - 1, 1)), np.eye(len(items) - 1)])
             diff = C @ vals
@@ -401,6 +405,20 @@ def _analyse(d: Design, mod, label, family, est, z, threshold, max_outside, leve
             het.append({"estimator": k, "modifier": mod, "scale": s, "statistic": stat,
                         "df": len(items) - 1, "p_value": float(stats.chi2.sf(stat, len(items) - 1)),
                         "levels": len(items)})
+            ratio = s in ("RR", "OR")
+            for j, (_, _, _, lv) in enumerate(items[1:]):
+                se = float(np.sqrt(W[j, j]))
+                lo, hi = diff[j] - z * se, diff[j] + z * se
+                zs = diff[j] / se if se > 0 else np.nan
+                f = np.exp if ratio else float
+                rr = (np.exp(diff[j]), np.exp(lo), np.exp(hi)) if s == "RR" else None
+                inter.append({
+                    "estimator": k, "modifier": mod, "level": lv, "reference": items[0][3],
+                    "scale": s, "contrast": "ratio" if ratio else "difference",
+                    "estimate": f(diff[j]), "std_error": se, "conf_low": f(lo),
+                    "conf_high": f(hi), "p_value": float(2 * stats.norm.sf(abs(zs))),
+                    "e_value": e_value(rr[0]) if rr else np.nan,
+                    "e_value_ci": e_value_ci(*rr) if rr else np.nan})
 
 
 def _lv(lv, mod):

@@ -140,6 +140,23 @@ def observational_section(a: PlannedAnalysis, png: bool = False) -> Section | No
             "Heterogeneity: Wald tests of equal standardized effects across the levels of each "
             "subgroup variable, per estimator and scale (joint sandwich covariance; "
             "unadjusted for multiplicity).", group="Subgroup", name="observational-heterogeneity"))
+    if len(res.interactions):
+        i = res.interactions
+        blocks.append(Table(pd.DataFrame({
+            "Subgroup": [_mod(plan, x) for x in i.modifier],
+            "Comparison": [f"{_level(plan, x, a_)} vs {_level(plan, x, b_)}"
+                           for x, a_, b_ in zip(i.modifier, i.level, i.reference)],
+            "Scale": [f"{s_} ({c_})" for s_, c_ in zip(i.scale, i.contrast)],
+            "Estimator": [ESTIMATOR_LABELS[k] for k in i.estimator],
+            "Interaction (CI)": [fmt_ci(r.estimate, r.conf_low, r.conf_high, r.scale)
+                                 for r in i.itertuples()],
+            "p": i.p_value.map(fmt_p),
+            "E-value (CI)": [f"{r.e_value:.2f} ({r.e_value_ci:.2f})" if np.isfinite(r.e_value)
+                             else "–" for r in i.itertuples()]}),
+            "Interaction effects: each level against the reference level — difference of "
+            "risk differences or mean differences, ratio of risk or odds ratios — per "
+            "estimator, with the E-value of the ratio of risk ratios.", group="Subgroup",
+            name="observational-interactions"))
     if m.get("skipped_modifiers"):
         blocks.append(Para("Continuous modifiers (" + ", ".join(
             _mod(plan, x) for x in m["skipped_modifiers"]) + ") have no observational "

@@ -14,7 +14,9 @@
 #   * sandwich: the estimating functions psi(theta) of theta = (gamma, beta, means) written out
 #     here, the bread by numerical differentiation (numDeriv::jacobian, Richardson) of
 #     sum_i psi_i(theta), the meat sum_i psi_i psi_i' (clustered: sum over clusters of the
-#     cluster sums' outer products), V = J^-1 B J^-T; effects by the delta method;
+#     cluster sums' outer products), V = J^-1 B J^-T; effects by the delta method, and the
+#     interaction (second level vs first: difference of RDs/MDs, ratio of RRs/ORs) by the
+#     delta method with a numerical gradient over the four means;
 #   * Crump et al. (2009) trimming (alpha from the overall propensity model, the rows outside
 #     [alpha, 1 - alpha] dropped, every model refitted) for the continuous outcome.
 #
@@ -110,8 +112,26 @@ run <- function(y, mod, binary, cluster = FALSE, d = d_all, trim = NULL) {
       }
     }
   }
+  # interaction: second level vs the first (difference of RD/MD, log ratio of RR/OR), with the
+  # joint covariance of the four means
+  inter <- list()
+  if (length(levs) == 2) for (k in c("gcomp", "ipw", "aipw")) for (s in scales) {
+    ix <- sapply(c(paste(k, levs[1], 1, sep = "|"), paste(k, levs[1], 0, sep = "|"),
+                   paste(k, levs[2], 1, sep = "|"), paste(k, levs[2], 0, sep = "|")),
+                 function(nm) off + which(names(mu) == nm))
+    f <- function(m) {
+      eff <- function(a1, a0) switch(s, MD = a1 - a0, RD = a1 - a0, RR = log(a1 / a0),
+                                     OR = qlogis(a1) - qlogis(a0))
+      eff(m[3], m[4]) - eff(m[1], m[2])
+    }
+    th <- theta[ix]
+    gr <- numDeriv::grad(f, th)
+    se <- sqrt(drop(t(gr) %*% V[ix, ix] %*% gr))
+    inter[[length(inter) + 1]] <- list(estimator = k, level = levs[2], reference = levs[1],
+      scale = s, estimate = if (s %in% c("RR", "OR")) exp(f(th)) else f(th), std_error = se)
+  }
   list(outcome = y, modifier = if (is.null(mod)) "All patients" else mod, cluster = cluster,
-       trim = trim, n = nrow(d), rows = rows)
+       trim = trim, n = nrow(d), rows = rows, interactions = inter)
 }
 
 # Crump, Hotz, Imbens & Mitnik (2009): alpha from the overall propensity model,

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hte_report.errors import DataError, FormulaError, HTEReportError, ModelError
+from hte_report.errors import DataError, DataWarning, FormulaError, HTEReportError, ModelError
 from hte_report.estimation.observational import fit_observational
 from hte_report.estimation.observational_core import crump_alpha
 
@@ -168,7 +168,9 @@ def test_positivity_violation_is_not_estimable():
     a = rng.binomial(1, 1 / (1 + np.exp(-lin)))
     y = rng.binomial(1, 0.3 + 0.1 * a, n)
     d = pd.DataFrame({"y": y, "a": a, "x": x, "g": g})
-    res = fit_observational(d, outcome="y", treatment="a", confounders=["x"], modifiers=["g"])
+    with pytest.warns(DataWarning, match="positivity violated"):
+        res = fit_observational(d, outcome="y", treatment="a", confounders=["x"],
+                                modifiers=["g"])
     p = res.positivity.set_index(["modifier", "level"])
     assert p.loc[("g", 1), "verdict"] == "violated" and p.loc[("g", 0), "verdict"] == "adequate"
     assert p.loc[("g", 1), "share_outside"] >= 0.1
@@ -179,7 +181,9 @@ def test_positivity_violation_is_not_estimable():
     assert good.estimate.notna().all()
     # an arm empty in a level: the level is reported, never estimated
     d2 = d.assign(a=np.where(d.g == 1, 0, d.a))
-    res2 = fit_observational(d2, outcome="y", treatment="a", confounders=["x"], modifiers=["g"])
+    with pytest.warns(DataWarning):
+        res2 = fit_observational(d2, outcome="y", treatment="a", confounders=["x"],
+                                 modifiers=["g"])
     p2 = res2.positivity.set_index(["modifier", "level"])
     assert p2.loc[("g", 1), "verdict"] == "violated"
     assert p2.loc[("g", 1), "reason"] == "an arm is empty"

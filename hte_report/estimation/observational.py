@@ -35,6 +35,7 @@ per level. The trimming step itself is treated as fixed in the standard errors.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -42,7 +43,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..errors import DataError, FormulaError, ModelError, short
+from ..errors import DataError, DataWarning, FormulaError, ModelError, short
 from ..spec.formula import check_formula_safety, quote_name
 from .evalues import add_e_values, e_value, e_value_ci
 from .observational_core import (
@@ -229,6 +230,11 @@ def fit_observational(
         sds[mod or OVERALL] = float(np.std(d.y, ddof=1)) if len(d.y) > 1 else np.nan
         _analyse(d, mod, label, family, est, z, threshold, max_outside, levels_trimmed,
                  eff, het, pos, bal, sc, inter)
+    bad = [r for r in pos if r["verdict"] == "violated"]
+    if bad:
+        warnings.warn("positivity violated (no estimate): " + "; ".join(
+            f"{r['modifier']} = {r['level']}: {r['reason']}" for r in bad), DataWarning,
+            stacklevel=2)
     meta = {
         "outcome": outcome, "treatment": treatment, "confounders": conf, "outcome_terms": adj,
         "modifiers": mods, "family": family, "estimators": est, "ps_formula": ps_rhs.strip(),

@@ -269,3 +269,18 @@ def test_e_values_closed_form(fits):
     d = pd.read_csv(REF / "data" / "nhefs.csv")
     sd = d.wt82_71.std(ddof=1)
     assert row.e_value == pytest.approx(e_value(np.exp(0.91 * row.estimate / sd)))
+
+
+def test_level_without_events_is_not_estimable_on_ratio_scales():
+    rng = np.random.default_rng(11)
+    n = 1500
+    x, g = rng.normal(size=n), rng.integers(0, 2, n)
+    a = rng.binomial(1, 1 / (1 + np.exp(-0.5 * x)))
+    y = np.where(g == 1, 0, rng.binomial(1, 0.3, n))      # no events at all in g = 1
+    d = pd.DataFrame({"y": y, "a": a, "x": x, "g": g})
+    res = fit_observational(d, outcome="y", treatment="a", confounders=["x"], modifiers=["g"],
+                            estimators=["ipw"])
+    e = res.effects.query("modifier == 'g' and level == 1").set_index("scale")
+    assert e.loc["RD", "estimate"] == 0 and np.isnan(e.loc["RR", "estimate"])
+    assert e.loc["RR", "note"].startswith("not estimable: RR is undefined")
+    assert res.effects.query("modifier == 'g' and level == 0").estimate.notna().all()

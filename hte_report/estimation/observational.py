@@ -372,11 +372,17 @@ def _analyse(d: Design, mod, label, family, est, z, threshold, max_outside, leve
             note = "" if estimable else f"not estimable: positivity violated ({r['reason']})"
             for s in scales:
                 row = dict(base, scale=s, note=note)
+                estimable_s = estimable
                 if estimable:
                     i1, i0 = mu.index((k, lv, 1)), mu.index((k, lv, 0))
                     th = np.array([mu.values[i1], mu.values[i0]])
                     V = cov[np.ix_([i1, i0], [i1, i0])]
-                    val, grad = _scale(s, th)
+                    try:
+                        val, grad = _scale(s, th)
+                    except ModelError as exc:
+                        row.update(note=f"not estimable: {exc}")
+                        estimable_s = False
+                if estimable_s:
                     se = float(np.sqrt(grad @ V @ grad))
                     ratio = s in ("RR", "OR")
                     stat = val / se if se > 0 else np.nan

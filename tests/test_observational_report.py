@@ -75,7 +75,9 @@ def test_plan_routes_to_observational_and_report_section():
     assert {"observational-roles", "observational-positivity", "observational-effects-RD",
             "observational-effects-RR", "observational-effects-OR",
             "observational-heterogeneity", "observational-evalues",
-            "observational-interactions"} <= set(tables)
+            "observational-interactions", "observational-target-trial"} <= set(tables)
+    tt = tables["observational-target-trial"].frame.set_index("Component")["This analysis"]
+    assert "x, C(g)" in tt["Assignment"] and "Crump" in tt["Causal contrast"]
     inter = obs.interactions
     assert len(inter) == 3 * 3 * 2 and set(inter.reference) == {0}
     rr = inter[inter.scale == "RR"]

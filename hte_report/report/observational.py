@@ -59,6 +59,9 @@ def observational_section(a: PlannedAnalysis, png: bool = False) -> Section | No
             "treatment. The propensity-score checks below test this in the data; a subgroup "
             "where it fails gets no estimate.",
         ))]
+    blocks.append(Table(_target_trial(plan, res, arms), (
+        "The target trial this analysis emulates (Hernán & Robins 2016), from the plan's "
+        "entries; what the plan does not state is marked."), name="observational-target-trial"))
     roles = pd.DataFrame([{"Variable": _mod(plan, k), "Role": v} for k, v in m["roles"].items()])
     blocks.append(Table(roles, "Roles of the variables. A confounder is adjusted for in the "
                         "propensity and outcome models; an effect modifier defines subgroups "
@@ -240,3 +243,30 @@ def _evalue_frame(plan, res, scale: str) -> pd.DataFrame:
                 else "not estimable")
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _target_trial(plan, res, arms) -> pd.DataFrame:
+    raw = plan.raw
+    out = plan.outcome
+    m = res.meta
+    outcome = out.get("label", out["variable"]) + (f", {out['time_point']}"
+                                                   if out.get("time_point") else "")
+    scales = "risk difference, risk ratio and odds ratio" if m["family"] == "binary" else \
+        "mean difference"
+    trimmed = (" in the population with overlapping propensity scores (Crump trimming)"
+               if m.get("trim") is not None else "")
+    rows = [
+        ("Eligibility", " ".join(str(raw.get("population", "")).split()) or "not stated"),
+        ("Treatment strategies", f"{arms[0]} vs {arms[1]} ({plan.treatment} = "
+         f"{raw['treatment']['treated']} vs {raw['treatment']['control']})"),
+        ("Assignment", "not randomized: emulated by adjustment for the confounders ("
+         + ", ".join(m["confounders"]) + ")"),
+        ("Time zero", "not stated in the plan: the confounders must be measured before "
+         "the treatment decision, and follow-up must start at it"),
+        ("Outcome", outcome),
+        ("Causal contrast", f"average treatment effect (standardized over each subgroup's "
+         f"patients{trimmed}) on the {scales}, for the treatment as recorded (no "
+         "adjustment for later deviations from it)"),
+        ("Analysis", "; ".join(ESTIMATOR_LABELS[k] for k in m["estimators"])),
+    ]
+    return pd.DataFrame(rows, columns=["Component", "This analysis"])

@@ -339,7 +339,8 @@ def explore(covariates, data: pd.DataFrame, *, treatment: str, outcome: str | No
             design: str = "randomized", propensity: float | None = None,
             n_trees: int = 2000, min_leaf: int = 5, max_samples: float = 0.45,
             n_folds: int = 5, n_groups: int = 5, n_bootstrap: int = 200,
-            nuisance_trees: int = 200, seed: int = 0, conf_level: float = 0.95,
+            nuisance_trees: int = 200, crossfit_trees: int | None = None, seed: int = 0,
+            conf_level: float = 0.95,
             alpha: float = 0.05, n_jobs: int = 1) -> ExploreResult:
     """Fit an honest, orthogonalized causal forest and evaluate it (exploratory).
 
@@ -376,6 +377,10 @@ def explore(covariates, data: pd.DataFrame, *, treatment: str, outcome: str | No
         subsample fraction per tree (below 0.5, as honesty halves it).
     n_folds, nuisance_trees
         Cross-fitting folds of the nuisance models and their number of trees.
+    crossfit_trees
+        Trees of each fold's causal forest that gives the cross-fitted priorities of GATES and
+        RATE (default ``max(100, n_trees // 4)``: a ranking needs fewer trees than the CATE
+        intervals).
     n_groups, n_bootstrap
         GATES groups (5: quintiles of the CATE) and bootstrap replicates of RATE / TOC.
     seed
@@ -476,6 +481,12 @@ def explore(covariates, data: pd.DataFrame, *, treatment: str, outcome: str | No
     A = _modifier_matrix(frame, modifiers)
     seed = int(seed)
     n_trees = int(-(-int(n_trees) // 4) * 4)
+    if crossfit_trees is None:
+        crossfit_trees = max(100, n_trees // 4)
+    elif (isinstance(crossfit_trees, bool) or not isinstance(crossfit_trees, (int, np.integer))
+          or crossfit_trees < 4):
+        raise DataError(f"crossfit_trees must be an integer >= 4, got {crossfit_trees!r}")
+    crossfit_trees = int(-(-int(crossfit_trees) // 4) * 4)
 
     from econml.dml import CausalForestDML
     from sklearn.dummy import DummyClassifier
@@ -524,7 +535,7 @@ def explore(covariates, data: pd.DataFrame, *, treatment: str, outcome: str | No
     y_hat = y - y_res
     w_hat = w - w_res
     folds, tau_cf = _crossfit_priorities(Xv, w, w_res, y_res, n_folds=int(n_folds),
-                                         n_trees=n_trees, min_leaf=int(min_leaf),
+                                         n_trees=crossfit_trees, min_leaf=int(min_leaf),
                                          max_samples=float(max_samples), seed=seed,
                                          n_jobs=n_jobs)
     notes = [EXPLORATORY_NOTE]
@@ -599,7 +610,8 @@ def explore(covariates, data: pd.DataFrame, *, treatment: str, outcome: str | No
                    f"{diff['p_value']:.2g}).")
     settings = {"n_trees": n_trees, "min_leaf": int(min_leaf), "max_samples": float(max_samples),
                 "honest": True, "n_folds": int(n_folds), "nuisance_trees": int(nuisance_trees),
-                "n_groups": int(n_groups), "n_bootstrap": int(n_bootstrap),
+                "crossfit_trees": crossfit_trees, "n_groups": int(n_groups),
+                "n_bootstrap": int(n_bootstrap),
                 "propensity": None if propensity is None else float(propensity),
                 "event": event, "horizon": None if horizon is None else float(horizon),
                 "subforest_size": 4, "criterion": "mse", "n_jobs": int(n_jobs),

@@ -16,7 +16,8 @@ Plan entry (read from ``plan.raw["exploratory"]``)::
       horizon: 300                   # survival outcomes: RMST horizon (default
                                      # outcome.rmst_tau)
       n_trees: 2000                  # optional: min_leaf, max_samples, n_folds, n_groups,
-                                     # n_bootstrap, nuisance_trees, n_jobs (1: reproducible)
+                                     # n_bootstrap, nuisance_trees, crossfit_trees,
+                                     # n_jobs (1: reproducible)
     seed: 20260101                   # the plan's seed seeds the forest (default 0)
 """
 
@@ -43,7 +44,8 @@ FAMILY = ("The p-values of this section form their own multiplicity family, sepa
 EXPLORE_KEYS = {"covariates": "covariates", "modifiers": "modifiers", "design": "design",
                 "propensity": "propensity", "n_trees": "n_trees", "min_leaf": "min_leaf",
                 "n_folds": "n_folds", "n_groups": "n_groups", "n_bootstrap": "n_bootstrap",
-                "nuisance_trees": "nuisance_trees", "max_samples": "max_samples",
+                "nuisance_trees": "nuisance_trees", "crossfit_trees": "crossfit_trees",
+                "max_samples": "max_samples",
                 "n_jobs": "n_jobs"}
 
 
@@ -107,9 +109,11 @@ def explore_blocks(res, with_png: bool = False) -> list:
              f"minimum leaf size {s['min_leaf']}, {int(round(100 * s['max_samples']))}% "
              f"subsamples split in halves for honesty; outcome and treatment residualized "
              f"with {s['n_folds']}-fold cross-fitted nuisance models (propensity: "
-             f"{res.propensity}); seed {res.seed}. Calibration, GATES, the best linear "
-             "projection and RATE use each patient's out-of-bag CATE (from trees that never "
-             "saw the patient) and doubly robust scores."),
+             f"{res.propensity}); seed {res.seed}. The calibration test and the best linear "
+             "projection use each patient's out-of-bag CATE (from trees that never saw the "
+             "patient) and doubly robust scores; GATES and RATE rank the patients of each fold "
+             f"by the CATE of a forest grown on the other folds ({s['crossfit_trees']} trees), "
+             "so no patient's outcome helps rank its own fold."),
     ]
     cal = res.calibration.set_index("term")
     rows = []

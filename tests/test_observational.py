@@ -71,6 +71,13 @@ def test_against_r_reference(fits):
             assert row.reference.iloc[0] == int(r["reference"])
             for col in ("estimate", "std_error"):
                 assert row[col].iloc[0] == pytest.approx(r[col], rel=1e-6), (case, r, col)
+            # two levels: the Wald heterogeneity test is the squared z of the interaction
+            h = res.heterogeneity
+            h = h[(h.estimator == r["estimator"]) & (h.modifier == case["modifier"])
+                  & (h.scale == r["scale"])].iloc[0]
+            f = np.log(r["estimate"]) if r["scale"] in ("RR", "OR") else r["estimate"]
+            assert h.statistic == pytest.approx((f / r["std_error"]) ** 2, rel=1e-6)
+            assert h.df == 1
             checked_i += 1
     assert checked == (3 + 6 + 6) + (9 + 18 + 18) + 6 + 18 + (3 + 6)
     assert checked_i == 3 * (1 + 1 + 3 + 3 + 1 + 3 + 1)

@@ -92,7 +92,7 @@ def build_designs(df: pd.DataFrame, outcome: str, treatment: str, ps_rhs: str, a
     sub = df[sorted(needed)]
     ok = sub.notna().all(axis=1).to_numpy()
     if keep is not None:
-        ok &= keep
+        ok = ok & keep       # a new array: pandas 3 hands out read-only views
     pos = np.flatnonzero(ok)
     sub = sub.iloc[pos].reset_index(drop=True)
     a = pd.to_numeric(sub[treatment], errors="coerce").to_numpy(dtype=float)

@@ -195,7 +195,11 @@ def evaluate(rs: RiskSets, Xs: np.ndarray, beta: np.ndarray, ties: str,
              derivatives: bool = True) -> Evaluation:
     """One pass at ``beta`` over the design ``Xs`` in sorted-row order."""
     eta = Xs @ beta
-    r = np.exp(eta)
+    top = float(np.max(eta)) if len(eta) else 0.0
+    if top > 500:  # a diverging step (monotone likelihood): shift so exp cannot overflow;
+        eta = eta - top  # the log-likelihood, score and information are shift-invariant
+    with np.errstate(under="ignore"):
+        r = np.exp(eta)
     dr = rs.dead_rows
     if not len(dr):
         raise ValueError("no events")

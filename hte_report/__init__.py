@@ -39,12 +39,24 @@ _EXPORTS = {
     "read_data": "hte_report.data.prepare",
     "risk_model": "hte_report.path.risk",
     "risk_stratified": "hte_report.path.benefit",
+    # outputs (issue 19): tables for a study report, the analysis-results dataset, figures
+    "ForestStyle": "hte_report.presentation.plots",
+    "variable_labels": "hte_report.data.readers",
+    "to_docx": "hte_report.presentation.export",
+    "to_rtf": "hte_report.presentation.export",
+    "to_latex": "hte_report.presentation.export",
+    "save_figure": "hte_report.presentation.export",
+    "save_ard": "hte_report.presentation.export",
+    "to_ard": "hte_report.results.ard",
+    "read_ard": "hte_report.results.ard",
+    "from_ard": "hte_report.results.ard",
 }
 
 __all__ = ["Cluster", "HTEReportError", "HTEReportWarning", "HTEResult", "bootstrap", "explore",
            "fit", "fit_mixed", "fit_observational", "fit_plan", "fit_survival", "load_plan",
            "lock_plan", "personalized_benefit", "read_data", "risk_model", "risk_stratified",
-           "__version__"]
+           "ForestStyle", "variable_labels", "to_docx", "to_rtf", "to_latex", "save_figure",
+           "save_ard", "to_ard", "read_ard", "from_ard", "__version__"]
 
 
 def __getattr__(name: str):

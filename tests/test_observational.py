@@ -19,6 +19,7 @@ REF = pathlib.Path(__file__).parent / "reference"
 CONF = ["sex", "race", "age", "I(age**2)", "C(education)", "smokeintensity",
         "I(smokeintensity**2)", "smokeyrs", "I(smokeyrs**2)", "C(exercise)", "C(active)",
         "wt71", "I(wt71**2)"]
+EST = ("gcomp", "ipw", "aipw", "overlap")
 
 
 @pytest.fixture(scope="module")
@@ -32,13 +33,14 @@ def fits(nhefs):
     out = {}
     for y in ("wt82_71", "death"):
         out[y, None] = fit_observational(nhefs, outcome=y, treatment="qsmk", confounders=CONF,
-                                         modifiers=["sex", "race"])
+                                         modifiers=["sex", "race"], estimators=EST)
     # the cluster-robust cases of the reference: MD by sex, RD/RR/OR by race
     for y, m in (("wt82_71", "sex"), ("death", "race")):
         out[y, "cl"] = fit_observational(nhefs, outcome=y, treatment="qsmk", confounders=CONF,
-                                         modifiers=[m], cluster="cl")
+                                         modifiers=[m], cluster="cl", estimators=EST)
     out["wt82_71", "trim"] = fit_observational(nhefs, outcome="wt82_71", treatment="qsmk",
-                                               confounders=CONF, modifiers=["sex"], trim="crump")
+                                               confounders=CONF, modifiers=["sex"], trim="crump",
+                                               estimators=EST)
     return out
 
 
@@ -79,8 +81,8 @@ def test_against_r_reference(fits):
             assert h.statistic == pytest.approx((f / r["std_error"]) ** 2, rel=1e-6)
             assert h.df == 1
             checked_i += 1
-    assert checked == (3 + 6 + 6) + (9 + 18 + 18) + 6 + 18 + (3 + 6)
-    assert checked_i == 3 * (1 + 1 + 3 + 3 + 1 + 3 + 1)
+    assert checked == 4 * ((1 + 2 + 2) + 3 * (1 + 2 + 2) + 2 + 3 * 2 + (1 + 2))
+    assert checked_i == 4 * (1 + 1 + 3 + 3 + 1 + 3 + 1)
 
 
 def test_whatif_numbers_and_frames(fits):
@@ -89,14 +91,14 @@ def test_whatif_numbers_and_frames(fits):
     ipw = e[(e.estimator == "ipw") & (e.modifier == "All patients")].iloc[0]
     assert ipw.estimate == pytest.approx(3.44, abs=0.01)
     assert ipw.conf_low == pytest.approx(2.49, abs=0.05) and ipw.positivity == "adequate"
-    assert set(e.estimator) == {"gcomp", "ipw", "aipw"}
+    assert set(e.estimator) == {"gcomp", "ipw", "aipw", "overlap"}
     assert (e.ps_formula.str.startswith("qsmk ~ sex + race")).all()
     out_f = e.loc[e.modifier == "sex", "outcome_formula"].iloc[0]
     assert out_f.startswith("wt82_71 ~ qsmk * C(sex)")
     res = fits["death", None]
     assert set(res.effects.scale) == {"RD", "RR", "OR"}
     h = res.heterogeneity
-    assert len(h) == 2 * 3 * 3 and h.df.eq(1).all() and h.p_value.between(0, 1).all()
+    assert len(h) == 2 * 3 * 4 and h.df.eq(1).all() and h.p_value.between(0, 1).all()
     assert res.meta["roles"]["sex"] == "modifier and confounder"
     assert res.meta["roles"]["C(education)"] == "confounder"
     b = res.balance

@@ -56,7 +56,9 @@ from .observational_core import (
 )
 
 ESTIMATORS = ("gcomp", "ipw", "aipw")
+ALLOWED = ESTIMATORS + ("overlap",)
 ESTIMATOR_LABELS = {
+    "overlap": "overlap weights (ATO)",
     "gcomp": "g-computation (outcome regression)",
     "ipw": "IPW (Hájek, stabilized weights)",
     "aipw": "AIPW (doubly robust)",
@@ -146,7 +148,10 @@ def fit_observational(
     family
         ``"binary"`` or ``"continuous"``; inferred (0/1 outcome is binary).
     estimators
-        Any of ``"gcomp"``, ``"ipw"``, ``"aipw"``.
+        Any of ``"gcomp"``, ``"ipw"``, ``"aipw"``, and ``"overlap"`` (overlap weights, Li,
+        Morgan & Zaslavsky 2018: weights ``1 - e`` for the treated and ``e`` for the controls,
+        Hájek means; a different estimand, the average effect in the overlap population where
+        either treatment is plausible, ATO).
     ps_formula
         Right-hand side of the propensity model (default: the confounders); ``C(m)`` is added
         in the analysis of modifier ``m`` unless the formula already uses ``m``.
@@ -170,9 +175,9 @@ def fit_observational(
         if not isinstance(name, str) or name not in cols:
             raise DataError(f"{role} column {short(name)} is not in the data.")
     est = tuple(estimators)
-    bad = [e for e in est if e not in ESTIMATORS]
+    bad = [e for e in est if e not in ALLOWED]
     if bad or not est:
-        raise DataError(f"estimators must be among {ESTIMATORS}, got {short(est)}.")
+        raise DataError(f"estimators must be among {ALLOWED}, got {short(est)}.")
     if not confounders and ps_formula is None:
         raise DataError("an observational analysis needs confounders (or a propensity formula).")
     conf = _check_terms(list(confounders), "confounders", cols)

@@ -9,6 +9,7 @@ The stacked system for one analysis, with ``theta = (gamma, beta, mu)``:
   Z0`` from the same formula), ``v = h'(.)``;
 * per level ``g`` (indicator ``I``) and arm, one mean per estimator:
   gcomp ``I (m1 - mu1)``; ipw ``I A / e (Y - mu1)``, ``I (1 - A) / (1 - e) (Y - mu0)``;
+  overlap ``I A (1 - e) (Y - mu1)``, ``I (1 - A) e (Y - mu0)``;
   aipw ``I (m1 + A / e (Y - m1) - mu1)``, ``I (m0 + (1 - A) / (1 - e) (Y - m0) - mu0)``.
 
 The sandwich is ``J^-1 B J^-T`` with ``J = sum_i d psi_i / d theta`` in closed form and ``B =
@@ -227,6 +228,13 @@ def stacked_sandwich(d: Design, family: str, gamma: np.ndarray, e: np.ndarray,
             psi[:, r] = ind * w * (y - mu[j])
             J[r, r] = -(ind * w).sum()
             dw = a * dinv_e if arm else (1 - a) * dinv_1e
+            J[r, :p] = (ind * dw * (y - mu[j])) @ X
+        elif k == "overlap":  # weights 1 - e (treated), e (control)
+            w = a * (1 - e) if arm else (1 - a) * e
+            mu[j] = (ind * w * y).sum() / (ind * w).sum()
+            psi[:, r] = ind * w * (y - mu[j])
+            J[r, r] = -(ind * w).sum()
+            dw = -a * e * (1 - e) if arm else (1 - a) * e * (1 - e)
             J[r, :p] = (ind * dw * (y - mu[j])) @ X
         else:  # aipw
             mk, vk, Zk = (out.m1, out.v1, d.out_X1) if arm else (out.m0, out.v0, d.out_X0)

@@ -185,6 +185,10 @@ def _notes(res) -> tuple[str, ...]:
         "the propensity model.",
         "AIPW: augmented IPW (doubly robust), consistent if either the propensity or the "
         "outcome model is correct.",
+        *(("Overlap weights: 1 - e for the treated, e for the controls (Li, Morgan & "
+           "Zaslavsky 2018); they estimate a different quantity, the average effect in the "
+           "population where either treatment is plausible (ATO), not in all patients.",)
+          if "overlap" in m["estimators"] else ()),
         "Standard errors: empirical sandwich of the stacked estimating equations (propensity "
         "model, outcome model and the means), accounting for the estimated nuisance models"
         + (f"; clustered by {m['cluster']}" if m.get("cluster") else "")

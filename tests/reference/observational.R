@@ -10,6 +10,7 @@
 #     (overall: y ~ qsmk + confounders);
 #   * IPW point estimates from survey::svyglm(y ~ 0 + factor(arm:level)) with weights
 #     P(A = a) / P(A = a | X) (Hájek means per arm and level);
+#   * overlap-weight (ATO) means likewise with weights 1 - e (treated) and e (control);
 #   * g-computation and AIPW means computed directly from predict();
 #   * sandwich: the estimating functions psi(theta) of theta = (gamma, beta, means) written out
 #     here, the bread by numerical differentiation (numDeriv::jacobian, Richardson) of
@@ -30,6 +31,7 @@ conf <- c("sex", "race", "age", "I(age^2)", "factor(education)", "smokeintensity
           "I(smokeintensity^2)", "smokeyrs", "I(smokeyrs^2)", "factor(exercise)",
           "factor(active)", "wt71", "I(wt71^2)")
 expit <- function(x) 1 / (1 + exp(-x))
+EST <- c("gcomp", "ipw", "aipw", "overlap")
 
 run <- function(y, mod, binary, cluster = FALSE, d = d_all, trim = NULL) {
   ps_f <- as.formula(paste("qsmk ~", paste(conf, collapse = " + ")))
@@ -57,13 +59,17 @@ run <- function(y, mod, binary, cluster = FALSE, d = d_all, trim = NULL) {
   des <- svydesign(ids = ~1, weights = w, data = cbind(d, w = w))
   sv <- svyglm(as.formula(paste(y, "~ 0 + cell")), design = des)
   ipw_mu <- coef(sv)
+  # overlap weights (Li, Morgan & Zaslavsky 2018): 1 - e for the treated, e for the controls
+  des_o <- svydesign(ids = ~1, weights = ~wo, data = cbind(d, wo = ifelse(A == 1, 1 - e, e)))
+  ow_mu <- coef(svyglm(as.formula(paste(y, "~ 0 + cell")), design = des_o))
   m1 <- predict(om, newdata = d1, type = "response"); m0 <- predict(om, newdata = d0, type = "response")
   mu <- c()
-  for (k in c("gcomp", "ipw", "aipw")) for (lv in levs) for (arm in c(1, 0)) {
+  for (k in EST) for (lv in levs) for (arm in c(1, 0)) {
     i <- g == lv
     val <- switch(k,
       gcomp = mean(if (arm == 1) m1[i] else m0[i]),
       ipw = unname(ipw_mu[paste0("cell", arm, ":", lv)]),
+      overlap = unname(ow_mu[paste0("cell", arm, ":", lv)]),
       aipw = if (arm == 1) mean(m1[i] + A[i] / e[i] * (Y[i] - m1[i]))
              else mean(m0[i] + (1 - A[i]) / (1 - e[i]) * (Y[i] - m0[i])))
     mu <- c(mu, setNames(val, paste(k, lv, arm, sep = "|")))
@@ -76,11 +82,12 @@ run <- function(y, mod, binary, cluster = FALSE, d = d_all, trim = NULL) {
     mm1 <- h(drop(Z1 %*% bet)); mm0 <- h(drop(Z0 %*% bet))
     cols <- list(X * (A - ee), Z * (Y - mm))
     j <- 0
-    for (k in c("gcomp", "ipw", "aipw")) for (lv in levs) for (arm in c(1, 0)) {
+    for (k in EST) for (lv in levs) for (arm in c(1, 0)) {
       j <- j + 1; i <- as.numeric(g == lv); m <- mus[j]
       col <- switch(k,
         gcomp = i * ((if (arm == 1) mm1 else mm0) - m),
         ipw = if (arm == 1) i * A / ee * (Y - m) else i * (1 - A) / (1 - ee) * (Y - m),
+        overlap = if (arm == 1) i * A * (1 - ee) * (Y - m) else i * (1 - A) * ee * (Y - m),
         aipw = if (arm == 1) i * (mm1 + A / ee * (Y - mm1) - m)
                else i * (mm0 + (1 - A) / (1 - ee) * (Y - mm0) - m))
       cols[[length(cols) + 1]] <- col
@@ -96,7 +103,7 @@ run <- function(y, mod, binary, cluster = FALSE, d = d_all, trim = NULL) {
   scales <- if (binary) c("RD", "RR", "OR") else "MD"
   rows <- list()
   j <- 0
-  for (k in c("gcomp", "ipw", "aipw")) {
+  for (k in EST) {
     for (lv in levs) {
       i1 <- off + which(names(mu) == paste(k, lv, 1, sep = "|"))
       i0 <- off + which(names(mu) == paste(k, lv, 0, sep = "|"))
@@ -115,7 +122,7 @@ run <- function(y, mod, binary, cluster = FALSE, d = d_all, trim = NULL) {
   # interaction: second level vs the first (difference of RD/MD, log ratio of RR/OR), with the
   # joint covariance of the four means
   inter <- list()
-  if (length(levs) == 2) for (k in c("gcomp", "ipw", "aipw")) for (s in scales) {
+  if (length(levs) == 2) for (k in EST) for (s in scales) {
     ix <- sapply(c(paste(k, levs[1], 1, sep = "|"), paste(k, levs[1], 0, sep = "|"),
                    paste(k, levs[2], 1, sep = "|"), paste(k, levs[2], 0, sep = "|")),
                  function(nm) off + which(names(mu) == nm))

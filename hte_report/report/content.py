@@ -18,6 +18,7 @@ from hte_report._version import __version__
 from hte_report.analysis import PlannedAnalysis
 from hte_report.errors import HTEReportError
 from hte_report.presentation.credibility import iceman, propose_rating
+from hte_report.report.explore import explore_section
 from hte_report.report.methods import DEPENDENCIES, _appendix, _methods, versions  # noqa: F401
 from hte_report.report.model import Bullets, Callout, Code, Figure, Para, Report, Section, Table  # noqa: F401
 from hte_report.report.observational import observational_section
@@ -122,6 +123,8 @@ def build_report(analysis: PlannedAnalysis, date: str | None = None,
         *([ph_section(analysis, with_png)] if survival else []),
         _continuous(analysis, with_png),
         _risk(analysis, with_png),
+        *([explore_section(analysis, with_png)]
+          if (plan.raw.get("exploratory") or {}).get("planned") else []),
         _credibility(analysis, answers, proposed),
         _posthoc(analysis, with_png),
         _methods(analysis),

@@ -161,6 +161,26 @@ _SCHEMA = {
     "estimand": ("map", False, _ESTIMAND),
     "demographics": ("map", False, DEMOGRAPHICS),  # spec/demographics.py
     "analysis_set": ("map", False, ANALYSIS_SET),  # spec/analysis_set.py
+    # exploratory machine-learning CATE (hte_report.explore; a causal forest), labelled
+    # exploratory in its own multiplicity family; seeded by the plan's `seed`
+    "exploratory": ("map", False, {
+        "planned": ("bool", True, None),
+        "method": ("str", False, ("causal_forest",)),
+        "covariates": ("list[str]", False, None),
+        "modifiers": ("list[str]", False, None),
+        "design": ("str", False, ("randomized", "observational")),
+        "propensity": ("num", False, None),
+        "horizon": ("num", False, None),
+        "n_trees": ("int", False, None),
+        "min_leaf": ("int", False, None),
+        "max_samples": ("num", False, None),
+        "n_folds": ("int", False, None),
+        "n_groups": ("int", False, None),
+        "n_bootstrap": ("int", False, None),
+        "nuisance_trees": ("int", False, None),
+        "crossfit_trees": ("int", False, None),
+        "n_jobs": ("int", False, None),
+    }),
     "risk_based": ("map", False, {
         "planned": ("bool", True, None),
         "formula": ("str", False, None),          # outcome ~ covariates, without treatment

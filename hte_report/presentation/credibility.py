@@ -213,6 +213,7 @@ def sun_checklist(result: HTEResult, plan: Plan | None) -> pd.DataFrame:
     k = len(result.modifiers)
     n_tests = k * len(result.primary)
     alpha = plan.alpha if plan else 0.05
+    observational = bool(plan and plan.raw["trial"].get("design") == "observational")
     rows = []
     for mod in result.modifiers:
         spec = plan.modifier(mod) if plan else None
@@ -225,9 +226,11 @@ def sun_checklist(result: HTEResult, plan: Plan | None) -> pd.DataFrame:
         significant = any(np.isfinite(p) and p < alpha for p in ps.values())
         items = [
             ("Design", "Subgroup variable measured at baseline?", "analyst",
-             "confirm the variable was measured before randomization"),
+             "confirm the variable was measured before randomization" if not observational
+             else "confirm the variable was measured before treatment started"),
             ("Design", "Effect suggested by comparisons within rather than between studies?",
-             "yes", "a single randomized trial"),
+             "yes", "a single randomized trial" if not observational else
+             "a single observational study (comparisons within it)"),
             ("Design", "Hypothesis specified a priori?", "yes" if spec else "no",
              {"matches": "in the locked plan", "unlocked": "in the plan, which is not locked",
               "modified": "in the plan, edited after locking"}[

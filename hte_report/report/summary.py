@@ -68,6 +68,15 @@ def _summary(a: PlannedAnalysis, answers, proposed, lock) -> Section:
     effects = "; ".join(f"{ax} scale: {_axis_phrase(res, ax)}" for ax in res.primary)
     blocks.append(Para(first + f" Overall effect ({overall_words(res)}, standardized) — "
                        + effects + "."))
+    if plan.raw["trial"].get("design") == "observational":
+        blocks.append(Callout(
+            "warning", "Observational data",
+            "Treatment was not randomized. The effects above come from the outcome models of "
+            "the plan's formula; the estimates that adjust for the named confounders by "
+            "g-computation, inverse-probability weighting and augmented (doubly robust) "
+            "weighting, with their positivity and balance checks, are in the section "
+            "'Observational analysis' (#observational). They are causal only under "
+            "consistency, exchangeability given those confounders, and positivity."))
     if res.overall_analysis:
         blocks.append(Para(f"Subgroup analyses, as pre-specified: {strategy_text(res.strategy)}"
                            "; each analysis uses the rows where its own variables are observed "

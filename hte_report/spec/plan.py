@@ -19,10 +19,9 @@ import yaml
 
 from hte_report.core.inference import MULTIPLICITY_METHODS
 from hte_report.errors import FormulaError, PlanError
-from hte_report.spec.analysis_set import ANALYSIS_SET, parse_filter
+from hte_report.spec.analysis_set import ANALYSIS_SET
 from hte_report.spec.demographics import (
     DEMOGRAPHICS,
-    check_demographics,
     demographic_modifiers,
     formula_with,
 )
@@ -35,14 +34,13 @@ from hte_report.spec.lock import (
     read_lock,
 )
 from hte_report.spec.options import MODELS
+from hte_report.spec.plan_values import check_values
 from hte_report.spec.repeated import (
     CORRELATIONS,
     ESTIMANDS,
     RANDOM,
     REPEATED_MODELS,
-    check_repeated_outcome,
 )
-from hte_report.spec.surv import check_survival_outcome
 from hte_report.spec.yamlfile import (
     child_node,
     key_text,
@@ -396,7 +394,7 @@ def load_plan(source: str | Path | dict, encoding: str = "utf-8") -> Plan:
         raise PlanError(f"{where}: the plan must be a YAML mapping of keys (schema, title, "
                         f"trial, ...), but the file is {what}. See examples/rossi/plan.yaml.")
     _validate(raw, node, _SCHEMA, "", where)
-    _check_values(raw, node, where)
+    check_values(raw, node, where)
     rb = raw.get("risk_based") or {}
     survival = raw["outcome"]["family"] == "survival"
     for key, formula in (("model.formula", raw["model"]["formula"]),
@@ -533,139 +531,4 @@ def _check_type(value, typ, sub, path, node, where):
             _check_type(v, inner, sub, f"{path}[{i}]", n, where)
     else:  # pragma: no cover - schema error
         raise AssertionError(typ)
-
-
-def _check_values(raw: dict, node, where: str) -> None:
-    """Checks of values beyond their types, each naming the key and its line."""
-    def fail(path: str, message: str):
-        parts = path.replace("]", "").replace("[", ".").split(".")
-        n = node
-        for part in parts:
-            n = child_node(n, part) if not part.isdigit() else (
-                n.value[int(part)] if isinstance(n, yaml.SequenceNode)
-                and int(part) < len(n.value) else None)
-        raise PlanError(f"{where}: '{path}'{line_of(n) if n is not None else ''}: {message}")
-
-    for path in ("title", "population", "trial.id", "outcome.variable", "treatment.variable",
-                 "model.formula"):
-        first, _, second = path.partition(".")
-        value = raw[first][second] if second else raw[first]
-        if not value.strip():
-            fail(path, "must not be empty.")
-    tr = raw["treatment"]
-    if tr["treated"] == tr["control"] and type(tr["treated"]) is type(tr["control"]):
-        fail("treatment.treated", f"treated and control are both {short(tr['treated'])}; they "
-             "must be the two different codes of the arms in the data.")
-    out = raw["outcome"]
-    roles = {out["variable"]: "outcome.variable", tr["variable"]: "treatment.variable"}
-    if out["variable"] == tr["variable"]:
-        fail("outcome.variable", "the outcome and the treatment are the same column.")
-    for i, m in enumerate(raw["modifiers"]):
-        if m["variable"] in roles:
-            fail(f"modifiers[{i}].variable", f"{short(m['variable'])} is the "
-                 f"{roles[m['variable']].split('.')[0]}; it cannot also be an effect modifier.")
-    cluster = raw["model"].get("cluster")
-    if cluster in roles:
-        fail("model.cluster", f"{short(cluster)} is the {roles[cluster].split('.')[0]}; "
-             "clusters are groups of patients such as sites or households.")
-    try:
-        from hte_report.spec.options import check_models
-
-        if out["family"] not in ("survival", "repeated"):
-            check_models(raw["model"].get("models"), out["family"])
-    except ValueError as exc:
-        fail("model.models", str(exc))
-    check_survival_outcome(raw, out, fail)
-    check_repeated_outcome(raw, out, fail)
-    check_demographics(raw, fail)
-    aset = raw.get("analysis_set") or {}
-    if aset.get("filter"):
-        try:
-            parse_filter(aset["filter"])
-        except PlanError as exc:
-            fail("analysis_set.filter", str(exc))
-    if out.get("exposure") and out["family"] != "count":
-        fail("outcome.exposure", f"an exposure (person-time) applies to family 'count' only; "
-             f"this outcome's family is {out['family']!r}. Remove outcome.exposure.")
-    level = raw.get("confidence_level", 0.95)
-    if not 0.5 < level < 1:
-        fail("confidence_level", f"must be between 0.5 and 1 (e.g. 0.95), got {short(level)}.")
-    alpha = raw.get("alpha", 0.05)
-    if not 0 < alpha < 1:
-        fail("alpha", f"must be between 0 and 1 (e.g. 0.05), got {short(alpha)}.")
-    seed = raw.get("seed")
-    if seed is not None and not 0 <= seed < 2**63:
-        fail("seed", f"must be an integer from 0 to 2**63 - 1, got {short(seed)}.")
-    if not raw["modifiers"] and not demographic_modifiers(raw):
-        fail("modifiers", "lists no modifier; a plan pre-specifies at least one effect "
-             "modifier (variable, type, rationale).")
-    for i, m in enumerate(raw["modifiers"]):
-        cuts = m.get("display_cutpoints") or []
-        if any(b <= a for a, b in zip(cuts, cuts[1:])):
-            fail(f"modifiers[{i}].display_cutpoints", f"must be strictly increasing, got "
-                 f"{short(cuts)}.")
-        if any(not math.isfinite(c) for c in cuts):
-            fail(f"modifiers[{i}].display_cutpoints", f"must be finite numbers, got "
-                 f"{short(cuts)}.")
-        analysis = m.get("analysis", "continuous" if m["type"] == "continuous" else "categorical")
-        if cuts and analysis != "continuous":
-            fail(f"modifiers[{i}].display_cutpoints", f"display cutpoints apply to a modifier "
-                 f"analysed as continuous; {short(m['variable'])} is analysed as {analysis}. "
-                 "Remove display_cutpoints.")
-        if m["type"] != "continuous" and analysis == "continuous":
-            fail(f"modifiers[{i}].analysis", f"a {m['type']} modifier cannot be analysed as "
-                 "continuous; use analysis: categorical.")
-        d = m.get("direction")
-        if d:
-            when = str(d["when"])
-            if analysis == "continuous" and when not in ("higher", "lower"):
-                fail(f"modifiers[{i}].direction.when", f"for a continuous analysis say 'higher' "
-                     f"or 'lower', got {short(d['when'])}.")
-            if analysis == "categorical" and when in ("higher", "lower"):
-                fail(f"modifiers[{i}].direction.when", f"for a categorical analysis name a level "
-                     f"of {short(m['variable'])} (e.g. \"0\"), not {when!r}.")
-    rb = raw.get("risk_based") or {}
-    cuts = rb.get("cutpoints")
-    if cuts is not None and (not cuts or any(not 0 < c < 1 for c in cuts)
-                             or any(b <= a for a, b in zip(cuts, cuts[1:]))):
-        fail("risk_based.cutpoints", f"must be strictly increasing risks in (0, 1), got "
-             f"{short(cuts)}.")
-    for key, top in (("groups", 100), ("crossfit_folds", 100)):
-        if rb.get(key) is not None and not 2 <= rb[key] <= top:
-            fail(f"risk_based.{key}", f"must be an integer from 2 to {top}, got "
-                 f"{short(rb[key])}.")
-    ps = raw.get("propensity") or {}
-    if raw["trial"].get("design") == "observational" and not raw.get("confounders"):
-        fail("confounders", "an observational plan (trial.design: observational) must name "
-             "its confounders: the variables adjusted for in the propensity and outcome models.")
-    if (raw.get("confounders") or ps) and raw["trial"].get("design") != "observational":
-        fail("trial.design", "confounders and propensity apply to trial.design: observational.")
-    if ps.get("trim") is not None and ps["trim"] != "crump" and not (
-            isinstance(ps["trim"], (int, float)) and not isinstance(ps["trim"], bool)
-            and 0 < ps["trim"] < 0.5):
-        fail("propensity.trim", f"must be 'crump' or a number in (0, 0.5), got "
-             f"{short(ps['trim'])}.")
-    if ps.get("threshold") is not None and not 0 < ps["threshold"] < 0.5:
-        fail("propensity.threshold", f"must be in (0, 0.5), got {short(ps['threshold'])}.")
-    if rb.get("method") == "external" and not rb.get("risk_column"):
-        fail("risk_based.method", "method 'external' needs risk_based.risk_column (the column "
-             "of predicted risks).")
-    names = {m["variable"] for m in [*raw["modifiers"], *demographic_modifiers(raw)]}
-    seen, agreed = set(), set()
-    for i, c in enumerate(raw.get("credibility") or []):
-        if c["modifier"] not in names:
-            fail(f"credibility[{i}].modifier", f"{short(c['modifier'])} is not a pre-specified "
-                 f"modifier ({sorted(names)}).")
-        key = (c["modifier"], c["scale"], c.get("assessor"), bool(c.get("reconciled")))
-        if key in seen:
-            fail(f"credibility[{i}]", f"a second rating of {short(c['modifier'])} on the "
-                 f"{c['scale']} scale by the same assessor; give each assessor's rating once "
-                 "(and the agreed one with reconciled: true).")
-        seen.add(key)
-        if c.get("reconciled"):
-            if (c["modifier"], c["scale"]) in agreed:
-                fail(f"credibility[{i}].reconciled", "only one reconciled rating per modifier "
-                     "and scale.")
-            agreed.add((c["modifier"], c["scale"]))
-
 

@@ -36,7 +36,7 @@ import pandas as pd
 
 from hte_report.data.prepare import _sort_key, prepare, read_data
 from hte_report.design.build import Design, build_design
-from hte_report.errors import DataError, FormulaError, HTEReportError, SparseSubgroupWarning
+from hte_report.errors import DataError, FormulaError, SparseSubgroupWarning
 from hte_report.estimation.contrasts import (
     contrast,
     equality_test,
@@ -256,20 +256,11 @@ class _Fit:
 
 
 def _run(label: str, formula: str, raw: pd.DataFrame, opts: dict, need_mods: bool) -> _Fit:
-    """One analysis; its warnings and errors say which analysis they come from."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            fit = _analyse(formula, raw, opts, need_mods)
-        except HTEReportError as exc:
-            raise type(exc)(f"{label}: {exc}") from None
-    seen = set()
-    for w in caught:
-        key = (w.category, str(w.message))
-        if key not in seen:
-            seen.add(key)
-            warnings.warn(f"{label}: {w.message}", w.category, stacklevel=3)
-    return fit
+    """One analysis; its warnings and errors say which analysis they come from (the same
+    wrapper as the strategies of :mod:`hte_report.estimation.strategy`)."""
+    from hte_report.estimation.strategy import _run as labelled
+
+    return labelled(label, _analyse, formula, raw, o=opts, need_mods=need_mods)
 
 
 def _analyse(formula: str, raw: pd.DataFrame, o: dict, need_mods: bool) -> _Fit:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import warnings
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -297,6 +299,41 @@ def _check_usable(frame: pd.DataFrame, used: list[str]) -> None:
                                 "text category from it first.")
 
 
+#: Within :func:`same_data`: what has been derived from each data frame (by identity).
+_MEMO: ContextVar[dict | None] = ContextVar("hte_report_same_data", default=None)
+
+
+@contextmanager
+def same_data():
+    """Context in which the analyses of one call (a strategy's overall, per-modifier and joint
+    analyses of the same frame) share what depends on a data frame only: its SHA-256 and the
+    factorization of its text columns, computed once per frame instead of once per analysis.
+    Frames are recognised by identity (each entry keeps its frame alive, so an identity is
+    never reused) and must not be modified inside the context. Nested uses share the outer
+    memo; outside any context nothing is remembered."""
+    if _MEMO.get() is not None:
+        yield
+        return
+    token = _MEMO.set({})
+    try:
+        yield
+    finally:
+        _MEMO.reset(token)
+
+
+def remembered(key, frame, compute):
+    """``compute()`` once per (``key``, ``frame``) within :func:`same_data`, else every time."""
+    memo = _MEMO.get()
+    if memo is None:
+        return compute()
+    hit = memo.get((key, id(frame)))
+    if hit is not None and hit[0] is frame:
+        return hit[1]
+    value = compute()
+    memo[key, id(frame)] = (frame, value)
+    return value
+
+
 def dataset_sha256(frame: pd.DataFrame, levels: dict[str, Levels] | None = None) -> str:
     """SHA-256 of the data's content: column names, dtypes and values, in row order.
 
@@ -345,8 +382,10 @@ def prepare(
                 used.append(extra)
     _check_usable(data, used)
     # text covariates are factorized once: for the hash, missing values and the design
-    text = {c: factorize(data[c]) for c in variables if c != treatment and is_text(data.get(c))}
-    sha = dataset_sha256(data, text)
+    text = {c: remembered(("levels", c), data, lambda c=c: factorize(data[c]))
+            for c in variables if c != treatment and is_text(data.get(c))}
+    # the digest does not depend on which text columns are given factorized
+    sha = remembered("sha256", data, lambda: dataset_sha256(data, text))
     frame = data.loc[:, used].copy()
     frame.index = pd.RangeIndex(len(frame))
 

@@ -110,8 +110,11 @@ def fit(
 
         path = choose_path(design.X, expo)
     _warn_if_slow(design, model_names, path)
-    fitted, model_rows, notes = fit_models(model_names, design, y, var_opt, expo, groups, path,
-                                            cells)
+    if ("fit_models", path) not in st.memo:  # the joint heterogeneity test reuses them
+        st.memo["fit_models", path] = fit_models(model_names, design, y, var_opt, expo, groups,
+                                                 path, cells)
+    fitted, model_rows, notes = st.memo["fit_models", path]
+    model_rows = [dict(r) for r in model_rows]
     inference = check_inference(inference, family)
     fitted = [_with(fm, inference=model_inference(fm.name, inference)) for fm in fitted]
     for row, fm in zip([r for r in model_rows if r["converged"]], fitted):
@@ -472,6 +475,8 @@ def _tests(fm, design, treatment, subs, sparse, family, y, expo, groups, path="s
     rows = []
     _, native_scale = _native(fm, family)
     info = MODELS[fm.name]
+    lr = info.likelihood and fm.variance == "model"  # LR ignores robust/cluster variance
+    together = _reduced_together(fm, design, treatment, y, expo, path) if lr else {}
     for m in design.modifiers:
         idx = design.interaction_columns(m, treatment)
         hit = any(k is not None and k[0] == m.name for k in sparse)
@@ -482,12 +487,14 @@ def _tests(fm, design, treatment, subs, sparse, family, y, expo, groups, path="s
         note = note or _undefined(fm, stat)
         rows.append(_test_row(m.name, native_scale, "wald", stat, df, p, fm.label,
                               "coefficient-wald", note, fm.t_df))
-        if info.likelihood and fm.variance == "model":  # LR ignores robust/cluster variance
+        if lr:
             try:
-                red = fit_glm(fm.name, design.X, y, (), "model", expo, None,
-                              _reduced_start(fm, idx, design.X, y, expo), path, cells,
-                              drop=tuple(idx))
-                stat, df, p = lr_test(fm.loglik, red.loglik, len(idx))
+                ll = together.get(m.name)
+                if ll is None:
+                    ll = fit_glm(fm.name, design.X, y, (), "model", expo, None,
+                                 _reduced_start(fm, idx, design.X, y, expo), path, cells,
+                                 drop=tuple(idx)).loglik
+                stat, df, p = lr_test(fm.loglik, ll, len(idx))
                 rows.append(_test_row(m.name, native_scale, "lr", stat, df, p, fm.label,
                                       "likelihood-ratio", note))
             except FitFailure as exc:
@@ -504,6 +511,31 @@ def _tests(fm, design, treatment, subs, sparse, family, y, expo, groups, path="s
                                       "standardized-equality",
                                       (note if bad else "") or _undefined(fm, stat), c.df))
     return rows
+
+
+def _reduced_together(fm, design, treatment, y, expo, path) -> dict:
+    """Every modifier's reduced-model log-likelihood, solved together (see
+    :func:`reduced_logliks_of`); modifiers it cannot settle are missing."""
+    drops = {m.name: design.interaction_columns(m, treatment) for m in design.modifiers}
+    drops = {k: v for k, v in drops.items() if len(v)}
+    lls = reduced_logliks_of(fm, design, y, expo, list(drops.values()), path)
+    return {k: ll for k, ll in zip(drops, lls) if ll is not None}
+
+
+def reduced_logliks_of(fm, design, y, expo, drops: list, path) -> list:
+    """Log-likelihoods of reduced models of ``fm`` (each drops the columns ``drops[k]``) for
+    canonical-link models (logit, Poisson) on patient rows, solved together by
+    :func:`hte_report.models.fast.reduced_logliks`: a few thin passes for all of them. None
+    where that does not apply or does not settle (the caller refits by Fisher scoring)."""
+    if not drops or fm.name not in ("logit", "poisson") or path not in ("irls", "statsmodels"):
+        return [None] * len(drops)
+    from hte_report.models.fast import reduced_logliks
+
+    try:
+        return reduced_logliks(fm.name, design.X, y, fm.params, np.linalg.inv(fm.vcov), drops,
+                               expo)
+    except (np.linalg.LinAlgError, ValueError):
+        return [None] * len(drops)
 
 
 def _interaction_effects(fm, design, treatment, subs, means, sparse, family, conf_level):

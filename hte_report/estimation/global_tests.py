@@ -21,7 +21,7 @@ from formulaic import model_matrix
 from hte_report.core.inference import adjust_pvalues
 from hte_report.errors import HTEReportError
 from hte_report.estimation.contrasts import lr_test, wald_test
-from hte_report.estimation.glm import _native, fit_models
+from hte_report.estimation.glm import _native, fit_models, reduced_logliks_of
 from hte_report.estimation.setup import setup
 from hte_report.models.glm import FitFailure, choose_path, fit_glm, reduced_start
 from hte_report.models.survival import fit_cox
@@ -167,8 +167,10 @@ def joint_heterogeneity(formula: str, data, *, treatment: str, reference=None,
         path = "cells"
     elif path == "auto":
         path = choose_path(design.X, expo)
-    fitted, _, _ = fit_models(st.model_names, design, y, st.var_opt, expo, st.groups, path,
-                              st.cells)
+    if ("fit_models", path) not in st.memo:  # the joint analysis's fits, if it ran
+        st.memo["fit_models", path] = fit_models(st.model_names, design, y, st.var_opt, expo,
+                                                 st.groups, path, st.cells)
+    fitted = st.memo["fit_models", path][0]
     inference = check_inference(inference, st.family)
     idx = np.unique(np.concatenate(
         [design.interaction_columns(m, st.parsed.treatment) for m in design.modifiers]
@@ -187,10 +189,12 @@ def joint_heterogeneity(formula: str, data, *, treatment: str, reference=None,
                      "the interaction coefficients is singular or undefined"})
         if MODELS[fm.name].likelihood and fm.variance == "model":
             try:
-                red = fit_glm(fm.name, design.X, y, (), "model", expo, None,
-                              reduced_start(fm, idx, design.X, y, expo), path, st.cells,
-                              drop=tuple(idx))
-                stat, df, p = lr_test(fm.loglik, red.loglik, len(idx))
+                ll = reduced_logliks_of(fm, design, y, expo, [idx], path)[0]
+                if ll is None:
+                    ll = fit_glm(fm.name, design.X, y, (), "model", expo, None,
+                                 reduced_start(fm, idx, design.X, y, expo), path, st.cells,
+                                 drop=tuple(idx)).loglik
+                stat, df, p = lr_test(fm.loglik, ll, len(idx))
                 note = ""
             except FitFailure as exc:
                 stat, df, p, note = np.nan, len(idx), np.nan, f"reduced model failed: {exc}"

@@ -5,13 +5,13 @@ counted), aggregate all-categorical data to cells when worthwhile, build the des
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from hte_report.data.cells import aggregate as aggregate_cells
-from hte_report.data.prepare import prepare, read_data
+from hte_report.data.prepare import prepare, read_data, remembered
 from hte_report.design.build import Design, build_design, categorical_columns
 from hte_report.errors import DataError, MissingDataWarning, ModelWarning
 from hte_report.spec.formula import parse_formula
@@ -33,6 +33,9 @@ class Setup:
     groups: np.ndarray | None
     cluster: str | None
     cells: object = None  # CellStats when rows of the design are cells of identical patients
+    #: what the analyses sharing this setup (see :func:`setup`) derive from it once, e.g. the
+    #: fitted working models of the joint model that the joint heterogeneity test reuses
+    memo: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def freq(self) -> np.ndarray | None:
@@ -51,7 +54,23 @@ def setup(formula, data, *, treatment=None, reference=None, family=None, models=
     ``aggregate``: fit on cells of identical patients (all-categorical designs without
     exposure): exact, and the design is built on the cells, not on every row. ``None`` decides
     automatically (from :data:`AGGREGATE_MIN_ROWS` rows).
+
+    Within :func:`hte_report.data.prepare.same_data` (one strategy call), the same formula,
+    data frame and options give the same :class:`Setup` object: the joint model and the joint
+    heterogeneity test share it, and its ``memo``. Its warnings are then given once.
     """
+    key = ("setup", formula, treatment, repr(reference), family,
+           None if models is None else repr(models), repr(variance), exposure, safe_formula,
+           tuple(extra_columns), aggregate, modifiers_required)
+    return remembered(key, data, lambda: _setup(
+        formula, data, treatment=treatment, reference=reference, family=family, models=models,
+        variance=variance, exposure=exposure, safe_formula=safe_formula,
+        extra_columns=extra_columns, aggregate=aggregate,
+        modifiers_required=modifiers_required))
+
+
+def _setup(formula, data, *, treatment, reference, family, models, variance, exposure,
+           safe_formula, extra_columns, aggregate, modifiers_required) -> Setup:
     var_opt = check_variance(variance)
     from hte_report.data.largedata import CellData
 

@@ -144,7 +144,27 @@ def fit_by_strategy(formula: str, data: object, *, strategy: str = "one-at-a-tim
                     **engine_kw) -> HTEResult:
     """The analyses of ``strategy`` (see the module docstring), combined into one result.
     ``engine_kw`` go to every fit (family, models, variance, ...; ties, horizons, rmst_tau for
-    ``Surv()`` outcomes)."""
+    ``Surv()`` outcomes).
+
+    The analyses share what depends on the data frame only (its hash, factorized text
+    columns) and the setup and fits of identical models (the joint model and the joint
+    heterogeneity test): :func:`~hte_report.data.prepare.same_data`. BLAS runs on one thread
+    throughout: the products are small (p columns), and threaded BLAS on busy cores made
+    small analyses several times slower (issue 21)."""
+    from hte_report.data.prepare import same_data
+    from hte_report.models.fast import one_blas_thread
+
+    with same_data(), one_blas_thread():
+        return _fit_by_strategy(formula, data, strategy=strategy, treatment=treatment,
+                                reference=reference, control=control, overall=overall,
+                                display_cutpoints=display_cutpoints, at=at,
+                                multiplicity=multiplicity, safe_formula=safe_formula,
+                                **engine_kw)
+
+
+def _fit_by_strategy(formula, data, *, strategy, treatment, reference, control, overall,
+                     display_cutpoints, at, multiplicity, safe_formula,
+                     **engine_kw) -> HTEResult:
     check_choice("strategy", strategy, STRATEGIES)
     overall = _check_overall(overall)
     check_multiplicity(multiplicity)
@@ -191,7 +211,7 @@ def fit_by_strategy(formula: str, data: object, *, strategy: str = "one-at-a-tim
 
         why = (f"{untreated} of {len(raw)} rows have no value of {r.treatment!r} and are in no "
                "comparison")
-        warnings.warn(why + ".", MissingDataWarning, stacklevel=2)
+        warnings.warn(why + ".", MissingDataWarning, stacklevel=3)
         res = _replace(res, notes=(*res.notes, why))
     if len(arms) > 1:
         res = with_global_tests(res, raw, r, arms, strategy, survival, engine_kw, multiplicity)
@@ -272,7 +292,7 @@ def _run(label: str, engine, formula: str, data, **kw) -> HTEResult:
         key = (w.category, str(w.message))
         if key not in seen:
             seen.add(key)
-            warnings.warn(f"{label}: {w.message}", w.category, stacklevel=4)
+            warnings.warn(f"{label}: {w.message}", w.category, stacklevel=5)
     return res
 
 

@@ -17,7 +17,15 @@ import scipy.linalg
 from formulaic import model_matrix
 
 from hte_report.data.prepare import Levels, factorize, is_text
-from hte_report.errors import DataError, FormulaError, ModelError, SparseSubgroupWarning
+from hte_report.design import wide as wd
+from hte_report.design.wide import SplitMatrix, WideFactor
+from hte_report.errors import (
+    DataError,
+    FormulaError,
+    ModelError,
+    ModelWarning,
+    SparseSubgroupWarning,
+)
 from hte_report.spec.formula import ModifierTerm, ParsedFormula, c_wrapped, pythonize
 
 
@@ -44,11 +52,18 @@ class Design:
     treatment_columns: np.ndarray  # columns of terms containing the treatment
     levels: dict  # categorical variable (other than the treatment) -> Levels
     quartiles: dict  # continuous modifier -> its (min, 25%, 50%, 75%, max), type-7 quantiles
+    #: many-level adjustment factors kept as codes (``X``, ``X1`` are then
+    #: :class:`~hte_report.design.wide.SplitMatrix`, their wide columns last); () if none
+    wide: tuple[WideFactor, ...] = ()
 
     @property
     def X0(self) -> np.ndarray:
         """Every row with treatment = 0: ``X1`` with the treatment columns zeroed. Built on
         request (a new n x p array); :meth:`coefficients_under` avoids it for predictions."""
+        if isinstance(self.X1, SplitMatrix):
+            dense = self.X1.dense.copy()
+            dense[:, self.treatment_columns] = 0.0
+            return self.X1.with_dense(dense)
         X0 = self.X1.copy()
         X0[:, self.treatment_columns] = 0.0
         return X0
@@ -75,7 +90,13 @@ class Design:
         return self.term_columns.get(frozenset({expr}), np.array([], dtype=int))
 
     def materialize(self, frame: pd.DataFrame) -> np.ndarray:
-        return np.asarray(self.spec.get_model_matrix(frame), dtype=float)
+        """The (dense) model matrix of ``frame``: for a split design its narrow part and the
+        one-hot columns of each wide factor (for a few rows: profiles, not the data)."""
+        X = np.asarray(self.spec.get_model_matrix(frame), dtype=float)
+        if not self.wide:
+            return X
+        return np.hstack([X] + [np.asarray(w.spec.get_model_matrix(frame), dtype=float)[:, 1:]
+                                for w in self.wide])
 
     def materialize_many(self, frames: list[pd.DataFrame]) -> list[np.ndarray]:
         """Model matrices of several (small) frames through one formulaic call: its overhead
@@ -138,12 +159,19 @@ def n_distinct(s: pd.Series, limit: int) -> int:
 
 def build_design(parsed: ParsedFormula, frame: pd.DataFrame,
                  levels: dict[str, Levels] | None = None,
-                 n_patients: int | None = None) -> Design:
+                 n_patients: int | None = None, split: bool | None = None) -> Design:
     """Materialize the model matrix and its two counterfactual versions; check estimability.
 
     ``levels``: factorizations of categorical columns of ``frame`` already made (by
     :func:`~hte_report.data.prepare`); the others are made here. ``n_patients``: when rows of
-    ``frame`` are cells of identical patients, how many patients they hold."""
+    ``frame`` are cells of identical patients, how many patients they hold.
+
+    ``split``: keep many-level adjustment factors as codes (:mod:`hte_report.design.wide`).
+    ``None``: for the GLM families, i.e. when the caller passes ``levels`` or ``n_patients``
+    (:func:`~hte_report.estimation.setup.setup` does; the Cox and mixed-model families, whose
+    fits take dense designs, do not and are told how to avoid the wide factor instead)."""
+    if split is None:
+        split = levels is not None or n_patients is not None
     cats = categorical_columns(parsed, frame)
     _check_listed_levels(parsed, frame)
     known = levels or {}
@@ -157,6 +185,13 @@ def build_design(parsed: ParsedFormula, frame: pd.DataFrame,
     for m in parsed.modifiers:
         kind = "categorical" if m.name in cats else "continuous"
         _check_not_constant(m.name, frame[m.name], levels.get(m.name))
+        if kind == "categorical" and len(levels[m.name].values) > wd.MAX_MODIFIER_LEVELS:
+            raise ModelError(
+                f"effect modifier {m.name!r} has {len(levels[m.name].values)} levels: one "
+                f"subgroup effect per level (more than {wd.MAX_MODIFIER_LEVELS}) is not a "
+                "sensible heterogeneity analysis. Group its levels into a few pre-specified "
+                f"categories, or keep {m.name!r} as an adjustment factor only (outside the "
+                "interaction), where many levels are fitted efficiently.")
         if kind == "continuous":
             k = n_distinct(frame[m.name], 4)
             if k < 5:
@@ -173,9 +208,16 @@ def build_design(parsed: ParsedFormula, frame: pd.DataFrame,
         # zero under treatment = 0, and the observed design mixes the two row by row.
         # Stateful transforms (C, bs, center, ...) only see covariates, which are unchanged.
         data = frame.assign(**{parsed.treatment: 1}, **_text_as_categorical(frame, levels))
+        wterms = wd.wide_terms(parsed.rhs, frame, cats, levels, parsed.treatment)
+        if wterms and not split:
+            _warn_dense_wide(wterms, levels)
+            wterms = []
+        rhs = parsed.rhs if not wterms else " + ".join(
+            str(t) for t in _terms(parsed.rhs) if all(str(t) != str(w[0]) for w in wterms))
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            mm = model_matrix(parsed.rhs, data, na_action="raise")
+            mm = model_matrix(rhs, data, na_action="raise")
+            wide = _wide_factors(wterms, data, levels, mm.shape[1])
     except Exception as exc:  # formulaic raises many types; report them as formula errors
         raise FormulaError(f"cannot build the design for {parsed.formula!r}: "
                            f"{_short(exc)}") from None
@@ -200,11 +242,106 @@ def build_design(parsed: ParsedFormula, frame: pd.DataFrame,
     untreated = frame[parsed.treatment].to_numpy() == 0
     X = X1.copy()
     X[np.ix_(untreated, tcols)] = 0.0
-    _check_rank(X, columns, n_patients)
+    if wide:
+        codes = tuple(column[lcodes] for _w, lcodes, column in wide)
+        sizes = tuple(len(w[0].names) for w in wide)
+        X1, X = SplitMatrix(X1, codes, sizes), SplitMatrix(X, codes, sizes)
+        wide = tuple(w[0] for w in wide)
+        columns = columns + sum((w.names for w in wide), ())
+        for w in wide:
+            term_columns[frozenset({w.expr})] = np.arange(w.start, w.start + len(w.names))
+        _check_rank_split(X, columns, wide, n_patients)
+    else:
+        _check_rank(X, columns, n_patients)
     quartiles = {m.name: np.quantile(frame[m.name].to_numpy(dtype=float), QUARTILES)
                  for m in mods if m.kind == "continuous"}
     return Design(frame, spec, X, X1, columns, term_columns, tuple(mods), cats, tcols, levels,
-                  quartiles)
+                  quartiles, tuple(wide))
+
+
+def _terms(rhs: str) -> list:
+    from formulaic import Formula
+
+    return list(Formula(rhs))
+
+
+def _wide_factors(wterms, data: pd.DataFrame, levels: dict, p: int) -> list:
+    """(WideFactor, its codes as design columns + 1, the level codes) of each wide term whose
+    coding is plain treatment coding, its columns numbered from ``p``; bad levels refused."""
+    out, start = [], p
+    for _term, expr, col in wterms:
+        lv = levels[col]
+        if np.any(np.asarray(lv.codes) < 0):
+            raise DataError(f"adjustment factor {col!r} has missing values among the analysed "
+                            "rows; exclude them or code them as a level of their own.")
+        coded = wd.coding(expr, data, lv)
+        if coded is None:
+            raise FormulaError(f"{expr} with {len(lv.values)} levels must be coded with "
+                               f"treatment contrasts (write C({col}), without contrasts or "
+                               "levels=) to be fitted without dense dummy columns.")
+        spec, names, column = coded
+        out.append((WideFactor(expr, col, spec, names, start), None, column))
+        start += len(names)
+    if start - p > wd.MAX_WIDE_COLUMNS:
+        sizes = ", ".join(f"{e} ({len(levels[c].values)} levels)" for _t, e, c in wterms)
+        raise ModelError(
+            f"{sizes}: {start - p} coefficients for many-level adjustment factors, more than "
+            f"the {wd.MAX_WIDE_COLUMNS} this package fits (their covariance is a dense matrix "
+            "that every effect uses). Merge rare levels (e.g. sites with few patients into "
+            "'other'), adjust for a coarser grouping (region) or stratify on the factor, or "
+            "fit a mixed model with a random intercept per level.")
+    return [(w, np.asarray(levels[w.column].codes), col) for (w, _, col) in out]
+
+
+def _warn_dense_wide(wterms, levels: dict) -> None:
+    """A wide factor in a family that fits dense designs (Cox, mixed models)."""
+    for _t, expr, col in wterms:
+        k = len(levels[col].values)
+        warnings.warn(
+            f"adjustment factor {expr} has {k} levels and is fitted as {k - 1} dense design "
+            f"columns, which is slow. In a Cox model write strata({col}) instead of {expr} "
+            f"(a baseline hazard per level, no coefficients); otherwise merge rare levels.",
+            ModelWarning, stacklevel=4)
+
+
+def _check_rank_split(X: SplitMatrix, columns, wide, n_patients: int | None = None) -> None:
+    """Estimability of a split design from its blocked cross-product: every wide level has
+    at least two analysed rows, and no dense column lies in the span of the others and the
+    wide factors (e.g. a treatment constant within every site)."""
+    n = X.shape[0] if n_patients is None else n_patients
+    if n <= X.shape[1]:
+        raise ModelError(f"{n} analysed rows for {X.shape[1]} model coefficients: the model "
+                         "cannot be estimated. Merge rare levels of "
+                         f"{', '.join(w.expr for w in wide)} or use fewer covariates.")
+    norms = np.sqrt(np.einsum("ij,ij->j", X.dense, X.dense))
+    zero = [columns[j] for j in np.flatnonzero(norms == 0)]
+    if zero:
+        raise ModelError(f"design column(s) {zero[:10]} are zero for every analysed row (a "
+                         "level or combination no analysed patient has). Remove the term or "
+                         "merge levels.")
+    if n_patients is None:
+        for w, c, k in zip(wide, X.codes, X.sizes):
+            counts = np.bincount(c, minlength=k + 1)
+            lonely = np.flatnonzero(counts < 2)
+            if lonely.size:
+                names = [w.names[j - 1] if j else f"{w.column} (reference level)"
+                         for j in lonely[:5]]
+                raise DataError(
+                    f"{lonely.size} level(s) of the adjustment factor {w.column!r} have a "
+                    f"single analysed patient ({', '.join(names)}): each such level's "
+                    "coefficient fits its patient exactly. Merge rare levels (e.g. into "
+                    "'other') before the analysis.")
+    try:
+        gone = X.crossprod(np.ones(X.shape[0])).schur_rank(columns[:X.p])
+    except np.linalg.LinAlgError:
+        gone = ["levels of " + " and ".join(w.expr for w in wide) + " (nested factors?)"]
+    if gone:
+        raise ModelError(
+            f"collinear design: column(s) {gone} are linear combinations of other columns and "
+            f"the levels of {', '.join(w.expr for w in wide)} (e.g. a treatment or covariate "
+            "constant within each level, as in a cluster-randomized trial). Remove the "
+            "factor, or the covariate it determines, and use variance=hr.Cluster(...) for "
+            "clustering.")
 
 
 def integral_codes(frame: pd.DataFrame, levels: dict[str, Levels]

@@ -16,6 +16,7 @@ import numpy as np
 import statsmodels.api as sm
 from statsmodels.tools.sm_exceptions import ConvergenceWarning as SMConvergenceWarning
 
+from hte_report.design.wide import SplitMatrix
 from hte_report.errors import ModelError
 from hte_report.models.fast import LEVERAGE_TOL, hat_weights
 from hte_report.spec.options import MODELS, Cluster, Variance, variance_label
@@ -128,6 +129,8 @@ def choose_path(X: np.ndarray, exposure: np.ndarray | None) -> str:
     'statsmodels'."""
     from hte_report.models.fast import n_distinct_rows
 
+    if isinstance(X, SplitMatrix):  # many-level adjustment factors: models.wide
+        return "wide"
     n = X.shape[0]
     if n >= 2_000 and exposure is None:
         limit = min(COMPRESS_MAX_CELLS, n // 10)
@@ -152,8 +155,16 @@ def fit_glm(name: str, X: np.ndarray, y: np.ndarray, columns: tuple[str, ...],
     estimates, covariance and leverage directions are returned on the user's scale.
 
     Floating-point overflow inside a fit (a drifting coefficient) is not reported as a numpy
-    warning: the fit's finiteness, convergence and range are checked and reported instead."""
+    warning: the fit's finiteness, convergence and range are checked and reported instead.
+
+    A split design (:class:`~hte_report.design.wide.SplitMatrix`, many-level adjustment
+    factors) is always fitted by :mod:`hte_report.models.wide`, whatever ``path`` says."""
     with np.errstate(all="ignore"):
+        if isinstance(X, SplitMatrix):
+            from hte_report.models.glm_wide import fit_split
+
+            return fit_split(name, X, y, columns, variance, exposure, groups, start, cells,
+                             drop)
         return _fit_scaled(name, X, y, columns, variance, exposure, groups, start, path, cells,
                            drop)
 
@@ -402,6 +413,8 @@ def start_values(name, X, y, expo):
     Poisson fit for log-binomial."""
     if MODELS[name].link == "identity" and name != "ols":
         yy = y if expo is None else y / expo
+        if isinstance(X, SplitMatrix):
+            return fit_glm("ols", X, yy, (), "model").params
         return np.linalg.lstsq(X, yy, rcond=None)[0]
     if name == "log-binomial":
         return fit_glm("modified-poisson", X, y, (), "HC0").params
@@ -416,6 +429,10 @@ def reduced_start(fm: FittedModel, drop, X, y, expo) -> np.ndarray | None:
     Other links keep their usual start, which respects the mean's range."""
     keep = np.setdiff1d(np.arange(len(fm.params)), drop)
     b = np.zeros(len(fm.params))
+    if isinstance(X, SplitMatrix):
+        from hte_report.models.glm_wide import reduced_start_split
+
+        return reduced_start_split(fm, drop, X, y, expo)
     if fm.name not in ("logit", "poisson"):
         start = start_values(fm.name, X[:, keep], y, expo)
         if start is None:

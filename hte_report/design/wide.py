@@ -1,0 +1,340 @@
+"""Many-level adjustment factors without a dense dummy matrix (issue 21).
+
+A *split* design keeps the dense narrow part ``D`` (intercept, treatment, modifiers,
+interactions, continuous covariates) and, for each wide factor, the integer code of every
+row's level: ``X = [D | one-hot(codes)]``. :class:`SplitMatrix` multiplies, slices by rows and
+forms the weighted cross-product ``X' diag(v) X`` in blocks (:class:`Blocks`): ``D'VD`` (p x p),
+``D'VF`` (p x K, by ``bincount``) and ``F'VF`` (diagonal for one wide factor). Systems in the
+cross-product are solved through the Schur complement on the diagonal block (a dense Cholesky
+when there are several wide factors), so a fit never touches an n x K array.
+
+Which factor is wide: an adjustment-only term ``C(x)`` (or a text column ``x``), not part of any
+interaction, with more than :data:`WIDE_MIN_LEVELS` levels, in a formula with an intercept.
+Its columns are coded exactly as formulaic codes them in the full formula (treatment coding,
+first level the reference): the coding is read off formulaic's own materialization of one row
+per level, never assumed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import linalg
+
+#: A categorical adjustment-only factor with more levels than this is fitted as a wide factor.
+WIDE_MIN_LEVELS = 50
+#: Limit on the wide columns of one design: the full coefficient covariance is a dense
+#: (p + K)^2 matrix (72 MB at 3,000), which every effect's delta method uses.
+MAX_WIDE_COLUMNS = 3000
+#: A categorical effect modifier with more levels than this is refused (one subgroup effect per
+#: level is not a sensible heterogeneity analysis).
+MAX_MODIFIER_LEVELS = 50
+
+
+@dataclass(frozen=True)
+class WideFactor:
+    """One wide factor of a split design."""
+
+    expr: str  # the term as written, e.g. "C(site)"
+    column: str  # the data column, e.g. "site"
+    spec: object  # formulaic ModelSpec of "expr" alone (its intercept column dropped)
+    names: tuple[str, ...]  # design column names, e.g. "C(site)[T.2]"
+    start: int  # index of its first column in the full design
+
+
+class SplitMatrix:
+    """``[dense | one-hot(codes_1) | one-hot(codes_2) ...]`` without forming the one-hot part.
+
+    ``codes[j][i]`` is 0 for the reference level of factor j (no column) and k >= 1 for its
+    k-th column. Supports ``X @ b`` (b of length p + K, or (p + K) x m), ``A @ X`` (A m x n),
+    row selection ``X[rows]`` and :meth:`crossprod`; ``np.asarray(X)`` is the dense matrix
+    (for small pieces only)."""
+
+    __array_ufunc__ = None  # ndarray @ SplitMatrix defers to __rmatmul__
+    ndim = 2
+    dtype = np.dtype(float)
+
+    def __init__(self, dense: np.ndarray, codes: tuple[np.ndarray, ...], sizes: tuple[int, ...]):
+        self.dense = dense
+        self.codes = tuple(codes)
+        self.sizes = tuple(int(k) for k in sizes)
+        self.p = dense.shape[1]
+        self.offsets = tuple(self.p + int(s) for s in np.cumsum((0,) + self.sizes[:-1]))
+        self.shape = (dense.shape[0], self.p + sum(self.sizes))
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __repr__(self) -> str:
+        return f"SplitMatrix(n={self.shape[0]}, dense={self.p}, wide={self.sizes})"
+
+    # -- products ------------------------------------------------------------------------
+    def _gammas(self, b: np.ndarray):
+        for off, k in zip(self.offsets, self.sizes):
+            g = np.zeros((k + 1,) + b.shape[1:])
+            g[1:] = b[off:off + k]
+            yield g
+
+    def __matmul__(self, b):
+        b = np.asarray(b, dtype=float)
+        out = self.dense @ b[:self.p]
+        for g, c in zip(self._gammas(b), self.codes):
+            out = out + g[c]
+        return out
+
+    def __rmatmul__(self, A):
+        A = np.atleast_2d(np.asarray(A, dtype=float))
+        parts = [A @ self.dense]
+        for c, k in zip(self.codes, self.sizes):
+            parts.append(np.stack([np.bincount(c, weights=a, minlength=k + 1)[1:] for a in A]))
+        return np.hstack(parts)
+
+    def tdot(self, v: np.ndarray) -> np.ndarray:
+        """``X' v`` for a length-n vector."""
+        parts = [self.dense.T @ v]
+        parts += [np.bincount(c, weights=v, minlength=k + 1)[1:]
+                  for c, k in zip(self.codes, self.sizes)]
+        return np.concatenate(parts)
+
+    # -- selection -----------------------------------------------------------------------
+    def __getitem__(self, key):
+        if isinstance(key, tuple):  # a column selection: a dense copy (small pieces only)
+            return self.toarray()[key]
+        return SplitMatrix(self.dense[key], tuple(c[key] for c in self.codes), self.sizes)
+
+    def toarray(self) -> np.ndarray:
+        out = np.zeros(self.shape)
+        out[:, :self.p] = self.dense
+        rows = np.arange(self.shape[0])
+        for c, off in zip(self.codes, self.offsets):
+            hit = c > 0
+            out[rows[hit], off + c[hit] - 1] = 1.0
+        return out
+
+    def __array__(self, dtype=None, copy=None):
+        out = self.toarray()
+        return out if dtype is None else out.astype(dtype)
+
+    def copy(self) -> SplitMatrix:
+        return SplitMatrix(self.dense.copy(), self.codes, self.sizes)
+
+    def with_dense(self, dense: np.ndarray) -> SplitMatrix:
+        return SplitMatrix(dense, self.codes, self.sizes)
+
+    def without(self, cols) -> SplitMatrix:
+        """The design without dense columns ``cols`` (a reduced model)."""
+        cols = np.asarray(cols, dtype=int)
+        if cols.size and cols.max() >= self.p:
+            raise ValueError("only dense columns can be dropped from a split design")
+        return self.with_dense(np.delete(self.dense, cols, axis=1))
+
+    def column_index(self) -> list[np.ndarray]:
+        """Per wide factor, each row's column in the full design (``shape[1]``: none)."""
+        return [np.where(c > 0, off + c.astype(np.int64) - 1, self.shape[1])
+                for c, off in zip(self.codes, self.offsets)]
+
+    # -- cross-products ------------------------------------------------------------------
+    def crossprod(self, v: np.ndarray) -> Blocks:
+        """``X' diag(v) X`` in blocks."""
+        D = self.dense
+        A = D.T @ (D * v[:, None])
+        Bs, diag = [], []
+        for c, k in zip(self.codes, self.sizes):
+            Bs.append(np.stack([np.bincount(c, weights=v * D[:, j], minlength=k + 1)[1:]
+                                for j in range(self.p)]).reshape(self.p, k))
+            diag.append(np.bincount(c, weights=v, minlength=k + 1)[1:])
+        B = np.hstack(Bs)
+        if len(self.codes) == 1:
+            return Blocks(A, B, diag[0])
+        C = np.diag(np.concatenate(diag))
+        for i in range(len(self.codes)):
+            for j in range(i + 1, len(self.codes)):
+                ki, kj = self.sizes[i], self.sizes[j]
+                key = self.codes[i].astype(np.int64) * (kj + 1) + self.codes[j]
+                cross = np.bincount(key, weights=v, minlength=(ki + 1) * (kj + 1))
+                cross = cross.reshape(ki + 1, kj + 1)[1:, 1:]
+                si, sj = self.offsets[i] - self.p, self.offsets[j] - self.p
+                C[si:si + ki, sj:sj + kj] = cross
+                C[sj:sj + kj, si:si + ki] = cross.T
+        return Blocks(A, B, C)
+
+    def group_sums(self, groups: np.ndarray, G: int, u: np.ndarray) -> np.ndarray:
+        """``sum_{i in g} u_i x_i`` for every group g (G x (p + K)): cluster score sums."""
+        out = np.zeros((G, self.shape[1]))
+        for j in range(self.p):
+            out[:, j] = np.bincount(groups, weights=u * self.dense[:, j], minlength=G)
+        for c, k, off in zip(self.codes, self.sizes, self.offsets):
+            key = groups.astype(np.int64) * (k + 1) + c
+            out[:, off:off + k] = np.bincount(key, weights=u, minlength=G * (k + 1)).reshape(
+                G, k + 1)[:, 1:]
+        return out
+
+    def quadratic(self, V: np.ndarray) -> np.ndarray:
+        """``x_i' V x_i`` for every row (leverages), from gathers of V: O(n p^2)."""
+        D, p, P = self.dense, self.p, self.shape[1]
+        Vx = np.zeros((P + 1, P + 1))
+        Vx[:P, :P] = V
+        h = np.einsum("ij,ij->i", D @ V[:p, :p], D)
+        idx = self.column_index()
+        for a, ia in enumerate(idx):
+            h += 2.0 * np.einsum("ij,ji->i", D, Vx[:p, ia])
+            for ib in idx[a:]:
+                h += Vx[ia, ib] * (1.0 if ib is ia else 2.0)
+        return h
+
+
+@dataclass
+class Blocks:
+    """A symmetric matrix ``[[A, B], [B', C]]`` with ``C`` diagonal (a vector: one wide factor)
+    or dense (several): the information or meat of a split design."""
+
+    A: np.ndarray
+    B: np.ndarray
+    C: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return self.A.shape[0] + self.B.shape[1]
+
+    def _cinv(self, M: np.ndarray) -> np.ndarray:
+        """``C^-1 M``."""
+        if self.C.ndim == 1:
+            return M / (self.C[:, None] if M.ndim == 2 else self.C)
+        if not hasattr(self, "_cfac"):
+            self._cfac = linalg.cho_factor(self.C)
+        return linalg.cho_solve(self._cfac, M)
+
+    def _schur(self):
+        if not hasattr(self, "_sfac"):
+            if np.any((self.C if self.C.ndim == 1 else np.diag(self.C)) <= 0):
+                raise np.linalg.LinAlgError("a level of a wide factor has zero weight")
+            self._cib = self._cinv(self.B.T)  # K x p
+            S = self.A - self.B @ self._cib
+            self._sfac = linalg.cho_factor(S)
+        return self._sfac, self._cib
+
+    def solve(self, rhs: np.ndarray) -> np.ndarray:
+        """``M^-1 rhs`` by the Schur complement ``A - B C^-1 B'`` (p x p)."""
+        sfac, cib = self._schur()
+        p = self.A.shape[0]
+        r1, r2 = rhs[:p], rhs[p:]
+        x1 = linalg.cho_solve(sfac, r1 - cib.T @ r2)
+        x2 = self._cinv(r2) - cib @ x1
+        return np.concatenate([x1, x2])
+
+    def inverse(self) -> np.ndarray:
+        """The full (p + K)^2 inverse, blockwise."""
+        sfac, cib = self._schur()
+        p, P = self.A.shape[0], self.size
+        Sinv = linalg.cho_solve(sfac, np.eye(p))
+        out = np.empty((P, P))
+        out[:p, :p] = Sinv
+        top = -Sinv @ cib.T  # p x K
+        out[:p, p:] = top
+        out[p:, :p] = top.T
+        if self.C.ndim == 1:
+            out[p:, p:] = (cib @ Sinv) @ cib.T
+            out[p:, p:][np.diag_indices(P - p)] += 1.0 / self.C
+        else:
+            out[p:, p:] = self._cinv(np.eye(P - p)) + (cib @ Sinv) @ cib.T
+        return out
+
+    def full(self) -> np.ndarray:
+        p, P = self.A.shape[0], self.size
+        out = np.empty((P, P))
+        out[:p, :p], out[:p, p:], out[p:, :p] = self.A, self.B, self.B.T
+        out[p:, p:] = np.diag(self.C) if self.C.ndim == 1 else self.C
+        return out
+
+    def times(self, M: np.ndarray) -> np.ndarray:
+        """``self @ M`` for a dense (p + K) x m matrix, using the block structure."""
+        p = self.A.shape[0]
+        top = self.A @ M[:p] + self.B @ M[p:]
+        C = self.C[:, None] * M[p:] if self.C.ndim == 1 else self.C @ M[p:]
+        return np.vstack([top, self.B.T @ M[:p] + C])
+
+    def drop_dense(self, cols) -> Blocks:
+        keep = np.setdiff1d(np.arange(self.A.shape[0]), cols)
+        return Blocks(self.A[np.ix_(keep, keep)], self.B[keep], self.C)
+
+    def schur_rank(self, names) -> list[str]:
+        """Dense columns that are linear combinations of the others and the wide factors
+        (judged on the Schur complement scaled to unit diagonal): their names, or []."""
+        C = self.C if self.C.ndim == 1 else np.diag(self.C)
+        if np.any(C <= 0):
+            return []
+        cib = self._cinv(self.B.T)
+        S = self.A - self.B @ cib
+        d = np.sqrt(np.clip(np.diag(S), 0, None))
+        scale = np.sqrt(np.diag(self.A))
+        gone = [names[j] for j in np.flatnonzero(d <= 1e-7 * scale)]
+        if gone:
+            return gone
+        Sn = S / np.outer(d, d)
+        ev = np.linalg.eigvalsh(Sn)
+        if ev[0] > ev[-1] * 1e-12:
+            return []
+        _, piv, rank, _ = linalg.lapack.dpstrf(Sn, tol=ev[-1] * 1e-10)
+        return [names[j] for j in piv[rank:] - 1]
+
+
+def wide_terms(rhs: str, frame, categorical, levels: dict, treatment: str) -> list:
+    """The formula's wide-factor terms: (formulaic term, expr, column) for each adjustment-only
+    main effect ``C(x)`` / ``x`` of a categorical column with more than
+    :data:`WIDE_MIN_LEVELS` levels that appears in no other term; [] when the formula has no
+    intercept (the first factor would then be coded in full rank)."""
+    import re
+
+    from formulaic import Formula
+
+    try:
+        terms = list(Formula(rhs))
+    except Exception:  # noqa: BLE001 - an unparsable formula is reported by the builder
+        return []
+    if not any(str(t) == "1" for t in terms):
+        return []
+    out = []
+    for t in terms:
+        if len(t.factors) != 1:
+            continue
+        expr = t.factors[0].expr
+        m = re.fullmatch(r"C\(\s*([A-Za-z_][A-Za-z0-9_.]*)\s*\)", expr)
+        col = m.group(1) if m else expr
+        if col == treatment or col not in frame.columns or col not in categorical:
+            continue
+        lv = levels.get(col)
+        if lv is None or len(lv.values) <= WIDE_MIN_LEVELS:
+            continue
+        word = re.compile(rf"(?<![A-Za-z0-9_.]){re.escape(col)}(?![A-Za-z0-9_.])")
+        if any(word.search(f.expr) for u in terms if u is not t for f in u.factors):
+            continue  # interacts with something: not an adjustment-only main effect
+        out.append((t, expr, col))
+    return out
+
+
+def coding(expr: str, data, lv) -> tuple[object, tuple[str, ...], np.ndarray] | None:
+    """formulaic's coding of the term ``expr`` read off one row per level: (its ModelSpec, its
+    column names, column + 1 of each level's code, 0 for the reference level); None when it
+    is not plain treatment coding (the factor then stays dense)."""
+    from formulaic import model_matrix
+
+    codes = np.asarray(lv.codes)
+    k = len(lv.values)
+    first = np.full(k, -1, dtype=np.int64)
+    first[codes[::-1]] = np.arange(len(codes))[::-1]
+    if np.any(first < 0):
+        return None
+    mm = model_matrix(expr, data.iloc[first], na_action="raise")
+    names = tuple(mm.columns)
+    if not names or names[0] != "Intercept":
+        return None
+    M = np.asarray(mm, dtype=float)[:, 1:]
+    if M.shape != (k, k - 1) or not np.all((M == 0) | (M == 1)):
+        return None
+    per_row, per_col = M.sum(axis=1), M.sum(axis=0)
+    if np.any(per_row > 1) or (per_row == 0).sum() != 1 or np.any(per_col != 1):
+        return None
+    column = np.where(per_row == 1, M.argmax(axis=1) + 1, 0)
+    dtype = np.int16 if k < 2 ** 15 else np.int32
+    return mm.model_spec, names[1:], column.astype(dtype)

@@ -1,0 +1,184 @@
+"""Fisher scoring on a split design (many-level adjustment factors, issue 21).
+
+The design is ``X = [D | one-hot(codes)]`` (:class:`~hte_report.design.wide.SplitMatrix`).
+Each pass forms ``X'WX`` in blocks (``D'WD``, ``D'WF`` by ``bincount``, ``F'WF`` diagonal)
+and ``X'Wz``, and solves by the Schur complement on the diagonal block, so a pass costs
+O(n p + p^2 K), never O(n K). At convergence one more pass at the returned estimate gives the
+information, log-likelihood and scores; the covariance is the full (p + K)^2 matrix, with
+exactly the definitions of the dense paths (:func:`hte_report.models.glm.sandwich`,
+``fast.fit_irls``, ``fast.fit_cells``): model-based (Gaussian: RSS / (n - p)), HC0, HC1
+(n / (n - p)), HC2 / HC3 (leverages ``w_i x_i' (X'WX)^-1 x_i`` from the blocks), cluster
+(``G/(G-1) (n-1)/(n-p)``). Rows may be cells of identical patients (``cells``: counts, sums
+of y and y^2), as on the compressed path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hte_report.design.wide import Blocks, SplitMatrix
+from hte_report.models.fast import (
+    LOGLIK_TOL,
+    WATCH_LOGLIK_AFTER,
+    Family,
+    _tolerance,
+    hat_weights,
+    one_blas_thread,
+)
+from hte_report.spec.options import MODELS, Cluster, Variance
+
+
+class Separation(ValueError):
+    """Levels of a wide factor without events (or with only events): their coefficients are
+    infinite in a log or logit model."""
+
+
+def fit_wide(name: str, X: SplitMatrix, y: np.ndarray, variance: Variance | None,
+             exposure=None, groups=None, start=None, cells=None, maxiter: int = 300):
+    """Fit working model ``name`` on a split design. Returns (params, vcov, loglik, converged,
+    passes, undefined, information blocks); ``variance=None``: the log-likelihood only (vcov
+    NaN, a reduced model of a likelihood-ratio test)."""
+    with one_blas_thread():
+        return _fit(name, X, y, variance, exposure, groups, start, cells, maxiter)
+
+
+def _fit(name, X, y, variance, exposure, groups, start, cells, maxiter):
+    info = MODELS[name]
+    fam = Family(info.family, info.link)
+    scale = exposure if (exposure is not None and fam.link == "identity") else None
+    off = np.log(exposure) if (exposure is not None and fam.link == "log") else 0.0
+    cnt = None if cells is None else cells.cnt
+    s1 = y if cells is None else cells.s1
+    ybar = y if cells is None else cells.s1 / cells.cnt
+    n = len(y) if cnt is None else float(cnt.sum())
+    P = X.shape[1]
+    _check_separation(fam, X, s1, cnt)
+    tol = LOGLIK_TOL if (variance is None and fam.canonical) else _tolerance(fam, None)
+
+    def linear_predictor(b):
+        eta = X @ b
+        return (eta if scale is None else eta * scale) + off
+
+    def weights(eta):
+        mu, d = fam.mean(eta)
+        w = d * d / fam.variance(mu)
+        return mu, d, w
+
+    b = None if start is None else np.asarray(start, float)
+    converged, it, ll_prev = False, 0, None
+    with np.errstate(all="ignore"):
+        for it in range(1, maxiter + 1):
+            eta = fam.start_eta(ybar) if b is None else linear_predictor(b)
+            mu, d, w = weights(eta)
+            wt = w if cnt is None else w * cnt
+            z = eta - off + (ybar - mu) / d
+            v = wt if scale is None else wt * scale
+            blocks = X.crossprod(v if scale is None else v * scale)
+            b_new = blocks.solve(X.tdot(v * z))
+            if not np.all(np.isfinite(b_new)):
+                b = b_new
+                break
+            if fam.linear:
+                b, converged = b_new, True
+                break
+            if b is not None:
+                step = np.max(np.abs(b_new - b)) / (1 + np.max(np.abs(b_new)))
+                if step <= tol:
+                    b, converged = b_new, True
+                    break
+            if it > WATCH_LOGLIK_AFTER:  # a drifting coefficient: stop when the
+                ll = _loglik_terms(fam, s1, cnt, mu, cells)  # log-likelihood is flat
+                if ll_prev is not None and abs(ll - ll_prev) <= 1e-13 * (abs(ll) + 1):
+                    b, converged = b_new, True
+                    break
+                ll_prev = ll
+            b = b_new
+        if b is None or not np.all(np.isfinite(b)):
+            return (np.full(P, np.nan), np.full((P, P), np.nan), np.nan, False, it, None,
+                    None)
+        eta = linear_predictor(b)
+        mu, d, w = weights(eta)
+        ll = _loglik(fam, _loglik_terms(fam, s1, cnt, mu, cells), y, cells, n)
+        if variance is None:
+            return b, np.full((P, P), np.nan), ll, converged, it, None, None
+        sw = w if scale is None else w * scale * scale  # one patient's information weight
+        blocks = X.crossprod(sw if cnt is None else sw * cnt)
+        bread = blocks.inverse()
+        vcov, undefined = _covariance(fam, X, y, mu, d, sw, scale, bread, variance, groups,
+                                      cells, n)
+    return b, vcov, ll, converged, it, undefined, blocks
+
+
+def _covariance(fam, X, y, mu, d, sw, scale, bread, variance, groups, cells, n):
+    P = X.shape[1]
+    v = fam.variance(mu)
+    sc = d / v if scale is None else d / v * scale  # score per unit residual
+    if cells is None:
+        resid2 = (y - mu) ** 2
+    else:  # sum over each cell of (y_i - mu_c)^2
+        resid2 = cells.s2 - 2 * mu * cells.s1 + cells.cnt * mu * mu
+    if variance == "model":
+        if fam.family == "gaussian":
+            return bread * (float(resid2.sum()) / (n - P)), None
+        return bread, None
+    if isinstance(variance, Cluster):
+        codes = np.unique(groups, return_inverse=True)[1].ravel()
+        G = int(codes.max()) + 1
+        u = sc * ((y - mu) if cells is None else (cells.s1 - cells.cnt * mu))
+        S = X.group_sums(codes, G, u)
+        meat = S.T @ S * (G / (G - 1) * (n - 1) / (n - P))
+        return bread @ meat @ bread, None
+    q = sc * sc * resid2
+    undefined = None
+    if variance in ("HC2", "HC3"):
+        h = X.quadratic(bread) * sw
+        wt, bad = hat_weights(h, 0.5 if variance == "HC2" else 1.0)
+        q = q * wt ** 2
+        rows = X[bad]
+        undefined = (rows @ bread).T * (1.0 if scale is None else scale[bad])
+    meat = X.crossprod(q)
+    if variance == "HC1":
+        meat = Blocks(meat.A * (n / (n - P)), meat.B * (n / (n - P)), meat.C * (n / (n - P)))
+    return bread @ meat.times(bread), undefined
+
+
+def _loglik_terms(fam, s1, cnt, mu, cells) -> float:
+    """Log-likelihood terms without constants (Gaussian: the residual sum of squares)."""
+    if cells is None:
+        return fam.loglik_terms(s1, mu, None)
+    if fam.family == "binomial":
+        return float(np.sum(np.where(s1 > 0, s1 * np.log(mu), 0.0)
+                            + np.where(cnt - s1 > 0, (cnt - s1) * np.log1p(-mu), 0.0)))
+    if fam.family == "poisson":
+        return float(np.sum(s1 * np.log(mu) - cnt * mu))
+    return float(np.sum(cells.s2 - 2 * mu * s1 + cnt * mu * mu))
+
+
+def _loglik(fam, terms: float, y, cells, n: float) -> float:
+    if fam.family == "gaussian":
+        return -0.5 * n * (np.log(2 * np.pi * terms / n) + 1)
+    if fam.family == "poisson":
+        if cells is not None:
+            return terms - float(np.sum(cells.slg))
+        from scipy.special import gammaln
+
+        return terms - float(np.sum(gammaln(y + 1)))
+    return terms
+
+
+def _check_separation(fam: Family, X: SplitMatrix, s1, cnt) -> None:
+    """A level of a wide factor without events (or, for a logit or log-binomial model, with
+    only events) has an infinite coefficient in a log or logit model: refuse, naming it."""
+    if fam.link == "identity" or fam.family == "gaussian":
+        return
+    for j, (c, k) in enumerate(zip(X.codes, X.sizes)):
+        events = np.bincount(c, weights=s1, minlength=k + 1)
+        total = np.bincount(c, weights=cnt, minlength=k + 1)
+        none = events <= 0
+        only = (events >= total) if (fam.family == "binomial") else np.zeros_like(none)
+        if none.any() or only.any():
+            bad = np.flatnonzero(none | only)
+            raise Separation(
+                f"{bad.size} level(s) of many-level factor {j + 1} have "
+                f"{'no events' if none.any() else 'only events'} (design code(s) "
+                f"{bad[:5].tolist()}), so their coefficients are infinite", bad, j)

@@ -14,6 +14,7 @@ import pandas as pd
 from hte_report.data.prepare import read_data
 from hte_report.errors import PlanError, PostHocWarning
 from hte_report.estimation.strategy import fit_by_strategy
+from hte_report.models.fast import blas_single_threaded
 from hte_report.results.result import HTEResult
 from hte_report.spec.analysis_set import select
 from hte_report.spec.formula import quote_name, short
@@ -39,6 +40,7 @@ class PlannedAnalysis:
     observational: object = None
 
 
+@blas_single_threaded
 def fit_plan(plan: Plan | str, data: object, posthoc: Sequence[str] = (),
              encoding: str | None = None) -> PlannedAnalysis:
     """Fit the plan's analyses on ``data``: the subgroup-analysis strategy of the plan's

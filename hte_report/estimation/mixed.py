@@ -48,6 +48,7 @@ from hte_report.estimation.contrasts import (
 from hte_report.estimation.interaction_effects import linear_column, versus_reference
 from hte_report.estimation.mixed_combine import combine, model_row, scale_of, trajectories
 from hte_report.estimation.profiles import OVERALL, profile_frame
+from hte_report.models.fast import blas_single_threaded
 from hte_report.models.glm import FittedModel
 from hte_report.models.mixed import fit_gee, fit_lmm
 from hte_report.results.result import HTEResult
@@ -63,6 +64,7 @@ from hte_report.spec.repeated import CORRELATIONS, ESTIMANDS, parse_mixed_formul
 STRATEGIES = ("one-at-a-time", "joint")
 
 
+@blas_single_threaded
 def fit_mixed(
     formula: str,
     data: object,

@@ -44,6 +44,7 @@ import pandas as pd
 from scipy import stats
 
 from ..errors import DataError, DataWarning, FormulaError, ModelError, short
+from ..models.fast import blas_single_threaded
 from ..spec.formula import check_formula_safety, quote_name
 from .evalues import add_e_values, e_value, e_value_ci
 from .observational_core import (
@@ -113,6 +114,7 @@ def _check_terms(terms: Sequence[str], role: str, columns: Sequence[str]) -> lis
     return out
 
 
+@blas_single_threaded
 def fit_observational(
     data: object,
     *,

@@ -95,8 +95,7 @@ class Design:
         X = np.asarray(self.spec.get_model_matrix(frame), dtype=float)
         if not self.wide:
             return X
-        return np.hstack([X] + [np.asarray(w.spec.get_model_matrix(frame), dtype=float)[:, 1:]
-                                for w in self.wide])
+        return np.hstack([X] + [w.one_hot(frame[w.column].tolist()) for w in self.wide])
 
     def materialize_many(self, frames: list[pd.DataFrame]) -> list[np.ndarray]:
         """Model matrices of several (small) frames through one formulaic call: its overhead
@@ -217,7 +216,6 @@ def build_design(parsed: ParsedFormula, frame: pd.DataFrame,
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             mm = model_matrix(rhs, data, na_action="raise")
-            wide = _wide_factors(wterms, data, levels, mm.shape[1])
     except Exception as exc:  # formulaic raises many types; report them as formula errors
         raise FormulaError(f"cannot build the design for {parsed.formula!r}: "
                            f"{_short(exc)}") from None
@@ -229,6 +227,7 @@ def build_design(parsed: ParsedFormula, frame: pd.DataFrame,
                 f"the data ({_short(text)}); list every level or exclude those rows first.")
         if not issubclass(w.category, (DeprecationWarning, FutureWarning)):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    wide = _wide_factors(wterms, data, levels, mm.shape[1])
     X1 = np.asarray(mm, dtype=float)
     columns = tuple(mm.columns)
     spec = mm.model_spec
@@ -274,13 +273,14 @@ def _wide_factors(wterms, data: pd.DataFrame, levels: dict, p: int) -> list:
         if np.any(np.asarray(lv.codes) < 0):
             raise DataError(f"adjustment factor {col!r} has missing values among the analysed "
                             "rows; exclude them or code them as a level of their own.")
-        coded = wd.coding(expr, data, lv)
+        coded = wd.coding(expr, data[[col]], lv)
         if coded is None:
             raise FormulaError(f"{expr} with {len(lv.values)} levels must be coded with "
                                f"treatment contrasts (write C({col}), without contrasts or "
                                "levels=) to be fitted without dense dummy columns.")
         spec, names, column = coded
-        out.append((WideFactor(expr, col, spec, names, start), None, column))
+        lookup = dict(zip(lv.values, column.tolist()))
+        out.append((WideFactor(expr, col, spec, names, start, lookup), None, column))
         start += len(names)
     if start - p > wd.MAX_WIDE_COLUMNS:
         sizes = ", ".join(f"{e} ({len(levels[c].values)} levels)" for _t, e, c in wterms)
@@ -334,7 +334,10 @@ def _check_rank_split(X: SplitMatrix, columns, wide, n_patients: int | None = No
     try:
         gone = X.crossprod(np.ones(X.shape[0])).schur_rank(columns[:X.p])
     except np.linalg.LinAlgError:
-        gone = ["levels of " + " and ".join(w.expr for w in wide) + " (nested factors?)"]
+        raise ModelError(
+            f"collinear design: the levels of {' and '.join(w.expr for w in wide)} are linear "
+            "combinations of each other (one factor nested in the other, e.g. sites within "
+            "regions). Adjust for the finer factor only.") from None
     if gone:
         raise ModelError(
             f"collinear design: column(s) {gone} are linear combinations of other columns and "

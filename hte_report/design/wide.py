@@ -41,6 +41,22 @@ class WideFactor:
     spec: object  # formulaic ModelSpec of "expr" alone (its intercept column dropped)
     names: tuple[str, ...]  # design column names, e.g. "C(site)[T.2]"
     start: int  # index of its first column in the full design
+    lookup: dict  # level value -> its column + 1 (0: the reference level)
+
+    def one_hot(self, values) -> np.ndarray:
+        """Design columns of rows at these levels (a few rows: profiles); a value that is not
+        a level goes through formulaic, which says what is wrong with it."""
+        try:
+            cols = np.array([self.lookup[v] for v in values], dtype=np.int64)
+        except (KeyError, TypeError):
+            import pandas as pd
+
+            frame = pd.DataFrame({self.column: list(values)})
+            return np.asarray(self.spec.get_model_matrix(frame), dtype=float)[:, 1:]
+        out = np.zeros((len(cols), len(self.names)))
+        hit = cols > 0
+        out[np.flatnonzero(hit), cols[hit] - 1] = 1.0
+        return out
 
 
 class SplitMatrix:
@@ -314,27 +330,45 @@ def wide_terms(rhs: str, frame, categorical, levels: dict, treatment: str) -> li
 
 
 def coding(expr: str, data, lv) -> tuple[object, tuple[str, ...], np.ndarray] | None:
-    """formulaic's coding of the term ``expr`` read off one row per level: (its ModelSpec, its
-    column names, column + 1 of each level's code, 0 for the reference level); None when it
-    is not plain treatment coding (the factor then stays dense)."""
-    from formulaic import model_matrix
-
+    """formulaic's coding of the term ``expr`` (``data``: its column) read off one row per
+    level: (its ModelSpec, its column names, column + 1 of each level's code, 0 for the
+    reference level); None when it is not plain treatment coding (the factor then stays
+    dense)."""
     codes = np.asarray(lv.codes)
     k = len(lv.values)
     first = np.full(k, -1, dtype=np.int64)
     first[codes[::-1]] = np.arange(len(codes))[::-1]
     if np.any(first < 0):
         return None
-    mm = model_matrix(expr, data.iloc[first], na_action="raise")
-    names = tuple(mm.columns)
+    key = (expr, str(data.dtypes.iloc[0]), tuple(lv.values))
+    if key not in _CODINGS:
+        if len(_CODINGS) > 16:
+            _CODINGS.clear()
+        _CODINGS[key] = _read_coding(expr, data.iloc[first], k)
+    if _CODINGS[key] is None:
+        return None
+    spec, names, column = _CODINGS[key]
+    dtype = np.int16 if k < 2 ** 15 else np.int32
+    return spec, names, column.astype(dtype)
+
+
+#: Codings already read (one-at-a-time analyses of one data set share their wide factors).
+_CODINGS: dict = {}
+
+
+def _read_coding(expr: str, rows, k: int):
+    from formulaic import model_matrix
+
+    mm = model_matrix(expr, rows, na_action="raise", output="sparse")
+    names = tuple(mm.model_spec.column_names)
     if not names or names[0] != "Intercept":
         return None
-    M = np.asarray(mm, dtype=float)[:, 1:]
-    if M.shape != (k, k - 1) or not np.all((M == 0) | (M == 1)):
+    M = mm.tocsr()[:, 1:]
+    if M.shape != (k, k - 1) or not np.all(M.data == 1):
         return None
-    per_row, per_col = M.sum(axis=1), M.sum(axis=0)
+    per_row, per_col = np.diff(M.indptr), np.bincount(M.indices, minlength=k - 1)
     if np.any(per_row > 1) or (per_row == 0).sum() != 1 or np.any(per_col != 1):
         return None
-    column = np.where(per_row == 1, M.argmax(axis=1) + 1, 0)
-    dtype = np.int16 if k < 2 ** 15 else np.int32
-    return mm.model_spec, names[1:], column.astype(dtype)
+    column = np.zeros(k, dtype=np.int64)
+    column[per_row == 1] = M.indices + 1
+    return mm.model_spec, names[1:], column

@@ -48,8 +48,7 @@ def inference_columns(fm: FittedModel) -> dict:
 
 def coefficient_rows(fm: FittedModel, conf_level: float) -> list[dict]:
     """The tidy coefficient table of one working model (one row per design column)."""
-    p = len(fm.params)
-    se = np.sqrt(np.clip(np.diag(fm.cov(np.eye(p))), 0, None))
+    se = np.sqrt(np.clip(variances(fm), 0, None))
     df = fm.t_df
     crit = critical_value(conf_level, df)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -64,6 +63,15 @@ def coefficient_rows(fm: FittedModel, conf_level: float) -> list[dict]:
                      "df": np.nan if df is None else df, "inference": fm.inference,
                      "variance": fm.variance})
     return rows
+
+
+def variances(fm: FittedModel) -> np.ndarray:
+    """The diagonal of ``fm.cov(I)`` without the (p + K)^3 product: each coefficient's
+    variance, NaN where it depends on a leverage-1 patient (HC2/HC3)."""
+    var = np.array(np.diag(fm.vcov), dtype=float)
+    if fm.undefined is not None and fm.undefined.size:
+        var[fm.undefined_rows(np.eye(len(fm.params)))] = np.nan
+    return var
 
 
 def covariance_rows(fm: FittedModel) -> list[dict]:

@@ -1,0 +1,243 @@
+"""Many-level adjustment factors (issue 21): split designs (codes, not dummy columns) fitted by
+blocked Fisher scoring (``hte_report.design.wide``, ``hte_report.models.wide``).
+
+* Every estimate, SE and test of a whole analysis equals the dense fit (statsmodels path) on
+  the same data forced onto the wide path.
+* Against R (``glm`` + ``sandwich::vcovHC`` / ``vcovCL``) on the Thornton HIV experiment with
+  a fixed effect per village (tests/reference/wide_factor.R -> wide_factor.json).
+* Bad inputs get package errors.
+"""
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import hte_report as hr
+from hte_report.design import wide as wd
+from hte_report.design.wide import SplitMatrix
+from hte_report.errors import DataError, HTEReportError, ModelError, ModelWarning
+from hte_report.estimation.glm import fit as engine_fit
+
+REF = Path(__file__).parent / "reference"
+FORMULA = "y ~ treat * (age + C(sex)) + C(site)"
+
+
+def trial(n=2000, sites=40, seed=7, continuous=False):
+    rng = np.random.default_rng(seed)
+    site = np.arange(n) % sites
+    rng.shuffle(site)
+    treat = rng.integers(0, 2, n)
+    age = rng.normal(50, 10, n)
+    sex = rng.integers(0, 2, n)
+    eta = -0.8 + 0.4 * treat + 0.02 * (age - 50) + 0.3 * sex - 0.3 * treat * sex
+    eta = eta + rng.normal(0, 0.5, sites)[site]
+    if continuous:
+        y = eta + rng.normal(0, 1, n)
+    else:
+        y = (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(float)
+    return pd.DataFrame({"y": y, "treat": treat, "age": age, "sex": sex, "site": site,
+                         "clinic": site % 23})
+
+
+def fit_both(monkeypatch, data, formula=FORMULA, **kw):
+    """The same analysis on the wide path and densely through statsmodels."""
+    out = []
+    for wide in (True, False):
+        monkeypatch.setattr(wd, "WIDE_MIN_LEVELS", 10 if wide else 10_000)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out.append(hr.fit(formula, data, path="auto" if wide else "statsmodels", **kw))
+    return out
+
+
+def close(a: pd.DataFrame, b: pd.DataFrame, keys, cols, rtol=1e-8):
+    m = a.merge(b, on=keys, suffixes=("_w", "_d"), validate="one_to_one")
+    assert len(m) == len(a) == len(b)
+    for c in cols:
+        x, y = m[f"{c}_w"].to_numpy(float), m[f"{c}_d"].to_numpy(float)
+        assert np.array_equal(np.isnan(x), np.isnan(y)), c
+        ok = ~np.isnan(x)
+        np.testing.assert_allclose(x[ok], y[ok], rtol=rtol, atol=1e-12, err_msg=c)
+
+
+def test_whole_analysis_equals_dense_fit(monkeypatch):
+    wide, dense = fit_both(monkeypatch, trial())
+    assert set(wide.models["path"]) == {"wide"}
+    assert set(dense.models["path"]) == {"statsmodels"}
+    stats = ["estimate", "std_error", "conf_low", "conf_high", "statistic", "p_value"]
+    keys = ["analysis", "modifier", "level", "scale", "model", "method"]
+    close(wide.subgroups, dense.subgroups, keys, stats + ["mu_treated_se", "mu_control_se"])
+    close(wide.overall, dense.overall, ["analysis", "scale", "model"], stats)
+    close(wide.curves, dense.curves, keys + ["value"], stats)
+    close(wide.interactions, dense.interactions, ["analysis", "modifier", "scale", "test",
+                                                  "model"], ["statistic", "p_value"])
+    close(wide.coefficients, dense.coefficients, ["analysis", "modifier", "model", "term"], stats)
+    close(wide.interaction_effects, dense.interaction_effects,
+          ["analysis", "modifier", "level", "scale", "model"], stats)
+    close(wide.glance, dense.glance, ["analysis", "modifier", "model"],
+          ["loglik", "deviance", "aic"])
+    assert len(wide.heterogeneity) and np.allclose(
+        wide.heterogeneity["statistic"], dense.heterogeneity["statistic"], rtol=1e-8)
+
+
+@pytest.mark.parametrize("variance", ["HC1", "HC2", "model", "cluster"])
+def test_variances_equal_dense_fit(monkeypatch, variance):
+    data = trial(continuous=variance in ("model", "HC2"))
+    var = hr.Cluster("clinic") if variance == "cluster" else variance
+    models = ["ols"] if variance in ("model", "HC2") else ["ols", "modified-poisson"]
+    wide, dense = fit_both(monkeypatch, data, "y ~ treat * (age + C(sex)) + C(site)",
+                           variance=var, models=models)
+    stats = ["estimate", "std_error", "p_value"]
+    close(wide.subgroups, dense.subgroups,
+          ["analysis", "modifier", "level", "scale", "model", "method"], stats)
+    close(wide.coefficients, dense.coefficients, ["analysis", "modifier", "model", "term"], stats)
+    close(wide.interactions, dense.interactions,
+          ["analysis", "modifier", "scale", "test", "model"], ["statistic"])
+
+
+def test_split_matrix_products():
+    rng = np.random.default_rng(3)
+    n, p = 500, 4
+    codes = (rng.integers(0, 30, n), rng.integers(0, 7, n))
+    X = SplitMatrix(rng.normal(size=(n, p)), codes, (29, 6))
+    dense = np.asarray(X)
+    b = rng.normal(size=X.shape[1])
+    v = rng.random(n)
+    np.testing.assert_allclose(X @ b, dense @ b, rtol=1e-12)
+    np.testing.assert_allclose(v[None] @ X, v[None] @ dense, rtol=1e-12)
+    blocks = X.crossprod(v)
+    M = dense.T @ (dense * v[:, None])
+    np.testing.assert_allclose(blocks.full(), M, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(blocks.solve(b), np.linalg.solve(M, b), rtol=1e-8)
+    V = np.linalg.inv(M)
+    np.testing.assert_allclose(blocks.inverse(), V, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(X.quadratic(V), np.einsum("ij,jk,ik->i", dense, V, dense),
+                               rtol=1e-8)
+    g = rng.integers(0, 5, n)
+    np.testing.assert_allclose(X.group_sums(g, 5, v),
+                               np.stack([v[g == k] @ dense[g == k] for k in range(5)]),
+                               rtol=1e-10, atol=1e-12)
+
+
+# -- against R ---------------------------------------------------------------------------
+
+R = json.loads((REF / "wide_factor.json").read_text())["fits"]
+
+
+def hiv() -> pd.DataFrame:
+    d = pd.read_csv(REF / "data" / "thornton_hiv.csv")
+    d = d.dropna(subset=["got", "any", "age", "distvct", "villnum"])
+    share = d.groupby("villnum")["got"].transform("mean")
+    return d[(share > 0) & (share < 1)].reset_index(drop=True)
+
+
+_fits = {}
+
+
+@pytest.mark.parametrize("ref", R, ids=[f"{r['model']}-{r['variance']}" for r in R])
+def test_against_r(ref):
+    key = (ref["model"], ref["variance"])
+    if key not in _fits:
+        var = hr.Cluster("villnum") if ref["variance"] == "CL" else ref["variance"]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _fits[key] = engine_fit("got ~ any * (age + distvct) + C(villnum)", hiv(),
+                                    treatment="any", models=[ref["model"]], variance=var)
+    res = _fits[key]
+    assert res.models["path"].iloc[0] == "wide" and res.n_analysed == ref["n"]
+    coef = res.coefficients.set_index("term")
+    terms = [t.replace("(Intercept)", "Intercept").replace("factor(villnum)", "C(villnum)[T.")
+             + ("]" if t.startswith("factor(") else "") for t in ref["terms"]]
+    assert sorted(terms) == sorted(coef.index)
+    np.testing.assert_allclose(coef.loc[terms, "estimate"], ref["estimate"], rtol=1e-8,
+                               atol=1e-10)
+    # R's glm (as statsmodels) takes the covariance from the weights of its last IRLS step,
+    # one step before the estimate; near-separated villages (a fitted risk of 0.97) leave that
+    # step at ~1e-7 when the deviance has converged to 1e-14, and their logit SEs 4e-7 (rel.)
+    # from the inverse information at the estimate, which the wide path uses
+    np.testing.assert_allclose(coef.loc[terms, "std_error"], ref["std_error"], rtol=1e-6)
+    ov = res.overall.set_index("scale")
+    np.testing.assert_allclose([ov.loc["RD", "estimate"], ov.loc["RD", "std_error"],
+                                ov.loc["RR", "estimate"], ov.loc["RR", "std_error"]],
+                               [ref["rd"], ref["rd_se"], ref["rr"], ref["rr_se"]], rtol=1e-7)
+    wald = res.interactions[res.interactions["test"] == "wald"].set_index("modifier")
+    np.testing.assert_allclose(wald.loc[["age", "distvct"], "statistic"],
+                               [ref["wald_age"], ref["wald_distvct"]], rtol=1e-7)
+    if ref["loglik"] is not None:
+        np.testing.assert_allclose(res.glance["loglik"].iloc[0], ref["loglik"], rtol=1e-10)
+
+
+# -- bad inputs ------------------------------------------------------------------------------
+
+
+def quiet_fit(formula, data, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return hr.fit(formula, data, **kw)
+
+
+@pytest.fixture
+def narrow(monkeypatch):
+    monkeypatch.setattr(wd, "WIDE_MIN_LEVELS", 10)
+
+
+def test_many_level_modifier_is_refused(narrow):
+    with pytest.raises(ModelError, match="60 levels.*not a sensible"):
+        quiet_fit("y ~ treat * C(site) + age", trial(sites=60))
+
+
+def test_level_with_one_patient(narrow):
+    data = trial()
+    data.loc[0, "site"] = 999
+    with pytest.raises(DataError, match=r"single analysed patient \(C\(site\)\[T.999\]\)"):
+        quiet_fit("y ~ treat * age + C(site)", data)
+
+
+def test_factor_collinear_with_treatment(narrow):
+    data = trial()
+    data["treat"] = data["site"] % 2  # cluster-randomized: treatment constant within site
+    with pytest.raises(ModelError, match=r"\['treat'\] are linear combinations"):
+        quiet_fit("y ~ treat * age + C(site)", data)
+
+
+def test_nested_factors(narrow):
+    data = trial().assign(region=lambda d: d["site"] // 2)
+    with pytest.raises(ModelError, match="nested"):
+        quiet_fit("y ~ treat * age + C(site) + C(region)", data)
+
+
+def test_too_many_levels(narrow, monkeypatch):
+    monkeypatch.setattr(wd, "MAX_WIDE_COLUMNS", 20)
+    with pytest.raises(ModelError, match="39 coefficients.*Merge rare levels"):
+        quiet_fit("y ~ treat * age + C(site)", trial())
+
+
+def test_level_without_events(narrow):
+    data = trial()
+    data.loc[data["site"] == 3, "y"] = 0
+    with pytest.raises(ModelError, match=r"C\(site\)\[T.3\]\) have no events.*separation"):
+        quiet_fit("y ~ treat * age + C(site)", data)
+
+
+def test_missing_levels_are_excluded_rows(narrow):
+    data = trial()
+    data.loc[:5, "site"] = np.nan
+    res = quiet_fit("y ~ treat * age + C(site)", data)
+    assert set(res.models["path"]) == {"wide"} and res.n_analysed == 1994
+
+
+def test_cox_is_told_to_stratify(narrow):
+    data = trial().assign(time=np.random.default_rng(1).exponential(5, 2000))
+    with pytest.warns(ModelWarning, match=r"strata\(site\)"):
+        hr.fit("Surv(time, y) ~ treat * age + C(site)", data)
+
+
+def test_errors_are_package_errors(narrow):
+    data = trial()
+    data["treat"] = data["site"] % 2
+    with pytest.raises(HTEReportError):
+        quiet_fit("y ~ treat * age + C(site)", data)

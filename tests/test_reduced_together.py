@@ -66,3 +66,33 @@ def test_refuses_non_canonical():
     X, y, _ = _data(200, 1, "binary")
     with pytest.raises(ValueError):
         reduced_logliks("ols", X, y, np.zeros(10), np.eye(10), [[6]])
+
+
+def test_shared_setup_gives_the_same_joint_test():
+    """Under strategy='joint' the joint heterogeneity test reuses the joint model's setup and
+    fits (same_data); its rows equal the test computed on its own, outside any sharing."""
+    import warnings
+
+    import pandas as pd
+
+    import hte_report as hr
+    from hte_report.estimation.global_tests import joint_heterogeneity
+
+    rng = np.random.default_rng(11)
+    n = 3000
+    d = pd.DataFrame({"treat": rng.integers(0, 2, n), "age": rng.normal(60, 10, n),
+                      "sex": rng.choice(["F", "M"], n), "grp": rng.choice(list("abc"), n)})
+    d["y"] = rng.binomial(1, 1 / (1 + np.exp(1 - 0.3 * d.treat - 0.02 * (d.age - 60))))
+    d.loc[::97, "age"] = np.nan  # exclusions too
+    f = "y ~ treat * (age + C(sex) + C(grp))"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = hr.fit(f, d, treatment="treat", strategy="joint")
+        alone = pd.DataFrame(joint_heterogeneity(f, d, treatment="treat"))
+    got = res.heterogeneity.sort_values(["model", "test"]).reset_index(drop=True)
+    alone = alone.sort_values(["model", "test"]).reset_index(drop=True)
+    assert len(got) == len(alone) >= 4
+    np.testing.assert_allclose(got.statistic.to_numpy(float), alone.statistic.to_numpy(float),
+                               rtol=1e-12)
+    np.testing.assert_allclose(got.p_value.to_numpy(float), alone.p_value.to_numpy(float),
+                               rtol=1e-10)

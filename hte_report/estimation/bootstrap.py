@@ -73,6 +73,9 @@ class _Model:
     kinds: tuple  # (kind, scale) per reported effect scale
     X: np.ndarray  # the design as fitted (rows times exposure for identity links)
     offset: np.ndarray | None  # log exposure for log links
+    #: score residual ``(y - mu) d/v`` of every row at the full-sample estimate: the first
+    #: chord pass of every replicate starts there, so it needs no per-replicate predictions
+    resid: np.ndarray
 
 
 def _model(fm, X, y, exposure, kinds) -> _Model:
@@ -82,8 +85,11 @@ def _model(fm, X, y, exposure, kinds) -> _Model:
     off = np.log(exposure) if (exposure is not None and fam.link == "log") else None
     with one_blas_thread(), np.errstate(all="ignore"):
         information = block_pass(Xf, y, fam, fm.params, off=off).info
+        eta = Xf @ fm.params + (0.0 if off is None else off)
+        mu, d = fam.mean(eta)
+        resid = (y - mu) if fam.canonical else (y - mu) * d / fam.variance(mu)
     return _Model(fm.name, fam, fm.params, linalg.cho_factor(information), tuple(kinds), Xf,
-                  off)
+                  off, resid)
 
 
 @dataclass(frozen=True)
@@ -92,32 +98,69 @@ class _Job:
     X1: np.ndarray  # every row with treatment = 1
     treatment_columns: np.ndarray  # zeroed for predictions under treatment = 0
     y: np.ndarray
-    masks: np.ndarray  # n x K boolean: the whole sample and every subgroup
-    unit: np.ndarray  # resampling unit per row (row index or cluster code)
+    masks: np.ndarray  # K x n boolean: the whole sample and every subgroup
+    unit: np.ndarray | None  # resampling unit per row (cluster code); None: the rows
     n_units: int
+
+
+def _counts(seed, n_units: int) -> np.ndarray:
+    """Multinomial counts of ``n_units`` draws with replacement (drawn as indices, counted)."""
+    rng = np.random.default_rng(seed)
+    return np.bincount(rng.integers(0, n_units, n_units), minlength=n_units)
 
 
 def replicate_weights(seed, n_units: int, unit: np.ndarray) -> np.ndarray:
     """Frequency weight of every row in the replicate drawn from ``seed``: multinomial counts
     of ``n_units`` draws with replacement (drawn as indices, then counted), expanded to rows."""
-    rng = np.random.default_rng(seed)
-    counts = np.bincount(rng.integers(0, n_units, n_units), minlength=n_units)
-    return counts[unit].astype(float)
+    return _counts(seed, n_units)[unit].astype(float)
 
 
 def _weights(job: _Job, seeds: list) -> np.ndarray:
-    C = np.empty((len(job.y), len(seeds)), np.uint16)
+    """Frequency weights of the replicates drawn from ``seeds``, one row each (R x n): counts
+    are small integers, stored exactly as uint16 (each row is contiguous, so filling it and
+    reading a block of rows in every pass are cheap)."""
+    W = np.empty((len(seeds), len(job.y)), np.uint16)
     for j, s in enumerate(seeds):
-        w = replicate_weights(s, job.n_units, job.unit)
-        if w.max() > np.iinfo(np.uint16).max:  # pragma: no cover - astronomically unlikely
-            return np.column_stack([replicate_weights(s, job.n_units, job.unit)
-                                    for s in seeds])
-        C[:, j] = w
-    return C
+        c = _counts(s, job.n_units)
+        if c.max() > np.iinfo(np.uint16).max:  # pragma: no cover - astronomically unlikely
+            return np.vstack([replicate_weights(s, job.n_units, _rows(job)) for s in seeds])
+        W[j] = c if job.unit is None else c[job.unit]
+    return W
 
 
-def _chord(job: _Job, m: _Model, C: np.ndarray) -> np.ndarray:
-    """Coefficients (p x R) of the R weighted refits of model ``m`` (weights: columns of C).
+def _rows(job: _Job) -> np.ndarray:
+    return np.arange(len(job.y)) if job.unit is None else job.unit
+
+
+def _mean_(fam: Family, E: np.ndarray) -> np.ndarray:
+    """The mean for linear predictors ``E``, computed in place (E is overwritten)."""
+    if fam.link == "identity":
+        return E
+    if fam.link == "log":
+        return np.exp(E, out=E)
+    if fam.link == "logit":  # 1 / (1 + exp(-eta)), in place: faster than expit
+        np.negative(E, out=E)
+        np.exp(E, out=E)
+        E += 1.0
+        return np.reciprocal(E, out=E)
+    return fam.mean(E)[0]  # pragma: no cover - every model's link is handled above
+
+
+def _first_pass(job: _Job, W: np.ndarray) -> list[np.ndarray]:
+    """Scores (R x p per model) of every replicate at the full-sample estimates. There the
+    means do not depend on the replicate, so ``X' diag(c) r`` is one product ``W (X r)`` for
+    all replicates and models (one pass over the data, weights read once)."""
+    G = [np.zeros((W.shape[0], m.X.shape[1])) for m in job.models]
+    for s in range(0, len(job.y), BLOCK):
+        Wb = W[:, s:s + BLOCK].astype(float)
+        for g, m in zip(G, job.models):
+            g += Wb @ (m.X[s:s + BLOCK] * m.resid[s:s + BLOCK, None])
+    return G
+
+
+def _chord(job: _Job, m: _Model, W: np.ndarray, G0: np.ndarray) -> np.ndarray:
+    """Coefficients (p x R) of the R weighted refits of model ``m`` (weights: rows of W;
+    ``G0``: their scores at the full-sample estimate, from :func:`_first_pass`).
 
     Every replicate solves its own score equations ``X' diag(c) (y - mu) d/v = 0`` exactly (to
     :data:`TOL`); the iterations use the full-sample information as a fixed matrix (chord
@@ -125,25 +168,32 @@ def _chord(job: _Job, m: _Model, C: np.ndarray) -> np.ndarray:
     instead of a p x p information per replicate. The contraction rate is of order
     1/sqrt(n); a replicate that does not converge is refitted by ordinary Fisher scoring."""
     fam, X, y, off = m.family, m.X, job.y, m.offset
-    R = C.shape[1]
+    R = W.shape[0]
     Bm = np.repeat(m.params[:, None], R, axis=1)
-    scale = len(y) / C.sum(axis=0, dtype=float)  # information scales with the total weight
+    scale = len(y) / W.sum(axis=1, dtype=float)  # information scales with the total weight
     active = np.arange(R)
     prev = np.full(R, np.inf)
-    for _ in range(MAXITER):
-        cols = slice(None) if len(active) == R else active  # a slice avoids copies
-        G = np.zeros((X.shape[1], len(active)))
-        B_act = Bm[:, cols]
-        for s in range(0, len(y), BLOCK):
-            Xb = X[s:s + BLOCK]
-            eta = Xb @ B_act
-            if off is not None:
-                eta += off[s:s + BLOCK, None]
-            mu, d = fam.mean(eta)
-            u = C[s:s + BLOCK, cols] * (y[s:s + BLOCK, None] - mu)
-            if not fam.canonical:
-                u *= d / fam.variance(mu)
-            G += Xb.T @ u
+    for it in range(MAXITER):
+        rows = slice(None) if len(active) == R else active  # a slice avoids copies
+        if it == 0:
+            G = G0.T
+        else:
+            Gt = np.zeros((len(active), X.shape[1]))
+            Bt = Bm[:, rows].T.copy()
+            for s in range(0, len(y), BLOCK):
+                Xb = X[s:s + BLOCK]
+                E = Bt @ Xb.T  # R x rows: every replicate's predictor, a row each
+                if off is not None:
+                    E += off[None, s:s + BLOCK]
+                if fam.canonical:
+                    U = _mean_(fam, E)
+                    np.subtract(y[None, s:s + BLOCK], U, out=U)
+                else:
+                    mu, d = fam.mean(E)
+                    U = (y[None, s:s + BLOCK] - mu) * d / fam.variance(mu)
+                U *= W[rows, s:s + BLOCK]
+                Gt += U @ Xb
+            G = Gt.T
         step = linalg.cho_solve(m.chol, G) * scale[active]
         Bm[:, active] += step
         size = np.max(np.abs(step), axis=0) / (1 + np.max(np.abs(Bm[:, active]), axis=0))
@@ -156,7 +206,7 @@ def _chord(job: _Job, m: _Model, C: np.ndarray) -> np.ndarray:
         if not len(active):
             break
     for r in np.flatnonzero(~(prev <= TOL)):
-        Bm[:, r] = _refit(job, m, C[:, r].astype(float))
+        Bm[:, r] = _refit(job, m, W[r].astype(float))
     return Bm
 
 
@@ -170,19 +220,29 @@ def _refit(job: _Job, m: _Model, w: np.ndarray) -> np.ndarray:
     return b if converged else np.full(len(m.params), np.nan)
 
 
-def _means(job: _Job, m: _Model, Bm: np.ndarray, C: np.ndarray):
-    """Weighted mean predictions under treatment 1 and 0 in every group (K x R each)."""
-    K, R = job.masks.shape[1], C.shape[1]
-    B0 = Bm.copy()
-    B0[job.treatment_columns] = 0.0  # X1 @ B0 = X0 @ Bm, without forming X0
-    both = np.hstack([Bm, B0])
-    N, S = np.zeros((K, R)), np.zeros((K, 2 * R))
+def _means(job: _Job, coefs: list[np.ndarray], W: np.ndarray):
+    """Weighted mean predictions under treatment 1 and 0 in every group (K x R each), for
+    every model (coefficients ``coefs``, p x R each): one pass, each block read once."""
+    K, R = job.masks.shape[0], W.shape[0]
+    both = []
+    for Bm in coefs:
+        B0 = Bm.copy()
+        B0[job.treatment_columns] = 0.0  # X1 @ B0 = X0 @ Bm, without forming X0
+        both.append(np.hstack([Bm, B0]).T.copy())
+    N = np.zeros((R, K))
+    S = [np.zeros((2 * R, K)) for _ in coefs]
     for s in range(0, len(job.y), BLOCK):
-        Mb = job.masks[s:s + BLOCK].astype(float)
-        Cb = C[s:s + BLOCK].astype(float)
-        N += Mb.T @ Cb
-        S += Mb.T @ (np.tile(Cb, 2) * m.family.mean(job.X1[s:s + BLOCK] @ both)[0])
-    return S[:, :R] / N, S[:, R:] / N
+        Mb = job.masks[:, s:s + BLOCK].T.astype(float)  # rows x K
+        Wb = W[:, s:s + BLOCK].astype(float)
+        N += Wb @ Mb
+        X1b = job.X1[s:s + BLOCK]
+        for m, bt, acc in zip(job.models, both, S):
+            E = bt @ X1b.T  # 2R x rows
+            mu = _mean_(m.family, E)
+            mu[:R] *= Wb
+            mu[R:] *= Wb
+            acc += mu @ Mb
+    return [(Sm[:R].T / N.T, Sm[R:].T / N.T) for Sm in S]
 
 
 def _effect(kind: str, m1: np.ndarray, m0: np.ndarray) -> np.ndarray:
@@ -193,13 +253,13 @@ def _effect(kind: str, m1: np.ndarray, m0: np.ndarray) -> np.ndarray:
     return (m1 / (1 - m1)) / (m0 / (1 - m0))
 
 
-def _estimates(job: _Job, C: np.ndarray) -> np.ndarray:
-    """All standardized effects (R x n_effects) for the frequency weights in the columns of C."""
+def _estimates(job: _Job, W: np.ndarray) -> np.ndarray:
+    """All standardized effects (R x n_effects) for the frequency weights in the rows of W."""
     out = []
     with one_blas_thread(), np.errstate(all="ignore"):
-        for m in job.models:
-            Bm = _chord(job, m, C)
-            m1, m0 = _means(job, m, Bm, C)
+        G0 = _first_pass(job, W)
+        coefs = [_chord(job, m, W, g) for m, g in zip(job.models, G0)]
+        for m, (m1, m0) in zip(job.models, _means(job, coefs, W)):
             out += [_effect(kind, m1, m0) for kind, _scale in m.kinds]
     return np.vstack(out).T
 
@@ -275,12 +335,12 @@ def bootstrap(
     frame = st.prep.frame
     subs = [None] + subgroups(design, st.parsed.treatment)
     n = len(st.y)
-    masks = np.column_stack([np.ones(n, bool) if s is None else s.rows for s in subs])
+    masks = np.vstack([np.ones(n, bool) if s is None else s.rows for s in subs])
     if cluster is not None:
         unit = np.unique(frame[cluster].to_numpy(), return_inverse=True)[1]
+        n_units = int(unit.max()) + 1
     else:
-        unit = np.arange(n)
-    n_units = int(unit.max()) + 1
+        unit, n_units = None, n
     models, labels = [], []
     # the full-sample fits, with the same fallbacks (and warnings) as fit()
     fitted, _rows, _notes = fit_models(st.model_names, design, st.y, None, st.expo, None,
@@ -300,7 +360,7 @@ def bootstrap(
                 notes.append(not_estimable(fm, key, sparse, kind))
     job = _Job(tuple(models), design.X1, design.treatment_columns, st.y, masks, unit,
                n_units)
-    full = _estimates(job, np.ones((n, 1), np.uint16))[0]
+    full = _estimates(job, np.ones((1, n), np.uint16))[0]
     children = np.random.SeedSequence(seed).spawn(B)
     batches = [children[i:i + BATCH] for i in range(0, B, BATCH)]
     with warnings.catch_warnings():
@@ -349,8 +409,9 @@ def _grouped_jackknife(job: _Job, groups: int, seed: int) -> np.ndarray:
     g = min(groups, job.n_units)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
     member = rng.permutation(job.n_units) % g
-    C = (member[job.unit][:, None] != np.arange(g)[None, :]).astype(np.uint16)
-    return _estimates(job, C)
+    if job.unit is not None:
+        member = member[job.unit]
+    return _estimates(job, (np.arange(g)[:, None] != member[None, :]).astype(np.uint16))
 
 
 def _bca(full, reps, jack, conf_level):

@@ -241,3 +241,38 @@ def test_errors_are_package_errors(narrow):
     data["treat"] = data["site"] % 2
     with pytest.raises(HTEReportError):
         quiet_fit("y ~ treat * age + C(site)", data)
+
+
+def test_cells_of_identical_patients(monkeypatch):
+    """All-categorical data aggregated to cells: the split design is built on the cells and
+    fitted with their counts, sums of y and y^2 (exact, as the compressed path)."""
+    data = trial(n=3000).assign(old=lambda d: (d["age"] > 50).astype(int))
+    out = []
+    for wide in (True, False):
+        monkeypatch.setattr(wd, "WIDE_MIN_LEVELS", 10 if wide else 10_000)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out.append(hr.fit("y ~ treat * (C(old) + C(sex)) + C(site)", data,
+                              aggregate=wide, path="auto" if wide else "statsmodels"))
+    wide, dense = out
+    assert set(wide.models["path"]) == {"wide"}
+    keys = ["analysis", "modifier", "level", "scale", "model", "method"]
+    close(wide.subgroups, dense.subgroups, keys, ["estimate", "std_error", "p_value"])
+    close(wide.interactions, dense.interactions,
+          ["analysis", "modifier", "scale", "test", "model"], ["statistic"])
+    close(wide.glance, dense.glance, ["analysis", "modifier", "model"], ["loglik"])
+
+
+def test_time_estimate_and_progress(narrow, monkeypatch):
+    from hte_report.estimation import glm as est
+
+    monkeypatch.setattr(est, "SLOW_SECONDS", 0.0)
+    monkeypatch.setattr(est, "PROGRESS_SECONDS", 0.0)
+    with pytest.warns(ModelWarning) as caught:
+        hr.fit(FORMULA, trial(), models=["logit"])
+    text = [str(w.message) for w in caught]
+    assert any("C(site) (40 levels), fitted from their codes" in t for t in text)
+    assert any("fitting working model 1 of 1 (logit), about" in t for t in text)
+    # the wide path's estimate is far below the dense one for the same design
+    design = est.setup(FORMULA, trial()).design
+    assert est.fit_seconds(design, "wide") < 0.5

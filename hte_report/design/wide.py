@@ -188,15 +188,14 @@ class SplitMatrix:
 
     def quadratic(self, V: np.ndarray) -> np.ndarray:
         """``x_i' V x_i`` for every row (leverages), from gathers of V: O(n p^2)."""
-        D, p, P = self.dense, self.p, self.shape[1]
-        Vx = np.zeros((P + 1, P + 1))
-        Vx[:P, :P] = V
+        D, p = self.dense, self.p
         h = np.einsum("ij,ij->i", D @ V[:p, :p], D)
-        idx = self.column_index()
-        for a, ia in enumerate(idx):
-            h += 2.0 * np.einsum("ij,ji->i", D, Vx[:p, ia])
-            for ib in idx[a:]:
-                h += Vx[ia, ib] * (1.0 if ib is ia else 2.0)
+        idx = [(np.where(c > 0, off + c.astype(np.int64) - 1, 0), c > 0)
+               for c, off in zip(self.codes, self.offsets)]
+        for a, (ia, ma) in enumerate(idx):
+            h += 2.0 * np.einsum("ij,ji->i", D, V[:p, ia]) * ma
+            for b, (ib, mb) in enumerate(idx[a:]):
+                h += V[ia, ib] * (ma & mb) * (1.0 if b == 0 else 2.0)
         return h
 
 
@@ -251,7 +250,7 @@ class Blocks:
         out[p:, :p] = top.T
         if self.C.ndim == 1:
             out[p:, p:] = (cib @ Sinv) @ cib.T
-            out[p:, p:][np.diag_indices(P - p)] += 1.0 / self.C
+            out[np.arange(p, P), np.arange(p, P)] += 1.0 / self.C
         else:
             out[p:, p:] = self._cinv(np.eye(P - p)) + (cib @ Sinv) @ cib.T
         return out
@@ -266,9 +265,15 @@ class Blocks:
     def times(self, M: np.ndarray) -> np.ndarray:
         """``self @ M`` for a dense (p + K) x m matrix, using the block structure."""
         p = self.A.shape[0]
-        top = self.A @ M[:p] + self.B @ M[p:]
-        C = self.C[:, None] * M[p:] if self.C.ndim == 1 else self.C @ M[p:]
-        return np.vstack([top, self.B.T @ M[:p] + C])
+        out = np.empty((self.size, M.shape[1]))
+        out[:p] = self.A @ M[:p] + self.B @ M[p:]
+        bottom = out[p:]
+        if self.C.ndim == 1:
+            np.multiply(self.C[:, None], M[p:], out=bottom)
+        else:
+            bottom[:] = self.C @ M[p:]
+        bottom += self.B.T @ M[:p]
+        return out
 
     def drop_dense(self, cols) -> Blocks:
         keep = np.setdiff1d(np.arange(self.A.shape[0]), cols)

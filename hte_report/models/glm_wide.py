@@ -59,8 +59,11 @@ def fit_split(name, X: SplitMatrix, y, columns, variance, exposure=None, groups=
     if blocks is not None:  # the information on the user's scale (reduced-model starts)
         extra["info"] = Blocks(blocks.A * np.outer(sk, sk), blocks.B * sk[:, None], blocks.C)
     n = len(y) if cells is None else int(round(cells.cnt.sum()))
+    if np.any(full != 1):  # back to the user's scale, in place (V is (p + K)^2)
+        V /= full
+        V /= full[:, None]
     fm = FittedModel(name=name, link=info.link, variance=variance_label(variance),
-                     params=b / full, vcov=V / np.outer(full, full), loglik=ll, converged=True,
+                     params=b / full, vcov=V, loglik=ll, converged=True,
                      n=n, columns=tuple(columns), iterations=it, extra=extra,
                      undefined=None if U is None else U / full[:, None])
     return fm

@@ -121,12 +121,14 @@ class SparkEngine:
             try:
                 spark = (SparkSession.builder.master(f"local[{threads or 2}]")
                          .appName("hte_report").config("spark.ui.enabled", "false")
+                         .config("spark.ui.showConsoleProgress", "false")
                          .config("spark.driver.memory", _spark_memory(memory_limit))
                          .config("spark.sql.shuffle.partitions", str(max(2, threads or 2)))
                          .getOrCreate())
             except Exception as exc:  # no Java, wrong Java: Py4J / runtime errors
                 raise DataError(f"could not start Spark (it needs Java 17): "
                                 f"{_first_line(exc)}") from None
+            spark.sparkContext.setLogLevel("ERROR")
         # IEEE arithmetic as DuckDB's (ANSI mode would stop on a division by zero)
         spark.conf.set("spark.sql.ansi.enabled", "false")
         self.spark = spark

@@ -85,7 +85,8 @@ def scan(engine, formula: str, treatment: str, family: str, cluster: str | None,
     numeric = [c for c in used if kinds[c] in ("float", "int") and c != y]
     text = [c for c in used if kinds[c] == "text" or (c in wrapped and c in numeric)]
     parts = ["COUNT(*)"] + [count_if(absent(c)) for c in used]
-    parts += [count_if(f"isinf({d.ident(c)})") for c in floats]
+    # infinite: above the largest double (NaN compares false); Spark has no isinf
+    parts += [count_if(f"abs({d.ident(c)}) > 1.7976931348623157E308") for c in floats]
     yq = f"CAST({d.ident(y)} AS DOUBLE)"
     bad_y = {"binary": f"{yq} NOT IN (0.0E0, 1.0E0)", "continuous": "FALSE",
              "count": f"{yq} < 0 OR {yq} <> floor({yq})"}[family]

@@ -128,6 +128,7 @@ class Job:
     means: bool = False  # means of mu(1), mu(0) and their gradients (final pass, grouped)
     scores: bool = False  # cluster score sums sum u x (a pass grouped by the cluster)
     masked: bool = True  # over the joint model's complete rows (False: the primary's rows)
+    cols: np.ndarray | None = None  # free columns (a reduced or primary model): sums of these
 
 
 @dataclass
@@ -142,21 +143,29 @@ class Layout:
     def __post_init__(self):
         self.slots = [{} for _ in range(self.n_jobs + 1)]  # the last: rows and events
 
-    def add(self, job: int, name: str, shape: tuple) -> None:
-        size = int(np.prod(shape)) if shape else 1
-        self.slots[job][name] = (self.width, shape)
+    def add(self, job: int, name: str, shape: tuple, scatter=None) -> None:
+        """An aggregate of ``shape``; with ``scatter`` only those entries are summed (the
+        others are zeros in the unpacked array)."""
+        size = len(scatter) if scatter is not None else (int(np.prod(shape)) if shape else 1)
+        self.slots[job][name] = (self.width, shape, scatter)
         self.width += size
 
     def unpack(self, row) -> list[dict]:
-        """Per job a dict of its sums, then (last) the group's rows ``n`` and ``events``."""
+        """Per job a dict of its sums, then (last) the group's rows ``n``, ``events`` (joint
+        model's rows) and ``n_all``, ``events_all`` (the primary analysis's rows)."""
         vals = np.array([np.nan if v is None else float(v) for v in row[self.n_keys:]])
         out = []
         for slots in self.slots:
             rec = {}
-            for name, (start, shape) in slots.items():
-                size = int(np.prod(shape)) if shape else 1
-                chunk = vals[start:start + size]
-                rec[name] = chunk.reshape(shape) if shape else float(chunk[0])
+            for name, (start, shape, scatter) in slots.items():
+                if scatter is not None:
+                    full = np.zeros(shape)
+                    full[scatter] = vals[start:start + len(scatter)]
+                    rec[name] = full
+                elif shape:
+                    rec[name] = vals[start:start + int(np.prod(shape))].reshape(shape)
+                else:
+                    rec[name] = float(vals[start])
             out.append(rec)
         return out
 
@@ -211,7 +220,10 @@ def pass_query(design: DesignSQL, jobs: list[Job], d: Dialect, source: str,
     """The SQL of one pass for every job, and where its aggregates sit in the result rows.
 
     ``group``: "none" (one row), "cells" (one row per combination of the categorical
-    modifiers and the arm: the final pass) or "cluster" (one row per cluster)."""
+    modifiers and the arm: the final pass) or "cluster" (one row per cluster). Per job, the
+    row-level factors (weight times column, working response, squared score) are columns of a
+    projection, so each aggregate is the sum of one product; a job with ``cols`` sums only the
+    products of those columns (the others come back as zeros)."""
     p = design.p
     base = [f"{design.column_sql(j, d)} AS hx{j}" for j in range(p)]
     if any(j.means for j in jobs):
@@ -228,7 +240,7 @@ def pass_query(design: DesignSQL, jobs: list[Job], d: Dialect, source: str,
         base.append(f"{d.ident(design.cluster)} AS hg")
     tc = set(design.treatment_columns)
     # per job: eta, mu, d mu/d eta (and under treatment 1 / 0 for the means)
-    lin, mid, der = [], [], []
+    lin, mid, der, prod = [], [], [], []
     for i, job in enumerate(jobs):
         lin.append(f"{_eta(job.b)} AS he{i}")
         if job.means:
@@ -246,27 +258,33 @@ def pass_query(design: DesignSQL, jobs: list[Job], d: Dialect, source: str,
                 der.append(f"{_dmu(job.link, f'hm{i}_{arm}')} AS hd{i}_{arm}")
     aggs: list[str] = []
     layout = Layout(len(keys), len(jobs))
+    pairs_all = list(zip(*np.triu_indices(p)))
+    position = {pair: k for k, pair in enumerate(pairs_all)}
 
-    def add(job, name, exprs, shape, masked=True):
-        layout.add(job, name, shape)
-        aggs.extend(f"SUM(({e}) * hc)" if masked else f"SUM({e})" for e in exprs)
+    def add(job, name, exprs, shape, scatter=None):
+        layout.add(job, name, shape, scatter)
+        aggs.extend(f"SUM({e})" for e in exprs)
 
-    add(len(jobs), "n", ["1.0E0"], ())  # rows and events of the group (joint model)
-    add(len(jobs), "events", ["hy"], ())
-    add(len(jobs), "n_all", ["1.0E0"], (), False)  # ... and of the primary analysis
-    add(len(jobs), "events_all", ["hy"], (), False)
+    add(len(jobs), "n", ["hc"], ())  # rows and events of the group (joint model)
+    add(len(jobs), "events", ["hy * hc"], ())
+    add(len(jobs), "n_all", ["1.0E0"], ())  # ... and of the primary analysis
+    add(len(jobs), "events_all", ["hy"], ())
     for i, job in enumerate(jobs):
-        def add_job(name, exprs, shape, i=i, job=job):
-            add(i, name, exprs, shape, job.masked)
-
+        cols = list(range(p)) if job.cols is None else [int(j) for j in job.cols]
+        pairs = [(j, k) for j in cols for k in cols if j <= k]
+        tri = (len(pairs_all),), [position[pr] for pr in pairs]
+        vec = (p,), cols
+        mask = " * hc" if job.masked else ""
         w = f"hd{i}"  # canonical links: IRLS weight = d mu / d eta, score residual = y - mu
         r = f"(hy - hm{i})"
         if job.info:
-            add_job("info", [f"{w} * hx{j} * hx{k}" for j in range(p) for k in range(j, p)],
-                (p * (p + 1) // 2,))
-            add_job("rhs", [f"hx{j} * ({w} * he{i} + {r})" for j in range(p)], (p,))
+            prod += [f"{w}{mask} * hx{j} AS hw{i}_{j}" for j in cols]
+            prod.append(f"({w} * he{i} + {r}){mask} AS hz{i}")
+            add(i, "info", [f"hw{i}_{j} * hx{k}" for j, k in pairs], *tri)
+            add(i, "rhs", [f"hz{i} * hx{j}" for j in cols], *vec)
         if job.loglik:
-            add_job("loglik", [_loglik(job.link, f"he{i}", f"hm{i}")], ())
+            prod.append(f"({_loglik(job.link, f'he{i}', f'hm{i}')}){mask} AS hl{i}")
+            add(i, "loglik", [f"hl{i}"], ())
         u = r
         if job.meat and job.bread is not None:  # HC3: u / (1 - h), h = w x'Bx
             one_minus_h = f"(1.0E0 - {w} * hq{i})"
@@ -275,25 +293,27 @@ def pass_query(design: DesignSQL, jobs: list[Job], d: Dialect, source: str,
             # a leverage-1 row's weight is 0 here (its contribution is 0/0: the caller marks
             # the combinations that depend on it, as the fast path does)
             u = f"(CASE WHEN {one_minus_h} <= 1.0E-8 THEN 0.0E0 ELSE {scaled} END)"
-            add_job("leverage1", [f"CASE WHEN {one_minus_h} <= 1.0E-8 THEN 1.0E0 ELSE 0.0E0 "
-                                 "END"], ())
+            add(i, "leverage1", [f"(CASE WHEN {one_minus_h} <= 1.0E-8 THEN 1.0E0 ELSE 0.0E0 "
+                                 f"END){mask}"], ())
         if job.meat:
-            add_job("meat", [f"{u} * {u} * hx{j} * hx{k}" for j in range(p)
-                            for k in range(j, p)], (p * (p + 1) // 2,))
+            prod += [f"{u} * {u}{mask} * hx{j} AS hv{i}_{j}" for j in cols]
+            add(i, "meat", [f"hv{i}_{j} * hx{k}" for j, k in pairs], *tri)
         if job.scores:
-            add_job("scores", [f"{u} * hx{j}" for j in range(p)], (p,))
+            prod.append(f"{u}{mask} AS hs{i}")
+            add(i, "scores", [f"hs{i} * hx{j}" for j in cols], *vec)
         if job.means:
-            add_job("m1", [f"hm{i}_1"], ())
-            add_job("m0", [f"hm{i}_0"], ())
-            add_job("g1", [f"hd{i}_1 * hxt{j}" for j in range(p)], (p,))
-            add_job("g0", [f"hd{i}_0 * hxt{j}" for j in range(p)], (p,))
+            for arm in ("1", "0"):
+                prod += [f"hm{i}_{arm}{mask} AS hm{i}_{arm}c", f"hd{i}_{arm}{mask} AS hg{i}_{arm}"]
+                add(i, f"m{arm}", [f"hm{i}_{arm}c"], ())
+                add(i, f"g{arm}", [f"hg{i}_{arm} * hxt{j}" for j in cols], *vec)
     select = ", ".join(keys + aggs)
     where = design.complete(d, outer=not all(j.masked for j in jobs))
     sql = (f"WITH hb AS (SELECT {', '.join(base)} FROM {source} WHERE {where}), "
            f"hl AS (SELECT *, {', '.join(lin)} FROM hb), "
            f"hn AS (SELECT *, {', '.join(mid)} FROM hl), "
-           f"hr AS (SELECT *, {', '.join(der)} FROM hn) "
-           f"SELECT {select} FROM hr")
+           f"hr AS (SELECT *, {', '.join(der)} FROM hn), "
+           f"hp AS (SELECT *, {', '.join(prod) or 'hc AS hnone'} FROM hr) "
+           f"SELECT {select} FROM hp")
     if keys:
         sql += f" GROUP BY {', '.join(keys)}"
     return sql, layout

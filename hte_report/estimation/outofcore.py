@@ -156,7 +156,7 @@ def _fit(eng, path, formula, treatment, family, names, variances, cluster, refer
     scores = {}
     if cluster is not None:
         rows = passes.run([Job(s.link, s.b, info=False, loglik=False, scores=True,
-                               masked=s.masked) for s in states], group="cluster",
+                               masked=s.masked, cols=s.free) for s in states], group="cluster",
                           label="cluster")
         for i in range(len(states)):
             scores[i] = np.array([r[1][i]["scores"] for r in rows])

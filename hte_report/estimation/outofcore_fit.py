@@ -118,7 +118,7 @@ def iterate(passes: Passes, states: list[State]) -> None:
         live = [s for s in states if not s.converged]
         if not live:
             return
-        res = passes.run([Job(s.link, s.b, masked=s.masked) for s in live])
+        res = passes.run([Job(s.link, s.b, masked=s.masked, cols=s.free) for s in live])
         sums = res[0][1]
         for s, got in zip(live, sums):
             s.passes += 1
@@ -167,7 +167,7 @@ def final_jobs(states: list[State], variances: dict) -> list[Job]:
         bread = bread_of(s, s.sums["info"]) if hat else None
         robust = var != "model" and not isinstance(var, Cluster)
         jobs.append(Job(s.link, s.b, meat=robust, bread=bread, means=True,
-                        power=0.5 if var == "HC2" else 1.0, masked=s.masked))
+                        power=0.5 if var == "HC2" else 1.0, masked=s.masked, cols=s.free))
     return jobs
 
 

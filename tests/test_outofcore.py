@@ -212,3 +212,29 @@ def test_no_rows_left_and_one_arm(tmp_path):
         fit_file(path, "y ~ treat * age", treatment="treat")
     with pytest.raises(Exception, match="engine must be"):
         fit_file(_small(tmp_path), "y ~ treat * age", treatment="treat", engine="polars")
+
+
+def test_hc2_text_treatment_and_numeric_binary_covariate(tmp_path):
+    df = _data(3000, seed=7)
+    df["arm"] = np.where(df["treat"] == 1, "B", "A")
+    df["smoker"] = (df["age"] > 62).astype(int)  # numeric with two values: categorical
+    path = _write(df, tmp_path / "arms.parquet")
+    f = "y ~ arm * (sbp + smoker) + age"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours = fit_file(path, f, treatment="arm", reference="A", family="binary",
+                        models=["ols", "logit"], variance="HC2")
+        frame = duckdb.sql(f"SELECT * FROM '{path}'").df()
+        ref = hr.fit(f, frame, treatment="arm", reference="A", family="binary",
+                     models=["ols", "logit"], variance="HC2", strategy="joint")
+    assert ours.treatment_labels == ref.treatment_labels == ("A", "B")
+    joint = ref.coefficients[ref.coefficients["analysis"] == "joint"]
+    m = ours.coefficients.merge(joint, on=["model", "term"], suffixes=("", "_ref"))
+    assert len(m) == len(joint) == 14
+    _close(m["std_error"], m["std_error_ref"], 1e-8)
+    sub = ref.subgroups[ref.subgroups["method"] == "standardized"]
+    m = ours.subgroups.merge(sub, on=["modifier", "level", "scale", "model"],
+                             suffixes=("", "_ref"))
+    assert len(m) == len(ours.subgroups) == 10 and set(m["level"]) == {"0", "1"}
+    _close(m["estimate"], m["estimate_ref"], 1e-8)
+    _close(m["std_error"], m["std_error_ref"], 1e-8)

@@ -161,10 +161,8 @@ def fit_glm(name: str, X: np.ndarray, y: np.ndarray, columns: tuple[str, ...],
     factors) is always fitted by :mod:`hte_report.models.wide`, whatever ``path`` says."""
     with np.errstate(all="ignore"):
         if isinstance(X, SplitMatrix):
-            from hte_report.models.glm_wide import fit_split
-
-            return fit_split(name, X, y, columns, variance, exposure, groups, start, cells,
-                             drop)
+            return _fit_split(name, X, y, columns, variance, exposure, groups, start, cells,
+                              drop)
         return _fit_scaled(name, X, y, columns, variance, exposure, groups, start, path, cells,
                            drop)
 
@@ -296,6 +294,37 @@ def _fit_glm(
         vcov=vcov, loglik=loglik, converged=converged, n=len(y), columns=tuple(columns),
         iterations=iters, extra={"path": "statsmodels"}, undefined=undefined,
     )
+
+
+def _fit_split(name, X, y, columns, variance, exposure, groups, start, cells, drop
+               ) -> FittedModel:
+    """A split design (many-level adjustment factors): :func:`hte_report.models.wide.fit_split`
+    with the checks and the :class:`FittedModel` of the other paths."""
+    from hte_report.models.wide import Separation, fit_split, separation_message
+
+    info = MODELS[name]
+    if isinstance(variance, Cluster) and groups is None:
+        raise ModelError("cluster variance requested but no cluster groups given.")
+    if info.robust_only and variance == "model" and not len(drop):
+        raise ModelError(f"{name} needs a robust variance (Zou 2004); use variance='HC0'.")
+    try:
+        b, V, ll, conv, it, U, blocks, eta = fit_split(name, X, y, variance, exposure, groups,
+                                                       start, cells, drop)
+    except Separation as exc:
+        raise FitFailure(separation_message(exc, name, X, columns)) from None
+    except (np.linalg.LinAlgError, ValueError) as exc:
+        raise FitFailure(f"{name} failed: {exc}") from None
+    if not conv or not np.all(np.isfinite(b)) or not (len(drop) or np.all(np.isfinite(V))):
+        raise FitFailure(f"{name} did not converge")
+    if exposure is not None:
+        eta = eta * exposure if info.link == "identity" else eta + np.log(exposure)
+    fm = FittedModel(name, info.link, variance_label(variance), b, V, ll, True,
+                     len(y) if cells is None else int(round(cells.cnt.sum())), tuple(columns),
+                     iterations=it, extra={"path": "wide"}, undefined=U)
+    _check_range(name, fm.inverse_link(eta)[0])
+    if blocks is not None:  # the information (a reduced model's one-step start)
+        fm.extra["info"] = blocks
+    return fm
 
 
 def _fit_fast(name, X, y, columns, variance, exposure, groups, start, path,
@@ -430,9 +459,15 @@ def reduced_start(fm: FittedModel, drop, X, y, expo) -> np.ndarray | None:
     keep = np.setdiff1d(np.arange(len(fm.params)), drop)
     b = np.zeros(len(fm.params))
     if isinstance(X, SplitMatrix):
-        from hte_report.models.glm_wide import reduced_start_split
+        from hte_report.models.wide import one_step_start
 
-        return reduced_start_split(fm, drop, X, y, expo)
+        if fm.name in ("logit", "poisson") and "info" in fm.extra:
+            return one_step_start(fm.params, fm.extra["info"], drop, X.p)
+        start = start_values(fm.name, X.without(drop), y, expo)
+        if start is None:
+            return None
+        b[keep] = start
+        return b
     if fm.name not in ("logit", "poisson"):
         start = start_values(fm.name, X[:, keep], y, expo)
         if start is None:

@@ -182,3 +182,69 @@ def _check_separation(fam: Family, X: SplitMatrix, s1, cnt) -> None:
                 f"{bad.size} level(s) of many-level factor {j + 1} have "
                 f"{'no events' if none.any() else 'only events'} (design code(s) "
                 f"{bad[:5].tolist()}), so their coefficients are infinite", bad, j)
+
+
+#: Dense columns whose root-mean-square lies outside [2^-SCALE_BITS, 2^SCALE_BITS] are
+#: rescaled by a power of two for fitting (exact), as ``models.glm`` does for dense designs.
+SCALE_BITS = 12
+
+
+def fit_split(name, X: SplitMatrix, y, variance, exposure=None, groups=None, start=None,
+              cells=None, drop=()):
+    """:func:`fit_wide` with dense columns on extreme scales rescaled (exact powers of two) and
+    ``drop``: dense columns left out (a likelihood-ratio test's reduced model: the
+    log-likelihood only). Returns (params, vcov, loglik, converged, passes, undefined,
+    information blocks, linear predictor) on the user's scale."""
+    D = X.dense
+    step = max(1, D.shape[0] // 4096)
+    Ds = D[::step]
+    w = None if cells is None else cells.cnt[::step]
+    ms = np.einsum("ij,ij->j", Ds, Ds) if w is None else np.einsum("ij,ij,i->j", Ds, Ds, w)
+    rms = np.sqrt(ms / (Ds.shape[0] if w is None else w.sum()))
+    with np.errstate(divide="ignore"):
+        bits = np.where(rms > 0, np.round(np.log2(np.where(rms > 0, rms, 1.0))), 0.0)
+    scale = np.exp2(np.where(np.abs(bits) > SCALE_BITS, bits, 0.0))
+    keep = np.setdiff1d(np.arange(X.p), drop)
+    sk = scale[keep]
+    if len(drop) or np.any(scale != 1):
+        X = X.with_dense(D[:, keep] / sk if np.any(sk != 1) else D[:, keep])
+    full = np.concatenate([sk, np.ones(X.shape[1] - X.p)])
+    if start is not None:
+        start = np.delete(np.asarray(start, float), drop) * full
+    b, V, ll, conv, it, U, blocks = fit_wide(name, X, y, None if len(drop) else variance,
+                                             exposure, groups, start, cells)
+    eta = X @ b
+    if np.any(full != 1):  # back to the user's scale, in place (V is (p + K)^2)
+        V /= full
+        V /= full[:, None]
+        U = None if U is None else U / full[:, None]
+        if blocks is not None:
+            blocks = Blocks(blocks.A * np.outer(sk, sk), blocks.B * sk[:, None], blocks.C)
+    return b / full, V, ll, conv, it, U, blocks, eta
+
+
+def separation_message(exc: Separation, name: str, X: SplitMatrix, columns) -> str:
+    """The levels of :class:`Separation` named, with what to do."""
+    _text, bad, j = exc.args
+    off = X.offsets[j]
+    names = [str(columns[off + c - 1]) if c else "the reference level" for c in bad[:5]]
+    factor = str(columns[off]).split("[")[0]
+    return (f"{len(bad)} level(s) of {factor} ({', '.join(names)}"
+            f"{', ...' if len(bad) > 5 else ''}) have no events or only events, so their "
+            f"coefficients in the {name} model are infinite (separation). Merge rare levels "
+            "(e.g. into 'other'), adjust for a coarser grouping, or use a linear (RD) model")
+
+
+def one_step_start(params: np.ndarray, info: Blocks, drop, p: int) -> np.ndarray:
+    """Start for a reduced model (dense columns ``drop`` fixed at zero): the full estimate
+    moved to the constraint along the information (the one-step approximation), by the Schur
+    complement of the information blocks."""
+    drop = np.asarray(drop, dtype=int)
+    keep = np.setdiff1d(np.arange(len(params)), drop)
+    kd = np.setdiff1d(np.arange(p), drop)
+    bd = params[drop]
+    cross = np.concatenate([info.A[np.ix_(kd, drop)] @ bd, info.B[drop].T @ bd])
+    b = params.copy()
+    b[keep] += info.drop_dense(drop).solve(cross)
+    b[drop] = 0.0
+    return b

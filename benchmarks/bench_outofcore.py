@@ -64,7 +64,8 @@ def main() -> None:
     seconds = time.perf_counter() - t0
     meta = res.meta["outofcore"]
     print(f"duckdb: {seconds:.1f} s, {meta['passes']} passes, scan {meta['scan_seconds']} s, "
-          f"passes {meta['pass_seconds']}, peak RSS {peak_rss_mib():.0f} MiB")
+          f"passes {meta['pass_seconds']}, file SHA-256 {meta.get('sha256_seconds')} s, "
+          f"peak RSS {peak_rss_mib():.0f} MiB")
     print(res.overall[["scale", "model", "estimate", "std_error"]].to_string())
     if args.spark:
         t0 = time.perf_counter()

@@ -8,6 +8,10 @@ the number of cells, not rows; the rest of the analysis runs on the cells exactl
 aggregation can be run by a distributed engine and its result passed as a :class:`CellData`.
 
 Missing values are counted per variable in the same pass and excluded, as in ``fit``.
+
+A design with continuous covariates has as many cells as rows: it is analysed out of core by
+:func:`hte_report.estimation.outofcore.fit_file`, exact IRLS whose passes are SQL aggregates
+(:mod:`hte_report.data.ooc_sql`, run by DuckDB or Spark: :mod:`hte_report.data.ooc_engines`).
 """
 
 from __future__ import annotations
@@ -119,8 +123,9 @@ def _read_cells(con, path: Path, formula: str, treatment: str, family: str,
             if k > 2:
                 raise FormulaError(
                     f"{v!r} is numeric with {k} values: cell aggregation needs categorical "
-                    f"covariates. Write C({v}) if it is categorical, or load the data with "
-                    "pandas and use hte_report.fit for continuous covariates.")
+                    f"covariates. Write C({v}) if it is categorical; for continuous "
+                    "covariates use hte_report.estimation.outofcore.fit_file (out of core), "
+                    "or load the data with pandas and use hte_report.fit.")
     # one pass: rows, missing per variable, infinite values, invalid outcomes; a float NaN
     # (Parquet) is missing, as pandas reads it
     floats = [c for c in used if any(t in types[c].upper() for t in FLOATING)]

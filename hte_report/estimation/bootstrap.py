@@ -38,7 +38,7 @@ from hte_report.estimation.glm import (
 )
 from hte_report.estimation.profiles import OVERALL
 from hte_report.estimation.setup import setup
-from hte_report.models.fast import BLOCK, Family, block_pass, irls, one_blas_thread
+from hte_report.models.fast import Family, block_pass, irls, one_blas_thread
 from hte_report.spec.options import MODELS, OptionError, check_integer
 
 
@@ -59,6 +59,10 @@ BATCH = 32
 #: A replicate has converged when its coefficients move by less than this (relative).
 TOL = 1e-10
 MAXITER = 30
+#: Rows per block in the replicates' passes: a block of the R x rows matrices stays in cache.
+ROWS = 1 << 11
+#: Passes are computed in single precision while every replicate's last step exceeds this.
+SINGLE_ABOVE = 1e-5
 
 
 @dataclass(frozen=True)
@@ -115,21 +119,48 @@ def replicate_weights(seed, n_units: int, unit: np.ndarray) -> np.ndarray:
     return _counts(seed, n_units)[unit].astype(float)
 
 
-def _weights(job: _Job, seeds: list) -> np.ndarray:
-    """Frequency weights of the replicates drawn from ``seeds``, one row each (R x n): counts
-    are small integers, stored exactly as uint16 (each row is contiguous, so filling it and
-    reading a block of rows in every pass are cheap)."""
-    W = np.empty((len(seeds), len(job.y)), np.uint16)
-    for j, s in enumerate(seeds):
-        c = _counts(s, job.n_units)
-        if c.max() > np.iinfo(np.uint16).max:  # pragma: no cover - astronomically unlikely
-            return np.vstack([replicate_weights(s, job.n_units, _rows(job)) for s in seeds])
-        W[j] = c if job.unit is None else c[job.unit]
+#: The full sample as a column of a batch (every weight 1).
+FULL = "full"
+
+
+@dataclass(frozen=True)
+class _Deleted:
+    """A column of the grouped jackknife: the sample without group ``group`` of ``groups``
+    (random groups of rows or clusters, drawn from ``seed``)."""
+
+    group: int
+    groups: int
+    seed: int
+
+
+def _members(job: _Job, groups: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
+    member = rng.permutation(job.n_units) % groups
+    return member if job.unit is None else member[job.unit]
+
+
+def _weights(job: _Job, columns: list) -> np.ndarray:
+    """Frequency weights of a batch, one row each (R x n): replicates (drawn from their
+    ``SeedSequence``), the full sample (:data:`FULL`) and jackknife samples (:class:`_Deleted`).
+    Counts are small integers, stored exactly as uint16 (each row is contiguous, so filling it
+    and reading a block of rows in every pass are cheap)."""
+    W = np.empty((len(columns), len(job.y)), np.uint16)
+    member = {}
+    for j, col in enumerate(columns):
+        if isinstance(col, _Deleted):
+            key = (col.groups, col.seed)
+            if key not in member:
+                member[key] = _members(job, col.groups, col.seed)
+            W[j] = member[key] != col.group
+        elif isinstance(col, str):
+            W[j] = 1
+        else:
+            c = _counts(col, job.n_units)
+            if c.max() > np.iinfo(np.uint16).max:  # pragma: no cover - astronomically unlikely
+                W = W.astype(float)
+                c = c.astype(float)
+            W[j] = c if job.unit is None else c[job.unit]
     return W
-
-
-def _rows(job: _Job) -> np.ndarray:
-    return np.arange(len(job.y)) if job.unit is None else job.unit
 
 
 def _mean_(fam: Family, E: np.ndarray) -> np.ndarray:
@@ -151,10 +182,10 @@ def _first_pass(job: _Job, W: np.ndarray) -> list[np.ndarray]:
     means do not depend on the replicate, so ``X' diag(c) r`` is one product ``W (X r)`` for
     all replicates and models (one pass over the data, weights read once)."""
     G = [np.zeros((W.shape[0], m.X.shape[1])) for m in job.models]
-    for s in range(0, len(job.y), BLOCK):
-        Wb = W[:, s:s + BLOCK].astype(float)
+    for s in range(0, len(job.y), ROWS):
+        Wb = W[:, s:s + ROWS].astype(float)
         for g, m in zip(G, job.models):
-            g += Wb @ (m.X[s:s + BLOCK] * m.resid[s:s + BLOCK, None])
+            g += Wb @ (m.X[s:s + ROWS] * m.resid[s:s + ROWS, None])
     return G
 
 
@@ -167,7 +198,7 @@ def _chord(job: _Job, m: _Model, W: np.ndarray, G0: np.ndarray) -> np.ndarray:
     method), so one pass over the data serves all R replicates with two thin matrix products
     instead of a p x p information per replicate. The contraction rate is of order
     1/sqrt(n); a replicate that does not converge is refitted by ordinary Fisher scoring."""
-    fam, X, y, off = m.family, m.X, job.y, m.offset
+    y = job.y
     R = W.shape[0]
     Bm = np.repeat(m.params[:, None], R, axis=1)
     scale = len(y) / W.sum(axis=1, dtype=float)  # information scales with the total weight
@@ -175,25 +206,13 @@ def _chord(job: _Job, m: _Model, W: np.ndarray, G0: np.ndarray) -> np.ndarray:
     prev = np.full(R, np.inf)
     for it in range(MAXITER):
         rows = slice(None) if len(active) == R else active  # a slice avoids copies
-        if it == 0:
-            G = G0.T
-        else:
-            Gt = np.zeros((len(active), X.shape[1]))
-            Bt = Bm[:, rows].T.copy()
-            for s in range(0, len(y), BLOCK):
-                Xb = X[s:s + BLOCK]
-                E = Bt @ Xb.T  # R x rows: every replicate's predictor, a row each
-                if off is not None:
-                    E += off[None, s:s + BLOCK]
-                if fam.canonical:
-                    U = _mean_(fam, E)
-                    np.subtract(y[None, s:s + BLOCK], U, out=U)
-                else:
-                    mu, d = fam.mean(E)
-                    U = (y[None, s:s + BLOCK] - mu) * d / fam.variance(mu)
-                U *= W[rows, s:s + BLOCK]
-                Gt += U @ Xb
-            G = Gt.T
+        # while every step is large, the pass is computed in single precision: its rounding
+        # error (a relative step of order 1e-9) is corrected by the later double-precision
+        # passes, which alone decide convergence (the fixed point is that of double precision)
+        single = 0 < it and prev[active].min() > SINGLE_ABOVE
+        G = G0.T if it == 0 else _pass(job, m, W, Bm[:, rows], rows, single)
+        if single and not np.isfinite(G).all():  # overflow in single precision: redo
+            G = _pass(job, m, W, Bm[:, rows], rows, False)
         step = linalg.cho_solve(m.chol, G) * scale[active]
         Bm[:, active] += step
         size = np.max(np.abs(step), axis=0) / (1 + np.max(np.abs(Bm[:, active]), axis=0))
@@ -208,6 +227,30 @@ def _chord(job: _Job, m: _Model, W: np.ndarray, G0: np.ndarray) -> np.ndarray:
     for r in np.flatnonzero(~(prev <= TOL)):
         Bm[:, r] = _refit(job, m, W[r].astype(float))
     return Bm
+
+
+def _pass(job: _Job, m: _Model, W: np.ndarray, B: np.ndarray, rows, single: bool) -> np.ndarray:
+    """Scores ``X' diag(c) (y - mu) d/v`` (p x R) of the replicates ``rows`` at coefficients B
+    (p x R), in double or (``single``) single precision, accumulated in double."""
+    fam, X, y, off = m.family, m.X, job.y, m.offset
+    dt = np.float32 if single else np.float64
+    Gt = np.zeros((B.shape[1], X.shape[1]))
+    Bt = B.T.astype(dt)
+    for s in range(0, len(y), ROWS):
+        Xb = X[s:s + ROWS].astype(dt, copy=False)
+        yb = y[s:s + ROWS].astype(dt, copy=False)
+        E = Bt @ Xb.T  # R x rows: every replicate's predictor, a row each
+        if off is not None:
+            E += off[None, s:s + ROWS].astype(dt, copy=False)
+        if fam.canonical:
+            U = _mean_(fam, E)
+            np.subtract(yb[None, :], U, out=U)
+        else:
+            mu, d = fam.mean(E)
+            U = (yb[None, :] - mu) * d / fam.variance(mu)
+        U *= W[rows, s:s + ROWS]
+        Gt += U @ Xb
+    return Gt.T
 
 
 def _refit(job: _Job, m: _Model, w: np.ndarray) -> np.ndarray:
@@ -231,11 +274,11 @@ def _means(job: _Job, coefs: list[np.ndarray], W: np.ndarray):
         both.append(np.hstack([Bm, B0]).T.copy())
     N = np.zeros((R, K))
     S = [np.zeros((2 * R, K)) for _ in coefs]
-    for s in range(0, len(job.y), BLOCK):
-        Mb = job.masks[:, s:s + BLOCK].T.astype(float)  # rows x K
-        Wb = W[:, s:s + BLOCK].astype(float)
+    for s in range(0, len(job.y), ROWS):
+        Mb = job.masks[:, s:s + ROWS].T.astype(float)  # rows x K
+        Wb = W[:, s:s + ROWS].astype(float)
         N += Wb @ Mb
-        X1b = job.X1[s:s + BLOCK]
+        X1b = job.X1[s:s + ROWS]
         for m, bt, acc in zip(job.models, both, S):
             E = bt @ X1b.T  # 2R x rows
             mu = _mean_(m.family, E)
@@ -272,8 +315,8 @@ def _init(job: _Job) -> None:
     _JOB = job
 
 
-def _run(seeds: list) -> np.ndarray:
-    return _estimates(_JOB, _weights(_JOB, seeds))
+def _run(columns: list) -> np.ndarray:
+    return _estimates(_JOB, _weights(_JOB, columns))
 
 
 def bootstrap(
@@ -332,6 +375,10 @@ def bootstrap(
                          "sandwich intervals of fit(), or pass the row-level data.")
     st = setup(formula, data, extra_columns=(cluster,), **fit_kwargs)
     design, family = st.design, st.family
+    if design.wide:  # issue 21: the replicate fits below take dense designs
+        raise OptionError(f"bootstrap() does not yet take a many-level adjustment factor "
+                          f"({design.wide[0].expr}); use the sandwich intervals of fit() "
+                          "(hr.Cluster for clustering), or merge rare levels.")
     frame = st.prep.frame
     subs = [None] + subgroups(design, st.parsed.treatment)
     n = len(st.y)
@@ -360,14 +407,18 @@ def bootstrap(
                 notes.append(not_estimable(fm, key, sparse, kind))
     job = _Job(tuple(models), design.X1, design.treatment_columns, st.y, masks, unit,
                n_units)
-    full = _estimates(job, np.ones((1, n), np.uint16))[0]
-    children = np.random.SeedSequence(seed).spawn(B)
-    batches = [children[i:i + BATCH] for i in range(0, B, BATCH)]
+    # replicates, the full sample and the jackknife samples are columns of the same batches
+    # (fixed sets of columns, whatever n_jobs): the last replicates share a batch with the
+    # full sample and the jackknife
+    g = min(jackknife_groups, n_units)
+    columns = list(np.random.SeedSequence(seed).spawn(B)) + [FULL] + [
+        _Deleted(k, g, seed) for k in range(g)]
+    batches = [columns[i:i + BATCH] for i in range(0, len(columns), BATCH)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         if n_jobs > 1:
             with ProcessPoolExecutor(n_jobs, initializer=_init, initargs=(job,)) as ex:
-                reps = np.vstack(list(ex.map(_run, batches)))
+                est = np.vstack(list(ex.map(_run, batches)))
         else:
             _init(job)
             it = batches
@@ -375,8 +426,8 @@ def bootstrap(
                 from rich.progress import track
 
                 it = track(it, description=f"bootstrap ({B} replicates)", transient=True)
-            reps = np.vstack([_run(batch) for batch in it])
-        jack = _grouped_jackknife(job, jackknife_groups, seed)
+            est = np.vstack([_run(batch) for batch in it])
+    reps, full, jack = est[:B], est[B], est[B + 1:]
     flagged = np.array([bool(x) for x in notes])
     bad = ~np.isfinite(reps).all(axis=0) & ~flagged
     if bad.any():
@@ -403,15 +454,6 @@ def bootstrap(
     df["seed"] = seed
     df["unit"] = cluster or "row"
     return BootstrapResult(df, reps if keep_replicates else None, seed, B)
-
-
-def _grouped_jackknife(job: _Job, groups: int, seed: int) -> np.ndarray:
-    g = min(groups, job.n_units)
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
-    member = rng.permutation(job.n_units) % g
-    if job.unit is not None:
-        member = member[job.unit]
-    return _estimates(job, (np.arange(g)[:, None] != member[None, :]).astype(np.uint16))
 
 
 def _bca(full, reps, jack, conf_level):

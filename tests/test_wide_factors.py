@@ -117,6 +117,14 @@ def test_split_matrix_products():
     np.testing.assert_allclose(blocks.inverse(), V, rtol=1e-8, atol=1e-12)
     np.testing.assert_allclose(X.quadratic(V), np.einsum("ij,jk,ik->i", dense, V, dense),
                                rtol=1e-8)
+    one = SplitMatrix(X.dense, codes[:1], (29,))  # one wide factor: the low-rank inverse
+    d1, info, meat = np.asarray(one), one.crossprod(v), one.crossprod(v * v + 1)
+    inv = np.linalg.inv(d1.T @ (d1 * v[:, None]))
+    np.testing.assert_allclose(info.sandwich(meat), inv @ meat.full() @ inv, rtol=1e-8,
+                               atol=1e-12)
+    S = rng.normal(size=(3, one.shape[1]))
+    np.testing.assert_allclose(info.right_inverse(S), S @ inv, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(blocks.sandwich(blocks), V, rtol=1e-8, atol=1e-12)
     g = rng.integers(0, 5, n)
     np.testing.assert_allclose(X.group_sums(g, 5, v),
                                np.stack([v[g == k] @ dense[g == k] for k in range(5)]),

@@ -103,13 +103,14 @@ def _fit(name, X, y, variance, exposure, groups, start, cells, maxiter):
             return b, np.full((P, P), np.nan), ll, converged, it, None, None
         sw = w if scale is None else w * scale * scale  # one patient's information weight
         blocks = X.crossprod(sw if cnt is None else sw * cnt)
-        bread = blocks.inverse()
-        vcov, undefined = _covariance(fam, X, y, mu, d, sw, scale, bread, variance, groups,
+        vcov, undefined = _covariance(fam, X, y, mu, d, sw, scale, blocks, variance, groups,
                                       cells, n)
     return b, vcov, ll, converged, it, undefined, blocks
 
 
-def _covariance(fam, X, y, mu, d, sw, scale, bread, variance, groups, cells, n):
+def _covariance(fam, X, y, mu, d, sw, scale, info: Blocks, variance, groups, cells, n):
+    """The covariance (model-based or sandwich) from the information blocks: the sandwich
+    through the low-rank form of the inverse (:meth:`Blocks.sandwich`), never (p + K)^3."""
     P = X.shape[1]
     v = fam.variance(mu)
     sc = d / v if scale is None else d / v * scale  # score per unit residual
@@ -118,28 +119,30 @@ def _covariance(fam, X, y, mu, d, sw, scale, bread, variance, groups, cells, n):
     else:  # sum over each cell of (y_i - mu_c)^2
         resid2 = cells.s2 - 2 * mu * cells.s1 + cells.cnt * mu * mu
     if variance == "model":
+        bread = info.inverse()
         if fam.family == "gaussian":
-            return bread * (float(resid2.sum()) / (n - P)), None
+            bread *= float(resid2.sum()) / (n - P)
         return bread, None
     if isinstance(variance, Cluster):
         codes = np.unique(groups, return_inverse=True)[1].ravel()
         G = int(codes.max()) + 1
         u = sc * ((y - mu) if cells is None else (cells.s1 - cells.cnt * mu))
-        S = X.group_sums(codes, G, u)
-        meat = S.T @ S * (G / (G - 1) * (n - 1) / (n - P))
-        return bread @ meat @ bread, None
+        R = info.right_inverse(X.group_sums(codes, G, u))  # G x P
+        return R.T @ R * (G / (G - 1) * (n - 1) / (n - P)), None
     q = sc * sc * resid2
     undefined = None
     if variance in ("HC2", "HC3"):
+        bread = info.inverse()
         h = X.quadratic(bread) * sw
         wt, bad = hat_weights(h, 0.5 if variance == "HC2" else 1.0)
         q = q * wt ** 2
         rows = X[bad]
         undefined = (rows @ bread).T * (1.0 if scale is None else scale[bad])
+        del bread
     meat = X.crossprod(q)
     if variance == "HC1":
         meat = Blocks(meat.A * (n / (n - P)), meat.B * (n / (n - P)), meat.C * (n / (n - P)))
-    return bread @ meat.times(bread), undefined
+    return info.sandwich(meat), undefined
 
 
 def _loglik_terms(fam, s1, cnt, mu, cells) -> float:

@@ -61,8 +61,6 @@ TOL = 1e-10
 MAXITER = 30
 #: Rows per block in the replicates' passes: a block of the R x rows matrices stays in cache.
 ROWS = 1 << 11
-#: Passes are computed in single precision while every replicate's last step exceeds this.
-SINGLE_ABOVE = 1e-5
 
 
 @dataclass(frozen=True)
@@ -206,13 +204,7 @@ def _chord(job: _Job, m: _Model, W: np.ndarray, G0: np.ndarray) -> np.ndarray:
     prev = np.full(R, np.inf)
     for it in range(MAXITER):
         rows = slice(None) if len(active) == R else active  # a slice avoids copies
-        # while every step is large, the pass is computed in single precision: its rounding
-        # error (a relative step of order 1e-9) is corrected by the later double-precision
-        # passes, which alone decide convergence (the fixed point is that of double precision)
-        single = 0 < it and prev[active].min() > SINGLE_ABOVE
-        G = G0.T if it == 0 else _pass(job, m, W, Bm[:, rows], rows, single)
-        if single and not np.isfinite(G).all():  # overflow in single precision: redo
-            G = _pass(job, m, W, Bm[:, rows], rows, False)
+        G = G0.T if it == 0 else _pass(job, m, W, Bm[:, rows], rows)
         step = linalg.cho_solve(m.chol, G) * scale[active]
         Bm[:, active] += step
         size = np.max(np.abs(step), axis=0) / (1 + np.max(np.abs(Bm[:, active]), axis=0))
@@ -229,19 +221,18 @@ def _chord(job: _Job, m: _Model, W: np.ndarray, G0: np.ndarray) -> np.ndarray:
     return Bm
 
 
-def _pass(job: _Job, m: _Model, W: np.ndarray, B: np.ndarray, rows, single: bool) -> np.ndarray:
-    """Scores ``X' diag(c) (y - mu) d/v`` (p x R) of the replicates ``rows`` at coefficients B
-    (p x R), in double or (``single``) single precision, accumulated in double."""
+def _pass(job: _Job, m: _Model, W: np.ndarray, B: np.ndarray, rows) -> np.ndarray:
+    """Scores ``X' diag(c) (y - mu) d/v`` (p x R) of the replicates ``rows`` of W at
+    coefficients B (p x R): one pass over the data."""
     fam, X, y, off = m.family, m.X, job.y, m.offset
-    dt = np.float32 if single else np.float64
     Gt = np.zeros((B.shape[1], X.shape[1]))
-    Bt = B.T.astype(dt)
+    Bt = B.T.copy()
     for s in range(0, len(y), ROWS):
-        Xb = X[s:s + ROWS].astype(dt, copy=False)
-        yb = y[s:s + ROWS].astype(dt, copy=False)
+        Xb = X[s:s + ROWS]
+        yb = y[s:s + ROWS]
         E = Bt @ Xb.T  # R x rows: every replicate's predictor, a row each
         if off is not None:
-            E += off[None, s:s + ROWS].astype(dt, copy=False)
+            E += off[None, s:s + ROWS]
         if fam.canonical:
             U = _mean_(fam, E)
             np.subtract(yb[None, :], U, out=U)

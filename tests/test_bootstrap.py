@@ -162,3 +162,43 @@ def test_cells_without_events_are_not_estimable_as_in_fit():
     assert flagged[["estimate", "conf_low_percentile", "conf_high_bca"]].isna().all().all()
     assert df[df.level != "c"].note.eq("").all()
     assert df[df.level != "c"].conf_low_percentile.notna().all()
+
+
+def test_same_numbers_as_before_the_issue_21_speedups(rossi):
+    """Same replicate weights (per-replicate SeedSequence children, drawn as indices and
+    counted) and the same solutions: numbers recorded with the implementation before issue 21
+    (one column per replicate, the jackknife in its own batch)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rows = bootstrap(FORMULA, rossi, treatment="fin", B=40, seed=11, keep_replicates=True)
+        clusters = bootstrap(FORMULA, rossi.assign(site=np.arange(len(rossi)) % 12),
+                             treatment="fin", B=20, seed=3, cluster="site",
+                             keep_replicates=True)
+    np.testing.assert_allclose(rows.replicates[[0, 39], :6], [
+        [-0.10333559055646241, -0.09362764174136551, -0.08987760240309217,
+         -0.09783102157031137, -0.13229359001136903, -0.12826753010359604],
+        [-0.08346895626482784, -0.08660864931276346, -0.09265881220288597,
+         -0.0880497522617592, -0.06362993556408172, -0.0640346845296692]], rtol=1e-10)
+    np.testing.assert_allclose(rows.intervals[["conf_low_bca", "conf_high_bca"]].to_numpy()[
+        [0, 5, 10]], [[-0.14329526011360386, 0.01607784072057171],
+                      [-0.23863162828639733, 0.0599481842177061],
+                      [0.5330514297321797, 1.040762865650167]], rtol=1e-10)
+    np.testing.assert_allclose(clusters.replicates[[0, 19], :3], [
+        [-0.12078916290138197, -0.15989086132779257, -0.10173560388179223],
+        [-0.03155337691641494, 0.0293167335099429, 0.01572968183141205]], rtol=1e-10)
+
+
+def test_batches_are_fixed_sets_of_columns(rossi, boot, monkeypatch):
+    """Replicates, the full sample and the jackknife share batches; any batch size gives the
+    same numbers (each column is solved on its own, to the same tolerance)."""
+    import importlib
+
+    bmod = importlib.import_module("hte_report.estimation.bootstrap")
+    monkeypatch.setattr(bmod, "BATCH", 7)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        small = bootstrap(FORMULA, rossi, treatment="fin", B=200, seed=11, keep_replicates=True)
+    np.testing.assert_allclose(small.replicates, boot.replicates, rtol=1e-10)
+    cols = ["estimate", "conf_low_bca", "conf_high_bca", "conf_low_percentile", "boot_se"]
+    np.testing.assert_allclose(small.intervals[cols].to_numpy(float),
+                               boot.intervals[cols].to_numpy(float), rtol=1e-10)

@@ -272,7 +272,7 @@ def test_cells_of_identical_patients(monkeypatch):
 
 
 def test_time_estimate_and_progress(narrow, monkeypatch):
-    from hte_report.estimation import glm as est
+    from hte_report.estimation import fit_time as est
 
     monkeypatch.setattr(est, "SLOW_SECONDS", 0.0)
     monkeypatch.setattr(est, "PROGRESS_SECONDS", 0.0)
@@ -282,5 +282,7 @@ def test_time_estimate_and_progress(narrow, monkeypatch):
     assert any("C(site) (40 levels), fitted from their codes" in t for t in text)
     assert any("fitting working model 1 of 1 (logit), about" in t for t in text)
     # the wide path's estimate is far below the dense one for the same design
-    design = est.setup(FORMULA, trial()).design
+    from hte_report.estimation.setup import setup
+
+    design = setup(FORMULA, trial()).design
     assert est.fit_seconds(design, "wide") < 0.5

@@ -19,13 +19,7 @@ from formulaic import model_matrix
 from hte_report.data.prepare import Levels, factorize, is_text
 from hte_report.design import wide as wd
 from hte_report.design.wide import SplitMatrix, WideFactor
-from hte_report.errors import (
-    DataError,
-    FormulaError,
-    ModelError,
-    ModelWarning,
-    SparseSubgroupWarning,
-)
+from hte_report.errors import DataError, FormulaError, ModelError, SparseSubgroupWarning
 from hte_report.spec.formula import ModifierTerm, ParsedFormula, c_wrapped, pythonize
 
 
@@ -209,10 +203,9 @@ def build_design(parsed: ParsedFormula, frame: pd.DataFrame,
         data = frame.assign(**{parsed.treatment: 1}, **_text_as_categorical(frame, levels))
         wterms = wd.wide_terms(parsed.rhs, frame, cats, levels, parsed.treatment)
         if wterms and not split:
-            _warn_dense_wide(wterms, levels)
+            wd.warn_dense(wterms, levels)
             wterms = []
-        rhs = parsed.rhs if not wterms else " + ".join(
-            str(t) for t in _terms(parsed.rhs) if all(str(t) != str(w[0]) for w in wterms))
+        rhs = wd.narrow_rhs(parsed.rhs, wterms) if wterms else parsed.rhs
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             mm = model_matrix(rhs, data, na_action="raise")
@@ -227,7 +220,7 @@ def build_design(parsed: ParsedFormula, frame: pd.DataFrame,
                 f"the data ({_short(text)}); list every level or exclude those rows first.")
         if not issubclass(w.category, (DeprecationWarning, FutureWarning)):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    wide = _wide_factors(wterms, data, levels, mm.shape[1])
+    wide = wd.wide_factors(wterms, data, levels, mm.shape[1])
     X1 = np.asarray(mm, dtype=float)
     columns = tuple(mm.columns)
     spec = mm.model_spec
@@ -249,102 +242,13 @@ def build_design(parsed: ParsedFormula, frame: pd.DataFrame,
         columns = columns + sum((w.names for w in wide), ())
         for w in wide:
             term_columns[frozenset({w.expr})] = np.arange(w.start, w.start + len(w.names))
-        _check_rank_split(X, columns, wide, n_patients)
+        wd.check_rank(X, columns, wide, n_patients)
     else:
         _check_rank(X, columns, n_patients)
     quartiles = {m.name: np.quantile(frame[m.name].to_numpy(dtype=float), QUARTILES)
                  for m in mods if m.kind == "continuous"}
     return Design(frame, spec, X, X1, columns, term_columns, tuple(mods), cats, tcols, levels,
                   quartiles, tuple(wide))
-
-
-def _terms(rhs: str) -> list:
-    from formulaic import Formula
-
-    return list(Formula(rhs))
-
-
-def _wide_factors(wterms, data: pd.DataFrame, levels: dict, p: int) -> list:
-    """(WideFactor, its codes as design columns + 1, the level codes) of each wide term whose
-    coding is plain treatment coding, its columns numbered from ``p``; bad levels refused."""
-    out, start = [], p
-    for _term, expr, col in wterms:
-        lv = levels[col]
-        if np.any(np.asarray(lv.codes) < 0):
-            raise DataError(f"adjustment factor {col!r} has missing values among the analysed "
-                            "rows; exclude them or code them as a level of their own.")
-        coded = wd.coding(expr, data[[col]], lv)
-        if coded is None:
-            raise FormulaError(f"{expr} with {len(lv.values)} levels must be coded with "
-                               f"treatment contrasts (write C({col}), without contrasts or "
-                               "levels=) to be fitted without dense dummy columns.")
-        spec, names, column = coded
-        lookup = dict(zip(lv.values, column.tolist()))
-        out.append((WideFactor(expr, col, spec, names, start, lookup), None, column))
-        start += len(names)
-    if start - p > wd.MAX_WIDE_COLUMNS:
-        sizes = ", ".join(f"{e} ({len(levels[c].values)} levels)" for _t, e, c in wterms)
-        raise ModelError(
-            f"{sizes}: {start - p} coefficients for many-level adjustment factors, more than "
-            f"the {wd.MAX_WIDE_COLUMNS} this package fits (their covariance is a dense matrix "
-            "that every effect uses). Merge rare levels (e.g. sites with few patients into "
-            "'other'), adjust for a coarser grouping (region) or stratify on the factor, or "
-            "fit a mixed model with a random intercept per level.")
-    return [(w, np.asarray(levels[w.column].codes), col) for (w, _, col) in out]
-
-
-def _warn_dense_wide(wterms, levels: dict) -> None:
-    """A wide factor in a family that fits dense designs (Cox, mixed models)."""
-    for _t, expr, col in wterms:
-        k = len(levels[col].values)
-        warnings.warn(
-            f"adjustment factor {expr} has {k} levels and is fitted as {k - 1} dense design "
-            f"columns, which is slow. In a Cox model write strata({col}) instead of {expr} "
-            f"(a baseline hazard per level, no coefficients); otherwise merge rare levels.",
-            ModelWarning, stacklevel=4)
-
-
-def _check_rank_split(X: SplitMatrix, columns, wide, n_patients: int | None = None) -> None:
-    """Estimability of a split design from its blocked cross-product: every wide level has
-    at least two analysed rows, and no dense column lies in the span of the others and the
-    wide factors (e.g. a treatment constant within every site)."""
-    n = X.shape[0] if n_patients is None else n_patients
-    if n <= X.shape[1]:
-        raise ModelError(f"{n} analysed rows for {X.shape[1]} model coefficients: the model "
-                         "cannot be estimated. Merge rare levels of "
-                         f"{', '.join(w.expr for w in wide)} or use fewer covariates.")
-    norms = np.sqrt(np.einsum("ij,ij->j", X.dense, X.dense))
-    zero = [columns[j] for j in np.flatnonzero(norms == 0)]
-    if zero:
-        raise ModelError(f"design column(s) {zero[:10]} are zero for every analysed row (a "
-                         "level or combination no analysed patient has). Remove the term or "
-                         "merge levels.")
-    if n_patients is None:
-        for w, c, k in zip(wide, X.codes, X.sizes):
-            counts = np.bincount(c, minlength=k + 1)
-            lonely = np.flatnonzero(counts < 2)
-            if lonely.size:
-                names = [w.names[j - 1] if j else f"{w.column} (reference level)"
-                         for j in lonely[:5]]
-                raise DataError(
-                    f"{lonely.size} level(s) of the adjustment factor {w.column!r} have a "
-                    f"single analysed patient ({', '.join(names)}): each such level's "
-                    "coefficient fits its patient exactly. Merge rare levels (e.g. into "
-                    "'other') before the analysis.")
-    try:
-        gone = X.crossprod(np.ones(X.shape[0])).schur_rank(columns[:X.p])
-    except np.linalg.LinAlgError:
-        raise ModelError(
-            f"collinear design: the levels of {' and '.join(w.expr for w in wide)} are linear "
-            "combinations of each other (one factor nested in the other, e.g. sites within "
-            "regions). Adjust for the finer factor only.") from None
-    if gone:
-        raise ModelError(
-            f"collinear design: column(s) {gone} are linear combinations of other columns and "
-            f"the levels of {', '.join(w.expr for w in wide)} (e.g. a treatment or covariate "
-            "constant within each level, as in a cluster-randomized trial). Remove the "
-            "factor, or the covariate it determines, and use variance=hr.Cluster(...) for "
-            "clustering.")
 
 
 def integral_codes(frame: pd.DataFrame, levels: dict[str, Levels]

@@ -17,10 +17,13 @@ per level, never assumed.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import linalg
+
+from hte_report.errors import DataError, FormulaError, ModelError, ModelWarning
 
 #: A categorical adjustment-only factor with more levels than this is fitted as a wide factor.
 WIDE_MIN_LEVELS = 50
@@ -410,3 +413,94 @@ def _read_coding(expr: str, rows, k: int):
     column = np.zeros(k, dtype=np.int64)
     column[per_row == 1] = M.indices + 1
     return mm.model_spec, names[1:], column
+
+
+def narrow_rhs(rhs: str, wterms) -> str:
+    """The right-hand side without the wide terms (materialized densely)."""
+    from formulaic import Formula
+
+    wide = {str(w[0]) for w in wterms}
+    return " + ".join(str(t) for t in Formula(rhs) if str(t) not in wide)
+
+
+def wide_factors(wterms, data, levels: dict, p: int) -> list:
+    """(WideFactor, its codes as design columns + 1, the level codes) of each wide term whose
+    coding is plain treatment coding, its columns numbered from ``p``; bad levels refused."""
+    out, start = [], p
+    for _term, expr, col in wterms:
+        lv = levels[col]
+        if np.any(np.asarray(lv.codes) < 0):
+            raise DataError(f"adjustment factor {col!r} has missing values among the analysed "
+                            "rows; exclude them or code them as a level of their own.")
+        coded = coding(expr, data[[col]], lv)
+        if coded is None:
+            raise FormulaError(f"{expr} with {len(lv.values)} levels must be coded with "
+                               f"treatment contrasts (write C({col}), without contrasts or "
+                               "levels=) to be fitted without dense dummy columns.")
+        spec, names, column = coded
+        lookup = dict(zip(lv.values, column.tolist()))
+        out.append((WideFactor(expr, col, spec, names, start, lookup), None, column))
+        start += len(names)
+    if start - p > MAX_WIDE_COLUMNS:
+        sizes = ", ".join(f"{e} ({len(levels[c].values)} levels)" for _t, e, c in wterms)
+        raise ModelError(
+            f"{sizes}: {start - p} coefficients for many-level adjustment factors, more than "
+            f"the {MAX_WIDE_COLUMNS} this package fits (their covariance is a dense matrix "
+            "that every effect uses). Merge rare levels (e.g. sites with few patients into "
+            "'other'), adjust for a coarser grouping (region) or stratify on the factor, or "
+            "fit a mixed model with a random intercept per level.")
+    return [(w, np.asarray(levels[w.column].codes), col) for (w, _, col) in out]
+
+
+def warn_dense(wterms, levels: dict) -> None:
+    """A wide factor in a family that fits dense designs (Cox, mixed models)."""
+    for _t, expr, col in wterms:
+        k = len(levels[col].values)
+        warnings.warn(
+            f"adjustment factor {expr} has {k} levels and is fitted as {k - 1} dense design "
+            f"columns, which is slow. In a Cox model write strata({col}) instead of {expr} "
+            f"(a baseline hazard per level, no coefficients); otherwise merge rare levels.",
+            ModelWarning, stacklevel=4)
+
+
+def check_rank(X: SplitMatrix, columns, wide, n_patients: int | None = None) -> None:
+    """Estimability of a split design from its blocked cross-product: every wide level has
+    at least two analysed rows, and no dense column lies in the span of the others and the
+    wide factors (e.g. a treatment constant within every site)."""
+    n = X.shape[0] if n_patients is None else n_patients
+    if n <= X.shape[1]:
+        raise ModelError(f"{n} analysed rows for {X.shape[1]} model coefficients: the model "
+                         "cannot be estimated. Merge rare levels of "
+                         f"{', '.join(w.expr for w in wide)} or use fewer covariates.")
+    norms = np.sqrt(np.einsum("ij,ij->j", X.dense, X.dense))
+    zero = [columns[j] for j in np.flatnonzero(norms == 0)]
+    if zero:
+        raise ModelError(f"design column(s) {zero[:10]} are zero for every analysed row (a "
+                         "level or combination no analysed patient has). Remove the term or "
+                         "merge levels.")
+    if n_patients is None:
+        for w, c, k in zip(wide, X.codes, X.sizes):
+            counts = np.bincount(c, minlength=k + 1)
+            lonely = np.flatnonzero(counts < 2)
+            if lonely.size:
+                names = [w.names[j - 1] if j else f"{w.column} (reference level)"
+                         for j in lonely[:5]]
+                raise DataError(
+                    f"{lonely.size} level(s) of the adjustment factor {w.column!r} have a "
+                    f"single analysed patient ({', '.join(names)}): each such level's "
+                    "coefficient fits its patient exactly. Merge rare levels (e.g. into "
+                    "'other') before the analysis.")
+    try:
+        gone = X.crossprod(np.ones(X.shape[0])).schur_rank(columns[:X.p])
+    except np.linalg.LinAlgError:
+        raise ModelError(
+            f"collinear design: the levels of {' and '.join(w.expr for w in wide)} are linear "
+            "combinations of each other (one factor nested in the other, e.g. sites within "
+            "regions). Adjust for the finer factor only.") from None
+    if gone:
+        raise ModelError(
+            f"collinear design: column(s) {gone} are linear combinations of other columns and "
+            f"the levels of {', '.join(w.expr for w in wide)} (e.g. a treatment or covariate "
+            "constant within each level, as in a cluster-randomized trial). Remove the "
+            "factor, or the covariate it determines, and use variance=hr.Cluster(...) for "
+            "clustering.")

@@ -21,7 +21,7 @@ from hte_report.errors import (
     ModelWarning,
     SparseSubgroupWarning,
 )
-from hte_report.estimation import additive, interaction_effects
+from hte_report.estimation import additive, fit_time, interaction_effects
 from hte_report.estimation.coefficients import coefficient_frames
 from hte_report.estimation.coefficients import inference_columns as _inference_columns
 from hte_report.estimation.coefficients import test_row as _test_row
@@ -114,7 +114,7 @@ def fit(
         from hte_report.models.glm import choose_path
 
         path = choose_path(design.X, expo)
-    seconds = _warn_if_slow(design, model_names, path)
+    seconds = fit_time.warn_if_slow(design, model_names, path)
     if ("fit_models", path) not in st.memo:  # the joint heterogeneity test reuses them
         st.memo["fit_models", path] = fit_models(model_names, design, y, var_opt, expo, groups,
                                                  path, cells, seconds)
@@ -206,71 +206,15 @@ ROW_COLUMNS = ["modifier", "level", "order", "value", "scale", "model", "method"
 TEST_COLUMNS = ["modifier", "scale", "test", "statistic", "df", "p_value", "model", "method",
                 "note", "distribution", "df_denominator"]
 
-#: Cost model of one working-model fit, tests included (``fit_seconds``). Dense fits: about
-#: n p^2 floating-point operations per pass at FLOPS (2 cores), statsmodels about 6 passes'
-#: worth per iteration, PASSES_PER_MODEL passes per model. Split designs (many-level factors,
-#: ``models.wide``): a pass bins the dense part by level, about WIDE_ROW_SECONDS per row and
-#: dense column, WIDE_PASSES passes per model, and the (p + K)^2 covariance costs about
-#: 2 (p + K)^3 operations. Above SLOW_SECONDS for all models the user is told first; a fit
-#: predicted to take PROGRESS_SECONDS or more is announced as it starts.
-FLOPS = 2e10
-PASSES_PER_MODEL = 12
-WIDE_ROW_SECONDS = 4e-9
-WIDE_PASSES = 10
-SLOW_SECONDS = 10.0
-PROGRESS_SECONDS = 5.0
-
-
-def fit_seconds(design: Design, path: str) -> float:
-    """Predicted seconds for one working model on ``design`` by ``path``."""
-    from hte_report.design.wide import SplitMatrix
-
-    n, P = design.X.shape
-    X = design.X
-    if isinstance(X, SplitMatrix):
-        K = P - X.p
-        per_pass = (n * (X.p + 1) * len(X.sizes) * WIDE_ROW_SECONDS + X.p * X.p * K / FLOPS
-                    + (K ** 3 / 3 / FLOPS if len(X.sizes) > 1 else 0.0))
-        return per_pass * WIDE_PASSES + 2.0 * P ** 3 / FLOPS
-    return n * P * P / FLOPS * (6 if path == "statsmodels" else 1) * PASSES_PER_MODEL
-
-
-def _warn_if_slow(design: Design, model_names, path: str) -> float:
-    """Say before a long fit how long it will take, from the path it takes: a split design
-    (many-level adjustment factors fitted from their codes) or a dense one (with the terms
-    that make it wide). Returns the predicted seconds per model."""
-    per_model = fit_seconds(design, path)
-    eta = per_model * len(model_names)
-    if eta < SLOW_SECONDS:
-        return per_model
-    n, p = design.X.shape
-    if design.wide:
-        factors = ", ".join(f"{w.expr} ({len(w.names) + 1} levels)" for w in design.wide)
-        warnings.warn(
-            f"{n} rows, {p} coefficients of which {p - design.X.p} for the many-level "
-            f"factor(s) {factors}, fitted from their codes without dummy columns; fitting "
-            f"{len(model_names)} model(s) will take about {eta:.0f} s.", ModelWarning,
-            stacklevel=3)
-        return per_model
-    sizes = sorted(((len(cols), " & ".join(sorted(key))) for key, cols in
-                    design.term_columns.items()), reverse=True)[:3]
-    wide = ", ".join(f"{name} ({k} columns)" for k, name in sizes)
-    warnings.warn(
-        f"the design has {p} columns for {n} rows (widest terms: {wide}); fitting "
-        f"{len(model_names)} model(s) will take about {eta:.0f} s. A many-level adjustment "
-        "factor is usually better handled by stratification or a cluster/mixed model; merge "
-        "rare levels to go faster.", ModelWarning, stacklevel=3)
-    return per_model
-
-
 def fit_models(names, design: Design, y, var_opt, expo, groups, path="statsmodels",
                 cells=None, seconds: float = 0.0):
     """Fit each working model (with its fallback). ``seconds``: the predicted time per model
-    (``fit_seconds``); from PROGRESS_SECONDS on, each fit is announced as it starts."""
+    (:func:`~hte_report.estimation.fit_time.fit_seconds`); from ``PROGRESS_SECONDS`` on, each
+    fit is announced as it starts."""
     fitted: list[FittedModel] = []
     rows, notes = [], []
     for i, name in enumerate(names):
-        if seconds >= PROGRESS_SECONDS:
+        if seconds >= fit_time.PROGRESS_SECONDS:
             warnings.warn(f"fitting working model {i + 1} of {len(names)} ({name}), about "
                           f"{seconds:.0f} s", ModelWarning, stacklevel=3)
         var = var_opt if var_opt is not None else default_variance(name)

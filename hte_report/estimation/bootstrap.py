@@ -5,11 +5,15 @@ rows), refits every working model on the weighted data, and recomputes the stand
 subgroup and overall effects from the same counterfactual designs. Replicates are solved in
 batches: one pass over the data advances the chord iterations (score equations of every
 replicate, full-sample information as the fixed matrix) of all replicates in the batch, and
-another gives their subgroup means. Every replicate is solved to the same tolerance as an
-ordinary fit (tests compare with statsmodels on explicitly resampled rows); only the effect
-estimates are kept, so memory is flat in the number of replicates. Every replicate has its own
-child seed (``SeedSequence``) and batches are fixed sets of replicates, so results do not depend
-on how batches are spread across processes.
+another gives their subgroup means. The first iteration starts at the full-sample estimate,
+where the means do not depend on the replicate: its pass is one product of the weights with
+the design times the full-sample score residuals, for every model at once. Every replicate is
+solved to the same tolerance as an ordinary fit (tests compare with statsmodels on explicitly
+resampled rows); only the effect estimates are kept, so memory is flat in the number of
+replicates. Every replicate has its own child seed (``SeedSequence``; its weights are the
+counts of ``n`` indices drawn with ``Generator.integers``) and batches are fixed sets of
+columns (replicates, then the full sample and the jackknife samples, which share the last
+batch), so results do not depend on how batches are spread across processes.
 
 Intervals: percentile, and BCa (Efron 1987) with the acceleration from a grouped jackknife
 (``jackknife_groups`` random groups of rows or clusters; a delete-one jackknife is infeasible at
@@ -53,8 +57,9 @@ class BootstrapResult:
 
 
 #: Replicates solved together in one pass over the data (their weights take
-#: n x BATCH x 2 bytes); batches are fixed sets of replicate indices, so results do not
-#: depend on how batches are spread over processes.
+#: n x BATCH x 2 bytes); batches are fixed sets of columns (replicates, full sample, jackknife
+#: samples), so results do not depend on how batches are spread over processes. 64 was not
+#: faster (issue 21).
 BATCH = 32
 #: A replicate has converged when its coefficients move by less than this (relative).
 TOL = 1e-10

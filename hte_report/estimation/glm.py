@@ -257,6 +257,8 @@ def _diagnostics(fm: FittedModel, design: Design, y, expo, cells=None) -> list[s
     [0, 1], and overdispersion of a Poisson model reported with model-based variance."""
     out = []
     info = MODELS[fm.name]
+    if fm.extra.get("separated"):  # many-level factors (issue 21)
+        out.append(f"{fm.label}: {fm.extra['separated']}")
     if fm.undefined is not None and fm.undefined.shape[1]:
         out.append(f"{fm.label}: {fm.undefined.shape[1]} patient(s) have leverage 1 (fitted "
                    "exactly, e.g. the only patient of a subgroup arm), so their "

@@ -300,7 +300,7 @@ def _fit_split(name, X, y, columns, variance, exposure, groups, start, cells, dr
                ) -> FittedModel:
     """A split design (many-level adjustment factors): :func:`hte_report.models.wide.fit_split`
     with the checks and the :class:`FittedModel` of the other paths."""
-    from hte_report.models.wide import Separation, fit_split, separation_message
+    from hte_report.models.wide import fit_split, separated_levels
 
     info = MODELS[name]
     if isinstance(variance, Cluster) and groups is None:
@@ -310,8 +310,6 @@ def _fit_split(name, X, y, columns, variance, exposure, groups, start, cells, dr
     try:
         b, V, ll, conv, it, U, blocks, eta = fit_split(name, X, y, variance, exposure, groups,
                                                        start, cells, drop)
-    except Separation as exc:
-        raise FitFailure(separation_message(exc, name, X, columns)) from None
     except (np.linalg.LinAlgError, ValueError) as exc:
         raise FitFailure(f"{name} failed: {exc}") from None
     if not conv or not np.all(np.isfinite(b)) or not (len(drop) or np.all(np.isfinite(V))):
@@ -324,6 +322,7 @@ def _fit_split(name, X, y, columns, variance, exposure, groups, start, cells, dr
     _check_range(name, fm.inverse_link(eta)[0])
     if blocks is not None:  # the information (a reduced model's one-step start)
         fm.extra["info"] = blocks
+        fm.extra["separated"] = separated_levels(name, X, y, cells, columns)
     return fm
 
 

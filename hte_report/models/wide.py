@@ -28,11 +28,6 @@ from hte_report.models.fast import (
 from hte_report.spec.options import MODELS, Cluster, Variance
 
 
-class Separation(ValueError):
-    """Levels of a wide factor without events (or with only events): their coefficients are
-    infinite in a log or logit model."""
-
-
 def fit_wide(name: str, X: SplitMatrix, y: np.ndarray, variance: Variance | None,
              exposure=None, groups=None, start=None, cells=None, maxiter: int = 300):
     """Fit working model ``name`` on a split design. Returns (params, vcov, loglik, converged,
@@ -52,7 +47,6 @@ def _fit(name, X, y, variance, exposure, groups, start, cells, maxiter):
     ybar = y if cells is None else cells.s1 / cells.cnt
     n = len(y) if cnt is None else float(cnt.sum())
     P = X.shape[1]
-    _check_separation(fam, X, s1, cnt)
     tol = LOGLIK_TOL if (variance is None and fam.canonical) else _tolerance(fam, None)
 
     def linear_predictor(b):
@@ -169,22 +163,29 @@ def _loglik(fam, terms: float, y, cells, n: float) -> float:
     return terms
 
 
-def _check_separation(fam: Family, X: SplitMatrix, s1, cnt) -> None:
-    """A level of a wide factor without events (or, for a logit or log-binomial model, with
-    only events) has an infinite coefficient in a log or logit model: refuse, naming it."""
-    if fam.link == "identity" or fam.family == "gaussian":
-        return
-    for j, (c, k) in enumerate(zip(X.codes, X.sizes)):
+def separated_levels(name: str, X: SplitMatrix, y, cells, columns) -> str:
+    """Levels of the wide factors without events (or, for a logit or log-binomial model, with
+    only events): their coefficients diverge in a log or logit model (the fit stops when the
+    log-likelihood no longer changes, as statsmodels and R do) and mean nothing, although the
+    effects do not depend on them. A note naming them, or ""."""
+    info = MODELS[name]
+    if info.link == "identity" or info.family == "gaussian":
+        return ""
+    s1 = y if cells is None else cells.s1
+    cnt = None if cells is None else cells.cnt
+    bad = []
+    for c, k, off in zip(X.codes, X.sizes, X.offsets):
         events = np.bincount(c, weights=s1, minlength=k + 1)
         total = np.bincount(c, weights=cnt, minlength=k + 1)
-        none = events <= 0
-        only = (events >= total) if (fam.family == "binomial") else np.zeros_like(none)
-        if none.any() or only.any():
-            bad = np.flatnonzero(none | only)
-            raise Separation(
-                f"{bad.size} level(s) of many-level factor {j + 1} have "
-                f"{'no events' if none.any() else 'only events'} (design code(s) "
-                f"{bad[:5].tolist()}), so their coefficients are infinite", bad, j)
+        hit = (events <= 0) | ((events >= total) if info.family == "binomial" else False)
+        bad += [str(columns[off + j - 1]) if j else f"{str(columns[off]).split('[')[0]} "
+                "(reference level)" for j in np.flatnonzero(hit)]
+    if not bad:
+        return ""
+    return (f"{len(bad)} level(s) of a many-level factor ({', '.join(bad[:5])}"
+            f"{', ...' if len(bad) > 5 else ''}) have no events or only events: their "
+            "coefficients diverge and mean nothing (effects do not depend on them); merge "
+            "rare levels for a cleaner model")
 
 
 #: Dense columns whose root-mean-square lies outside [2^-SCALE_BITS, 2^SCALE_BITS] are
@@ -224,18 +225,6 @@ def fit_split(name, X: SplitMatrix, y, variance, exposure=None, groups=None, sta
         if blocks is not None:
             blocks = Blocks(blocks.A * np.outer(sk, sk), blocks.B * sk[:, None], blocks.C)
     return b / full, V, ll, conv, it, U, blocks, eta
-
-
-def separation_message(exc: Separation, name: str, X: SplitMatrix, columns) -> str:
-    """The levels of :class:`Separation` named, with what to do."""
-    _text, bad, j = exc.args
-    off = X.offsets[j]
-    names = [str(columns[off + c - 1]) if c else "the reference level" for c in bad[:5]]
-    factor = str(columns[off]).split("[")[0]
-    return (f"{len(bad)} level(s) of {factor} ({', '.join(names)}"
-            f"{', ...' if len(bad) > 5 else ''}) have no events or only events, so their "
-            f"coefficients in the {name} model are infinite (separation). Merge rare levels "
-            "(e.g. into 'other'), adjust for a coarser grouping, or use a linear (RD) model")
 
 
 def one_step_start(params: np.ndarray, info: Blocks, drop, p: int) -> np.ndarray:

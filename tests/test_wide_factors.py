@@ -193,8 +193,11 @@ def narrow(monkeypatch):
     monkeypatch.setattr(wd, "WIDE_MIN_LEVELS", 10)
 
 
-def test_many_level_modifier_is_refused(narrow):
-    with pytest.raises(ModelError, match="60 levels.*not a sensible"):
+def test_many_level_modifier_is_refused(narrow, monkeypatch):
+    with pytest.warns(ModelWarning, match="60 levels.*not a sensible"):
+        hr.fit("y ~ treat * C(site) + age", trial(sites=60), models=["ols"])
+    monkeypatch.setattr(wd, "MAX_MODIFIER_LEVELS", 59)
+    with pytest.raises(ModelError, match="60 levels.*not a sensible.*more than 59"):
         quiet_fit("y ~ treat * C(site) + age", trial(sites=60))
 
 

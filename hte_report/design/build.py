@@ -19,7 +19,13 @@ from formulaic import model_matrix
 from hte_report.data.prepare import Levels, factorize, is_text
 from hte_report.design import wide as wd
 from hte_report.design.wide import SplitMatrix, WideFactor
-from hte_report.errors import DataError, FormulaError, ModelError, SparseSubgroupWarning
+from hte_report.errors import (
+    DataError,
+    FormulaError,
+    ModelError,
+    ModelWarning,
+    SparseSubgroupWarning,
+)
 from hte_report.spec.formula import ModifierTerm, ParsedFormula, c_wrapped, pythonize
 
 
@@ -178,13 +184,17 @@ def build_design(parsed: ParsedFormula, frame: pd.DataFrame,
     for m in parsed.modifiers:
         kind = "categorical" if m.name in cats else "continuous"
         _check_not_constant(m.name, frame[m.name], levels.get(m.name))
-        if kind == "categorical" and len(levels[m.name].values) > wd.MAX_MODIFIER_LEVELS:
-            raise ModelError(
-                f"effect modifier {m.name!r} has {len(levels[m.name].values)} levels: one "
-                f"subgroup effect per level (more than {wd.MAX_MODIFIER_LEVELS}) is not a "
-                "sensible heterogeneity analysis. Group its levels into a few pre-specified "
-                f"categories, or keep {m.name!r} as an adjustment factor only (outside the "
-                "interaction), where many levels are fitted efficiently.")
+        k = len(levels[m.name].values) if kind == "categorical" else 0
+        if k > wd.WARN_MODIFIER_LEVELS:
+            text = (f"effect modifier {m.name!r} has {k} levels: one subgroup effect per level "
+                    "is not a sensible heterogeneity analysis. Group its levels into a few "
+                    f"pre-specified categories, or keep {m.name!r} as an adjustment factor "
+                    "only (outside the interaction), where many levels are fitted "
+                    "efficiently")
+            if k > wd.MAX_MODIFIER_LEVELS:
+                raise ModelError(f"{text} (more than {wd.MAX_MODIFIER_LEVELS} levels are "
+                                 "refused).")
+            warnings.warn(text + ".", ModelWarning, stacklevel=3)
         if kind == "continuous":
             k = n_distinct(frame[m.name], 4)
             if k < 5:

@@ -30,9 +30,11 @@ WIDE_MIN_LEVELS = 50
 #: Limit on the wide columns of one design: the full coefficient covariance is a dense
 #: (p + K)^2 matrix (72 MB at 3,000), which every effect's delta method uses.
 MAX_WIDE_COLUMNS = 3000
-#: A categorical effect modifier with more levels than this is refused (one subgroup effect per
-#: level is not a sensible heterogeneity analysis).
-MAX_MODIFIER_LEVELS = 50
+#: A categorical effect modifier with more levels than WARN_MODIFIER_LEVELS gets a warning, with
+#: more than MAX_MODIFIER_LEVELS an error (one subgroup effect per level of hundreds is not a
+#: sensible heterogeneity analysis, and its interaction columns are dense).
+WARN_MODIFIER_LEVELS = 50
+MAX_MODIFIER_LEVELS = 200
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """hte_report: treatment-effect heterogeneity on absolute and relative scales.
 
 Public API: :func:`fit` (continuous, binary, count outcomes), :func:`fit_survival`,
-:func:`fit_mixed`, :func:`fit_plan` with :func:`load_plan` / :func:`lock_plan`,
+:func:`fit_mixed`, :func:`fit_file` (Parquet/CSV beyond memory, DuckDB or Spark),
+:func:`fit_plan` with :func:`load_plan` / :func:`lock_plan`,
 :func:`bootstrap`, :func:`read_data` (files in any text encoding), the risk-based tools
 :func:`risk_model`, :func:`risk_stratified`,
 :func:`personalized_benefit`, the result :class:`HTEResult`, the option :class:`Cluster`, and
@@ -29,6 +30,7 @@ _EXPORTS = {
     "bootstrap": "hte_report.estimation.bootstrap",
     "explore": "hte_report.exploratory.forest",
     "fit": "hte_report.api",
+    "fit_file": "hte_report.estimation.outofcore",
     "fit_mixed": "hte_report.estimation.mixed",
     "fit_observational": "hte_report.estimation.observational",
     "fit_plan": "hte_report.analysis",
@@ -53,10 +55,10 @@ _EXPORTS = {
 }
 
 __all__ = ["Cluster", "HTEReportError", "HTEReportWarning", "HTEResult", "bootstrap", "explore",
-           "fit", "fit_mixed", "fit_observational", "fit_plan", "fit_survival", "load_plan",
-           "lock_plan", "personalized_benefit", "read_data", "risk_model", "risk_stratified",
-           "ForestStyle", "variable_labels", "to_docx", "to_rtf", "to_latex", "save_figure",
-           "save_ard", "to_ard", "read_ard", "from_ard", "__version__"]
+           "fit", "fit_file", "fit_mixed", "fit_observational", "fit_plan", "fit_survival",
+           "load_plan", "lock_plan", "personalized_benefit", "read_data", "risk_model",
+           "risk_stratified", "ForestStyle", "variable_labels", "to_docx", "to_rtf", "to_latex",
+           "save_figure", "save_ard", "to_ard", "read_ard", "from_ard", "__version__"]
 
 
 def __getattr__(name: str):

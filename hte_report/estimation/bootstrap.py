@@ -102,6 +102,7 @@ def _model(fm, X, y, exposure, kinds) -> _Model:
 @dataclass(frozen=True)
 class _Job:
     models: tuple[_Model, ...]
+    X: np.ndarray  # the design (the models without exposure are fitted on it)
     X1: np.ndarray  # every row with treatment = 1
     treatment_columns: np.ndarray  # zeroed for predictions under treatment = 0
     y: np.ndarray
@@ -192,61 +193,102 @@ def _first_pass(job: _Job, W: np.ndarray) -> list[np.ndarray]:
     return G
 
 
-def _chord(job: _Job, m: _Model, W: np.ndarray, G0: np.ndarray) -> np.ndarray:
-    """Coefficients (p x R) of the R weighted refits of model ``m`` (weights: rows of W;
-    ``G0``: their scores at the full-sample estimate, from :func:`_first_pass`).
+class _Chord:
+    """The chord iterations of the R weighted refits of one model (weights: rows of W).
 
     Every replicate solves its own score equations ``X' diag(c) (y - mu) d/v = 0`` exactly (to
     :data:`TOL`); the iterations use the full-sample information as a fixed matrix (chord
     method), so one pass over the data serves all R replicates with two thin matrix products
     instead of a p x p information per replicate. The contraction rate is of order
     1/sqrt(n); a replicate that does not converge is refitted by ordinary Fisher scoring."""
-    y = job.y
-    R = W.shape[0]
-    Bm = np.repeat(m.params[:, None], R, axis=1)
-    scale = len(y) / W.sum(axis=1, dtype=float)  # information scales with the total weight
-    active = np.arange(R)
-    prev = np.full(R, np.inf)
-    for it in range(MAXITER):
-        rows = slice(None) if len(active) == R else active  # a slice avoids copies
-        G = G0.T if it == 0 else _pass(job, m, W, Bm[:, rows], rows)
-        step = linalg.cho_solve(m.chol, G) * scale[active]
-        Bm[:, active] += step
-        size = np.max(np.abs(step), axis=0) / (1 + np.max(np.abs(Bm[:, active]), axis=0))
+
+    def __init__(self, m: _Model, W: np.ndarray, n: int):
+        R = W.shape[0]
+        self.m = m
+        self.B = np.repeat(m.params[:, None], R, axis=1)
+        self.scale = n / W.sum(axis=1, dtype=float)  # information scales with the total weight
+        self.active = np.arange(R)
+        self.prev = np.full(R, np.inf)
+
+    def rows(self):
+        """The replicates still iterating (a slice while all are: no copies)."""
+        return slice(None) if len(self.active) == len(self.prev) else self.active
+
+    def update(self, G: np.ndarray) -> bool:
+        """One step from the scores G (p x active); whether any replicate is still iterating."""
+        active, prev = self.active, self.prev
+        step = linalg.cho_solve(self.m.chol, G) * self.scale[active]
+        self.B[:, active] += step
+        size = np.max(np.abs(step), axis=0) / (1 + np.max(np.abs(self.B[:, active]), axis=0))
         bad = ~np.isfinite(size) | (size > prev[active])  # diverging: leave to Fisher scoring
         prev[active] = size
         keep = ~((size <= TOL) | bad)
         if bad.any():
             prev[active[bad]] = np.inf
-        active = active[keep]
-        if not len(active):
+        self.active = active[keep]
+        return bool(len(self.active))
+
+    def finish(self, job: _Job, W: np.ndarray) -> np.ndarray:
+        for r in np.flatnonzero(~(self.prev <= TOL)):
+            self.B[:, r] = _refit(job, self.m, W[r].astype(float))
+        return self.B
+
+
+def _chords(job: _Job, W: np.ndarray, G0: list[np.ndarray]) -> list[np.ndarray]:
+    """Coefficients (p x R per model) of the weighted refits of every model (``G0``: their
+    scores at the full-sample estimates, from :func:`_first_pass`). The models iterate in
+    lockstep: one pass over the data serves every model still iterating."""
+    chords = [_Chord(m, W, len(job.y)) for m in job.models]
+    live = [c for c, g in zip(chords, G0) if c.update(g.T)]
+    for _ in range(1, MAXITER):
+        if not live:
             break
-    for r in np.flatnonzero(~(prev <= TOL)):
-        Bm[:, r] = _refit(job, m, W[r].astype(float))
-    return Bm
+        live = [c for c, g in zip(live, _pass(job, W, live)) if c.update(g)]
+    return [c.finish(job, W) for c in chords]
 
 
-def _pass(job: _Job, m: _Model, W: np.ndarray, B: np.ndarray, rows) -> np.ndarray:
-    """Scores ``X' diag(c) (y - mu) d/v`` (p x R) of the replicates ``rows`` of W at
-    coefficients B (p x R): one pass over the data."""
-    fam, X, y, off = m.family, m.X, job.y, m.offset
-    Gt = np.zeros((B.shape[1], X.shape[1]))
-    Bt = B.T.copy()
+def _scores_(fam: Family, E: np.ndarray, y: np.ndarray, w: np.ndarray) -> None:
+    """``w (y - mu) d/v`` for linear predictors E (rows: replicates), in place."""
+    if fam.canonical:
+        U = _mean_(fam, E)
+        np.subtract(y[None, :], U, out=U)
+    else:
+        mu, d = fam.mean(E)
+        E[...] = (y[None, :] - mu) * d / fam.variance(mu)
+    E *= w
+
+
+def _pass(job: _Job, W: np.ndarray, chords: list[_Chord]) -> list[np.ndarray]:
+    """Scores ``X' diag(c) (y - mu) d/v`` (p x active) of the replicates still iterating, for
+    every model in ``chords``: one pass over the data. Models on the design itself (no
+    exposure) share the two products of each block (their coefficients stacked)."""
+    y = job.y
+    shared = [c for c in chords if c.m.X is job.X and c.m.offset is None]
+    own = [c for c in chords if not (c.m.X is job.X and c.m.offset is None)]
+    rows = {id(c): c.rows() for c in chords}
+    Bs = [c.B[:, rows[id(c)]].T for c in shared]
+    ends = np.cumsum([0] + [len(b) for b in Bs])
+    Bt = np.vstack(Bs) if Bs else None
+    Gs = np.zeros((ends[-1], job.X.shape[1]))
+    Go = [np.zeros((len(c.B[:, rows[id(c)]].T), c.m.X.shape[1])) for c in own]
     for s in range(0, len(y), ROWS):
-        Xb = X[s:s + ROWS]
         yb = y[s:s + ROWS]
-        E = Bt @ Xb.T  # R x rows: every replicate's predictor, a row each
-        if off is not None:
-            E += off[None, s:s + ROWS]
-        if fam.canonical:
-            U = _mean_(fam, E)
-            np.subtract(yb[None, :], U, out=U)
-        else:
-            mu, d = fam.mean(E)
-            U = (yb[None, :] - mu) * d / fam.variance(mu)
-        U *= W[rows, s:s + ROWS]
-        Gt += U @ Xb
-    return Gt.T
+        if shared:
+            Xb = job.X[s:s + ROWS]
+            E = Bt @ Xb.T  # every replicate's predictor, a row each, models stacked
+            for c, a, b in zip(shared, ends[:-1], ends[1:]):
+                _scores_(c.m.family, E[a:b], yb, W[rows[id(c)], s:s + ROWS])
+            Gs += E @ Xb
+        for c, g in zip(own, Go):
+            Xb = c.m.X[s:s + ROWS]
+            E = c.B[:, rows[id(c)]].T @ Xb.T
+            if c.m.offset is not None:
+                E += c.m.offset[None, s:s + ROWS]
+            _scores_(c.m.family, E, yb, W[rows[id(c)], s:s + ROWS])
+            g += E @ Xb
+    out = {id(c): Gs[a:b].T for c, a, b in zip(shared, ends[:-1], ends[1:])}
+    out.update({id(c): g.T for c, g in zip(own, Go)})
+    return [out[id(c)] for c in chords]
 
 
 def _refit(job: _Job, m: _Model, w: np.ndarray) -> np.ndarray:
@@ -297,7 +339,7 @@ def _estimates(job: _Job, W: np.ndarray) -> np.ndarray:
     out = []
     with one_blas_thread(), np.errstate(all="ignore"):
         G0 = _first_pass(job, W)
-        coefs = [_chord(job, m, W, g) for m, g in zip(job.models, G0)]
+        coefs = _chords(job, W, G0)
         for m, (m1, m0) in zip(job.models, _means(job, coefs, W)):
             out += [_effect(kind, m1, m0) for kind, _scale in m.kinds]
     return np.vstack(out).T
@@ -401,7 +443,7 @@ def bootstrap(
                                "" if s is None else s.level, scale, fm.label))
                 key = None if s is None else (s.modifier, s.level)
                 notes.append(not_estimable(fm, key, sparse, kind))
-    job = _Job(tuple(models), design.X1, design.treatment_columns, st.y, masks, unit,
+    job = _Job(tuple(models), design.X, design.X1, design.treatment_columns, st.y, masks, unit,
                n_units)
     # replicates, the full sample and the jackknife samples are columns of the same batches
     # (fixed sets of columns, whatever n_jobs): the last replicates share a batch with the

@@ -296,3 +296,12 @@ def test_time_estimate_and_progress(narrow, monkeypatch):
 
     design = setup(FORMULA, trial()).design
     assert est.fit_seconds(design, "wide") < 0.5
+
+
+def test_bootstrap_says_it_does_not_take_wide_designs(narrow):
+    from hte_report.estimation.bootstrap import bootstrap
+
+    with pytest.raises(HTEReportError, match=r"many-level adjustment factor \(C\(site\)\)"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            bootstrap(FORMULA, trial(), B=20)  # refused before any replicate

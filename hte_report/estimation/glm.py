@@ -119,6 +119,8 @@ def fit(
         st.memo["fit_models", path] = fit_models(model_names, design, y, var_opt, expo, groups,
                                                  path, cells, seconds)
     fitted, model_rows, notes = st.memo["fit_models", path]
+    if design.wide:  # (p + K)^2 covariances: not kept for the joint test, which refits fast
+        del st.memo["fit_models", path]
     model_rows = [dict(r) for r in model_rows]
     inference = check_inference(inference, family)
     fitted = [_with(fm, inference=model_inference(fm.name, inference)) for fm in fitted]

@@ -26,7 +26,7 @@ from bench_large import FORMULA, make_data  # noqa: E402
 
 bmod = importlib.import_module("hte_report.estimation.bootstrap")
 
-PHASES = ("_weights", "_first_pass", "_chord", "_means", "_bca")
+PHASES = ("_weights", "_first_pass", "_chords", "_means", "_bca")
 
 
 def instrument():

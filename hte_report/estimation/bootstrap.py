@@ -181,16 +181,19 @@ def _mean_(fam: Family, E: np.ndarray) -> np.ndarray:
     return fam.mean(E)[0]  # pragma: no cover - every model's link is handled above
 
 
-def _first_pass(job: _Job, W: np.ndarray) -> list[np.ndarray]:
-    """Scores (R x p per model) of every replicate at the full-sample estimates. There the
-    means do not depend on the replicate, so ``X' diag(c) r`` is one product ``W (X r)`` for
-    all replicates and models (one pass over the data, weights read once)."""
+def _first_pass(job: _Job, W: np.ndarray):
+    """Scores (R x p per model) of every replicate at the full-sample estimates, and the total
+    weight of every group (R x K). At the full-sample estimates the means do not depend on the
+    replicate, so ``X' diag(c) r`` is one product ``W (X r)`` for all replicates and models
+    (one pass over the data, weights read once)."""
     G = [np.zeros((W.shape[0], m.X.shape[1])) for m in job.models]
+    N = np.zeros((W.shape[0], job.masks.shape[0]))
     for s in range(0, len(job.y), ROWS):
         Wb = W[:, s:s + ROWS].astype(float)
+        N += Wb @ job.masks[:, s:s + ROWS].T.astype(float)
         for g, m in zip(G, job.models):
             g += Wb @ (m.X[s:s + ROWS] * m.resid[s:s + ROWS, None])
-    return G
+    return G, N
 
 
 class _Chord:
@@ -301,29 +304,27 @@ def _refit(job: _Job, m: _Model, w: np.ndarray) -> np.ndarray:
     return b if converged else np.full(len(m.params), np.nan)
 
 
-def _means(job: _Job, coefs: list[np.ndarray], W: np.ndarray):
+def _means(job: _Job, coefs: list[np.ndarray], W: np.ndarray, N: np.ndarray):
     """Weighted mean predictions under treatment 1 and 0 in every group (K x R each), for
-    every model (coefficients ``coefs``, p x R each): one pass, each block read once."""
-    K, R = job.masks.shape[0], W.shape[0]
+    every model (coefficients ``coefs``, p x R each; ``N``: group totals, R x K): one pass,
+    the models' products stacked."""
+    R = W.shape[0]
     both = []
     for Bm in coefs:
         B0 = Bm.copy()
         B0[job.treatment_columns] = 0.0  # X1 @ B0 = X0 @ Bm, without forming X0
-        both.append(np.hstack([Bm, B0]).T.copy())
-    N = np.zeros((R, K))
-    S = [np.zeros((2 * R, K)) for _ in coefs]
+        both += [Bm.T, B0.T]
+    both = np.vstack(both)  # 2R rows per model: treatment 1, then 0
+    S = np.zeros((len(both), job.masks.shape[0]))
     for s in range(0, len(job.y), ROWS):
-        Mb = job.masks[:, s:s + ROWS].T.astype(float)  # rows x K
-        Wb = W[:, s:s + ROWS].astype(float)
-        N += Wb @ Mb
-        X1b = job.X1[s:s + ROWS]
-        for m, bt, acc in zip(job.models, both, S):
-            E = bt @ X1b.T  # 2R x rows
-            mu = _mean_(m.family, E)
-            mu[:R] *= Wb
-            mu[R:] *= Wb
-            acc += mu @ Mb
-    return [(Sm[:R].T / N.T, Sm[R:].T / N.T) for Sm in S]
+        Wb = W[:, s:s + ROWS]
+        E = both @ job.X1[s:s + ROWS].T  # 2R x rows per model
+        for k, m in enumerate(job.models):
+            _mean_(m.family, E[2 * R * k:2 * R * (k + 1)])
+        E.reshape(-1, R, E.shape[1])[...] *= Wb  # every block of R rows times the weights
+        S += E @ job.masks[:, s:s + ROWS].T.astype(float)
+    return [(S[2 * R * k:2 * R * k + R].T / N.T, S[2 * R * k + R:2 * R * (k + 1)].T / N.T)
+            for k in range(len(job.models))]
 
 
 def _effect(kind: str, m1: np.ndarray, m0: np.ndarray) -> np.ndarray:
@@ -338,9 +339,9 @@ def _estimates(job: _Job, W: np.ndarray) -> np.ndarray:
     """All standardized effects (R x n_effects) for the frequency weights in the rows of W."""
     out = []
     with one_blas_thread(), np.errstate(all="ignore"):
-        G0 = _first_pass(job, W)
+        G0, N = _first_pass(job, W)
         coefs = _chords(job, W, G0)
-        for m, (m1, m0) in zip(job.models, _means(job, coefs, W)):
+        for m, (m1, m0) in zip(job.models, _means(job, coefs, W, N)):
             out += [_effect(kind, m1, m0) for kind, _scale in m.kinds]
     return np.vstack(out).T
 

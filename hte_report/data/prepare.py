@@ -334,6 +334,21 @@ def remembered(key, frame, compute):
     return value
 
 
+def remembered_last(slot: str, key, frame, compute):
+    """As :func:`remembered`, but only the last value of ``slot`` is kept (a design is large:
+    a strategy's earlier analyses must not stay in memory for the rest of the call)."""
+    memo = _MEMO.get()
+    if memo is None:
+        return compute()
+    hit = memo.get(slot)
+    if hit is not None and hit[0] == key and hit[1] is frame:
+        return hit[2]
+    memo.pop(slot, None)  # the previous value is freed before the next is computed
+    value = compute()
+    memo[slot] = (key, frame, value)
+    return value
+
+
 def dataset_sha256(frame: pd.DataFrame, levels: dict[str, Levels] | None = None) -> str:
     """SHA-256 of the data's content: column names, dtypes and values, in row order.
 

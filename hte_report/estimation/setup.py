@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from hte_report.data.cells import aggregate as aggregate_cells
-from hte_report.data.prepare import prepare, read_data, remembered
+from hte_report.data.prepare import prepare, read_data, remembered_last
 from hte_report.design.build import Design, build_design, categorical_columns
 from hte_report.errors import DataError, MissingDataWarning, ModelWarning
 from hte_report.spec.formula import parse_formula
@@ -56,13 +56,14 @@ def setup(formula, data, *, treatment=None, reference=None, family=None, models=
     automatically (from :data:`AGGREGATE_MIN_ROWS` rows).
 
     Within :func:`hte_report.data.prepare.same_data` (one strategy call), the same formula,
-    data frame and options give the same :class:`Setup` object: the joint model and the joint
-    heterogeneity test share it, and its ``memo``. Its warnings are then given once.
+    data frame and options as the previous call give the same :class:`Setup` object (only the
+    last is kept): the joint model and the joint heterogeneity test that follows it share it,
+    and its ``memo``. Its warnings are then given once.
     """
     key = ("setup", formula, treatment, repr(reference), family,
            None if models is None else repr(models), repr(variance), exposure, safe_formula,
            tuple(extra_columns), aggregate, modifiers_required)
-    return remembered(key, data, lambda: _setup(
+    return remembered_last("setup", key, data, lambda: _setup(
         formula, data, treatment=treatment, reference=reference, family=family, models=models,
         variance=variance, exposure=exposure, safe_formula=safe_formula,
         extra_columns=extra_columns, aggregate=aggregate,

@@ -4,16 +4,17 @@ Each replicate draws multinomial frequency weights over rows (or over clusters, 
 rows), refits every working model on the weighted data, and recomputes the standardized
 subgroup and overall effects from the same counterfactual designs. Replicates are solved in
 batches: one pass over the data advances the chord iterations (score equations of every
-replicate, full-sample information as the fixed matrix) of all replicates in the batch, and
-another gives their subgroup means. The first iteration starts at the full-sample estimate,
-where the means do not depend on the replicate: its pass is one product of the weights with
-the design times the full-sample score residuals, for every model at once. Every replicate is
-solved to the same tolerance as an ordinary fit (tests compare with statsmodels on explicitly
-resampled rows); only the effect estimates are kept, so memory is flat in the number of
-replicates. Every replicate has its own child seed (``SeedSequence``; its weights are the
-counts of ``n`` indices drawn with ``Generator.integers``) and batches are fixed sets of
-columns (replicates, then the full sample and the jackknife samples, which share the last
-batch), so results do not depend on how batches are spread across processes.
+replicate, full-sample information as the fixed matrix) of all replicates in the batch and of
+every working model, and another gives their subgroup means. The first iteration starts at
+the full-sample estimate, where the means do not depend on the replicate: its pass is one
+product of the weights with the design times the full-sample score residuals, for every model
+at once. Every replicate is solved to the same tolerance as an ordinary fit (tests compare
+with statsmodels on explicitly resampled rows); only the effect estimates are kept, so memory
+is flat in the number of replicates. Every replicate has its own child seed
+(``SeedSequence``; its weights are the counts of ``n`` indices drawn with
+``Generator.integers``) and batches are fixed sets of columns (replicates, then the full
+sample and the jackknife samples, which share the last batch), so results do not depend on how
+batches are spread across processes.
 
 Intervals: percentile, and BCa (Efron 1987) with the acceleration from a grouped jackknife
 (``jackknife_groups`` random groups of rows or clusters; a delete-one jackknife is infeasible at

@@ -352,12 +352,12 @@ def test_many_level_adjustment_factor_is_fast_and_announced():
     t0 = time.perf_counter()
     res = _quiet(hr.fit, "y ~ treat*age + C(site)", d, treatment="treat")
     assert time.perf_counter() - t0 < 30
-    # wide designs avoid statsmodels' SVD per step (the overall analysis is all-categorical)
-    assert set(res.models[res.models.analysis == "one-at-a-time"].path) == {"irls"}
-    from hte_report.estimation import glm as fitting
+    # a many-level adjustment factor is fitted from its codes (issue 21: design.wide)
+    assert set(res.models.path) == {"wide"}
+    from hte_report.estimation import fit_time as fitting
 
-    with pytest.warns(hr.HTEReportWarning, match=r"the design has 153 columns.*C\(site\) "
-                                                 r"\(149 columns\).*will take about"):
+    with pytest.warns(hr.HTEReportWarning, match=r"149 for the many-level factor\(s\) "
+                                                 r"C\(site\) \(150 levels\).*will take about"):
         old = fitting.SLOW_SECONDS
         fitting.SLOW_SECONDS = 0.0
         try:

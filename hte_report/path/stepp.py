@@ -364,7 +364,7 @@ def ridge_effect_model(
     su = setup(formula, data, treatment=treatment, reference=reference, family="binary",
                models=("logit",))
     parsed, design, y = su.parsed, su.design, su.y
-    X, X1, X0 = design.X, design.X1, design.X0
+    X, X1, X0 = (np.asarray(a) for a in (design.X, design.X1, design.X0))  # dense (issue 21)
     t = su.prep.frame[parsed.treatment].to_numpy(int)
     idx = np.unique(np.concatenate([design.interaction_columns(m, parsed.treatment)
                                     for m in design.modifiers]))

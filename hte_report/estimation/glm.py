@@ -492,14 +492,22 @@ def _tests(fm, design, treatment, subs, sparse, family, y, expo, groups, path="s
                                       fm.label, "likelihood-ratio",
                                       f"reduced model failed: {exc}"))
         if m.kind == "categorical":
-            idx = [i for i, s in enumerate(subs) if s.modifier == m.name]
-            for kind, scale in scales_of(fm, family):
-                bad = broken and (kind == "ratio" or fm.link != "identity")
-                c = means.take(idx).contrast(kind, fm)
-                stat, df, p = equality_test(c)
-                rows.append(_test_row(m.name, scale, "equality", stat, df, p, fm.label,
-                                      "standardized-equality",
-                                      (note if bad else "") or _undefined(fm, stat), c.df))
+            rows += equality_rows(fm, m, subs, means, family, broken, note)
+    return rows
+
+
+def equality_rows(fm, m, subs, means, family, broken: bool, note: str) -> list[dict]:
+    """Equality tests of a categorical modifier's standardized subgroup effects, one row per
+    scale (shared by the in-memory and the out-of-core analyses)."""
+    rows = []
+    idx = [i for i, s in enumerate(subs) if s.modifier == m.name]
+    for kind, scale in scales_of(fm, family):
+        bad = broken and (kind == "ratio" or fm.link != "identity")
+        c = means.take(idx).contrast(kind, fm)
+        stat, df, p = equality_test(c)
+        rows.append(_test_row(m.name, scale, "equality", stat, df, p, fm.label,
+                              "standardized-equality",
+                              (note if bad else "") or _undefined(fm, stat), c.df))
     return rows
 
 

@@ -35,7 +35,7 @@ from hte_report.estimation.coefficients import (
     covariance_rows,
 )
 from hte_report.estimation.coefficients import test_row as _test_row
-from hte_report.estimation.contrasts import Means, equality_test, lr_test, wald_test
+from hte_report.estimation.contrasts import Means, lr_test, wald_test
 from hte_report.estimation.glm import (
     ROW_COLUMNS,
     TEST_COLUMNS,
@@ -44,7 +44,7 @@ from hte_report.estimation.glm import (
     _native,
     _standardized,
     _undefined,
-    scales_of,
+    equality_rows,
     sparse_cells,
 )
 from hte_report.estimation.interaction_effects import COLUMNS as EFFECT_COLUMNS
@@ -356,14 +356,7 @@ def _tests(fm, design, facts, subs, sparse, family, means, lr: dict):
             rows.append(_test_row(m.name, native_scale, "lr", stat, df, p, fm.label,
                                   "likelihood-ratio", note))
         if m.kind == "categorical":
-            sel = [i for i, s in enumerate(subs) if s.modifier == m.name]
-            for kind, scale in scales_of(fm, family):
-                bad = broken and (kind == "ratio" or fm.link != "identity")
-                c = means.take(sel).contrast(kind, fm)
-                stat, df, p = equality_test(c)
-                rows.append(_test_row(m.name, scale, "equality", stat, df, p, fm.label,
-                                      "standardized-equality",
-                                      (note if bad else "") or _undefined(fm, stat), c.df))
+            rows += equality_rows(fm, m, subs, means, family, broken, note)
     return rows
 
 

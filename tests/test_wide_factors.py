@@ -114,21 +114,87 @@ def test_split_matrix_products():
     np.testing.assert_allclose(blocks.full(), M, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(blocks.solve(b), np.linalg.solve(M, b), rtol=1e-8)
     V = np.linalg.inv(M)
-    np.testing.assert_allclose(blocks.inverse(), V, rtol=1e-8, atol=1e-12)
-    np.testing.assert_allclose(X.quadratic(V), np.einsum("ij,jk,ik->i", dense, V, dense),
+    np.testing.assert_allclose(blocks.solve(np.eye(X.shape[1])), V, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(blocks.inverse_quadratic(X),
+                               np.einsum("ij,jk,ik->i", dense, V, dense), rtol=1e-8)
+    one = SplitMatrix(X.dense, codes[:1], (29,))  # one wide factor: C diagonal
+    d1 = np.asarray(one)
+    np.testing.assert_allclose(one.crossprod(v).inverse_quadratic(one),
+                               np.einsum("ij,jk,ik->i", d1,
+                                         np.linalg.inv(d1.T @ (d1 * v[:, None])), d1),
                                rtol=1e-8)
-    one = SplitMatrix(X.dense, codes[:1], (29,))  # one wide factor: the low-rank inverse
-    d1, info, meat = np.asarray(one), one.crossprod(v), one.crossprod(v * v + 1)
-    inv = np.linalg.inv(d1.T @ (d1 * v[:, None]))
-    np.testing.assert_allclose(info.sandwich(meat), inv @ meat.full() @ inv, rtol=1e-8,
-                               atol=1e-12)
-    S = rng.normal(size=(3, one.shape[1]))
-    np.testing.assert_allclose(info.right_inverse(S), S @ inv, rtol=1e-8, atol=1e-12)
-    np.testing.assert_allclose(blocks.sandwich(blocks), V, rtol=1e-8, atol=1e-12)
-    g = rng.integers(0, 5, n)
-    np.testing.assert_allclose(X.group_sums(g, 5, v),
-                               np.stack([v[g == k] @ dense[g == k] for k in range(5)]),
-                               rtol=1e-10, atol=1e-12)
+
+
+def dense_sandwich(dense, v, q=None, groups=None, u=None, factor=1.0):
+    inv = np.linalg.inv(dense.T @ (dense * v[:, None]))
+    if q is not None:
+        meat = dense.T @ (dense * q[:, None])
+    elif groups is not None:
+        S = np.stack([u[groups == g] @ dense[groups == g] for g in range(groups.max() + 1)])
+        meat = S.T @ S
+    else:
+        return factor * inv
+    return factor * inv @ meat @ inv
+
+
+@pytest.mark.parametrize("factors", [1, 2])
+@pytest.mark.parametrize("kind", ["model", "HC", "cluster"])
+def test_covariance_operator(kind, factors):
+    """WideCovariance (never the (p + K)^2 matrix) against the dense sandwich: ``L V``,
+    ``V R``, the diagonal, entries, the dense matrix, non-finite rows of ``L``, the user's
+    scale after rescaled columns."""
+    from hte_report.models.wide_cov import ClusterMeat, WideCovariance
+
+    rng = np.random.default_rng(5)
+    n, p = 600, 3
+    codes = (rng.integers(0, 25, n), rng.integers(0, 6, n))[:factors]
+    X = SplitMatrix(rng.normal(size=(n, p)), codes, (24, 5)[:factors])
+    dense, v, q = np.asarray(X), rng.random(n) + 0.5, rng.random(n)
+    g, u = rng.integers(0, 40, n), rng.normal(size=n)
+    info, P = X.crossprod(v), X.shape[1]
+    if kind == "model":
+        V, ref = WideCovariance(info, P, factor=2.5), dense_sandwich(dense, v, factor=2.5)
+    elif kind == "HC":
+        V, ref = WideCovariance(info, P, X.crossprod(q)), dense_sandwich(dense, v, q)
+    else:
+        V = WideCovariance(info, P, ClusterMeat(X, g, u, 1.5))
+        ref = dense_sandwich(dense, v, groups=g, u=u, factor=1.5)
+    L = rng.normal(size=(4, P))
+    np.testing.assert_allclose(L @ V @ L.T, L @ ref @ L.T, rtol=1e-9)
+    np.testing.assert_allclose(V @ L.T, ref @ L.T, rtol=1e-9, atol=1e-14)
+    np.testing.assert_allclose(np.diag(V), np.diag(ref), rtol=1e-9)
+    np.testing.assert_allclose(V[np.ix_([0, 2], [1, P - 1])], ref[np.ix_([0, 2], [1, P - 1])],
+                               rtol=1e-9)
+    assert V[1, 1] == pytest.approx(ref[1, 1], rel=1e-9)
+    np.testing.assert_allclose(np.asarray(V), ref, rtol=1e-8, atol=1e-15)
+    assert np.all(np.isfinite(V)) and not np.all(np.isfinite(WideCovariance.undefined(P)))
+    L[1, 3] = np.nan
+    C = L @ V @ L.T
+    assert np.all(np.isnan(C[1])) and np.all(np.isnan(C[:, 1]))
+    np.testing.assert_allclose(C[0, 2], (L[0] @ ref @ L[2]), rtol=1e-9)
+    scale = np.exp2(rng.integers(-3, 4, P))
+    np.testing.assert_allclose(np.diag(V.rescaled(scale)), np.diag(ref) / scale ** 2,
+                               rtol=1e-9)
+    with pytest.raises(TypeError):
+        V + 1.0  # noqa: B018 - nothing else pretends to be a matrix
+
+
+def test_analysis_never_forms_the_covariance(monkeypatch):
+    """No (p + K)^2 covariance in a whole analysis (every variance type): the operator is
+    never made dense."""
+    from hte_report.models.wide_cov import WideCovariance
+
+    def refuse(self, *a, **k):
+        raise AssertionError("the dense covariance was formed")
+
+    monkeypatch.setattr(WideCovariance, "toarray", refuse)
+    monkeypatch.setattr(wd, "WIDE_MIN_LEVELS", 10)
+    data = trial(n=1500, sites=220)
+    for var in ("HC0", "HC3", "model", hr.Cluster("clinic")):
+        models = ["ols", "logit"] if var == "model" else None
+        res = quiet_fit(FORMULA, data, variance=var, models=models)
+        assert set(res.models["path"]) == {"wide"}
+        assert np.isfinite(res.coefficients["std_error"]).all()
 
 
 # -- against R ---------------------------------------------------------------------------

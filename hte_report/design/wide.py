@@ -35,6 +35,8 @@ MAX_WIDE_COLUMNS = 3000
 #: sensible heterogeneity analysis, and its interaction columns are dense).
 WARN_MODIFIER_LEVELS = 50
 MAX_MODIFIER_LEVELS = 200
+#: Rows per block where a product over the rows would otherwise make an n x p temporary.
+ROW_BLOCK = 8192
 
 
 @dataclass(frozen=True)
@@ -157,9 +159,12 @@ class SplitMatrix:
 
     # -- cross-products ------------------------------------------------------------------
     def crossprod(self, v: np.ndarray) -> Blocks:
-        """``X' diag(v) X`` in blocks."""
+        """``X' diag(v) X`` in blocks (``D'VD`` by blocks of rows: no n x p temporary)."""
         D = self.dense
-        A = D.T @ (D * v[:, None])
+        A = np.zeros((self.p, self.p))
+        for s in range(0, D.shape[0], ROW_BLOCK):
+            Db = D[s:s + ROW_BLOCK]
+            A += Db.T @ (Db * v[s:s + ROW_BLOCK, None])
         Bs, diag = [], []
         for c, k in zip(self.codes, self.sizes):
             Bs.append(np.stack([np.bincount(c, weights=v * D[:, j], minlength=k + 1)[1:]
@@ -179,29 +184,6 @@ class SplitMatrix:
                 C[si:si + ki, sj:sj + kj] = cross
                 C[sj:sj + kj, si:si + ki] = cross.T
         return Blocks(A, B, C)
-
-    def group_sums(self, groups: np.ndarray, G: int, u: np.ndarray) -> np.ndarray:
-        """``sum_{i in g} u_i x_i`` for every group g (G x (p + K)): cluster score sums."""
-        out = np.zeros((G, self.shape[1]))
-        for j in range(self.p):
-            out[:, j] = np.bincount(groups, weights=u * self.dense[:, j], minlength=G)
-        for c, k, off in zip(self.codes, self.sizes, self.offsets):
-            key = groups.astype(np.int64) * (k + 1) + c
-            out[:, off:off + k] = np.bincount(key, weights=u, minlength=G * (k + 1)).reshape(
-                G, k + 1)[:, 1:]
-        return out
-
-    def quadratic(self, V: np.ndarray) -> np.ndarray:
-        """``x_i' V x_i`` for every row (leverages), from gathers of V: O(n p^2)."""
-        D, p = self.dense, self.p
-        h = np.einsum("ij,ij->i", D @ V[:p, :p], D)
-        idx = [(np.where(c > 0, off + c.astype(np.int64) - 1, 0), c > 0)
-               for c, off in zip(self.codes, self.offsets)]
-        for a, (ia, ma) in enumerate(idx):
-            h += 2.0 * np.einsum("ij,ji->i", D, V[:p, ia]) * ma
-            for b, (ib, mb) in enumerate(idx[a:]):
-                h += V[ia, ib] * (ma & mb) * (1.0 if b == 0 else 2.0)
-        return h
 
 
 @dataclass
@@ -243,55 +225,30 @@ class Blocks:
         x2 = self._cinv(r2) - cib @ x1
         return np.concatenate([x1, x2])
 
-    def inverse(self) -> np.ndarray:
-        """The full (p + K)^2 inverse, blockwise."""
+    def inverse_quadratic(self, X: SplitMatrix) -> np.ndarray:
+        """``x_i' M^-1 x_i`` for every row of ``X`` (M: this matrix; leverages), from the Schur
+        form of the inverse, ``z_i' S^-1 z_i + e_i' C^-1 e_i`` with ``z_i = d_i - B C^-1 e_i``
+        (``d_i``, ``e_i``: the row's dense and one-hot parts): O(n p^2), by blocks of rows."""
         sfac, cib = self._schur()
-        p, P = self.A.shape[0], self.size
-        Sinv = linalg.cho_solve(sfac, np.eye(p))
-        out = np.empty((P, P))
-        out[:p, :p] = Sinv
-        top = -Sinv @ cib.T  # p x K
-        out[:p, p:] = top
-        out[p:, :p] = top.T
-        if self.C.ndim == 1:
-            out[p:, p:] = (cib @ Sinv) @ cib.T
-            out[np.arange(p, P), np.arange(p, P)] += 1.0 / self.C
-        else:
-            out[p:, p:] = self._cinv(np.eye(P - p)) + (cib @ Sinv) @ cib.T
-        return out
-
-    def _lowrank(self):
-        """The inverse as ``Delta + U W U'`` (one wide factor): ``Delta = diag(0, 1/C)``,
-        ``U = [I; -C^-1 B']`` (P x p), ``W`` the inverse Schur complement (p x p)."""
-        sfac, cib = self._schur()
-        p = self.A.shape[0]
+        p, K = self.A.shape[0], self.B.shape[1]
         W = linalg.cho_solve(sfac, np.eye(p))
-        U = np.vstack([np.eye(p), -cib])
-        delta = np.concatenate([np.zeros(p), 1.0 / self.C])
-        return delta, U, W
-
-    def sandwich(self, meat: Blocks) -> np.ndarray:
-        """``M^-1 meat M^-1`` (M: this matrix). With one wide factor, from the low-rank form
-        of ``M^-1`` (:meth:`_lowrank`): O((p + K)^2 p) operations instead of (p + K)^3."""
-        if self.C.ndim != 1 or meat.C.ndim != 1:
-            inv = self.inverse()
-            return inv @ meat.times(inv)
-        delta, U, W = self._lowrank()
-        p, P = self.A.shape[0], self.size
-        MU = meat.times(U)  # P x p
-        Z = (MU * delta[:, None]) @ W  # Delta meat U W
-        Q = W @ (U.T @ MU) @ W
-        V = Z @ U.T
-        V += U @ (Z.T + Q @ U.T)
-        V[np.arange(p, P), np.arange(p, P)] += meat.C * delta[p:] ** 2
-        return V
-
-    def right_inverse(self, S: np.ndarray) -> np.ndarray:
-        """``S M^-1`` for a dense m x (p + K) matrix S."""
-        if self.C.ndim != 1:
-            return S @ self.inverse()
-        delta, U, W = self._lowrank()
-        return S * delta + ((S @ U) @ W) @ U.T
+        cib = np.vstack([cib, np.zeros((1, p))])  # row K: a reference level
+        cinv = np.zeros((K + 1,) * self.C.ndim)  # C^-1 padded with the reference levels
+        cinv[(slice(K),) * self.C.ndim] = (1.0 / self.C if self.C.ndim == 1
+                                           else self._cinv(np.eye(K)))
+        h = np.empty(X.shape[0])
+        for s in range(0, X.shape[0], ROW_BLOCK):
+            rows = slice(s, s + ROW_BLOCK)
+            idx = [np.where(c[rows] > 0, off - p + c[rows].astype(np.int64) - 1, K)
+                   for c, off in zip(X.codes, X.offsets)]
+            z = X.dense[rows] - sum(cib[i] for i in idx)
+            q = np.einsum("ij,ij->i", z @ W, z)
+            if self.C.ndim == 1:
+                q += cinv[idx[0]]
+            else:
+                q += sum(cinv[i, j] for i in idx for j in idx)
+            h[rows] = q
+        return h
 
     def full(self) -> np.ndarray:
         p, P = self.A.shape[0], self.size

@@ -4,12 +4,13 @@ The design is ``X = [D | one-hot(codes)]`` (:class:`~hte_report.design.wide.Spli
 Each pass forms ``X'WX`` in blocks (``D'WD``, ``D'WF`` by ``bincount``, ``F'WF`` diagonal)
 and ``X'Wz``, and solves by the Schur complement on the diagonal block, so a pass costs
 O(n p + p^2 K), never O(n K). At convergence one more pass at the returned estimate gives the
-information, log-likelihood and scores; the covariance is the full (p + K)^2 matrix, with
-exactly the definitions of the dense paths (:func:`hte_report.models.glm.sandwich`,
-``fast.fit_irls``, ``fast.fit_cells``): model-based (Gaussian: RSS / (n - p)), HC0, HC1
-(n / (n - p)), HC2 / HC3 (leverages ``w_i x_i' (X'WX)^-1 x_i`` from the blocks), cluster
-(``G/(G-1) (n-1)/(n-p)``). Rows may be cells of identical patients (``cells``: counts, sums
-of y and y^2), as on the compressed path.
+information, log-likelihood and scores. The covariance is an operator on the information
+blocks (:class:`~hte_report.models.wide_cov.WideCovariance`: ``L V L'`` by Schur-complement
+solves, never a (p + K)^2 matrix or an n x K array), with exactly the definitions of the dense
+paths (:func:`hte_report.models.glm.sandwich`, ``fast.fit_irls``, ``fast.fit_cells``):
+model-based (Gaussian: RSS / (n - p)), HC0, HC1 (n / (n - p)), HC2 / HC3 (leverages
+``w_i x_i' (X'WX)^-1 x_i`` from the blocks), cluster (``G/(G-1) (n-1)/(n-p)``). Rows may be
+cells of identical patients (``cells``: counts, sums of y and y^2), as on the compressed path.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from hte_report.models.fast import (
     hat_weights,
     one_blas_thread,
 )
+from hte_report.models.wide_cov import ClusterMeat, WideCovariance
 from hte_report.spec.options import MODELS, Cluster, Variance
 
 
@@ -88,13 +90,13 @@ def _fit(name, X, y, variance, exposure, groups, start, cells, maxiter):
                 ll_prev = ll
             b = b_new
         if b is None or not np.all(np.isfinite(b)):
-            return (np.full(P, np.nan), np.full((P, P), np.nan), np.nan, False, it, None,
+            return (np.full(P, np.nan), WideCovariance.undefined(P), np.nan, False, it, None,
                     None)
         eta = linear_predictor(b)
         mu, d, w = weights(eta)
         ll = _loglik(fam, _loglik_terms(fam, s1, cnt, mu, cells), y, cells, n)
         if variance is None:
-            return b, np.full((P, P), np.nan), ll, converged, it, None, None
+            return b, WideCovariance.undefined(P), ll, converged, it, None, None
         sw = w if scale is None else w * scale * scale  # one patient's information weight
         blocks = X.crossprod(sw if cnt is None else sw * cnt)
         vcov, undefined = _covariance(fam, X, y, mu, d, sw, scale, blocks, variance, groups,
@@ -103,8 +105,8 @@ def _fit(name, X, y, variance, exposure, groups, start, cells, maxiter):
 
 
 def _covariance(fam, X, y, mu, d, sw, scale, info: Blocks, variance, groups, cells, n):
-    """The covariance (model-based or sandwich) from the information blocks: the sandwich
-    through the low-rank form of the inverse (:meth:`Blocks.sandwich`), never (p + K)^3."""
+    """The covariance (model-based or sandwich) as an operator on the information blocks
+    (:class:`~hte_report.models.wide_cov.WideCovariance`): never a (p + K)^2 matrix."""
     P = X.shape[1]
     v = fam.variance(mu)
     sc = d / v if scale is None else d / v * scale  # score per unit residual
@@ -113,30 +115,25 @@ def _covariance(fam, X, y, mu, d, sw, scale, info: Blocks, variance, groups, cel
     else:  # sum over each cell of (y_i - mu_c)^2
         resid2 = cells.s2 - 2 * mu * cells.s1 + cells.cnt * mu * mu
     if variance == "model":
-        bread = info.inverse()
-        if fam.family == "gaussian":
-            bread *= float(resid2.sum()) / (n - P)
-        return bread, None
+        s = float(resid2.sum()) / (n - P) if fam.family == "gaussian" else 1.0
+        return WideCovariance(info, P, factor=s), None
     if isinstance(variance, Cluster):
         codes = np.unique(groups, return_inverse=True)[1].ravel()
         G = int(codes.max()) + 1
         u = sc * ((y - mu) if cells is None else (cells.s1 - cells.cnt * mu))
-        R = info.right_inverse(X.group_sums(codes, G, u))  # G x P
-        return R.T @ R * (G / (G - 1) * (n - 1) / (n - P)), None
+        meat = ClusterMeat(X, codes, u, G / (G - 1) * (n - 1) / (n - P))
+        return WideCovariance(info, P, meat), None
     q = sc * sc * resid2
     undefined = None
     if variance in ("HC2", "HC3"):
-        bread = info.inverse()
-        h = X.quadratic(bread) * sw
+        h = info.inverse_quadratic(X) * sw
         wt, bad = hat_weights(h, 0.5 if variance == "HC2" else 1.0)
         q = q * wt ** 2
-        rows = X[bad]
-        undefined = (rows @ bread).T * (1.0 if scale is None else scale[bad])
-        del bread
+        undefined = info.solve(np.asarray(X[bad]).T) * (1.0 if scale is None else scale[bad])
     meat = X.crossprod(q)
     if variance == "HC1":
         meat = Blocks(meat.A * (n / (n - P)), meat.B * (n / (n - P)), meat.C * (n / (n - P)))
-    return info.sandwich(meat), undefined
+    return WideCovariance(info, P, meat), undefined
 
 
 def _loglik_terms(fam, s1, cnt, mu, cells) -> float:
@@ -218,9 +215,8 @@ def fit_split(name, X: SplitMatrix, y, variance, exposure=None, groups=None, sta
     b, V, ll, conv, it, U, blocks = fit_wide(name, X, y, None if len(drop) else variance,
                                              exposure, groups, start, cells)
     eta = X @ b
-    if np.any(full != 1):  # back to the user's scale, in place (V is (p + K)^2)
-        V /= full
-        V /= full[:, None]
+    if np.any(full != 1):  # back to the user's scale
+        V = V.rescaled(full)
         U = None if U is None else U / full[:, None]
         if blocks is not None:
             blocks = Blocks(blocks.A * np.outer(sk, sk), blocks.B * sk[:, None], blocks.C)

@@ -103,7 +103,7 @@ class SplitMatrix:
         b = np.asarray(b, dtype=float)
         out = self.dense @ b[:self.p]
         for g, c in zip(self._gammas(b), self.codes):
-            out = out + g[c]
+            out += g[c]
         return out
 
     def __rmatmul__(self, A):

@@ -31,104 +31,159 @@ from hte_report.spec.options import MODELS, Cluster, Variance
 
 
 def fit_wide(name: str, X: SplitMatrix, y: np.ndarray, variance: Variance | None,
-             exposure=None, groups=None, start=None, cells=None, maxiter: int = 300):
+             exposure=None, groups=None, start=None, cells=None, maxiter: int = 300,
+             drop=()):
     """Fit working model ``name`` on a split design. Returns (params, vcov, loglik, converged,
     passes, undefined, information blocks); ``variance=None``: the log-likelihood only (vcov
-    NaN, a reduced model of a likelihood-ratio test)."""
-    with one_blas_thread():
-        return _fit(name, X, y, variance, exposure, groups, start, cells, maxiter)
-
-
-def _fit(name, X, y, variance, exposure, groups, start, cells, maxiter):
-    info = MODELS[name]
-    fam = Family(info.family, info.link)
-    scale = exposure if (exposure is not None and fam.link == "identity") else None
-    off = np.log(exposure) if (exposure is not None and fam.link == "log") else 0.0
-    cnt = None if cells is None else cells.cnt
-    s1 = y if cells is None else cells.s1
-    ybar = y if cells is None else cells.s1 / cells.cnt
-    n = len(y) if cnt is None else float(cnt.sum())
-    P = X.shape[1]
-    tol = LOGLIK_TOL if (variance is None and fam.canonical) else _tolerance(fam, None)
-
-    def linear_predictor(b):
-        eta = X @ b
-        return (eta if scale is None else eta * scale) + off
-
-    def weights(eta):
-        mu, d = fam.mean(eta)
-        w = d * d / fam.variance(mu)
-        return mu, d, w
-
-    b = None if start is None else np.asarray(start, float)
-    converged, it, ll_prev = False, 0, None
-    with np.errstate(all="ignore"):
-        for it in range(1, maxiter + 1):
-            eta = fam.start_eta(ybar) if b is None else linear_predictor(b)
-            mu, d, w = weights(eta)
-            wt = w if cnt is None else w * cnt
-            z = eta - off + (ybar - mu) / d
-            v = wt if scale is None else wt * scale
-            blocks = X.crossprod(v if scale is None else v * scale)
-            b_new = blocks.solve(X.tdot(v * z))
-            if not np.all(np.isfinite(b_new)):
-                b = b_new
-                break
-            if fam.linear:
-                b, converged = b_new, True
-                break
-            if b is not None:
-                step = np.max(np.abs(b_new - b)) / (1 + np.max(np.abs(b_new)))
-                if step <= tol:
-                    b, converged = b_new, True
-                    break
-            if it > WATCH_LOGLIK_AFTER:  # a drifting coefficient: stop when the
-                ll = _loglik_terms(fam, s1, cnt, mu, cells)  # log-likelihood is flat
-                if ll_prev is not None and abs(ll - ll_prev) <= 1e-13 * (abs(ll) + 1):
-                    b, converged = b_new, True
-                    break
-                ll_prev = ll
-            b = b_new
+    NaN, a reduced model of a likelihood-ratio test). ``drop``: dense columns whose
+    coefficients are held at zero (a reduced model without a copy of the design)."""
+    with one_blas_thread(), np.errstate(all="ignore"):
+        fit = _Scoring(name, X, y, exposure, cells, drop)
+        tol = LOGLIK_TOL if (variance is None and fit.fam.canonical) else _tolerance(fit.fam,
+                                                                                   None)
+        b, converged, it = fit.run(start, tol, maxiter)
+        P = X.shape[1]
         if b is None or not np.all(np.isfinite(b)):
             return (np.full(P, np.nan), WideCovariance.undefined(P), np.nan, False, it, None,
                     None)
-        eta = linear_predictor(b)
-        mu, d, w = weights(eta)
-        ll = _loglik(fam, _loglik_terms(fam, s1, cnt, mu, cells), y, cells, n)
-        if variance is None:
-            return b, WideCovariance.undefined(P), ll, converged, it, None, None
-        sw = w if scale is None else w * scale * scale  # one patient's information weight
-        blocks = X.crossprod(sw if cnt is None else sw * cnt)
-        vcov, undefined = _covariance(fam, X, y, mu, d, sw, scale, blocks, variance, groups,
-                                      cells, n)
+        ll, vcov, undefined, blocks = fit.final(b, variance, groups)
     return b, vcov, ll, converged, it, undefined, blocks
 
 
-def _covariance(fam, X, y, mu, d, sw, scale, info: Blocks, variance, groups, cells, n):
+class _Scoring:
+    """Fisher scoring passes on a split design. Each pass keeps only a few length-n vectors
+    alive (the weights and the weighted working response once the cross-product is formed)."""
+
+    def __init__(self, name, X: SplitMatrix, y, exposure, cells, drop):
+        info = MODELS[name]
+        self.fam, self.X, self.y, self.cells = Family(info.family, info.link), X, y, cells
+        link = self.fam.link
+        self.scale = exposure if (exposure is not None and link == "identity") else None
+        self.off = np.log(exposure) if (exposure is not None and link == "log") else None
+        self.cnt = None if cells is None else cells.cnt
+        self.s1 = y if cells is None else cells.s1
+        self.ybar = y if cells is None else cells.s1 / cells.cnt
+        self.n = len(y) if cells is None else float(cells.cnt.sum())
+        self.drop = np.asarray(drop, dtype=int)
+        self.keep = np.setdiff1d(np.arange(X.shape[1]), drop) if len(drop) else None
+
+    def linear_predictor(self, b) -> np.ndarray:
+        eta = self.X @ b
+        if self.scale is not None:
+            eta *= self.scale
+        if self.off is not None:
+            eta += self.off
+        return eta
+
+    def solve(self, blocks: Blocks, rhs: np.ndarray) -> np.ndarray:
+        if self.keep is None:
+            return blocks.solve(rhs)
+        out = np.zeros(len(rhs))
+        out[self.keep] = blocks.drop_dense(self.drop).solve(rhs[self.keep])
+        return out
+
+    def step(self, b, want_loglik: bool):
+        """One pass from ``b`` (None: the usual start): the next estimate and, if asked, the
+        log-likelihood terms at ``b``."""
+        fam = self.fam
+        eta = fam.start_eta(self.ybar) if b is None else self.linear_predictor(b)
+        mu, d = fam.mean(eta)
+        ll = _loglik_terms(fam, self.s1, self.cnt, mu, self.cells) if want_loglik else None
+        w = d * d
+        w /= fam.variance(mu)
+        if self.cnt is not None:
+            w *= self.cnt
+        z = self.ybar - mu  # working response: eta - off + (ybar - mu) / d
+        del mu
+        z /= d
+        del d
+        z += eta if self.off is None else eta - self.off
+        del eta
+        if self.scale is not None:
+            w *= self.scale
+        z *= w
+        blocks = self.X.crossprod(w if self.scale is None else w * self.scale)
+        del w
+        return self.solve(blocks, self.X.tdot(z)), ll
+
+    def run(self, start, tol: float, maxiter: int):
+        """Passes to convergence: (estimate, converged, passes)."""
+        b = None if start is None else np.asarray(start, float)
+        if b is not None and self.keep is not None:
+            b = b.copy()
+            b[self.drop] = 0.0
+        ll_prev, it = None, 0
+        for it in range(1, maxiter + 1):
+            b_new, ll = self.step(b, it > WATCH_LOGLIK_AFTER)
+            if not np.all(np.isfinite(b_new)):
+                return b_new, False, it
+            if self.fam.linear:
+                return b_new, True, it
+            if b is not None:
+                step = np.max(np.abs(b_new - b)) / (1 + np.max(np.abs(b_new)))
+                if step <= tol:
+                    return b_new, True, it
+            if ll is not None:  # a drifting coefficient: stop when the log-likelihood is flat
+                if ll_prev is not None and abs(ll - ll_prev) <= 1e-13 * (abs(ll) + 1):
+                    return b_new, True, it
+                ll_prev = ll
+            b = b_new
+        return b, False, it
+
+    def final(self, b, variance, groups):
+        """At the estimate: (log-likelihood, covariance, leverage-1 directions, information)."""
+        fam, cells, scale, cnt = self.fam, self.cells, self.scale, self.cnt
+        mu, d = fam.mean(self.linear_predictor(b))
+        ll = _loglik(fam, _loglik_terms(fam, self.s1, cnt, mu, cells), self.y, cells, self.n)
+        if variance is None:
+            return ll, WideCovariance.undefined(self.X.shape[1]), None, None
+        v = fam.variance(mu)
+        sw = d * d
+        sw /= v
+        sc = d / v  # score per unit residual
+        del d, v
+        if scale is not None:  # one patient's information weight
+            sw *= scale
+            sw *= scale
+            sc *= scale
+        blocks = self.X.crossprod(sw if cnt is None else sw * cnt)
+        if cells is None:
+            resid, resid2 = self.y - mu, None  # resid2: resid ** 2
+        else:  # a cell's residual sum and sum of (y_i - mu_c)^2
+            resid = cells.s1 - cells.cnt * mu
+            resid2 = cells.s2 - 2 * mu * cells.s1 + cells.cnt * mu * mu
+        del mu
+        vcov, undefined = _covariance(self.X, blocks, variance, sc, sw, resid, resid2, scale,
+                                      groups, self.n, fam.family == "gaussian")
+        return ll, vcov, undefined, blocks
+
+
+def _covariance(X: SplitMatrix, info: Blocks, variance, sc, sw, resid, resid2, scale, groups,
+                n, gaussian: bool):
     """The covariance (model-based or sandwich) as an operator on the information blocks
-    (:class:`~hte_report.models.wide_cov.WideCovariance`): never a (p + K)^2 matrix."""
+    (:class:`~hte_report.models.wide_cov.WideCovariance`): never a (p + K)^2 matrix. ``sc``:
+    each row's score per unit residual ``resid``; ``resid2``: its squared residual (None:
+    ``resid ** 2``); ``sw``: its information weight."""
     P = X.shape[1]
-    v = fam.variance(mu)
-    sc = d / v if scale is None else d / v * scale  # score per unit residual
-    if cells is None:
-        resid2 = (y - mu) ** 2
-    else:  # sum over each cell of (y_i - mu_c)^2
-        resid2 = cells.s2 - 2 * mu * cells.s1 + cells.cnt * mu * mu
     if variance == "model":
-        s = float(resid2.sum()) / (n - P) if fam.family == "gaussian" else 1.0
+        s = float((resid ** 2 if resid2 is None else resid2).sum()) / (n - P) if gaussian else 1
         return WideCovariance(info, P, factor=s), None
     if isinstance(variance, Cluster):
         codes = np.unique(groups, return_inverse=True)[1].ravel()
         G = int(codes.max()) + 1
-        u = sc * ((y - mu) if cells is None else (cells.s1 - cells.cnt * mu))
-        meat = ClusterMeat(X, codes, u, G / (G - 1) * (n - 1) / (n - P))
+        meat = ClusterMeat(X, codes, sc * resid, G / (G - 1) * (n - 1) / (n - P))
         return WideCovariance(info, P, meat), None
-    q = sc * sc * resid2
+    q = sc * sc
+    q *= resid ** 2 if resid2 is None else resid2
     undefined = None
     if variance in ("HC2", "HC3"):
-        h = info.inverse_quadratic(X) * sw
+        h = info.inverse_quadratic(X)
+        h *= sw
         wt, bad = hat_weights(h, 0.5 if variance == "HC2" else 1.0)
-        q = q * wt ** 2
+        del h
+        wt *= wt
+        q *= wt
+        del wt
         undefined = info.solve(np.asarray(X[bad]).T) * (1.0 if scale is None else scale[bad])
     meat = X.crossprod(q)
     if variance == "HC1":
@@ -194,8 +249,9 @@ def fit_split(name, X: SplitMatrix, y, variance, exposure=None, groups=None, sta
               cells=None, drop=()):
     """:func:`fit_wide` with dense columns on extreme scales rescaled (exact powers of two) and
     ``drop``: dense columns left out (a likelihood-ratio test's reduced model: the
-    log-likelihood only). Returns (params, vcov, loglik, converged, passes, undefined,
-    information blocks, linear predictor) on the user's scale."""
+    log-likelihood only; the coefficients of the other columns are returned). Returns
+    (params, vcov, loglik, converged, passes, undefined, information blocks, linear predictor)
+    on the user's scale."""
     D = X.dense
     step = max(1, D.shape[0] // 4096)
     Ds = D[::step]
@@ -205,22 +261,25 @@ def fit_split(name, X: SplitMatrix, y, variance, exposure=None, groups=None, sta
     with np.errstate(divide="ignore"):
         bits = np.where(rms > 0, np.round(np.log2(np.where(rms > 0, rms, 1.0))), 0.0)
     scale = np.exp2(np.where(np.abs(bits) > SCALE_BITS, bits, 0.0))
-    keep = np.setdiff1d(np.arange(X.p), drop)
-    sk = scale[keep]
-    if len(drop) or np.any(scale != 1):
-        X = X.with_dense(D[:, keep] / sk if np.any(sk != 1) else D[:, keep])
-    full = np.concatenate([sk, np.ones(X.shape[1] - X.p)])
+    if np.any(scale != 1):  # rare: a copy of the dense part on the fitting scale
+        X = X.with_dense(D / scale)
+    full = np.concatenate([scale, np.ones(X.shape[1] - X.p)])
     if start is not None:
-        start = np.delete(np.asarray(start, float), drop) * full
+        start = np.asarray(start, float) * full
     b, V, ll, conv, it, U, blocks = fit_wide(name, X, y, None if len(drop) else variance,
-                                             exposure, groups, start, cells)
+                                             exposure, groups, start, cells, drop=drop)
     eta = X @ b
     if np.any(full != 1):  # back to the user's scale
         V = V.rescaled(full)
         U = None if U is None else U / full[:, None]
         if blocks is not None:
-            blocks = Blocks(blocks.A * np.outer(sk, sk), blocks.B * sk[:, None], blocks.C)
-    return b / full, V, ll, conv, it, U, blocks, eta
+            blocks = Blocks(blocks.A * np.outer(scale, scale), blocks.B * scale[:, None],
+                            blocks.C)
+    b = b / full
+    if len(drop):  # a reduced model: the coefficients it has
+        keep = np.setdiff1d(np.arange(len(b)), drop)
+        b, V = b[keep], WideCovariance.undefined(len(keep))
+    return b, V, ll, conv, it, U, blocks, eta
 
 
 def one_step_start(params: np.ndarray, info: Blocks, drop, p: int) -> np.ndarray:

@@ -23,7 +23,7 @@ from scipy import sparse
 from hte_report.design.wide import Blocks, SplitMatrix
 
 #: Unit vectors per block when the diagonal or the dense matrix is taken column block by block.
-COLUMN_BLOCK = 128
+COLUMN_BLOCK = 32
 
 
 class ClusterMeat:

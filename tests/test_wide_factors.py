@@ -10,6 +10,7 @@ blocked Fisher scoring (``hte_report.design.wide``, ``hte_report.models.wide``).
 
 import json
 import warnings
+from html import escape
 from pathlib import Path
 
 import numpy as np
@@ -371,3 +372,36 @@ def test_bootstrap_says_it_does_not_take_wide_designs(narrow):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             bootstrap(FORMULA, trial(), B=20)  # refused before any replicate
+
+
+def test_methods_show_a_wide_factor_as_one_line(narrow):
+    """The report's coefficient tables fold a many-level adjustment factor into one line per
+    analysis and keep every other coefficient."""
+    import yaml
+
+    from hte_report.analysis import fit_plan
+    from hte_report.datasets import load_rossi
+    from hte_report.report.content import build_report
+    from hte_report.report.html import render_html
+
+    example = Path(__file__).parents[1] / "examples" / "rossi"
+    plan = yaml.safe_load((example / "plan.yaml").read_text())
+    plan["model"]["formula"] += " + C(site)"
+    plan["risk_based"] = {"planned": False}
+    rossi = load_rossi()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        analysis = fit_plan(plan, rossi.assign(site=np.arange(len(rossi)) % 20))
+    res = analysis.result
+    assert set(res.models["path"]) == {"wide"}
+    html = render_html(build_report(analysis))
+    shown = res.coefficients[res.coefficients["model"].isin(
+        [m for _, m in res.primary.values()])]
+    folded = shown["term"].str.startswith("C(site)[T.")
+    assert folded.sum() == 19 * len(shown.groupby(["analysis", "modifier", "model"]))
+    assert "C(site)[T." not in html
+    assert html.count("C(site): 19 fixed-effect coefficients (not shown)") == len(
+        shown[folded].groupby(["analysis", "modifier", "model"]))
+    assert "per-level coefficients adjust the effects and are not shown" in html
+    for term in set(shown.loc[~folded, "term"]):
+        assert escape(term) in html, term

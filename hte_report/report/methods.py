@@ -4,6 +4,7 @@ seed, software versions) and the appendix holding the analysis plan as locked.""
 from __future__ import annotations
 
 import platform
+import re
 from importlib import metadata
 
 import numpy as np
@@ -216,6 +217,7 @@ def _coefficient_tables(res: HTEResult) -> list:
         g = coef[coef.model == model]
         if g.empty:
             continue
+        g, folded = _fold_wide_factors(g, res.adjustment)
         names = _analysis_names(g) if "analysis" in g else [""] * len(g)
         t = "t" in set(g.inference)
         frame = pd.DataFrame({
@@ -226,6 +228,7 @@ def _coefficient_tables(res: HTEResult) -> list:
                 f"{fmt_est(lo, 'coefficient')} to {fmt_est(hi, 'coefficient')}"
                 for lo, hi in zip(g.conf_low, g.conf_high)],
             "P": [fmt_p(p) for p in g.p_value]})
+        frame.loc[folded, frame.columns[2:]] = ""
         link = g.model.iloc[0]
         note = (f"Coefficients of {link} on its link scale"
                 + (" (log odds ratios / log ratios for logit and log links)"
@@ -234,10 +237,40 @@ def _coefficient_tables(res: HTEResult) -> list:
                 + ("t intervals and p-values on the residual degrees of freedom"
                    if t else "large-sample (z) intervals and p-values")
                 + (", profile-likelihood intervals" if "ci_method" in g
-                   and (g.ci_method == "profile").all() else "") + ".")
+                   and (g.ci_method == "profile").all() else "") + "."
+                + (" A many-level adjustment factor is one line: its per-level coefficients "
+                   "adjust the effects and are not shown." if folded.any() else ""))
         out.append(Table(frame, f"Coefficients of the primary model {model}", group="Analysis",
                          notes=(note,), name=f"coefficients-{model}"))
     return out
+
+
+def _fold_wide_factors(g: pd.DataFrame, adjustment) -> tuple[pd.DataFrame, np.ndarray]:
+    """The coefficient rows with each many-level adjustment factor (a main effect ``C(x)`` /
+    ``x`` of an adjustment covariate with at least ``WIDE_MIN_LEVELS`` coefficients: a wide
+    factor, :mod:`hte_report.design.wide`) folded into its first row per analysis, whose term
+    says how many coefficients it stands for; and the mask of those rows."""
+    from hte_report.design import wide
+
+    g = g.reset_index(drop=True)
+    factor = pd.Series([_main_effect_of(t, adjustment) for t in g.term], index=g.index)
+    keys = pd.DataFrame({c: g[c].astype(str) for c in ("comparison", "analysis", "modifier")
+                         if c in g}).assign(factor=factor)
+    size = factor.groupby([keys[c] for c in keys], sort=False).transform("size")
+    wide_rows = (factor != "") & (size >= wide.WIDE_MIN_LEVELS)
+    first = wide_rows & ~keys.duplicated()
+    out = g[~wide_rows | first].copy()
+    folded = first[out.index].to_numpy()
+    out.loc[folded, "term"] = [f"{f}: {k} fixed-effect coefficients (not shown)" for f, k
+                               in zip(factor[out.index][folded], size[out.index][folded])]
+    return out, folded
+
+
+def _main_effect_of(term: str, adjustment) -> str:
+    """``C(x)`` (or ``x``) when ``term`` is a column of the main effect of the adjustment
+    covariate x (``C(x)[T.level]``), else ""."""
+    m = re.fullmatch(r"(C\(\s*([A-Za-z_][\w.]*)\s*\)|([A-Za-z_][\w.]*))\[[^\]]*\]", term)
+    return m.group(1) if m and (m.group(2) or m.group(3)) in adjustment else ""
 
 
 def _analysis_names(models: pd.DataFrame) -> list[str]:

@@ -27,8 +27,10 @@ from hte_report.errors import DataError, FormulaError, ModelError, ModelWarning
 
 #: A categorical adjustment-only factor with more levels than this is fitted as a wide factor.
 WIDE_MIN_LEVELS = 50
-#: Limit on the wide columns of one design: the full coefficient covariance is a dense
-#: (p + K)^2 matrix (72 MB at 3,000), which every effect's delta method uses.
+#: Limit on the wide columns of one design (set when the covariance was a dense (p + K)^2
+#: matrix). With one wide factor nothing of that size is formed now (``models.wide_cov``);
+#: several wide factors have a dense K x K cross-tabulation (72 MB at 3,000), whose Cholesky
+#: factor every coefficient's variance goes through.
 MAX_WIDE_COLUMNS = 3000
 #: A categorical effect modifier with more levels than WARN_MODIFIER_LEVELS gets a warning, with
 #: more than MAX_MODIFIER_LEVELS an error (one subgroup effect per level of hundreds is not a
@@ -225,6 +227,17 @@ class Blocks:
         x2 = self._cinv(r2) - cib @ x1
         return np.concatenate([x1, x2])
 
+    def lowrank(self):
+        """The inverse (one wide factor) as ``Delta + U W U'``: ``Delta = diag(0, 1/C)``,
+        ``U = [I; -C^-1 B']`` ((p + K) x p), ``W`` the inverse Schur complement (p x p)."""
+        sfac, cib = self._schur()
+        p = self.A.shape[0]
+        W = linalg.cho_solve(sfac, np.eye(p))
+        return np.concatenate([np.zeros(p), 1.0 / self.C]), np.vstack([np.eye(p), -cib]), W
+
+    def diagonal(self) -> np.ndarray:
+        return np.concatenate([np.diag(self.A), self.C if self.C.ndim == 1 else np.diag(self.C)])
+
     def inverse_quadratic(self, X: SplitMatrix) -> np.ndarray:
         """``x_i' M^-1 x_i`` for every row of ``X`` (M: this matrix; leverages), from the Schur
         form of the inverse, ``z_i' S^-1 z_i + e_i' C^-1 e_i`` with ``z_i = d_i - B C^-1 e_i``
@@ -404,10 +417,9 @@ def wide_factors(wterms, data, levels: dict, p: int) -> list:
         sizes = ", ".join(f"{e} ({len(levels[c].values)} levels)" for _t, e, c in wterms)
         raise ModelError(
             f"{sizes}: {start - p} coefficients for many-level adjustment factors, more than "
-            f"the {MAX_WIDE_COLUMNS} this package fits (their covariance is a dense matrix "
-            "that every effect uses). Merge rare levels (e.g. sites with few patients into "
-            "'other'), adjust for a coarser grouping (region) or stratify on the factor, or "
-            "fit a mixed model with a random intercept per level.")
+            f"the {MAX_WIDE_COLUMNS} this package fits. Merge rare levels (e.g. sites with few "
+            "patients into 'other'), adjust for a coarser grouping (region) or stratify on the "
+            "factor, or fit a mixed model with a random intercept per level.")
     return [(w, np.asarray(levels[w.column].codes), col) for (w, _, col) in out]
 
 

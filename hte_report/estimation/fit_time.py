@@ -13,9 +13,11 @@ from hte_report.errors import ModelWarning
 #: n p^2 floating-point operations per pass at FLOPS (2 cores), statsmodels about 6 passes'
 #: worth per iteration, PASSES_PER_MODEL passes per model. Split designs (many-level factors,
 #: ``models.wide``): a pass bins the dense part by level, about WIDE_ROW_SECONDS per row and
-#: dense column, WIDE_PASSES passes per model, and the (p + K)^2 covariance costs about
-#: 2 (p + K)^3 operations. Above SLOW_SECONDS for all models the user is told first; a fit
-#: predicted to take PROGRESS_SECONDS or more is announced as it starts.
+#: dense column, WIDE_PASSES passes per model; the covariance (``models.wide_cov``, never a
+#: (p + K)^2 matrix) costs about n p^2 operations (leverages) with one wide factor, and about
+#: 2 (p + K)^3 with several (solves in their dense K x K cross-tabulation). Above SLOW_SECONDS
+#: for all models the user is told first; a fit predicted to take PROGRESS_SECONDS or more is
+#: announced as it starts.
 FLOPS = 2e10
 PASSES_PER_MODEL = 12
 WIDE_ROW_SECONDS = 4e-9
@@ -34,7 +36,8 @@ def fit_seconds(design: Design, path: str) -> float:
         K = P - X.p
         per_pass = (n * (X.p + 1) * len(X.sizes) * WIDE_ROW_SECONDS + X.p * X.p * K / FLOPS
                     + (K ** 3 / 3 / FLOPS if len(X.sizes) > 1 else 0.0))
-        return per_pass * WIDE_PASSES + 2.0 * P ** 3 / FLOPS
+        cov = 2.0 * P ** 3 if len(X.sizes) > 1 else (n + P) * X.p * X.p
+        return per_pass * WIDE_PASSES + cov / FLOPS
     return n * P * P / FLOPS * (6 if path == "statsmodels" else 1) * PASSES_PER_MODEL
 
 

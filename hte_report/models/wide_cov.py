@@ -49,6 +49,11 @@ class ClusterMeat:
         Sa = self.dense @ a[:self.p] + self.wide @ a[self.p:]
         return self.factor * np.vstack([self.dense.T @ Sa, self.wide.T @ Sa])
 
+    def diagonal(self) -> np.ndarray:
+        return self.factor * np.concatenate([np.einsum("ij,ij->j", self.dense, self.dense),
+                                             np.asarray(self.wide.multiply(self.wide).sum(0))
+                                             .ravel()])
+
     def all_finite(self) -> bool:
         return bool(np.all(np.isfinite(self.dense)) and np.all(np.isfinite(self.wide.data))
                     and np.isfinite(self.factor))
@@ -145,12 +150,29 @@ class WideCovariance:
             yield cols, E
 
     def diagonal(self) -> np.ndarray:
-        """Every coefficient's variance: ``e_j' V e_j`` by blocks of unit vectors, O((p+K)^2 p)
-        operations and O((p + K) COLUMN_BLOCK) memory."""
+        """Every coefficient's variance. One wide factor: from the low-rank form of the inverse
+        information (:meth:`Blocks.lowrank`), O((p + K) p^2); several: ``e_j' V e_j`` by
+        blocks of unit vectors, O((p + K)^2 p)."""
+        if self.info is None:
+            return np.full(self.shape[0], np.nan)
+        if self.info.C.ndim == 1:
+            return self._lowrank_diagonal() / self.colscale ** 2
         out = np.empty(self.shape[0])
         for cols, E in self._column_blocks():
             out[cols] = self.times(E)[cols, np.arange(len(cols))]
         return out
+
+    def _lowrank_diagonal(self) -> np.ndarray:
+        """With ``H^-1 = Delta + U W U'`` the j-th column of ``H^-1`` is ``delta_j e_j + U r_j``
+        (``r_j``: row j of ``U W``), so ``V_jj = delta_j^2 M_jj + 2 delta_j (M U r_j)_j +
+        r_j' (U' M U) r_j``; the model-based ``V_jj = factor (delta_j + r_j' u_j)``."""
+        delta, U, W = self.info.lowrank()
+        R = U @ W
+        if self.meat is None:
+            return self.factor * (delta + np.einsum("ij,ij->i", R, U))
+        MU = self.meat.times(U)
+        return (delta ** 2 * self.meat.diagonal() + 2 * delta * np.einsum("ij,ij->i", MU, R)
+                + np.einsum("ij,ij->i", R @ (U.T @ MU), R))
 
     def rows(self, idx) -> np.ndarray:
         """``V[idx, :]`` (a few rows)."""

@@ -19,37 +19,73 @@ def boot(rossi):
         return bootstrap(FORMULA, rossi, treatment="fin", B=200, seed=11, keep_replicates=True)
 
 
+def _resampled(data, seed, B, b):
+    """The rows of replicate ``b`` of ``B`` (seed ``seed``), drawn explicitly."""
+    w = replicate_weights(np.random.SeedSequence(seed).spawn(B)[b], len(data),
+                          np.arange(len(data))).astype(int)
+    return data.loc[np.repeat(np.arange(len(data)), w)].reset_index(drop=True)
+
+
+def _compared(boot, b, ref, skip=()) -> int:
+    """Replicate ``b`` of ``boot`` against the fit ``ref`` on its rows (standardized
+    effects, every model and scale); how many numbers were compared. Modifiers in ``skip``
+    may have other levels in the resampled fit."""
+    got = boot.intervals.assign(rep=boot.replicates[b])
+    compared = 0
+    for r in got.itertuples():
+        frame = ref.overall if r.modifier == "All patients" else ref.subgroups.query(
+            "method == 'standardized'")
+        want = frame[(frame.model == r.model) & (frame.scale == r.scale)]
+        if r.modifier != "All patients":
+            want = want[(want.modifier == r.modifier) & (want.level == r.level)]
+            if r.modifier in skip and want.empty:
+                continue
+        np.testing.assert_allclose(r.rep, want.estimate.item(), rtol=1e-7)
+        compared += 1
+    return compared
+
+
 def test_replicate_equals_fit_on_resampled_rows(rossi, boot):
     """Frequency weights are exact: refit statsmodels on the rows drawn, compare."""
-    children = np.random.SeedSequence(11).spawn(200)
     for b in (0, 7):
-        w = replicate_weights(children[b], len(rossi), np.arange(len(rossi))).astype(int)
-        resampled = rossi.loc[np.repeat(np.arange(len(rossi)), w)].reset_index(drop=True)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ref = engine_fit(FORMULA, resampled, treatment="fin", path="statsmodels")
-        got = boot.intervals.assign(rep=boot.replicates[b])
-        compared = 0
-        for r in got.itertuples():
-            frame = ref.overall if r.modifier == "All patients" else ref.subgroups.query(
-                "method == 'standardized'")
-            want = frame[(frame.model == r.model) & (frame.scale == r.scale)]
-            if r.modifier != "All patients":
-                # age quarters are cut on the original sample: the resampled fit cuts its own
-                want = want[(want.modifier == r.modifier) & (want.level == r.level)]
-                if r.modifier == "age" and want.empty:
-                    continue
-            np.testing.assert_allclose(r.rep, want.estimate.item(), rtol=1e-7)
-            compared += 1
+            ref = engine_fit(FORMULA, _resampled(rossi, 11, 200, b), treatment="fin",
+                             path="statsmodels")
+        # age quarters are cut on the original sample: the resampled fit cuts its own
+        compared = _compared(boot, b, ref, skip=("age",))
         assert compared >= 3 * 6  # whole sample and both wexp levels, 3 models x 2 scales
 
 
-def test_reproducible_and_independent_of_processes(rossi, boot):
+def test_counts_with_exposure_equal_fits_on_resampled_rows():
+    """Count models with an exposure (the log-link offset, the identity link's scaled design)
+    are refitted exactly too."""
+    import pandas as pd
+
+    rng = np.random.default_rng(7)
+    n = 600
+    d = pd.DataFrame({"t": rng.integers(0, 2, n), "g": rng.choice(list("abc"), n),
+                      "time": rng.uniform(0.5, 3, n)})
+    d["y"] = rng.poisson(d.time * np.exp(-0.5 + 0.3 * d.t + 0.2 * (d.g == "b")))
+    kw = dict(treatment="t", family="count", exposure="time")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        again = bootstrap(FORMULA, rossi, treatment="fin", B=200, seed=11, n_jobs=2,
-                          keep_replicates=True)
-    np.testing.assert_array_equal(again.replicates, boot.replicates)
+        boot = bootstrap("y ~ t * C(g)", d, B=20, seed=4, keep_replicates=True, **kw)
+        ref = engine_fit("y ~ t * C(g)", _resampled(d, 4, 20, 3), path="statsmodels", **kw)
+    assert _compared(boot, 3, ref) == len(boot.intervals) > 0
+
+
+def test_reproducible_and_independent_of_threads(rossi, boot):
+    """Batches are solved on threads (by default one per core): any number gives the same
+    numbers, bit for bit."""
+    for n_jobs in (1, 3):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            again = bootstrap(FORMULA, rossi, treatment="fin", B=200, seed=11, n_jobs=n_jobs,
+                              keep_replicates=True)
+        np.testing.assert_array_equal(again.replicates, boot.replicates)
+    with pytest.raises(ValueError, match="n_jobs"):
+        bootstrap(FORMULA, rossi, treatment="fin", B=50, n_jobs=0)
 
 
 def test_intervals_are_sensible(rossi, boot):
@@ -127,12 +163,10 @@ def test_models_fall_back_as_in_fit(rossi):
                          keep_replicates=True)
     assert any("fell back to ols" in str(w.message) for w in caught)
     assert set(boot.intervals.model) == {"ols-HC3", "log-binomial"}
-    w = replicate_weights(np.random.SeedSequence(5).spawn(20)[0], len(rossi),
-                          np.arange(len(rossi))).astype(int)
-    resampled = rossi.loc[np.repeat(np.arange(len(rossi)), w)].reset_index(drop=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ref = engine_fit(f, resampled, treatment="fin", models=["log-binomial"], path="statsmodels")
+        ref = engine_fit(f, _resampled(rossi, 5, 20, 0), treatment="fin", models=["log-binomial"],
+                         path="statsmodels")
     got = boot.intervals.assign(rep=boot.replicates[0]).query("model == 'log-binomial'")
     want = ref.subgroups.query("method == 'standardized'")
     for r in got[got.modifier == "wexp"].itertuples():

@@ -8,13 +8,14 @@ replicate, full-sample information as the fixed matrix) of all replicates in the
 every working model, and another gives their subgroup means. The first iteration starts at
 the full-sample estimate, where the means do not depend on the replicate: its pass is one
 product of the weights with the design times the full-sample score residuals, for every model
-at once. Every replicate is solved to the same tolerance as an ordinary fit (tests compare
-with statsmodels on explicitly resampled rows); only the effect estimates are kept, so memory
-is flat in the number of replicates. Every replicate has its own child seed
-(``SeedSequence``; its weights are the counts of ``n`` indices drawn with
+at once; the same product gives ``X' diag(c) y``, so that the other passes of canonical links
+need only the weighted means. Every replicate is solved to the same tolerance as an ordinary
+fit (tests compare with statsmodels on explicitly resampled rows); only the effect estimates
+are kept, so memory is flat in the number of replicates. Every replicate has its own child
+seed (``SeedSequence``; its weights are the counts of ``n`` indices drawn with
 ``Generator.integers``) and batches are fixed sets of columns (replicates, then the full
 sample and the jackknife samples, which share the last batch), so results do not depend on how
-batches are spread across processes.
+batches are spread over the threads that solve them (one per core by default).
 
 Intervals: percentile, and BCa (Efron 1987) with the acceleration from a grouped jackknife
 (``jackknife_groups`` random groups of rows or clusters; a delete-one jackknife is infeasible at
@@ -23,8 +24,9 @@ large n and converges to the same value as the groups grow).
 
 from __future__ import annotations
 
+import os
 import warnings
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,9 +61,10 @@ class BootstrapResult:
 
 #: Replicates solved together in one pass over the data (their weights take
 #: n x BATCH x 2 bytes); batches are fixed sets of columns (replicates, full sample, jackknife
-#: samples), so results do not depend on how batches are spread over processes. 64 was not
-#: faster (issue 21).
-BATCH = 32
+#: samples), so results do not depend on how batches are spread over threads. 28: the 221
+#: columns of the default analysis (200 replicates, the full sample, 20 jackknife samples) are
+#: 8 batches, even over 2 cores; 32 and 64 were not faster on one core (issue 21).
+BATCH = 28
 #: A replicate has converged when its coefficients move by less than this (relative).
 TOL = 1e-10
 MAXITER = 30
@@ -168,33 +171,58 @@ def _weights(job: _Job, columns: list) -> np.ndarray:
     return W
 
 
-def _mean_(fam: Family, E: np.ndarray) -> np.ndarray:
-    """The mean for linear predictors ``E``, computed in place (E is overwritten)."""
-    if fam.link == "identity":
-        return E
-    if fam.link == "log":
-        return np.exp(E, out=E)
-    if fam.link == "logit":  # 1 / (1 + exp(-eta)), in place: faster than expit
-        np.negative(E, out=E)
+def _sign(fam: Family) -> float:
+    """Logit predictors are formed negated (coefficients times -1), so that the mean
+    ``1 / (1 + exp(-eta))`` needs no pass to negate them."""
+    return -1.0 if (fam.family, fam.link) == ("binomial", "logit") else 1.0
+
+
+def _mean_(fam: Family, E: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:
+    """The mean for linear predictors ``E`` (times :func:`_sign`), times the weights ``w``
+    if given, computed in place."""
+    if _sign(fam) < 0:  # E = -eta: w / (1 + exp(-eta)), in place (faster than expit)
         np.exp(E, out=E)
         E += 1.0
-        return np.reciprocal(E, out=E)
-    return fam.mean(E)[0]  # pragma: no cover - every model's link is handled above
+        return np.divide(1.0 if w is None else w, E, out=E)
+    if fam.link == "log":
+        np.exp(E, out=E)
+    elif fam.link != "identity":  # pragma: no cover - every model's link is handled above
+        E[...] = fam.mean(E)[0]
+    if w is not None:
+        E *= w
+    return E
+
+
+def _block(buf: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """A contiguous rows x cols matrix in the preallocated (flat) ``buf``."""
+    return buf[:rows * cols].reshape(rows, cols)
 
 
 def _first_pass(job: _Job, W: np.ndarray):
-    """Scores (R x p per model) of every replicate at the full-sample estimates, and the total
+    """Per model: the scores (p x R) of every replicate at the full-sample estimates, and for
+    canonical links ``X' diag(c) y`` (p x R, the constant part of their scores); the total
     weight of every group (R x K). At the full-sample estimates the means do not depend on the
-    replicate, so ``X' diag(c) r`` is one product ``W (X r)`` for all replicates and models
-    (one pass over the data, weights read once)."""
-    G = [np.zeros((W.shape[0], m.X.shape[1])) for m in job.models]
-    N = np.zeros((W.shape[0], job.masks.shape[0]))
+    replicate, so ``X' diag(c) r`` is a product ``(X r)' W'``: one product per block for every
+    model, their left-hand rows stacked (one pass over the data, weights read once)."""
+    K, models = job.masks.shape[0], job.models
+    designs = list({id(m.X): m.X for m in models if m.family.canonical}.values())
+    parts = [K] + [D.shape[1] for D in designs] + [m.X.shape[1] for m in models]
+    ends = np.cumsum([0] + parts)
+    T = np.zeros((ends[-1], W.shape[0]))
+    buf = np.empty(ends[-1] * ROWS)
     for s in range(0, len(job.y), ROWS):
-        Wb = W[:, s:s + ROWS].astype(float)
-        N += Wb @ job.masks[:, s:s + ROWS].T.astype(float)
-        for g, m in zip(G, job.models):
-            g += Wb @ (m.X[s:s + ROWS] * m.resid[s:s + ROWS, None])
-    return G, N
+        e = min(s + ROWS, len(job.y))
+        L, yb = _block(buf, ends[-1], e - s), job.y[s:e]
+        L[:K] = job.masks[:, s:e]
+        for D, a, b in zip(designs, ends[1:], ends[2:]):
+            np.multiply(D[s:e].T, yb, out=L[a:b])
+        for m, a, b in zip(models, ends[1 + len(designs):], ends[2 + len(designs):]):
+            np.multiply(m.X[s:e].T, m.resid[s:e], out=L[a:b])
+        T += L @ W[:, s:e].T.astype(float)
+    cols = [T[a:b] for a, b in zip(ends[:-1], ends[1:])]
+    Y = {id(D): c for D, c in zip(designs, cols[1:])}
+    G0 = cols[1 + len(designs):]
+    return G0, [Y.get(id(m.X)) if m.family.canonical else None for m in models], cols[0].T
 
 
 class _Chord:
@@ -204,11 +232,13 @@ class _Chord:
     :data:`TOL`); the iterations use the full-sample information as a fixed matrix (chord
     method), so one pass over the data serves all R replicates with two thin matrix products
     instead of a p x p information per replicate. The contraction rate is of order
-    1/sqrt(n); a replicate that does not converge is refitted by ordinary Fisher scoring."""
+    1/sqrt(n); a replicate that does not converge is refitted by ordinary Fisher scoring.
+    For canonical links the scores are ``Y - X' diag(c) mu`` (``Y = X' diag(c) y``, p x R,
+    from the first pass): a pass needs the weighted means only."""
 
-    def __init__(self, m: _Model, W: np.ndarray, n: int):
+    def __init__(self, m: _Model, W: np.ndarray, n: int, Y: np.ndarray | None):
         R = W.shape[0]
-        self.m = m
+        self.m, self.Y = m, Y
         self.B = np.repeat(m.params[:, None], R, axis=1)
         self.scale = n / W.sum(axis=1, dtype=float)  # information scales with the total weight
         self.active = np.arange(R)
@@ -217,6 +247,10 @@ class _Chord:
     def rows(self):
         """The replicates still iterating (a slice while all are: no copies)."""
         return slice(None) if len(self.active) == len(self.prev) else self.active
+
+    def scores(self, S: np.ndarray) -> np.ndarray:
+        """The scores (p x active) from the pass's sums S (active x p, see :func:`_weighted_`)."""
+        return S.T if self.Y is None else self.Y[:, self.rows()] - S.T
 
     def update(self, G: np.ndarray) -> bool:
         """One step from the scores G (p x active); whether any replicate is still iterating."""
@@ -238,61 +272,71 @@ class _Chord:
         return self.B
 
 
-def _chords(job: _Job, W: np.ndarray, G0: list[np.ndarray]) -> list[np.ndarray]:
+def _chords(job: _Job, W: np.ndarray, G0: list[np.ndarray], Y: list) -> list[np.ndarray]:
     """Coefficients (p x R per model) of the weighted refits of every model (``G0``: their
-    scores at the full-sample estimates, from :func:`_first_pass`). The models iterate in
-    lockstep: one pass over the data serves every model still iterating."""
-    chords = [_Chord(m, W, len(job.y)) for m in job.models]
-    live = [c for c, g in zip(chords, G0) if c.update(g.T)]
+    scores at the full-sample estimates, ``Y``: ``X' diag(c) y`` for canonical links, from
+    :func:`_first_pass`). The models iterate in lockstep: one pass over the data serves every
+    model still iterating."""
+    chords = [_Chord(m, W, len(job.y), y) for m, y in zip(job.models, Y)]
+    live = [c for c, g in zip(chords, G0) if c.update(g)]
     for _ in range(1, MAXITER):
         if not live:
             break
-        live = [c for c, g in zip(live, _pass(job, W, live)) if c.update(g)]
+        live = [c for c, S in zip(live, _pass(job, W, live)) if c.update(c.scores(S))]
     return [c.finish(job, W) for c in chords]
 
 
-def _scores_(fam: Family, E: np.ndarray, y: np.ndarray, w: np.ndarray) -> None:
-    """``w (y - mu) d/v`` for linear predictors E (rows: replicates), in place."""
+def _weighted_(fam: Family, E: np.ndarray, y: np.ndarray, w: np.ndarray) -> None:
+    """In place, for linear predictors E (rows: replicates; times :func:`_sign`): ``w mu``
+    for canonical links (their scores are ``X' diag(c) y`` minus its product with the
+    design), ``w (y - mu) d/v`` otherwise."""
     if fam.canonical:
-        U = _mean_(fam, E)
-        np.subtract(y[None, :], U, out=U)
-    else:
-        mu, d = fam.mean(E)
-        E[...] = (y[None, :] - mu) * d / fam.variance(mu)
+        _mean_(fam, E, w)
+        return
+    mu, d = fam.mean(E)
+    E[...] = (y[None, :] - mu) * d / fam.variance(mu)
     E *= w
 
 
+def _stacked(chords: list[_Chord]) -> np.ndarray:
+    """The coefficients of the replicates still iterating, a row each (times :func:`_sign`),
+    models stacked."""
+    return np.vstack([c.B[:, c.rows()].T * _sign(c.m.family) for c in chords])
+
+
 def _pass(job: _Job, W: np.ndarray, chords: list[_Chord]) -> list[np.ndarray]:
-    """Scores ``X' diag(c) (y - mu) d/v`` (p x active) of the replicates still iterating, for
-    every model in ``chords``: one pass over the data. Models on the design itself (no
-    exposure) share the two products of each block (their coefficients stacked)."""
-    y = job.y
-    shared = [c for c in chords if c.m.X is job.X and c.m.offset is None]
-    own = [c for c in chords if not (c.m.X is job.X and c.m.offset is None)]
-    rows = {id(c): c.rows() for c in chords}
-    Bs = [c.B[:, rows[id(c)]].T for c in shared]
-    ends = np.cumsum([0] + [len(b) for b in Bs])
-    Bt = np.vstack(Bs) if Bs else None
-    Gs = np.zeros((ends[-1], job.X.shape[1]))
-    Go = [np.zeros((len(c.B[:, rows[id(c)]].T), c.m.X.shape[1])) for c in own]
-    for s in range(0, len(y), ROWS):
-        yb = y[s:s + ROWS]
-        if shared:
-            Xb = job.X[s:s + ROWS]
-            E = Bt @ Xb.T  # every replicate's predictor, a row each, models stacked
-            for c, a, b in zip(shared, ends[:-1], ends[1:]):
-                _scores_(c.m.family, E[a:b], yb, W[rows[id(c)], s:s + ROWS])
-            Gs += E @ Xb
-        for c, g in zip(own, Go):
-            Xb = c.m.X[s:s + ROWS]
-            E = c.B[:, rows[id(c)]].T @ Xb.T
-            if c.m.offset is not None:
-                E += c.m.offset[None, s:s + ROWS]
-            _scores_(c.m.family, E, yb, W[rows[id(c)], s:s + ROWS])
-            g += E @ Xb
-    out = {id(c): Gs[a:b].T for c, a, b in zip(shared, ends[:-1], ends[1:])}
-    out.update({id(c): g.T for c, g in zip(own, Go)})
+    """Sums ``X' diag(c) u`` (active x p; ``u`` from :func:`_weighted_`) of the replicates
+    still iterating, for every model in ``chords``: one pass over the data. Models on the
+    design itself (no exposure) share the two products of each block (their coefficients
+    stacked)."""
+    on_design = [c for c in chords if c.m.X is job.X and c.m.offset is None]
+    groups = [on_design] if on_design else []
+    groups += [[c] for c in chords if c not in on_design]
+    out = {}
+    for group in groups:
+        for c, S in zip(group, _group_pass(job, W, group)):
+            out[id(c)] = S
     return [out[id(c)] for c in chords]
+
+
+def _group_pass(job: _Job, W: np.ndarray, chords: list[_Chord]) -> list[np.ndarray]:
+    """:func:`_pass` for models on one design (and offset): the predictors of all their
+    replicates are one product per block, the sums another."""
+    X, off, y = chords[0].m.X, chords[0].m.offset, job.y
+    Bt = _stacked(chords)
+    ends = np.cumsum([0] + [len(c.active) for c in chords])
+    S = np.zeros((len(Bt), X.shape[1]))
+    buf, part = np.empty(len(Bt) * ROWS), np.empty_like(S)
+    for s in range(0, len(y), ROWS):
+        e = min(s + ROWS, len(y))
+        Xb = X[s:e]
+        E = np.matmul(Bt, Xb.T, out=_block(buf, len(Bt), e - s))
+        if off is not None:
+            E += off[None, s:e] * _sign(chords[0].m.family)
+        for c, a, b in zip(chords, ends[:-1], ends[1:]):
+            _weighted_(c.m.family, E[a:b], y[s:e], W[c.rows(), s:e])
+        S += np.matmul(E, Xb, out=part)
+    return [S[a:b] for a, b in zip(ends[:-1], ends[1:])]
 
 
 def _refit(job: _Job, m: _Model, w: np.ndarray) -> np.ndarray:
@@ -311,19 +355,21 @@ def _means(job: _Job, coefs: list[np.ndarray], W: np.ndarray, N: np.ndarray):
     the models' products stacked."""
     R = W.shape[0]
     both = []
-    for Bm in coefs:
-        B0 = Bm.copy()
-        B0[job.treatment_columns] = 0.0  # X1 @ B0 = X0 @ Bm, without forming X0
-        both += [Bm.T, B0.T]
+    for m, Bm in zip(job.models, coefs):
+        B1 = Bm.T * _sign(m.family)
+        B0 = B1.copy()
+        B0[:, job.treatment_columns] = 0.0  # X1 @ B0 = X0 @ Bm, without forming X0
+        both += [B1, B0]
     both = np.vstack(both)  # 2R rows per model: treatment 1, then 0
     S = np.zeros((len(both), job.masks.shape[0]))
+    buf, part = np.empty(len(both) * ROWS), np.empty_like(S)
     for s in range(0, len(job.y), ROWS):
-        Wb = W[:, s:s + ROWS]
-        E = both @ job.X1[s:s + ROWS].T  # 2R x rows per model
-        for k, m in enumerate(job.models):
-            _mean_(m.family, E[2 * R * k:2 * R * (k + 1)])
-        E.reshape(-1, R, E.shape[1])[...] *= Wb  # every block of R rows times the weights
-        S += E @ job.masks[:, s:s + ROWS].T.astype(float)
+        e = min(s + ROWS, len(job.y))
+        E = np.matmul(both, job.X1[s:e].T, out=_block(buf, len(both), e - s))  # 2R per model
+        for k, m in enumerate(job.models):  # every block of R rows, times the weights
+            for a in range(2 * R * k, 2 * R * (k + 1), R):
+                _mean_(m.family, E[a:a + R], W[:, s:e])
+        S += np.matmul(E, job.masks[:, s:e].T.astype(float), out=part)
     return [(S[2 * R * k:2 * R * k + R].T / N.T, S[2 * R * k + R:2 * R * (k + 1)].T / N.T)
             for k in range(len(job.models))]
 
@@ -339,24 +385,29 @@ def _effect(kind: str, m1: np.ndarray, m0: np.ndarray) -> np.ndarray:
 def _estimates(job: _Job, W: np.ndarray) -> np.ndarray:
     """All standardized effects (R x n_effects) for the frequency weights in the rows of W."""
     out = []
-    with one_blas_thread(), np.errstate(all="ignore"):
-        G0, N = _first_pass(job, W)
-        coefs = _chords(job, W, G0)
+    with np.errstate(all="ignore"):  # numpy's error state is per thread
+        G0, Y, N = _first_pass(job, W)
+        coefs = _chords(job, W, G0, Y)
         for m, (m1, m0) in zip(job.models, _means(job, coefs, W, N)):
             out += [_effect(kind, m1, m0) for kind, _scale in m.kinds]
     return np.vstack(out).T
 
 
-_JOB: _Job | None = None
+def _solve(job: _Job, batches: list[list], workers: int, progress: str | None) -> np.ndarray:
+    """The effects of every column of every batch (columns x effects, in order), the batches
+    solved on ``workers`` threads (numpy's products and element-wise loops release the GIL;
+    BLAS on one thread, so the threads do not oversubscribe the cores). ``progress``: the text
+    of a progress bar, if any."""
+    def solve(columns: list) -> np.ndarray:
+        return _estimates(job, _weights(job, columns))
 
+    with one_blas_thread(), ThreadPoolExecutor(workers) as ex:
+        it = ex.map(solve, batches)
+        if progress:
+            from rich.progress import track
 
-def _init(job: _Job) -> None:
-    global _JOB
-    _JOB = job
-
-
-def _run(columns: list) -> np.ndarray:
-    return _estimates(_JOB, _weights(_JOB, columns))
+            it = track(it, total=len(batches), description=progress, transient=True)
+        return np.vstack(list(it))
 
 
 def bootstrap(
@@ -368,7 +419,7 @@ def bootstrap(
     cluster: str | None = None,
     conf_level: float = 0.95,
     jackknife_groups: int = 20,
-    n_jobs: int = 1,
+    n_jobs: int | None = None,
     progress: bool = False,
     keep_replicates: bool = False,
     **fit_kwargs,
@@ -386,7 +437,8 @@ def bootstrap(
     cluster
         Resample whole clusters (e.g. centres) instead of rows.
     n_jobs
-        Processes to use; results are identical for any value.
+        Threads solving batches of replicates at the same time (default: one per core, at
+        most one per batch); results are identical for any value.
 
     Returns
     -------
@@ -402,6 +454,7 @@ def bootstrap(
     if unknown:
         raise TypeError(f"bootstrap() got unexpected keyword arguments {sorted(unknown)}")
     B = check_integer("B", B)
+    n_jobs = n_jobs if n_jobs is None else check_integer("n_jobs", n_jobs, minimum=1)
     seed = check_integer("seed", seed)
     if B < 20:
         raise OptionError(f"B={B} is too few replicates for intervals: use at least 20 (200 or "
@@ -454,19 +507,11 @@ def bootstrap(
     columns = list(np.random.SeedSequence(seed).spawn(B)) + [FULL] + [
         _Deleted(k, g, seed) for k in range(g)]
     batches = [columns[i:i + BATCH] for i in range(0, len(columns), BATCH)]
+    workers = min(len(batches), os.cpu_count() or 1) if n_jobs is None else n_jobs
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        if n_jobs > 1:
-            with ProcessPoolExecutor(n_jobs, initializer=_init, initargs=(job,)) as ex:
-                est = np.vstack(list(ex.map(_run, batches)))
-        else:
-            _init(job)
-            it = batches
-            if progress:
-                from rich.progress import track
-
-                it = track(it, description=f"bootstrap ({B} replicates)", transient=True)
-            est = np.vstack([_run(batch) for batch in it])
+        est = _solve(job, batches, workers,
+                     f"bootstrap ({B} replicates)" if progress else None)
     reps, full, jack = est[:B], est[B], est[B + 1:]
     flagged = np.array([bool(x) for x in notes])
     bad = ~np.isfinite(reps).all(axis=0) & ~flagged

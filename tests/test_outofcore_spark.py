@@ -7,7 +7,6 @@ import shutil
 import subprocess
 import warnings
 
-import numpy as np
 import pytest
 
 pytest.importorskip("duckdb")
@@ -34,26 +33,23 @@ pytestmark = pytest.mark.skipif(bool(REASON), reason=REASON or "spark available"
 
 
 def test_spark_equals_duckdb(tmp_path):
+    """Every number of every frame within rel 1e-10 (the iterations start from the same sample
+    and stop at the same pass; likelihood-ratio statistics are sums of per-row differences)."""
+    from benchmarks.bench_outofcore import relative_differences
     from hte_report.estimation.outofcore import fit_file
-    from tests.test_outofcore import _data, _write
+    from tests.test_outofcore import FORMULA, _data, _write
 
     path = _write(_data(8000, seed=5), tmp_path / "trial.parquet")
-    f = "y ~ treat * (age + C(sex)) + C(region)"  # one model: Spark compiles fewer sums
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        duck = fit_file(path, f, treatment="treat", family="binary", models=["logit"])
-        spark = fit_file(path, f, treatment="treat", family="binary", models=["logit"],
-                         engine="spark", threads=2)
+        duck = fit_file(path, FORMULA, treatment="treat", family="binary")
+        spark = fit_file(path, FORMULA, treatment="treat", family="binary", engine="spark",
+                         threads=2)
     assert spark.meta["outofcore"]["engine"] == "spark"
     assert spark.data_sha256 == duck.data_sha256 and spark.n_analysed == duck.n_analysed
-    for frame, cols, rtol in (("coefficients", ("estimate", "std_error"), 1e-10),
-                              ("overall", ("estimate", "std_error"), 1e-10),
-                              ("subgroups", ("estimate", "std_error"), 1e-10),
-                              ("interactions", ("statistic",), 1e-8)):
-        a, b = getattr(duck, frame), getattr(spark, frame)
-        assert len(a) == len(b) > 0
-        for col in cols:
-            np.testing.assert_allclose(b[col].to_numpy(float), a[col].to_numpy(float),
-                                       rtol=rtol, atol=1e-13)
+    assert (duck.interactions["test"] == "lr").sum() == 3 and len(duck.subgroups) > 0
+    rel = relative_differences(duck, spark)
+    worst = {k: v for k, v in rel.items() if not v <= 1e-10}
+    assert not worst, worst
     excl = duck.exclusions.merge(spark.exclusions, on="variable")
     assert (excl["n_missing_x"] == excl["n_missing_y"]).all()

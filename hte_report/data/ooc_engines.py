@@ -1,9 +1,9 @@
 """Engines that run the out-of-core passes of :mod:`hte_report.data.ooc_sql`: DuckDB (a file on
 this machine, bounded memory) and Spark (data on a cluster; local mode in tests).
 
-An engine only knows how to describe the source's columns, run a query and draw a sample; the
-passes themselves are the shared SQL text. Engine errors never reach the user as a traceback:
-they become :class:`~hte_report.errors.DataError` with the engine's first line.
+An engine only knows how to describe the source's columns and run a query; the passes (and
+the sample of the starting values) are the shared SQL text. Engine errors never reach the user
+as a traceback: they become :class:`~hte_report.errors.DataError` with the engine's first line.
 """
 
 from __future__ import annotations
@@ -11,15 +11,10 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import numpy as np
-
 from hte_report.data.largedata import _reader
 from hte_report.data.ooc_sql import DUCKDB, SPARK, Dialect
 from hte_report.data.prepare import file_sha256
 from hte_report.errors import DataError
-
-#: Rows of the sample whose fit gives the passes their starting values.
-SAMPLE_ROWS = 50_000
 
 
 def kind_of(type_name: str) -> str:
@@ -91,11 +86,6 @@ class DuckDBEngine:
                             f"{_first_line(exc)}. Check that it is a Parquet or CSV file "
                             "with the formula's columns.") from None
 
-    def sample(self, sql: str, n_rows: int) -> np.ndarray:
-        rows = self.query(f"SELECT * FROM ({sql}) hs USING SAMPLE reservoir({SAMPLE_ROWS} ROWS)"
-                          " REPEATABLE (20261130)")
-        return np.array(rows, dtype=float).reshape(len(rows), -1)
-
     def close(self) -> None:
         self.con.close()
 
@@ -154,16 +144,6 @@ class SparkEngine:
         except Exception as exc:
             raise DataError(f"Spark could not read or aggregate {self.path.name!r}: "
                             f"{_first_line(exc)}") from None
-
-    def sample(self, sql: str, n_rows: int) -> np.ndarray:
-        frac = min(1.0, 1.2 * SAMPLE_ROWS / max(n_rows, 1))
-        try:
-            rows = [tuple(r) for r in self.spark.sql(sql).sample(fraction=frac, seed=20261130)
-                    .limit(SAMPLE_ROWS).collect()]
-        except Exception as exc:
-            raise DataError(f"Spark could not sample {self.path.name!r}: "
-                            f"{_first_line(exc)}") from None
-        return np.array(rows, dtype=float).reshape(len(rows), -1)
 
     def close(self) -> None:
         try:

@@ -5,7 +5,8 @@ design columns are SQL expressions, each a product of *factors*: a numeric colum
 of a level of a categorical column (``CAST(col = 'B' AS DOUBLE)``) or the treatment coded 0/1.
 Every pass is one ``SELECT SUM(...)`` over the complete rows: per working model the linear
 predictor, mean, IRLS weight and score residual are computed in SQL from the current
-coefficients (numeric literals), and the aggregates are X'WX, X'Wz and the log-likelihood, in
+coefficients (numeric literals), and the aggregates are X'WX, the score X'(y - mu) and the
+log-likelihood (or its difference from another model's, row by row), in
 the last pass also the sandwich meat (HC0/HC1, HC3 via leverages ``w x'Bx``) and, grouped by
 the categorical modifiers and the arm, the means of mu_i(1) and mu_i(0) and their gradients.
 Only the engine that runs the text differs (:mod:`hte_report.data.ooc_engines`); both run the
@@ -120,7 +121,7 @@ class Job:
 
     link: str  # identity | logit | log
     b: np.ndarray
-    info: bool = True  # X'WX and X'Wz
+    info: bool = True  # X'WX and the score X'(y - mu)
     loglik: bool = True
     meat: bool = False  # sum of u^2 x x' (u the score residual, HC3-weighted with ``bread``)
     bread: np.ndarray | None = None  # HC2/HC3: inverse information, for the leverages
@@ -129,6 +130,10 @@ class Job:
     scores: bool = False  # cluster score sums sum u x (a pass grouped by the cluster)
     masked: bool = True  # over the joint model's complete rows (False: the primary's rows)
     cols: np.ndarray | None = None  # free columns (a reduced or primary model): sums of these
+    #: another model's coefficients: the sum of its per-row log-likelihood minus this job's
+    #: (half a likelihood-ratio statistic: a sum of small numbers, not a difference of two
+    #: large sums that engines round differently)
+    ref: np.ndarray | None = None
 
 
 @dataclass
@@ -243,6 +248,8 @@ def pass_query(design: DesignSQL, jobs: list[Job], d: Dialect, source: str,
     lin, mid, der, prod = [], [], [], []
     for i, job in enumerate(jobs):
         lin.append(f"{_eta(job.b)} AS he{i}")
+        if job.ref is not None:
+            lin.append(f"{_eta(job.ref)} AS hf{i}")
         if job.means:
             b0 = np.where([j in tc for j in range(p)], 0.0, job.b)
             lin.append(f"{_eta(job.b, 'hxt')} AS he{i}_1")
@@ -279,12 +286,17 @@ def pass_query(design: DesignSQL, jobs: list[Job], d: Dialect, source: str,
         r = f"(hy - hm{i})"
         if job.info:
             prod += [f"{w}{mask} * hx{j} AS hw{i}_{j}" for j in cols]
-            prod.append(f"({w} * he{i} + {r}){mask} AS hz{i}")
+            prod.append(f"{r}{mask} AS hz{i}")
             add(i, "info", [f"hw{i}_{j} * hx{k}" for j, k in pairs], *tri)
-            add(i, "rhs", [f"hz{i} * hx{j}" for j in cols], *vec)
+            add(i, "score", [f"hz{i} * hx{j}" for j in cols], *vec)
         if job.loglik:
             prod.append(f"({_loglik(job.link, f'he{i}', f'hm{i}')}){mask} AS hl{i}")
             add(i, "loglik", [f"hl{i}"], ())
+        if job.ref is not None:
+            ref = _loglik(job.link, f"hf{i}", _mean(job.link, f"hf{i}"))
+            own = _loglik(job.link, f"he{i}", f"hm{i}")
+            prod.append(f"(({ref}) - ({own})){mask} AS hlr{i}")
+            add(i, "loglik_drop", [f"hlr{i}"], ())
         u = r
         if job.meat and job.bread is not None:  # HC3: u / (1 - h), h = w x'Bx
             one_minus_h = f"(1.0E0 - {w} * hq{i})"
@@ -326,11 +338,23 @@ def unpack_symmetric(v: np.ndarray, p: int) -> np.ndarray:
     return M + np.triu(M, 1).T
 
 
-def sample_query(design: DesignSQL, d: Dialect, source: str) -> str:
-    """Design columns and outcome of the complete rows (the engine adds its sampling)."""
+def sample_query(design: DesignSQL, d: Dialect, source: str, fraction: float,
+                 limit: int) -> str:
+    """Design columns and outcome of about ``fraction`` of the complete rows (at most
+    ``limit``): the rows whose hash, the fractional part of a fixed linear combination of
+    their values, is below ``fraction``. Plain double arithmetic, so every engine picks the
+    same rows and the fits start from the same values (and stop at the same pass)."""
     cols = [f"{design.column_sql(j, d)} AS hx{j}" for j in range(design.p)]
-    return (f"SELECT {', '.join(cols)}, CAST({d.ident(design.outcome)} AS DOUBLE) AS hy "
-            f"FROM {source} WHERE {design.complete(d)}")
+    cols.append(f"CAST({d.ident(design.outcome)} AS DOUBLE) AS hy")
+    names = [f"hx{j}" for j in range(design.p)] + ["hy"]
+    mix = " + ".join(f"{num(_HASH * (j + 1) % 1.0 * 1000.0 + 1.0)} * {c}"
+                     for j, c in enumerate(names))
+    return (f"SELECT {', '.join(names)} FROM (SELECT *, {mix} AS hh FROM (SELECT "
+            f"{', '.join(cols)} FROM {source} WHERE {design.complete(d)}) hs) hm "
+            f"WHERE hh - floor(hh) < {num(fraction)} LIMIT {int(limit)}")
+
+
+_HASH = 0.6180339887498949  # the golden ratio's fractional part: well spread multiples
 
 
 def leverage_rows_query(design: DesignSQL, job: Job, d: Dialect, source: str,

@@ -316,25 +316,25 @@ def _lvl(v):
 
 
 def _reduced_logliks(passes, fitted, design, facts) -> dict:
-    """Log-likelihoods of the reduced models of likelihood-ratio tests (logit with
-    model-based variance), all iterated together."""
-    states, keys = [], []
+    """Per model and modifier, the full model's log-likelihood minus the reduced model's of
+    a likelihood-ratio test (logit with model-based variance), all iterated together."""
+    states, keys, full = [], [], []
     for fm in fitted:
         if not (MODELS[fm.name].likelihood and fm.variance == "model"):
             continue
         for m in design.modifiers:
             idx = design.interaction_columns(m, facts.parsed.treatment)
             free = np.setdiff1d(np.arange(len(fm.params)), idx)
-            st = oc.State(fm.name, fm.link, oc.reduced_start(fm.params, fm.vcov, idx), free,
-                          tol=oc.REDUCED_TOL)
-            states.append(st)
+            states.append(oc.State(fm.name, fm.link,
+                                   oc.reduced_start(fm.params, fm.vcov, idx), free))
             keys.append((fm.label, m.name))
+            full.append(fm.params)
     if not states:
         return {}
     oc.iterate(passes, states)
     out: dict = {}
-    for (label, m), st in zip(keys, states):
-        out.setdefault(label, {})[m] = oc.loglik_of(st.name, st.loglik, facts.n_complete)
+    for (label, m), drop in zip(keys, oc.loglik_drops(passes, states, full)):
+        out.setdefault(label, {})[m] = drop
     return out
 
 
@@ -352,7 +352,7 @@ def _tests(fm, design, facts, subs, sparse, family, means, lr: dict):
         rows.append(_test_row(m.name, native_scale, "wald", stat, df, p, fm.label,
                               "coefficient-wald", note, fm.t_df))
         if m.name in lr:
-            stat, df, p = lr_test(fm.loglik, lr[m.name], len(idx))
+            stat, df, p = lr_test(lr[m.name], 0.0, len(idx))  # 2 (ll_full - ll_reduced)
             rows.append(_test_row(m.name, native_scale, "lr", stat, df, p, fm.label,
                                   "likelihood-ratio", note))
         if m.kind == "categorical":

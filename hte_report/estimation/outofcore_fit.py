@@ -1,16 +1,25 @@
 """Exact IRLS whose sums come from the out-of-core passes (:mod:`hte_report.data.ooc_sql`).
 
 All working models advance together: one pass (one ``SELECT SUM(...)``) gives every model
-still iterating its X'WX, X'Wz and log-likelihood; Fisher scoring (Newton: the three binary
-working models have canonical links) solves in numpy on the p x p sums; convergence is the fast
-path's (:func:`hte_report.models.fast._tolerance`: a relative step of 1e-9). Starting values
-come from a fit on a sample of about 50,000 complete rows, as the fast path's. The last pass,
-grouped by the categorical modifiers and the arm, gives at the returned estimate the
-information, the log-likelihood, the sandwich meat (HC3/HC2 with leverages from the previous
-pass's inverse information) and the means of mu(1), mu(0) with their gradients; cluster score
-sums take one pass grouped by the cluster; likelihood-ratio tests' reduced models (dropped
-coefficients fixed at zero) start from the full estimate moved to the constraint and iterate
-together.
+still iterating its X'WX and score X'(y - mu); Fisher scoring (Newton: the three binary
+working models have canonical links) solves in numpy on the p x p sums for the step, so the
+rounding of the sums (which differs between engines) is relative to the step, not to the
+coefficients: at convergence the engines agree far below the step. Convergence is the fast
+path's (:func:`hte_report.models.fast._tolerance`: a relative step of 1e-9) and then one more
+pass, whose step removes what the rounding of the sums left (a step's relative error is that
+rounding times the condition number), so no engine's result depends on where its iterations
+started. Starting values come from a fit on a sample of about 50,000 complete rows, as the
+fast path's, the same rows in every engine (:func:`~hte_report.data.ooc_sql.sample_query`), so
+the engines also stop at the same pass.
+
+The last pass, grouped by the categorical modifiers and the arm, gives at the returned estimate
+the information, the log-likelihood, the sandwich meat (HC3/HC2 with leverages from the
+previous pass's inverse information) and the means of mu(1), mu(0) with their gradients;
+cluster score sums take one pass grouped by the cluster; likelihood-ratio tests' reduced models
+(dropped coefficients fixed at zero) start from the full estimate moved to the constraint and
+iterate together, then one pass sums, at their estimates, the per-row log-likelihood of the
+full model minus the reduced one's (:func:`loglik_drops`): a statistic that is a sum of small
+numbers, not the difference of two large sums.
 """
 
 from __future__ import annotations
@@ -26,9 +35,8 @@ from hte_report.models.fast import Family, _tolerance, irls
 from hte_report.spec.options import MODELS, Cluster
 
 MAX_PASSES = 100
-#: A likelihood-ratio test's reduced model: the log-likelihood comes from the pass before the
-#: last step, so the step must be small (its error is of order n * step^2).
-REDUCED_TOL = 1e-9
+#: Rows of the sample whose fit gives the passes their starting values.
+SAMPLE_ROWS = 50_000
 
 
 @dataclass
@@ -42,9 +50,9 @@ class State:
     masked: bool = True  # the joint model's rows (False: the primary analysis's rows)
     tol: float = 1e-9
     passes: int = 0
+    small: bool = False  # the last step was within tolerance: one more pass polishes it
     converged: bool = False
     sums: dict = field(default_factory=dict)
-    loglik: float = np.nan
 
 
 class Passes:
@@ -68,6 +76,7 @@ class Passes:
 
 
 def _solve(info: np.ndarray, rhs: np.ndarray, free) -> np.ndarray:
+    """info^-1 rhs over the free columns (zeros elsewhere)."""
     b = np.zeros(len(rhs))
     keep = np.arange(len(rhs)) if free is None else free
     try:
@@ -87,7 +96,9 @@ def start_values(names, engine, design: DesignSQL, n_rows: int, ybar: float,
     intercept at the mean outcome when a fit fails."""
     out = {}
     icpt = next((j for j, fs in enumerate(design.columns) if not fs), None)
-    sample = engine.sample(sample_query(design, engine.dialect, engine.source), n_rows)
+    sql = sample_query(design, engine.dialect, engine.source,
+                       min(1.0, SAMPLE_ROWS / max(n_rows, 1)), 2 * SAMPLE_ROWS)
+    sample = np.array(engine.query(sql), dtype=float).reshape(-1, design.p + 1)
     for name in names:
         info = MODELS[name]
         fam = Family(info.family, info.link)
@@ -118,25 +129,36 @@ def iterate(passes: Passes, states: list[State]) -> None:
         live = [s for s in states if not s.converged]
         if not live:
             return
-        res = passes.run([Job(s.link, s.b, masked=s.masked, cols=s.free) for s in live])
+        res = passes.run([Job(s.link, s.b, loglik=False, masked=s.masked, cols=s.free)
+                          for s in live])
         sums = res[0][1]
         for s, got in zip(live, sums):
             s.passes += 1
             info = unpack_symmetric(got["info"], p)
-            b_new = _solve(info, got["rhs"], s.free)
-            s.sums, s.loglik = {"info": info}, got["loglik"]
+            delta = _solve(info, got["score"], s.free)
+            s.sums = {"info": info}
+            b_new = s.b + delta
             if not np.all(np.isfinite(b_new)):
                 raise ModelError(f"{s.name}: the out-of-core fit diverged (non-finite "
                                  "coefficients); check for separation.")
-            step = np.max(np.abs(b_new - s.b)) / (1 + np.max(np.abs(b_new)))
+            step = np.max(np.abs(delta)) / (1 + np.max(np.abs(b_new)))
             s.b = b_new
-            if s.link == "identity" or step <= s.tol:
-                s.converged = True
+            s.converged = s.small  # this pass polished a step within tolerance
+            s.small = s.link == "identity" or step <= s.tol  # identity: one step solves
     for s in states:
         if not s.converged:
             raise ModelError(f"{s.name}: the out-of-core fit did not converge in "
                              f"{MAX_PASSES} passes; check for separation (a subgroup-arm "
                              "cell with no or only events).")
+
+
+def loglik_drops(passes: Passes, reduced: list[State], full: list[np.ndarray]) -> list[float]:
+    """Per reduced model (converged), its full model's log-likelihood (coefficients
+    ``full``) minus its own, in one pass: each a sum of per-row differences."""
+    jobs = [Job(s.link, s.b, info=False, loglik=False, masked=s.masked, cols=s.free, ref=f)
+            for s, f in zip(reduced, full)]
+    sums = passes.run(jobs, label="likelihood ratio")[0][1]
+    return [got["loglik_drop"] for got in sums[:len(jobs)]]
 
 
 def model_states(names) -> list[State]:

@@ -401,7 +401,9 @@ def prepare(
             for c in variables if c != treatment and is_text(data.get(c))}
     # the digest does not depend on which text columns are given factorized
     sha = remembered("sha256", data, lambda: dataset_sha256(data, text))
-    frame = data.loc[:, used].copy()
+    # the used columns without copying them: columns are only ever replaced below (treatment
+    # recoded, outcome checked), never written into, so the caller's data stay untouched
+    frame = pd.DataFrame({c: data[c] for c in used}, copy=False)
     frame.index = pd.RangeIndex(len(frame))
 
     for col in used:

@@ -8,6 +8,7 @@ keep the levels, knots and centres they had when fitting.
 from __future__ import annotations
 
 import ast
+import re
 import warnings
 from dataclasses import dataclass
 
@@ -16,8 +17,10 @@ import pandas as pd
 import scipy.linalg
 from formulaic import model_matrix
 
+from hte_report.core.memory import release_freed_memory
 from hte_report.data.prepare import Levels, factorize, is_text
 from hte_report.design import wide as wd
+from hte_report.design.counterfactual import Treated, rest_columns
 from hte_report.design.wide import SplitMatrix, WideFactor
 from hte_report.errors import (
     DataError,
@@ -41,10 +44,20 @@ class Subgroup:
 
 @dataclass(frozen=True)
 class Design:
+    """A model matrix and what is needed to predict under either treatment.
+
+    Only the observed design ``X`` is stored; ``treated`` says how its treatment columns
+    (terms containing the 0/1 treatment, zero on untreated rows) read under treatment
+    (:mod:`hte_report.design.counterfactual`). The counterfactual designs ``X1`` (everyone
+    treated) and ``X0`` (no one) follow: blocks of their rows on request
+    (:meth:`treated_rows`, :meth:`untreated_rows`) and predictions without forming them
+    (:meth:`linear_predictor`), so the design is held once, not three times (issue 21).
+    """
+
     frame: pd.DataFrame
     spec: object  # formulaic ModelSpec
     X: np.ndarray
-    X1: np.ndarray  # every row with treatment = 1
+    treated: Treated
     columns: tuple[str, ...]
     term_columns: dict  # frozenset of factor exprs -> np.ndarray of column indices
     modifiers: tuple[ModifierTerm, ...]
@@ -52,25 +65,53 @@ class Design:
     treatment_columns: np.ndarray  # columns of terms containing the treatment
     levels: dict  # categorical variable (other than the treatment) -> Levels
     quartiles: dict  # continuous modifier -> its (min, 25%, 50%, 75%, max), type-7 quantiles
-    #: many-level adjustment factors kept as codes (``X``, ``X1`` are then
-    #: :class:`~hte_report.design.wide.SplitMatrix`, their wide columns last); () if none
+    #: many-level adjustment factors kept as codes (``X`` is then a
+    #: :class:`~hte_report.design.wide.SplitMatrix`, its wide columns last); () if none
     wide: tuple[WideFactor, ...] = ()
 
     @property
+    def X1(self) -> np.ndarray:
+        """Every row with treatment = 1: a new n x p array (for small designs; large ones use
+        :meth:`treated_rows` by blocks and :meth:`linear_predictor`)."""
+        return self.treated_rows(slice(None))
+
+    @property
     def X0(self) -> np.ndarray:
-        """Every row with treatment = 0: ``X1`` with the treatment columns zeroed. Built on
-        request (a new n x p array); :meth:`coefficients_under` avoids it for predictions."""
-        if isinstance(self.X1, SplitMatrix):
-            dense = self.X1.dense.copy()
-            dense[:, self.treatment_columns] = 0.0
-            return self.X1.with_dense(dense)
-        X0 = self.X1.copy()
-        X0[:, self.treatment_columns] = 0.0
-        return X0
+        """Every row with treatment = 0: a new n x p array (see :attr:`X1`)."""
+        return self.untreated_rows(slice(None))
+
+    def treated_rows(self, rows) -> np.ndarray:
+        """Rows ``rows`` (a slice, a boolean mask or row positions) of ``X1``, a new array."""
+        out = self._rows(rows)
+        at, where = self.treated.among(rows, self.X.shape[0])
+        self.treated.fill(out.dense if isinstance(out, SplitMatrix) else out, at, where)
+        return out
+
+    def untreated_rows(self, rows) -> np.ndarray:
+        """Rows ``rows`` of ``X0``, a new array."""
+        out = self._rows(rows)
+        dense = out.dense if isinstance(out, SplitMatrix) else out
+        dense[:, self.treatment_columns] = 0.0
+        return out
+
+    def _rows(self, rows):
+        """``X[rows]`` as a new array (a slice is a view: copied, keeping the layout)."""
+        out = self.X[rows]
+        if not isinstance(rows, slice):
+            return out
+        return out.copy() if isinstance(out, SplitMatrix) else out.copy(order="K")
+
+    def linear_predictor(self, params: np.ndarray, treated: bool) -> np.ndarray:
+        """``X1 @ params`` or ``X0 @ params`` without forming either."""
+        eta = self.X @ self.coefficients_under(params, treated)
+        if treated and self.treated.untreated.size:
+            eta[self.treated.untreated] += self.treated.shift(self.X, params)
+        return eta
 
     def coefficients_under(self, params: np.ndarray, treated: bool) -> np.ndarray:
-        """Coefficients that give the predictions under treatment 1 or 0 from ``X1``:
-        ``X1 @ coefficients_under(b, False)`` equals ``X0 @ b`` without forming ``X0``."""
+        """Coefficients that give the predictions under treatment 0 from the observed design:
+        ``X @ coefficients_under(b, False)`` equals ``X0 @ b`` (the treatment columns of
+        ``X`` are zero on untreated rows); ``treated``: ``params`` unchanged."""
         if treated:
             return params
         out = np.array(params, dtype=float)
@@ -210,7 +251,9 @@ def build_design(parsed: ParsedFormula, frame: pd.DataFrame,
         # column, so every column of a term containing it is that column times the rest:
         # zero under treatment = 0, and the observed design mixes the two row by row.
         # Stateful transforms (C, bs, center, ...) only see covariates, which are unchanged.
-        data = frame.assign(**{parsed.treatment: 1}, **_text_as_categorical(frame, levels))
+        data = frame.copy(deep=False)  # columns shared, not copied; two replaced
+        for col, values in {parsed.treatment: 1, **_text_as_categorical(frame, levels)}.items():
+            data[col] = values
         wterms = wd.wide_terms(parsed.rhs, frame, cats, levels, parsed.treatment)
         if wterms and not split:
             wd.warn_dense(wterms, levels)
@@ -218,7 +261,7 @@ def build_design(parsed: ParsedFormula, frame: pd.DataFrame,
         rhs = wd.narrow_rhs(parsed.rhs, wterms) if wterms else parsed.rhs
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            mm = model_matrix(rhs, data, na_action="raise")
+            X, spec, columns = _materialize(rhs, data, levels)
     except Exception as exc:  # formulaic raises many types; report them as formula errors
         raise FormulaError(f"cannot build the design for {parsed.formula!r}: "
                            f"{_short(exc)}") from None
@@ -230,24 +273,19 @@ def build_design(parsed: ParsedFormula, frame: pd.DataFrame,
                 f"the data ({_short(text)}); list every level or exclude those rows first.")
         if not issubclass(w.category, (DeprecationWarning, FutureWarning)):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    wide = wd.wide_factors(wterms, data, levels, mm.shape[1])
-    X1 = np.asarray(mm, dtype=float)
-    columns = tuple(mm.columns)
-    spec = mm.model_spec
-    del mm  # the n x p data frame; X1 is its own copy
+    wide = wd.wide_factors(wterms, data, levels, X.shape[1])
     term_columns = {}
     for term, sl in spec.term_slices.items():
         key = frozenset(f.expr for f in term.factors)
         term_columns[key] = np.arange(sl.start, sl.stop)
     tcols = np.concatenate([cols for key, cols in term_columns.items()
                             if parsed.treatment in key] or [np.array([], int)])
-    untreated = frame[parsed.treatment].to_numpy() == 0
-    X = X1.copy()
-    X[np.ix_(untreated, tcols)] = 0.0
+    untreated = np.flatnonzero(frame[parsed.treatment].to_numpy() == 0)
+    treated = Treated.split(X, untreated, tcols, rest_columns(term_columns, parsed.treatment))
     if wide:
         codes = tuple(column[lcodes] for _w, lcodes, column in wide)
         sizes = tuple(len(w[0].names) for w in wide)
-        X1, X = SplitMatrix(X1, codes, sizes), SplitMatrix(X, codes, sizes)
+        X = SplitMatrix(X, codes, sizes)
         wide = tuple(w[0] for w in wide)
         columns = columns + sum((w.names for w in wide), ())
         for w in wide:
@@ -257,8 +295,53 @@ def build_design(parsed: ParsedFormula, frame: pd.DataFrame,
         _check_rank(X, columns, n_patients)
     quartiles = {m.name: np.quantile(frame[m.name].to_numpy(dtype=float), QUARTILES)
                  for m in mods if m.kind == "continuous"}
-    return Design(frame, spec, X, X1, columns, term_columns, tuple(mods), cats, tcols, levels,
-                  quartiles, tuple(wide))
+    return Design(frame, spec, X, treated, columns, term_columns, tuple(mods), cats,
+                  tcols, levels, quartiles, tuple(wide))
+
+
+#: Large designs are materialized by blocks of this many rows (see :func:`_materialize`).
+CHUNK_ROWS = 1 << 16
+
+_PLAIN = re.compile(r"^(1|[A-Za-z_][A-Za-z0-9_]*|C\(\s*[A-Za-z_][A-Za-z0-9_]*\s*(,.*)?\))$", re.S)
+
+
+def _materialize(rhs: str, data: pd.DataFrame, levels: dict[str, Levels]):
+    """(X, formulaic ModelSpec, column names) of ``rhs`` on ``data``.
+
+    A large design whose factors are plain columns and ``C()`` of columns (their encoding
+    depends on the levels only, every other value row by row) is written block by block into
+    one array: its spec is learned from the rows that show every level of every categorical
+    column, and materializing blocks of rows through it gives exactly the full-data design,
+    without holding it twice. Other designs (``center()``, ``bs()``, ``I()``, ...: state
+    learned from all rows, or expressions that could use other rows) are materialized whole."""
+    n = len(data)
+    if n >= 2 * CHUNK_ROWS:
+        first = [np.unique(lv.codes, return_index=True)[1] for lv in levels.values()]
+        shown = np.unique(np.concatenate([np.zeros(1, np.int64), *first]))
+        spec = model_matrix(rhs, data.iloc[shown], na_action="raise").model_spec
+        if not spec.transform_state and all(_PLAIN.match(f.expr) for t in spec.terms
+                                            for f in t.factors):
+            X = np.empty((n, len(spec.column_names)), order="F")
+            for s in range(0, n, CHUNK_ROWS):
+                block = spec.get_model_matrix(data.iloc[s:s + CHUNK_ROWS])
+                for j, name in enumerate(block.columns):  # column by column: no interleaving
+                    X[s:s + CHUNK_ROWS, j] = block[name].to_numpy(dtype=float)
+            return X, spec, tuple(spec.column_names)
+    mm = model_matrix(rhs, data, na_action="raise")
+    columns, spec = tuple(mm.columns), mm.model_spec
+    return _dense_columns(mm), spec, columns
+
+
+def _dense_columns(mm) -> np.ndarray:
+    """formulaic's model matrix (a data frame of one array per column) as one float array,
+    column-major, copied a column at a time while the frame's columns are dropped: the design
+    is held about once, not twice, on the way."""
+    X = np.empty(mm.shape, order="F")
+    for j, name in enumerate(list(mm.columns)):
+        X[:, j] = mm.pop(name).to_numpy(dtype=float)
+        if j % 4 == 3:
+            release_freed_memory()
+    return X
 
 
 def integral_codes(frame: pd.DataFrame, levels: dict[str, Levels]

@@ -92,37 +92,36 @@ def glance_row(fm: FittedModel, X: np.ndarray, y: np.ndarray, expo: np.ndarray |
     of identical patients, ``cells``), as R's ``glm``/``lm`` and ``broom::glance`` give them."""
     info = MODELS[fm.name]
     n, p = float(fm.n), len(fm.params)
-    eta = X @ fm.params
-    if expo is not None:
-        eta = eta * expo if info.link == "identity" else eta + np.log(expo)
-    mu = fm.inverse_link(eta)[0]
-    w = np.ones(len(mu)) if cells is None else cells.cnt
     s1 = y if cells is None else cells.s1  # sums of y per row (cell)
+    events = float(np.sum(s1))
+    total = float(len(y)) if cells is None else float(np.sum(cells.cnt))  # patients
     note = ""
     with np.errstate(divide="ignore", invalid="ignore"):
+        fitted = _fitted_sums(fm, info.family, X, y, expo, cells)
         if info.family == "gaussian":
             s2 = y * y if cells is None else cells.s2
-            deviance = float(np.sum(s2 - 2 * mu * s1 + w * mu * mu))
-            null_deviance = float(np.sum(s2) - np.sum(s1) ** 2 / np.sum(w))
+            deviance = fitted
+            null_deviance = float(np.sum(s2) - events ** 2 / total)
             k = p + 1  # the residual variance is a parameter of the likelihood
             loglik = -n / 2 * (np.log(2 * np.pi * deviance / n) + 1)
         elif info.family == "binomial":
-            deviance = -2.0 * _bernoulli(s1, w, mu)
-            ybar = np.sum(s1) / np.sum(w)
-            null_deviance = -2.0 * _bernoulli(s1, w, np.full(len(mu), ybar))
+            deviance = -2.0 * fitted
+            null_deviance = -2.0 * (_xlogy(events, events / total)
+                                    + _xlogy(total - events, 1.0 - events / total))
             k, loglik = p, -deviance / 2
         else:  # Poisson: a count, or a binary outcome under a modified Poisson working model
-            rate = np.sum(s1) / (np.sum(w) if expo is None else np.sum(expo))
-            mu0 = np.full(len(mu), rate) if expo is None else rate * expo
-            ylogy = _ylogy(y, s1, w, cells)
+            person_time = total if expo is None else float(np.sum(expo))
+            rate = events / person_time
+            ylogy = _ylogy(y, s1, cells)
             if ylogy is None:
                 deviance = null_deviance = np.nan
                 note = ("deviance not available from cells of a count outcome (it needs each "
                         "patient's y log y)")
             else:
-                deviance = 2.0 * float(ylogy - np.sum(s1 * np.log(mu)) - np.sum(s1 - w * mu))
-                null_deviance = 2.0 * float(ylogy - np.sum(s1 * np.log(mu0))
-                                            - np.sum(s1 - w * mu0))
+                deviance = 2.0 * float(ylogy - fitted)
+                log_mu0 = _xlogy(events, rate) + (0.0 if expo is None else
+                                                   float(np.dot(s1, np.log(expo))))
+                null_deviance = 2.0 * float(ylogy - log_mu0 - (events - rate * person_time))
             k, loglik = p, fm.loglik
     return {"model": fm.label, "family": info.family, "link": fm.link,
             "variance": fm.variance, "inference": fm.inference, "n": int(round(n)),
@@ -132,18 +131,53 @@ def glance_row(fm: FittedModel, X: np.ndarray, y: np.ndarray, expo: np.ndarray |
             "converged": bool(fm.converged), "iterations": int(fm.iterations), "note": note}
 
 
+#: Rows per block of :func:`_fitted_sums` (its temporaries are a few vectors this long).
+ROWS = 1 << 16
+
+
+def _fitted_sums(fm: FittedModel, family: str, X, y, expo, cells) -> float:
+    """The part of the deviance that depends on the fitted means, summed by blocks of rows:
+    the residual sum of squares (gaussian), the log-likelihood (binomial), or
+    sum(y log mu) - sum(y - mu) (Poisson)."""
+    total = 0.0
+    for s in range(0, len(y), ROWS):
+        r = slice(s, s + ROWS)
+        eta = X[r] @ fm.params
+        if expo is not None:
+            eta = eta * expo[r] if fm.link == "identity" else eta + np.log(expo[r])
+        mu = fm.inverse_link(eta)[0]
+        w = 1.0 if cells is None else cells.cnt[r]
+        s1 = y[r] if cells is None else cells.s1[r]
+        if family == "gaussian":
+            s2 = s1 * s1 if cells is None else cells.s2[r]
+            total += float(np.sum(s2 - 2 * mu * s1 + w * mu * mu))
+        elif family == "binomial":
+            total += _bernoulli(s1, w, mu)
+        else:
+            total += float(np.sum(s1 * np.log(mu))) - float(np.sum(s1 - w * mu))
+    return total
+
+
 def _bernoulli(s1, w, mu) -> float:
-    """Bernoulli log-likelihood of ``s1`` events among ``w`` patients at probabilities mu."""
-    return float(np.sum(np.where(s1 > 0, s1 * np.log(mu), 0.0)
-                        + np.where(w - s1 > 0, (w - s1) * np.log1p(-mu), 0.0)))
+    """Bernoulli log-likelihood of ``s1`` events among ``w`` patients at probabilities mu
+    (0 log 0 = 0): two sums over the rows with events and with non-events."""
+    events = s1 > 0
+    out = float(np.dot(s1[events], np.log(mu[events])))
+    fails = w - s1
+    rest = fails > 0
+    return out + float(np.dot(fails[rest], np.log1p(-mu[rest])))
 
 
-def _ylogy(y, s1, w, cells) -> float | None:
+def _xlogy(x: float, p: float) -> float:
+    return 0.0 if x == 0 else x * float(np.log(p))
+
+
+def _ylogy(y, s1, cells) -> float | None:
     """Sum of y log y over patients (0 log 0 = 0); from cells only for 0/1 outcomes."""
     if cells is None:
-        pos = y > 0
-        return float(np.sum(y[pos] * np.log(y[pos])))
-    means = s1 / w
+        pos = y[y > 0]
+        return float(np.dot(pos, np.log(pos)))
+    means = s1 / cells.cnt
     if np.all((means >= 0) & (means <= 1)) and np.allclose(cells.s2, s1):  # y in {0, 1}
         return 0.0
     return None

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from hte_report.core.parallel import thread_map
 from hte_report.data.prepare import factorize
 from hte_report.design.build import Design
 from hte_report.models.fast import BLOCK, one_blas_thread
@@ -81,28 +82,26 @@ class Means:
     def of_models(cls, models: list[FittedModel], design: Design,
                   groups: RowGroups) -> list[Means]:
         """Means over ``groups`` with everyone treated and everyone untreated, for each model,
-        both from ``design.X1`` (see :meth:`Design.coefficients_under`: ``X0`` is never formed).
+        both from blocks of ``X1`` (see :meth:`Design.coefficients_under`: ``X0`` is never
+        formed).
 
         One pass over blocks of rows serves every model, so each block of the design is read
         once; the temporaries are a block of the design and of the weights, not an n x p
-        product nor n x K weights (and the products are small: one BLAS thread)."""
+        product nor n x K weights (and the products are small: one BLAS thread). The rows are
+        cut into :data:`MEANS_PARTS` consecutive parts summed in threads and then in order,
+        so the numbers do not depend on the number of cores."""
         coef = {(i, arm): design.coefficients_under(fm.params, arm == 1)
                 for i, fm in enumerate(models) for arm in (1, 0)}
-        k, p = len(groups.totals), design.X1.shape[1]
-        m = {key: np.zeros(k) for key in coef}
-        g = {key: np.zeros((k, p)) for key in coef}
+        blocks = list(groups.blocks())
+        cut = np.linspace(0, len(blocks), MEANS_PARTS + 1).round().astype(int)
+        parts = [blocks[a:b] for a, b in zip(cut[:-1], cut[1:]) if b > a]
         with one_blas_thread():
-            for rows in groups.blocks():
-                W, Xb = groups.weights(rows), design.X1[rows]
-                row_means = None  # identity links (d mu / d eta = 1): one gradient for all
-                for (i, arm), b in coef.items():
-                    mu, dmu = models[i].inverse_link(Xb @ b)
-                    m[i, arm] += W.T @ mu
-                    if models[i].link == "identity":
-                        row_means = W.T @ Xb if row_means is None else row_means
-                        g[i, arm] += row_means
-                    else:
-                        g[i, arm] += (W * dmu[:, None]).T @ Xb
+            sums = thread_map(lambda part: _mean_sums(models, coef, design, groups, part), parts)
+        m, g = sums[0]
+        for m_part, g_part in sums[1:]:
+            for key in coef:
+                m[key] = m[key] + m_part[key]
+                g[key] = g[key] + g_part[key]
         out = []
         for i in range(len(models)):
             g[i, 0][:, design.treatment_columns] = 0.0  # X0 is zero there
@@ -114,6 +113,31 @@ class Means:
 
     def contrast(self, kind: str, model: FittedModel) -> Contrast:
         return contrast_of_means(kind, self.m1, self.g1, self.m0, self.g0, model)
+
+
+#: Parts of the rows whose mean sums are computed side by side (a constant, not the number of
+#: cores: the order of the additions, hence the numbers, are the same on every machine).
+MEANS_PARTS = 4
+
+
+def _mean_sums(models, coef: dict, design: Design, groups: RowGroups, blocks: list):
+    """Sums of the mean predictions and their gradients over row ``blocks``, per (model, arm)
+    of ``coef``."""
+    k, p = len(groups.totals), design.X.shape[1]
+    m = {key: np.zeros(k) for key in coef}
+    g = {key: np.zeros((k, p)) for key in coef}
+    for rows in blocks:
+        W, Xb = groups.weights(rows), design.treated_rows(rows)
+        row_means = None  # identity links (d mu / d eta = 1): one gradient for all
+        for (i, arm), b in coef.items():
+            mu, dmu = models[i].inverse_link(Xb @ b)
+            m[i, arm] += W.T @ mu
+            if models[i].link == "identity":
+                row_means = W.T @ Xb if row_means is None else row_means
+                g[i, arm] += row_means
+            else:
+                g[i, arm] += (W * dmu[:, None]).T @ Xb
+    return m, g
 
 
 def contrast_of_means(kind, m1, g1, m0, g0, model: FittedModel) -> Contrast:
@@ -275,7 +299,7 @@ def reference_profile(frame: pd.DataFrame, columns, categorical, freq=None,
     that stand for several patients; ``levels`` are factorizations of ``frame``'s categorical
     columns already made (:attr:`Design.levels`), reused rather than made again."""
     prof = {}
-    w = np.ones(len(frame)) if freq is None else np.asarray(freq, float)
+    w = None if freq is None else np.asarray(freq, float)
     for col in columns:
         if col in categorical:
             lv = levels[col] if levels and col in levels else factorize(frame[col])

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from hte_report.core.inference import adjust_pvalues
+from hte_report.core.parallel import thread_map
 from hte_report.design.build import Design, subgroups
 from hte_report.errors import (
     ConvergenceWarning,
@@ -215,18 +216,29 @@ def fit_models(names, design: Design, y, var_opt, expo, groups, path="statsmodel
     fit is announced as it starts."""
     fitted: list[FittedModel] = []
     rows, notes = [], []
-    for i, name in enumerate(names):
-        if seconds >= fit_time.PROGRESS_SECONDS:
-            warnings.warn(f"fitting working model {i + 1} of {len(names)} ({name}), about "
-                          f"{seconds:.0f} s", ModelWarning, stacklevel=3)
+    for name in names:
         var = var_opt if var_opt is not None else default_variance(name)
         if MODELS[name].robust_only and var == "model":
             raise ModelError(f"{name} needs a robust variance; variance='model' is invalid for it.")
-        start = _start(name, design.X, y, expo)
+
+    def first_fit(item):
+        i, name = item
+        if seconds >= fit_time.PROGRESS_SECONDS:
+            warnings.warn(f"fitting working model {i + 1} of {len(names)} ({name}), about "
+                          f"{seconds:.0f} s", ModelWarning, stacklevel=4)
+        var = var_opt if var_opt is not None else default_variance(name)
         try:
-            fm = fit_glm(name, design.X, y, design.columns, var, expo, groups, start, path,
-                         cells)
+            return fit_glm(name, design.X, y, design.columns, var, expo, groups,
+                           _start(name, design.X, y, expo), path, cells)
         except FitFailure as exc:
+            return exc
+
+    # the working models of a large design are fitted side by side (issue 21)
+    firsts = thread_map(first_fit, list(enumerate(names)), parallel=path == "irls")
+    for name, fm in zip(names, firsts):
+        var = var_opt if var_opt is not None else default_variance(name)
+        if isinstance(fm, FitFailure):
+            exc = fm
             fb = FALLBACK.get(name)
             if fb is None:
                 raise ModelError(
@@ -268,7 +280,7 @@ def _diagnostics(fm: FittedModel, design: Design, y, expo, cells=None) -> list[s
                    "on them are marked not estimable (merge sparse levels)")
     if fm.name == "ols" and np.all((y == 0) | (y == 1)):
         for arm, treated in (("treated", True), ("control", False)):
-            p = design.X1 @ design.coefficients_under(fm.params, treated)
+            p = design.linear_predictor(fm.params, treated)
             bad = int(((p < 0) | (p > 1)).sum())
             if bad:
                 out.append(f"{fm.label}: {bad} predicted risks under {arm} fall outside [0, 1] "
@@ -513,10 +525,18 @@ def equality_rows(fm, m, subs, means, family, broken: bool, note: str) -> list[d
 
 def _reduced_together(fm, design, treatment, y, expo, path) -> dict:
     """Every modifier's reduced-model log-likelihood, solved together (see
-    :func:`reduced_logliks_of`); modifiers it cannot settle are missing."""
+    :func:`reduced_logliks_of`); modifiers it cannot settle are missing.
+
+    The model without any interaction (the joint heterogeneity test's) is solved in the same
+    passes and kept in ``fm.extra["reduced"]`` (dropped columns -> log-likelihood), where
+    :func:`~hte_report.estimation.global_tests.joint_heterogeneity` finds it."""
     drops = {m.name: design.interaction_columns(m, treatment) for m in design.modifiers}
     drops = {k: v for k, v in drops.items() if len(v)}
-    lls = reduced_logliks_of(fm, design, y, expo, list(drops.values()), path)
+    every = np.unique(np.concatenate(list(drops.values()))) if drops else None
+    extra = [every] if len(drops) > 1 else []
+    lls = reduced_logliks_of(fm, design, y, expo, list(drops.values()) + extra, path)
+    if extra and lls[-1] is not None:
+        fm.extra.setdefault("reduced", {})[tuple(every.tolist())] = lls[-1]
     return {k: ll for k, ll in zip(drops, lls) if ll is not None}
 
 

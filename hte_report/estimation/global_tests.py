@@ -189,7 +189,9 @@ def joint_heterogeneity(formula: str, data, *, treatment: str, reference=None,
                      "the interaction coefficients is singular or undefined"})
         if MODELS[fm.name].likelihood and fm.variance == "model":
             try:
-                ll = reduced_logliks_of(fm, design, y, expo, [idx], path)[0]
+                ll = fm.extra.get("reduced", {}).get(tuple(idx.tolist()))  # the joint fit's
+                if ll is None:
+                    ll = reduced_logliks_of(fm, design, y, expo, [idx], path)[0]
                 if ll is None:
                     ll = fit_glm(fm.name, design.X, y, (), "model", expo, None,
                                  reduced_start(fm, idx, design.X, y, expo), path, st.cells,

@@ -444,8 +444,8 @@ def _main_effects(ctx: Ctx) -> tuple[CoxFit, np.ndarray]:
 def _overall_hr(ctx: Ctx, main, ph: dict) -> dict:
     fit, cols = main
     fm = fit.as_fitted_model(ctx.fm.name, ())
-    X1 = ctx.design.X1[:1][:, ctx.keep][:, cols]
-    X0 = ctx.design.X0[:1][:, ctx.keep][:, cols]
+    X1 = ctx.design.treated_rows(slice(0, 1))[:, ctx.keep][:, cols]
+    X0 = ctx.design.untreated_rows(slice(0, 1))[:, ctx.keep][:, cols]
     res = interval(contrast(fm, X1, X0, np.ones((1, 1)), "ratio"), ctx.conf_level)
     base = {"modifier": OVERALL, "level": "", "order": 0, "value": np.nan, "scale": "HR",
             "model": ctx.fm.label, "method": "main-effects", "mu_treated": np.nan,

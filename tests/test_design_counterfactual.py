@@ -1,0 +1,92 @@
+"""The design is held once (issue 21): the treated and untreated designs, their blocks and
+predictions come from the observed design and :class:`~hte_report.design.counterfactual.Treated`,
+and large designs are materialized by blocks of rows. Checked against formulaic materializing
+the whole frame with the treatment set to 1 and to 0 (an independent construction)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from formulaic import model_matrix
+
+from hte_report.design import build
+from hte_report.design.build import build_design
+from hte_report.design.counterfactual import ONE, STORED
+from hte_report.spec.formula import parse_formula
+
+
+def _data(n=600, seed=3):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "y": rng.integers(0, 2, n), "treat": rng.integers(0, 2, n),
+        "age": rng.normal(60, 10, n).round(1), "sex": rng.choice(["F", "M"], n),
+        "region": rng.choice([1, 2, 3, 4], n), "bmi": rng.choice(["<25", "25-30", ">30"], n),
+    })
+
+
+def _design(formula, d):
+    parsed = parse_formula(formula, d.columns, treatment="treat")
+    return parsed, build_design(parsed, d)
+
+
+def _direct(parsed, d, value):
+    """formulaic's own design of the whole frame with treatment set to ``value``."""
+    return np.asarray(model_matrix(parsed.rhs, d.assign(treat=value)), dtype=float)
+
+
+FORMULAS = [
+    "y ~ treat * (age + C(sex) + C(region) + bmi)",
+    "y ~ treat + age + treat:C(sex) + C(region)",  # treat:C(sex) without C(sex): stored
+    "y ~ treat * age + treat:C(sex, contr.sum) + C(sex)",  # another coding: stored
+    "y ~ treat * (center(age) + I(age ** 2)) + C(sex)",
+]
+
+
+@pytest.mark.parametrize("formula", FORMULAS)
+def test_counterfactual_designs_equal_formulaic(formula):
+    d = _data()
+    parsed, des = _design(formula, d)
+    X1, X0 = _direct(parsed, d, 1), _direct(parsed, d, 0)
+    obs = np.where(d.treat.to_numpy()[:, None] == 1, X1, X0)
+    assert np.array_equal(np.asarray(des.X), obs)
+    assert np.array_equal(des.X1, X1) and np.array_equal(des.X0, X0)
+    rng = np.random.default_rng(0)
+    for rows in (slice(0, 97), slice(250, 600), slice(None, None, 3), d.age.to_numpy() > 60,
+                 rng.permutation(600)[:50], np.array([-1, 0, 5])):
+        assert np.array_equal(des.treated_rows(rows), X1[rows])
+        assert np.array_equal(des.untreated_rows(rows), X0[rows])
+    b = rng.normal(size=X1.shape[1])
+    np.testing.assert_allclose(des.linear_predictor(b, True), X1 @ b, rtol=1e-13, atol=1e-12)
+    np.testing.assert_allclose(des.linear_predictor(b, False), X0 @ b, rtol=1e-13, atol=1e-12)
+
+
+def test_values_come_from_design_columns_when_they_hold_them():
+    d = _data()
+    _p, des = _design(FORMULAS[0], d)
+    t = des.treated
+    assert (t.source != STORED).all() and t.stored.shape[1] == 0  # nothing stored
+    assert (t.source == ONE).sum() == 1  # the treatment's own column
+    _p, des = _design(FORMULAS[1], d)
+    assert (des.treated.source == STORED).sum() == 1  # treat:C(sex)[T.M] has no twin
+    assert des.treated.stored.shape == (int((d.treat == 0).sum()), 1)
+
+
+@pytest.mark.parametrize("formula", [FORMULAS[0], FORMULAS[3]])
+def test_blockwise_materialization_equals_whole(formula, monkeypatch):
+    """Blocks of rows through a spec learned from the rows showing every level give the
+    whole-frame design exactly; a formula with a stateful transform (center) is materialized
+    whole, so its state is the full data's."""
+    d = _data(n=5000, seed=9)
+    d.loc[[4998, 4999], "region"] = 5  # a level seen only in the last block, in both arms
+    d.loc[[4998, 4999], "treat"] = [0, 1]
+    parsed, whole = _design(formula, d)
+    monkeypatch.setattr(build, "CHUNK_ROWS", 256)
+    whole_calls = []
+    dense = build._dense_columns
+    monkeypatch.setattr(build, "_dense_columns", lambda mm: whole_calls.append(1) or dense(mm))
+    _p, blocks = _design(formula, d)
+    assert bool(whole_calls) == ("center(" in formula)  # which way it was materialized
+    assert blocks.columns == whole.columns
+    assert np.array_equal(np.asarray(blocks.X), np.asarray(whole.X))
+    assert np.array_equal(blocks.X1, _direct(parsed, d, 1))

@@ -37,7 +37,9 @@ MAX_WIDE_COLUMNS = 3000
 #: sensible heterogeneity analysis, and its interaction columns are dense).
 WARN_MODIFIER_LEVELS = 50
 MAX_MODIFIER_LEVELS = 200
-#: Rows per block where a product over the rows would otherwise make an n x p temporary.
+#: Rows per block of Fisher scoring (:meth:`SplitMatrix.row_blocks`: its length-n vectors are
+#: never whole, 64 KiB a block) and of products over the rows that would otherwise make an
+#: n x p temporary.
 ROW_BLOCK = 8192
 
 
@@ -159,6 +161,16 @@ class SplitMatrix:
         return [np.where(c > 0, off + c.astype(np.int64) - 1, self.shape[1])
                 for c, off in zip(self.codes, self.offsets)]
 
+    def row_blocks(self):
+        """(rows, ``X[rows]``) for consecutive blocks of :data:`ROW_BLOCK` rows (views); one
+        block with several wide factors, whose dense K x K cross-tabulation a block's
+        cross-product would repeat."""
+        size = ROW_BLOCK if len(self.sizes) == 1 else max(1, self.shape[0])
+        for s in range(0, self.shape[0], size):
+            rows = slice(s, min(s + size, self.shape[0]))
+            yield rows, SplitMatrix(self.dense[rows], tuple(c[rows] for c in self.codes),
+                                    self.sizes)
+
     # -- cross-products ------------------------------------------------------------------
     def crossprod(self, v: np.ndarray) -> Blocks:
         """``X' diag(v) X`` in blocks (``D'VD`` by blocks of rows: no n x p temporary)."""
@@ -201,6 +213,13 @@ class Blocks:
     def size(self) -> int:
         return self.A.shape[0] + self.B.shape[1]
 
+    def add(self, other: Blocks) -> Blocks:
+        """``self + other``, in place (sums of cross-products over blocks of rows)."""
+        self.A += other.A
+        self.B += other.B
+        self.C += other.C
+        return self
+
     def _cinv(self, M: np.ndarray) -> np.ndarray:
         """``C^-1 M``."""
         if self.C.ndim == 1:
@@ -238,17 +257,25 @@ class Blocks:
     def diagonal(self) -> np.ndarray:
         return np.concatenate([np.diag(self.A), self.C if self.C.ndim == 1 else np.diag(self.C)])
 
+    def _quadratic_pieces(self):
+        """``S^-1``, ``C^-1 B'`` with a zero row K (a reference level) and ``C^-1`` padded the
+        same way (made once: :meth:`inverse_quadratic` is called per block of rows)."""
+        if not hasattr(self, "_qp"):
+            sfac, cib = self._schur()
+            p, K = self.A.shape[0], self.B.shape[1]
+            cinv = np.zeros((K + 1,) * self.C.ndim)
+            cinv[(slice(K),) * self.C.ndim] = (1.0 / self.C if self.C.ndim == 1
+                                               else self._cinv(np.eye(K)))
+            self._qp = (linalg.cho_solve(sfac, np.eye(p)), np.vstack([cib, np.zeros((1, p))]),
+                        cinv)
+        return self._qp
+
     def inverse_quadratic(self, X: SplitMatrix) -> np.ndarray:
         """``x_i' M^-1 x_i`` for every row of ``X`` (M: this matrix; leverages), from the Schur
         form of the inverse, ``z_i' S^-1 z_i + e_i' C^-1 e_i`` with ``z_i = d_i - B C^-1 e_i``
         (``d_i``, ``e_i``: the row's dense and one-hot parts): O(n p^2), by blocks of rows."""
-        sfac, cib = self._schur()
+        W, cib, cinv = self._quadratic_pieces()
         p, K = self.A.shape[0], self.B.shape[1]
-        W = linalg.cho_solve(sfac, np.eye(p))
-        cib = np.vstack([cib, np.zeros((1, p))])  # row K: a reference level
-        cinv = np.zeros((K + 1,) * self.C.ndim)  # C^-1 padded with the reference levels
-        cinv[(slice(K),) * self.C.ndim] = (1.0 / self.C if self.C.ndim == 1
-                                           else self._cinv(np.eye(K)))
         h = np.empty(X.shape[0])
         for s in range(0, X.shape[0], ROW_BLOCK):
             rows = slice(s, s + ROW_BLOCK)

@@ -51,8 +51,8 @@ def fit_wide(name: str, X: SplitMatrix, y: np.ndarray, variance: Variance | None
 
 
 class _Scoring:
-    """Fisher scoring passes on a split design. Each pass keeps only a few length-n vectors
-    alive (the weights and the weighted working response once the cross-product is formed)."""
+    """Fisher scoring on a split design by blocks of rows (:meth:`SplitMatrix.row_blocks`): a
+    pass keeps no length-n vector, only the information blocks and the right-hand side."""
 
     def __init__(self, name, X: SplitMatrix, y, exposure, cells, drop):
         info = MODELS[name]
@@ -67,13 +67,26 @@ class _Scoring:
         self.drop = np.asarray(drop, dtype=int)
         self.keep = np.setdiff1d(np.arange(X.shape[1]), drop) if len(drop) else None
 
-    def linear_predictor(self, b) -> np.ndarray:
-        eta = self.X @ b
-        if self.scale is not None:
-            eta *= self.scale
-        if self.off is not None:
-            eta += self.off
-        return eta
+    def rows(self, b):
+        """Per block of rows at ``b`` (None: the usual start): (rows, X block, eta, mu,
+        d mu / d eta)."""
+        eta0 = self.fam.start_eta(self.ybar) if b is None else None
+        for rows, Xb in self.X.row_blocks():
+            if b is None:
+                eta = eta0[rows]
+            else:
+                eta = Xb @ b
+                if self.scale is not None:
+                    eta *= self.scale[rows]
+                if self.off is not None:
+                    eta += self.off[rows]
+            mu, d = self.fam.mean(eta)
+            yield rows, Xb, eta, mu, d
+
+    def loglik_terms(self, rows, mu) -> float:
+        cnt = None if self.cnt is None else self.cnt[rows]
+        s2 = None if self.cells is None else self.cells.s2[rows]
+        return _loglik_terms(self.fam, self.s1[rows], cnt, mu, s2)
 
     def solve(self, blocks: Blocks, rhs: np.ndarray) -> np.ndarray:
         if self.keep is None:
@@ -83,28 +96,26 @@ class _Scoring:
         return out
 
     def step(self, b, want_loglik: bool):
-        """One pass from ``b`` (None: the usual start): the next estimate and, if asked, the
-        log-likelihood terms at ``b``."""
-        fam = self.fam
-        eta = fam.start_eta(self.ybar) if b is None else self.linear_predictor(b)
-        mu, d = fam.mean(eta)
-        ll = _loglik_terms(fam, self.s1, self.cnt, mu, self.cells) if want_loglik else None
-        w = d * d
-        w /= fam.variance(mu)
-        if self.cnt is not None:
-            w *= self.cnt
-        z = self.ybar - mu  # working response: eta - off + (ybar - mu) / d
-        del mu
-        z /= d
-        del d
-        z += eta if self.off is None else eta - self.off
-        del eta
-        if self.scale is not None:
-            w *= self.scale
-        z *= w
-        blocks = self.X.crossprod(w if self.scale is None else w * self.scale)
-        del w
-        return self.solve(blocks, self.X.tdot(z)), ll
+        """One pass from ``b``: the next estimate and, if asked, the log-likelihood terms at
+        ``b``."""
+        fam, info, rhs, ll = self.fam, None, 0.0, 0.0
+        for rows, Xb, eta, mu, d in self.rows(b):
+            if want_loglik:
+                ll += self.loglik_terms(rows, mu)
+            w = d * d
+            w /= fam.variance(mu)
+            if self.cnt is not None:
+                w *= self.cnt[rows]
+            z = self.ybar[rows] - mu  # working response: eta - off + (ybar - mu) / d
+            z /= d
+            z += eta if self.off is None else eta - self.off[rows]
+            if self.scale is not None:
+                w *= self.scale[rows]
+            z *= w
+            part = Xb.crossprod(w if self.scale is None else w * self.scale[rows])
+            info = part if info is None else info.add(part)
+            rhs = rhs + Xb.tdot(z)
+        return self.solve(info, rhs), (ll if want_loglik else None)
 
     def run(self, start, tol: float, maxiter: int):
         """Passes to convergence: (estimate, converged, passes)."""
@@ -130,77 +141,96 @@ class _Scoring:
             b = b_new
         return b, False, it
 
-    def final(self, b, variance, groups):
-        """At the estimate: (log-likelihood, covariance, leverage-1 directions, information)."""
-        fam, cells, scale, cnt = self.fam, self.cells, self.scale, self.cnt
-        mu, d = fam.mean(self.linear_predictor(b))
-        ll = _loglik(fam, _loglik_terms(fam, self.s1, cnt, mu, cells), self.y, cells, self.n)
-        if variance is None:
-            return ll, WideCovariance.undefined(self.X.shape[1]), None, None
-        v = fam.variance(mu)
+    def scores(self, rows, mu, d):
+        """A block's score per unit residual, information weight, residual and squared
+        residual (cells: the residual sum and the sum of (y_i - mu_c)^2)."""
+        v = self.fam.variance(mu)
         sw = d * d
         sw /= v
-        sc = d / v  # score per unit residual
-        del d, v
-        if scale is not None:  # one patient's information weight
-            sw *= scale
-            sw *= scale
-            sc *= scale
-        blocks = self.X.crossprod(sw if cnt is None else sw * cnt)
-        if cells is None:
-            resid, resid2 = self.y - mu, None  # resid2: resid ** 2
-        else:  # a cell's residual sum and sum of (y_i - mu_c)^2
-            resid = cells.s1 - cells.cnt * mu
-            resid2 = cells.s2 - 2 * mu * cells.s1 + cells.cnt * mu * mu
-        del mu
-        vcov, undefined = _covariance(self.X, blocks, variance, sc, sw, resid, resid2, scale,
-                                      groups, self.n, fam.family == "gaussian")
-        return ll, vcov, undefined, blocks
+        sc = d / v
+        if self.scale is not None:  # one patient's information weight
+            s = self.scale[rows]
+            sw *= s
+            sw *= s
+            sc *= s
+        if self.cells is None:
+            resid = self.y[rows] - mu
+            return sc, sw, resid, resid ** 2
+        c = self.cells
+        return (sc, sw, c.s1[rows] - c.cnt[rows] * mu,
+                c.s2[rows] - 2 * mu * c.s1[rows] + c.cnt[rows] * mu * mu)
 
+    def final(self, b, variance, groups):
+        """At the estimate: (log-likelihood, covariance, leverage-1 directions, information)."""
+        terms, info = 0.0, None
+        for rows, Xb, _eta, mu, d in self.rows(b):
+            terms += self.loglik_terms(rows, mu)
+            if variance is not None:
+                sw = self.scores(rows, mu, d)[1]
+                part = Xb.crossprod(sw if self.cnt is None else sw * self.cnt[rows])
+                info = part if info is None else info.add(part)
+        ll = _loglik(self.fam, terms, self.y, self.cells, self.n)
+        P = self.X.shape[1]
+        if variance is None:
+            return ll, WideCovariance.undefined(P), None, None
+        if variance == "model":  # Gaussian: the residual variance RSS / (n - p)
+            s = terms / (self.n - P) if self.fam.family == "gaussian" else 1.0
+            return ll, WideCovariance(info, P, factor=s), None, info
+        if isinstance(variance, Cluster):
+            return ll, self.cluster(b, info, groups), None, info
+        vcov, undefined = self.robust(b, info, variance)
+        return ll, vcov, undefined, info
 
-def _covariance(X: SplitMatrix, info: Blocks, variance, sc, sw, resid, resid2, scale, groups,
-                n, gaussian: bool):
-    """The covariance (model-based or sandwich) as an operator on the information blocks
-    (:class:`~hte_report.models.wide_cov.WideCovariance`): never a (p + K)^2 matrix. ``sc``:
-    each row's score per unit residual ``resid``; ``resid2``: its squared residual (None:
-    ``resid ** 2``); ``sw``: its information weight."""
-    P = X.shape[1]
-    if variance == "model":
-        s = float((resid ** 2 if resid2 is None else resid2).sum()) / (n - P) if gaussian else 1
-        return WideCovariance(info, P, factor=s), None
-    if isinstance(variance, Cluster):
+    def cluster(self, b, info: Blocks, groups) -> WideCovariance:
+        """Cluster sandwich: ``G/(G-1) (n-1)/(n-p)`` times the cluster score sums' meat."""
+        u = np.empty(self.X.shape[0])
+        for rows, _Xb, _eta, mu, d in self.rows(b):
+            sc, _sw, resid, _r2 = self.scores(rows, mu, d)
+            u[rows] = sc * resid
         codes = np.unique(groups, return_inverse=True)[1].ravel()
-        G = int(codes.max()) + 1
-        meat = ClusterMeat(X, codes, sc * resid, G / (G - 1) * (n - 1) / (n - P))
-        return WideCovariance(info, P, meat), None
-    q = sc * sc
-    q *= resid ** 2 if resid2 is None else resid2
-    undefined = None
-    if variance in ("HC2", "HC3"):
-        h = info.inverse_quadratic(X)
-        h *= sw
-        wt, bad = hat_weights(h, 0.5 if variance == "HC2" else 1.0)
-        del h
-        wt *= wt
-        q *= wt
-        del wt
-        undefined = info.solve(np.asarray(X[bad]).T) * (1.0 if scale is None else scale[bad])
-    meat = X.crossprod(q)
-    if variance == "HC1":
-        meat = Blocks(meat.A * (n / (n - P)), meat.B * (n / (n - P)), meat.C * (n / (n - P)))
-    return WideCovariance(info, P, meat), undefined
+        G, n, P = int(codes.max()) + 1, self.n, self.X.shape[1]
+        return WideCovariance(info, P, ClusterMeat(self.X, codes, u,
+                                                   G / (G - 1) * (n - 1) / (n - P)))
+
+    def robust(self, b, info: Blocks, variance):
+        """HC0-HC3 sandwich (HC2/HC3: leverages ``w_i x_i' H^-1 x_i`` from the Schur form),
+        and the directions ``H^-1 x_i`` of leverage-1 rows (HC2/HC3)."""
+        meat, bad_rows = None, []
+        for rows, Xb, _eta, mu, d in self.rows(b):
+            sc, sw, _resid, resid2 = self.scores(rows, mu, d)
+            q = sc * sc
+            q *= resid2
+            if variance in ("HC2", "HC3"):
+                h = info.inverse_quadratic(Xb)
+                h *= sw
+                wt, bad = hat_weights(h, 0.5 if variance == "HC2" else 1.0)
+                q *= wt * wt
+                bad_rows.append(np.flatnonzero(bad) + rows.start)
+            part = Xb.crossprod(q)
+            meat = part if meat is None else meat.add(part)
+        n, P = self.n, self.X.shape[1]
+        if variance == "HC1":
+            meat = Blocks(meat.A * (n / (n - P)), meat.B * (n / (n - P)), meat.C * (n / (n - P)))
+        undefined = None
+        if bad_rows:
+            bad = np.concatenate(bad_rows)
+            undefined = info.solve(np.asarray(self.X[bad]).T)
+            if self.scale is not None:
+                undefined *= self.scale[bad]
+        return WideCovariance(info, P, meat), undefined
 
 
-def _loglik_terms(fam, s1, cnt, mu, cells) -> float:
-    """Log-likelihood terms without constants (Gaussian: the residual sum of squares)."""
-    if cells is None:
+def _loglik_terms(fam, s1, cnt, mu, s2) -> float:
+    """Log-likelihood terms without constants (Gaussian: the residual sum of squares); rows
+    of patients (``cnt`` None) or cells (counts ``cnt``, sums of y ``s1`` and y^2 ``s2``)."""
+    if cnt is None:
         return fam.loglik_terms(s1, mu, None)
     if fam.family == "binomial":
         return float(np.sum(np.where(s1 > 0, s1 * np.log(mu), 0.0)
                             + np.where(cnt - s1 > 0, (cnt - s1) * np.log1p(-mu), 0.0)))
     if fam.family == "poisson":
         return float(np.sum(s1 * np.log(mu) - cnt * mu))
-    return float(np.sum(cells.s2 - 2 * mu * s1 + cnt * mu * mu))
+    return float(np.sum(s2 - 2 * mu * s1 + cnt * mu * mu))
 
 
 def _loglik(fam, terms: float, y, cells, n: float) -> float:

@@ -1,5 +1,5 @@
 """Reduced models of likelihood-ratio tests solved together by chord iterations
-(``hte_report.models.fast.reduced_logliks``, issue 21) against separate fits: statsmodels'
+(``hte_report.models.reduced.reduced_logliks``, issue 21) against separate fits: statsmodels'
 GLM on the reduced design (an independent implementation) at rel 1e-10 of the
 log-likelihood."""
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import statsmodels.api as sm
 
-from hte_report.models.fast import reduced_logliks
 from hte_report.models.glm import fit_glm
+from hte_report.models.reduced import reduced_logliks
 
 
 def _data(n, seed, family):

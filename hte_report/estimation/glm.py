@@ -543,11 +543,11 @@ def _reduced_together(fm, design, treatment, y, expo, path) -> dict:
 def reduced_logliks_of(fm, design, y, expo, drops: list, path) -> list:
     """Log-likelihoods of reduced models of ``fm`` (each drops the columns ``drops[k]``) for
     canonical-link models (logit, Poisson) on patient rows, solved together by
-    :func:`hte_report.models.fast.reduced_logliks`: a few thin passes for all of them. None
+    :func:`hte_report.models.reduced.reduced_logliks`: a few thin passes for all of them. None
     where that does not apply or does not settle (the caller refits by Fisher scoring)."""
     if not drops or fm.name not in ("logit", "poisson") or path not in ("irls", "statsmodels"):
         return [None] * len(drops)
-    from hte_report.models.fast import reduced_logliks
+    from hte_report.models.reduced import reduced_logliks
 
     try:
         return reduced_logliks(fm.name, design.X, y, fm.params, np.linalg.inv(fm.vcov), drops,

@@ -318,23 +318,22 @@ def _lvl(v):
 def _reduced_logliks(passes, fitted, design, facts) -> dict:
     """Per model and modifier, the full model's log-likelihood minus the reduced model's of
     a likelihood-ratio test (logit with model-based variance), all iterated together."""
-    states, keys, full = [], [], []
+    states, keys = [], []
     for fm in fitted:
         if not (MODELS[fm.name].likelihood and fm.variance == "model"):
             continue
         for m in design.modifiers:
             idx = design.interaction_columns(m, facts.parsed.treatment)
             free = np.setdiff1d(np.arange(len(fm.params)), idx)
-            states.append(oc.State(fm.name, fm.link,
-                                   oc.reduced_start(fm.params, fm.vcov, idx), free))
+            states.append(oc.State(fm.name, fm.link, oc.reduced_start(fm.params, fm.vcov, idx),
+                                   free, ref=fm.params))
             keys.append((fm.label, m.name))
-            full.append(fm.params)
     if not states:
         return {}
     oc.iterate(passes, states)
     out: dict = {}
-    for (label, m), drop in zip(keys, oc.loglik_drops(passes, states, full)):
-        out.setdefault(label, {})[m] = drop
+    for (label, m), st in zip(keys, states):
+        out.setdefault(label, {})[m] = st.drop
     return out
 
 

@@ -17,9 +17,9 @@ the information, the log-likelihood, the sandwich meat (HC3/HC2 with leverages f
 previous pass's inverse information) and the means of mu(1), mu(0) with their gradients;
 cluster score sums take one pass grouped by the cluster; likelihood-ratio tests' reduced models
 (dropped coefficients fixed at zero) start from the full estimate moved to the constraint and
-iterate together, then one pass sums, at their estimates, the per-row log-likelihood of the
-full model minus the reduced one's (:func:`loglik_drops`): a statistic that is a sum of small
-numbers, not the difference of two large sums.
+iterate together, each pass also summing the per-row log-likelihood of the full model minus
+the reduced one's: the statistic is a sum of small numbers, not the difference of two large
+sums, taken at the polishing pass (whose estimate is converged far below the tolerance).
 """
 
 from __future__ import annotations
@@ -53,6 +53,8 @@ class State:
     small: bool = False  # the last step was within tolerance: one more pass polishes it
     converged: bool = False
     sums: dict = field(default_factory=dict)
+    ref: np.ndarray | None = None  # a reduced model's full model (coefficients)
+    drop: float = np.nan  # the full model's log-likelihood minus this one's, at the last pass
 
 
 class Passes:
@@ -129,11 +131,12 @@ def iterate(passes: Passes, states: list[State]) -> None:
         live = [s for s in states if not s.converged]
         if not live:
             return
-        res = passes.run([Job(s.link, s.b, loglik=False, masked=s.masked, cols=s.free)
-                          for s in live])
+        res = passes.run([Job(s.link, s.b, loglik=False, masked=s.masked, cols=s.free,
+                              ref=s.ref) for s in live])
         sums = res[0][1]
         for s, got in zip(live, sums):
             s.passes += 1
+            s.drop = got.get("loglik_drop", np.nan)
             info = unpack_symmetric(got["info"], p)
             delta = _solve(info, got["score"], s.free)
             s.sums = {"info": info}
@@ -150,15 +153,6 @@ def iterate(passes: Passes, states: list[State]) -> None:
             raise ModelError(f"{s.name}: the out-of-core fit did not converge in "
                              f"{MAX_PASSES} passes; check for separation (a subgroup-arm "
                              "cell with no or only events).")
-
-
-def loglik_drops(passes: Passes, reduced: list[State], full: list[np.ndarray]) -> list[float]:
-    """Per reduced model (converged), its full model's log-likelihood (coefficients
-    ``full``) minus its own, in one pass: each a sum of per-row differences."""
-    jobs = [Job(s.link, s.b, info=False, loglik=False, masked=s.masked, cols=s.free, ref=f)
-            for s, f in zip(reduced, full)]
-    sums = passes.run(jobs, label="likelihood ratio")[0][1]
-    return [got["loglik_drop"] for got in sums[:len(jobs)]]
 
 
 def model_states(names) -> list[State]:

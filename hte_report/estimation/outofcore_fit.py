@@ -17,9 +17,9 @@ the information, the log-likelihood, the sandwich meat (HC3/HC2 with leverages f
 previous pass's inverse information) and the means of mu(1), mu(0) with their gradients;
 cluster score sums take one pass grouped by the cluster; likelihood-ratio tests' reduced models
 (dropped coefficients fixed at zero) start from the full estimate moved to the constraint and
-iterate together, each pass also summing the per-row log-likelihood of the full model minus
-the reduced one's: the statistic is a sum of small numbers, not the difference of two large
-sums, taken at the polishing pass (whose estimate is converged far below the tolerance).
+iterate together; their polishing pass (whose estimate is converged far below the tolerance)
+also sums the per-row log-likelihood of the full model minus the reduced one's: the statistic
+is a sum of small numbers, not the difference of two large sums.
 """
 
 from __future__ import annotations
@@ -131,8 +131,9 @@ def iterate(passes: Passes, states: list[State]) -> None:
         live = [s for s in states if not s.converged]
         if not live:
             return
+        # a reduced model's log-likelihood difference: in its last (polishing) pass
         res = passes.run([Job(s.link, s.b, loglik=False, masked=s.masked, cols=s.free,
-                              ref=s.ref) for s in live])
+                              ref=s.ref if s.small else None) for s in live])
         sums = res[0][1]
         for s, got in zip(live, sums):
             s.passes += 1

@@ -238,36 +238,41 @@ def lr_test(ll_full: float, ll_reduced: float, df: int) -> tuple[float, int, flo
 
 @dataclass(frozen=True)
 class RowGroups:
-    """K groups of rows (possibly overlapping) as a K x n boolean matrix, with row frequencies
+    """K groups of rows (possibly overlapping) as K boolean row masks, with row frequencies
     when rows are cells of identical patients.
 
-    Row-averaging weights are produced a block of rows at a time (:meth:`weights`), so sums
-    over the groups never need an n x K float matrix.
+    The masks are the caller's own arrays (not stacked into a K x n copy); row-averaging
+    weights are produced a block of rows at a time (:meth:`weights`), so sums over the groups
+    never need an n x K float matrix.
     """
 
-    masks: np.ndarray  # K x n bool
+    masks: tuple  # K boolean arrays of length n
     freq: np.ndarray | None
     totals: np.ndarray  # K: patients in each group
 
     @classmethod
     def of(cls, masks: list[np.ndarray], freq: np.ndarray | None = None) -> RowGroups:
         """Groups from K boolean row masks (and row frequencies)."""
-        M = np.stack(masks)
+        masks = tuple(np.asarray(m, dtype=bool) for m in masks)
         if freq is None:
-            totals = np.count_nonzero(M, axis=1).astype(float)
+            totals = np.array([np.count_nonzero(m) for m in masks], dtype=float)
         else:
-            totals = np.array([freq[m].sum() for m in M], dtype=float)
-        return cls(M, freq, totals)
+            totals = np.array([freq[m].sum() for m in masks], dtype=float)
+        return cls(masks, freq, totals)
 
     def blocks(self):
         """Slices of at most :data:`BLOCK` rows covering all rows."""
-        n = self.masks.shape[1]
+        n = len(self.masks[0])
         return (slice(i, min(i + BLOCK, n)) for i in range(0, n, BLOCK))
+
+    def block(self, rows: slice = slice(None)) -> np.ndarray:
+        """The groups' masks on ``rows``: K x len(rows), boolean."""
+        return np.stack([m[rows] for m in self.masks])
 
     def weights(self, rows: slice = slice(None)) -> np.ndarray:
         """Row-averaging weights of ``rows`` (len(rows) x K); each group's sum to one over all
         rows."""
-        W = self.masks[:, rows].T.astype(float)
+        W = self.block(rows).T.astype(float)
         if self.freq is not None:
             W = W * self.freq[rows, None]
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -276,10 +281,10 @@ class RowGroups:
     def sums(self, columns: list[np.ndarray], split: np.ndarray) -> tuple[np.ndarray, ...]:
         """Unweighted sums of each of ``columns`` (length-n vectors) over each group's rows
         where ``split`` is true, and where it is false: two K x len(columns) arrays."""
-        inside = np.zeros((self.masks.shape[0], len(columns)))
+        inside = np.zeros((len(self.masks), len(columns)))
         outside = np.zeros_like(inside)
         for rows in self.blocks():
-            M, s = self.masks[:, rows].astype(float), split[rows, None]
+            M, s = self.block(rows).astype(float), split[rows, None]
             V = np.column_stack([c[rows] for c in columns])
             inside += M @ (V * s)
             outside += M @ (V * ~s)

@@ -352,17 +352,13 @@ def _fit_fast(name, X, y, columns, variance, exposure, groups, start, path,
                                                  exposure, groups, start, free)
         except (np.linalg.LinAlgError, ValueError) as exc:
             raise FitFailure(f"{name} failed: {exc}") from None
-    Xf = X * exposure[:, None] if (exposure is not None and info.link == "identity") else X
     full_b = b
     if drop and path == "irls":
         full_b = np.zeros(X.shape[1])
         full_b[np.setdiff1d(np.arange(X.shape[1]), drop)] = b
-    eta = Xf @ full_b + (np.log(exposure) if (exposure is not None and info.link == "log")
-                         else 0.0)
-    mu = FittedModel(name, info.link, "", b, V, ll, conv, len(y), ()).inverse_link(eta)[0]
     if not conv or not np.all(np.isfinite(b)) or not (drop or np.all(np.isfinite(V))):
         raise FitFailure(f"{name} did not converge")
-    _check_range(name, mu)
+    _check_range(name, _mean_range(name, X, full_b, exposure))
     n = len(y) if cells is None else int(round(cells.cnt.sum()))
     return FittedModel(name=name, link=info.link, variance=variance_label(variance), params=b,
                        vcov=V, loglik=ll, converged=True, n=n, columns=tuple(columns),
@@ -375,6 +371,22 @@ def _fit_fast(name, X, y, columns, variance, exposure, groups, start, path,
 #: forever by a deviance of ~10^3 whose last digit moves by one rounding step (2e-13).
 DEVIANCE_RTOL = 1e-15
 DEVIANCE_ATOL = 1e-13
+
+
+def _mean_range(name: str, X, b: np.ndarray, exposure: np.ndarray | None) -> np.ndarray:
+    """The smallest and largest fitted mean, by blocks of rows (no length-n vector: the fits
+    run in threads, whose allocators would keep such vectors' memory)."""
+    link = MODELS[name].link
+    fm = FittedModel(name, link, "", b, None, np.nan, True, 0, ())
+    lo, hi, rows = np.inf, -np.inf, 1 << 16
+    for s in range(0, X.shape[0], rows):
+        eta = X[s:s + rows] @ b
+        if exposure is not None:
+            e = exposure[s:s + rows]
+            eta = eta * e if link == "identity" else eta + np.log(e)
+        mu = fm.inverse_link(eta)[0]
+        lo, hi = np.fmin(lo, np.fmin.reduce(mu)), np.fmax(hi, np.fmax.reduce(mu))  # NaN: ignored
+    return np.array([lo, hi])
 
 
 def _check_range(name: str, mu: np.ndarray) -> None:

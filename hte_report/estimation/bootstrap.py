@@ -69,9 +69,9 @@ BATCH = 28
 TOL = 1e-10
 MAXITER = 30
 #: Rows per block in the replicates' passes: a block of the R x rows matrices stays in cache
-#: (the core's 2.5 MiB L2 here; 512 and 1024 were about 8% faster than 2048 on the loaded
-#: machine, issue 21).
-ROWS = 1 << 10
+#: (the core's 2.5 MiB L2 here). A whole batch took 2.7 s with 512 rows, 2.8 s with 1024 and
+#: 2.9-3.0 s with 2048 (issue 21, one thread, interleaved, on the loaded machine).
+ROWS = 1 << 9
 
 
 @dataclass(frozen=True)

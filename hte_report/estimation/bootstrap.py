@@ -327,6 +327,8 @@ def _group_pass(job: _Job, W: np.ndarray, chords: list[_Chord]) -> list[np.ndarr
     X, off, y = chords[0].m.X, chords[0].m.offset, job.y
     Bt = _stacked(chords)
     ends = np.cumsum([0] + [len(c.active) for c in chords])
+    # family, rows of E, weights of the replicates still iterating (a view while all are)
+    parts = [(c.m.family, a, b, W[c.rows()]) for c, a, b in zip(chords, ends[:-1], ends[1:])]
     S = np.zeros((len(Bt), X.shape[1]))
     buf, part = np.empty(len(Bt) * ROWS), np.empty_like(S)
     for s in range(0, len(y), ROWS):
@@ -335,8 +337,8 @@ def _group_pass(job: _Job, W: np.ndarray, chords: list[_Chord]) -> list[np.ndarr
         E = np.matmul(Bt, Xb.T, out=_block(buf, len(Bt), e - s))
         if off is not None:
             E += off[None, s:e] * _sign(chords[0].m.family)
-        for c, a, b in zip(chords, ends[:-1], ends[1:]):
-            _weighted_(c.m.family, E[a:b], y[s:e], W[c.rows(), s:e])
+        for fam, a, b, Wc in parts:
+            _weighted_(fam, E[a:b], y[s:e], Wc[:, s:e])
         S += np.matmul(E, Xb, out=part)
     return [S[a:b] for a, b in zip(ends[:-1], ends[1:])]
 

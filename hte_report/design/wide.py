@@ -172,8 +172,15 @@ class SplitMatrix:
                                     self.sizes)
 
     # -- cross-products ------------------------------------------------------------------
-    def crossprod(self, v: np.ndarray) -> Blocks:
-        """``X' diag(v) X`` in blocks (``D'VD`` by blocks of rows: no n x p temporary)."""
+    def crossprod(self, v: np.ndarray | None = None) -> Blocks:
+        """``X' diag(v) X`` in blocks (``v`` None: ``X'X``), summed over :meth:`row_blocks`."""
+        out = None
+        for rows, Xb in self.row_blocks():
+            part = Xb._crossprod(np.ones(rows.stop - rows.start) if v is None else v[rows])
+            out = part if out is None else out.add(part)
+        return out
+
+    def _crossprod(self, v: np.ndarray) -> Blocks:
         D = self.dense
         A = np.zeros((self.p, self.p))
         for s in range(0, D.shape[0], ROW_BLOCK):
@@ -376,8 +383,9 @@ def coding(expr: str, data, lv) -> tuple[object, tuple[str, ...], np.ndarray] | 
     dense)."""
     codes = np.asarray(lv.codes)
     k = len(lv.values)
-    first = np.full(k, -1, dtype=np.int64)
-    first[codes[::-1]] = np.arange(len(codes))[::-1]
+    first = np.full(k, -1, dtype=np.int64)  # a row of each level (the first)
+    first[codes[::-1]] = np.arange(len(codes), dtype=np.int32 if len(codes) < 2 ** 31
+                                   else np.int64)[::-1]
     if np.any(first < 0):
         return None
     key = (expr, str(data.dtypes.iloc[0]), tuple(lv.values))
@@ -489,7 +497,7 @@ def check_rank(X: SplitMatrix, columns, wide, n_patients: int | None = None) -> 
                     "coefficient fits its patient exactly. Merge rare levels (e.g. into "
                     "'other') before the analysis.")
     try:
-        gone = X.crossprod(np.ones(X.shape[0])).schur_rank(columns[:X.p])
+        gone = X.crossprod().schur_rank(columns[:X.p])
     except np.linalg.LinAlgError:
         raise ModelError(
             f"collinear design: the levels of {' and '.join(w.expr for w in wide)} are linear "

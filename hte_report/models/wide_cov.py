@@ -6,7 +6,8 @@ blocks too (HC0-HC3: ``X' diag(q) X``) or as cluster score sums ``S`` (``M = c S
 sparse in its wide columns). ``V`` itself, (p + K)^2 numbers (8 MiB for K = 1,000), is never
 formed: what the delta method asks for, ``L V L'``, is ``a' M a`` with ``a = H^-1 L'`` solved
 through the Schur complement at O((p + K) p) per row of ``L``, and the coefficient table's
-variances are the diagonal of ``V`` by blocks of unit vectors.
+variances come from the low-rank form of ``H^-1`` at O((p + K) p^2) (with several wide
+factors: by blocks of unit vectors).
 
 :class:`WideCovariance` stands where a dense covariance matrix stands in
 :class:`~hte_report.models.glm.FittedModel`: ``L @ V`` (and ``V @ R``), ``np.diag(V)`` /

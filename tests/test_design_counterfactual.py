@@ -72,21 +72,35 @@ def test_values_come_from_design_columns_when_they_hold_them():
     assert des.treated.stored.shape == (int((d.treat == 0).sum()), 1)
 
 
-@pytest.mark.parametrize("formula", [FORMULAS[0], FORMULAS[3]])
-def test_blockwise_materialization_equals_whole(formula, monkeypatch):
-    """Blocks of rows through a spec learned from the rows showing every level give the
-    whole-frame design exactly; a formula with a stateful transform (center) is materialized
-    whole, so its state is the full data's."""
+WAYS = [  # formula, how a large design of it is built
+    ("y ~ treat * (age + C(sex) + C(region) + bmi)", "columns"),
+    ("y ~ treat * (flag + C(region, levels=[4, 3, 2, 1, 5]) + smoker) + age", "columns"),
+    ("y ~ treat * C(region) + treat:C(sex) + age", "columns"),
+    ("y ~ treat * (age + C(sex, contr.sum))", "blocks"),  # -1 entries: not a product
+    ("y ~ treat * (center(age) + I(age ** 2)) + C(sex)", "whole"),  # state from all rows
+]
+
+
+@pytest.mark.parametrize("formula,way", WAYS)
+def test_large_designs_equal_formulaic(formula, way, monkeypatch):
+    """Large designs are written from the data's columns and codes, or materialized by
+    formulaic in blocks of rows through a spec learned from the rows showing every level, or
+    (stateful transforms) whole: each equals formulaic's design of the whole frame exactly."""
     d = _data(n=5000, seed=9)
+    d["flag"] = (d.age > 62).astype(int)  # numeric 0/1 without C(): numeric to formulaic
+    d["smoker"] = d.age.to_numpy() % 2 < 1  # bool
     d.loc[[4998, 4999], "region"] = 5  # a level seen only in the last block, in both arms
     d.loc[[4998, 4999], "treat"] = [0, 1]
     parsed, whole = _design(formula, d)
     monkeypatch.setattr(build, "CHUNK_ROWS", 256)
-    whole_calls = []
-    dense = build._dense_columns
-    monkeypatch.setattr(build, "_dense_columns", lambda mm: whole_calls.append(1) or dense(mm))
-    _p, blocks = _design(formula, d)
-    assert bool(whole_calls) == ("center(" in formula)  # which way it was materialized
-    assert blocks.columns == whole.columns
-    assert np.array_equal(np.asarray(blocks.X), np.asarray(whole.X))
-    assert np.array_equal(blocks.X1, _direct(parsed, d, 1))
+    taken = []
+    for name in ("_dense_columns", "write"):
+        mod = build if name == "_dense_columns" else build.design_columns
+        fn = getattr(mod, name)
+        monkeypatch.setattr(mod, name, lambda *a, fn=fn, name=name: taken.append(name) or fn(*a))
+    _p, large = _design(formula, d)
+    assert {"columns": ["write"], "blocks": [], "whole": ["_dense_columns"]}[way] == taken
+    assert large.columns == whole.columns
+    assert np.array_equal(np.asarray(large.X), np.asarray(whole.X))
+    assert np.array_equal(large.X1, _direct(parsed, d, 1))
+    assert np.array_equal(large.X0, _direct(parsed, d, 0))

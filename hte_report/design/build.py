@@ -19,6 +19,7 @@ from formulaic import model_matrix
 
 from hte_report.core.memory import release_freed_memory
 from hte_report.data.prepare import Levels, factorize, is_text
+from hte_report.design import columns as design_columns
 from hte_report.design import wide as wd
 from hte_report.design.counterfactual import Treated, rest_columns
 from hte_report.design.wide import SplitMatrix, WideFactor
@@ -312,18 +313,27 @@ def _materialize(rhs: str, data: pd.DataFrame, levels: dict[str, Levels]):
     """(X, formulaic ModelSpec, column names) of ``rhs`` on ``data``.
 
     A large design whose factors are plain columns and ``C()`` of columns (their encoding
-    depends on the levels only, every other value row by row) is written block by block into
-    one array: its spec is learned from the rows that show every level of every categorical
-    column, and materializing blocks of rows through it gives exactly the full-data design,
-    without holding it twice. Other designs (``center()``, ``bs()``, ``I()``, ...: state
-    learned from all rows, or expressions that could use other rows) are materialized whole."""
+    depends on the levels only, every other value row by row) has its spec learned from the
+    rows that show every level of every categorical column. Its columns are then written from
+    the data's columns and codes (:mod:`hte_report.design.columns`) when formulaic's columns
+    on those rows are products of them, else materialized by formulaic in blocks of rows into
+    one array: either gives exactly the full-data design without holding it twice. Other
+    designs (``center()``, ``bs()``, ``I()``, ...: state learned from all rows, or expressions
+    that could use other rows) are materialized whole."""
     n = len(data)
     if n >= 2 * CHUNK_ROWS:
         first = [np.unique(lv.codes, return_index=True)[1] for lv in levels.values()]
         shown = np.unique(np.concatenate([np.zeros(1, np.int64), *first]))
-        spec = model_matrix(rhs, data.iloc[shown], na_action="raise").model_spec
+        skeleton = model_matrix(rhs, data.iloc[shown], na_action="raise")
+        spec = skeleton.model_spec
         if not spec.transform_state and all(_PLAIN.match(f.expr) for t in spec.terms
                                             for f in t.factors):
+            sources = design_columns.plan(spec, np.asarray(skeleton, dtype=float), data,
+                                          levels, shown)
+            if sources is not None:
+                X = design_columns.write(sources, data, levels)
+                release_freed_memory()  # the source columns converted on the way
+                return X, spec, tuple(spec.column_names)
             X = np.empty((n, len(spec.column_names)), order="F")
             rows = max(CHUNK_ROWS, -(-n // CHUNKS))
             for s in range(0, n, rows):

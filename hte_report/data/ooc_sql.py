@@ -6,9 +6,11 @@ of a level of a categorical column (``CAST(col = 'B' AS DOUBLE)``) or the treatm
 Every pass is one ``SELECT SUM(...)`` over the complete rows: per working model the linear
 predictor, mean, IRLS weight and score residual are computed in SQL from the current
 coefficients (numeric literals), and the aggregates are X'WX, the score X'(y - mu) and the
-log-likelihood (or its difference from another model's, row by row), in
-the last pass also the sandwich meat (HC0/HC1, HC3 via leverages ``w x'Bx``) and, grouped by
-the categorical modifiers and the arm, the means of mu_i(1) and mu_i(0) and their gradients.
+log-likelihood (or its difference from another model's, row by row), in the last pass also the
+sandwich meat (HC0/HC1, HC3 via leverages ``w x'Bx``) and, grouped by the categorical modifiers
+and the arm, the means of mu_i(1) and mu_i(0) and their gradients. Sums whose total is small
+beside their terms (a likelihood-ratio statistic) or made of many like terms (the means) are
+split in two (:func:`split_sum`), so the engines' different summation orders round them alike.
 Only the engine that runs the text differs (:mod:`hte_report.data.ooc_engines`); both run the
 query built here, so the engines cannot drift apart.
 
@@ -142,17 +144,18 @@ class Layout:
 
     n_keys: int
     n_jobs: int
-    slots: list[dict] = field(default_factory=list)  # per job: name -> (start, shape)
+    slots: list[dict] = field(default_factory=list)  # per job: name -> where, shape
     width: int = 0
 
     def __post_init__(self):
         self.slots = [{} for _ in range(self.n_jobs + 1)]  # the last: rows and events
 
-    def add(self, job: int, name: str, shape: tuple, scatter=None) -> None:
+    def add(self, job: int, name: str, shape: tuple, scatter=None, parts: int = 1) -> None:
         """An aggregate of ``shape``; with ``scatter`` only those entries are summed (the
-        others are zeros in the unpacked array)."""
-        size = len(scatter) if scatter is not None else (int(np.prod(shape)) if shape else 1)
-        self.slots[job][name] = (self.width, shape, scatter)
+        others are zeros in the unpacked array); a scalar in ``parts`` sums that add up
+        (:func:`split_sum`)."""
+        size = len(scatter) if scatter is not None else (int(np.prod(shape)) if shape else parts)
+        self.slots[job][name] = (self.width, shape, scatter, parts)
         self.width += size
 
     def unpack(self, row) -> list[dict]:
@@ -162,7 +165,7 @@ class Layout:
         out = []
         for slots in self.slots:
             rec = {}
-            for name, (start, shape, scatter) in slots.items():
+            for name, (start, shape, scatter, parts) in slots.items():
                 if scatter is not None:
                     full = np.zeros(shape)
                     full[scatter] = vals[start:start + len(scatter)]
@@ -170,7 +173,7 @@ class Layout:
                 elif shape:
                     rec[name] = vals[start:start + int(np.prod(shape))].reshape(shape)
                 else:
-                    rec[name] = float(vals[start])
+                    rec[name] = float(np.sum(vals[start:start + parts]))
             out.append(rec)
         return out
 
@@ -206,6 +209,19 @@ def _loglik(link: str, eta: str, mu: str) -> str:
     if link == "log":
         return f"hy * {eta} - {mu}"
     return f"(hy - {mu}) * (hy - {mu})"
+
+
+#: The grid of :func:`split_sum`: sums of multiples of 2^-26 are exact, in any order, while
+#: their absolute values add up to less than 2^27.
+GRID = 2.0**26
+
+
+def split_sum(col: str) -> list[str]:
+    """A column as two whose sums add up to its sum free of the summation order's rounding
+    (which differs between engines): the value rounded to the grid :data:`GRID` (an exact
+    sum) and the remainder (at most half a grid step a row, so its rounding is negligible)."""
+    hi = f"(floor({col} * {num(GRID)} + 0.5E0) / {num(GRID)})"
+    return [hi, f"({col} - {hi})"]
 
 
 def _quad(B: np.ndarray, prefix: str = "hx") -> str:
@@ -268,8 +284,8 @@ def pass_query(design: DesignSQL, jobs: list[Job], d: Dialect, source: str,
     pairs_all = list(zip(*np.triu_indices(p)))
     position = {pair: k for k, pair in enumerate(pairs_all)}
 
-    def add(job, name, exprs, shape, scatter=None):
-        layout.add(job, name, shape, scatter)
+    def add(job, name, exprs, shape, scatter=None, parts=1):
+        layout.add(job, name, shape, scatter, parts)
         aggs.extend(f"SUM({e})" for e in exprs)
 
     add(len(jobs), "n", ["hc"], ())  # rows and events of the group (joint model)
@@ -296,7 +312,7 @@ def pass_query(design: DesignSQL, jobs: list[Job], d: Dialect, source: str,
             ref = _loglik(job.link, f"hf{i}", _mean(job.link, f"hf{i}"))
             own = _loglik(job.link, f"he{i}", f"hm{i}")
             prod.append(f"(({ref}) - ({own})){mask} AS hlr{i}")
-            add(i, "loglik_drop", [f"hlr{i}"], ())
+            add(i, "loglik_drop", split_sum(f"hlr{i}"), (), parts=2)
         u = r
         if job.meat and job.bread is not None:  # HC3: u / (1 - h), h = w x'Bx
             one_minus_h = f"(1.0E0 - {w} * hq{i})"
@@ -316,7 +332,7 @@ def pass_query(design: DesignSQL, jobs: list[Job], d: Dialect, source: str,
         if job.means:
             for arm in ("1", "0"):
                 prod += [f"hm{i}_{arm}{mask} AS hm{i}_{arm}c", f"hd{i}_{arm}{mask} AS hg{i}_{arm}"]
-                add(i, f"m{arm}", [f"hm{i}_{arm}c"], ())
+                add(i, f"m{arm}", split_sum(f"hm{i}_{arm}c"), (), parts=2)
                 add(i, f"g{arm}", [f"hg{i}_{arm} * hxt{j}" for j in cols], *vec)
     select = ", ".join(keys + aggs)
     where = design.complete(d, outer=not all(j.masked for j in jobs))

@@ -405,3 +405,30 @@ def test_methods_show_a_wide_factor_as_one_line(narrow):
     assert "per-level coefficients adjust the effects and are not shown" in html
     for term in set(shown.loc[~folded, "term"]):
         assert escape(term) in html, term
+
+
+@pytest.mark.parametrize("name,variance", [("logit", "model"), ("ols", "HC3"),
+                                           ("modified-poisson", "cluster")])
+def test_fit_memory_is_a_few_vectors(monkeypatch, name, variance):
+    """A wide fit (issue 21) allocates a few length-n vectors at most: Fisher scoring by blocks
+    of rows, no (p + K)^2 covariance, no n x p copy of the design (the cluster variance: each
+    row's cluster and score, and the sparse cluster sums, still less than the design)."""
+    import tracemalloc
+
+    from hte_report.estimation.setup import setup
+    from hte_report.models.wide import fit_split
+
+    data = trial(n=60_000, sites=500)
+    var = hr.Cluster("clinic") if variance == "cluster" else variance
+    st = setup(FORMULA, data, models=[name], variance=var)
+    X, y = st.design.X, st.y
+    assert isinstance(X, SplitMatrix) and X.shape[1] > 500
+    fit_split(name, X, y, var, groups=st.groups)  # first touch
+    tracemalloc.start()
+    try:
+        fit_split(name, X, y, var, groups=st.groups)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < (X.dense.nbytes if variance == "cluster" else 4 * y.nbytes)
+    assert 4 * y.nbytes < X.dense.nbytes

@@ -187,7 +187,7 @@ class _Scoring:
         for rows, _Xb, _eta, mu, d in self.rows(b):
             sc, _sw, resid, _r2 = self.scores(rows, mu, d)
             u[rows] = sc * resid
-        codes = np.unique(groups, return_inverse=True)[1].ravel()
+        codes = _group_codes(np.asarray(groups))
         G, n, P = int(codes.max()) + 1, self.n, self.X.shape[1]
         return WideCovariance(info, P, ClusterMeat(self.X, codes, u,
                                                    G / (G - 1) * (n - 1) / (n - P)))
@@ -218,6 +218,19 @@ class _Scoring:
             if self.scale is not None:
                 undefined *= self.scale[bad]
         return WideCovariance(info, P, meat), undefined
+
+
+def _group_codes(groups: np.ndarray) -> np.ndarray:
+    """Clusters numbered 0..G-1 in sorted order (``np.unique``'s inverse); integer labels in a
+    range of at most a few times n by a table of the range, without ``np.unique``'s sorts."""
+    if groups.dtype.kind in "iu" and len(groups):
+        lo, hi = int(groups.min()), int(groups.max())
+        if hi - lo <= 4 * len(groups):
+            g = groups - lo
+            number = np.cumsum(np.bincount(g, minlength=hi - lo + 1) > 0) - 1
+            g[:] = number[g]
+            return g
+    return np.unique(groups, return_inverse=True)[1].ravel()
 
 
 def _loglik_terms(fam, s1, cnt, mu, s2) -> float:

@@ -36,13 +36,10 @@ class ClusterMeat:
         G = int(groups.max()) + 1
         self.dense = np.stack([np.bincount(groups, weights=u * X.dense[:, j], minlength=G)
                                for j in range(X.p)], axis=1).reshape(G, X.p)
-        parts = []
-        for c, k in zip(X.codes, X.sizes):
-            hit = c > 0
-            S = sparse.coo_matrix((u[hit], (groups[hit], c[hit].astype(np.int64) - 1)),
-                                  shape=(G, k))
-            parts.append(S.tocsr())  # duplicates (a group's rows at one level) are summed
-        self.wide = sparse.hstack(parts, format="csr")
+        # column c of a level's code (0: the reference level, dropped); a group's rows at one
+        # level are summed
+        self.wide = sparse.hstack([sparse.csr_matrix((u, (groups, c)), shape=(G, k + 1))[:, 1:]
+                                   for c, k in zip(X.codes, X.sizes)], format="csr")
         self.factor = factor
         self.p = X.p
 

@@ -70,7 +70,7 @@ def variances(fm: FittedModel) -> np.ndarray:
     variance, NaN where it depends on a leverage-1 patient (HC2/HC3)."""
     var = np.array(np.diag(fm.vcov), dtype=float)
     if fm.undefined is not None and fm.undefined.size:
-        var[fm.undefined_rows(np.eye(len(fm.params)))] = np.nan
+        var[fm.undefined_coefficients()] = np.nan
     return var
 
 

@@ -203,6 +203,15 @@ def interval(c: Contrast, conf_level: float) -> dict[str, np.ndarray]:
     }
 
 
+def unit_rows(idx, p: int) -> np.ndarray:
+    """Rows ``idx`` of the p x p identity (coefficient selectors) without forming it: p is
+    in the thousands for a many-level adjustment factor."""
+    idx = np.asarray(idx, dtype=int).reshape(-1)
+    L = np.zeros((len(idx), p))
+    L[np.arange(len(idx)), idx] = 1.0
+    return L
+
+
 def wald_test(theta: np.ndarray, cov: np.ndarray,
               df_resid: float | None = None) -> tuple[float, int, float]:
     """Wald test that all of ``theta`` are zero: chi-square, or with ``df_resid`` (t inference

@@ -35,6 +35,7 @@ from hte_report.estimation.contrasts import (
     interval,
     lr_test,
     reference_profile,
+    unit_rows,
     wald_test,
 )
 from hte_report.estimation.interaction_effects import COLUMNS as EFFECT_COLUMNS
@@ -120,8 +121,6 @@ def fit(
         st.memo["fit_models", path] = fit_models(model_names, design, y, var_opt, expo, groups,
                                                  path, cells, seconds)
     fitted, model_rows, notes = st.memo["fit_models", path]
-    if design.wide:  # (p + K)^2 covariances: not kept for the joint test, which refits fast
-        del st.memo["fit_models", path]
     model_rows = [dict(r) for r in model_rows]
     inference = check_inference(inference, family)
     fitted = [_with(fm, inference=model_inference(fm.name, inference)) for fm in fitted]
@@ -484,7 +483,7 @@ def _tests(fm, design, treatment, subs, sparse, family, y, expo, groups, path="s
         hit = any(k is not None and k[0] == m.name for k in sparse)
         broken = fm.link != "identity" and hit and m.kind == "categorical"
         note = "not estimable: a subgroup has zero events in an arm" if broken else ""
-        stat, df, p = wald_test(fm.params[idx], fm.cov(np.eye(len(fm.params))[idx]),
+        stat, df, p = wald_test(fm.params[idx], fm.cov(unit_rows(idx, len(fm.params))),
                                 fm.t_df)
         note = note or _undefined(fm, stat)
         rows.append(_test_row(m.name, native_scale, "wald", stat, df, p, fm.label,
@@ -576,7 +575,7 @@ def _interaction_effects(fm, design, treatment, subs, means, sparse, family, con
             continue
         idx = design.interaction_columns(m, treatment)
         if interaction_effects.linear_column(m, idx):
-            L = np.eye(len(fm.params))[idx]
+            L = unit_rows(idx, len(fm.params))
             se = float(np.sqrt(fm.cov(L)[0, 0]))
             rows += interaction_effects.per_unit(
                 float(fm.params[idx[0]]), se, modifier=m.name, scale=_native(fm, family)[1],

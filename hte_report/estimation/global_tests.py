@@ -20,7 +20,7 @@ from formulaic import model_matrix
 
 from hte_report.core.inference import adjust_pvalues
 from hte_report.errors import HTEReportError
-from hte_report.estimation.contrasts import lr_test, wald_test
+from hte_report.estimation.contrasts import lr_test, unit_rows, wald_test
 from hte_report.estimation.glm import _native, fit_models, reduced_logliks_of
 from hte_report.estimation.setup import setup
 from hte_report.models.glm import FitFailure, choose_path, fit_glm, reduced_start
@@ -84,7 +84,8 @@ def glm_global_tests(frame: pd.DataFrame, *, outcome: str, treatment: str, arms:
             continue
         base["model"] = fm.label
         df_resid = fm.df_resid if model_inference(name, inference) == "t" else None
-        stat, df, p = wald_test(fm.params[idx], fm.cov(np.eye(len(fm.params))[idx]), df_resid)
+        stat, df, p = wald_test(fm.params[idx], fm.cov(unit_rows(idx, len(fm.params))),
+                                df_resid)
         rows.append({**base, "test": "wald", "statistic": stat, "df": df, "p_value": p,
                      "note": "", "distribution": "chi-square" if df_resid is None else "F",
                      "df_denominator": np.nan if df_resid is None else df_resid})
@@ -181,7 +182,8 @@ def joint_heterogeneity(formula: str, data, *, treatment: str, reference=None,
         fm = replace(fm, inference=model_inference(fm.name, inference))
         base = {"comparison": comparison, "analysis": "joint", "modifiers": names,
                 "scale": _native(fm, st.family)[1], "model": fm.label, "n": fm.n}
-        stat, df, p = wald_test(fm.params[idx], fm.cov(np.eye(len(fm.params))[idx]), fm.t_df)
+        stat, df, p = wald_test(fm.params[idx], fm.cov(unit_rows(idx, len(fm.params))),
+                                fm.t_df)
         rows.append({**base, "test": "wald", "statistic": stat, "df": df, "p_value": p,
                      "distribution": "chi-square" if fm.t_df is None else "F",
                      "df_denominator": np.nan if fm.t_df is None else fm.t_df,

@@ -90,6 +90,14 @@ class FittedModel:
                      * np.linalg.norm(U, axis=0)[None, :])
         return np.any(load > LEVERAGE_TOL * scale, axis=1)
 
+    def undefined_coefficients(self) -> np.ndarray:
+        """Which coefficients load on a leverage-1 direction: :meth:`undefined_rows` of the
+        identity, without forming it."""
+        U = self.undefined
+        if U is None or U.size == 0:
+            return np.zeros(len(self.params), dtype=bool)
+        return np.any(np.abs(U) > LEVERAGE_TOL * np.linalg.norm(U, axis=0)[None, :], axis=1)
+
     @property
     def label(self) -> str:
         """The label printed in every output row: model name plus robust variance type."""

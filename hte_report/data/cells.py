@@ -29,22 +29,29 @@ class CellStats:
 
 def aggregate(frame: pd.DataFrame, treatment: str, outcome: str, rhs: list[str],
               cluster: str | None) -> tuple[pd.DataFrame, CellStats]:
-    """Cells of identical (treatment, covariates, cluster) with their sufficient statistics;
-    the outcome column of the returned frame holds the cell mean."""
+    """Cells of identical (treatment, covariates, cluster) with their sufficient statistics,
+    in sorted order of the keys (a categorical column: its categories' order); the outcome
+    column of the returned frame holds the cell mean.
+
+    Each key column is factorized once (sorted); a cell is the mixed-radix number of its
+    codes, and the statistics are ``bincount`` sums over it: no grouped copy of the frame."""
     from scipy.special import gammaln
 
     keys = list(dict.fromkeys([treatment, *rhs, *([cluster] if cluster else [])]))
+    factorized = [pd.factorize(frame[col], sort=True, use_na_sentinel=False) for col in keys]
+    sizes = [max(len(u), 1) for _c, u in factorized]
     y = frame[outcome].to_numpy(float)
-    work = frame[keys].copy()
-    work["_y"], work["_y2"], work["_lg"] = y, y * y, gammaln(y + 1)
-    agg = work.groupby(keys, sort=True, observed=True, dropna=False).agg(
-        _n=("_y", "size"), _s1=("_y", "sum"), _s2=("_y2", "sum"), _lg=("_lg", "sum"))
-    agg = agg.reset_index()
-    for col in keys:  # keep the dtypes (and category sets) of the original columns
-        if isinstance(frame[col].dtype, pd.CategoricalDtype):
-            agg[col] = pd.Categorical(agg[col], categories=frame[col].cat.categories)
-    cells = CellStats(agg["_n"].to_numpy(float), agg["_s1"].to_numpy(float),
-                      agg["_s2"].to_numpy(float), agg["_lg"].to_numpy(float))
-    out = agg[keys].copy()
+    if float(np.prod(sizes, dtype=float)) < 2.0 ** 62:
+        cell = np.ravel_multi_index([c for c, _u in factorized], sizes)
+        _, first, cell = np.unique(cell, return_index=True, return_inverse=True)
+    else:  # too many combinations for one integer: the distinct rows of the codes
+        _, first, cell = np.unique(np.column_stack([c for c, _u in factorized]), axis=0,
+                                   return_index=True, return_inverse=True)
+    cell = cell.reshape(-1)
+    k = int(cell.max()) + 1 if len(cell) else 0
+    cells = CellStats(np.bincount(cell, minlength=k).astype(float),
+                      np.bincount(cell, y, minlength=k), np.bincount(cell, y * y, minlength=k),
+                      np.bincount(cell, gammaln(y + 1), minlength=k))
+    out = frame[keys].iloc[first].reset_index(drop=True)  # each cell's first row: dtypes kept
     out[outcome] = cells.s1 / cells.cnt
     return out, cells

@@ -102,11 +102,15 @@ class Design:
             return out
         return out.copy() if isinstance(out, SplitMatrix) else out.copy(order="K")
 
-    def linear_predictor(self, params: np.ndarray, treated: bool) -> np.ndarray:
-        """``X1 @ params`` or ``X0 @ params`` without forming either."""
-        eta = self.X @ self.coefficients_under(params, treated)
+    def linear_predictor(self, params: np.ndarray, treated: bool,
+                         rows: slice = slice(None)) -> np.ndarray:
+        """``(X1 @ params)[rows]`` or ``(X0 @ params)[rows]`` without forming either (``rows``:
+        a slice)."""
+        X = self.X[rows]
+        eta = X @ self.coefficients_under(params, treated)
         if treated and self.treated.untreated.size:
-            eta[self.treated.untreated] += self.treated.shift(self.X, params)
+            at, where = self.treated.among(rows, self.X.shape[0])
+            eta[at] += self.treated.shift(X, params, at, where)
         return eta
 
     def coefficients_under(self, params: np.ndarray, treated: bool) -> np.ndarray:

@@ -82,8 +82,13 @@ class Treated:
                 block[at, j] = self.stored[where, s]
                 s += 1
 
-    def shift(self, X, params: np.ndarray) -> np.ndarray:
-        """``(X1 - X) @ params`` on the untreated rows (in :attr:`untreated` order)."""
+    def shift(self, X, params: np.ndarray, at: np.ndarray | None = None,
+              where: np.ndarray | None = None) -> np.ndarray:
+        """``(X1 - X) @ params`` on the untreated rows (in :attr:`untreated` order); or, for a
+        block ``X`` of rows, on its untreated rows ``at`` (rows ``where`` of
+        :attr:`untreated`, see :meth:`among`)."""
+        if at is None:
+            at, where = self.untreated, slice(None)
         b = np.asarray(params, dtype=float)[self.columns]
         c = np.zeros(X.shape[1])
         const = 0.0
@@ -92,11 +97,11 @@ class Treated:
                 c[k] += bj
             elif k == ONE:
                 const += bj
-        out = np.full(len(self.untreated), const)
+        out = np.full(len(at), const)
         if np.any(c):
-            out += (X @ c)[self.untreated]
+            out += (X @ c)[at]
         if self.stored.shape[1]:
-            out += self.stored @ b[self.source == STORED]
+            out += self.stored[where] @ b[self.source == STORED]
         return out
 
 

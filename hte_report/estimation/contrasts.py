@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from hte_report.core.parallel import thread_map
 from hte_report.data.prepare import factorize
 from hte_report.design.build import Design
 from hte_report.models.fast import BLOCK, one_blas_thread
@@ -87,21 +86,11 @@ class Means:
 
         One pass over blocks of rows serves every model, so each block of the design is read
         once; the temporaries are a block of the design and of the weights, not an n x p
-        product nor n x K weights (and the products are small: one BLAS thread). The rows are
-        cut into :data:`MEANS_PARTS` consecutive parts summed in threads and then in order,
-        so the numbers do not depend on the number of cores."""
+        product nor n x K weights (and the products are small: one BLAS thread)."""
         coef = {(i, arm): design.coefficients_under(fm.params, arm == 1)
                 for i, fm in enumerate(models) for arm in (1, 0)}
-        blocks = list(groups.blocks())
-        cut = np.linspace(0, len(blocks), MEANS_PARTS + 1).round().astype(int)
-        parts = [blocks[a:b] for a, b in zip(cut[:-1], cut[1:]) if b > a]
         with one_blas_thread():
-            sums = thread_map(lambda part: _mean_sums(models, coef, design, groups, part), parts)
-        m, g = sums[0]
-        for m_part, g_part in sums[1:]:
-            for key in coef:
-                m[key] = m[key] + m_part[key]
-                g[key] = g[key] + g_part[key]
+            m, g = _mean_sums(models, coef, design, groups, groups.blocks())
         out = []
         for i in range(len(models)):
             g[i, 0][:, design.treatment_columns] = 0.0  # X0 is zero there
@@ -115,12 +104,7 @@ class Means:
         return contrast_of_means(kind, self.m1, self.g1, self.m0, self.g0, model)
 
 
-#: Parts of the rows whose mean sums are computed side by side (a constant, not the number of
-#: cores: the order of the additions, hence the numbers, are the same on every machine).
-MEANS_PARTS = 4
-
-
-def _mean_sums(models, coef: dict, design: Design, groups: RowGroups, blocks: list):
+def _mean_sums(models, coef: dict, design: Design, groups: RowGroups, blocks):
     """Sums of the mean predictions and their gradients over row ``blocks``, per (model, arm)
     of ``coef``."""
     k, p = len(groups.totals), design.X.shape[1]

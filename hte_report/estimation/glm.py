@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 
 from hte_report.core.inference import adjust_pvalues
-from hte_report.core.parallel import thread_map
 from hte_report.design.build import Design, subgroups
 from hte_report.errors import (
     ConvergenceWarning,
@@ -220,8 +219,7 @@ def fit_models(names, design: Design, y, var_opt, expo, groups, path="statsmodel
         if MODELS[name].robust_only and var == "model":
             raise ModelError(f"{name} needs a robust variance; variance='model' is invalid for it.")
 
-    def first_fit(item):
-        i, name = item
+    def first_fit(i, name):
         if seconds >= fit_time.PROGRESS_SECONDS:
             warnings.warn(f"fitting working model {i + 1} of {len(names)} ({name}), about "
                           f"{seconds:.0f} s", ModelWarning, stacklevel=4)
@@ -232,8 +230,7 @@ def fit_models(names, design: Design, y, var_opt, expo, groups, path="statsmodel
         except FitFailure as exc:
             return exc
 
-    # the working models of a large design are fitted side by side (issue 21)
-    firsts = thread_map(first_fit, list(enumerate(names)), parallel=path == "irls")
+    firsts = [first_fit(i, name) for i, name in enumerate(names)]
     for name, fm in zip(names, firsts):
         var = var_opt if var_opt is not None else default_variance(name)
         if isinstance(fm, FitFailure):
@@ -265,6 +262,17 @@ def fit_models(names, design: Design, y, var_opt, expo, groups, path="statsmodel
     return fitted, rows, notes
 
 
+def _outside_unit(design: Design, params, treated: bool) -> tuple[int, float, float]:
+    """Predictions under one arm outside [0, 1]: how many, and the range of all, by blocks of
+    rows (no length-n vector)."""
+    bad, lo, hi, n, rows = 0, np.inf, -np.inf, design.X.shape[0], 1 << 16
+    for s in range(0, n, rows):
+        p = design.linear_predictor(params, treated, slice(s, s + rows))
+        bad += int(np.count_nonzero((p < 0) | (p > 1)))
+        lo, hi = min(lo, float(p.min())), max(hi, float(p.max()))
+    return bad, lo, hi
+
+
 def _diagnostics(fm: FittedModel, design: Design, y, expo, cells=None) -> list[str]:
     """Plausibility checks a reader must see: a linear probability model predicting outside
     [0, 1], and overdispersion of a Poisson model reported with model-based variance."""
@@ -279,11 +287,10 @@ def _diagnostics(fm: FittedModel, design: Design, y, expo, cells=None) -> list[s
                    "on them are marked not estimable (merge sparse levels)")
     if fm.name == "ols" and np.all((y == 0) | (y == 1)):
         for arm, treated in (("treated", True), ("control", False)):
-            p = design.linear_predictor(fm.params, treated)
-            bad = int(((p < 0) | (p > 1)).sum())
+            bad, lo, hi = _outside_unit(design, fm.params, treated)
             if bad:
                 out.append(f"{fm.label}: {bad} predicted risks under {arm} fall outside [0, 1] "
-                           f"(range {p.min():.3f} to {p.max():.3f}); absolute effects near "
+                           f"(range {lo:.3f} to {hi:.3f}); absolute effects near "
                            "the edges of the covariate range are extrapolations")
     if info.family == "poisson" and info.link == "log" and fm.name == "poisson":
         mu = np.exp(design.X @ fm.params + (np.log(expo) if expo is not None else 0.0))

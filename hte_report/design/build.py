@@ -7,20 +7,25 @@ keep the levels, knots and centres they had when fitting.
 
 from __future__ import annotations
 
-import ast
 import re
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import scipy.linalg
 from formulaic import model_matrix
 
 from hte_report.core.memory import release_freed_memory
 from hte_report.data.prepare import Levels, factorize, is_text
 from hte_report.design import columns as design_columns
 from hte_report.design import wide as wd
+from hte_report.design.checks import (
+    check_arms,
+    check_listed_levels,
+    check_not_constant,
+    check_rank,
+    short_text,
+)
 from hte_report.design.counterfactual import Treated, rest_columns
 from hte_report.design.wide import SplitMatrix, WideFactor
 from hte_report.errors import (
@@ -30,7 +35,7 @@ from hte_report.errors import (
     ModelWarning,
     SparseSubgroupWarning,
 )
-from hte_report.spec.formula import ModifierTerm, ParsedFormula, c_wrapped, pythonize
+from hte_report.spec.formula import ModifierTerm, ParsedFormula, c_wrapped
 
 
 @dataclass(frozen=True)
@@ -218,18 +223,18 @@ def build_design(parsed: ParsedFormula, frame: pd.DataFrame,
     if split is None:
         split = levels is not None or n_patients is not None
     cats = categorical_columns(parsed, frame)
-    _check_listed_levels(parsed, frame)
+    check_listed_levels(parsed, frame)
     known = levels or {}
     levels = {c: known[c] if c in known else factorize(frame[c]) for c in parsed.variables
               if c in cats and c != parsed.treatment}
     frame, levels = integral_codes(frame, levels)
     for col in parsed.adjustment:
         if col in frame:
-            _check_not_constant(col, frame[col], levels.get(col), modifier=False)
+            check_not_constant(col, frame[col], levels.get(col), modifier=False)
     mods = []
     for m in parsed.modifiers:
         kind = "categorical" if m.name in cats else "continuous"
-        _check_not_constant(m.name, frame[m.name], levels.get(m.name))
+        check_not_constant(m.name, frame[m.name], levels.get(m.name))
         k = len(levels[m.name].values) if kind == "categorical" else 0
         if k > wd.WARN_MODIFIER_LEVELS:
             text = (f"effect modifier {m.name!r} has {k} levels: one subgroup effect per level "
@@ -250,7 +255,7 @@ def build_design(parsed: ParsedFormula, frame: pd.DataFrame,
                     SparseSubgroupWarning, stacklevel=3,
                 )
         mods.append(ModifierTerm(m.name, m.expr, m.interaction_terms, kind))
-    _check_arms(parsed.treatment, tuple(mods), frame, levels)
+    check_arms(parsed.treatment, tuple(mods), frame, levels)
     try:
         # Materialize once, with treatment = 1 for everyone. The treatment is a plain 0/1
         # column, so every column of a term containing it is that column times the rest:
@@ -269,13 +274,13 @@ def build_design(parsed: ParsedFormula, frame: pd.DataFrame,
             X, spec, columns = _materialize(rhs, data, levels)
     except Exception as exc:  # formulaic raises many types; report them as formula errors
         raise FormulaError(f"cannot build the design for {parsed.formula!r}: "
-                           f"{_short(exc)}") from None
+                           f"{short_text(exc)}") from None
     for w in caught:
         text = str(w.message)
         if "outside of the nominated levels" in text or "not in that dtype's categories" in text:
             raise DataError(  # a level missed by the check above: never fold rows silently
                 f"a C(..., levels=[...]) term of {parsed.formula!r} omits values present in "
-                f"the data ({_short(text)}); list every level or exclude those rows first.")
+                f"the data ({short_text(text)}); list every level or exclude those rows first.")
         if not issubclass(w.category, (DeprecationWarning, FutureWarning)):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     wide = wd.wide_factors(wterms, data, levels, X.shape[1])
@@ -297,7 +302,7 @@ def build_design(parsed: ParsedFormula, frame: pd.DataFrame,
             term_columns[frozenset({w.expr})] = np.arange(w.start, w.start + len(w.names))
         wd.check_rank(X, columns, wide, n_patients)
     else:
-        _check_rank(X, columns, n_patients)
+        check_rank(X, columns, n_patients)
     quartiles = {m.name: np.quantile(frame[m.name].to_numpy(dtype=float), QUARTILES)
                  for m in mods if m.kind == "continuous"}
     return Design(frame, spec, X, treated, columns, term_columns, tuple(mods), cats,
@@ -395,140 +400,6 @@ def _text_as_categorical(frame: pd.DataFrame, levels: dict[str, Levels]) -> dict
     the same way), so the design is unchanged; it just does not hash every string again."""
     return {col: lv.categorical() for col, lv in levels.items()
             if is_text(frame[col]) and not lv.missing().any()}
-
-
-def _check_arms(treatment: str, modifiers: tuple[ModifierTerm, ...], frame: pd.DataFrame,
-                levels: dict[str, Levels]) -> None:
-    """Every level of every categorical modifier has treated and control patients (counted
-    on the factorized levels; the error is then worded from the data itself)."""
-    t = frame[treatment].to_numpy()
-    for m in modifiers:
-        if m.kind != "categorical":
-            continue
-        s = frame[m.name]
-        if isinstance(s.dtype, pd.CategoricalDtype):
-            empty = [c for c in s.cat.categories if (s == c).sum() == 0]
-            if empty:
-                raise ModelError(
-                    f"modifier {m.name!r} has empty level(s) {empty}: no patient has them, so "
-                    "their effect is not estimable. Remove unused categories "
-                    "(s.cat.remove_unused_categories()) or merge levels."
-                )
-        lv = levels[m.name]
-        n, n1 = lv.totals(), lv.totals(t)
-        if ((n1 == 0) | (n1 == n)).any():
-            _raise_empty_arm(m.name, frame, t)
-
-
-def _raise_empty_arm(name: str, frame: pd.DataFrame, t: np.ndarray) -> None:
-    """Name the first level (in the data's own order) of modifier ``name`` with no treated or
-    no control patients."""
-    for level, rows in frame.groupby(name, sort=True).groups.items():
-        n1 = int(t[rows].sum())
-        n0 = len(rows) - n1
-        if n1 == 0 or n0 == 0:
-            arm = "treated" if n1 == 0 else "control"
-            raise ModelError(
-                f"subgroup {name}={level!r} has no {arm} patients ({n1} treated, {n0} "
-                "control): the treatment effect there is not estimable. Merge the level "
-                "with a neighbour or exclude it, and say so in the report."
-            )
-
-
-def _short(value: object, limit: int = 300) -> str:
-    text = str(value)
-    return text if len(text) <= limit else text[:limit] + " …"
-
-
-def _check_not_constant(name: str, s: pd.Series, lv: Levels | None = None,
-                        modifier: bool = True) -> None:
-    """A modifier with one value cannot modify anything, and a constant covariate duplicates
-    the intercept: say so (not 'collinear'). ``lv``: the column's factorization, if made."""
-    if not len(s):
-        return
-    if lv is not None:
-        constant = len(lv.values) <= 1
-    elif pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
-        v = s.to_numpy(dtype=float, na_value=np.nan)
-        constant = bool(np.nanmin(v) == np.nanmax(v))
-    else:
-        constant = s.nunique(dropna=True) <= 1
-    first = s.iloc[0]
-    if constant:
-        what = ("effect modifier", "it cannot modify the treatment effect. Remove it from the "
-                "interaction") if modifier else (
-                "adjustment covariate", "it duplicates the intercept. Remove it")
-        raise DataError(
-            f"{what[0]} {name!r} is constant (every analysed row has {name} = "
-            f"{_short(first, 40)}): {what[1]}, or check the data filter."
-        )
-
-
-def _check_listed_levels(parsed: ParsedFormula, frame: pd.DataFrame) -> None:
-    """``C(x, levels=[...])`` must list every value of x in the data: formulaic codes the
-    unlisted ones like the reference level, which would give their rows the reference level's
-    effect while they are still reported as their own subgroup."""
-    code, quoted = pythonize(parsed.rhs.replace(":", "*"))
-    try:
-        tree = ast.parse(code, mode="eval")
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return
-    for node in ast.walk(tree):
-        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-                and node.func.id == "C" and node.args and isinstance(node.args[0], ast.Name)
-                and quoted.get(node.args[0].id, node.args[0].id) in frame.columns):
-            continue
-        listed = [k.value for k in node.keywords if k.arg == "levels"] + node.args[2:3]
-        if not listed:
-            continue
-        try:
-            values = list(ast.literal_eval(listed[0]))
-        except (ValueError, TypeError, SyntaxError):
-            continue  # not a literal list: formulaic's warning is caught after materializing
-        col = quoted.get(node.args[0].id, node.args[0].id)
-        s = frame[col]
-        counts = s[~s.isin(values) & s.notna()].value_counts()
-        if len(counts):
-            shown = ", ".join(f"{_short(v, 30)!s} ({n} rows)" for v, n in counts.head(8).items())
-            raise DataError(
-                f"C({col}, levels=...) lists {values!r} but {col!r} also takes the value(s) "
-                f"{shown}. Rows at an unlisted level would be coded like the reference level "
-                "and given its effect. List every level, or exclude or recode those rows first."
-            )
-
-
-def _check_rank(X: np.ndarray, columns: tuple[str, ...], n_patients: int | None = None) -> None:
-    n = X.shape[0] if n_patients is None else n_patients
-    if n <= X.shape[1]:
-        raise ModelError(
-            f"{n} analysed rows for {X.shape[1]} model coefficients: the model cannot "
-            "be estimated. Use fewer modifiers or covariates."
-        )
-    # Columns judged at unit length, so that a covariate on a large scale (epoch seconds,
-    # age x 1e9) is judged by its angle to the others, not by its size. A cheap screen on the
-    # cross-product; the pivoted QR (which names the columns) only when needed.
-    gram = X.T @ X
-    norms = np.sqrt(np.diag(gram))
-    zero = [columns[j] for j in np.flatnonzero(norms == 0)]
-    if zero:
-        raise ModelError(
-            f"design column(s) {zero[:10]} are zero for every analysed row (a level or "
-            "combination no analysed patient has). Remove the term or merge levels."
-        )
-    gram = gram / np.outer(norms, norms)
-    ev = np.linalg.eigvalsh(gram)
-    if ev[0] > ev[-1] * 1e-12:
-        return
-    _, r, piv = scipy.linalg.qr(X / norms, mode="economic", pivoting=True)
-    d = np.abs(np.diag(r))
-    tol = d.max() * max(X.shape) * np.finfo(float).eps * 1e3
-    rank = int((d > tol).sum())
-    if rank < X.shape[1]:
-        bad = [columns[i] for i in piv[rank:]]
-        raise ModelError(
-            f"collinear design: column(s) {bad} are linear combinations of other columns. "
-            "Remove duplicated or derived covariates, or merge sparse levels."
-        )
 
 
 def subgroups(design: Design, treatment: str,

@@ -21,7 +21,7 @@ def _groupby(frame, keys, outcome):
     return agg.reset_index()
 
 
-@pytest.mark.parametrize("cluster", [None, "site"])
+@pytest.mark.parametrize("cluster", [None, "site", "person"])  # person: the sorted path
 def test_cells_equal_groupby(cluster):
     rng = np.random.default_rng(4)
     n = 5000
@@ -30,7 +30,7 @@ def test_cells_equal_groupby(cluster):
         "sex": rng.choice(["M", "F"], n),
         "grp": pd.Categorical(rng.choice(["c", "a", "b"], n), categories=["c", "b", "a"]),
         "dose": rng.choice([0.5, 2.0, 1.0], n), "flag": rng.random(n) < 0.3,
-        "site": rng.integers(100, 140, n),
+        "site": rng.integers(100, 140, n), "person": rng.integers(0, 4000, n),
     })
     keys = ["treat", "sex", "grp", "dose", "flag"] + ([cluster] if cluster else [])
     out, cells = aggregate(d, "treat", "y", ["sex", "grp", "dose", "flag"], cluster)

@@ -93,6 +93,7 @@ def test_large_designs_equal_formulaic(formula, way, monkeypatch):
     d.loc[[4998, 4999], "treat"] = [0, 1]
     parsed, whole = _design(formula, d)
     monkeypatch.setattr(build, "CHUNK_ROWS", 256)
+    monkeypatch.setattr(build, "COLUMNS_MIN_ROWS", 512)
     taken = []
     for name in ("_dense_columns", "write"):
         mod = build if name == "_dense_columns" else build.design_columns

@@ -41,7 +41,16 @@ def aggregate(frame: pd.DataFrame, treatment: str, outcome: str, rhs: list[str],
     factorized = [pd.factorize(frame[col], sort=True, use_na_sentinel=False) for col in keys]
     sizes = [max(len(u), 1) for _c, u in factorized]
     y = frame[outcome].to_numpy(float)
-    if float(np.prod(sizes, dtype=float)) < 2.0 ** 62:
+    combinations = float(np.prod(sizes, dtype=float))
+    if combinations <= max(4.0 * len(frame), 2.0 ** 16):  # a table of every combination
+        key = np.ravel_multi_index([c for c, _u in factorized], sizes)
+        present = np.flatnonzero(np.bincount(key, minlength=int(combinations)))
+        table = np.full(int(combinations), -1, dtype=np.int64)
+        table[present] = np.arange(len(present))
+        cell = table[key]
+        first = np.full(len(present), len(frame), dtype=np.int64)
+        np.minimum.at(first, cell, np.arange(len(frame)))
+    elif combinations < 2.0 ** 62:
         cell = np.ravel_multi_index([c for c, _u in factorized], sizes)
         _, first, cell = np.unique(cell, return_index=True, return_inverse=True)
     else:  # too many combinations for one integer: the distinct rows of the codes

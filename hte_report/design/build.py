@@ -314,6 +314,9 @@ def build_design(parsed: ParsedFormula, frame: pd.DataFrame,
 #: factor again) stays below ~0.2 s, the block's temporaries near 1/8 of the design.
 CHUNK_ROWS = 1 << 17
 CHUNKS = 8
+#: From this many rows, designs of plain columns and ``C()`` factors are written from the
+#: data's columns and codes (:mod:`hte_report.design.columns`).
+COLUMNS_MIN_ROWS = 20_000
 
 _PLAIN = re.compile(r"^(1|[A-Za-z_][A-Za-z0-9_]*|C\(\s*[A-Za-z_][A-Za-z0-9_]*\s*(,.*)?\))$", re.S)
 
@@ -330,19 +333,21 @@ def _materialize(rhs: str, data: pd.DataFrame, levels: dict[str, Levels]):
     designs (``center()``, ``bs()``, ``I()``, ...: state learned from all rows, or expressions
     that could use other rows) are materialized whole."""
     n = len(data)
-    if n >= 2 * CHUNK_ROWS:
+    if n >= COLUMNS_MIN_ROWS:
         first = [np.unique(lv.codes, return_index=True)[1] for lv in levels.values()]
         shown = np.unique(np.concatenate([np.zeros(1, np.int64), *first]))
         skeleton = model_matrix(rhs, data.iloc[shown], na_action="raise")
         spec = skeleton.model_spec
-        if not spec.transform_state and all(_PLAIN.match(f.expr) for t in spec.terms
-                                            for f in t.factors):
+        spec_is_plain = not spec.transform_state and all(
+            _PLAIN.match(f.expr) for t in spec.terms for f in t.factors)
+        if spec_is_plain:
             sources = design_columns.plan(spec, np.asarray(skeleton, dtype=float), data,
                                           levels, shown)
             if sources is not None:
                 X = design_columns.write(sources, data, levels)
                 release_freed_memory()  # the source columns converted on the way
                 return X, spec, tuple(spec.column_names)
+        if spec_is_plain and n >= 2 * CHUNK_ROWS:
             X = np.empty((n, len(spec.column_names)), order="F")
             rows = max(CHUNK_ROWS, -(-n // CHUNKS))
             for s in range(0, n, rows):

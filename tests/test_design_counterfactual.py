@@ -125,3 +125,22 @@ def test_large_design_is_held_once():
     size = des.X.nbytes
     assert des.treated.stored.size == 0  # every treatment column's values are another's
     assert peak <= 1.5 * size, (peak / size)
+
+
+@pytest.mark.parametrize("n", [600, 25_000])
+def test_the_callers_data_are_not_modified(n):
+    """The prepared frame shares the caller's columns (no copy, issue 21): every analysis must
+    leave them as they were, values and dtypes."""
+    import warnings
+
+    import hte_report as hr
+
+    d = _data(n=n, seed=12)
+    d.loc[3, "age"] = np.nan  # an exclusion too
+    d["treat"] = np.where(d.treat == 1, "active", "placebo")  # recoded by prepare
+    before = d.copy(deep=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        hr.fit("y ~ treat * (age + C(sex) + C(region))", d, treatment="treat",
+               reference="placebo", strategy="joint")
+    pd.testing.assert_frame_equal(d, before)

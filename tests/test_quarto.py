@@ -152,6 +152,22 @@ def test_quarto_failure_writes_whole_log_to_out(tmp_path, monkeypatch):
     assert sorted(p.name for p in out.iterdir()) == [R.LOG_NAME]  # nothing else, no report
 
 
+def test_undated_report_passes_no_date_to_quarto_html(tmp_path, monkeypatch):
+    """An unlocked plan has no report date: Quarto's HTML title block would print "Invalid
+    Date" for the explanatory text, so the HTML render gets no ``date`` (the report's own
+    metadata list says why it is undated); the PDF's title block still gets the text."""
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(PLAN.read_text())  # without its lock file: unlocked, undated
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    _fake_quarto(tmp_path, monkeypatch, "exit 1\n")
+    for fmt in ("html", "pdf"):
+        out = tmp_path / f"out-{fmt}"
+        with pytest.raises(HTEReportError):
+            R.render(plan, DATA, to=[fmt], out=out, engine="quarto")
+        command = (out / R.LOG_NAME).read_text().splitlines()[0]
+        assert ("-M date:undated" in command) == (fmt == "pdf"), command
+
+
 def test_auto_falls_back_to_builtin_when_quarto_fails(tmp_path, monkeypatch):
     _fake_quarto(tmp_path, monkeypatch, "echo broken >&2\nexit 3\n")
     monkeypatch.setattr(R, "quarto_usable", lambda: True)

@@ -199,6 +199,9 @@ def _render_quarto(plan: Path, data: Path, to, out: Path, say, date: str | None 
             if posthoc:  # (an empty -P value would reach the template as None)
                 cmd += ["-P", f"posthoc:{','.join(posthoc)}"]
             for key, value in meta.items():  # the title block reads these (typst-show.typ)
+                if key == "date" and when is None and fmt == "html":
+                    continue  # Quarto's HTML title block would print "Invalid Date"; the
+                    # report's own metadata list says why it is undated
                 cmd += ["-M", f"{key}:{value}"]
             proc = subprocess.run(cmd, cwd=project, env=env, stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT, text=True, errors="replace")

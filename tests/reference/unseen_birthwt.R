@@ -22,9 +22,10 @@ stopifnot(isTRUE(all.equal(d, MASS::birthwt, check.attributes = FALSE)))
 models <- list(list(model = "ols", variance = "HC3"),
                list(model = "modified-poisson", variance = "HC0"),
                list(model = "logit", variance = "model"))
-R <- run_analysis(d, "low", "smoke", c(race = "factor", age = "numeric", ui = "factor"),
-                  c(lwt = "numeric", ptl = "numeric"), "binary", models, level = 0.95,
-                  joint_level = 0.90)
+mods <- c(race = "factor", age = "numeric", ui = "factor")
+adj <- c(lwt = "numeric", ptl = "numeric")
+R <- run_analysis(d, "low", "smoke", mods, adj, "binary", models, level = 0.95)
+RJ <- run_analysis(d, "low", "smoke", mods, adj, "binary", models, level = 0.90, strategy = "joint")
 
 # second routes: the standardized RD of the logit model over race = 2 by predict(), the HC3
 # coefficient SEs through lm's formula interface, the LR test through anova()
@@ -50,8 +51,10 @@ chk <- local({
   "predict(), lm + vcovHC and anova() agree"
 })
 
-R$case <- "birthwt"
-R$checks <- chk
-R$call <- list(formula = "low ~ smoke * (C(race) + age + C(ui)) + lwt + ptl", treatment = "smoke",
-               joint_conf_level = 0.90)
-write_reference(R, "tests/reference/unseen_birthwt.json")
+write_reference(list(case = "birthwt", checks = chk,
+                     formula = "low ~ smoke * (C(race) + age + C(ui)) + lwt + ptl",
+                     calls = list(default = list(treatment = "smoke"),
+                                  joint = list(treatment = "smoke", strategy = "joint",
+                                               conf_level = 0.90)),
+                     runs = list(default = R, joint = RJ)),
+                "tests/reference/unseen_birthwt.json")

@@ -61,7 +61,13 @@ fit_glm <- function(model, fml, d, variance, expo = NULL, cluster = NULL, infere
     fit <- lm(y ~ 0 + X)
   } else if (model == "identity-poisson") {
     XE <- X * E
-    fit <- glm(y ~ 0 + XE, family = fam, start = unname(coef(lm(y ~ 0 + XE))), control = CTRL)
+    # starts: least squares of y on E * X, else the overall rate with other coefficients 0
+    starts <- list(unname(coef(lm(y ~ 0 + XE))), c(sum(y) / sum(E), rep(0, k - 1)))
+    for (st in starts) {
+      fit <- tryCatch(glm(y ~ 0 + XE, family = fam, start = st, control = CTRL),
+                      error = function(e) NULL)
+      if (!is.null(fit)) break
+    }
   } else {
     off <- if (model == "poisson") log(E) else rep(0, n)
     fit <- glm(y ~ 0 + X, family = fam, offset = off, control = CTRL)
@@ -136,6 +142,12 @@ standardized <- function(f, trt, rows, family, level, base) {
     cnt$events_treated <- sum(dd[[trt]] == 1 & f$y[rows] == 1)
     cnt$events_control <- sum(dd[[trt]] == 0 & f$y[rows] == 1)
   }
+  if (family == "count") {
+    cnt$events_treated <- sum(f$y[rows][dd[[trt]] == 1])
+    cnt$events_control <- sum(f$y[rows][dd[[trt]] == 0])
+    cnt$exposure_treated <- sum(f$E[rows][dd[[trt]] == 1])
+    cnt$exposure_control <- sum(f$E[rows][dd[[trt]] == 0])
+  }
   lapply(names(sc), function(nm) c(base, list(scale = nm, model = f$label, method = "standardized",
                                               mu_treated = am[["1"]]$mu, mu_control = am[["0"]]$mu),
                                    cnt, effect_record(f, sc[[nm]], level)))
@@ -176,7 +188,15 @@ lr <- function(f, cols) {
   y <- f$y
   if (f$model == "identity-poisson") {
     XE <- Xr * f$E
-    red <- glm(y ~ 0 + XE, family = poisson(link = "identity"), start = f$b[keep], control = CTRL)
+    starts <- list(f$b[keep], unname(coef(lm(y ~ 0 + XE))), c(sum(y) / sum(f$E), rep(0, ncol(XE) - 1)))
+    for (st in starts) {
+      red <- tryCatch(glm(y ~ 0 + XE, family = poisson(link = "identity"), start = st,
+                          control = CTRL), error = function(e) NULL)
+      if (!is.null(red) && red$converged && !red$boundary) break
+    }
+    if (is.null(red) || !red$converged || red$boundary)
+      return(list(statistic = NA, df = length(cols), p_value = NA, distribution = "chi-square",
+                  note = "reduced model not fitted: no identity-link fit with positive rates"))
   } else {
     fam <- if (f$model == "logit") binomial() else poisson()
     off <- if (f$model == "poisson") log(f$E) else rep(0, f$n)
@@ -193,8 +213,8 @@ equality_and_contrasts <- function(f, trt, rowsets, levels, family, level, base)
   per <- lapply(rowsets, function(r) scales_of(f, arm_means(f, f$d, trt, r), family))
   tests <- list(); ie <- list()
   names_ie <- c(RD = "difference of RDs", RR = "ratio of RRs", OR = "ratio of ORs",
-                MD = "difference of MDs", RateDiff = "difference of RateDiffs",
-                RateRatio = "ratio of RateRatios")
+                MD = "difference of MDs", RateDiff = "difference of rate differences",
+                RateRatio = "ratio of rate ratios")
   for (nm in names(per[[1]])) {
     th <- sapply(per, function(p) p[[nm]]$theta)
     G <- t(sapply(per, function(p) p[[nm]]$g))
@@ -260,7 +280,8 @@ additive <- function(f, trt, m, levs, prof, level, suffix, base) {
   ap <- reri / e11
   g_ap <- c(e11 - e10, e11 - e01, e11) / e11 - reri / e11 * c(1, 1, 1)
   # SI on the log scale
-  lsi <- log(e11 - 1) - log(e10 + e01 - 2)
+  # (d log|a| = da / a holds for a < 0 too: SI is estimable when both parts have one sign)
+  lsi <- suppressWarnings(log((e11 - 1) / (e10 + e01 - 2)))
   g_si <- c(e11 / (e11 - 1) - e10 / (e10 + e01 - 2), e11 / (e11 - 1) - e01 / (e10 + e01 - 2),
             e11 / (e11 - 1))
   se <- function(g) sqrt(drop(t(g) %*% V %*% g))
@@ -294,7 +315,8 @@ write_reference <- function(out, file) {
 term_of <- function(v, kind) if (kind == "factor") sprintf("factor(%s)", v) else v
 
 run_analysis <- function(d, outcome, trt, modifiers, adjust, family, models, level = 0.95,
-                         inference = "z", expo = NULL, cluster = NULL, joint_level = level,
+                         inference = "z", expo = NULL, cluster = NULL,
+                         strategy = "one-at-a-time",
                          lr_models = c("logit", "poisson", "identity-poisson")) {
   R <- list(coefficients = list(), vcov = list(), glance = list(), subgroups = list(),
             overall = list(), tests = list(), interaction_effects = list(), additive = list(),
@@ -344,7 +366,7 @@ run_analysis <- function(d, outcome, trt, modifiers, adjust, family, models, lev
       }
       eq <- equality_and_contrasts(f, trt, rowsets, as.character(levs), family, lev, base)
       add("tests", eq$tests); add("interaction_effects", eq$ie)
-      if (length(levs) == 2 && f$model %in% c("modified-poisson", "logit")) {
+      if (length(levs) == 2 && f$model %in% c("modified-poisson", "logit", "poisson")) {
         a <- additive(f, trt, m, levs, prof, lev, if (f$model == "logit") "OR" else "RR", base)
         add("additive", a$additive); add("joint_effects", a$joint)
       }
@@ -359,8 +381,8 @@ run_analysis <- function(d, outcome, trt, modifiers, adjust, family, models, lev
       }
       # per unit: the native scale of the model
       nat <- switch(f$model, "ols" = if (family == "continuous") "difference of MDs" else
-        "difference of RDs", "identity-poisson" = "difference of RateDiffs",
-        "logit" = "ratio of ORs", "modified-poisson" = "ratio of RRs", "poisson" = "ratio of RateRatios")
+        "difference of RDs", "identity-poisson" = "difference of rate differences",
+        "logit" = "ratio of ORs", "modified-poisson" = "ratio of RRs", "poisson" = "ratio of rate ratios")
       s <- list(theta = f$b[[cols]], g = as.numeric(colnames(f$X) == cols),
                 log = !(f$model %in% c("ols", "identity-poisson")))
       add("interaction_effects", list(c(base, list(level = "per unit", reference = "",
@@ -377,7 +399,7 @@ run_analysis <- function(d, outcome, trt, modifiers, adjust, family, models, lev
   }
 
   # one at a time
-  for (m in names(modifiers)) {
+  for (m in if (strategy == "one-at-a-time") names(modifiers) else character()) {
     kind <- modifiers[[m]]
     dd <- cc(c(m, names(adjust)))
     fml <- as.formula(sprintf("%s ~ %s", outcome,
@@ -395,10 +417,11 @@ run_analysis <- function(d, outcome, trt, modifiers, adjust, family, models, lev
   mt <- mapply(term_of, names(modifiers), modifiers)
   fml <- as.formula(sprintf("%s ~ %s * (%s)%s", outcome, trt, rhs(mt),
                             if (length(adj_terms)) paste(" +", rhs(adj_terms)) else ""))
-  add("analyses", list(list(analysis = "joint", modifier = "", n_analysed = nrow(dd),
-                            n_excluded = nrow(d) - nrow(dd))))
+  if (strategy == "joint")
+    add("analyses", list(list(analysis = "joint", modifier = "", n_analysed = nrow(dd),
+                              n_excluded = nrow(d) - nrow(dd))))
   for (cfg in models) {
-    f <- one_model("joint", "", fml, dd, modifiers, cfg, joint_level)
+    f <- one_model("joint", "", fml, dd, modifiers, cfg, level)
     cols <- grep(sprintf("^%s:", trt), colnames(f$X), value = TRUE)
     native <- switch(f$model, "ols" = if (family == "continuous") "MD" else "RD",
                      "identity-poisson" = "RateDiff", "logit" = "OR", "modified-poisson" = "RR",
@@ -407,13 +430,12 @@ run_analysis <- function(d, outcome, trt, modifiers, adjust, family, models, lev
     if (f$model %in% lr_models && f$variance == "model")
       het <- c(het, list(c(list(scale = native, test = "lr", model = f$label, n = nrow(dd)), lr(f, cols))))
     add("heterogeneity", het)
-    for (m in names(modifiers)) {
-      p <- modifier_records("joint", f, m, modifiers[[m]], dd, modifiers, joint_level)
-    }
+    if (strategy == "joint")
+      for (m in names(modifiers)) modifier_records("joint", f, m, modifiers[[m]], dd, modifiers, level)
   }
   # profile of the joint analysis (every modifier and adjustment covariate)
   prof <- profile_row(dd, unique(c(names(modifiers), names(adjust))), factors_all)
-  R$profile <- lapply(names(prof), function(v) list(analysis = "joint", variable = v, value = prof[[v]]))
+  if (strategy == "joint") R$profile <- lapply(names(prof), function(v) list(analysis = "joint", variable = v, value = prof[[v]]))
 
   # Holm across modifiers within (analysis, model, scale, test)
   key <- sapply(R$tests, function(t) paste(t$analysis, t$model, t$scale, t$test))

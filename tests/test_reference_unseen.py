@@ -6,6 +6,8 @@
 * cgd (survival::cgd0): count of serious infections per person-year (exposure), gamma
   interferon x (inherit, height, propylac), identity-poisson and poisson, variance clustered on
   13 centres (one-at-a-time) and model-based with LR tests (joint), RERI from the log link.
+* toothgrowth (datasets::ToothGrowth): continuous odontoblast length, orange juice x dose
+  (3 levels), ols with t intervals and F tests (HC3; joint call HC1 at a 99% level).
 
 Each R record is matched to exactly one row of the package's tidy frames (coefficients, vcov,
 glance, subgroups, overall, interactions, interaction_effects, additive, joint_effects,
@@ -38,9 +40,14 @@ def _cgd():
     return pd.read_csv(REF / "data" / "unseen_cgd.csv")
 
 
+def _toothgrowth():
+    return pd.read_csv(REF / "data" / "unseen_toothgrowth.csv")
+
+
 CASES = {
     "birthwt": dict(data=_birthwt),
     "cgd": dict(data=_cgd),
+    "toothgrowth": dict(data=_toothgrowth),
 }
 CALLS = [(case, call) for case in CASES
          for call in json.loads((REF / f"unseen_{case}.json").read_text())["calls"]]

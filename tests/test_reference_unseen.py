@@ -1,6 +1,9 @@
 """hte_report against R on public data sets the other reference tests never use
 (tests/reference/unseen_*.R -> unseen_*.json; helpers in unseen_common.R):
 
+* pbc (survival::pbc): time to death, Cox (Efron), D-penicillamine x (stage 1-2 / 3 / 4, age,
+  cholesterol) + log(bili), with missing treatment (106 not randomized) and cholesterol (28);
+  HRs per level and at quartiles, ratios of HRs, Wald / LR, rows analysed and excluded.
 * birthwt (MASS): binary low birth weight, smoke x (3-level race, age, ui), ols-HC3 /
   modified-poisson-HC0 / logit, one-at-a-time and joint (at a 90% level), RERI.
 * cgd (survival::cgd0): count of serious infections per person-year (exposure), gamma
@@ -44,7 +47,12 @@ def _toothgrowth():
     return pd.read_csv(REF / "data" / "unseen_toothgrowth.csv")
 
 
+def _pbc():
+    return pd.read_csv(REF / "data" / "unseen_pbc.csv", dtype={"stagegrp": str})
+
+
 CASES = {
+    "pbc": dict(data=_pbc),
     "birthwt": dict(data=_birthwt),
     "cgd": dict(data=_cgd),
     "toothgrowth": dict(data=_toothgrowth),
@@ -264,7 +272,7 @@ def test_interaction_tests(case, call):
                       scale=r["scale"], test=r["test"], model=r["model"]), str(r)[:120])
         what = f"{r['analysis']} {r['modifier']} {r['scale']} {r['test']} {r['model']}"
         assert g.df == r["df"], what
-        if r["statistic"] is not None:
+        if r["statistic"] is not None and "distribution" in g.index:  # (Cox: chi-square)
             assert g.distribution == r["distribution"], what
         if r.get("df_denominator") is not None:
             assert g.df_denominator == r["df_denominator"], what
@@ -329,3 +337,25 @@ def test_profile(case, call):
     for r in records(case, call, "profile"):
         g = one(where(prof, analysis=r["analysis"], variable=r["variable"]), str(r))
         close(float(g.value), r["value"], f"profile {r['variable']}")
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "package bug: the joint heterogeneity Wald test is reported (5.054, df 5, no note) from a "
+    "Cox model whose coefficients diverge - pbc with the four histologic stages, stage 1 has 3 "
+    "placebo patients and no placebo deaths, so the stage and dpca:stage coefficients go to "
+    "+/-inf (R coxph: 'coefficient may be infinite', |b| = 16, Wald 5.061 at its own stopping "
+    "point). The one-at-a-time and joint stage tests of the same data are 'not estimable: a "
+    "subgroup has no events in an arm'; the joint Wald over those columns should be too."))
+def test_joint_wald_from_a_diverging_cox_model_is_not_reported():
+    four = ref("pbc")["four_stage_joint"]
+    assert four["control_deaths_stage1"] == 0 and four["max_abs_coef"] > 10
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = hr.fit("Surv(time, death) ~ dpca * (C(stage) + age + chol) + log(bili)", _pbc(),
+                     treatment="dpca")
+    t = res.interactions
+    assert t[t.modifier == "stage"].statistic.isna().all()  # flagged (passes today)
+    het = res.heterogeneity
+    wald = one(het[het.test == "wald"], "joint Wald")
+    assert wald.n == four["n"]
+    assert np.isnan(wald.statistic) and "not estimable" in wald.note

@@ -8,9 +8,10 @@ from collections.abc import Sequence
 
 from hte_report.estimation.strategy import fit_by_strategy
 from hte_report.results.result import HTEResult
-from hte_report.spec.options import OptionError
+from hte_report.spec.options import OptionError, checked_arguments
 
 
+@checked_arguments
 def fit(
     formula: str,
     data: object,

@@ -30,6 +30,11 @@ class PlanError(HTEReportError, ValueError):
     """The analysis plan is malformed or does not match the data."""
 
 
+class ArgumentError(HTEReportError, TypeError):
+    """A function was called with an argument it does not take (``p_adjust=``, ``weights=``), or
+    with a value of the wrong kind (a data frame where a result or a figure belongs)."""
+
+
 class HTEReportWarning(UserWarning):
     """Base class of all warnings issued by hte_report."""
 

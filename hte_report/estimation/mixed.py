@@ -58,12 +58,14 @@ from hte_report.spec.options import (
     check_choice,
     check_conf_level,
     check_multiplicity,
+    checked_arguments,
 )
 from hte_report.spec.repeated import CORRELATIONS, ESTIMANDS, parse_mixed_formula
 
 STRATEGIES = ("one-at-a-time", "joint")
 
 
+@checked_arguments
 @blas_single_threaded
 def fit_mixed(
     formula: str,

@@ -46,6 +46,7 @@ from scipy import stats
 from ..errors import DataError, DataWarning, FormulaError, ModelError, short
 from ..models.fast import blas_single_threaded
 from ..spec.formula import check_formula_safety, quote_name
+from ..spec.options import checked_arguments
 from .evalues import add_e_values, e_value, e_value_ci
 from .observational_core import (
     Design,
@@ -114,6 +115,7 @@ def _check_terms(terms: Sequence[str], role: str, columns: Sequence[str]) -> lis
     return out
 
 
+@checked_arguments
 @blas_single_threaded
 def fit_observational(
     data: object,

@@ -13,7 +13,7 @@ import pandas as pd
 from hte_report.data.cells import aggregate as aggregate_cells
 from hte_report.data.prepare import prepare, read_data, remembered_last
 from hte_report.design.build import Design, build_design, categorical_columns
-from hte_report.errors import DataError, MissingDataWarning, ModelWarning
+from hte_report.errors import DataError, MissingDataWarning, ModelWarning, short
 from hte_report.spec.formula import parse_formula
 from hte_report.spec.options import Cluster, OptionError, check_family, check_models, check_variance
 
@@ -91,9 +91,14 @@ def _setup(formula, data, *, treatment, reference, family, models, variance, exp
     model_names = check_models(models, family)
     cluster = var_opt.column if isinstance(var_opt, Cluster) else None
     extra = [c for c in extra_columns if c]
-    prep = prepare(raw, outcome=parsed.outcome, treatment=parsed.treatment,
-                   variables=tuple(dict.fromkeys([*parsed.variables, *extra])), family=family,
-                   reference=reference, exposure=exposure, cluster=cluster)
+    try:
+        prep = prepare(raw, outcome=parsed.outcome, treatment=parsed.treatment,
+                       variables=tuple(dict.fromkeys([*parsed.variables, *extra])),
+                       family=family, reference=reference, exposure=exposure, cluster=cluster)
+    except TypeError:
+        check_hashable(raw)
+        raise
+    check_number_like_text(prep, parsed)
     if prep.n_excluded:
         detail = ", ".join(f"{r.variable}: {r.n_missing}" for r in prep.exclusions.itertuples()
                            if r.n_missing)
@@ -113,14 +118,104 @@ def _setup(formula, data, *, treatment, reference, family, models, variance, exp
                          "categorical) and no exposure.")
     if aggregate:
         frame, cells = aggregate_cells(frame, parsed.treatment, parsed.outcome, rhs, cluster)
-    design = build_design(parsed, frame, None if aggregate else prep.levels,
-                          None if cells is None else int(round(cells.cnt.sum())))
+    try:
+        design = build_design(parsed, frame, None if aggregate else prep.levels,
+                              None if cells is None else int(round(cells.cnt.sum())))
+    except np.linalg.LinAlgError:
+        raise design_overflow(parsed) from None
     y = frame[parsed.outcome].to_numpy(dtype=float)
+    check_magnitude(parsed.outcome, y)
     expo = frame[exposure].to_numpy(dtype=float) if exposure else None
     groups = frame[cluster].to_numpy() if cluster else None
     check_clusters(cluster, groups)
     return Setup(parsed, prep, design, family, model_names, var_opt, y, expo, groups, cluster,
                  cells)
+
+
+def check_hashable(frame: pd.DataFrame) -> None:
+    """A column of lists, dicts or sets (e.g. a nested Parquet or JSON field) cannot be hashed,
+    compared or modelled: a :class:`DataError` naming it (called when pandas failed with a
+    ``TypeError``, so it costs nothing on usable data)."""
+    for col in frame.columns:
+        s = frame[col]
+        if s.dtype != object:
+            continue
+        for v in s.head(10_000):
+            if isinstance(v, (list, dict, set, np.ndarray, tuple)):
+                raise DataError(
+                    f"column {col!r} holds {type(v).__name__} values (e.g. {short(v, 40)}), "
+                    "which no analysis can use, even as an unused column of the data. Drop it "
+                    "(df.drop(columns=[...])) or turn it into one number or text per row first.")
+            try:
+                hash(v)
+            except TypeError:
+                raise DataError(
+                    f"column {col!r} holds {type(v).__name__} values, which no analysis can "
+                    "use. Drop the column or turn it into one number or text per row first."
+                ) from None
+
+
+#: A text column whose distinct values are numbers except for at most this many is numbers
+#: with missing-value codes (".", "-", "NR"), not a category (from that many numbers on).
+_CODES_AT_MOST = 3
+_NUMBERS_FROM = 10
+
+
+def check_number_like_text(prep, parsed) -> None:
+    """A covariate entered as a plain name (not ``C(x)``) whose values are text only because a
+    few of them are codes such as ``"."`` (SAS's missing value read from a CSV) would be
+    analysed as a category with one level per number: refuse it, saying how to convert it."""
+    from hte_report.spec.formula import c_wrapped
+
+    levels = getattr(prep, "levels", None) or {}
+    if not levels:
+        return
+    wrapped = {name for name, _ in c_wrapped(parsed.rhs.replace(":", "*"))}
+    for col, lv in levels.items():
+        if col in wrapped or col == parsed.treatment:
+            continue
+        values = pd.Series(lv.values, dtype=object)
+        numbers = pd.to_numeric(values, errors="coerce")
+        codes = values[numbers.isna()]
+        if numbers.notna().sum() < _NUMBERS_FROM or not 0 < len(codes) <= _CODES_AT_MOST:
+            continue
+        counts = lv.totals(None) if (lv.codes >= 0).all() else np.bincount(
+            lv.codes[lv.codes >= 0], minlength=len(lv.values))
+        shown = ", ".join(f"{short(c, 20)} ({int(counts[i])} rows)"
+                          for i, c in zip(codes.index, codes))
+        raise DataError(
+            f"column {col!r} is text only because of the value(s) {shown}; its other "
+            f"{int(numbers.notna().sum())} distinct values are numbers, so it would be analysed "
+            "as a category with one level per number. If those values mean missing, convert "
+            f"the column: df[{col!r}] = pd.to_numeric(df[{col!r}], errors='coerce') (the rows "
+            "are then excluded and counted), or read the file with na_values=[...]; if it is "
+            f"a category, write C({col}) in the formula.")
+
+
+def design_overflow(parsed) -> DataError:
+    """The error for a design whose columns overflow (``I(x**1000)``, ``exp(income)``): the
+    estimability check's linear algebra fails on infinite entries."""
+    import re
+
+    calls = sorted(set(re.findall(r"\b(?:I|exp|log|sqrt|pow|np\.\w+)\([^()]*\)", parsed.rhs)))
+    which = f" (transformed terms: {calls[:6]})" if calls else ""
+    return DataError(
+        f"the model terms of {short(parsed.formula, 120)} evaluate to infinite or overflowing "
+        f"values on the analysed rows{which}; check the transforms (e.g. a power or exp() of a "
+        "large variable) and rescale the variable first.")
+
+
+#: Outcomes beyond this magnitude overflow when squared and summed (sums of squares, deviances).
+_LARGEST_OUTCOME = 1e150
+
+
+def check_magnitude(name: str, y: np.ndarray) -> None:
+    """An outcome whose squares overflow floating point cannot be modelled: say to rescale."""
+    if len(y) and np.nanmax(np.abs(y)) * np.sqrt(len(y)) > _LARGEST_OUTCOME:
+        raise DataError(
+            f"outcome {name!r} has values up to {np.nanmax(np.abs(y)):.3g}, too large for "
+            "sums of squares in floating point; rescale it (e.g. divide by a power of 10 or "
+            "analyse its logarithm).")
 
 
 #: Fewer clusters than this: cluster-robust standard errors are biased downwards (CR1 needs

@@ -38,7 +38,7 @@ import pandas as pd
 from hte_report.core.inference import adjust_pvalues
 from hte_report.data.prepare import dataset_sha256, read_data
 from hte_report.design.build import cut_categories, quarter_bins
-from hte_report.errors import DataError, HTEReportError
+from hte_report.errors import DataError, HTEReportError, SparseSubgroupWarning
 from hte_report.estimation import glm
 from hte_report.estimation.global_tests import with_global_tests, with_joint_test
 from hte_report.estimation.survival import fit_survival
@@ -155,11 +155,18 @@ def fit_by_strategy(formula: str, data: object, *, strategy: str = "one-at-a-tim
     from hte_report.models.fast import one_blas_thread
 
     with same_data(), one_blas_thread():
-        return _fit_by_strategy(formula, data, strategy=strategy, treatment=treatment,
-                                reference=reference, control=control, overall=overall,
-                                display_cutpoints=display_cutpoints, at=at,
-                                multiplicity=multiplicity, safe_formula=safe_formula,
-                                **engine_kw)
+        try:
+            return _fit_by_strategy(formula, data, strategy=strategy, treatment=treatment,
+                                    reference=reference, control=control, overall=overall,
+                                    display_cutpoints=display_cutpoints, at=at,
+                                    multiplicity=multiplicity, safe_formula=safe_formula,
+                                    **engine_kw)
+        except TypeError:
+            from hte_report.estimation.setup import check_hashable
+
+            if isinstance(data, pd.DataFrame):
+                check_hashable(data)
+            raise
 
 
 def _fit_by_strategy(formula, data, *, strategy, treatment, reference, control, overall,
@@ -168,6 +175,11 @@ def _fit_by_strategy(formula, data, *, strategy, treatment, reference, control, 
     check_choice("strategy", strategy, STRATEGIES)
     overall = _check_overall(overall)
     check_multiplicity(multiplicity)
+    _check_scalars(reference=reference, control=control, exposure=engine_kw.get("exposure"),
+                   treatment=treatment)
+    if at is not None and not isinstance(at, dict):
+        raise OptionError(f"at= must map effect modifiers to values or levels, e.g. "
+                          f"at={{'age': [40, 60], 'sex': ['f']}}; got {short(at)}.")
     survival = isinstance(formula, str) and formula.split("~")[0].strip().startswith("Surv(")
     from hte_report.data.largedata import CellData
 
@@ -178,6 +190,7 @@ def _fit_by_strategy(formula, data, *, strategy, treatment, reference, control, 
         raise OptionError("strategy='within-subgroup' needs patient rows; pre-aggregated cells "
                           "support 'one-at-a-time' and 'joint'.")
     cutpoints = _check_cutpoints(display_cutpoints, r)
+    _warn_empty_cutpoints(cutpoints, raw)
     at = dict(at or {})
     unknown = set(at) - set(r.modifiers)
     if unknown:  # a covariate profile (at= for adjustment covariates) is glm.fit's for now
@@ -216,6 +229,38 @@ def _fit_by_strategy(formula, data, *, strategy, treatment, reference, control, 
     if len(arms) > 1:
         res = with_global_tests(res, raw, r, arms, strategy, survival, engine_kw, multiplicity)
     return res
+
+
+def _check_scalars(**given) -> None:
+    """Options naming one column or one arm must be one name or value, not a list."""
+    for name, value in given.items():
+        if value is None:
+            continue
+        if name in ("exposure", "treatment") and not isinstance(value, str):
+            raise OptionError(f"{name}= must be the name of one column (text), got "
+                              f"{short(value)}.")
+        if isinstance(value, (list, tuple, set, dict, np.ndarray, pd.Series)):
+            raise OptionError(f"{name}= must be one arm of the treatment (a single value such "
+                              f"as 0 or 'placebo'), got {short(value)}.")
+
+
+def _warn_empty_cutpoints(cutpoints: dict, raw: pd.DataFrame) -> None:
+    """A display cutpoint at or beyond the modifier's observed range makes an empty display
+    category, which is then not shown: say so."""
+    for m, cuts in cutpoints.items():
+        if m not in raw.columns:
+            continue
+        x = pd.to_numeric(raw[m], errors="coerce").to_numpy(dtype=float)
+        x = x[np.isfinite(x)]
+        if not len(x):
+            continue
+        lo, hi = float(x.min()), float(x.max())
+        outside = [c for c in cuts if c <= lo or c > hi]
+        if outside:
+            warnings.warn(
+                f"display_cutpoints[{m!r}] {outside} lie outside the observed range of {m!r} "
+                f"({lo:g} to {hi:g}): the display category beyond them has no patients and is "
+                "not shown.", SparseSubgroupWarning, stacklevel=4)
 
 
 def _check_overall(overall):
@@ -264,6 +309,10 @@ def _arms(raw: pd.DataFrame, treatment: str, control) -> list:
     per active arm against ``control`` for k >= 3 arms."""
     values = [v for v in pd.unique(raw[treatment]) if not pd.isna(v)]
     if len(values) < 3:
+        if control is not None and len(values) == 2 and not any(
+                v == control or str(v) == str(control) for v in values):
+            raise DataError(f"control={control!r} is not an arm of treatment {treatment!r} "
+                            f"({[str(v) for v in values]}); name the control arm's value.")
         return [(None, None, control)]
     values = sorted(values, key=lambda v: (str(type(v)), v))
     if control is None:

@@ -65,10 +65,17 @@ from hte_report.models.survival import (
     zph_test,
 )
 from hte_report.results.result import HTEResult, provenance
-from hte_report.spec.options import Cluster, OptionError, check_choice, check_conf_level
+from hte_report.spec.options import (
+    Cluster,
+    OptionError,
+    check_choice,
+    check_conf_level,
+    checked_arguments,
+)
 from hte_report.spec.surv import parse_surv_formula
 
 
+@checked_arguments
 def fit_survival(
     formula: str,
     data: object,

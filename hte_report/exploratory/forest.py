@@ -47,6 +47,7 @@ import pandas as pd
 from hte_report.errors import DataError, FormulaError, HTEReportError, ModelError
 from hte_report.exploratory import calibration as cal
 from hte_report.exploratory.result import EXPLORATORY_NOTE, ExploreResult
+from hte_report.spec.options import checked_arguments
 
 __all__ = ["MissingDependencyError", "explore"]
 
@@ -333,6 +334,7 @@ def _labelled(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+@checked_arguments
 def explore(covariates, data: pd.DataFrame, *, treatment: str, outcome: str | None = None,
             modifiers: Sequence[str] | None = None, control=None, family: str | None = None,
             event: str | None = None, horizon: float | None = None,

@@ -238,6 +238,13 @@ def save_figure(fig: Figure, path: str | Path, *, width: float | None = None,
     ``height`` inches (default: its own size; one given, the other keeps the aspect ratio)
     and ``dpi`` (PNG). A forest plot is laid out for its own size: draw it again with a
     larger ``ForestStyle`` rather than stretching it far."""
+    from matplotlib.figure import Figure
+
+    if not isinstance(fig, Figure):
+        from hte_report.errors import ArgumentError
+
+        raise ArgumentError(f"save_figure() takes a matplotlib Figure (e.g. res.forest()), got "
+                            f"{type(fig).__name__}.")
     path = _path(path, FIGURE_SUFFIXES, "A figure")
     for name, v in (("width", width), ("height", height), ("dpi", dpi)):
         if v is not None and not (isinstance(v, (int, float)) and 0 < v < 1e4):

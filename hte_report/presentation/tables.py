@@ -109,6 +109,9 @@ def subgroup_table(res: HTEResult, *, adjusted: bool = True, title: str | None =
 
     Returns a great-tables ``GT`` so callers can keep chaining its methods.
     """
+    from hte_report.results.result import require_result
+
+    require_result(res, "table()")
     if footnotes not in ("marks", "notes"):
         from hte_report.spec.options import check_choice
 

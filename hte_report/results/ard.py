@@ -48,6 +48,9 @@ _COUNTS = ("n", "n_treated", "n_control", "events_treated", "events_control", "d
 def to_ard(result: HTEResult) -> pd.DataFrame:
     """The result as a long frame: one row per statistic of its overall, subgroup and
     interaction-test rows (see the module's description of the columns)."""
+    from hte_report.results.result import require_result
+
+    require_result(result, "to_ard()")
     parts = []
     for context, attr in CONTEXTS.items():
         frame = getattr(result, attr, None)
@@ -213,6 +216,13 @@ def from_ard(ard: pd.DataFrame, context: str = "subgroup") -> pd.DataFrame:
     if context not in CONTEXTS:  # e.g. "subgroup", "interaction"
         raise DataError(f"context={context!r} is not an ARD context; use one of "
                         f"{list(CONTEXTS)}.")
+    missing = [c for c in ("context", "row", "stat_name", "stat_value")
+               if not isinstance(ard, pd.DataFrame) or c not in ard.columns]
+    if missing:
+        what = (f"it has no column(s) {missing}" if isinstance(ard, pd.DataFrame)
+                else f"got {type(ard).__name__}")
+        raise DataError(f"from_ard() takes an ARD of hte_report (to_ard() or read_ard()); "
+                        f"{what}.")
     part = ard[ard["context"] == context]
     if part.empty:
         raise DataError(f"the ARD has no {context!r} rows.")

@@ -7,7 +7,7 @@ plots, the JSON export and the report all read them and never reach back into a 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import MISSING, dataclass, field, fields, replace
 from functools import cached_property
 from typing import Any
 
@@ -157,7 +157,7 @@ class HTEResult:
         mix model predictions with crude counts. ``strategy="within-subgroup"``: the separate
         fits within each subgroup. ``comparison``: one active arm of a k-arm treatment.
         """
-        scale, model = self.primary[axis]
+        scale, model = self._axis(axis)
         where = self._primary_filters(axis)
         df = self._comparison(self.subgroups, comparison)
         df = df[(df.scale == scale) & (df.model == model)
@@ -179,8 +179,27 @@ class HTEResult:
                 | (cont & cut))
         return df[keep].reset_index(drop=True)
 
+    def _axis(self, axis: str) -> tuple[str, str]:
+        """(scale, model) of the primary analysis on ``axis``; an unknown axis is an error
+        naming the axes this result has."""
+        primary = self.primary
+        if not isinstance(axis, str) or axis not in primary:
+            from hte_report.spec.options import OptionError
+
+            shown = ", ".join(f"{a!r} ({v[0]})" for a, v in primary.items())
+            raise OptionError(f"axis={axis!r} is not an axis of this result; it has {shown} "
+                              "(a continuous outcome has no relative axis).")
+        return primary[axis]
+
     def _comparison(self, df: pd.DataFrame, comparison: str | None) -> pd.DataFrame:
         """Rows of one comparison (default: the first) of a k-arm treatment."""
+        if comparison is not None and comparison not in self.comparisons:
+            from hte_report.spec.options import OptionError
+
+            have = (f"its comparisons are {list(self.comparisons)}" if self.comparisons
+                    else "it has two arms and no comparisons")
+            raise OptionError(f"comparison={comparison!r} is not a comparison of this result; "
+                              f"{have}.")
         if not self.comparisons or "comparison" not in df:
             return df
         return df[df.comparison == (comparison or self.comparisons[0])]
@@ -193,7 +212,7 @@ class HTEResult:
 
     def overall_effect(self, axis: str, comparison: str | None = None) -> pd.Series:
         """The overall row of the primary analysis (``overall_analysis``) on ``axis``."""
-        scale, model = self.primary[axis]
+        scale, model = self._axis(axis)
         df = self._comparison(self.overall, comparison)
         where = {k: v for k, v in self._primary_filters(axis).items() if k != "method"}
         rows = df[(df.scale == scale) & (df.model == model) & _matches(df, where)]
@@ -203,7 +222,7 @@ class HTEResult:
 
     def curve(self, axis: str, modifier: str, comparison: str | None = None) -> pd.DataFrame:
         """Effect-curve rows of a continuous modifier for the primary model of ``axis``."""
-        scale, model = self.primary[axis]
+        scale, model = self._axis(axis)
         df = self._comparison(self.curves, comparison)
         if df.empty:
             return df
@@ -211,7 +230,7 @@ class HTEResult:
 
     def interaction_p(self, axis: str, test: str = "wald",
                       comparison: str | None = None) -> pd.DataFrame:
-        scale, model = self.primary[axis]
+        scale, model = self._axis(axis)
         df = self._comparison(self.interactions, comparison)
         where = {k: v for k, v in self._primary_filters(axis).items() if k != "method"}
         df = df[(df.model == model) & _matches(df, where)]
@@ -272,19 +291,28 @@ class HTEResult:
     def table(self, **kwargs: Any):
         """Publication table (great-tables ``GT``): both scales side by side."""
         from hte_report.presentation.tables import subgroup_table
+        from hte_report.spec.options import check_call
 
+        check_call(subgroup_table, (self,), kwargs, name="table",
+                   see="help(hte_report.presentation.tables.subgroup_table)", hints=False)
         return subgroup_table(self, **kwargs)
 
     def forest(self, ax=None, **kwargs: Any):
         """Forest plot with absolute and relative panels (matplotlib Figure)."""
         from hte_report.presentation.plots import forest_plot
+        from hte_report.spec.options import check_call
 
+        check_call(forest_plot, (self,), dict(kwargs, ax=ax), name="forest",
+                   see="help(hte_report.presentation.plots.forest_plot)", hints=False)
         return forest_plot(self, ax=ax, **kwargs)
 
     def effect_curve(self, modifier: str, **kwargs: Any):
         """Conditional effect versus a continuous modifier, both scales (matplotlib Figure)."""
         from hte_report.presentation.plots import effect_curve
+        from hte_report.spec.options import check_call
 
+        check_call(effect_curve, (self, modifier), kwargs, name="effect_curve",
+                   see="help(hte_report.presentation.plots.effect_curve)", hints=False)
         return effect_curve(self, modifier, **kwargs)
 
     def _repr_html_(self) -> str:
@@ -402,13 +430,30 @@ class HTEResult:
 
     @classmethod
     def from_dict(cls, d: dict) -> HTEResult:
+        from hte_report.errors import DataError
+
+        if not isinstance(d, dict):
+            raise DataError(f"HTEResult.from_dict() takes the dict of HTEResult.to_dict(), got "
+                            f"{type(d).__name__}.")
+        required = [f.name for f in fields(cls) if f.default is MISSING
+                    and f.default_factory is MISSING]
+        absent = [k for k in required if k not in d]
+        if absent:
+            raise DataError(f"not a saved hte_report result: keys {absent[:8]} are missing "
+                            f"({len(absent)} of the {len(required)} every result has). Save "
+                            "results with res.to_json(path) and read them with "
+                            "HTEResult.from_json(path).")
         kw = {}
         for f in fields(cls):
             if f.name not in d:
                 continue
             v = d[f.name]
             if f.name in _FRAMES:
-                v = _numeric_nulls(pd.DataFrame(v["data"], columns=v["columns"]))
+                try:
+                    v = _numeric_nulls(pd.DataFrame(v["data"], columns=v["columns"]))
+                except (TypeError, KeyError, ValueError, AssertionError):
+                    raise DataError(f"not a saved hte_report result: its {f.name!r} is not a "
+                                    "table as res.to_json() writes it.") from None
             elif isinstance(v, list):
                 v = tuple(v)
             kw[f.name] = v
@@ -416,7 +461,42 @@ class HTEResult:
 
     @classmethod
     def from_json(cls, text: str) -> HTEResult:
-        return cls.from_dict(json.loads(text))
+        """A result from the text of :meth:`to_json`, or from the file it was written to."""
+        from pathlib import Path
+
+        from hte_report.errors import DataError
+
+        if isinstance(text, Path) or (isinstance(text, str) and not text.lstrip().startswith(
+                "{")):
+            path = Path(text)
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                why = getattr(exc, "strerror", None) or exc
+                raise DataError(f"cannot read a result from {str(path)!r}: {why}. Give the "
+                                "JSON text of res.to_json() or the path of the file it was "
+                                "written to.") from None
+        if not isinstance(text, str):
+            raise DataError(f"HTEResult.from_json() takes JSON text or a file path, got "
+                            f"{type(text).__name__}.")
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"not a saved hte_report result: invalid JSON ({exc.msg} at line "
+                            f"{exc.lineno}, column {exc.colno}).") from None
+        return cls.from_dict(d)
+
+
+def require_result(obj: object, what: str) -> None:
+    """``what`` (a table, an export) is made from an :class:`HTEResult`: anything else is an
+    :class:`~hte_report.errors.ArgumentError` saying so."""
+    if not isinstance(obj, HTEResult):
+        from hte_report.errors import ArgumentError
+
+        hint = (" (a PlannedAnalysis: pass its .result)" if hasattr(obj, "result") and
+                isinstance(getattr(obj, "result", None), HTEResult) else "")
+        raise ArgumentError(f"{what} takes the result of hte_report.fit (an HTEResult), got "
+                            f"{type(obj).__name__}{hint}.")
 
 
 def provenance(parsed, design, prep, profile: dict) -> dict[str, Any]:

@@ -409,6 +409,9 @@ def parse_formula(
         strategy, a model fitted within one subgroup); ``treatment`` must then be named.
     """
     columns = list(columns)
+    if treatment is not None and not isinstance(treatment, str):
+        raise FormulaError(f"treatment= must be the name of the treatment column (text), got "
+                           f"{short(treatment)}.")
     parsed, outcome = split_formula(formula, safe, "y ~ treat * (age + sex)")
     if outcome not in columns:
         raise FormulaError(_absent(outcome, columns, "outcome"))
@@ -452,6 +455,11 @@ def parse_formula(
         treatment = cands[0]
     if treatment not in columns:
         raise FormulaError(_absent(treatment, columns, "treatment"))
+    if treatment not in used:
+        raise FormulaError(
+            f"treatment {short(treatment)} does not appear in the formula {short(formula)}; "
+            f"write it crossed with the modifiers, e.g. "
+            f"'{outcome} ~ {quote_name(treatment)} * (age + sex)'.")
     if treatment not in lookup:
         raise FormulaError(
             f"treatment {short(treatment)} must enter the formula as a plain main effect "
@@ -511,7 +519,29 @@ def parse_formula(
 def _absent(name: str, columns: list[str], role: str) -> str:
     import difflib
 
-    near = difflib.get_close_matches(name, columns, n=3)
+    text = [c for c in columns if isinstance(c, str)]
+    near = difflib.get_close_matches(name, text, n=3) if isinstance(name, str) else []
     hint = f" Did you mean {near}?" if near else ""
     shown = ", ".join(short(c, 40) for c in columns[:20]) + (", ..." if len(columns) > 20 else "")
-    return f"column {short(name)} ({role}) is not in the data.{hint} Columns: [{shown}]"
+    return (f"column {short(name)} ({role}) is not in the data.{hint} Columns: [{shown}]"
+            + _columns_hint(columns))
+
+
+def _columns_hint(columns: list) -> str:
+    """Why a name may be missing from the columns: names that are not text (a MultiIndex, or
+    numbers), or one column whose name holds the whole header (another separator)."""
+    if columns and any(isinstance(c, tuple) for c in columns):
+        return (". The columns are a MultiIndex (tuples): flatten them first, e.g. "
+                "df.columns = ['_'.join(map(str, c)) for c in df.columns].")
+    if columns and any(not isinstance(c, str) for c in columns):
+        return (". Some column names are not text; a formula can only name text columns: "
+                "df.columns = df.columns.astype(str).")
+    if len(columns) == 1 and isinstance(columns[0], str):
+        for sep, label in ((";", "semicolons"), ("\t", "tabs"), (",", "commas"),
+                           ("|", "bars")):
+            if sep in columns[0]:
+                return (f". The data have one column whose name holds {label}: the file "
+                        f"separates its fields with {label}. Save it as comma-separated .csv "
+                        "(tab-separated as .tsv), or read it with "
+                        f"pd.read_csv(path, sep={sep!r}) and pass the frame.")
+    return ""

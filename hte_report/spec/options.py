@@ -6,6 +6,8 @@ frozen objects (``Cluster("site")``), never loose strings or dicts.
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Union, get_args
@@ -13,7 +15,7 @@ from typing import Literal, Union, get_args
 import numpy as np
 
 from hte_report.core.inference import MULTIPLICITY_METHODS
-from hte_report.errors import HTEReportError
+from hte_report.errors import ArgumentError, HTEReportError, short
 
 
 class OptionError(HTEReportError, ValueError):
@@ -42,6 +44,12 @@ class Cluster:
     """
 
     column: str
+
+    def __post_init__(self) -> None:
+        ok = isinstance(self.column, (int, np.integer)) and not isinstance(self.column, bool)
+        if not (ok or (isinstance(self.column, str) and self.column.strip())):
+            raise OptionError(f"Cluster() takes the name of the cluster column, e.g. "
+                              f"Cluster('site'); got {short(self.column)}.")
 
     @property
     def label(self) -> str:
@@ -174,11 +182,15 @@ def check_models(models: Sequence[str] | None, family: str) -> tuple[str, ...]:
         return DEFAULT_MODELS[family]
     if isinstance(models, str):
         models = (models,)
+    ok = [k for k, v in MODELS.items() if family in v.families]
+    if not isinstance(models, (list, tuple)) or not models:
+        raise OptionError(f"models= must name one or more working models, e.g. models={ok}; "
+                          f"got {short(models)}. Leave it out for the defaults "
+                          f"{list(DEFAULT_MODELS[family])}.")
     out = []
     for m in models:
         check_choice("models", m, tuple(MODELS))
         if family not in MODELS[m].families:
-            ok = [k for k, v in MODELS.items() if family in v.families]
             raise OptionError(
                 f"model {m!r} does not apply to a {family} outcome; use one of {ok}."
             )
@@ -199,3 +211,102 @@ def default_variance(model: str) -> Variance:
 
 def variance_label(variance: Variance) -> str:
     return variance.label if isinstance(variance, Cluster) else str(variance)
+
+
+#: Arguments people reach for under another name (other packages' spellings, R's), with what
+#: to write instead. Used by :func:`checked_arguments` when a call names an unknown argument.
+ARGUMENT_HINTS = {
+    "p_adjust": "the adjustment of interaction p-values is multiplicity= ('holm', 'BH', ...)",
+    "p_adjust_method": "the adjustment of interaction p-values is multiplicity=",
+    "padjust": "the adjustment of interaction p-values is multiplicity=",
+    "adjust": "the adjustment of interaction p-values is multiplicity=",
+    "correction": "the adjustment of interaction p-values is multiplicity=",
+    "weights": "weighted analyses are not supported: every patient counts once (for inverse "
+               "probability weighting of observational data use hr.fit_observational)",
+    "weight": "weighted analyses are not supported: every patient counts once",
+    "sample_weight": "weighted analyses are not supported: every patient counts once",
+    "cluster": "a cluster-robust variance is variance=hr.Cluster('site')",
+    "clusters": "a cluster-robust variance is variance=hr.Cluster('site')",
+    "groups": "a cluster-robust variance is variance=hr.Cluster('site')",
+    "subgroups": "effect modifiers are the terms crossed with the treatment in the formula, "
+                 "e.g. 'y ~ treat * (age + C(sex))'",
+    "modifiers": "effect modifiers are the terms crossed with the treatment in the formula, "
+                 "e.g. 'y ~ treat * (age + C(sex))'",
+    "covariates": "adjustment covariates are the formula's terms not crossed with the treatment, "
+                  "e.g. 'y ~ treat * age + site'",
+    "adjust_for": "adjustment covariates are the formula's terms not crossed with the treatment",
+    "scales": "every analysis reports both the absolute and the relative scale; models= picks "
+              "the working models (e.g. models=['ols', 'logit'])",
+    "scale": "every analysis reports both the absolute and the relative scale; models= picks "
+             "the working models",
+    "link": "models= picks the working models (e.g. models=['logit'])",
+    "model": "the working models are models= (a list, e.g. models=['logit'])",
+    "alpha": "the level of every interval is conf_level= (e.g. conf_level=0.95)",
+    "level": "the level of every interval is conf_level= (e.g. conf_level=0.95)",
+    "confidence_level": "the level of every interval is conf_level= (e.g. conf_level=0.95)",
+    "ci": "the level of every interval is conf_level=, the kind of interval ci_method=",
+    "ref": "the control arm is reference= (two arms) or control= (three or more)",
+    "baseline": "the control arm is reference= (two arms) or control= (three or more)",
+    "treat": "the treatment column is treatment=",
+    "arm": "the treatment column is treatment=",
+    "outcome": "the outcome is the left-hand side of the formula",
+    "time": "a time-to-event outcome is written Surv(time, event) on the formula's left-hand "
+            "side",
+    "event": "a time-to-event outcome is written Surv(time, event) on the formula's left-hand "
+             "side",
+    "offset": "person-time of a count outcome is exposure= (a column name)",
+    "df": "the data are the second argument: hr.fit(formula, df, ...)",
+}
+
+
+def checked_arguments(fn):
+    """Decorator: a call with an argument ``fn`` does not take, or without one it requires, is
+    an :class:`~hte_report.errors.ArgumentError` (also a ``TypeError``) that names the argument
+    and what to write instead, before anything is read or fitted."""
+    sig = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        check_call(fn, args, kwargs, sig=sig)
+        return fn(*args, **kwargs)
+
+    wrapper.__signature__ = sig  # type: ignore[attr-defined]
+    return wrapper
+
+
+def check_call(fn, args: tuple, kwargs: dict, *, name: str | None = None,
+               see: str | None = None, sig: inspect.Signature | None = None,
+               hints: bool = True) -> None:
+    """Raise :class:`~hte_report.errors.ArgumentError` if ``fn(*args, **kwargs)`` would fail for
+    an unknown or missing argument. ``name``: how the user called it (``"res.forest"``);
+    ``see``: where its arguments are documented."""
+    sig = sig or inspect.signature(fn)
+    try:
+        sig.bind(*args, **kwargs)
+    except TypeError as exc:
+        name = name or fn.__name__
+        see = see or f"help(hte_report.{fn.__name__})"
+        raise ArgumentError(_argument_problem(name, sig, kwargs, exc, see, hints)) from None
+
+
+def _argument_problem(name, sig, kwargs, exc, see, hints=True) -> str:
+    import difflib
+
+    allowed = [p for p in sig.parameters if p not in ("self", "result", "res") and
+               sig.parameters[p].kind not in (inspect.Parameter.VAR_POSITIONAL,
+                                              inspect.Parameter.VAR_KEYWORD)]
+    unknown = [k for k in kwargs if k not in sig.parameters]
+    if not unknown:
+        why = str(exc).split("() ", 1)[-1] if "() " in str(exc) else str(exc)
+        return f"{name}(): {why}. Its arguments are {allowed}; see {see}."
+    parts = []
+    for k in unknown:
+        hint = (ARGUMENT_HINTS.get(k) or ARGUMENT_HINTS.get(k.lower())) if hints else None
+        near = difflib.get_close_matches(k, allowed, n=1)
+        if hint:
+            parts.append(f"{k}= ({hint})")
+        elif near:
+            parts.append(f"{k}= (did you mean {near[0]}=?)")
+        else:
+            parts.append(f"{k}=")
+    return f"{name}() has no argument {', '.join(parts)}. Its arguments are {allowed}; see {see}."

@@ -71,6 +71,9 @@ def effect_curve(
     >>> [a.get_yscale() for a in effect_curve(res, "age", data=d).axes]
     ['linear', 'log']
     """
+    from hte_report.presentation.plots.forest import check_plot_arguments
+
+    check_plot_arguments(result)
     import matplotlib.pyplot as plt
 
     style = _check_style(style)

@@ -93,6 +93,24 @@ def _rows(result: HTEResult, axes: list[str], adjusted: bool, overall: dict,
     return rows
 
 
+def check_plot_arguments(result: object, ax: object = None, **flags: object) -> None:
+    """A plot of an :class:`HTEResult` into an optional matplotlib Axes; yes/no options are
+    True or False (a text such as ``"no"`` would count as yes)."""
+    from hte_report.errors import ArgumentError
+    from hte_report.results.result import require_result
+
+    require_result(result, "a plot")
+    if ax is not None:
+        from matplotlib.axes import Axes
+
+        if not isinstance(ax, Axes):
+            raise ArgumentError(f"ax= must be a matplotlib Axes (e.g. from plt.subplots()), got "
+                                f"{type(ax).__name__}.")
+    for name, value in flags.items():
+        if not isinstance(value, (bool, np.bool_)):
+            raise ArgumentError(f"{name}= must be True or False, got {value!r}.")
+
+
 def forest_plot(
     result: HTEResult,
     ax: Axes | None = None,
@@ -165,6 +183,7 @@ def forest_plot(
     """
     import matplotlib.pyplot as plt
 
+    check_plot_arguments(result, ax, higher_is_better=higher_is_better, adjusted=adjusted)
     style = with_columns(_check_style(style), columns)
     axes = panels_drawn(panels, [a for a in ("absolute", "relative") if a in result.primary])
     if result.comparisons:

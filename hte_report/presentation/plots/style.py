@@ -101,8 +101,10 @@ def _installed_fonts() -> frozenset[str]:
 
 def _check_style(style: object) -> ForestStyle:
     if style is not None and not isinstance(style, ForestStyle):
-        raise TypeError(f"style must be a ForestStyle or None, got {type(style).__name__}; "
-                        "write style=ForestStyle(font_size=8).")
+        from hte_report.errors import ArgumentError
+
+        raise ArgumentError(f"style must be a ForestStyle or None, got {type(style).__name__}; "
+                            "write style=ForestStyle(font_size=8).")
     return ForestStyle() if style is None else style
 
 
@@ -242,6 +244,9 @@ def relabelled(result: HTEResult, arm_labels: object, labels: object) -> HTEResu
     ``treated_label``, when the analysis records them there) are used."""
     from dataclasses import replace
 
+    from hte_report.results.result import require_result
+
+    require_result(result, "a table or plot")
     recorded = (result.meta or {}).get("arm_labels")
     if arm_labels is None and recorded and not result.comparisons:
         arm_labels = tuple(str(x) for x in recorded)

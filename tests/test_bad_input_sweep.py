@@ -1,0 +1,150 @@
+"""A sweep of bad inputs over the public surface: each gives one of the package's errors with a
+message that says what was wrong and what to do (never a KeyError, TypeError, LinAlgError or a
+library's exception), or a recorded warning; rows are never dropped silently."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import hte_report as hr
+from hte_report.errors import (
+    ArgumentError,
+    DataError,
+    FormulaError,
+    HTEReportError,
+    SparseSubgroupWarning,
+)
+from hte_report.spec.options import OptionError
+
+
+def _trial(n=160, seed=3):
+    rng = np.random.default_rng(seed)
+    d = pd.DataFrame({
+        "treat": rng.integers(0, 2, n),
+        "age": rng.normal(60, 10, n),
+        "region": rng.choice(["north", "south", "west"], n),
+        "sbp": rng.normal(130, 15, n),
+    })
+    d["death"] = rng.binomial(1, 0.35, n)
+    d["time"] = rng.exponential(10, n)
+    d["event"] = rng.integers(0, 2, n)
+    return d
+
+
+D = _trial()
+F = "death ~ treat * (age + C(region))"
+
+
+def fit(formula=F, data=None, **kw):
+    return hr.fit(formula, D if data is None else data, **kw)
+
+
+_RESULT = {}
+
+
+def res():
+    if "r" not in _RESULT:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _RESULT["r"] = hr.fit("death ~ treat * age", D, treatment="treat")
+    return _RESULT["r"]
+
+
+CASES = [
+    # unknown or misnamed arguments: what to write instead
+    ("p_adjust=", lambda: fit(p_adjust="holm"), ArgumentError, r"p_adjust=.*multiplicity="),
+    ("weights=", lambda: fit(weights="w"), ArgumentError, "weighted analyses are not supported"),
+    ("subgroups=", lambda: fit(subgroups=["age"]), ArgumentError, "crossed with the treatment"),
+    ("typo varaince=", lambda: fit(varaince="HC3"), ArgumentError, "did you mean variance="),
+    ("fit_mixed without treatment", lambda: hr.fit_mixed("y ~ treat * t * age", D, time="t",
+                                                         group="id"),
+     ArgumentError, "treatment"),
+    # option values
+    ("models=[]", lambda: fit(models=[]), OptionError, "one or more working models"),
+    ("models=5", lambda: fit(models=5), OptionError, "one or more working models"),
+    ("Cluster(None)", lambda: hr.Cluster(None), OptionError, "name of the cluster column"),
+    ("at= a list", lambda: fit(at=[60]), OptionError, "at= must map effect modifiers"),
+    ("reference= a list", lambda: fit(treatment="treat", reference=[0]), OptionError,
+     "one arm of the treatment"),
+    ("exposure= a list", lambda: fit(exposure=["years"]), OptionError, "name of one column"),
+    ("treatment= a number", lambda: fit(treatment=1), OptionError, "name of one column"),
+    ("control= not an arm of two", lambda: fit(treatment="treat", control="x"), DataError,
+     r"control='x' is not an arm"),
+    # formulas and column names
+    ("treatment= absent from formula", lambda: fit("death ~ sbp * age", treatment="treat"),
+     FormulaError, "does not appear in the formula"),
+    ("non-text column names", lambda: fit(data=D.rename(columns={"age": 5})), FormulaError,
+     "not text"),
+    ("MultiIndex columns", lambda: fit(data=pd.concat({"a": D}, axis=1)), FormulaError,
+     "MultiIndex"),
+    ("semicolon file read as one column",
+     lambda: fit(data=pd.DataFrame({";".join(D.columns): ["x"]})), FormulaError,
+     "separates its fields with semicolons"),
+    ("term overflowing to inf", lambda: fit("death ~ treat * I(age ** 100000)",
+                                            treatment="treat"),
+     DataError, "infinite or overflowing"),
+    # data values
+    ("number column with a '.' code",
+     lambda: fit(data=D.assign(age=D.age.round(1).astype(str).where(D.index > 3, "."))),
+     DataError, r"text only because of the value\(s\) '\.' \(4 rows\)"),
+    ("list-valued column", lambda: fit(data=D.assign(m=[[1]] * len(D))), DataError,
+     "holds list values"),
+    ("outcome too large to square", lambda: fit("sbp ~ treat * age",
+                                                data=D.assign(sbp=D.sbp * 1e300)),
+     DataError, "rescale it"),
+    # result methods, tables, exports
+    ("table(scale=)", lambda: res().table(scale="RR"), ArgumentError, "table.. has no argument"),
+    ("forest(foo=)", lambda: res().forest(foo=1), ArgumentError, "forest.. has no argument"),
+    ("forest(ax=5)", lambda: res().forest(ax=5), ArgumentError, "matplotlib Axes"),
+    ("forest(higher_is_better='no')", lambda: res().forest(higher_is_better="no"),
+     ArgumentError, "True or False"),
+    ("forest(style='big')", lambda: res().forest(style="big"), ArgumentError, "ForestStyle"),
+    ("effects(bad axis)", lambda: res().effects("RD"), OptionError, "not an axis"),
+    ("overall_effect(bad axis)", lambda: res().overall_effect("XX"), OptionError,
+     "not an axis"),
+    ("interaction_p(bad axis)", lambda: res().interaction_p("zz"), OptionError, "not an axis"),
+    ("comparison of a two-arm result", lambda: res().effects("absolute", comparison="B vs A"),
+     OptionError, "two arms and no comparisons"),
+    ("from_json(bad text)", lambda: hr.HTEResult.from_json("{not json"), DataError,
+     "invalid JSON"),
+    ("from_json(missing file)", lambda: hr.HTEResult.from_json("/nonexistent/r.json"),
+     DataError, "cannot read a result from"),
+    ("from_dict({})", lambda: hr.HTEResult.from_dict({}), DataError,
+     "not a saved hte_report result"),
+    ("to_latex(a frame)", lambda: hr.to_latex(D), ArgumentError, "got DataFrame"),
+    ("to_ard(a frame)", lambda: hr.to_ard(D), ArgumentError, "got DataFrame"),
+    ("save_figure(not a figure)", lambda: hr.save_figure(5, "/tmp/x.png"), ArgumentError,
+     "matplotlib Figure"),
+    ("from_ard(a frame)", lambda: hr.from_ard(D), DataError, "no column"),
+]
+
+
+@pytest.mark.parametrize("call, error, message", [c[1:] for c in CASES],
+                         ids=[c[0] for c in CASES])
+def test_bad_input_gets_a_package_error(call, error, message):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(error, match=message) as info:
+            call()
+    assert isinstance(info.value, HTEReportError)
+
+
+def test_unknown_argument_is_still_a_type_error():
+    with pytest.raises(TypeError):
+        fit(p_adjust="holm")
+
+
+def test_display_cutpoint_outside_the_range_warns():
+    with pytest.warns(SparseSubgroupWarning, match="outside the observed range"):
+        fit(display_cutpoints={"age": [1000]})
+
+
+def test_result_round_trips_through_a_file(tmp_path):
+    path = tmp_path / "r.json"
+    res().to_json(str(path))
+    again = hr.HTEResult.from_json(path)
+    pd.testing.assert_frame_equal(again.overall, res().overall, check_dtype=False)

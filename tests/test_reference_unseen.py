@@ -339,13 +339,6 @@ def test_profile(case, call):
         close(float(g.value), r["value"], f"profile {r['variable']}")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "package bug: the joint heterogeneity Wald test is reported (5.054, df 5, no note) from a "
-    "Cox model whose coefficients diverge - pbc with the four histologic stages, stage 1 has 3 "
-    "placebo patients and no placebo deaths, so the stage and dpca:stage coefficients go to "
-    "+/-inf (R coxph: 'coefficient may be infinite', |b| = 16, Wald 5.061 at its own stopping "
-    "point). The one-at-a-time and joint stage tests of the same data are 'not estimable: a "
-    "subgroup has no events in an arm'; the joint Wald over those columns should be too."))
 def test_joint_wald_from_a_diverging_cox_model_is_not_reported():
     four = ref("pbc")["four_stage_joint"]
     assert four["control_deaths_stage1"] == 0 and four["max_abs_coef"] > 10
@@ -359,3 +352,5 @@ def test_joint_wald_from_a_diverging_cox_model_is_not_reported():
     wald = one(het[het.test == "wald"], "joint Wald")
     assert wald.n == four["n"]
     assert np.isnan(wald.statistic) and "not estimable" in wald.note
+    lr = one(het[het.test == "lr"], "joint LR")  # as the modifier's own LR test
+    assert np.isnan(lr.statistic) and "stage" in lr.note

@@ -268,7 +268,8 @@ def with_joint_test(res, data, r, arms, engine_kw, safe_formula, survival=False)
     if len(r.modifiers) == 1:
         return replace(res, heterogeneity=_single_modifier(res))
     if survival:
-        return replace(res, heterogeneity=_cox_joint(data, r, arms, engine_kw))
+        return replace(res, heterogeneity=_not_estimable_with(
+            _cox_joint(data, r, arms, engine_kw), res.interactions))
     kw = {k: v for k, v in engine_kw.items() if k in ("family", "models", "variance",
                                                        "exposure", "path", "aggregate",
                                                        "inference")}
@@ -286,6 +287,24 @@ def with_joint_test(res, data, r, arms, engine_kw, safe_formula, survival=False)
                          "modifiers": ", ".join(r.modifiers), "test": "wald",
                          "note": f"not estimable: {exc}"})
     return replace(res, heterogeneity=pd.DataFrame(rows, columns=HETEROGENEITY_COLUMNS))
+
+
+def _not_estimable_with(het: pd.DataFrame, tests: pd.DataFrame) -> pd.DataFrame:
+    """The joint test is not estimable where a modifier's own tests are not (a categorical
+    modifier with a subgroup without events in an arm): the joint model holds the same
+    diverging coefficients, and its statistic is wherever the fit stopped (R's ``coxph``
+    stops elsewhere and warns that coefficients may be infinite)."""
+    bad = tests[tests.note.astype(str).str.startswith("not estimable")]
+    if bad.empty or het.empty:
+        return het
+    het = het.copy()
+    mods = ", ".join(dict.fromkeys(bad.modifier.astype(str)))
+    rows = het.modifiers.astype(str).apply(
+        lambda m: bool(set(m.split(", ")) & set(bad.modifier.astype(str))))
+    het.loc[rows, ["statistic", "p_value"]] = np.nan
+    het.loc[rows, "note"] = (f"not estimable: {mods} has a subgroup without events in an arm "
+                             "(its coefficients diverge; see its own tests)")
+    return het
 
 
 def _single_modifier(res) -> pd.DataFrame:

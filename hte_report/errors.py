@@ -55,6 +55,12 @@ class MissingDataWarning(HTEReportWarning):
     """Rows were excluded for missing values."""
 
 
+class ExcludedRowsWarning(MissingDataWarning, SparseSubgroupWarning):
+    """Rows excluded for missing values, from a time-to-event or repeated-measures analysis: a
+    :class:`MissingDataWarning` (and a :class:`SparseSubgroupWarning`, the category these
+    analyses gave it first, so that existing filters keep working)."""
+
+
 class MultiplicityWarning(HTEReportWarning):
     """Many modifiers were tested; chance findings are likely."""
 

@@ -16,6 +16,7 @@ from hte_report.errors import (
     DataError,
     FormulaError,
     HTEReportError,
+    MissingDataWarning,
     SparseSubgroupWarning,
 )
 from hte_report.spec.options import OptionError
@@ -43,6 +44,23 @@ def fit(formula=F, data=None, **kw):
     return hr.fit(formula, D if data is None else data, **kw)
 
 
+def obs(**kw):
+    args = dict(outcome="death", treatment="treat", confounders=["age", "sbp"],
+                modifiers=["region"])
+    args.update(kw)
+    return hr.fit_observational(args.pop("data", D), **args)
+
+
+def _long(n_id=30, seed=1):
+    rng = np.random.default_rng(seed)
+    d = pd.DataFrame(dict(id=np.repeat(np.arange(n_id), 4), t=np.tile(np.arange(4), n_id)))
+    d["treat"] = np.repeat(rng.integers(0, 2, n_id), 4)
+    d["sex"] = np.repeat(rng.choice(["f", "m"], n_id), 4)
+    d["y"] = rng.normal(size=len(d)) + 0.3 * d.t
+    return d
+
+
+L = _long()
 _RESULT = {}
 
 
@@ -96,6 +114,44 @@ CASES = [
     ("outcome too large to square", lambda: fit("sbp ~ treat * age",
                                                 data=D.assign(sbp=D.sbp * 1e300)),
      DataError, "rescale it"),
+    # observational analyses
+    ("obs: confounders as one text", lambda: obs(confounders="bmi"), DataError,
+     r"columns \['bmi'\]"),
+    ("obs: outcome is the treatment", lambda: obs(outcome="treat"), DataError,
+     "outcome and treatment are the same column"),
+    ("obs: modifier is the treatment", lambda: obs(modifiers=["treat"]), DataError,
+     "is the treatment"),
+    ("obs: confounder is the treatment", lambda: obs(confounders=["treat", "age"]), DataError,
+     "confounder 'treat' is the treatment"),
+    ("obs: infinite confounder", lambda: obs(data=D.assign(age=np.where(D.index == 0, np.inf,
+                                                                         D.age))),
+     DataError, "infinite value"),
+    ("obs: date confounder", lambda: obs(data=D.assign(dt=pd.date_range("2020", periods=len(D))),
+                                         confounders=["dt"]),
+     DataError, "holds dates/times"),
+    ("obs: constant modifier", lambda: obs(data=D.assign(region="a")), DataError,
+     "modifier 'region' is constant"),
+    ("obs: max_outside=-1", lambda: obs(max_outside=-1), DataError, "max_outside must be"),
+    ("obs: conf_level='0.95'", lambda: obs(conf_level="0.95"), OptionError, "conf_level"),
+    ("obs: outcome all missing", lambda: obs(data=D.assign(death=np.nan)), DataError,
+     "every one of the 160 rows misses a value"),
+    ("obs: no rows", lambda: obs(data=D.iloc[:0]), DataError, "no rows"),
+    # repeated measures
+    ("mixed: time is the treatment", lambda: hr.fit_mixed("y ~ treat * C(sex)", L,
+                                                          treatment="treat", time="treat",
+                                                          group="id"),
+     FormulaError, "name the same column"),
+    ("mixed: one measurement per patient",
+     lambda: hr.fit_mixed("y ~ treat * t * C(sex)", L.assign(id=L.index), treatment="treat",
+                          time="t", group="id"),
+     DataError, "no repeated measures"),
+    # exploratory forest
+    ("explore: horizon without event", lambda: hr.explore(["age"], D, treatment="treat",
+                                                          outcome="death", horizon=5),
+     DataError, "applies to a time-to-event outcome only"),
+    ("explore: numpy data", lambda: hr.explore(["age"], D.to_numpy(), treatment="treat",
+                                               outcome="death"),
+     DataError, "pandas or polars DataFrame"),
     # result methods, tables, exports
     ("table(scale=)", lambda: res().table(scale="RR"), ArgumentError, "table.. has no argument"),
     ("forest(foo=)", lambda: res().forest(foo=1), ArgumentError, "forest.. has no argument"),
@@ -131,6 +187,32 @@ def test_bad_input_gets_a_package_error(call, error, message):
         with pytest.raises(error, match=message) as info:
             call()
     assert isinstance(info.value, HTEReportError)
+
+
+def test_observational_rows_with_missing_values_are_counted():
+    with pytest.warns(MissingDataWarning, match=r"analysis of All patients: .*age: 6"):
+        r = obs(data=D.assign(age=D.age.where(D.index > 5)))
+    assert r.meta["excluded_missing"]["All patients"] == {"age": 6}
+
+
+def test_mixed_exclusions_are_missing_data_warnings():
+    with pytest.warns(MissingDataWarning, match="4 of 120 rows excluded"):
+        hr.fit_mixed("y ~ treat * t * C(sex)", L.assign(t=L.t.where(L.index > 3)),
+                     treatment="treat", time="t", group="id", random="intercept")
+
+
+def test_mixed_landmark_beyond_the_data_warns():
+    from hte_report.errors import ModelWarning
+
+    with pytest.warns(ModelWarning, match="outside the observed times"):
+        hr.fit_mixed("y ~ treat * t * C(sex)", L, treatment="treat", time="t", group="id",
+                     estimand="landmark", landmark=100, random="intercept")
+
+
+def test_survival_accepts_every_p_adjust_method():
+    r = hr.fit_survival("Surv(time, event) ~ treat * age", D, treatment="treat",
+                        multiplicity="hommel")
+    assert set(r.interactions.p_adjust_method) == {"hommel"}
 
 
 def test_unknown_argument_is_still_a_type_error():

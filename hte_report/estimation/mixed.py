@@ -36,7 +36,12 @@ import pandas as pd
 
 from hte_report.data.prepare import _sort_key, prepare, read_data
 from hte_report.design.build import Design, build_design
-from hte_report.errors import DataError, FormulaError, SparseSubgroupWarning
+from hte_report.errors import (
+    DataError,
+    ExcludedRowsWarning,
+    FormulaError,
+    ModelWarning,
+)
 from hte_report.estimation.contrasts import (
     contrast,
     equality_test,
@@ -172,6 +177,12 @@ def fit_mixed(
     for m in models:
         check_choice("models", m, ("lmm", "gee"))
     raw = read_data(data)
+    roles = {"treatment": treatment, "time": time, "group": group}
+    for a, b in (("time", "treatment"), ("group", "treatment"), ("group", "time")):
+        if roles[a] is not None and roles[a] == roles[b]:
+            raise FormulaError(f"{a}= and {b}= name the same column {roles[a]!r}; the "
+                               f"{'patient identifier' if a == 'group' else 'time'} column is "
+                               f"another column than the {b}.")
     parsed = parse_mixed_formula(formula, raw.columns, treatment, time, safe_formula)
     if group not in raw.columns:
         raise FormulaError(_absent(group, list(raw.columns), "group"))
@@ -278,7 +289,7 @@ def _analyse(formula: str, raw: pd.DataFrame, o: dict, need_mods: bool) -> _Fit:
         detail = ", ".join(f"{r.variable}: {r.n_missing}" for r in prep.exclusions.itertuples()
                            if r.n_missing)
         warnings.warn(f"{prep.n_excluded} of {prep.n_input} rows excluded for missing values "
-                      f"({detail}).", SparseSubgroupWarning, stacklevel=2)
+                      f"({detail}).", ExcludedRowsWarning, stacklevel=2)
     frame = prep.frame
     if not pd.api.types.is_numeric_dtype(frame[time]) or pd.api.types.is_bool_dtype(frame[time]):
         raise DataError(f"time column {time!r} must be numeric, has dtype {frame[time].dtype}.")
@@ -291,6 +302,17 @@ def _analyse(formula: str, raw: pd.DataFrame, o: dict, need_mods: bool) -> _Fit:
     if frame[group].nunique() < 2:
         raise DataError(f"group column {group!r} has one value: the data hold one patient. Give "
                         "the patient identifier, one value per patient.")
+    if not frame[group].duplicated().any():
+        raise DataError(f"every patient ({group!r}) has one measurement among the analysed "
+                        "rows: there are no repeated measures. Check group= (the patient "
+                        "identifier), or analyse one row per patient with hte_report.fit.")
+    lm = o.get("landmark")
+    if lm is not None:
+        t = frame[time].to_numpy(dtype=float)
+        if not t.min() <= float(lm) <= t.max():
+            warnings.warn(f"landmark={float(lm):g} is outside the observed times of {time!r} "
+                          f"({t.min():g} to {t.max():g}): the effect there extrapolates the "
+                          "linear time trend beyond the data.", ModelWarning, stacklevel=2)
     _check_constant(frame, group, [treatment] + [m.name for m in parsed.modifiers])
     design = build_design(parsed, frame)
     y = frame[parsed.outcome].to_numpy(dtype=float)

@@ -43,10 +43,17 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..errors import DataError, DataWarning, FormulaError, ModelError, short
+from ..errors import (
+    DataError,
+    DataWarning,
+    FormulaError,
+    MissingDataWarning,
+    ModelError,
+    short,
+)
 from ..models.fast import blas_single_threaded
 from ..spec.formula import check_formula_safety, quote_name
-from ..spec.options import checked_arguments
+from ..spec.options import check_conf_level, checked_arguments
 from .evalues import add_e_values, e_value, e_value_ci
 from .observational_core import (
     Design,
@@ -95,17 +102,39 @@ class ObservationalResult:
 
 
 def _as_frame(data: object) -> pd.DataFrame:
-    if isinstance(data, pd.DataFrame):
-        return data
-    to_pandas = getattr(data, "to_pandas", None)
-    if callable(to_pandas):
-        return to_pandas()
-    raise DataError(f"data must be a pandas or polars DataFrame, not {type(data).__name__}.")
+    """A pandas frame from a pandas or polars frame (or a data file), with unique column
+    names."""
+    from hte_report.data.prepare import read_data
+
+    return read_data(data)
+
+
+def _check_values(df: pd.DataFrame, columns: list[str], terms: list[str]) -> None:
+    """Columns a model cannot use (dates, infinite numbers) and constant modifiers, named
+    before any model is built."""
+    from hte_report.data.prepare import _check_usable
+
+    used = list(dict.fromkeys(c for c in columns if c in df.columns))
+    used += [t.strip("`") for t in terms if t.strip("`") in df.columns and t.strip("`") not in used]
+    _check_usable(df, used)
+    for c in used:
+        s = df[c]
+        if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+            bad = np.isinf(s.to_numpy(dtype=float, na_value=np.nan))
+            if bad.any():
+                raise DataError(f"column {c!r} has {int(bad.sum())} infinite value(s) (first at "
+                                f"row {int(np.flatnonzero(bad)[0])}); recode them as missing or "
+                                "fix them.")
 
 
 def _check_terms(terms: Sequence[str], role: str, columns: Sequence[str]) -> list[str]:
+    if terms is None:
+        return []
     if isinstance(terms, str):
         terms = [terms]
+    if not isinstance(terms, (list, tuple)):
+        raise FormulaError(f"{role} must be a list of column names or formula terms, got "
+                           f"{short(terms)}.")
     out = []
     for t in terms:
         if not isinstance(t, str) or not t.strip():
@@ -174,29 +203,46 @@ def fit_observational(
         under half its size.
     """
     df = _as_frame(data)
+    if len(df) == 0:
+        raise DataError("the data have no rows.")
     cols = list(df.columns)
     for name, role in ((outcome, "outcome"), (treatment, "treatment")):
         if not isinstance(name, str) or name not in cols:
             raise DataError(f"{role} column {short(name)} is not in the data.")
-    est = tuple(estimators)
+    if outcome == treatment:
+        raise DataError(f"outcome and treatment are the same column {outcome!r}; name the "
+                        "outcome and the treatment columns.")
+    est = (estimators,) if isinstance(estimators, str) else tuple(estimators)
     bad = [e for e in est if e not in ALLOWED]
     if bad or not est:
         raise DataError(f"estimators must be among {ALLOWED}, got {short(est)}.")
     if not confounders and ps_formula is None:
         raise DataError("an observational analysis needs confounders (or a propensity formula).")
-    conf = _check_terms(list(confounders), "confounders", cols)
+    conf = _check_terms(confounders, "confounders", cols)
     adj = (conf if outcome_terms is None
-           else _check_terms(list(outcome_terms), "outcome_terms", cols))
+           else _check_terms(outcome_terms, "outcome_terms", cols))
     mods = [modifiers] if isinstance(modifiers, str) else list(modifiers)
     for m in mods:
-        if m not in cols:
+        if not isinstance(m, str) or m not in cols:
             raise DataError(f"modifier {short(m)} is not in the data.")
+        if m in (outcome, treatment):
+            raise DataError(f"modifier {m!r} is the {'outcome' if m == outcome else 'treatment'}"
+                            "; an effect modifier is a baseline covariate.")
+    for t in conf + adj:
+        if t.strip("`") in (outcome, treatment):
+            raise DataError(f"confounder {t!r} is the "
+                            f"{'outcome' if t.strip('`') == outcome else 'treatment'}; "
+                            "confounders are baseline covariates.")
     if cluster is not None and cluster not in cols:
         raise DataError(f"cluster column {short(cluster)} is not in the data.")
-    if not 0 < threshold < 0.5:
-        raise DataError(f"threshold must be in (0, 0.5), got {short(threshold)}.")
-    if not 0 < conf_level < 1:
-        raise DataError(f"conf_level must be in (0, 1), got {short(conf_level)}.")
+    for name, value, lo, hi in (("threshold", threshold, 0, 0.5),
+                                ("max_outside", max_outside, 0, 1)):
+        if (isinstance(value, bool) or not isinstance(value, (int, float, np.number))
+                or not lo < value < hi + (name == "max_outside") * 1e-12):
+            raise DataError(f"{name} must be a number in ({lo}, {hi}), got {short(value)}.")
+    check_conf_level(conf_level)
+    _check_values(df, [outcome, treatment, *mods, *([cluster] if cluster else [])],
+                  [*conf, *adj])
     ps_rhs = ps_formula if ps_formula is not None else " + ".join(conf)
     if ps_rhs.count("~"):
         ps_rhs = ps_rhs.split("~", 1)[1]
@@ -233,8 +279,15 @@ def fit_observational(
     eff, het, pos, bal, sc, inter = [], [], [], [], [], []
     sds: dict = {}
     analyses = [(None, OVERALL)] + [(m, m) for m in mods]
+    excluded: dict = {}
     for mod, label in analyses:
         d = build_designs(df, outcome, treatment, ps_rhs, adj, mod, cluster, keep=keep)
+        if d.missing:
+            detail = ", ".join(f"{v}: {n}" for v, n in d.missing.items())
+            excluded[label] = dict(d.missing)
+            warnings.warn(f"analysis of {label}: rows with missing values excluded ({detail}"
+                          f"; {len(d.y)} of {len(df)} rows analysed).", MissingDataWarning,
+                          stacklevel=2)
         levels_trimmed = _trimmed_counts(df, mod, trimmed)
         sds[mod or OVERALL] = float(np.std(d.y, ddof=1)) if len(d.y) > 1 else np.nan
         _analyse(d, mod, label, family, est, z, threshold, max_outside, levels_trimmed,
@@ -250,6 +303,7 @@ def fit_observational(
         "cluster": cluster, "trim": trim, "trim_alpha": alpha, "n_trimmed": int(trimmed.sum()),
         "threshold": threshold, "max_outside": max_outside, "conf_level": conf_level,
         "roles": _roles(conf, mods),
+        "n_input": len(df), "excluded_missing": excluded,
     }
     return ObservationalResult(
         effects=add_e_values(pd.DataFrame(eff), sds), heterogeneity=pd.DataFrame(het),

@@ -47,6 +47,7 @@ class Design:
     out_names: list
     outcome_formula: str
     cluster: np.ndarray | None
+    missing: dict | None = None  # variable -> rows excluded for its missing values
 
 
 def _required(rhs: str) -> set[str]:
@@ -91,7 +92,13 @@ def build_designs(df: pd.DataFrame, outcome: str, treatment: str, ps_rhs: str, a
     if missing:
         raise DataError(f"columns {short(missing)} used by the formulas are not in the data.")
     sub = df[sorted(needed)]
-    ok = sub.notna().all(axis=1).to_numpy()
+    isna = sub.isna()
+    missing = {c: int(n) for c, n in isna.sum().items() if n}
+    ok = ~isna.any(axis=1).to_numpy()
+    if not ok.any():
+        raise DataError(f"every one of the {len(df)} rows misses a value in a variable of the "
+                        f"analysis of {mod or 'all patients'} (missing per variable: "
+                        f"{short(missing, 200)}); check the coding of missing values.")
     if keep is not None:
         ok = ok & keep       # a new array: pandas 3 hands out read-only views
     pos = np.flatnonzero(ok)
@@ -108,6 +115,10 @@ def build_designs(df: pd.DataFrame, outcome: str, treatment: str, ps_rhs: str, a
     else:
         groups = sub[mod].to_numpy()
     levels = list(pd.unique(groups))
+    if mod is not None and len(levels) == 1:
+        raise DataError(f"modifier {mod!r} is constant (every analysed row has {mod} = "
+                        f"{short(levels[0], 40)}): it cannot modify the treatment effect. "
+                        "Remove it from modifiers.")
     try:
         levels = sorted(levels)
     except TypeError:
@@ -129,7 +140,8 @@ def build_designs(df: pd.DataFrame, outcome: str, treatment: str, ps_rhs: str, a
     return Design(rows=pos, a=a, y=y, groups=groups, levels=levels, counts=counts,
                   ps_X=ps_X, ps_names=list(ps_mm.columns), ps_formula=f"{t} ~ {ps_rhs.strip()}",
                   out_X=out_X, out_X1=X1, out_X0=X0, out_names=list(out_mm.columns),
-                  outcome_formula=f"{quote_name(outcome)} ~ {out_rhs}", cluster=cl)
+                  outcome_formula=f"{quote_name(outcome)} ~ {out_rhs}", cluster=cl,
+                  missing=missing)
 
 
 def _glm(y, X, fam, what):

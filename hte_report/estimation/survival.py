@@ -27,7 +27,7 @@ import pandas as pd
 from hte_report.core.inference import adjust_pvalues
 from hte_report.data.prepare import prepare, read_data
 from hte_report.design.build import Design, build_design, subgroups
-from hte_report.errors import FormulaError, ModelError, SparseSubgroupWarning
+from hte_report.errors import ExcludedRowsWarning, FormulaError, ModelError, SparseSubgroupWarning
 from hte_report.estimation import interaction_effects
 from hte_report.estimation.contrasts import (
     contrast,
@@ -70,6 +70,7 @@ from hte_report.spec.options import (
     OptionError,
     check_choice,
     check_conf_level,
+    check_multiplicity,
     checked_arguments,
 )
 from hte_report.spec.surv import parse_surv_formula
@@ -143,8 +144,7 @@ def fit_survival(
     """
     conf_level = check_conf_level(conf_level)
     check_choice("ties", ties, ("efron", "breslow"))
-    check_choice("multiplicity", multiplicity,
-                 ("holm", "hochberg", "bonferroni", "fdr_bh", "none"))
+    check_multiplicity(multiplicity)
     if not (isinstance(variance, Cluster) or variance in ("model", "robust")):
         raise OptionError(f"variance={variance!r} is not allowed; expected 'model', 'robust' or "
                           "Cluster('column').")
@@ -164,7 +164,7 @@ def fit_survival(
         detail = ", ".join(f"{r.variable}: {r.n_missing}" for r in prep.exclusions.itertuples()
                            if r.n_missing)
         warnings.warn(f"{prep.n_excluded} of {prep.n_input} rows excluded for missing values "
-                      f"({detail}).", SparseSubgroupWarning, stacklevel=2)
+                      f"({detail}).", ExcludedRowsWarning, stacklevel=2)
     frame = prep.frame
     time, event = check_outcome(frame, sf.time, sf.event)
     design = build_design(parsed, frame)

@@ -396,7 +396,13 @@ def explore(covariates, data: pd.DataFrame, *, treatment: str, outcome: str | No
         Tidy frames labelled ``exploratory``; see :class:`ExploreResult`.
     """
     if not isinstance(data, pd.DataFrame):
-        raise DataError("data must be a pandas DataFrame")
+        if hasattr(data, "to_pandas") and hasattr(data, "columns"):  # polars
+            from hte_report.data.prepare import read_data
+
+            data = read_data(data)
+        else:
+            raise DataError(f"data must be a pandas or polars DataFrame, got "
+                            f"{type(data).__name__}")
     names, categorical, outcome = _parse_covariates(covariates, outcome)
     modifiers = [] if modifiers is None else ([modifiers] if isinstance(modifiers, str)
                                               else [str(m) for m in modifiers])
@@ -418,6 +424,10 @@ def explore(covariates, data: pd.DataFrame, *, treatment: str, outcome: str | No
         if event in names or event in (outcome, treatment):
             raise FormulaError(f"the event column {event!r} cannot also be the outcome, the "
                                "treatment or a covariate")
+    elif horizon is not None:
+        raise DataError(f"horizon={horizon!r} applies to a time-to-event outcome only; give "
+                        "event= (the 0/1 event column) with the follow-up time as outcome, or "
+                        "remove horizon=")
     for role, col in (("outcome", outcome), ("treatment", treatment)):
         if col in names:
             raise FormulaError(f"the {role} {col!r} cannot also be a covariate")
@@ -467,6 +477,13 @@ def explore(covariates, data: pd.DataFrame, *, treatment: str, outcome: str | No
     keep = frame.notna().all(axis=1).to_numpy()
     frame = frame.loc[keep]
     n_excluded = int((~keep).sum())
+    if n_excluded:
+        from hte_report.errors import MissingDataWarning
+
+        miss = data.loc[:, used].isna().sum()
+        detail = ", ".join(f"{c}: {int(k)}" for c, k in miss.items() if k)
+        warnings.warn(f"explore: {n_excluded} of {len(data)} rows excluded for missing values "
+                      f"({detail}).", MissingDataWarning, stacklevel=2)
     n = len(frame)
     if family in _TIME:
         y, horizon = _rmst_outcome(frame, outcome, event, horizon)

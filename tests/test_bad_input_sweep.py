@@ -38,6 +38,7 @@ def _trial(n=160, seed=3):
 
 D = _trial()
 F = "death ~ treat * (age + C(region))"
+S = "Surv(time, event) ~ treat * (age + C(region))"
 
 
 def fit(formula=F, data=None, **kw):
@@ -145,6 +146,24 @@ CASES = [
      lambda: hr.fit_mixed("y ~ treat * t * C(sex)", L.assign(id=L.index), treatment="treat",
                           time="t", group="id"),
      DataError, "no repeated measures"),
+    # time-to-event analyses
+    ("surv: list-valued column", lambda: hr.fit_survival(S, D.assign(m=[[1]] * len(D)),
+                                                         treatment="treat"),
+     DataError, "holds list values"),
+    ("surv: term overflowing to inf",
+     lambda: hr.fit_survival("Surv(time, event) ~ treat * I(age ** 100000)", D,
+                             treatment="treat"),
+     DataError, "infinite or overflowing"),
+    ("surv: number column with a '.' code",
+     lambda: hr.fit_survival(S, D.assign(age=D.age.round(1).astype(str).where(D.index > 3, ".")),
+                             treatment="treat"),
+     DataError, "text only because"),
+    ("surv: weights=", lambda: hr.fit_survival(S, D, treatment="treat", weights="w"),
+     ArgumentError, "weighted analyses are not supported"),
+    ("mixed: list-valued column",
+     lambda: hr.fit_mixed("y ~ treat * t * C(sex)", L.assign(m=[[1]] * len(L)),
+                          treatment="treat", time="t", group="id"),
+     DataError, "holds list values"),
     # exploratory forest
     ("explore: horizon without event", lambda: hr.explore(["age"], D, treatment="treat",
                                                           outcome="death", horizon=5),
@@ -159,6 +178,14 @@ CASES = [
     ("forest(higher_is_better='no')", lambda: res().forest(higher_is_better="no"),
      ArgumentError, "True or False"),
     ("forest(style='big')", lambda: res().forest(style="big"), ArgumentError, "ForestStyle"),
+    ("forest(comparison=) of two arms", lambda: res().forest(comparison="1 vs 0"), OptionError,
+     "three or more arms"),
+    ("effect_curve(data=5)", lambda: res().effect_curve("age", data=5), ArgumentError,
+     "pandas DataFrame or None"),
+    ("table(adjusted='no')", lambda: res().table(adjusted="no"), ArgumentError,
+     "True or False"),
+    ("to_docx(font_size=0)", lambda: hr.to_docx(res(), "/tmp/hte_sweep.docx", font_size=0),
+     OptionError, "font_size"),
     ("effects(bad axis)", lambda: res().effects("RD"), OptionError, "not an axis"),
     ("overall_effect(bad axis)", lambda: res().overall_effect("XX"), OptionError,
      "not an axis"),

@@ -53,6 +53,7 @@ from hte_report.estimation.contrasts import (
 from hte_report.estimation.interaction_effects import linear_column, versus_reference
 from hte_report.estimation.mixed_combine import combine, model_row, scale_of, trajectories
 from hte_report.estimation.profiles import OVERALL, profile_frame
+from hte_report.estimation.setup import check_hashable, check_number_like_text, design_overflow
 from hte_report.models.fast import blas_single_threaded
 from hte_report.models.glm import FittedModel
 from hte_report.models.mixed import fit_gee, fit_lmm
@@ -282,9 +283,14 @@ def _analyse(formula: str, raw: pd.DataFrame, o: dict, need_mods: bool) -> _Fit:
     treatment, time, group = o["treatment"], o["time"], o["group"]
     parsed = parse_mixed_formula(formula, raw.columns, treatment, time, o["safe"],
                                  modifiers_required=need_mods)
-    prep = prepare(raw, outcome=parsed.outcome, treatment=treatment,
-                   variables=(group,) + parsed.variables, family="continuous",
-                   reference=o["reference"])
+    try:
+        prep = prepare(raw, outcome=parsed.outcome, treatment=treatment,
+                       variables=(group,) + parsed.variables, family="continuous",
+                       reference=o["reference"])
+    except TypeError:
+        check_hashable(raw)
+        raise
+    check_number_like_text(prep, parsed)
     if prep.n_excluded:
         detail = ", ".join(f"{r.variable}: {r.n_missing}" for r in prep.exclusions.itertuples()
                            if r.n_missing)
@@ -314,7 +320,10 @@ def _analyse(formula: str, raw: pd.DataFrame, o: dict, need_mods: bool) -> _Fit:
                           f"({t.min():g} to {t.max():g}): the effect there extrapolates the "
                           "linear time trend beyond the data.", ModelWarning, stacklevel=2)
     _check_constant(frame, group, [treatment] + [m.name for m in parsed.modifiers])
-    design = build_design(parsed, frame)
+    try:
+        design = build_design(parsed, frame)
+    except np.linalg.LinAlgError:
+        raise design_overflow(parsed) from None
     y = frame[parsed.outcome].to_numpy(dtype=float)
     groups = frame[group].to_numpy()
     first = ~frame[group].duplicated().to_numpy()

@@ -38,7 +38,12 @@ from hte_report.estimation.contrasts import (
 )
 from hte_report.estimation.interaction_effects import COLUMNS as EFFECT_COLUMNS
 from hte_report.estimation.profiles import OVERALL, curve_points, eval_points, profile_designs
-from hte_report.estimation.setup import check_clusters
+from hte_report.estimation.setup import (
+    check_clusters,
+    check_hashable,
+    check_number_like_text,
+    design_overflow,
+)
 from hte_report.estimation.survival_absolute import (
     conditional_survival_differences,
     rmst_differences,
@@ -151,15 +156,25 @@ def fit_survival(
     horizons = _check_times("horizons", horizons)
     tau = _check_times("rmst_tau", None if rmst_tau is None else [rmst_tau])
     raw = read_data(data)
-    binary = [c for c in raw.columns if treatment is None and raw[c].nunique(dropna=True) == 2]
+    try:
+        binary = [c for c in raw.columns
+                  if treatment is None and raw[c].nunique(dropna=True) == 2]
+    except TypeError:
+        check_hashable(raw)
+        raise
     sf = parse_surv_formula(formula, raw.columns, treatment, safe_formula, binary,
                             modifiers_required)
     parsed = sf.parsed
     cluster = variance.column if isinstance(variance, Cluster) else None
     extra = tuple(c for c in (sf.event, *sf.strata) if c not in parsed.variables)
-    prep = prepare(raw, outcome=sf.time, treatment=parsed.treatment,
-                   variables=extra + parsed.variables, family="time", reference=reference,
-                   cluster=cluster)
+    try:
+        prep = prepare(raw, outcome=sf.time, treatment=parsed.treatment,
+                       variables=extra + parsed.variables, family="time", reference=reference,
+                       cluster=cluster)
+    except TypeError:
+        check_hashable(raw)
+        raise
+    check_number_like_text(prep, parsed)
     if prep.n_excluded:
         detail = ", ".join(f"{r.variable}: {r.n_missing}" for r in prep.exclusions.itertuples()
                            if r.n_missing)
@@ -167,7 +182,10 @@ def fit_survival(
                       f"({detail}).", ExcludedRowsWarning, stacklevel=2)
     frame = prep.frame
     time, event = check_outcome(frame, sf.time, sf.event)
-    design = build_design(parsed, frame)
+    try:
+        design = build_design(parsed, frame)
+    except np.linalg.LinAlgError:
+        raise design_overflow(parsed) from None
     keep = _non_intercept(design, formula)
     strata_codes, n_strata = _strata_codes(frame, sf.strata)
     t = frame[parsed.treatment].to_numpy()

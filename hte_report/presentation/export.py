@@ -28,7 +28,7 @@ from hte_report.presentation.tables import (
     subgroup_frame,
     subgroup_table,
 )
-from hte_report.spec.options import OptionError
+from hte_report.spec.options import OptionError, check_flags
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -53,6 +53,7 @@ def table_content(result: HTEResult, *, adjusted: bool = True, title: str | None
     labels, :func:`hte_report.data.readers.variable_labels`); ``arm_labels``: ``(control,
     treated)`` names for the count columns."""
     result = relabelled(result, arm_labels, labels)
+    check_flags(adjusted=adjusted)
     df = subgroup_frame(result, adjusted=adjusted)
     labels = column_labels(result)
     cols = [c for c in df.columns if c != "group"]
@@ -103,6 +104,11 @@ def to_docx(result: HTEResult, path: str | Path, *, title: str | None = None,
     """The subgroup table as a Word document: title and subtitle, a table across the page
     (header row repeated on every page, a bold heading row per modifier), notes below."""
     path = _path(path, (".docx",), "A Word table")
+    check_flags(landscape=landscape)
+    if (isinstance(font_size, bool) or not isinstance(font_size, (int, float))
+            or not 4 <= font_size <= 72):
+        raise OptionError(f"font_size= must be a number of points from 4 to 72, got "
+                          f"{font_size!r}.")
     docx = _needs("docx", "python-docx", "Word output")
     from docx.enum.section import WD_ORIENT
     from docx.enum.table import WD_TABLE_ALIGNMENT
@@ -170,6 +176,7 @@ def to_rtf(result: HTEResult, path: str | Path, *, title: str | None = None,
     row per modifier, notes as footnotes; landscape and page-wide as a CSR appendix
     expects."""
     path = _path(path, (".rtf",), "An RTF table")
+    check_flags(landscape=landscape)
     rtf = _needs("rtflite", "rtflite", "RTF output")
     import polars as pl  # a dependency of rtflite
 

@@ -110,8 +110,10 @@ def subgroup_table(res: HTEResult, *, adjusted: bool = True, title: str | None =
     Returns a great-tables ``GT`` so callers can keep chaining its methods.
     """
     from hte_report.results.result import require_result
+    from hte_report.spec.options import check_flags
 
     require_result(res, "table()")
+    check_flags(adjusted=adjusted)
     if footnotes not in ("marks", "notes"):
         from hte_report.spec.options import check_choice
 

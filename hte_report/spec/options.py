@@ -151,6 +151,13 @@ def check_conf_level(conf_level: object) -> float:
     return float(conf_level)
 
 
+def check_flags(**flags: object) -> None:
+    """Yes/no options are True or False: a text such as ``"no"`` would count as yes."""
+    for name, value in flags.items():
+        if not isinstance(value, (bool, np.bool_)):
+            raise ArgumentError(f"{name}= must be True or False, got {short(value)}.")
+
+
 def check_integer(name: str, value: object, minimum: int = 0) -> int:
     """A whole number (not text, not a bool) at least ``minimum``: counts and seeds."""
     if (isinstance(value, bool) or not isinstance(value, (int, np.integer))

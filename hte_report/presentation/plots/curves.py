@@ -83,7 +83,10 @@ def effect_curve(
     if result.family == "survival":  # curves exist on the scales the estimator computes (HR)
         axes = [a for a in axes if len(_rows_of(result, a, modifier))] or axes
     if data is not None and not isinstance(data, pd.DataFrame):
-        raise TypeError(f"data must be a pandas DataFrame or None, got {type(data).__name__}.")
+        from hte_report.errors import ArgumentError
+
+        raise ArgumentError(f"data must be a pandas DataFrame or None, got "
+                            f"{type(data).__name__}.")
     if data is not None and modifier not in data.columns:
         raise DataError(f"data has no column {modifier!r} for the rug; pass the data the result "
                         "was fitted on, or data=None.")

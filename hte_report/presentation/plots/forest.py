@@ -106,9 +106,9 @@ def check_plot_arguments(result: object, ax: object = None, **flags: object) -> 
         if not isinstance(ax, Axes):
             raise ArgumentError(f"ax= must be a matplotlib Axes (e.g. from plt.subplots()), got "
                                 f"{type(ax).__name__}.")
-    for name, value in flags.items():
-        if not isinstance(value, (bool, np.bool_)):
-            raise ArgumentError(f"{name}= must be True or False, got {value!r}.")
+    from hte_report.spec.options import check_flags
+
+    check_flags(**flags)
 
 
 def forest_plot(
@@ -184,6 +184,11 @@ def forest_plot(
     import matplotlib.pyplot as plt
 
     check_plot_arguments(result, ax, higher_is_better=higher_is_better, adjusted=adjusted)
+    if comparison is not None and not result.comparisons:
+        from hte_report.spec.options import OptionError
+
+        raise OptionError(f"comparison={comparison!r} applies to a treatment with three or more "
+                          "arms; this result compares two arms. Remove comparison=.")
     style = with_columns(_check_style(style), columns)
     axes = panels_drawn(panels, [a for a in ("absolute", "relative") if a in result.primary])
     if result.comparisons:

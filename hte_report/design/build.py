@@ -19,6 +19,7 @@ from hte_report.core.memory import release_freed_memory
 from hte_report.data.prepare import Levels, factorize, is_text
 from hte_report.design import columns as design_columns
 from hte_report.design import wide as wd
+from hte_report.design.arms import ArmDesign
 from hte_report.design.checks import (
     check_arms,
     check_listed_levels,
@@ -78,16 +79,23 @@ class Design:
     @property
     def X1(self) -> np.ndarray:
         """Every row with treatment = 1: a new n x p array (for small designs; large ones use
-        :meth:`treated_rows` by blocks and :meth:`linear_predictor`)."""
+        :meth:`treated_rows` by blocks and :meth:`linear_predictor`); for an
+        :class:`~hte_report.design.arms.ArmDesign`, another one."""
+        if isinstance(self.X, ArmDesign):
+            return self.X.under(1)
         return self.treated_rows(slice(None))
 
     @property
     def X0(self) -> np.ndarray:
         """Every row with treatment = 0: a new n x p array (see :attr:`X1`)."""
+        if isinstance(self.X, ArmDesign):
+            return self.X.under(0)
         return self.untreated_rows(slice(None))
 
     def treated_rows(self, rows) -> np.ndarray:
         """Rows ``rows`` (a slice, a boolean mask or row positions) of ``X1``, a new array."""
+        if isinstance(self.X, ArmDesign):
+            return self.X.under(1)[rows]
         out = self._rows(rows)
         at, where = self.treated.among(rows, self.X.shape[0])
         self.treated.fill(out.dense if isinstance(out, SplitMatrix) else out, at, where)
@@ -95,6 +103,8 @@ class Design:
 
     def untreated_rows(self, rows) -> np.ndarray:
         """Rows ``rows`` of ``X0``, a new array."""
+        if isinstance(self.X, ArmDesign):
+            return self.X.under(0)[rows]
         out = self._rows(rows)
         dense = out.dense if isinstance(out, SplitMatrix) else out
         dense[:, self.treatment_columns] = 0.0
@@ -111,6 +121,9 @@ class Design:
                          rows: slice = slice(None)) -> np.ndarray:
         """``(X1 @ params)[rows]`` or ``(X0 @ params)[rows]`` without forming either (``rows``:
         a slice)."""
+        if isinstance(self.X, ArmDesign):
+            c0, c1 = self.X.coefficients(params)
+            return self.X.z_rows(rows) @ (c1 if treated else c0)
         X = self.X[rows]
         eta = X @ self.coefficients_under(params, treated)
         if treated and self.treated.untreated.size:
@@ -209,7 +222,8 @@ def n_distinct(s: pd.Series, limit: int) -> int:
 
 def build_design(parsed: ParsedFormula, frame: pd.DataFrame,
                  levels: dict[str, Levels] | None = None,
-                 n_patients: int | None = None, split: bool | None = None) -> Design:
+                 n_patients: int | None = None, split: bool | None = None,
+                 by_arm: bool | None = None) -> Design:
     """Materialize the model matrix and its two counterfactual versions; check estimability.
 
     ``levels``: factorizations of categorical columns of ``frame`` already made (by
@@ -219,9 +233,15 @@ def build_design(parsed: ParsedFormula, frame: pd.DataFrame,
     ``split``: keep many-level adjustment factors as codes (:mod:`hte_report.design.wide`).
     ``None``: for the GLM families, i.e. when the caller passes ``levels`` or ``n_patients``
     (:func:`~hte_report.estimation.setup.setup` does; the Cox and mixed-model families, whose
-    fits take dense designs, do not and are told how to avoid the wide factor instead)."""
+    fits take dense designs, do not and are told how to avoid the wide factor instead).
+
+    ``by_arm``: a large design of that form may be held as its sources
+    (:class:`~hte_report.design.arms.ArmDesign`, from :data:`ARMS_MIN_ROWS` rows); ``None``:
+    as ``split`` (the GLM fits take it; Cox and mixed models take dense arrays)."""
     if split is None:
         split = levels is not None or n_patients is not None
+    if by_arm is None:
+        by_arm = split
     cats = categorical_columns(parsed, frame)
     check_listed_levels(parsed, frame)
     known = levels or {}
@@ -271,7 +291,8 @@ def build_design(parsed: ParsedFormula, frame: pd.DataFrame,
         rhs = wd.narrow_rhs(parsed.rhs, wterms) if wterms else parsed.rhs
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            X, spec, columns = _materialize(rhs, data, levels)
+            observed = frame[parsed.treatment].to_numpy() if by_arm else None
+            X, spec, columns = _materialize(rhs, data, levels, parsed.treatment, observed)
     except Exception as exc:  # formulaic raises many types; report them as formula errors
         raise FormulaError(f"cannot build the design for {parsed.formula!r}: "
                            f"{short_text(exc)}") from None
@@ -291,7 +312,13 @@ def build_design(parsed: ParsedFormula, frame: pd.DataFrame,
     tcols = np.concatenate([cols for key, cols in term_columns.items()
                             if parsed.treatment in key] or [np.array([], int)])
     untreated = np.flatnonzero(frame[parsed.treatment].to_numpy() == 0)
-    treated = Treated.split(X, untreated, tcols, rest_columns(term_columns, parsed.treatment))
+    if isinstance(X, ArmDesign) and wterms:  # a split design takes a dense narrow part
+        X = np.asarray(X.under(1))
+    if isinstance(X, ArmDesign):  # X is never materialized: its arms are known
+        treated = Treated(tcols, untreated[:0], np.zeros(len(tcols), int), np.empty((0, 0)))
+    else:
+        treated = Treated.split(X, untreated, tcols, rest_columns(term_columns,
+                                                                  parsed.treatment))
     if wide:
         codes = tuple(column[lcodes] for _w, lcodes, column in wide)
         sizes = tuple(len(w[0].names) for w in wide)
@@ -317,11 +344,16 @@ CHUNKS = 8
 #: From this many rows, designs of plain columns and ``C()`` factors are written from the
 #: data's columns and codes (:mod:`hte_report.design.columns`).
 COLUMNS_MIN_ROWS = 20_000
+#: From this many rows (where the GLM fits run by blocks of rows, not through statsmodels),
+#: such designs are not written at all but held as their sources, by arm
+#: (:class:`~hte_report.design.arms.ArmDesign`).
+ARMS_MIN_ROWS = 50_000
 
 _PLAIN = re.compile(r"^(1|[A-Za-z_][A-Za-z0-9_]*|C\(\s*[A-Za-z_][A-Za-z0-9_]*\s*(,.*)?\))$", re.S)
 
 
-def _materialize(rhs: str, data: pd.DataFrame, levels: dict[str, Levels]):
+def _materialize(rhs: str, data: pd.DataFrame, levels: dict[str, Levels],
+                 treatment: str | None = None, observed: np.ndarray | None = None):
     """(X, formulaic ModelSpec, column names) of ``rhs`` on ``data``.
 
     A large design whose factors are plain columns and ``C()`` of columns (their encoding
@@ -343,6 +375,10 @@ def _materialize(rhs: str, data: pd.DataFrame, levels: dict[str, Levels]):
         if spec_is_plain:
             sources = design_columns.plan(spec, np.asarray(skeleton, dtype=float), data,
                                           levels, shown)
+            if sources is not None and observed is not None and n >= ARMS_MIN_ROWS:
+                X = ArmDesign.from_columns(sources, data, levels, treatment, observed)
+                if X is not None:
+                    return X, spec, tuple(spec.column_names)
             if sources is not None:
                 X = design_columns.write(sources, data, levels)
                 release_freed_memory()  # the source columns converted on the way

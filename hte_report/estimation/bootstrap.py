@@ -494,16 +494,18 @@ def bootstrap(
     groups = RowGroups.of([np.ones(n, dtype=bool)] + [s.rows for s in subs[1:]])
     sparse = sparse_cells(subs[1:], arm_counts(subs[1:], groups, t, st.y, st.expo, family), family)
     notes = []
+    # the replicates' products run over small blocks of rows many times: a design held by
+    # arm (design.arms) is written out once here
+    X, X1 = np.asarray(design.X), np.asarray(design.X1)
     for fm in fitted:
-        models.append(_model(fm, design.X, st.y, st.expo, scales_of(fm, family)))
+        models.append(_model(fm, X, st.y, st.expo, scales_of(fm, family)))
         for kind, scale in models[-1].kinds:
             for s in subs:
                 labels.append((OVERALL if s is None else s.modifier,
                                "" if s is None else s.level, scale, fm.label))
                 key = None if s is None else (s.modifier, s.level)
                 notes.append(not_estimable(fm, key, sparse, kind))
-    job = _Job(tuple(models), design.X, design.X1, design.treatment_columns, st.y, masks, unit,
-               n_units)
+    job = _Job(tuple(models), X, X1, design.treatment_columns, st.y, masks, unit, n_units)
     # replicates, the full sample and the jackknife samples are columns of the same batches
     # (fixed sets of columns, whatever n_jobs): the last replicates share a batch with the
     # full sample and the jackknife

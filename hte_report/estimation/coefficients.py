@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from hte_report.design.arms import rows_times
 from hte_report.estimation.contrasts import critical_value, two_sided_p
 from hte_report.models.glm import FittedModel
 from hte_report.spec.options import MODELS
@@ -97,7 +98,9 @@ def glance_row(fm: FittedModel, X: np.ndarray, y: np.ndarray, expo: np.ndarray |
     total = float(len(y)) if cells is None else float(np.sum(cells.cnt))  # patients
     note = ""
     with np.errstate(divide="ignore", invalid="ignore"):
-        fitted = _fitted_sums(fm, info.family, X, y, expo, cells)
+        fitted = fm.extra.get("fitted_sum") if cells is None else None
+        if fitted is None:  # not known from the fit's last pass (models.fast.fit_irls)
+            fitted = _fitted_sums(fm, info.family, X, y, expo, cells)
         if info.family == "gaussian":
             s2 = y * y if cells is None else cells.s2
             deviance = fitted
@@ -142,7 +145,7 @@ def _fitted_sums(fm: FittedModel, family: str, X, y, expo, cells) -> float:
     total = 0.0
     for s in range(0, len(y), ROWS):
         r = slice(s, s + ROWS)
-        eta = X[r] @ fm.params
+        eta = rows_times(X, r, fm.params)
         if expo is not None:
             eta = eta * expo[r] if fm.link == "identity" else eta + np.log(expo[r])
         mu = fm.inverse_link(eta)[0]

@@ -19,6 +19,7 @@ import pandas as pd
 from scipy import stats
 
 from hte_report.data.prepare import factorize
+from hte_report.design.arms import ArmDesign
 from hte_report.design.build import Design
 from hte_report.models.fast import BLOCK, one_blas_thread
 from hte_report.models.glm import FittedModel
@@ -108,6 +109,8 @@ def _mean_sums(models, coef: dict, design: Design, groups: RowGroups, blocks):
     """Sums of the mean predictions and their gradients over row ``blocks``, per (model, arm)
     of ``coef``."""
     k, p = len(groups.totals), design.X.shape[1]
+    if isinstance(design.X, ArmDesign):
+        return _mean_sums_by_arm(models, coef, design.X, groups, blocks)
     m = {key: np.zeros(k) for key in coef}
     g = {key: np.zeros((k, p)) for key in coef}
     for rows in blocks:
@@ -121,6 +124,39 @@ def _mean_sums(models, coef: dict, design: Design, groups: RowGroups, blocks):
                 g[i, arm] += row_means
             else:
                 g[i, arm] += (W * dmu[:, None]).T @ Xb
+    return m, g
+
+
+def _mean_sums_by_arm(models, coef: dict, X: ArmDesign, groups: RowGroups, blocks):
+    """:func:`_mean_sums` on a design held by arm: the rows of ``X1`` are ``z C1``, so each
+    block's products are taken with its q distinct products ``Z`` (all models and arms in one
+    product with the group weights) and lifted to the design's columns at the end."""
+    keys = list(coef)
+    C = np.column_stack([X.coefficients(coef[key])[1] for key in keys])  # q x (models, arms)
+    identity = np.array([models[i].link == "identity" for i, _arm in keys])
+    q, K = X.q, len(keys)
+    total = None
+    for rows in blocks:
+        Z = X.z_rows(rows)
+        E = Z @ C
+        mu, dmu = E.copy(), np.ones_like(E)
+        for j, (i, _arm) in enumerate(keys):
+            if not identity[j]:
+                mu[:, j], dmu[:, j] = models[i].inverse_link(E[:, j])
+        # per row: the means, then Z times each d mu / d eta (identity links share Z)
+        M = np.empty((len(Z), K + q * (1 + int((~identity).sum()))), order="F")
+        M[:, :K] = mu
+        M[:, K:K + q] = Z
+        for m, j in enumerate(np.flatnonzero(~identity)):
+            np.multiply(Z, dmu[:, j:j + 1], out=M[:, K + q * (m + 1):K + q * (m + 2)])
+        part = groups.weights(rows).T @ M
+        total = part if total is None else total + part
+    m, g = {}, {}
+    slots = iter(range(1, 1 + int((~identity).sum())))
+    for j, key in enumerate(keys):
+        m[key] = total[:, j]
+        s = 0 if identity[j] else next(slots)
+        g[key] = total[:, K + q * s:K + q * (s + 1)][:, X.base]
     return m, g
 
 
@@ -265,11 +301,12 @@ class RowGroups:
     def weights(self, rows: slice = slice(None)) -> np.ndarray:
         """Row-averaging weights of ``rows`` (len(rows) x K); each group's sum to one over all
         rows."""
-        W = self.block(rows).T.astype(float)
+        W = self.block(rows).T.astype(float)  # column-major: one group per column
         if self.freq is not None:
-            W = W * self.freq[rows, None]
+            W *= self.freq[rows, None]
         with np.errstate(divide="ignore", invalid="ignore"):
-            return W / self.totals
+            W /= self.totals
+        return W
 
     def sums(self, columns: list[np.ndarray], split: np.ndarray) -> tuple[np.ndarray, ...]:
         """Unweighted sums of each of ``columns`` (length-n vectors) over each group's rows

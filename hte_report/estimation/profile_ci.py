@@ -38,6 +38,7 @@ def _apply(frames, fitted, design, treatment, y, expo, cells, conf_level, cond_d
         if key == "subgroups" and len(df):
             df["profile_note"] = ""
         out[key] = df
+    X = None
     for fm in fitted:
         why = profile_applies(fm) or ("profile-likelihood intervals need patient rows, not "
                                       "cells of identical patients" if cells is not None
@@ -45,9 +46,11 @@ def _apply(frames, fitted, design, treatment, y, expo, cells, conf_level, cond_d
         if why:
             continue
         ratio = True  # every profiled model is on a log or logit link
+        if X is None:  # a design held by arm (design.arms) is written out once
+            X = np.asarray(design.X)
 
-        def bound(c, se, _fm=fm):
-            return profile_interval(_fm, design.X, y, c, conf_level, se, expo)
+        def bound(c, se, _fm=fm, _X=X):
+            return profile_interval(_fm, _X, y, c, conf_level, se, expo)
 
         coef = out["coefficients"]
         for j, term in enumerate(fm.columns):

@@ -29,6 +29,7 @@ from scipy.special import expit
 from threadpoolctl import ThreadpoolController
 
 from hte_report.data.cells import CellStats  # noqa: F401 - re-exported for the fast paths
+from hte_report.design.arms import ArmDesign, accumulate, rows_times
 from hte_report.spec.options import MODELS, Cluster, Variance, variance_label
 
 BLOCK = 1 << 13  # rows per block: a block of the design stays in cache across the pass
@@ -140,6 +141,14 @@ class _Sums:
     loglik: float | None = None  # weighted log-likelihood terms (gaussian: RSS)
     meat: np.ndarray | None = None  # sum of score outer products (or cluster sums, G x p)
     leverage1: list | None = None  # HC2/HC3: design rows with leverage 1
+    # with the log-likelihood: the smallest, largest and summed fitted mean
+    mu_range: tuple = (np.inf, -np.inf)
+    mu_sum: float = 0.0
+
+    def add_means(self, mu: np.ndarray) -> None:
+        lo, hi = self.mu_range
+        self.mu_range = (min(lo, float(np.fmin.reduce(mu))), max(hi, float(np.fmax.reduce(mu))))
+        self.mu_sum += float(mu.sum())
 
 
 def block_pass(X, y, fam: Family, b, *, w0=None, off=None, info=True, loglik=False, meat=False,
@@ -147,6 +156,9 @@ def block_pass(X, y, fam: Family, b, *, w0=None, off=None, info=True, loglik=Fal
     """One pass over row blocks of X: information, IRLS right-hand side, log-likelihood and
     score outer products at coefficients ``b`` (``None``: the usual IRLS start), each only when
     asked. HC2/HC3 leverages need ``bread`` (the inverse information) and ``power``."""
+    if isinstance(X, ArmDesign):
+        return _arm_pass(X, y, fam, b, w0=w0, off=off, info=info, loglik=loglik, meat=meat,
+                         codes=codes, G=G, bread=bread, power=power)
     n, p = X.shape
     out = _Sums()
     if info:
@@ -173,6 +185,7 @@ def block_pass(X, y, fam: Family, b, *, w0=None, off=None, info=True, loglik=Fal
             out.rhs += Xw.T @ (eta - ob + (yb - mu) / d)
         if loglik:
             out.loglik += fam.loglik_terms(yb, mu, wb0)
+            out.add_means(mu)
         if meat:
             u = (yb - mu) * d / v
             if wb0 is not None:
@@ -188,6 +201,65 @@ def block_pass(X, y, fam: Family, b, *, w0=None, off=None, info=True, loglik=Fal
                 np.add.at(out.meat, codes[s:s + BLOCK], S)
             else:
                 out.meat += S.T @ S
+    return out
+
+
+def _arm_pass(X: ArmDesign, y, fam: Family, b, *, w0, off, info, loglik, meat, codes, G, bread,
+              power) -> _Sums:
+    """:func:`block_pass` on a design held by arm: each block's rows come untreated first,
+    its products are taken in the space of its q distinct products ``Z``, one per arm, and
+    lifted to the design's columns once at the end (half the columns, a quarter of the
+    multiply-adds of the design's own products)."""
+    out = _Sums()
+    c0, c1 = X.coefficients(b) if b is not None else (None, None)
+    A0 = A1 = r0 = r1 = M0 = M1 = None
+    if loglik:
+        out.loglik = 0.0
+    if meat and codes is not None:
+        out.meat = np.zeros((G, X.shape[1]))
+    if bread is not None:
+        Q0, Q1 = X.quadratic_forms(bread)
+    for blk in X.blocks():
+        rows = blk.rows
+        yb = y[rows]
+        ob = 0.0 if off is None else off[rows]
+        wb0 = None if w0 is None else w0[rows]
+        eta = fam.start_eta(yb) if b is None else blk.eta(c0, c1) + ob
+        mu, d = fam.mean(eta)
+        v = fam.variance(mu)
+        w = d * d / v
+        if info:
+            if fam.linear and wb0 is None:  # unit weights: X'X and X'y
+                a0, a1 = blk.gram(None)
+                v0, v1 = blk.cross(yb - ob)
+            else:
+                ww = w if wb0 is None else w * wb0
+                a0, a1 = blk.gram(ww)
+                v0, v1 = blk.cross(ww * (eta - ob + (yb - mu) / d))
+            A0, A1 = accumulate(A0, a0), accumulate(A1, a1)
+            r0, r1 = accumulate(r0, v0), accumulate(r1, v1)
+        if loglik:
+            out.loglik += fam.loglik_terms(yb, mu, wb0)
+            out.add_means(mu)
+        if meat:
+            u = (yb - mu) * d / v
+            if wb0 is not None:
+                u = u * wb0
+            if bread is not None:
+                wt, bad = hat_weights(blk.quadratic(Q0, Q1) * w, power)
+                u = u * wt
+                if bad.any():
+                    out.leverage1 = (out.leverage1 or []) + [
+                        X.dense(blk.Z[bad], blk.arms()[bad])]
+            if codes is not None:
+                np.add.at(out.meat, codes[rows], X.dense(blk.Z, blk.arms()) * u[:, None])
+            else:
+                m0, m1 = blk.gram(u * u)
+                M0, M1 = accumulate(M0, m0), accumulate(M1, m1)
+    if info:
+        out.info, out.rhs = X.lift(A0, A1), X.lift_vectors(r0, r1)
+    if meat and codes is None:
+        out.meat = X.lift(M0, M1)
     return out
 
 
@@ -225,7 +297,10 @@ def _subsample_start(X, y, fam, w0, off, free):
     k = max(2, X.shape[0] // SUBSAMPLE_ROWS)
     try:
         with np.errstate(all="ignore"):
-            b, _, conv, it = _iterate(X[::k], y[::k], fam, None if w0 is None else w0[::k],
+            # copied: a strided view of the design makes every pass over it several times
+            # slower than over the rows themselves
+            Xs = np.asfortranarray(X[::k])
+            b, _, conv, it = _iterate(Xs, y[::k], fam, None if w0 is None else w0[::k],
                                       None if off is None else off[::k], None, 1e-4, 50, free)
     except (np.linalg.LinAlgError, ValueError):
         return None
@@ -304,9 +379,14 @@ def irls(X, y, family, link, weights=None, offset=None, start=None, tol=None, ma
 
 def fit_irls(name, X, y, variance: Variance | None, exposure=None, groups=None, start=None,
              free=None):
-    """Full-data fast path. Returns (params, vcov, loglik, converged, passes, undefined);
-    ``variance=None``: the log-likelihood only (vcov is NaN). ``undefined``: HC2/HC3 influence
-    directions of leverage-1 rows (``FittedModel.undefined``), else None.
+    """Full-data fast path. Returns (params, vcov, loglik, converged, passes, undefined,
+    fitted); ``variance=None``: the log-likelihood only (vcov is NaN, ``fitted`` None).
+    ``undefined``: HC2/HC3 influence directions of leverage-1 rows
+    (``FittedModel.undefined``), else None. ``fitted``: from the pass that gave the
+    log-likelihood, the range of the fitted means (``"mean_range"``) and the part of the
+    deviance that depends on them (``"fitted_sum"``, as
+    :func:`hte_report.estimation.coefficients.glance_row` sums it), so that neither needs
+    another pass over the data.
 
     Covariances at convergence come from the last pass (the information and, when the pass was
     expected to be the last, the score outer products); HC2/HC3 need the leverages, hence one
@@ -335,7 +415,7 @@ def _fit_irls(name, X, y, variance, exposure, groups, start, free):
             ll = block_pass(Xf, y, fam, b, off=off, info=False, loglik=True).loglik
         keep = np.arange(Xf.shape[1]) if free is None else np.asarray(free)
         return (b[keep], np.full((len(keep), len(keep)), np.nan),
-                _loglik(fam, ll, y, n, len(keep)), converged, it, None)
+                _loglik(fam, ll, y, n, len(keep)), converged, it, None, None)
     tol = _tolerance(fam, None)
     hat = variance in ("HC2", "HC3")
     undefined = None
@@ -358,7 +438,7 @@ def _fit_irls(name, X, y, variance, exposure, groups, start, free):
         last = block_pass(Xf, y, fam, b, off=off, info=False, loglik=True, meat=missing_meat,
                      codes=codes, G=G, bread=full if hat else None,
                      power=0.5 if variance == "HC2" else 1.0)
-        sums.loglik = last.loglik
+        sums.loglik, sums.mu_range, sums.mu_sum = last.loglik, last.mu_range, last.mu_sum
         if missing_meat:
             sums.meat = last.meat
         if hat:
@@ -377,7 +457,10 @@ def _fit_irls(name, X, y, variance, exposure, groups, start, free):
             meat = meat * n / (n - p)
         meat = meat[np.ix_(keep, keep)]
         vcov = bread @ meat @ bread
-    return b[keep], vcov, ll, converged, it, undefined
+    fitted = {"mean_range": np.array(sums.mu_range), "fitted_sum": sums.loglik}
+    if fam.family == "poisson":  # sum(y log mu) - sum(y - mu), from sum(y log mu - mu)
+        fitted["fitted_sum"] = sums.loglik + 2 * sums.mu_sum - float(np.sum(y))
+    return b[keep], vcov, ll, converged, it, undefined, fitted
 
 
 def _loglik(fam: Family, terms: float, y, n: int, p: int) -> float:
@@ -448,10 +531,12 @@ def n_distinct_rows(X, limit: int) -> int:
     sample first so that large continuous designs exit early."""
     import pandas as pd
 
-    sample = X[: min(len(X), 20 * limit)]
-    k = len(pd.unique(_row_hash(sample)))
-    if k > limit or len(sample) == len(X):
-        return k
+    r = np.random.default_rng(20261124).uniform(1.0, 2.0, X.shape[1] + 1)[:-1]  # _row_hash's
+    for m in (2 * limit + 2, 20 * limit):  # continuous designs exit on the first sample
+        m = min(len(X), m)
+        k = len(pd.unique(rows_times(X, slice(0, m), r)))
+        if k > limit or m == len(X):
+            return k
     return len(pd.unique(_row_hash(X)))
 
 

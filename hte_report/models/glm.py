@@ -16,6 +16,7 @@ import numpy as np
 import statsmodels.api as sm
 from statsmodels.tools.sm_exceptions import ConvergenceWarning as SMConvergenceWarning
 
+from hte_report.design.arms import rows_times
 from hte_report.design.wide import SplitMatrix
 from hte_report.errors import ModelError
 from hte_report.models.fast import LEVERAGE_TOL, hat_weights
@@ -344,6 +345,7 @@ def _fit_fast(name, X, y, columns, variance, exposure, groups, start, path,
     if info.robust_only and variance == "model":
         raise ModelError(f"{name} needs a robust variance (Zou 2004); use variance='HC0'.")
     extra = {"path": path}
+    fitted = None
     with np.errstate(all="ignore"):
         try:
             if path == "cells":
@@ -356,8 +358,8 @@ def _fit_fast(name, X, y, columns, variance, exposure, groups, start, path,
                 extra["cells"] = k
             else:
                 free = np.setdiff1d(np.arange(X.shape[1]), drop) if drop else None
-                b, V, ll, conv, it, U = fit_irls(name, X, y, None if drop else variance,
-                                                 exposure, groups, start, free)
+                b, V, ll, conv, it, U, fitted = fit_irls(
+                    name, X, y, None if drop else variance, exposure, groups, start, free)
         except (np.linalg.LinAlgError, ValueError) as exc:
             raise FitFailure(f"{name} failed: {exc}") from None
     full_b = b
@@ -366,7 +368,11 @@ def _fit_fast(name, X, y, columns, variance, exposure, groups, start, path,
         full_b[np.setdiff1d(np.arange(X.shape[1]), drop)] = b
     if not conv or not np.all(np.isfinite(b)) or not (drop or np.all(np.isfinite(V))):
         raise FitFailure(f"{name} did not converge")
-    _check_range(name, _mean_range(name, X, full_b, exposure))
+    if fitted is not None:  # from the fit's last pass (at the estimate or one step before)
+        extra["fitted_sum"] = fitted["fitted_sum"]
+        _check_range(name, fitted["mean_range"])
+    else:
+        _check_range(name, _mean_range(name, X, full_b, exposure))
     n = len(y) if cells is None else int(round(cells.cnt.sum()))
     return FittedModel(name=name, link=info.link, variance=variance_label(variance), params=b,
                        vcov=V, loglik=ll, converged=True, n=n, columns=tuple(columns),
@@ -388,7 +394,7 @@ def _mean_range(name: str, X, b: np.ndarray, exposure: np.ndarray | None) -> np.
     fm = FittedModel(name, link, "", b, None, np.nan, True, 0, ())
     lo, hi, rows = np.inf, -np.inf, 1 << 16
     for s in range(0, X.shape[0], rows):
-        eta = X[s:s + rows] @ b
+        eta = rows_times(X, slice(s, s + rows), b)
         if exposure is not None:
             e = exposure[s:s + rows]
             eta = eta * e if link == "identity" else eta + np.log(e)

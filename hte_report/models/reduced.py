@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import linalg
 
-from hte_report.models.fast import BLOCK, Family, _loglik, one_blas_thread
+from hte_report.design.arms import ArmDesign
+from hte_report.models.fast import BLOCK, Family, _loglik, accumulate, one_blas_thread
 from hte_report.spec.options import MODELS
 
 #: A reduced model is converged when the log-likelihood still to gain from its next step
@@ -66,21 +67,10 @@ def reduced_logliks(name, X, y, params, info, drops, exposure=None):
     with one_blas_thread(), np.errstate(all="ignore"):
         for _ in range(REDUCED_MAX_PASSES):
             Ba = B[:, active]
-            S = np.zeros((p, len(active)))
-            LL = np.zeros(len(active))
-            for s in range(0, n, BLOCK):
-                Xb, yb = X[s:s + BLOCK], y[s:s + BLOCK]
-                E = Xb @ Ba
-                if off is not None:
-                    E += off[s:s + BLOCK, None]
-                mu, _ = fam.mean(E)
-                S += Xb.T @ (yb[:, None] - mu)
-                if fam.family == "poisson":
-                    LL += yb @ E - mu.sum(0)
-                elif binary:
-                    LL += np.log(np.where(yb[:, None] == 1, mu, 1.0 - mu)).sum(0)
-                else:
-                    LL += (yb @ np.log(mu)) + ((1 - yb) @ np.log1p(-mu))
+            if isinstance(X, ArmDesign):
+                S, LL = _arm_sums(X, y, fam, Ba, off, binary)
+            else:
+                S, LL = _sums(X, y, fam, Ba, off, binary)
             keep = []
             for j, k in enumerate(active):
                 free = frees[k]
@@ -97,6 +87,47 @@ def reduced_logliks(name, X, y, params, info, drops, exposure=None):
             if not len(active):
                 break
     return out
+
+
+def _loglik_sums(fam, yb, E, mu, binary) -> np.ndarray:
+    """Log-likelihood terms of a block, summed per column of linear predictors ``E``."""
+    if fam.family == "poisson":
+        return yb @ E - mu.sum(0)
+    if binary:
+        return np.log(np.where(yb[:, None] == 1, mu, 1.0 - mu)).sum(0)
+    return (yb @ np.log(mu)) + ((1 - yb) @ np.log1p(-mu))
+
+
+def _sums(X, y, fam, B, off, binary):
+    """Score ``X'(y - mu)`` and log-likelihood of each column of coefficients ``B``."""
+    S = np.zeros(B.shape)
+    LL = np.zeros(B.shape[1])
+    for s in range(0, X.shape[0], BLOCK):
+        Xb, yb = X[s:s + BLOCK], y[s:s + BLOCK]
+        E = Xb @ B
+        if off is not None:
+            E += off[s:s + BLOCK, None]
+        mu, _ = fam.mean(E)
+        S += Xb.T @ (yb[:, None] - mu)
+        LL += _loglik_sums(fam, yb, E, mu, binary)
+    return S, LL
+
+
+def _arm_sums(X: ArmDesign, y, fam, B, off, binary):
+    """:func:`_sums` on a design held by arm (see :class:`~hte_report.design.arms.ArmBlock`)."""
+    c0, c1 = X.coefficients(B)
+    S0 = S1 = None
+    LL = np.zeros(B.shape[1])
+    for blk in X.blocks():
+        yb = y[blk.rows]
+        E = blk.eta(c0, c1)
+        if off is not None:
+            E += off[blk.rows, None]
+        mu, _ = fam.mean(E)
+        a0, a1 = blk.cross(yb[:, None] - mu)
+        S0, S1 = accumulate(S0, a0), accumulate(S1, a1)
+        LL += _loglik_sums(fam, yb, E, mu, binary)
+    return X.lift_vectors(S0, S1), LL
 
 
 def _chol_solve(factor, rhs):

@@ -11,6 +11,7 @@ import pandas as pd
 import scipy.linalg
 
 from hte_report.data.prepare import Levels
+from hte_report.design.arms import ArmDesign
 from hte_report.errors import DataError, ModelError
 from hte_report.spec.formula import ModifierTerm, ParsedFormula, pythonize
 
@@ -126,20 +127,36 @@ def check_rank(X: np.ndarray, columns: tuple[str, ...],
         )
     # Columns judged at unit length, so that a covariate on a large scale (epoch seconds,
     # age x 1e9) is judged by its angle to the others, not by its size. A cheap screen on the
-    # cross-product; the pivoted QR (which names the columns) only when needed.
-    gram = X.T @ X
-    norms = np.sqrt(np.diag(gram))
-    zero = [columns[j] for j in np.flatnonzero(norms == 0)]
+    # cross-product (of the columns divided by their largest value: no overflow or underflow
+    # whatever their scale); the pivoted QR (which names the columns) only when needed.
+    size = _largest_values(X)
+    huge = [columns[j] for j in np.flatnonzero(~np.isfinite(size))]
+    if huge:
+        raise DataError(
+            f"design column(s) {huge[:10]} have infinite or overflowing values on the analysed "
+            "rows (a transform that overflows, e.g. a large power or exp() of a large "
+            "variable). Rescale the variable first or change the term.")
+    zero = [columns[j] for j in np.flatnonzero(size == 0)]
     if zero:
         raise ModelError(
             f"design column(s) {zero[:10]} are zero for every analysed row (a level or "
             "combination no analysed patient has). Remove the term or merge levels."
         )
+    extreme = np.flatnonzero((size > EXTREME_SCALE) | (size < 1 / EXTREME_SCALE))
+    if extreme.size:
+        j = extreme[0]
+        raise ModelError(
+            f"design column(s) {[columns[k] for k in extreme[:10]]} are on an extreme scale "
+            f"(largest absolute value of {columns[j]!r}: {size[j]:.3g}): coefficients and "
+            "their variances would overflow. Rescale the covariate (e.g. other units).")
+    gram = _scaled_gram(X, size)
+    norms = np.sqrt(np.diag(gram))
     gram = gram / np.outer(norms, norms)
     ev = np.linalg.eigvalsh(gram)
     if ev[0] > ev[-1] * 1e-12:
         return
-    _, r, piv = scipy.linalg.qr(X / norms, mode="economic", pivoting=True)
+    _, r, piv = scipy.linalg.qr(np.asarray(X) / (size * norms), mode="economic",
+                                pivoting=True)
     d = np.abs(np.diag(r))
     tol = d.max() * max(X.shape) * np.finfo(float).eps * 1e3
     rank = int((d > tol).sum())
@@ -149,3 +166,40 @@ def check_rank(X: np.ndarray, columns: tuple[str, ...],
             f"collinear design: column(s) {bad} are linear combinations of other columns. "
             "Remove duplicated or derived covariates, or merge sparse levels."
         )
+
+
+#: Rows per block of the checks' passes over a design.
+ROWS = 1 << 13
+
+
+def _largest_values(X) -> np.ndarray:
+    """The largest absolute value of each column (NaN or inf where a value is), by blocks."""
+    if isinstance(X, ArmDesign):
+        z_all = np.zeros(X.q)
+        z_treated = np.zeros(X.q)
+        for blk in X.blocks():  # NaN propagates
+            a = np.abs(blk.Z)
+            z_all = np.maximum(z_all, a.max(0, initial=0.0))
+            z_treated = np.maximum(z_treated, a[blk.n0:].max(0, initial=0.0))
+        return np.where(X.tmask, z_treated[X.base], z_all[X.base])
+    out = np.zeros(X.shape[1])
+    for s in range(0, X.shape[0], ROWS):
+        a = np.abs(X[s:s + ROWS])
+        out = np.maximum(out, a.max(0, initial=0.0))  # NaN propagates
+    return out
+
+
+#: Design columns whose largest absolute value is above this, or below its inverse, are
+#: refused: the variances of their coefficients (and products of those) would overflow.
+EXTREME_SCALE = 1e100
+
+
+def _scaled_gram(X, size: np.ndarray) -> np.ndarray:
+    """``D X'X D`` with ``D = 1 / size``: the cross-product of the columns on scale one."""
+    if isinstance(X, ArmDesign):  # sizes within EXTREME_SCALE: X'X cannot overflow
+        return X.gram() / np.outer(size, size)
+    gram = np.zeros((X.shape[1], X.shape[1]))
+    for s in range(0, X.shape[0], ROWS):
+        Xb = X[s:s + ROWS] / size
+        gram += Xb.T @ Xb
+    return gram

@@ -104,7 +104,7 @@ def glance_row(fm: FittedModel, X: np.ndarray, y: np.ndarray, expo: np.ndarray |
         if info.family == "gaussian":
             s2 = y * y if cells is None else cells.s2
             deviance = fitted
-            null_deviance = float(np.sum(s2) - events ** 2 / total)
+            null_deviance = float(np.sum(s2) - events * (events / total))  # no ** (OverflowError)
             k = p + 1  # the residual variance is a parameter of the likelihood
             loglik = -n / 2 * (np.log(2 * np.pi * deviance / n) + 1)
         elif info.family == "binomial":

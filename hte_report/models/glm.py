@@ -13,6 +13,7 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.special import expit
 import statsmodels.api as sm
 from statsmodels.tools.sm_exceptions import ConvergenceWarning as SMConvergenceWarning
 
@@ -109,9 +110,10 @@ class FittedModel:
         if self.link == "identity":
             return eta, np.ones_like(eta)
         if self.link == "log":
-            mu = np.exp(eta)
+            with np.errstate(over="ignore"):  # inf: a prediction far outside the data,
+                mu = np.exp(eta)  # which the contrasts then mark as not estimable
             return mu, mu
-        mu = 1.0 / (1.0 + np.exp(-eta))
+        mu = expit(eta)
         return mu, mu * (1.0 - mu)
 
 
@@ -186,8 +188,12 @@ def _fit_scaled(name, X, y, columns, variance, exposure, groups, start, path, ce
     step = max(1, X.shape[0] // 4096)
     Xs = X[::step]
     w = None if cells is None else cells.cnt[::step]
+    # on the scale of each column's largest value, so that squares neither overflow nor
+    # underflow (a covariate times 1e-300 is rescaled, not judged zero)
+    top = np.abs(Xs).max(0, initial=0.0)
+    Xs = Xs / np.where(top > 0, top, 1.0)
     ms = (np.einsum("ij,ij->j", Xs, Xs) if w is None else np.einsum("ij,ij,i->j", Xs, Xs, w))
-    rms = np.sqrt(ms / (Xs.shape[0] if w is None else w.sum()))
+    rms = top * np.sqrt(ms / (Xs.shape[0] if w is None else w.sum()))
     with np.errstate(divide="ignore"):
         bits = np.where(rms > 0, np.round(np.log2(np.where(rms > 0, rms, 1.0))), 0.0)
     if np.all(np.abs(bits) <= SCALE_BITS):

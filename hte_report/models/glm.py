@@ -13,8 +13,8 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.special import expit
 import statsmodels.api as sm
+from scipy.special import expit
 from statsmodels.tools.sm_exceptions import ConvergenceWarning as SMConvergenceWarning
 
 from hte_report.design.arms import rows_times

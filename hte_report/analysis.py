@@ -71,6 +71,11 @@ def fit_plan(plan: Plan | str, data: object, posthoc: Sequence[str] = (),
         if var in roles:
             raise PlanError(f"post hoc modifier {short(var)} is {roles[var]}; it cannot also be "
                             "an effect modifier.")
+        if plan.modifier(var) is not None:
+            raise PlanError(f"post hoc modifier {short(var)} is already a pre-specified "
+                            "modifier of the plan and is analysed as pre-specified; a post hoc "
+                            "analysis is for variables the plan does not name. Remove it from "
+                            "the post hoc modifiers (posthoc= / --posthoc).")
     raw = plan.raw
     original = given
     formula, frame = survival_formula(plan, frame)

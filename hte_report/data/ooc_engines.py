@@ -42,6 +42,43 @@ def source_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+#: Suffixes of the data files of a Parquet dataset directory.
+PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+def _bookkeeping(f: Path, root: Path) -> bool:
+    """Files a Parquet dataset holds besides its data (Spark's ``_SUCCESS`` and ``.crc``
+    checksums, ``_metadata``, hidden files), which readers skip."""
+    parts = f.relative_to(root).parts
+    return any(p.startswith(("_", ".")) for p in parts) or f.suffix.lower() == ".crc"
+
+
+def check_dataset_directory(path: Path) -> None:
+    """A directory is read as one Parquet dataset (the data files ``*.parquet`` under it, as
+    Spark, pyarrow or DuckDB write them): refused when it holds none, or holds other files,
+    which would silently be left unread (a folder of unrelated data files)."""
+    files = [f for f in path.rglob("*") if f.is_file()]
+    parquet = [f.suffix.lower() in PARQUET_SUFFIXES for f in files]
+    skip = [_bookkeeping(f, path) for f in files]
+    data = [f for f, pq, sk in zip(files, parquet, skip) if pq and not sk]
+    # a .parquet file under a hidden or '_' folder (Spark's _temporary) is one engine reads
+    # and another skips: refused as well
+    other = [str(f.relative_to(path)) for f, pq, sk in zip(files, parquet, skip)
+             if pq == sk]
+    what = (f"{str(path)!r} is a directory. fit_file reads a Parquet or CSV file, or a "
+            "directory holding one Parquet dataset (its data files ending in .parquet, as "
+            "Spark, pyarrow or DuckDB write them)")
+    if not data:
+        raise DataError(f"{what}; this one holds no .parquet file"
+                        + (f" (it holds {sorted(other)[:5]})" if other else "")
+                        + ". Give the path of the data file.")
+    if other:
+        raise DataError(f"{what}; this one also holds {len(other)} other file(s) "
+                        f"({sorted(other)[:5]}), which would not be read. Give the path of "
+                        "one data file, or keep only the dataset's .parquet files in the "
+                        "directory.")
+
+
 def _first_line(exc: BaseException) -> str:
     lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
     return (lines[0] if lines else type(exc).__name__)[:300]

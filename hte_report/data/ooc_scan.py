@@ -53,6 +53,11 @@ def scan(engine, formula: str, treatment: str, family: str, cluster: str | None,
          reference: object, safe_formula: bool) -> FileFacts:
     d, src = engine.dialect, engine.source
     types = engine.describe()
+    if not engine.query(f"SELECT 1 FROM {src} LIMIT 1"):
+        raise DataError(f"{engine.path.name!r} has no rows"
+                        + (f" (only the column names {list(types)[:10]})"
+                           if set(types) != {"column0"} else "")
+                        + ": the file is empty, nothing to analyse.")
     columns = list(types)
     parsed = parse_formula(formula, columns, treatment=treatment, safe=safe_formula)
     if cluster is not None and cluster not in types:
@@ -62,6 +67,9 @@ def scan(engine, formula: str, treatment: str, family: str, cluster: str | None,
                                *([cluster] if cluster else [])]))
     kinds = {c: kind_of(types[c]) for c in used}
     for c in used:
+        if types[c].upper().strip('"') == "NULL":
+            raise DataError(f"column {c!r} holds no values: every row is missing it (its type "
+                            "in the file is NULL).")
         if kinds[c] == "other":
             raise DataError(f"column {c!r} has type {types[c]}, which an out-of-core fit cannot "
                             "use; give numbers, text or booleans.")

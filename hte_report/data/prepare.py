@@ -134,6 +134,10 @@ def read_data(source: object, encoding: str | None = None,
     if not isinstance(source, (str, Path)):
         if encoding is not None:
             raise DataError("encoding= applies to data files, not to data frames.")
+        if sheet is not None:
+            raise DataError("sheet= applies to Excel workbooks, not to data frames: select the "
+                            "sheet when reading the workbook (hr.read_data('file.xlsx', "
+                            "sheet=...)), or pass the data frame without sheet=.")
         return _read_frame(source)
     path = Path(source)
     if not path.exists():
@@ -155,8 +159,7 @@ def read_data(source: object, encoding: str | None = None,
     kind = "CSV" if suffix in TEXT_SUFFIXES else OTHER_SUFFIXES[suffix]
     try:
         if suffix in TEXT_SUFFIXES:
-            frame = pd.read_csv(path, sep=TEXT_SUFFIXES[suffix],
-                                **({"encoding": encoding} if encoding else {}))
+            frame = _read_text(path, TEXT_SUFFIXES[suffix], encoding)
         elif suffix in (".xpt", ".sas7bdat"):
             frame = readers.read_sas(path, encoding)
         elif suffix in readers.EXCEL_SUFFIXES:
@@ -194,6 +197,72 @@ def read_data(source: object, encoding: str | None = None,
     if len(frame.columns) == 0:
         raise DataError(f"data file {str(path)!r} has no columns.")
     return _check_columns(frame)
+
+
+def _read_text(path: Path, sep: str, encoding: str | None) -> pd.DataFrame:
+    """A CSV/TSV file, every line with no more fields than the header names: pandas would
+    otherwise take a first column without a name as the row index (shifting every value one
+    column to the left) or, told not to, drop the extra fields. A duplicated name in the header
+    is an error (pandas would rename the second ``age`` to ``age.1``)."""
+    kw = {"sep": sep, **({"encoding": encoding} if encoding else {})}
+    header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False, **kw)
+    names = [] if header.empty else header.iloc[0].tolist()
+    _check_names([n for n in names if n != ""], f"the header line of {path.name!r} has",
+                 "Give each column its own name in the file's header line.")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", pd.errors.ParserWarning)
+        try:
+            frame = pd.read_csv(path, index_col=False, on_bad_lines="error", **kw)
+        except pd.errors.ParserError as exc:
+            raise DataError(_ragged_message(path, len(names), str(exc), sep, encoding)) from None
+    for w in caught:
+        if issubclass(w.category, pd.errors.ParserWarning) and "does not match" in str(
+                w.message):
+            raise DataError(_ragged_message(path, len(names), "", sep, encoding))
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return frame
+
+
+def _ragged_message(path: Path, n_names: int, parser: str, sep: str,
+                    encoding: str | None) -> str:
+    """What a line with more fields than the header names is, and where."""
+    import re
+
+    m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", parser)
+    # pandas counts records, not lines (a quoted value may span lines): the line is found
+    # again in the file, pandas' record number kept if it cannot be
+    line, seen = _first_long_line(path, n_names, sep, encoding or "utf-8",
+                                  fields=int(m.group(3)) if m else None)
+    if m and line is None:
+        line, seen = int(m.group(2)), int(m.group(3))
+    if line is None:
+        return (f"cannot read {str(path)!r} as a CSV file: a line has more fields than the "
+                f"{n_names} column names of its header line "
+                f"({short(parser, 200)[1:-1] or 'values would be lost'}).")
+    return (f"cannot read {str(path)!r} as a CSV file: line {line} has {seen} fields but the "
+            f"header line names {n_names} columns, so its values cannot be matched to "
+            "columns. Fix that line (a separator inside a value must be quoted: \"1,5\"); if "
+            "the first column holds row names (as R's write.table writes by default), give it "
+            "a name in the header line, or write the file without row names.")
+
+
+def _first_long_line(path: Path, n_names: int, sep: str, encoding: str,
+                     fields: int | None = None) -> tuple[int | None, int]:
+    """The line (counting from 1, the header) where the first record starts that has
+    ``fields`` fields (default: a non-empty field beyond the header's ``n_names``), and its
+    number of fields; read only when the file has one."""
+    import csv
+
+    with open(path, newline="", encoding=encoding, errors="replace") as fh:
+        reader = csv.reader(fh, delimiter=sep)
+        start, header = 1, False
+        for row in reader:
+            if header and len(row) > n_names and (
+                    len(row) == fields if fields else any(f.strip() for f in row[n_names:])):
+                return start, len(row)
+            header = header or bool(row)  # blank lines before the header are skipped
+            start = reader.line_num + 1
+    return None, 0
 
 
 def _first_bad_byte(path: Path, encoding: str) -> tuple[str, int] | None:
@@ -271,14 +340,21 @@ _UNUSABLE = (
 
 def _check_columns(frame: pd.DataFrame) -> pd.DataFrame:
     """Column names must be unique (a duplicated name makes every use of it ambiguous)."""
-    dup = frame.columns[frame.columns.duplicated()]
+    _check_names(frame.columns, "the data have",
+                 "Rename or drop the duplicates (df.loc[:, ~df.columns.duplicated()]).")
+    return frame
+
+
+def _check_names(columns, subject: str, advice: str) -> None:
+    if not isinstance(columns, pd.Index):
+        columns = pd.Index(list(columns), dtype=object)
+    dup = columns[columns.duplicated()]
     if len(dup):
         names = list(dict.fromkeys(str(c) for c in dup))
         raise DataError(
-            f"the data have duplicated column name(s) {names[:10]}: every column must have its "
-            "own name. Rename or drop the duplicates (df.loc[:, ~df.columns.duplicated()])."
+            f"{subject} duplicated column name(s) "
+            f"{names[:10]}: every column must have its own name. {advice}"
         )
-    return frame
 
 
 def _check_usable(frame: pd.DataFrame, used: list[str]) -> None:

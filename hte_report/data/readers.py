@@ -134,8 +134,10 @@ def read_excel(path: Path, sheet: str | int | None = None) -> pd.DataFrame:
         raise DataError(f"reading the Excel workbook {path.name!r} needs openpyxl: pip install "
                         "'hte-report[excel]' (or pip install openpyxl), or export the sheet "
                         "to CSV.") from None
+    which = 0 if sheet is None else sheet
     try:
-        frame = pd.read_excel(path, sheet_name=0 if sheet is None else sheet, engine="openpyxl")
+        header = pd.read_excel(path, sheet_name=which, engine="openpyxl", header=None, nrows=1)
+        frame = pd.read_excel(path, sheet_name=which, engine="openpyxl")
     except (ValueError, IndexError) as exc:
         if sheet is not None and ("not found" in str(exc) or isinstance(exc, IndexError)):
             raise DataError(f"workbook {path.name!r} has no sheet {sheet!r} "
@@ -143,6 +145,13 @@ def read_excel(path: Path, sheet: str | int | None = None) -> pd.DataFrame:
         raise DataError(_excel_error(path, exc)) from None
     except Exception as exc:  # noqa: BLE001 - openpyxl / zipfile raise their own types
         raise DataError(_excel_error(path, exc)) from None
+    names = [] if header.empty else [str(v) for v in header.iloc[0] if not pd.isna(v)]
+    seen: set[str] = set()
+    dup = list(dict.fromkeys(n for n in names if n in seen or seen.add(n)))
+    if dup:  # pandas would rename the second 'age' to 'age.1'
+        raise DataError(f"the header row of {path.name!r} has duplicated column name(s) "
+                        f"{dup[:10]}: every column must have its own name. Give each column "
+                        "its own name in the sheet's first row.")
     return frame
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -33,8 +34,9 @@ import numpy as np
 import pandas as pd
 from scipy import linalg, stats
 
+from hte_report.data.prepare import read_data
 from hte_report.design.build import subgroups
-from hte_report.errors import HTEReportWarning
+from hte_report.errors import DataError, HTEReportWarning, short
 from hte_report.estimation.contrasts import RowGroups
 from hte_report.estimation.glm import (
     arm_counts,
@@ -46,7 +48,15 @@ from hte_report.estimation.glm import (
 from hte_report.estimation.profiles import OVERALL
 from hte_report.estimation.setup import setup
 from hte_report.models.fast import Family, block_pass, irls, one_blas_thread
-from hte_report.spec.options import MODELS, OptionError, check_integer
+from hte_report.spec.options import (
+    MODELS,
+    Cluster,
+    OptionError,
+    check_conf_level,
+    check_flags,
+    check_integer,
+    checked_arguments,
+)
 
 
 @dataclass(frozen=True)
@@ -414,6 +424,7 @@ def _solve(job: _Job, batches: list[list], workers: int, progress: str | None) -
         return np.vstack(list(it))
 
 
+@checked_arguments
 def bootstrap(
     formula: str,
     data: object,
@@ -426,20 +437,34 @@ def bootstrap(
     n_jobs: int | None = None,
     progress: bool = False,
     keep_replicates: bool = False,
-    **fit_kwargs,
+    treatment: str | None = None,
+    reference: object = None,
+    family: str | None = None,
+    models: Sequence[str] | None = None,
+    exposure: str | None = None,
+    safe_formula: bool = False,
+    variance: object = None,
 ) -> BootstrapResult:
     """Bootstrap intervals for every standardized subgroup and overall effect.
 
     Parameters
     ----------
-    formula, data, fit_kwargs
-        As for :func:`hte_report.fit` (``treatment``, ``family``, ``models``, ``exposure``...).
+    formula, data, treatment, reference, family, models, exposure, safe_formula
+        As for :func:`hte_report.fit`. The model resampled is the formula's model as written
+        (every interaction in one model: the joint analysis).
     B
         Number of replicates.
     seed
         Seed of the ``SeedSequence`` that gives every replicate its own stream (recorded).
     cluster
-        Resample whole clusters (e.g. centres) instead of rows.
+        Resample whole clusters (e.g. centres) instead of rows: the name of the cluster column.
+    jackknife_groups
+        Random groups of rows (or clusters) of the grouped jackknife that gives the BCa
+        acceleration: at least 2.
+    variance
+        Not used (the bootstrap replaces the sandwich variance); accepted so that the options
+        of a call to :func:`hte_report.fit` can be passed on. ``hr.Cluster('site')`` is
+        refused: write ``cluster='site'``.
     n_jobs
         Threads solving batches of replicates at the same time (default: one per core, at
         most one per batch); results are identical for any value.
@@ -453,23 +478,42 @@ def bootstrap(
     left out, as in ``fit``) and, with ``keep_replicates``, the B x K replicate estimates
     (columns in frame order).
     """
-    unknown = set(fit_kwargs) - {"treatment", "reference", "family", "models", "exposure",
-                                 "safe_formula", "variance"}
-    if unknown:
-        raise TypeError(f"bootstrap() got unexpected keyword arguments {sorted(unknown)}")
     B = check_integer("B", B)
     n_jobs = n_jobs if n_jobs is None else check_integer("n_jobs", n_jobs, minimum=1)
     seed = check_integer("seed", seed)
+    conf_level = check_conf_level(conf_level)
+    check_flags(progress=progress, keep_replicates=keep_replicates)
     if B < 20:
         raise OptionError(f"B={B} is too few replicates for intervals: use at least 20 (200 or "
                          "more for percentile intervals, 1000 or more for BCa).")
-    fit_kwargs.pop("variance", None)
+    jackknife_groups = check_integer("jackknife_groups", jackknife_groups)
+    if jackknife_groups < 2:
+        raise OptionError(f"jackknife_groups={jackknife_groups} is too few: the BCa acceleration "
+                          "is estimated from how the estimates vary between jackknife samples "
+                          "(the data without one group), which needs at least 2 groups (the "
+                          "default, 20, is usually enough).")
+    if cluster is not None and not isinstance(cluster, str):
+        raise OptionError(f"cluster= is the name of the column whose clusters are resampled "
+                          f"(e.g. cluster='centre'), got {short(cluster)}.")
+    if isinstance(variance, Cluster):
+        if cluster is None or cluster != variance.column:
+            raise OptionError(
+                f"bootstrap() resamples clusters with cluster={variance.column!r}, not with "
+                f"variance=hr.Cluster(...) (the bootstrap replaces the sandwich variance)"
+                + ("." if cluster is None else f"; cluster={cluster!r} names another column."))
+    fit_kwargs = dict(treatment=treatment, reference=reference, family=family, models=models,
+                      exposure=exposure, safe_formula=safe_formula)
     from hte_report.data.largedata import CellData
 
     if isinstance(data, CellData):
         raise OptionError("bootstrap() resamples patients and needs one row per patient; "
                          "pre-aggregated cells (read_cells) cannot be resampled. Use the "
                          "sandwich intervals of fit(), or pass the row-level data.")
+    if cluster is not None:
+        data = read_data(data)  # once: setup below is given the frame
+        if cluster not in data.columns:
+            raise DataError(f"cluster column {cluster!r} is not in the data; cluster= names "
+                            "the column whose clusters (e.g. centres) are resampled.")
     st = setup(formula, data, extra_columns=(cluster,), **fit_kwargs)
     design, family = st.design, st.family
     if design.wide:  # issue 21: the replicate fits below take dense designs
@@ -483,6 +527,10 @@ def bootstrap(
     if cluster is not None:
         unit = np.unique(frame[cluster].to_numpy(), return_inverse=True)[1]
         n_units = int(unit.max()) + 1
+        if n_units < 2:
+            raise DataError(f"cluster column {cluster!r} has a single cluster among the rows "
+                            "analysed: resampling whole clusters needs several (many, for "
+                            "intervals to be trusted); drop cluster= to resample rows.")
     else:
         unit, n_units = None, n
     models, labels = [], []

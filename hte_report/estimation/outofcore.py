@@ -13,7 +13,9 @@ them). Memory is bounded by the engine's limit, not the rows.
 
 from __future__ import annotations
 
+import os
 import time
+import warnings
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -22,11 +24,11 @@ import numpy as np
 import pandas as pd
 
 from hte_report.core.inference import adjust_pvalues
-from hte_report.data.ooc_engines import engine_for, source_sha256
+from hte_report.data.ooc_engines import check_dataset_directory, engine_for, source_sha256
 from hte_report.data.ooc_scan import FileFacts, scan
 from hte_report.data.ooc_sql import Job, leverage_rows_query
 from hte_report.design.build import Subgroup
-from hte_report.errors import DataError, ModelError
+from hte_report.errors import ArgumentError, DataError, MissingDataWarning, ModelError, short
 from hte_report.estimation import outofcore_fit as oc
 from hte_report.estimation.coefficients import (
     COEFFICIENT_COLUMNS,
@@ -61,6 +63,7 @@ from hte_report.spec.options import (
     check_models,
     check_multiplicity,
     check_variance,
+    checked_arguments,
     default_variance,
     model_inference,
     variance_label,
@@ -70,6 +73,7 @@ from hte_report.spec.options import (
 SUPPORTED = ("ols", "logit", "modified-poisson")
 
 
+@checked_arguments
 def fit_file(
     source: str | Path,
     formula: str,
@@ -96,8 +100,16 @@ def fit_file(
     run the same SQL passes and give the same numbers. ``cluster``: cluster-robust variance
     for every model (as ``variance=Cluster(cluster)``). Timing, passes and the file's SHA-256
     (one extra read of the file) are in ``result.meta["outofcore"]``.
+
+    ``source``: a Parquet or CSV file, or a directory holding a Parquet dataset (its data files
+    end in ``.parquet``, as Spark, pyarrow or DuckDB write them; bookkeeping files such as
+    ``_SUCCESS`` or ``.crc`` files are ignored, any other file is refused rather than left
+    unread). Rows missing a used variable are excluded, counted in ``result.exclusions`` and
+    warned about (:class:`~hte_report.errors.MissingDataWarning`), as :func:`hte_report.fit`
+    does.
     """
     t0 = time.perf_counter()
+    path = _source_path(source, formula)
     conf_level = check_conf_level(conf_level)
     check_multiplicity(multiplicity)
     family = check_family(family)
@@ -120,15 +132,42 @@ def fit_file(
     for n, v in variances.items():
         if MODELS[n].robust_only and v == "model":
             raise ModelError(f"{n} needs a robust variance; variance='model' is invalid for it.")
-    path = Path(source)
     if not path.exists():
         raise DataError(f"data file {str(path)!r} does not exist.")
+    if path.is_dir():
+        check_dataset_directory(path)
     eng = engine_for(engine, path, memory_limit, threads)
     try:
         return _fit(eng, path, formula, treatment, family, names, variances, cluster,
                     reference, conf_level, multiplicity, safe_formula, t0)
     finally:
         eng.close()
+
+
+def _source_path(source: object, formula: object) -> Path:
+    """The path of ``fit_file``'s source, or an error saying what ``fit_file`` reads."""
+    if isinstance(source, str) and "~" in source and isinstance(formula, (str, Path)) and (
+            "~" not in str(formula)):
+        raise ArgumentError(f"fit_file() takes the file first and the formula second: "
+                            f"fit_file({str(formula)!r}, {source!r}) (hr.fit takes the formula "
+                            "first).")
+    if not isinstance(source, (str, os.PathLike)):
+        frame = hasattr(source, "columns") or isinstance(source, np.ndarray)
+        raise ArgumentError(
+            f"fit_file() reads Parquet or CSV files that need not fit in memory: source= is "
+            f"the path of the file, got {_kind(source)}. "
+            + ("For data already in memory use hr.fit(formula, data, strategy='joint'), the "
+               "same analysis." if frame else "Give the path as text or a pathlib.Path."))
+    if not isinstance(formula, str):
+        raise ArgumentError(f"fit_file(source, formula): formula must be text such as "
+                            f"'y ~ treat * (age + C(sex))', got {_kind(formula)}.")
+    return Path(source)
+
+
+def _kind(value: object) -> str:
+    """'pandas DataFrame', 'numpy ndarray', 'int': what a wrong argument is."""
+    module = type(value).__module__.split(".")[0]
+    return short(value) if module == "builtins" else f"a {module} {type(value).__name__}"
 
 
 def _fit(eng, path, formula, treatment, family, names, variances, cluster, reference,
@@ -183,6 +222,7 @@ def _fit(eng, path, formula, treatment, family, names, variances, cluster, refer
     subs, means, counts = _groups(design, dsql, grouped, states)
     overall_counts = {None: _counts(grouped, [True] * len(grouped), len(states), "_all")}
     n_primary = overall_counts[None]["n"]
+    _warn_excluded(facts, dsql.outer, n_primary)
     primary = [replace(fm, n=n_primary, loglik=oc.loglik_of(fm.name, totals[len(names) + i]
                                                             ["loglik"], n_primary))
                for i, fm in enumerate(primary)]
@@ -239,6 +279,27 @@ def _fit(eng, path, formula, treatment, family, names, variances, cluster, refer
         interaction_effects=pd.DataFrame(effect_rows, columns=EFFECT_COLUMNS),
         subgroup_differences=pd.DataFrame(pair_rows, columns=EFFECT_COLUMNS),
         n_analysed=n, meta=meta, **provenance(facts.parsed, design, prep, profile))
+
+
+def _warn_excluded(facts: FileFacts, outer: tuple, n_primary: int) -> None:
+    """Rows excluded for missing values, as :func:`hte_report.fit` (``strategy="joint"``)
+    warns of them: the primary (overall) analysis's (its variables ``outer``: outcome,
+    treatment, adjustment), then the joint model's."""
+    miss = dict(zip(facts.exclusions["variable"], facts.exclusions["n_missing"]))
+    n_input = facts.n_input
+    if n_primary < n_input:
+        detail = _detail({c: miss.get(c, 0) for c in outer})
+        warnings.warn(f"overall analysis (adjusted): {n_input - n_primary} of {n_input} rows "
+                      f"excluded for missing values ({detail}).", MissingDataWarning,
+                      stacklevel=5)  # the caller of fit_file
+    if facts.n_complete < n_input:
+        warnings.warn(f"joint model: {n_input - facts.n_complete} of {n_input} rows excluded "
+                      f"for missing values ({_detail(miss)}).", MissingDataWarning,
+                      stacklevel=5)  # the caller of fit_file
+
+
+def _detail(miss: dict) -> str:
+    return ", ".join(f"{c}: {int(n)}" for c, n in miss.items() if n)
 
 
 def _sum(grouped, i: int) -> dict:

@@ -11,7 +11,7 @@ import pandas as pd
 import scipy.linalg
 
 from hte_report.data.prepare import Levels
-from hte_report.design.arms import ArmDesign
+from hte_report.design.arms import ArmDesign, accumulate
 from hte_report.errors import DataError, ModelError
 from hte_report.spec.formula import ModifierTerm, ParsedFormula, pythonize
 
@@ -129,7 +129,7 @@ def check_rank(X: np.ndarray, columns: tuple[str, ...],
     # age x 1e9) is judged by its angle to the others, not by its size. A cheap screen on the
     # cross-product (of the columns divided by their largest value: no overflow or underflow
     # whatever their scale); the pivoted QR (which names the columns) only when needed.
-    size = _largest_values(X)
+    size, gram = _largest_values(X)
     huge = [columns[j] for j in np.flatnonzero(~np.isfinite(size))]
     if huge:
         raise DataError(
@@ -149,7 +149,7 @@ def check_rank(X: np.ndarray, columns: tuple[str, ...],
             f"design column(s) {[columns[k] for k in extreme[:10]]} are on an extreme scale "
             f"(largest absolute value of {columns[j]!r}: {size[j]:.3g}): coefficients and "
             "their variances would overflow. Rescale the covariate (e.g. other units).")
-    gram = _scaled_gram(X, size)
+    gram = _scaled_gram(X, size) if gram is None else gram / np.outer(size, size)
     norms = np.sqrt(np.diag(gram))
     gram = gram / np.outer(norms, norms)
     ev = np.linalg.eigvalsh(gram)
@@ -172,21 +172,27 @@ def check_rank(X: np.ndarray, columns: tuple[str, ...],
 ROWS = 1 << 13
 
 
-def _largest_values(X) -> np.ndarray:
-    """The largest absolute value of each column (NaN or inf where a value is), by blocks."""
+def _largest_values(X) -> tuple[np.ndarray, np.ndarray | None]:
+    """The largest absolute value of each column (NaN or inf where a value is), by blocks;
+    for a design held by arm also ``X'X`` from the same pass (meaningful when the sizes are
+    within :data:`EXTREME_SCALE`), else None."""
     if isinstance(X, ArmDesign):
         z_all = np.zeros(X.q)
         z_treated = np.zeros(X.q)
-        for blk in X.blocks():  # NaN propagates
-            a = np.abs(blk.Z)
-            z_all = np.maximum(z_all, a.max(0, initial=0.0))
-            z_treated = np.maximum(z_treated, a[blk.n0:].max(0, initial=0.0))
-        return np.where(X.tmask, z_treated[X.base], z_all[X.base])
+        A0 = A1 = None
+        with np.errstate(over="ignore", invalid="ignore"):
+            for blk in X.blocks():  # NaN propagates
+                a = np.abs(blk.Z)
+                z_all = np.maximum(z_all, a.max(0, initial=0.0))
+                z_treated = np.maximum(z_treated, a[blk.n0:].max(0, initial=0.0))
+                a0, a1 = blk.gram(None)
+                A0, A1 = accumulate(A0, a0), accumulate(A1, a1)
+        return np.where(X.tmask, z_treated[X.base], z_all[X.base]), X.lift(A0, A1)
     out = np.zeros(X.shape[1])
     for s in range(0, X.shape[0], ROWS):
         a = np.abs(X[s:s + ROWS])
         out = np.maximum(out, a.max(0, initial=0.0))  # NaN propagates
-    return out
+    return out, None
 
 
 #: Design columns whose largest absolute value is above this, or below its inverse, are
@@ -196,8 +202,6 @@ EXTREME_SCALE = 1e100
 
 def _scaled_gram(X, size: np.ndarray) -> np.ndarray:
     """``D X'X D`` with ``D = 1 / size``: the cross-product of the columns on scale one."""
-    if isinstance(X, ArmDesign):  # sizes within EXTREME_SCALE: X'X cannot overflow
-        return X.gram() / np.outer(size, size)
     gram = np.zeros((X.shape[1], X.shape[1]))
     for s in range(0, X.shape[0], ROWS):
         Xb = X[s:s + ROWS] / size

@@ -164,6 +164,15 @@ def _ff(source, formula="death ~ treat * (age + sbp)", **kw):
     return hr.fit_file(source, formula, treatment="treat", **kw)
 
 
+def _ooc_csv(line: int, append: str | None) -> str:
+    """The trial as CSV text with data line ``line`` (0: none) given ``append`` at its end, or
+    (None) cut to two fields."""
+    lines = _trial(200, 5).assign(site=1).to_csv(index=False).splitlines()
+    if line:
+        lines[line] = lines[line] + append if append else "1,0"
+    return "\n".join(lines) + "\n"
+
+
 def _directory(tmp_path, *extra):
     folder = tmp_path / "dataset"
     folder.mkdir()
@@ -203,6 +212,16 @@ OOC_CASES = [
      "has no rows"),
     ("a column of NULL type", lambda t: _ff(_null_column(t), "death ~ treat * age"),
      DataError, "column 'death' holds no values"),
+    ("a CSV line with a field too many",
+     lambda t: _ff(_text(t, "r.csv", _ooc_csv(5, ",99"))), DataError,
+     r"line 6 has 6 fields but the header line names 5 columns"),
+    ("a CSV line with fields missing",
+     lambda t: _ff(_text(t, "r.csv", _ooc_csv(8, None))), DataError,
+     r"line 9 has 2 fields but the header line names 5 columns"),
+    ("a duplicated name in a CSV header (DuckDB would rename it age_1)",
+     lambda t: _ff(_text(t, "d.csv", _ooc_csv(0, None).replace("sbp", "age", 1)),
+                   "death ~ treat * age"), DataError,
+     r"header line of 'd.csv' has duplicated column name\(s\) \['age'\]"),
     ("weights=", lambda t: _ff(t / "x.parquet", weights="w"), ArgumentError,
      r"fit_file\(\) has no argument weights=.*weighted analyses are not supported"),
     ("strategy=", lambda t: _ff(t / "x.parquet", strategy="joint"), ArgumentError,

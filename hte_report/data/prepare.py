@@ -474,7 +474,8 @@ def prepare(
     _check_usable(data, used)
     # text covariates are factorized once: for the hash, missing values and the design
     text = {c: remembered(("levels", c), data, lambda c=c: factorize(data[c]))
-            for c in variables if c != treatment and is_text(data.get(c))}
+            for c in variables if c != treatment
+            and remembered(("is_text", c), data, lambda c=c: is_text(data.get(c)))}
     # the digest does not depend on which text columns are given factorized
     sha = remembered("sha256", data, lambda: dataset_sha256(data, text))
     # the used columns without copying them: columns are only ever replaced below (treatment

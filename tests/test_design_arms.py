@@ -95,9 +95,13 @@ def test_design_and_counterfactuals_equal_formulaic(arms, formula):
     for treated, ref in ((True, X1), (False, X0)):
         np.testing.assert_allclose(st.design.linear_predictor(b, treated, slice(30, 7000)),
                                    ref[30:7000] @ b, rtol=1e-13, atol=1e-12)
-    for bad in (np.zeros(5, bool), np.zeros((2, 2), int)):
+    for bad in (np.zeros(5, bool), np.array([0.5]), [len(d)], [-len(d) - 1]):
         with pytest.raises(IndexError):
             X[bad]
+        with pytest.raises(IndexError):
+            obs[bad]  # as numpy
+    with pytest.raises(IndexError):  # (numpy would return a 2 x 2 x p array)
+        X[np.zeros((2, 2), int)]
 
 
 def test_only_designs_of_products_with_the_treatment_are_held_by_arm(arms):

@@ -269,9 +269,11 @@ class ArmDesign:
             if rows.shape != (self.shape[0],):
                 raise IndexError("boolean row index of the wrong length")
             rows = np.flatnonzero(rows)
+        if rows.ndim != 1 or (rows.size and rows.dtype.kind not in "iu"):
+            raise IndexError("rows must be a slice, a boolean mask or integer positions")
         rows = np.where(rows < 0, rows + self.shape[0], rows).astype(np.intp)
-        if rows.ndim != 1:
-            raise IndexError("rows must be one-dimensional")
+        if rows.size and (rows.min() < 0 or rows.max() >= self.shape[0]):
+            raise IndexError(f"row index out of range for {self.shape[0]} rows")
         return self.dense(self.z_rows(rows), self.arms_of(rows))
 
     def __getitem__(self, key):

@@ -1,5 +1,6 @@
 """Aggregation of Parquet/CSV files inside DuckDB gives the same numbers as the in-memory fit."""
 
+import re
 import warnings
 
 import numpy as np
@@ -69,3 +70,16 @@ def test_invalid_outcome_in_file(tmp_path):
     con.execute(f"COPY d TO '{path}' (FORMAT PARQUET)")
     with pytest.raises(DataError, match="must be 0/1 for family='binary'; 1 row"):
         read_cells(path, FORMULA, treatment="treat", family="binary")
+
+
+@pytest.mark.parametrize("text,phrase", [
+    ("y,treat,sex\n1,0,F\n0,1,M,extra\n1,1,F\n", "line 3 has 4 fields"),
+    ("y,treat,sex,sex\n1,0,F,M\n0,1,M,F\n", "duplicated column name(s) ['sex']"),
+])
+def test_csv_that_cannot_be_read_as_columns(tmp_path, text, phrase):
+    """A ragged line (DuckDB's sniffer would read every line as one text column) and a
+    duplicated header name (DuckDB would rename it sex_1) are errors, as in read_data."""
+    path = tmp_path / "trial.csv"
+    path.write_text(text)
+    with pytest.raises(DataError, match=re.escape(phrase)):
+        read_cells(path, "y ~ treat * C(sex)", treatment="treat", family="binary")

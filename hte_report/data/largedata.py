@@ -52,9 +52,65 @@ NUMERIC = ("INT", "DOUBLE", "FLOAT", "DECIMAL", "REAL", "HUGEINT")
 FLOATING = ("DOUBLE", "FLOAT", "REAL")
 
 
+#: Suffixes of Parquet files (and of the data files of a Parquet dataset directory).
+PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+#: Separators a CSV file's header is tried with (DuckDB's sniffer knows these).
+CSV_SEPARATORS = (",", ";", "\t", "|")
+
+
+def check_csv_columns(path: Path, columns: list[str]) -> None:
+    """What the engine made of a CSV file's header, checked against the file's first line: a
+    duplicated name (DuckDB would rename the second ``age`` to ``age_1``) and lines whose
+    number of fields differs from the header's (the sniffer then reads each line as one text
+    column, named after the whole header line) are errors naming the names or the line."""
+    if path.is_dir() or path.suffix.lower() in PARQUET_SUFFIXES:
+        return
+    import csv
+
+    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+        first = next((line for line in fh if line.strip()), "")
+    for sep in CSV_SEPARATORS:
+        names = next(csv.reader([first], delimiter=sep), [])
+        if len(names) > 1 and len(names) == len(columns):
+            seen: set[str] = set()
+            dup = list(dict.fromkeys(n for n in names if n and (n in seen or seen.add(n))))
+            if dup:
+                raise DataError(f"the header line of {path.name!r} has duplicated column "
+                                f"name(s) {dup[:10]}: every column must have its own name. "
+                                "Give each column its own name in the file's header line.")
+            return
+        if len(columns) == 1 and len(names) > 1:  # the sniffer gave up on this separator
+            where = _first_ragged_line(path, sep, len(names))
+            if where is not None:
+                raise DataError(
+                    f"cannot read {str(path)!r} as a CSV file: line {where[0]} has {where[1]} "
+                    f"fields but the header line names {len(names)} columns, so its values "
+                    "cannot be matched to columns. Fix that line (a separator inside a value "
+                    "must be quoted: \"1,5\").")
+            return
+
+
+def _first_ragged_line(path: Path, sep: str, n_names: int) -> tuple[int, int] | None:
+    """The line where the first record starts whose number of fields is not ``n_names``
+    (blank lines skipped), and that number; read only when the engine could not parse it."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+        reader = csv.reader(fh, delimiter=sep)
+        start, header = 1, False
+        for row in reader:
+            if row and header and len(row) != n_names:
+                return start, len(row)
+            header = header or bool(row)
+            start = reader.line_num + 1
+    return None
+
+
 def _reader(path: Path) -> str:
     quoted = str(path).replace("'", "''")
-    if path.suffix.lower() in (".parquet", ".pq"):
+    if path.suffix.lower() in PARQUET_SUFFIXES:
         return f"read_parquet('{quoted}')"
     na = ", ".join("'" + v.replace("'", "''") + "'" for v in PANDAS_NA)
     # numbers or text, as pandas reads a CSV ('inf' a number, 'yes'/'no' text)
@@ -101,6 +157,7 @@ def _read_cells(con, path: Path, formula: str, treatment: str, family: str,
     src = _reader(path)
     described = con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()
     columns = [r[0] for r in described]
+    check_csv_columns(path, columns)
     types = {r[0]: str(r[1]) for r in described}
     parsed = parse_formula(formula, columns, treatment=treatment, safe=safe_formula)
     if cluster is not None and cluster not in types:

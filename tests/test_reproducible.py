@@ -8,6 +8,8 @@ import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 from pypdf import PdfReader
 
@@ -121,3 +123,36 @@ def test_dated_pdf_carries_the_report_date(tmp_path):
     typ = write_typst_project(_tiny(when), tmp_path / "typst")
     pdf = compile_pdf(typ, tmp_path / "r.pdf").read_bytes()
     assert b"/CreationDate(D:20250314092653Z)" in pdf
+
+
+def test_data_digest_by_blocks_equals_the_whole_frame_digest():
+    """dataset_sha256 hashes blocks of rows; the digest is pandas' row hashes of the whole
+    frame, whatever the dtypes (text, categoricals with few and very many categories,
+    nullable integers, datetimes, booleans) and the factorizations given."""
+    from hte_report.data.prepare import HASH_ROWS, dataset_sha256, factorize
+
+    def whole(frame, levels=None):
+        h = hashlib.sha256()
+        h.update(repr([(str(c), str(t)) for c, t in frame.dtypes.items()]).encode())
+        if levels:
+            frame = frame.copy(deep=False)
+            for col, lv in levels.items():
+                frame[col] = lv.categorical()
+        h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+        return h.hexdigest()
+
+    rng = np.random.default_rng(0)
+    n = 3 * HASH_ROWS + 5
+    d = pd.DataFrame({
+        "a": rng.normal(size=n), "b": rng.integers(0, 5, n), "c": rng.choice(["x", "y", None], n),
+        "d": pd.Categorical(rng.choice(["u", "v"], n)),
+        "e": pd.array(rng.integers(0, 3, n), dtype="Int64"), "f": rng.random(n) < 0.5,
+        "g": pd.to_datetime(rng.integers(0, 10**9, n), unit="s"),
+        "h": pd.Categorical([f"id{i}" for i in range(n)]), "i": [f"s{i % 1000}" for i in range(n)],
+    })
+    d.loc[3, "e"] = pd.NA
+    d.loc[5, "a"] = np.nan
+    given = {"c": factorize(d["c"]), "i": factorize(d["i"])}
+    for frame, levels in ((d, None), (d, given), (d.head(0), None), (d.head(7), None),
+                          (d.drop(columns="h"), None)):
+        assert dataset_sha256(frame, levels) == whole(frame, levels)

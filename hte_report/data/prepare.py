@@ -437,8 +437,22 @@ def dataset_sha256(frame: pd.DataFrame, levels: dict[str, Levels] | None = None)
         frame = frame.copy(deep=False)
         for col, lv in levels.items():
             frame[col] = lv.categorical()
-    h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    # by blocks of rows: each row's hash depends on that row only, so the digest is the
+    # same, and the hash arrays are a block long (no n-long temporaries per column); a
+    # categorical column hashes its categories once per block, so a column with very many
+    # categories is hashed whole
+    rows = HASH_ROWS
+    if any(isinstance(t, pd.CategoricalDtype) and len(t.categories) > rows // 4
+           for t in frame.dtypes):
+        rows = max(len(frame), 1)
+    for s in range(0, len(frame), rows):
+        h.update(pd.util.hash_pandas_object(frame.iloc[s:s + rows], index=False)
+                 .to_numpy().tobytes())
     return h.hexdigest()
+
+
+#: Rows per block of :func:`dataset_sha256`.
+HASH_ROWS = 1 << 16
 
 
 def file_sha256(path: str | Path) -> str:

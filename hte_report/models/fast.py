@@ -145,10 +145,21 @@ class _Sums:
     mu_range: tuple = (np.inf, -np.inf)
     mu_sum: float = 0.0
 
+    def add_loglik(self, fam: Family, y, mu, w) -> None:
+        """A block's log-likelihood terms and fitted means."""
+        self.loglik += fam.loglik_terms(y, mu, w)
+        self.add_means(mu)
+
     def add_means(self, mu: np.ndarray) -> None:
         lo, hi = self.mu_range
         self.mu_range = (min(lo, float(np.fmin.reduce(mu))), max(hi, float(np.fmax.reduce(mu))))
         self.mu_sum += float(mu.sum())
+
+
+def _scores(y, mu, d, v, w) -> np.ndarray:
+    """Per-row score weights ``(y - mu) d / v`` (times the frequency weights ``w``)."""
+    u = (y - mu) * d / v
+    return u if w is None else u * w
 
 
 def block_pass(X, y, fam: Family, b, *, w0=None, off=None, info=True, loglik=False, meat=False,
@@ -184,12 +195,9 @@ def block_pass(X, y, fam: Family, b, *, w0=None, off=None, info=True, loglik=Fal
             out.info += Xb.T @ Xw
             out.rhs += Xw.T @ (eta - ob + (yb - mu) / d)
         if loglik:
-            out.loglik += fam.loglik_terms(yb, mu, wb0)
-            out.add_means(mu)
+            out.add_loglik(fam, yb, mu, wb0)
         if meat:
-            u = (yb - mu) * d / v
-            if wb0 is not None:
-                u = u * wb0
+            u = _scores(yb, mu, d, v, wb0)
             if bread is not None:
                 h = np.einsum("ij,ij->i", Xb @ bread, Xb) * w
                 wt, bad = hat_weights(h, power)
@@ -239,12 +247,9 @@ def _arm_pass(X: ArmDesign, y, fam: Family, b, *, w0, off, info, loglik, meat, c
             A0, A1 = accumulate(A0, a0), accumulate(A1, a1)
             r0, r1 = accumulate(r0, v0), accumulate(r1, v1)
         if loglik:
-            out.loglik += fam.loglik_terms(yb, mu, wb0)
-            out.add_means(mu)
+            out.add_loglik(fam, yb, mu, wb0)
         if meat:
-            u = (yb - mu) * d / v
-            if wb0 is not None:
-                u = u * wb0
+            u = _scores(yb, mu, d, v, wb0)
             if bread is not None:
                 wt, bad = hat_weights(blk.quadratic(Q0, Q1) * w, power)
                 u = u * wt

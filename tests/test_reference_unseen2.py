@@ -103,7 +103,8 @@ def test_veteran_subgroup_and_overall_rows(call):
             rows = frame[(frame.modifier == r["modifier"]) & (frame.scale == r["scale"])
                          & (frame.method == r["method"]) & (frame.level == r["level"])
                          & same(frame.horizon, r["horizon"])]
-            what = f"{call} {r['modifier']}={r['level']} {r['scale']} {r['method']} h={r['horizon']}"
+            what = (f"{call} {r['modifier']}={r['level']} {r['scale']} {r['method']} "
+                    f"h={r['horizon']}")
             g = one(rows, what)
             compare(g, r, what, VALUES + ("mu_treated", "mu_control", "ph_p_value", "value"))
             for c in COUNTS:

@@ -9,6 +9,15 @@ unseen2_*.json; data in tests/reference/data/unseen2_*.csv; helpers in unseen2_c
   the baseline through coxph(init =, iter.max = 0)), conditional SurvDiff, Kaplan-Meier
   RMST differences at 90 days (summary(survfit, rmean =)), equality tests, differences of
   SurvDiffs / RMSTDiffs, within-subgroup cox.zph p.
+* lalonde (MatchIt::lalonde, NSW treated + PSID comparison men, observational):
+  fit_observational with g-computation, IPW, AIPW and overlap weights; re78 (MD) after Crump
+  trimming (alpha and the trimmed rows computed in R) with modifiers married, nodegree, race;
+  employed78 = re78 > 0 (RD, RR, OR) on all 614 men with modifiers married, race. Means from
+  predict() / survey::svyglm / AIPW written out; SEs from stacked estimating equations written
+  in R with a numDeriv bread; equality tests, interaction effects, positivity (PS ranges,
+  shares outside, ESS) and balance (SMDs). The binary analysis has a separated outcome-model
+  cell (all 11 treated Hispanic men employed): R and the package agree that its ORs are not
+  estimable (counterfactual risk 1 - 2e-13), see test_lalonde_separated_cell.
 
 Every R record is matched to exactly one package row and compared at relative tolerance 1e-6
 (values near zero: absolute 1e-6 standard errors; p-values below 1e-4: relative on the log);
@@ -142,3 +151,109 @@ def test_veteran_tests(call):
         for c in ("statistic", "p_value"):
             close(g[c], r[c], f"{what}: {c}")
     assert len(df) == len(refs) == 12
+
+
+# ---------------------------------------------------------------------------------- lalonde
+LALONDE_CALLS = list(ref("lalonde")["calls"])
+
+
+@cache
+def lalonde(call):
+    from hte_report.estimation.observational import fit_observational
+
+    kw = dict(ref("lalonde")["calls"][call]["kwargs"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fit_observational(data("lalonde"), **kw)
+
+
+def lv(df):
+    return df.level.astype(str)
+
+
+@pytest.mark.parametrize("call", LALONDE_CALLS)
+def test_lalonde_effects(call):
+    res = lalonde(call)
+    J = ref("lalonde")["calls"][call]
+    assert res.meta["n_trimmed"] == J["n_trimmed"]
+    if J["trim_alpha"] is not None:
+        close(res.meta["trim_alpha"], J["trim_alpha"], "Crump alpha")
+    df = res.effects
+    for r in J["effects"]:
+        what = f"{call} {r['estimator']} {r['modifier']}={r['level']} {r['scale']}"
+        g = one(df[(df.estimator == r["estimator"]) & (df.modifier == r["modifier"])
+                   & (lv(df) == r["level"]) & (df.scale == r["scale"])], what)
+        for c in ("n", "n_treated", "n_control"):
+            assert int(g[c]) == r[c], f"{what}: {c}"
+        if r.get("not_estimable"):
+            assert np.isnan(g.estimate) and g.note.startswith("not estimable"), what
+            continue
+        assert g.note == "", what
+        compare(g, r, what, VALUES + ("mu1", "mu0"))
+    assert len(df) == len(J["effects"])
+
+
+@pytest.mark.parametrize("call", LALONDE_CALLS)
+def test_lalonde_heterogeneity_and_interactions(call):
+    res = lalonde(call)
+    J = ref("lalonde")["calls"][call]
+    het = res.heterogeneity
+    for r in J["heterogeneity"]:
+        what = f"{call} {r['estimator']} {r['modifier']} {r['scale']}"
+        g = one(het[(het.estimator == r["estimator"]) & (het.modifier == r["modifier"])
+                    & (het.scale == r["scale"])], what)
+        assert int(g.df) == r["df"] and int(g.levels) == r["levels"], what
+        for c in ("statistic", "p_value"):
+            close(g[c], r[c], f"{what}: {c}")
+    assert len(het) == len(J["heterogeneity"])
+    inter = res.interactions
+    for r in J["interactions"]:
+        what = f"{call} {r['estimator']} {r['modifier']}={r['level']} {r['scale']}"
+        g = one(inter[(inter.estimator == r["estimator"]) & (inter.modifier == r["modifier"])
+                      & (lv(inter) == r["level"]) & (inter.scale == r["scale"])], what)
+        assert str(g.reference) == r["reference"], what
+        compare(g, r, what, ("estimate", "std_error", "conf_low", "conf_high", "p_value"))
+    assert len(inter) == len(J["interactions"])
+
+
+@pytest.mark.parametrize("call", LALONDE_CALLS)
+def test_lalonde_positivity_and_balance(call):
+    res = lalonde(call)
+    J = ref("lalonde")["calls"][call]
+    pos = res.positivity
+    for r in J["positivity"]:
+        what = f"{call} positivity {r['modifier']}={r['level']}"
+        g = one(pos[(pos.modifier == r["modifier"]) & (lv(pos) == r["level"])], what)
+        for c in ("n", "n_treated", "n_control", "n_outside"):
+            assert int(g[c]) == r[c], f"{what}: {c}"
+        for c in ("ps_min_treated", "ps_max_treated", "ps_min_control", "ps_max_control",
+                  "share_outside", "ess_treated", "ess_control"):
+            close(g[c], r[c], f"{what}: {c}")
+    assert len(pos) == len(J["positivity"])
+    bal = res.balance
+    for r in J["balance"]:
+        what = f"{call} balance {r['modifier']}={r['level']} {r['term']}"
+        g = one(bal[(bal.modifier == r["modifier"]) & (lv(bal) == r["level"])
+                    & (bal.term == r["term"])], what)
+        for c in ("smd_unweighted", "smd_weighted"):
+            close(g[c], r[c], f"{what}: {c}", scale=1.0)
+    assert len(bal) == len(J["balance"])
+
+
+def test_lalonde_separated_cell():
+    """All 11 treated Hispanic men were employed in 1978: the outcome model y ~ treat *
+    C(race) + ... has quasi-separation and a counterfactual risk of 1 - 2e-13 there. The OR
+    (1e13 with a finite SE before the fix, and an equality test of 3037 on 2 df) is not
+    estimable, the RD and RR are, and a ModelWarning says why."""
+    from hte_report.errors import ModelWarning
+    from hte_report.estimation.observational import fit_observational
+
+    kw = dict(ref("lalonde")["calls"]["untrimmed"]["kwargs"])
+    with pytest.warns(ModelWarning, match="quasi-separation"):
+        res = fit_observational(data("lalonde"), **kw)
+    e = res.effects
+    hisp = e[(e.modifier == "race") & (e.level == "hispan")]
+    assert hisp[hisp.scale == "OR"].estimate.isna().all()
+    assert hisp[hisp.scale != "OR"].estimate.notna().all()
+    h = res.heterogeneity
+    assert (h[(h.modifier == "race") & (h.scale == "OR")].df == 1).all()

@@ -500,11 +500,19 @@ def _lv(lv, mod):
     return OVERALL if mod is None else lv
 
 
+#: Counterfactual risks this close to 0 or 1 are taken as 0 or 1: they come from an outcome
+#: model with quasi-separation (a cell whose patients all had, or all escaped, the event), whose
+#: fitted probability drifts to the boundary by an amount set by the optimizer's stopping rule
+#: (a g-computation OR of 1e13 with a finite standard error otherwise).
+BOUNDARY = 1e-8
+
+
 def _scale(s: str, th: np.ndarray) -> tuple[float, np.ndarray]:
     m1, m0 = th
     if s in ("RD", "MD"):
         return m1 - m0, np.array([1.0, -1.0])
-    if m1 <= 0 or m0 <= 0 or (s == "OR" and (m1 >= 1 or m0 >= 1)):
+    if (m1 <= BOUNDARY or m0 <= BOUNDARY
+            or (s == "OR" and (m1 >= 1 - BOUNDARY or m0 >= 1 - BOUNDARY))):
         raise ModelError(f"{s} is undefined: counterfactual risks {m1:.3g}, {m0:.3g}.")
     if s == "RR":
         return float(np.log(m1 / m0)), np.array([1 / m1, -1 / m0])

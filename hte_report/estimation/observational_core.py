@@ -26,7 +26,7 @@ import pandas as pd
 import statsmodels.api as sm
 from formulaic import Formula, model_matrix
 
-from ..errors import DataError, FormulaError, ModelError, short
+from ..errors import DataError, FormulaError, ModelError, ModelWarning, short
 from ..spec.formula import quote_name
 
 
@@ -186,6 +186,15 @@ def fit_outcome(d: Design, family: str) -> OutcomeFit:
             return 1 / (1 + np.exp(-(X @ b)))
 
         m, m1, m0 = h(d.out_X), h(d.out_X1), h(d.out_X0)
+        edge = (m < 1e-8) | (m > 1 - 1e-8)
+        if edge.any():
+            warnings.warn(f"the outcome model {d.outcome_formula} has fitted probabilities of "
+                          f"0 or 1 for {int(edge.sum())} of {len(m)} rows (usually "
+                          "quasi-separation: a cell where every patient had, or none had, the "
+                          "event); "
+                          "g-computation and AIPW risks there are at the boundary, and ratio "
+                          "scales with a counterfactual risk of 0 or 1 are not estimable.",
+                          ModelWarning, stacklevel=3)
         return OutcomeFit(b, m, m1, m0, m * (1 - m), m1 * (1 - m1), m0 * (1 - m0))
     b = np.linalg.lstsq(d.out_X, d.y, rcond=None)[0]
     one = np.ones(len(d.y))

@@ -257,3 +257,101 @@ def test_lalonde_separated_cell():
     assert hisp[hisp.scale != "OR"].estimate.notna().all()
     h = res.heterogeneity
     assert (h[(h.modifier == "race") & (h.scale == "OR")].df == 1).all()
+
+
+# ------------------------------------------------------------------------------ respiratory
+RESP_CALLS = list(ref("respiratory")["calls"])
+
+
+@cache
+def respiratory(call):
+    from hte_report.path.benefit import risk_stratified
+    from hte_report.path.risk import risk_model
+
+    d = data("respiratory")
+    kw = dict(ref("respiratory")["calls"][call]["kwargs"])
+    if "crossfit_folds" in kw:
+        kw["crossfit_folds"] = d[kw["crossfit_folds"]].to_numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rm = risk_model(ref("respiratory")["formula"], d, treatment="treat", **kw)
+        return rm, risk_stratified(rm)
+
+
+@pytest.mark.parametrize("call", RESP_CALLS)
+def test_respiratory_risk_model(call):
+    """Coefficients, every patient's linear predictor (cross-fitted where asked),
+    c-statistics with DeLong SEs, calibration intercept / slope, calibration tenths."""
+    rm, _ = respiratory(call)
+    J = ref("respiratory")["calls"][call]
+    np.testing.assert_allclose(rm.patients.lp.to_numpy(), J["lp"], rtol=RTOL, atol=1e-9)
+    m = rm.model
+    for r in J["model"]:
+        compare(one(m[m.term == r["term"]], r["term"]), r, f"{call} {r['term']}")
+    assert len(m) == len(J["model"])
+    p = rm.performance
+    for r in J["performance"]:
+        what = f"{call} {r['metric']} {r['population']}"
+        g = one(p[(p.metric == r["metric"]) & (p.population == r["population"])], what)
+        assert int(g.n) == r["n"] and int(g.events) == r["events"], what
+        compare(g, r, what, VALUES + ("null",))
+    assert len(p) == len(J["performance"])
+    c = rm.calibration
+    for r in J["calibration"]:
+        what = f"{call} calibration {r['population']} {r['group']}"
+        g = one(c[(c.population == r["population"]) & (c.group == r["group"])], what)
+        assert int(g.n) == r["n"] and int(g.events) == r["events"], what
+        compare(g, r, what, ("risk_low", "risk_high", "predicted", "observed", "conf_low",
+                             "conf_high"))
+    assert len(c) == len(J["calibration"])
+
+
+@pytest.mark.parametrize("call", RESP_CALLS)
+def test_respiratory_risk_strata_and_tests(call):
+    """Quarters of predicted risk: edges, mean risk, counts, RD / RR / OR per quarter; tests of
+    equal effects across quarters and of treatment x linear predictor."""
+    _, rs = respiratory(call)
+    J = ref("respiratory")["calls"][call]
+    np.testing.assert_allclose(rs.edges, J["edges"], rtol=RTOL)
+    s = rs.strata
+    for r in J["strata"]:
+        what = f"{call} stratum {r['stratum']} {r['scale']}"
+        g = one(s[(s.stratum == r["stratum"]) & (s.scale == r["scale"])], what)
+        for c in COUNTS[:5]:
+            assert float(g[c]) == r[c], f"{what}: {c}"
+        compare(g, r, what, VALUES + ("risk_low", "risk_high", "mean_risk"))
+    assert len(s) == len(J["strata"])
+    t = rs.tests
+    for r in J["tests"]:
+        what = f"{call} {r['hypothesis']} {r['test']} {r['scale']}"
+        g = one(t[(t.hypothesis == r["hypothesis"]) & (t.test == r["test"])
+                  & (t.scale == r["scale"])], what)
+        assert int(g.df) == r["df"], what
+        for c in ("statistic", "p_value"):
+            close(g[c], r[c], f"{what}: {c}")
+    assert len(t) == len(J["tests"])
+
+
+@pytest.mark.parametrize("call", RESP_CALLS)
+def test_respiratory_benefit_curve_and_personalized_benefit(call):
+    """Conditional RD and RR of logit(y) ~ treat * lp over the lp grid; absolute benefit
+    ARR = p0 (1 - RR) per risk quarter (p0 = its mean predicted risk)."""
+    from hte_report.path.personalized import personalized_benefit
+
+    _, rs = respiratory(call)
+    J = ref("respiratory")["calls"][call]
+    cv = rs.curve
+    for scale in ("RD", "RR"):
+        got = cv[cv.scale == scale].reset_index(drop=True)
+        want = [r for r in J["curve"] if r["scale"] == scale]
+        assert len(got) == len(want) == 61
+        for i, r in enumerate(want):
+            compare(got.iloc[i], r, f"{call} curve {scale} {i}",
+                    VALUES + ("lp", "risk", "mu_treated", "mu_control"))
+    rr = rs.strata[rs.strata.scale == "RR"].sort_values("stratum")
+    b = personalized_benefit(rr.mean_risk.to_numpy(), rr.estimate.to_numpy(),
+                             (rr.conf_low.to_numpy(), rr.conf_high.to_numpy()))
+    for i, r in enumerate(J["benefit"]):
+        for c in ("p0", "rr", "arr", "arr_low", "arr_high", "nnt"):
+            close(b[c].iloc[i], r[c], f"{call} benefit stratum {r['stratum']}: {c}",
+                  scale=abs(r["arr_high"] - r["arr_low"]))

@@ -355,3 +355,66 @@ def test_respiratory_benefit_curve_and_personalized_benefit(call):
         for c in ("p0", "rr", "arr", "arr_low", "arr_high", "nnt"):
             close(b[c].iloc[i], r[c], f"{call} benefit stratum {r['stratum']}: {c}",
                   scale=abs(r["arr_high"] - r["arr_low"]))
+
+
+# ----------------------------------------------------------------------------------- BtheB
+BTHEB_CALLS = list(ref("btheb")["calls"])
+MODEL = {"lmm": "lmm-", "gee": "gee-exchangeable"}
+
+
+@cache
+def btheb(call):
+    from hte_report.estimation.mixed import fit_mixed
+
+    kw = dict(ref("btheb")["calls"][call]["kwargs"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fit_mixed(ref("btheb")["formula"], data("btheb"), treatment="treat",
+                         time="month", group="id", models=("lmm", "gee"), **kw)
+
+
+def _model(df, name):
+    return df.model.str.startswith(MODEL[name])
+
+
+@pytest.mark.parametrize("call", BTHEB_CALLS)
+def test_btheb_effects(call):
+    """Slope (or 8-month landmark) effects per level of drug and length, overall (primary
+    analysis), from lmer and geeglm, with patient and visit counts."""
+    res = btheb(call)
+    refs = ref("btheb")["calls"][call]["records"]
+    for frame, analysis in ((res.subgroups, "one-at-a-time"), (res.overall, "overall-adjusted")):
+        mine = [r for r in refs if r["analysis"] == analysis]
+        for r in mine:
+            what = f"{call} {r['model']} {r['modifier']}={r['level']} {r['scale']}"
+            rows = frame[(frame.modifier == r["modifier"]) & (frame.scale == r["scale"])
+                         & _model(frame, r["model"])]
+            if analysis != "overall-adjusted":
+                rows = rows[rows.level == r["level"]]
+            g = one(rows, what)
+            assert int(g.n) == r["n"] and int(g.n_obs) == r["n_obs"], what
+            compare(g, r, what)
+        assert len(frame) == len(mine), f"{call} {analysis}"
+
+
+@pytest.mark.parametrize("call", BTHEB_CALLS)
+def test_btheb_tests_and_interaction_effects(call):
+    res = btheb(call)
+    J = ref("btheb")["calls"][call]
+    df = res.interactions
+    for r in J["tests"]:
+        what = f"{call} {r['model']} {r['modifier']} {r['test']}"
+        g = one(df[(df.modifier == r["modifier"]) & (df.test == r["test"])
+                   & _model(df, r["model"])], what)
+        assert int(g.df) == r["df"], what
+        for c in ("statistic", "p_value"):
+            close(g[c], r[c], f"{what}: {c}")
+    assert len(df) == len(J["tests"])
+    ie = res.interaction_effects
+    for r in J["interaction_effects"]:
+        what = f"{call} {r['model']} {r['modifier']}={r['level']}"
+        g = one(ie[(ie.modifier == r["modifier"]) & (ie.level == r["level"])
+                   & _model(ie, r["model"])], what)
+        assert g.reference == r["reference"], what
+        compare(g, r, what)
+    assert len(ie) == len(J["interaction_effects"])

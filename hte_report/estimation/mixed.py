@@ -15,8 +15,11 @@ the level (standardized, as every subgroup effect of the package); continuous mo
 evaluated at their quartiles (or ``at=`` values) at the reference profile of the other
 covariates (conditional); the overall row is the primary analysis ``y ~ treat * time +
 adjustment`` averaged over all patients. Heterogeneity: the Wald test of the
-``treat:time:modifier`` coefficients (slope) or of every treatment-by-modifier coefficient
-(landmark), and, for categorical modifiers, the equality test of the level effects; interaction
+``treat:time:modifier`` coefficients (slope) or, for the landmark estimand, of the contrasts of
+the landmark effect across the modifier's values (the effect at ``L`` does not depend on the
+modifier: K - 1 df for a factor, 1 df for a linear continuous modifier; not the test of every
+treatment-by-modifier coefficient, which would also test the effect at other times), and, for
+categorical modifiers, the equality test of the level effects; interaction
 effects are the differences of the level effects from the reference level (or per unit of a
 continuous modifier), from one model's joint covariance.
 

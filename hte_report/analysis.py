@@ -59,8 +59,14 @@ def fit_plan(plan: Plan | str, data: object, posthoc: Sequence[str] = (),
     with warnings.catch_warnings():  # check_plan_against_data has warned already
         warnings.simplefilter("ignore")
         frame, selection = select(plan.raw, frame)  # the plan's analysis set
+    if posthoc is None:
+        posthoc = []
     if isinstance(posthoc, str):
         posthoc = [p.strip() for p in posthoc.split(",") if p.strip()]
+    if not isinstance(posthoc, (list, tuple)) or not all(isinstance(p, str) for p in posthoc):
+        raise PlanError(f"posthoc= names the columns to analyse post hoc: a list of column names "
+                        f"(or one text, separated by commas), e.g. posthoc=['race']; got "
+                        f"{short(posthoc)}.")
     posthoc = list(dict.fromkeys(posthoc))
     for var in posthoc:
         if not isinstance(var, str) or var not in frame.columns:

@@ -259,7 +259,27 @@ def _load_result(path: Path):
               f"({type(exc).__name__}: {short(str(exc), 120)[1:-1]}). {how}")
 
 
-@app.command()
+class _NumbersFirst(typer.core.TyperCommand):
+    """A command whose argument may be a negative number: click reads ``-0.1`` as an unknown
+    option ("No such option: -0"); say instead what is wrong with the number."""
+
+    def parse_args(self, ctx, args):
+        import re
+
+        takes_value = {name for p in self.params if p.param_type_name == "option"
+                       and not getattr(p, "is_flag", False) for name in p.opts}
+        previous = None
+        for arg in args:
+            if arg == "--":
+                break
+            if re.fullmatch(r"-[0-9.][0-9.,eE+-]*", arg) and previous not in takes_value:
+                ctx.fail(f"P0 {arg!r} is negative: baseline risks are proportions strictly "
+                         "between 0 and 1 (e.g. 0.05, or 5 with --percent).")
+            previous = arg
+        return super().parse_args(ctx, args)
+
+
+@app.command(cls=_NumbersFirst)
 def benefit(
     p0: str = typer.Argument(..., help="Baseline risk(s) without treatment, comma-separated "
                              "proportions: 0.05 or 0.05,0.1,0.2 (with --percent: 5,10,20)."),
@@ -287,6 +307,9 @@ def benefit(
             _fail("give at least one baseline risk P0, e.g. 0.05.")
         if percent:
             risks = [x / 100 for x in risks]
+        if level and not modifier:
+            _fail("--level names a level of a subgroup's modifier; give the modifier with "
+                  "--modifier too (with --result), e.g. --modifier wexp --level 1.")
         if result is not None:
             if rr is not None or ci:
                 _fail("give either --rr/--ci or --result, not both.")
@@ -294,6 +317,10 @@ def benefit(
             frame = benefit_from_result(res, risks, modifier=modifier or None,
                                         level=level or None)
         else:
+            if modifier:
+                _fail("--modifier (and --level) pick a subgroup's risk ratio from a fitted "
+                      "--result; with --rr, the risk ratio is the one given. Remove --modifier, "
+                      "or give --result instead of --rr.")
             if rr is None:
                 _fail("give the risk ratio with --rr (or a fitted --result).")
             limits = None
@@ -335,6 +362,17 @@ def quarto_init(
                 _fail(f"{what} {str(path)!r} is not a file.")
         if directory.exists() and not directory.is_dir():
             _fail(f"{str(directory)!r} is a file, not a folder.")
+        # the plan and data must fit each other (as 'hte-report check' sees them) before a
+        # project that could not render is written
+        import warnings
+
+        from hte_report.analysis import read_data_file
+        from hte_report.spec.plan import load_plan
+        from hte_report.spec.plan_data import check_plan_against_data
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # 'hte-report check' shows them
+            check_plan_against_data(load_plan(plan), read_data_file(data))
         taken = [n for n in (TEMPLATE, "_quarto.yml", "_extensions")
                  if (directory / n).exists()]
         if taken and not force:

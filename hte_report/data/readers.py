@@ -30,7 +30,15 @@ EXCEL_SUFFIXES = (".xlsx", ".xlsm")
 def variable_labels(frame: pd.DataFrame) -> dict[str, str]:
     """The variable labels a reader kept (``frame.attrs["labels"]``), e.g. to pass as display
     labels: ``forest(res, labels=variable_labels(df))``."""
+    if not isinstance(frame, pd.DataFrame):
+        from hte_report.errors import ArgumentError
+
+        raise ArgumentError(f"variable_labels() takes a data frame read by hr.read_data (its "
+                            f"labels are in frame.attrs['labels']), got "
+                            f"{type(frame).__name__}.")
     labels = frame.attrs.get("labels") or {}
+    if not isinstance(labels, dict):
+        return {}
     return {str(k): str(v) for k, v in labels.items() if v not in (None, "")}
 
 
@@ -118,9 +126,25 @@ def _sas_text(v):
 def read_stata(path: Path) -> pd.DataFrame:
     """A Stata file: value-labelled variables as ordered-as-coded Categoricals, variable
     labels kept in ``attrs["labels"]``."""
-    with pd.io.stata.StataReader(path) as reader:
-        frame = reader.read()
-        labels = {c: lab for c, lab in reader.variable_labels().items() if lab}
+    if path.stat().st_size == 0:
+        raise DataError(f"Stata file {path.name!r} is empty (0 bytes); export the data again.")
+    try:
+        with pd.io.stata.StataReader(path) as reader:
+            frame = reader.read()
+            labels = {c: lab for c, lab in reader.variable_labels().items() if lab}
+    except ValueError as exc:
+        if "Version of given Stata file" not in str(exc):
+            raise
+        raise DataError(f"cannot read {path.name!r} as a Stata (.dta) file: it is damaged, not a "
+                        "Stata file, or from a Stata version pandas cannot read (it reads "
+                        "versions 105-119, Stata 5 to 18). Export the data again, or as CSV."
+                        ) from None
+    except (OSError, EOFError, UnicodeDecodeError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - struct.error etc. from a damaged file
+        raise DataError(f"cannot read {path.name!r} as a Stata (.dta) file: it is damaged or "
+                        f"not a Stata file ({type(exc).__name__}: {short(str(exc), 100)[1:-1]})."
+                        " Export the data again from Stata, or as CSV.") from None
     frame.attrs["labels"] = labels
     return frame
 

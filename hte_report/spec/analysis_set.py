@@ -213,6 +213,7 @@ def select(plan_raw: dict, frame: pd.DataFrame) -> tuple[pd.DataFrame, list[Sele
         dup = out[subject].duplicated(keep=False) & out[subject].notna()
         if dup.any() and not repeated:
             who = out.loc[dup, subject].iloc[0]
+            who = who.item() if hasattr(who, "item") else who
             raise PlanError(
                 f"analysis_set.subject: {int(out.loc[dup, subject].nunique())} subjects have "
                 f"more than one row after the selection (e.g. {short(who)}); an analysis of one "

@@ -178,7 +178,7 @@ def parse_text(formula: str, example: str = "y ~ treat * (age + sex)") -> Formul
     except (FormulaParsingError, SyntaxError, ValueError, TypeError, RecursionError,
             MemoryError) as exc:
         raise FormulaError(f"cannot parse formula {short(formula)}: {_clean(exc)}. Write it like "
-                           f"{example!r}.") from None
+                           f"{example!r}.{_quote_hint(formula, str(exc))}") from None
     if not hasattr(parsed, "lhs"):
         raise FormulaError(f"formula {short(formula)} has no outcome: write the outcome column "
                            f"before '~', like {example!r}.")
@@ -187,6 +187,22 @@ def parse_text(formula: str, example: str = "y ~ treat * (age + sex)") -> Formul
                            f"one-part formulas like {example!r} are supported (for repeated "
                            "measures use hr.fit_mixed with group=...).")
     return parsed
+
+
+def _quote_hint(formula: str, message: str) -> str:
+    """For an 'unknown operator' that is part of a column name (``prio€``, ``bp-sys``): how to
+    quote the name."""
+    import re
+
+    m = re.search(r"Unknown operator '(.+?)'", message)
+    if not m:
+        return ""
+    op = m.group(1)
+    word = re.search(rf"[\w.]*{re.escape(op)}[\w.{re.escape(op)}]*", formula)
+    if not word or not re.search(r"\w", word.group(0)):
+        return ""
+    return (f" If {word.group(0)!r} is a column name, quote it with backticks: "
+            f"`{word.group(0)}`.")
 
 
 def used_columns(terms, columns: list[str]) -> list[str]:

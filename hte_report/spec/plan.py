@@ -348,6 +348,9 @@ def lock_plan(path: str | Path, statement: str = "", force: bool = False,
     """
     if not isinstance(statement, str) or len(statement) > 10_000:
         raise PlanError("the lock statement must be a text of at most 10,000 characters.")
+    if not isinstance(force, bool):
+        raise PlanError(f"force= must be True or False, got {short(force)}: re-locking an edited "
+                        "plan is a deliberate step.")
     plan = load_plan(path, encoding=encoding)
     target = lock_path(path)
     if target.exists() and not force:
@@ -381,6 +384,11 @@ def load_plan(source: str | Path | dict, encoding: str = "utf-8") -> Plan:
     if isinstance(source, dict):
         raw, node = source, None
     elif isinstance(source, (str, Path)):
+        if isinstance(source, str) and ("\n" in source or len(source) > 4096):
+            raise PlanError(f"load_plan() takes the path of a plan file (or a parsed mapping); "
+                            f"got text of {source.count(chr(10)) + 1} lines, "
+                            f"{short(source, 40)}. Save the plan to a .yaml file and pass its "
+                            "path.")
         path = Path(source)
         if not path.exists():
             raise PlanError(f"plan file {str(path)!r} does not exist.")
@@ -411,6 +419,14 @@ def load_plan(source: str | Path | dict, encoding: str = "utf-8") -> Plan:
 
                     check_surv_formula_safety(formula)
                 else:
+                    if key == "model.formula" and formula.split("~")[0].strip().startswith(
+                            "Surv("):
+                        raise FormulaError(
+                            f"a Surv(time, event) outcome is a survival outcome, but "
+                            f"outcome.family is {raw['outcome']['family']!r}. Write "
+                            "outcome.family: survival (with outcome.variable the time and "
+                            "outcome.event the event indicator), or put the outcome column "
+                            "itself before '~'.")
                     check_formula_safety(formula)
             except FormulaError as exc:
                 raise FormulaError(f"{where}: '{key}': {exc}") from None
@@ -445,7 +461,10 @@ def _validate(raw: Any, node, schema: dict, prefix: str, where: str) -> None:
                         f"{short(raw)}.")
     for key in raw:
         if key not in schema:
+            import difflib
+
             near = [k for k in schema if k.replace("_", "") == str(key).replace("_", "").lower()]
+            near = near or difflib.get_close_matches(str(key), list(schema), n=1, cutoff=0.75)
             hint = f" Did you mean {near[0]!r}?" if near else ""
             raise PlanError(
                 f"{where}: unknown key '{prefix}{key_text(key)}'{line_of(node, key)}.{hint} "

@@ -40,7 +40,8 @@ def check_plan_against_data(plan: Plan, data) -> None:
     if plan.raw["model"].get("cluster"):
         needed["model.cluster"] = plan.raw["model"]["cluster"]
     for i, m in enumerate(plan.modifiers):
-        needed[f"modifiers[{i}].variable"] = m.variable
+        key = modifier_key(plan, i)
+        needed[key if key.startswith("demographics") else f"{key}.variable"] = m.variable
     rb = plan.raw.get("risk_based") or {}
     if rb.get("risk_column"):
         needed["risk_based.risk_column"] = rb["risk_column"]
@@ -51,6 +52,11 @@ def check_plan_against_data(plan: Plan, data) -> None:
             Formula(str(term)).required_variables)
         for var in used:
             needed[f"confounders[{i}]" + (f" ({var})" if len(used) > 1 else "")] = var
+    ex = plan.raw.get("exploratory") or {}
+    if ex.get("planned", bool(ex)):
+        for what in ("covariates", "modifiers"):
+            for i, var in enumerate(ex.get(what) or []):
+                needed[f"exploratory.{what}[{i}]"] = var
     for key, var in needed.items():
         if var not in columns:
             import difflib
@@ -60,7 +66,7 @@ def check_plan_against_data(plan: Plan, data) -> None:
             shown = ", ".join(short(c, 40) for c in columns[:20])
             more = ", ..." if len(columns) > 20 else ""
             raise PlanError(f"plan key '{key}' names column {short(var)}, which is not in the "
-                            f"data.{hint} Columns: [{shown}{more}].")
+                            f"data.{hint} Columns: [{shown}{more}].{_separator_hint(columns)}")
     try:
         if plan.outcome["family"] == "survival":
             from hte_report.spec.surv import parse_surv_formula
@@ -103,7 +109,12 @@ def check_plan_against_data(plan: Plan, data) -> None:
                 raise PlanError(f"its outcome {short(routcome)} differs from outcome.variable "
                                 f"{short(plan.outcome['variable'])}; the risk model predicts "
                                 "the plan's outcome.")
-            used_columns(list(rparsed.rhs), columns)
+            if plan.treatment in used_columns(list(rparsed.rhs), columns):
+                raise PlanError(
+                    f"it uses the treatment {short(plan.treatment)}; the risk model predicts "
+                    "the outcome from baseline covariates only. Remove the treatment from the "
+                    "formula (include_treatment: true adds it as a main effect, set to control "
+                    "when risks are predicted).")
         except (FormulaError, PlanError) as exc:
             raise PlanError(f"risk_based.formula: {exc}") from None
     aset = plan.raw.get("analysis_set") or {}
@@ -126,6 +137,33 @@ def check_plan_against_data(plan: Plan, data) -> None:
 
         frame, _ = select(plan.raw, frame)
         _check_values_in_data(plan, frame)
+
+
+def modifier_key(plan: Plan, i: int) -> str:
+    """Where the plan names its ``i``-th modifier: ``modifiers[i]``, or the key of the
+    demographic template that added it (``demographics.sex``)."""
+    listed = len(plan.raw.get("modifiers") or [])
+    if i < listed:
+        return f"modifiers[{i}]"
+    demo = plan.raw.get("demographics") or {}
+    name = plan.modifiers[i].variable
+    kind = next((k for k in ("sex", "age", "race", "ethnicity") if demo.get(k) == name), None)
+    return f"demographics.{kind}" if kind else f"modifiers[{i}]"
+
+
+def _separator_hint(columns: list) -> str:
+    """A file read as one column whose name holds the real names with another separator."""
+    if len(columns) != 1:
+        return ""
+    name = str(columns[0])
+    for sep, word, fix in ((";", "semicolons", "save it as comma-separated .csv"),
+                           ("\t", "tabs", "give it the extension .tsv"),
+                           (",", "commas", "give it the extension .csv"),
+                           ("|", "bars", "save it as comma-separated .csv")):
+        if sep in name:
+            return (f" The data was read as one column: the file separates its fields with "
+                    f"{word}; {fix}.")
+    return ""
 
 
 def _check_values_in_data(plan: Plan, frame: pd.DataFrame) -> None:
@@ -174,15 +212,15 @@ def _check_values_in_data(plan: Plan, frame: pd.DataFrame) -> None:
         numeric = pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
         if m.type == "continuous" and not numeric:
             raise PlanError(
-                f"modifiers[{i}] {short(m.variable)} has type continuous, but the column holds "
-                f"{s.dtype} values (e.g. {short(s.dropna().head(3).tolist())}); convert it to "
-                "numbers, or declare type: categorical.")
+                f"{modifier_key(plan, i)} {short(m.variable)} has type continuous, but the "
+                f"column holds {s.dtype} values (e.g. {short(s.dropna().head(3).tolist())}); "
+                "convert it to numbers, or declare type: categorical.")
         if m.type == "binary":
             k = s.nunique(dropna=True)
             if k > 2:
                 raise PlanError(
-                    f"modifiers[{i}] {short(m.variable)} has type binary, but the column has "
-                    f"{k} distinct values; declare type: categorical (or continuous).")
+                    f"{modifier_key(plan, i)} {short(m.variable)} has type binary, but the "
+                    f"column has {k} distinct values; declare type: categorical (or continuous).")
         if m.levels:
             values = {str(v) for v in pd.unique(s.dropna())}
             for v in pd.unique(s.dropna()):

@@ -57,6 +57,7 @@ def check_values(raw: dict, node, where: str) -> None:
             check_models(raw["model"].get("models"), out["family"])
     except ValueError as exc:
         fail("model.models", str(exc))
+    _check_models_and_scales(raw, out["family"], fail)
     check_survival_outcome(raw, out, fail)
     check_repeated_outcome(raw, out, fail)
     check_demographics(raw, fail)
@@ -97,6 +98,7 @@ def check_values(raw: dict, node, where: str) -> None:
         if m["type"] != "continuous" and analysis == "continuous":
             fail(f"modifiers[{i}].analysis", f"a {m['type']} modifier cannot be analysed as "
                  "continuous; use analysis: categorical.")
+        _check_level_labels(m.get("levels"), f"modifiers[{i}].levels", fail)
         d = m.get("direction")
         if d:
             when = str(d["when"])
@@ -116,6 +118,7 @@ def check_values(raw: dict, node, where: str) -> None:
         if rb.get(key) is not None and not 2 <= rb[key] <= top:
             fail(f"risk_based.{key}", f"must be an integer from 2 to {top}, got "
                  f"{short(rb[key])}.")
+    _check_exploratory(raw, fail)
     ps = raw.get("propensity") or {}
     if raw["trial"].get("design") == "observational" and not raw.get("confounders"):
         fail("confounders", "an observational plan (trial.design: observational) must name "
@@ -149,3 +152,104 @@ def check_values(raw: dict, node, where: str) -> None:
                 fail(f"credibility[{i}].reconciled", "only one reconciled rating per modifier "
                      "and scale.")
             agreed.add((c["modifier"], c["scale"]))
+
+
+#: The scales each outcome family's report shows (every one of them, always).
+_FAMILY_SCALES = {"continuous": ("absolute",), "repeated": ("absolute",),
+                  "binary": ("absolute", "relative"), "count": ("absolute", "relative"),
+                  "survival": ("absolute", "relative")}
+
+
+def _check_models_and_scales(raw: dict, family: str, fail) -> None:
+    """``model.models`` and ``scales`` name each entry once; ``scales`` lists the scales the
+    report shows for the family (it cannot leave one out or add one the family does not have:
+    that would be dropped silently); a model-based variance is not asked of a working model
+    that needs a robust one; ``model.variance`` and ``model.cluster`` are not both given."""
+    from hte_report.spec.options import DEFAULT_MODELS, MODELS
+
+    model = raw["model"]
+    for key, values in (("model.models", model.get("models")), ("scales", raw.get("scales"))):
+        twice = sorted({v for v in values or [] if values.count(v) > 1})
+        if twice:
+            fail(key, f"lists {short(twice[0])} more than once; name each entry once.")
+    scales = raw.get("scales")
+    shown = _FAMILY_SCALES.get(family)
+    if scales is not None and shown is not None and sorted(scales) != sorted(shown):
+        what = " and the ".join(shown)
+        fail("scales", f"the report of a {family} outcome shows the {what} scale"
+             f"{'s' if len(shown) > 1 else ''} (every one of them; a scale cannot be left out, "
+             f"and a {family} outcome has no other); got {short(scales)}. Write scales: "
+             f"[{', '.join(shown)}], or leave scales out.")
+    if model.get("variance") is not None and model.get("cluster"):
+        fail("model.variance", f"model.cluster ({short(model['cluster'])}) gives a "
+             f"cluster-robust variance, which replaces model.variance "
+             f"({short(model['variance'])}); give one of them.")
+    if model.get("variance") == "model" and family in DEFAULT_MODELS:
+        models = model.get("models") or DEFAULT_MODELS[family]
+        robust = [m for m in models if m in MODELS and MODELS[m].robust_only]
+        if robust:
+            given = "" if model.get("models") else " (one of the default models)"
+            fail("model.variance", f"a model-based variance is invalid for {robust[0]}"
+                 f"{given}: it needs a robust variance (Zou 2004). Use HC0..HC3, or leave "
+                 "model.variance out for each model's default.")
+
+
+def _check_level_labels(levels: dict | None, key: str, fail) -> None:
+    """Value labels of a modifier: one label per value (``0`` and ``"0"`` are the same value)
+    and a different label for each value (the report would show two levels alike)."""
+    if not levels:
+        return
+    by_text: dict[str, object] = {}
+    for value in levels:
+        text = str(value)
+        if text in by_text:
+            fail(key, f"labels the value {text!r} twice ({short(by_text[text])} and "
+                 f"{short(value)}); give each value one label.")
+        by_text[text] = value
+    seen: dict[str, str] = {}
+    for value, label in levels.items():
+        if label in seen:
+            fail(key, f"gives the label {short(label)} to two values ({seen[label]!r} and "
+                 f"{str(value)!r}); the report could not tell those subgroups apart. Give each "
+                 "value its own label.")
+        seen[label] = str(value)
+
+
+#: exploratory (causal forest) settings: the smallest and largest value allowed
+_FOREST_LIMITS = {"n_trees": (4, 100_000), "min_leaf": (1, 100_000), "n_folds": (2, 100),
+                  "n_groups": (2, 100), "n_bootstrap": (2, 100_000),
+                  "nuisance_trees": (1, 100_000), "crossfit_trees": (4, 100_000)}
+
+
+def _check_exploratory(raw: dict, fail) -> None:
+    """The causal forest's settings in ``exploratory``, checked when the plan is read (the
+    report would otherwise say only then that the planned analysis failed)."""
+    ex = raw.get("exploratory") or {}
+    if not ex:
+        return
+    for key, (low, high) in _FOREST_LIMITS.items():
+        if ex.get(key) is not None and not low <= ex[key] <= high:
+            fail(f"exploratory.{key}", f"must be an integer from {low} to {high:,}, got "
+                 f"{short(ex[key])}.")
+    jobs = ex.get("n_jobs")
+    if jobs is not None and not (jobs == -1 or 1 <= jobs <= 1024):
+        fail("exploratory.n_jobs", f"must be a number of threads from 1 (or -1: all cores), "
+             f"got {short(jobs)}.")
+    if ex.get("max_samples") is not None and not 0 < ex["max_samples"] < 0.5:
+        fail("exploratory.max_samples", f"must be in (0, 0.5) for an honest forest (the share "
+             f"of patients each tree sees), got {short(ex['max_samples'])}.")
+    design = ex.get("design", raw["trial"].get("design", "randomized"))
+    if ex.get("propensity") is not None:
+        if design == "observational":
+            fail("exploratory.propensity", "is the known allocation probability of a "
+                 "randomized trial; an observational design estimates it. Remove it.")
+        if not 0 < ex["propensity"] < 1:
+            fail("exploratory.propensity", f"must be a probability strictly between 0 and 1, "
+                 f"got {short(ex['propensity'])}.")
+    family = raw["outcome"]["family"]
+    if ex.get("horizon") is not None:
+        if family != "survival":
+            fail("exploratory.horizon", f"the RMST horizon applies to a survival outcome only; "
+                 f"this outcome's family is {family!r}. Remove exploratory.horizon.")
+        if ex["horizon"] <= 0:
+            fail("exploratory.horizon", f"must be a positive time, got {short(ex['horizon'])}.")

@@ -15,7 +15,12 @@ MAX_PLAN_BYTES = 1_000_000
 
 def read_text(path: Path, what: str, encoding: str, option: str) -> str:
     """The text of a small file, with clear errors for a directory, a huge file, an unknown
-    encoding or bytes that are not in the encoding."""
+    encoding or bytes that are not in the encoding. ``encoding=None`` is UTF-8."""
+    if encoding is None:
+        encoding = "utf-8"
+    if not isinstance(encoding, str):
+        raise PlanError(f"the encoding of the {what} must be the name of a text encoding such "
+                        f"as 'utf-8' or 'latin-1', got {short(encoding)}.")
     if path.is_dir():
         raise PlanError(f"{what} {str(path)!r} is a directory, not a file.")
     try:

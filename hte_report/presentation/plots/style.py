@@ -77,9 +77,19 @@ class ForestStyle:
             if f.name.endswith("_color") and not (v == "none" or is_color_like(v)):
                 raise OptionError(f"ForestStyle.{f.name}={v!r} is not a matplotlib colour.")
             if f.name in ("font_size", "panel_width", "max_label_width", "row_height") and not (
-                    (v is None and f.name == "row_height") or (isinstance(v, (int, float))
-                                                               and v > 0)):
-                raise OptionError(f"ForestStyle.{f.name} must be a positive number, got {v!r}.")
+                    (v is None and f.name == "row_height") or (
+                        isinstance(v, (int, float)) and not isinstance(v, bool)
+                        and 0 < v < 1000)):
+                raise OptionError(f"ForestStyle.{f.name} must be a positive number (below "
+                                  f"1000), got {v!r}.")
+            if f.name.startswith("show_") or f.name == "truncate_labels":
+                if type(v).__name__ not in ("bool", "bool_"):  # numpy's too
+                    raise OptionError(f"ForestStyle.{f.name} must be True or False, got {v!r}.")
+            if f.name == "font_family" and not (
+                    (isinstance(v, str) and v.strip()) or (
+                        isinstance(v, tuple) and v and all(isinstance(x, str) for x in v))):
+                raise OptionError(f"ForestStyle.font_family must be a font name or a tuple of "
+                                  f"names (the first installed is used), got {v!r}.")
 
     @property
     def scale(self) -> float:
@@ -264,3 +274,21 @@ def relabelled(result: HTEResult, arm_labels: object, labels: object) -> HTEResu
         extra = {str(k): str(v) for k, v in labels.items() if v is not None and str(v).strip()}
         result = replace(result, labels={**(result.labels or {}), **extra})
     return result
+
+
+def _checked_init(init):
+    import functools
+
+    @functools.wraps(init)
+    def __init__(self, *args, **kwargs):
+        from hte_report.spec.options import check_call
+
+        check_call(init, (self, *args), kwargs, name="ForestStyle",
+                   see="help(hte_report.ForestStyle)", hints=False)
+        init(self, *args, **kwargs)
+
+    return __init__
+
+
+# an unknown setting (ForestStyle(colour=...)) is an ArgumentError naming the settings
+ForestStyle.__init__ = _checked_init(ForestStyle.__init__)  # type: ignore[method-assign]

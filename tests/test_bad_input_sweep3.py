@@ -1,0 +1,269 @@
+"""A sweep of bad inputs (third round): the command line (benefit's options, quarto init, data
+files that are empty or damaged), plan values that were accepted and then dropped or failed only
+when the report was rendered (scales, duplicated models, a model-based variance for modified
+Poisson, variance beside cluster, level labels, the exploratory forest's settings and columns,
+a risk model with the treatment), messages that named the wrong key or leaked a library's
+repr, and Python entry points called with arguments of the wrong kind. Each gives one of the
+package's errors saying what was wrong and what to do."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import hte_report as hr
+from hte_report.cli import app
+from hte_report.errors import ArgumentError, DataError, FormulaError, HTEReportError, PlanError
+from hte_report.spec.options import OptionError
+from hte_report.spec.plan import load_plan
+from hte_report.spec.plan_data import check_plan_against_data
+
+EXAMPLE = Path(__file__).parents[1] / "examples" / "rossi"
+# a fresh plan: the example's recorded deviation belongs to the example's own lock
+PLAN_TEXT = re.sub(r"(?m)^deviations:.*$", "deviations: []",
+                   (EXAMPLE / "plan.yaml").read_text(encoding="utf-8"))
+ROSSI = pd.read_csv(EXAMPLE / "rossi.csv")
+MODELS = "models: [ols, modified-poisson, logit]"
+RISK = 'formula: "arrest ~ age + prio + C(wexp) + C(mar) + paro + race"'
+MAR_LEVELS = 'levels: {0: "No", 1: "Yes"}\n    rationale: "Marriage'
+
+
+def _plan(tmp_path: Path, old: str | None = None, new: str = "") -> Path:
+    text = PLAN_TEXT
+    if old is not None:
+        assert old in text, old
+        text = text.replace(old, new, 1)
+    path = tmp_path / "plan.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _extra(text: str) -> tuple[str, str]:
+    """An edit adding top-level keys after 'deviations: []'."""
+    return "deviations: []", "deviations: []\n" + text
+
+
+# ------------------------------------------------------------------ plan values (load_plan)
+PLAN_CASES = [
+    ("models listed twice", MODELS, "models: [ols, ols]", PlanError,
+     "'model.models' (line 28): lists 'ols' more than once"),
+    ("scales listed twice", "scales: [absolute, relative]", "scales: [absolute, absolute]",
+     PlanError, "'scales' (line 29): lists 'absolute' more than once"),
+    ("scales: [] (dropped silently before)", "scales: [absolute, relative]", "scales: []",
+     PlanError, "the report of a binary outcome shows the absolute and the relative scales"),
+    ("scales: [relative] for a binary outcome", "scales: [absolute, relative]",
+     "scales: [relative]", PlanError, "Write scales: [absolute, relative], or leave scales out"),
+    ("variance: model with modified Poisson (failed only when fitting)", MODELS,
+     MODELS + "\n  variance: model", PlanError,
+     "a model-based variance is invalid for modified-poisson"),
+    ("variance: model with the default models", MODELS + "\n", "variance: model\n", PlanError,
+     "modified-poisson (one of the default models)"),
+    ("variance beside cluster (variance was dropped silently)", MODELS,
+     MODELS + "\n  variance: HC3\n  cluster: race", PlanError,
+     "model.cluster ('race') gives a cluster-robust variance, which replaces model.variance"),
+    ("two levels with the same label", MAR_LEVELS, MAR_LEVELS.replace('"No"', '"Same"')
+     .replace('"Yes"', '"Same"'), PlanError,
+     "gives the label 'Same' to two values ('0' and '1')"),
+    ("exploratory n_trees: 0", *_extra("exploratory: {planned: true, covariates: [age], "
+                                       "n_trees: 0}"),
+     PlanError, "'exploratory.n_trees' (line 83): must be an integer from 4 to 100,000"),
+    ("exploratory n_folds: 1", *_extra("exploratory: {planned: true, covariates: [age], "
+                                       "n_folds: 1}"),
+     PlanError, "'exploratory.n_folds' (line 83): must be an integer from 2 to 100"),
+    ("exploratory n_bootstrap huge", *_extra("exploratory: {planned: true, covariates: [age], "
+                                             "n_bootstrap: 100000000}"),
+     PlanError, "must be an integer from 2 to 100,000, got 100000000"),
+    ("exploratory max_samples: 5", *_extra("exploratory: {planned: true, covariates: [age], "
+                                           "max_samples: 5}"),
+     PlanError, "must be in (0, 0.5) for an honest forest"),
+    ("exploratory propensity: 1.5", *_extra("exploratory: {planned: true, covariates: [age], "
+                                            "propensity: 1.5}"),
+     PlanError, "must be a probability strictly between 0 and 1, got 1.5"),
+    ("exploratory horizon for a binary outcome (ignored before)",
+     *_extra("exploratory: {planned: true, covariates: [age], horizon: 10}"), PlanError,
+     "the RMST horizon applies to a survival outcome only"),
+    ("exploratory n_jobs: -5", *_extra("exploratory: {planned: true, covariates: [age], "
+                                       "n_jobs: -5}"),
+     PlanError, "must be a number of threads from 1 (or -1: all cores)"),
+    ("Surv() outcome with family binary",
+     'formula: "arrest ~ fin', 'formula: "Surv(week, arrest) ~ fin', FormulaError,
+     "a Surv(time, event) outcome is a survival outcome, but outcome.family is 'binary'"),
+    ("misspelt top-level key", "multiplicity: holm", "multiplicty: holm", PlanError,
+     "unknown key 'multiplicty' (line 32). Did you mean 'multiplicity'?"),
+    ("misspelt confidence_level", "confidence_level: 0.95", "confidence_levle: 0.95",
+     PlanError, "Did you mean 'confidence_level'?"),
+]
+
+
+@pytest.mark.parametrize("name, old, new, error, match", PLAN_CASES,
+                         ids=[c[0] for c in PLAN_CASES])
+def test_bad_plan_values(tmp_path, name, old, new, error, match):
+    with pytest.raises(error) as info:
+        load_plan(_plan(tmp_path, old, new))
+    assert match in str(info.value)
+
+
+@pytest.mark.parametrize("old, new", [
+    ("scales: [absolute, relative]", "scales: [relative, absolute]"),
+    (MODELS, "models: [logit]\n  variance: model"),
+    _extra("exploratory: {planned: false, covariates: [nosuch]}"),
+], ids=["scales in another order", "model variance for logit", "exploratory not planned"])
+def test_good_plan_values_still_pass(tmp_path, old, new):
+    check_plan_against_data(load_plan(_plan(tmp_path, old, new)), ROSSI)
+
+
+# ------------------------------------------------------------------ plan against data
+DATA_CASES = [
+    ("risk model with the treatment (it was fitted anyway)", RISK,
+     RISK.replace("arrest ~ age", "arrest ~ fin + age"), None, PlanError,
+     "risk_based.formula: it uses the treatment 'fin'"),
+    ("exploratory covariate not in the data (found only when rendering)",
+     *_extra("exploratory: {planned: true, covariates: [nosuch]}"), None, PlanError,
+     "plan key 'exploratory.covariates[0]' names column 'nosuch'"),
+    ("exploratory modifier not in the data",
+     *_extra("exploratory: {planned: true, covariates: [age], modifiers: [agee]}"), None,
+     PlanError, "'exploratory.modifiers[0]' names column 'agee', which is not in the data. "
+                "Did you mean ['age']?"),
+    ("demographic column not in the data: named by its template key",
+     *_extra("demographics: {sex: nosuch}"), None, PlanError,
+     "plan key 'demographics.sex' names column 'nosuch'"),
+    ("subject key repeated: no numpy repr in the message",
+     *_extra("analysis_set: {subject: fin}"), None, PlanError,
+     "more than one row after the selection (e.g. 0);"),
+    ("semicolon-separated file read as one column", None, "", ";", PlanError,
+     "the file separates its fields with semicolons; save it as comma-separated .csv"),
+    ("comma-separated file named .tsv", None, "", ",", PlanError,
+     "the file separates its fields with commas; give it the extension .csv"),
+]
+
+
+@pytest.mark.parametrize("name, old, new, sep, error, match", DATA_CASES,
+                         ids=[c[0] for c in DATA_CASES])
+def test_plan_against_data(tmp_path, name, old, new, sep, error, match):
+    data = ROSSI if sep is None else pd.DataFrame({sep.join(ROSSI.columns): ["x"]})
+    with pytest.raises(error) as info:
+        check_plan_against_data(load_plan(_plan(tmp_path, old, new)), data)
+    assert match in str(info.value)
+    assert "np.int64" not in str(info.value)
+
+
+# ------------------------------------------------------------------ Python entry points
+def _lock(tmp_path, **kw):
+    return hr.lock_plan(_plan(tmp_path), **kw)
+
+
+def _stata(tmp_path, content: bytes):
+    path = tmp_path / "d.dta"
+    path.write_bytes(content)
+    return hr.read_data(path)
+
+
+API_CASES = [
+    ("fit_plan(posthoc=5)", lambda t: hr.fit_plan(_plan(t), ROSSI, posthoc=5), PlanError,
+     "posthoc= names the columns to analyse post hoc"),
+    ("fit_plan(posthoc=[['race']])", lambda t: hr.fit_plan(_plan(t), ROSSI, posthoc=[["race"]]),
+     PlanError, "a list of column names"),
+    ("load_plan(encoding=5)", lambda t: load_plan(_plan(t), encoding=5), PlanError,
+     "must be the name of a text encoding such as 'utf-8'"),
+    ("load_plan(YAML text instead of a path)", lambda t: load_plan(PLAN_TEXT), PlanError,
+     "load_plan() takes the path of a plan file (or a parsed mapping); got text of"),
+    ("lock_plan(force='no') re-locked silently", lambda t: _lock(t, force="no"), PlanError,
+     "force= must be True or False, got 'no'"),
+    ("variable_labels(None)", lambda t: hr.variable_labels(None), ArgumentError,
+     "variable_labels() takes a data frame"),
+    ("variable_labels(dict)", lambda t: hr.variable_labels({"a": 1}), ArgumentError,
+     "got dict"),
+    ("ForestStyle(colour=)", lambda t: hr.ForestStyle(colour="red"), ArgumentError,
+     "ForestStyle() has no argument colour="),
+    ("ForestStyle(marker_colour=)", lambda t: hr.ForestStyle(marker_colour="red"),
+     ArgumentError, "did you mean marker_color=?"),
+    ("ForestStyle(show_counts='no')", lambda t: hr.ForestStyle(show_counts="no"), OptionError,
+     "ForestStyle.show_counts must be True or False"),
+    ("ForestStyle(font_size=inf)", lambda t: hr.ForestStyle(font_size=float("inf")),
+     OptionError, "ForestStyle.font_size must be a positive number"),
+    ("ForestStyle(font_family=5)", lambda t: hr.ForestStyle(font_family=5), OptionError,
+     "ForestStyle.font_family must be a font name"),
+    ("empty Stata file", lambda t: _stata(t, b""), DataError,
+     "Stata file 'd.dta' is empty (0 bytes)"),
+    ("truncated Stata file (struct.error)", lambda t: _stata(t, b"\x72\x02\x01\x00" + bytes(20)),
+     DataError, "it is damaged or not a Stata file"),
+    ("not a Stata file", lambda t: _stata(t, b"garbage stata"), DataError,
+     "from a Stata version pandas cannot read"),
+    ("column name with a symbol: quote it", lambda t: hr.fit(
+        "arrest ~ fin * (age + prio€)", ROSSI.rename(columns={"prio": "prio€"}),
+        treatment="fin"), FormulaError, "If 'prio€' is a column name, quote it with backticks"),
+]
+
+
+@pytest.mark.parametrize("name, call, error, match", API_CASES, ids=[c[0] for c in API_CASES])
+def test_python_entry_points_refuse(tmp_path, name, call, error, match):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(error) as info:
+            call(tmp_path)
+    assert isinstance(info.value, HTEReportError)
+    assert match in str(info.value)
+
+
+def test_python_entry_points_still_accept_good_values(tmp_path):
+    assert load_plan(_plan(tmp_path), encoding=None).title  # None: UTF-8
+    assert hr.ForestStyle(font_size=8, show_counts=False).font_size == 8
+    assert hr.variable_labels(ROSSI) == {}
+
+
+# ------------------------------------------------------------------ the command line
+def _cli(*args):
+    r = CliRunner().invoke(app, [str(a) for a in args])
+    assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
+    assert "Traceback" not in r.output
+    return r
+
+
+CLI_CASES = [
+    ("benefit --modifier with --rr (ignored before)",
+     lambda t: ("benefit", "0.1", "--rr", "0.9", "--modifier", "age"),
+     "--modifier (and --level) pick a subgroup's risk ratio from a fitted --result"),
+    ("benefit --level without --modifier (ignored before)",
+     lambda t: ("benefit", "0.1", "--rr", "0.9", "--level", "1"),
+     "--level names a level of a subgroup's modifier; give the modifier with --modifier"),
+    ("benefit negative P0 ('No such option: -0' before)",
+     lambda t: ("benefit", "-0.1", "--rr", "0.9"), "P0 '-0.1' is negative"),
+    ("quarto init with a plan that is not YAML (the project was written)",
+     lambda t: ("quarto", "init", t / "q", "--plan", _bad_yaml(t), "--data",
+                EXAMPLE / "rossi.csv"), "not valid YAML"),
+    ("quarto init with data that do not fit the plan",
+     lambda t: ("quarto", "init", t / "q", "--plan", _plan(t), "--data", _no_outcome(t)),
+     "plan key 'outcome.variable' names column 'arrest', which is not in the data"),
+]
+
+
+def _bad_yaml(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("a: [\n")
+    return path
+
+
+def _no_outcome(tmp_path):
+    path = tmp_path / "d.csv"
+    ROSSI.drop(columns="arrest").to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("name, args, match", CLI_CASES, ids=[c[0] for c in CLI_CASES])
+def test_cli_refuses(tmp_path, name, args, match):
+    r = _cli(*args(tmp_path))
+    assert r.exit_code != 0, r.output
+    assert match in " ".join(r.output.split()), r.output
+    assert not (tmp_path / "q" / "hte-report.qmd").exists()
+
+
+def test_cli_negative_option_values_still_reach_their_checks():
+    r = _cli("benefit", "0.1", "--rr", "-0.9")
+    assert r.exit_code == 1 and "rr must be a finite risk ratio > 0" in r.output
+    r = _cli("benefit", "0.1", "--rr", "0.9", "--ci", "-1,2")
+    assert r.exit_code == 1 and "rr_ci[0] must be a finite risk ratio > 0" in r.output

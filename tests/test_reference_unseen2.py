@@ -3,7 +3,8 @@ first cross-check (test_reference_unseen.py) left out (tests/reference/unseen2_*
 unseen2_*.json; data in tests/reference/data/unseen2_*.csv; helpers in unseen2_common.R):
 
 * veteran (survival::veteran, VA lung cancer trial): Cox one modifier at a time (celltype,
-  prior, karno) + age, Efron / model variance and Breslow / robust variance: HRs, ratios of HRs,
+  prior, karno) + age, Efron / model variance and Breslow / robust variance, the joint model
+  (conditional rows at the profile) and within-subgroup fits: HRs, ratios of HRs,
   Wald / LR tests, standardized survival differences at 60 and 90 days by subgroup and overall
   (R route of its own: survfit(ctype = 1) baseline and its variance, numDeriv derivatives of
   the baseline through coxph(init =, iter.max = 0)), conditional SurvDiff, Kaplan-Meier
@@ -106,21 +107,23 @@ def test_veteran_subgroup_and_overall_rows(call):
     subgroup and overall, with means per arm, counts and within-subgroup cox.zph p."""
     res = veteran(call)
     refs = ref("veteran")["calls"][call]["records"]
-    for frame, analysis in ((res.subgroups, "one-at-a-time"), (res.overall, "overall-adjusted")):
-        mine = [r for r in refs if r["analysis"] == analysis]
+    for frame, overall in ((res.subgroups, False), (res.overall, True)):
+        mine = [r for r in refs if (r["analysis"] == "overall-adjusted") == overall]
         for r in mine:
             rows = frame[(frame.modifier == r["modifier"]) & (frame.scale == r["scale"])
                          & (frame.method == r["method"]) & (frame.level == r["level"])
+                         & (frame.analysis == r["analysis"])
                          & same(frame.horizon, r["horizon"])]
-            what = (f"{call} {r['modifier']}={r['level']} {r['scale']} {r['method']} "
-                    f"h={r['horizon']}")
+            what = (f"{call} {r['analysis']} {r['modifier']}={r['level']} {r['scale']} "
+                    f"{r['method']} h={r['horizon']}")
             g = one(rows, what)
             compare(g, r, what, VALUES + ("mu_treated", "mu_control", "ph_p_value", "value"))
             for c in COUNTS:
                 if c in r:
                     assert float(g[c]) == r[c], f"{what}: {c}"
-        assert len(frame) == len(mine), f"{call} {analysis}: rows R does not describe"
-    assert len(refs) == 43
+        assert len(frame) == len(mine), f"{call}: rows R does not describe"
+    # 39 subgroup rows per analysis of the three modifiers (+ 32 within subgroups), 4 overall
+    assert len(refs) == (75 if call == "within" else 43)
 
 
 @pytest.mark.parametrize("call", VETERAN_CALLS)

@@ -12,7 +12,15 @@
 #          treatment="treat", horizons=[60, 90], rmst_tau=90,
 #          display_cutpoints={"karno": [60]}, at={"karno": [40, 60, 80]}, **call)
 #   call "efron_model": ties="efron", variance="model";
-#   call "breslow_robust": ties="breslow", variance="robust".
+#   call "breslow_robust": ties="breslow", variance="robust";
+#   call "joint": strategy="joint" (Efron, model variance): one model treat * (celltype + prior +
+#     karno) + age; HRs and conditional SurvDiffs at the profile (celltype and prior at their
+#     modes, karno and age at their means), standardized SurvDiffs over each subgroup from the
+#     joint model, Wald / LR (reduced: the joint model without the modifier's interaction
+#     columns) and equality tests;
+#   call "within": strategy="within-subgroup" (Efron, model variance): the one-at-a-time rows and
+#     tests, plus coxph(Surv ~ treat + age) within each subgroup (karno: < 60 / >= 60) with its
+#     HR, standardized SurvDiff over the subgroup's patients and KM RMSTDiff.
 #
 # Per modifier m the Cox model coxph(Surv(time, status) ~ treat * m + age) (prior and celltype
 # factors, karno linear); overall the primary model coxph(Surv ~ treat + age).
@@ -69,7 +77,7 @@ rmst_of <- function(rows) {
        se = sqrt(out[2, 1]^2 + out[2, 2]^2))
 }
 
-run_call <- function(ties, robust) {
+run_call <- function(ties, robust, strategy = "one-at-a-time") {
   records <- list(); effects <- list(); tests <- list()
   add_record <- function(analysis, modifier, level, scale, method, vals, value = NA,
                          horizon = NA, counts = list(), ph = NA, mu = c(NA, NA)) {
@@ -91,10 +99,10 @@ run_call <- function(ties, robust) {
     cox.zph(fit, transform = "km")$table["treat", "p"]
   }
   # standardized / conditional survival differences at h (rows of nd1 / nd0 averaged by W)
-  surv_diff <- function(f, fit_model, V, nd1, nd0, W, h) {
+  surv_diff <- function(f, fit_model, V, nd1, nd0, W, h, data = d) {
     b <- coef(fit_model)
     H0_at <- function(bb) {
-      g <- suppressWarnings(coxph(f, data = d, ties = ties, init = bb,
+      g <- suppressWarnings(coxph(f, data = data, ties = ties, init = bb, model = TRUE, x = TRUE,
                                   control = coxph.control(iter.max = 0)))
       sf <- suppressWarnings(survfit(g, ctype = 1, se.fit = FALSE))
       sf$cumhaz[max(which(sf$time <= h))]
@@ -128,7 +136,119 @@ run_call <- function(ties, robust) {
     prior = lapply(setNames(levels(d$prior), levels(d$prior)), function(l) d$prior == l),
     karno = list("< 60" = d$karno < 60, ">= 60" = d$karno >= 60))
   age_mean <- mean(d$age)
-  for (m in c("celltype", "prior", "karno")) {
+  if (strategy == "joint") {
+    # one model with every interaction; conditional rows at the profile (celltype and prior at
+    # their modes, karno and age at their means over the 137 patients)
+    f_full <- Surv(time, status) ~ treat * (celltype + prior + karno) + age
+    fm <- cox(f_full)
+    b <- coef(fm); V <- vcov(fm)
+    prof <- data.frame(treat = 0, celltype = factor(names(which.max(table(d$celltype))),
+                                                     levels = levels(d$celltype)),
+                       prior = factor(names(which.max(table(d$prior))), levels = levels(d$prior)),
+                       karno = mean(d$karno), age = age_mean)
+    tt <- delete.response(terms(fm))
+    xrow <- function(nd) model.matrix(tt, model.frame(tt, nd, xlev = fm$xlevels))[, -1, drop = FALSE]
+    hr_at <- function(nd) {  # log HR at a profile row: x(treat = 1) - x(treat = 0)
+      L <- as.vector(xrow(transform(nd, treat = 1)) - xrow(transform(nd, treat = 0)))
+      c(sum(L * b), sqrt(as.numeric(t(L) %*% V %*% L)))
+    }
+    for (m in c("celltype", "prior", "karno")) {
+      int <- grep(sprintf("^treat:%s", m), names(b))
+      add_test(m, "HR", "wald", wald(b[int], V[int, int, drop = FALSE]))
+      X <- fm$x[, -int, drop = FALSE]
+      red <- coxph(Surv(d$time, d$status) ~ X, ties = ties, control = CTL)
+      lr <- 2 * (fm$loglik[2] - red$loglik[2])
+      add_test(m, "HR", "lr", list(statistic = lr, df = length(int),
+                                   p_value = pchisq(lr, length(int), lower.tail = FALSE)))
+      sg <- subgroups[[m]]
+      if (m != "karno") {
+        lev <- levels(d[[m]])
+        for (i in seq_along(lev)) {
+          nd <- prof; nd[[m]] <- factor(lev[i], levels = lev)
+          h <- hr_at(nd)
+          rows <- sg[[lev[i]]]
+          add_record("joint", m, lev[i], "HR", "conditional", ratio_vals(h[1], h[2]),
+                     counts = counts_of(rows), ph = ph_p(rows))
+          if (i > 1) {
+            j <- which(names(b) == paste0("treat:", m, lev[i]))
+            add_effect(m, lev[i], lev[1], "ratio of HRs", "conditional",
+                       ratio_vals(b[[j]], sqrt(V[j, j])))
+          }
+        }
+      } else {
+        j <- which(names(b) == "treat:karno")
+        add_effect(m, "per unit", "", "ratio of HRs", "coefficient", ratio_vals(b[[j]], sqrt(V[j, j])))
+        nd <- prof[rep(1, length(AT_KARNO)), ]; nd$karno <- AT_KARNO
+        for (i in seq_along(AT_KARNO)) {
+          h <- hr_at(nd[i, ])
+          add_record("joint", m, sprintf("at %g", AT_KARNO[i]), "HR", "conditional",
+                     ratio_vals(h[1], h[2]), value = AT_KARNO[i])
+        }
+        for (hz in HORIZONS) {
+          sd <- surv_diff(f_full, fm, V, transform(nd, treat = 1), nd, diag(length(AT_KARNO)), hz)
+          for (i in seq_along(AT_KARNO))
+            add_record("joint", m, sprintf("at %g", AT_KARNO[i]), "SurvDiff", "conditional",
+                       diff_vals(sd$est[i], sqrt(sd$cov[i, i])), value = AT_KARNO[i], horizon = hz,
+                       mu = c(sd$mu1[i], sd$mu0[i]))
+        }
+      }
+      W <- t(sapply(sg, function(r) r / sum(r)))
+      K <- length(sg); C <- cbind(-1, diag(K - 1))
+      cnt <- lapply(sg, counts_of); ph <- lapply(sg, ph_p)
+      for (hz in HORIZONS) {
+        sd <- surv_diff(f_full, fm, V, transform(d, treat = 1), transform(d, treat = 0), W, hz)
+        for (i in seq_len(K))
+          add_record("joint", m, names(sg)[i], "SurvDiff", "standardized",
+                     diff_vals(sd$est[i], sqrt(sd$cov[i, i])), horizon = hz, counts = cnt[[i]],
+                     ph = ph[[i]], mu = c(sd$mu1[i], sd$mu0[i]))
+        if (m != "karno") {
+          add_test(m, "SurvDiff", "equality", wald(C %*% sd$est, C %*% sd$cov %*% t(C)), hz)
+          for (i in 2:K) {
+            Li <- rep(0, K); Li[1] <- -1; Li[i] <- 1
+            add_effect(m, names(sg)[i], names(sg)[1], "difference of survival differences",
+                       "standardized", diff_vals(sum(Li * sd$est),
+                                                 sqrt(as.numeric(t(Li) %*% sd$cov %*% Li))), hz)
+          }
+        }
+      }
+      rm <- lapply(sg, rmst_of)
+      for (i in seq_len(K))
+        add_record("joint", m, names(sg)[i], "RMSTDiff", "km",
+                   diff_vals(rm[[i]]$est, rm[[i]]$se), horizon = TAU, counts = cnt[[i]],
+                   ph = ph[[i]], mu = c(rm[[i]]$mu1, rm[[i]]$mu0))
+      if (m != "karno") {
+        est <- sapply(rm, `[[`, "est"); se <- sapply(rm, `[[`, "se")
+        add_test(m, "RMSTDiff", "equality", wald(C %*% est, C %*% diag(se^2) %*% t(C)), TAU)
+        for (i in 2:K)
+          add_effect(m, names(sg)[i], names(sg)[1], "difference of RMST differences", "km",
+                     diff_vals(est[i] - est[1], sqrt(se[i]^2 + se[1]^2)))
+      }
+    }
+  }
+  if (strategy == "within-subgroup") {
+    # separate fits treat + age within each subgroup (karno: the display categories)
+    for (m in c("celltype", "prior", "karno")) for (l in names(subgroups[[m]])) {
+      rows <- subgroups[[m]][[l]]
+      sub <- d[rows, ]
+      f_w <- Surv(time, status) ~ treat + age
+      fw <- cox(f_w, data = sub)
+      cnt <- counts_of(rows); ph <- ph_p(rows)
+      add_record("within-subgroup", m, l, "HR", "main-effects",
+                 ratio_vals(coef(fw)[["treat"]], sqrt(vcov(fw)["treat", "treat"])),
+                 counts = cnt, ph = ph)
+      for (hz in HORIZONS) {
+        sd <- surv_diff(f_w, fw, vcov(fw), transform(sub, treat = 1), transform(sub, treat = 0),
+                        matrix(1 / nrow(sub), 1, nrow(sub)), hz, data = sub)
+        add_record("within-subgroup", m, l, "SurvDiff", "standardized",
+                   diff_vals(sd$est, sqrt(sd$cov[1, 1])), horizon = hz, counts = cnt, ph = ph,
+                   mu = c(sd$mu1, sd$mu0))
+      }
+      rm <- rmst_of(rows)
+      add_record("within-subgroup", m, l, "RMSTDiff", "km", diff_vals(rm$est, rm$se),
+                 horizon = TAU, counts = cnt, ph = ph, mu = c(rm$mu1, rm$mu0))
+    }
+  }
+  for (m in if (strategy == "joint") character() else c("celltype", "prior", "karno")) {
     f_full <- as.formula(sprintf("Surv(time, status) ~ treat * %s + age", m))
     f_red <- as.formula(sprintf("Surv(time, status) ~ treat + %s + age", m))
     fm <- cox(f_full)
@@ -223,7 +343,8 @@ run_call <- function(ties, robust) {
   rm <- rmst_of(all_rows)
   add_record("overall-adjusted", "All patients", "", "RMSTDiff", "km", diff_vals(rm$est, rm$se),
              horizon = TAU, counts = cnt, ph = ph, mu = c(rm$mu1, rm$mu0))
-  list(kwargs = list(ties = ties, variance = if (robust) "robust" else "model"),
+  list(kwargs = c(list(ties = ties, variance = if (robust) "robust" else "model"),
+                  if (strategy != "one-at-a-time") list(strategy = strategy)),
        records = records, interaction_effects = effects, tests = tests)
 }
 
@@ -233,6 +354,8 @@ out <- list(
   formula = "Surv(time, status) ~ treat * (C(celltype) + C(prior) + karno) + age",
   common = list(treatment = "treat", horizons = HORIZONS, rmst_tau = TAU,
                 display_cutpoints = list(karno = list(60)), at = list(karno = AT_KARNO)),
-  calls = list(efron_model = run_call("efron", FALSE), breslow_robust = run_call("breslow", TRUE)))
+  calls = list(efron_model = run_call("efron", FALSE), breslow_robust = run_call("breslow", TRUE),
+               joint = run_call("efron", FALSE, "joint"),
+               within = run_call("efron", FALSE, "within-subgroup")))
 out$checks <- CHECKS
 write_reference(out, "tests/reference/unseen2_veteran.json")

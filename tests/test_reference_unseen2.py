@@ -19,6 +19,16 @@ unseen2_*.json; data in tests/reference/data/unseen2_*.csv; helpers in unseen2_c
   shares outside, ESS) and balance (SMDs). The binary analysis has a separated outcome-model
   cell (all 11 treated Hispanic men employed): R and the package agree that its ORs are not
   estimable (counterfactual risk 1 - 2e-13), see test_lalonde_separated_cell.
+* respiratory (HSAUR3::respiratory, poor status at month 4): PATH risk model (pooled,
+  cross-fitted on given folds, control-arm), DeLong c, calibration, risk-quarter RD / RR / OR,
+  tests, benefit curve and ARR = p0 (1 - RR).
+* btheb (HSAUR3::BtheB, Beat the Blues, BDI at 2-8 months with dropout): fit_mixed slope
+  effects (lmer REML, random intercept and slope) and 8-month landmark effects (lmer ML, random
+  intercept) by drug and episode length, with geeglm (exchangeable); Wald / equality tests and
+  interaction effects.
+* bootstrap (respiratory data): hte_report.bootstrap's 40 replicates and 8 grouped-jackknife
+  samples refitted in R on the same frequency weights (lm / glm with weights), every
+  replicate's RD / RR / OR, bootstrap SEs, percentile and BCa limits.
 
 Every R record is matched to exactly one package row and compared at relative tolerance 1e-6
 (values near zero: absolute 1e-6 standard errors; p-values below 1e-4: relative on the log);
@@ -421,3 +431,39 @@ def test_btheb_tests_and_interaction_effects(call):
         assert g.reference == r["reference"], what
         compare(g, r, what)
     assert len(ie) == len(J["interaction_effects"])
+
+
+# ------------------------------------------------------------------------------- bootstrap
+def test_bootstrap_resampling_design():
+    """The frequency weights R refits on (written by unseen2_bootstrap_weights.py from the
+    documented seeding) are the package's own replicates."""
+    from hte_report.estimation.bootstrap import replicate_weights
+
+    W = data("boot_weights")
+    n = len(W)
+    for b, child in enumerate(np.random.SeedSequence(7).spawn(40)):
+        np.testing.assert_array_equal(replicate_weights(child, n, np.arange(n)), W[f"r{b + 1}"])
+
+
+def test_bootstrap_replicates_and_intervals():
+    """Every replicate's standardized RD / RR / OR (three working models) refitted in R on the
+    same frequency weights; bootstrap SE, percentile and BCa limits (grouped jackknife
+    acceleration) from them."""
+    from hte_report.estimation.bootstrap import bootstrap
+
+    J = ref("bootstrap")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = bootstrap(J["formula"], data("respiratory"), keep_replicates=True, **J["kwargs"])
+    df = res.intervals
+    assert len(df) == len(J["rows"]) == 21
+    for r in J["rows"]:
+        what = f"bootstrap {r['model']} {r['modifier']}={r['level']} {r['scale']}"
+        rows = df[(df.modifier == r["modifier"]) & (df.level == r["level"])
+                  & (df.scale == r["scale"]) & (df.model == r["model"])]
+        g = one(rows, what)
+        np.testing.assert_allclose(res.replicates[:, rows.index[0]], r["replicates"],
+                                   rtol=RTOL, atol=1e-12, err_msg=what)
+        for c in ("estimate", "boot_se", "conf_low_percentile", "conf_high_percentile",
+                  "conf_low_bca", "conf_high_bca"):
+            close(g[c], r[c], f"{what}: {c}", scale=r["boot_se"])

@@ -55,7 +55,7 @@ PLAN_CASES = [
     ("scales listed twice", "scales: [absolute, relative]", "scales: [absolute, absolute]",
      PlanError, "'scales' (line 29): lists 'absolute' more than once"),
     ("scales: [] (dropped silently before)", "scales: [absolute, relative]", "scales: []",
-     PlanError, "the report of a binary outcome shows the absolute and the relative scales"),
+     PlanError, "the report of a binary outcome shows both the absolute and the relative scale"),
     ("scales: [relative] for a binary outcome", "scales: [absolute, relative]",
      "scales: [relative]", PlanError, "Write scales: [absolute, relative], or leave scales out"),
     ("variance: model with modified Poisson (failed only when fitting)", MODELS,
@@ -150,6 +150,126 @@ def test_plan_against_data(tmp_path, name, old, new, sep, error, match):
         check_plan_against_data(load_plan(_plan(tmp_path, old, new)), data)
     assert match in str(info.value)
     assert "np.int64" not in str(info.value)
+
+
+# ------------------------------------------------------------------ survival and repeated plans
+ACTG = Path(__file__).parents[1] / "examples" / "actg320"
+PBC = Path(__file__).parents[1] / "examples" / "pbcseq"
+
+
+def _family_plan(tmp_path, folder: Path, old: str, new: str) -> Path:
+    text = (folder / "plan.yaml").read_text(encoding="utf-8")
+    assert old in text, old
+    path = tmp_path / "plan.yaml"  # no lock file beside it: an unlocked copy
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return path
+
+
+FAMILY_CASES = [
+    ("horizons: [] (no survival difference, silently)", "horizons: [300]", "horizons: []",
+     PlanError, "'outcome.horizons' (line 22): lists no time"),
+    ("horizons listed twice", "horizons: [300]", "horizons: [300, 300]", PlanError,
+     "lists 300 more than once"),
+    ("scales: [absolute] for a survival outcome", "scales: [absolute, relative]",
+     "scales: [absolute]", PlanError, "shows both the absolute and the relative scale"),
+]
+
+
+@pytest.mark.parametrize("name, old, new, error, match", FAMILY_CASES,
+                         ids=[c[0] for c in FAMILY_CASES])
+def test_bad_survival_plan_values(tmp_path, name, old, new, error, match):
+    with pytest.raises(error) as info:
+        load_plan(_family_plan(tmp_path, ACTG, old, new))
+    assert match in str(info.value)
+
+
+@pytest.mark.parametrize("old, new", [("horizons: [300]", "horizons: [100000]"),
+                                      ("rmst_tau: 300 ", "rmst_tau: 100000 ")],
+                         ids=["horizon", "rmst_tau"])
+def test_survival_times_beyond_follow_up_fail_the_check(tmp_path, old, new):
+    """Found by 'hte-report check', not after the first models of a render were fitted."""
+    plan = load_plan(_family_plan(tmp_path, ACTG, old, new))
+    with pytest.raises(PlanError, match=r"100000 is beyond the follow-up of the treated arm "
+                                        r"\(last observed time 364\)"):
+        check_plan_against_data(plan, pd.read_csv(ACTG / "actg320.csv"))
+
+
+def test_repeated_plan_scales_and_landmark(tmp_path):
+    with pytest.raises(PlanError, match=r"shows the absolute scale only \(a repeated outcome "
+                                        "has no relative scale"):
+        load_plan(_family_plan(tmp_path, PBC, "scales: [absolute]",
+                               "scales: [absolute, relative]"))
+    plan = load_plan(_family_plan(tmp_path, PBC, "estimand: slope",
+                                  "estimand: landmark\n  landmark: 300"))
+    with pytest.warns(hr.HTEReportWarning, match="outcome.landmark 300 is outside the observed "
+                                                 "times of 'years'"):
+        check_plan_against_data(plan, pd.read_csv(PBC / "pbcseq.csv"))
+
+
+# ------------------------------------------------------------------ render()
+def _render(tmp_path, plan=None, data=None, **kw):
+    from hte_report.report.render import render
+
+    kw.setdefault("out", tmp_path / "out")
+    kw.setdefault("engine", "builtin")
+    return render(_plan(tmp_path) if plan is None else plan,
+                  ROSSI if data is None else data, **kw)
+
+
+def _a_file(tmp_path):
+    (tmp_path / "f").write_text("x")
+    return tmp_path / "f"
+
+
+RENDER_CASES = [
+    ("to=None", lambda t: _render(t, to=None), ArgumentError, "to= names the formats to write"),
+    ("to=[] (wrote nothing, silently)", lambda t: _render(t, to=[]), ArgumentError,
+     "to= names the formats to write: 'html', 'pdf' or both"),
+    ("out=5", lambda t: _render(t, to=["html"], out=5), ArgumentError,
+     "out= is the folder for the report (a path), got int"),
+    ("out is a file (FileExistsError)", lambda t: _render(t, to=["html"], out=_a_file(t)),
+     HTEReportError, "is an existing file; give a folder for the report"),
+    ("progress=5", lambda t: _render(t, to=["html"], progress=5), ArgumentError,
+     "progress= is a function called with each step's description"),
+    ("engine='quarto' with a data frame", lambda t: _render(t, to=["html"], engine="quarto"),
+     ArgumentError, "engine='quarto' renders files: data= must be the path of the data file"),
+    ("engine='quarto' with a loaded plan",
+     lambda t: _render(t, plan=load_plan(_plan(t)), data=EXAMPLE / "rossi.csv", to=["html"],
+                       engine="quarto"),
+     ArgumentError, "plan= must be the path of the plan file, got Plan"),
+]
+
+
+@pytest.mark.parametrize("name, call, error, match", RENDER_CASES,
+                         ids=[c[0] for c in RENDER_CASES])
+def test_render_refuses_before_fitting(tmp_path, name, call, error, match):
+    with pytest.raises(error) as info:
+        call(tmp_path)
+    assert match in str(info.value)
+
+
+def test_render_checks_source_date_epoch_before_fitting(tmp_path, monkeypatch):
+    import hte_report.report.render as module
+
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "abc")
+    monkeypatch.setattr(module, "fit_plan", lambda *a, **k: pytest.fail("fitted"))
+    with pytest.raises(HTEReportError, match="SOURCE_DATE_EPOCH must be whole seconds"):
+        _render(tmp_path, to=["html"])
+
+
+def test_render_takes_formats_as_text(tmp_path, monkeypatch):
+    import hte_report.report.render as module
+
+    seen = {}
+
+    def stop(*a, **k):
+        seen["to"] = True
+        raise HTEReportError("stop")
+
+    monkeypatch.setattr(module, "fit_plan", stop)
+    with pytest.raises(HTEReportError, match="stop"):  # 'html' was ('h', 't', 'm', 'l')
+        _render(tmp_path, to="html")
+    assert seen
 
 
 # ------------------------------------------------------------------ Python entry points

@@ -60,15 +60,42 @@ def render(
     record's time (see :func:`~hte_report.report.content.report_date`), so rendering twice
     gives byte-identical HTML and PDF.
     """
+    from hte_report.errors import ArgumentError
+
+    if isinstance(to, str):  # "html,pdf" as on the command line
+        to = [f.strip() for f in to.split(",") if f.strip()]
+    if not isinstance(to, (list, tuple, set, frozenset)) or not to:
+        raise ArgumentError(f"to= names the formats to write: 'html', 'pdf' or both (e.g. "
+                            f"to=['html', 'pdf']); got {to!r}.")
     to = tuple(to)
     for fmt in to:
         check_choice("to", fmt, FORMATS)
     check_choice("engine", engine, ENGINES)
-    if date is not None:
-        report_date(None, date)  # a malformed date fails before anything is fitted
+    # a malformed date (or SOURCE_DATE_EPOCH) fails before anything is fitted
+    report_date(None, date)
+    if progress is not None and not callable(progress):
+        raise ArgumentError(f"progress= is a function called with each step's description "
+                            f"(e.g. progress=print), got {type(progress).__name__}.")
     say = progress or (lambda _msg: None)
+    if not isinstance(out, (str, os.PathLike)):
+        raise ArgumentError(f"out= is the folder for the report (a path), got "
+                            f"{type(out).__name__}.")
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise HTEReportError(f"out={str(out)!r} is an existing file; give a folder for the "
+                             "report (it is created if it does not exist).")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise HTEReportError(f"cannot create the report folder {str(out)!r}: "
+                             f"{exc.strerror or exc}.") from None
+    if engine == "quarto":
+        for what, value in (("plan", plan), ("data", data)):
+            if not isinstance(value, (str, os.PathLike)):
+                raise ArgumentError(
+                    f"engine='quarto' renders files: {what}= must be the path of the {what} "
+                    f"file, got {type(value).__name__}. Save it to a file, or use "
+                    "engine='builtin' (which takes data frames and loaded plans).")
     use_quarto = engine == "quarto" or (
         engine == "auto" and quarto_usable() and isinstance(plan, (str, Path))
         and isinstance(data, (str, Path)))

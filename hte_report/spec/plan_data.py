@@ -271,6 +271,7 @@ def _check_survival_columns(plan: Plan, frame: pd.DataFrame) -> None:
     if (t.dropna() < 0).any():
         raise PlanError(f"outcome.variable {short(out['variable'])} (the follow-up time) has "
                         "negative values; times must be >= 0.")
+    _check_horizons(plan, frame, t)
     key = "event" if out.get("event") else "censor"
     flag = frame[out[key]]
     if pd.api.types.is_bool_dtype(flag):
@@ -295,6 +296,28 @@ def _check_survival_columns(plan: Plan, frame: pd.DataFrame) -> None:
                 "'censored'): this is how a censoring flag read as an event indicator looks. "
                 f"If 1 means censored, name the column under {other} instead.",
                 DataWarning, stacklevel=3)
+
+
+def _check_horizons(plan: Plan, frame: pd.DataFrame, t: pd.Series) -> None:
+    """Horizons and the RMST horizon within the follow-up of both arms (the fit would refuse
+    them only after the first models were fitted)."""
+    out, tr = plan.outcome, plan.raw["treatment"]
+    arm = frame[plan.treatment]
+    last = {}
+    for name in ("treated", "control"):
+        times = t[(arm == tr[name]).to_numpy()].dropna()
+        if len(times):
+            last[name] = float(times.max())
+    if not last:
+        return
+    name = min(last, key=last.get)
+    for key, values in (("horizons", out.get("horizons") or []),
+                        ("rmst_tau", [out["rmst_tau"]] if out.get("rmst_tau") else [])):
+        beyond = [v for v in values if v > last[name]]
+        if beyond:
+            raise PlanError(f"outcome.{key} {short(beyond[0])} is beyond the follow-up of the "
+                            f"{name} arm (last observed time {last[name]:g}); choose times "
+                            "within the follow-up of both arms.")
 
 
 def _check_outcome_column(plan: Plan, frame: pd.DataFrame) -> None:

@@ -168,18 +168,23 @@ def _check_models_and_scales(raw: dict, family: str, fail) -> None:
     from hte_report.spec.options import DEFAULT_MODELS, MODELS
 
     model = raw["model"]
-    for key, values in (("model.models", model.get("models")), ("scales", raw.get("scales"))):
+    horizons = raw["outcome"].get("horizons")
+    if horizons is not None and not horizons:
+        fail("outcome.horizons", "lists no time; give the times of the survival differences "
+             "(e.g. horizons: [365]), or leave horizons out.")
+    for key, values in (("model.models", model.get("models")), ("scales", raw.get("scales")),
+                        ("outcome.horizons", horizons)):
         twice = sorted({v for v in values or [] if values.count(v) > 1})
         if twice:
             fail(key, f"lists {short(twice[0])} more than once; name each entry once.")
     scales = raw.get("scales")
     shown = _FAMILY_SCALES.get(family)
     if scales is not None and shown is not None and sorted(scales) != sorted(shown):
-        what = " and the ".join(shown)
-        fail("scales", f"the report of a {family} outcome shows the {what} scale"
-             f"{'s' if len(shown) > 1 else ''} (every one of them; a scale cannot be left out, "
-             f"and a {family} outcome has no other); got {short(scales)}. Write scales: "
-             f"[{', '.join(shown)}], or leave scales out.")
+        what = ("both the absolute and the relative scale (neither can be left out)"
+                if len(shown) > 1 else f"the absolute scale only (a {family} outcome has no "
+                "relative scale)")
+        fail("scales", f"the report of a {family} outcome shows {what}; got {short(scales)}. "
+             f"Write scales: [{', '.join(shown)}], or leave scales out.")
     if model.get("variance") is not None and model.get("cluster"):
         fail("model.variance", f"model.cluster ({short(model['cluster'])}) gives a "
              f"cluster-robust variance, which replaces model.variance "

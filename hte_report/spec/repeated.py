@@ -145,6 +145,17 @@ def check_repeated_columns(plan, frame, fail_error) -> None:
         raise fail_error(f"outcome.subject {short(out['subject'])} has one row per value: "
                          "there are no repeated measurements. Repeated-measures data are in "
                          "long format, one row per patient and visit.")
+    landmark = out.get("landmark")
+    times = frame[out["time"]].dropna()
+    if landmark is not None and len(times) and not times.min() <= landmark <= times.max():
+        import warnings
+
+        from hte_report.errors import ModelWarning
+
+        warnings.warn(f"outcome.landmark {landmark:g} is outside the observed times of "
+                      f"{short(out['time'])} ({times.min():g} to {times.max():g}): the effect "
+                      "there is an extrapolation of the fitted linear trends.", ModelWarning,
+                      stacklevel=3)
     for var in [plan.treatment] + [m.variable for m in plan.modifiers]:
         sub = frame[[out["subject"], var]].dropna()
         k = sub.groupby(out["subject"], sort=False)[var].nunique()

@@ -48,8 +48,10 @@ def aggregate(frame: pd.DataFrame, treatment: str, outcome: str, rhs: list[str],
         table = np.full(int(combinations), -1, dtype=np.int64)
         table[present] = np.arange(len(present))
         cell = table[key]
-        first = np.full(len(present), len(frame), dtype=np.int64)
-        np.minimum.at(first, cell, np.arange(len(frame)))
+        first = np.empty(len(present), dtype=np.int64)
+        # a row of each cell (all have its keys): assigned from the last row back, so that
+        # numpy's in-order assignment leaves the first (np.minimum.at took 7x as long)
+        first[cell[::-1]] = np.arange(len(frame) - 1, -1, -1)
     elif combinations < 2.0 ** 62:
         cell = np.ravel_multi_index([c for c, _u in factorized], sizes)
         _, first, cell = np.unique(cell, return_index=True, return_inverse=True)
@@ -58,9 +60,11 @@ def aggregate(frame: pd.DataFrame, treatment: str, outcome: str, rhs: list[str],
                                    return_index=True, return_inverse=True)
     cell = cell.reshape(-1)
     k = int(cell.max()) + 1 if len(cell) else 0
-    cells = CellStats(np.bincount(cell, minlength=k).astype(float),
-                      np.bincount(cell, y, minlength=k), np.bincount(cell, y * y, minlength=k),
-                      np.bincount(cell, gammaln(y + 1), minlength=k))
+    s1 = np.bincount(cell, y, minlength=k)
+    binary = bool(np.all((y == 0.0) | (y == 1.0)))  # then y^2 = y and log y! = 0
+    cells = CellStats(np.bincount(cell, minlength=k).astype(float), s1,
+                      s1.copy() if binary else np.bincount(cell, y * y, minlength=k),
+                      np.zeros(k) if binary else np.bincount(cell, gammaln(y + 1), minlength=k))
     out = frame[keys].iloc[first].reset_index(drop=True)  # each cell's first row: dtypes kept
     out[outcome] = cells.s1 / cells.cnt
     return out, cells

@@ -506,18 +506,19 @@ def prepare(
                     f"column {col!r} has {int(bad.sum())} infinite value(s) (first at row "
                     f"{int(np.flatnonzero(bad)[0])}); recode them as missing or fix them."
                 )
-    miss = {c: text[c].missing() if c in text else frame[c].isna() for c in used}
-    exclusions = pd.DataFrame(
-        {"variable": used, "n_missing": [int(miss[c].sum()) for c in used]}
-    )
-    keep = ~np.logical_or.reduce([np.asarray(miss[c]) for c in used])
-    n_excluded = int((~keep).sum())
+    miss = {c: np.asarray(text[c].missing() if c in text else frame[c].isna()) for c in used}
+    counts = {c: int(np.count_nonzero(m)) for c, m in miss.items()}
+    exclusions = pd.DataFrame({"variable": used, "n_missing": [counts[c] for c in used]})
+    keep = np.ones(len(frame), dtype=bool)
+    for c in used:
+        if counts[c]:
+            keep &= ~miss[c]
+    n_excluded = len(frame) - int(np.count_nonzero(keep))
     if n_excluded:  # no copy when every row is complete
         frame = frame.loc[keep].reset_index(drop=True)
         text = {c: lv.take(keep) for c, lv in text.items()}
     if len(frame) == 0:
-        detail = ", ".join(f"{c}: {int(np.asarray(miss[c]).sum())}" for c in used
-                           if np.asarray(miss[c]).any())
+        detail = ", ".join(f"{c}: {counts[c]}" for c in used if counts[c])
         raise DataError(
             f"every one of the {len(data)} rows misses a value in a used variable (missing per "
             f"variable: {detail}), so no row can be analysed. Check the coding of missing "
@@ -538,6 +539,9 @@ def prepare(
 
 
 def _code_treatment(s: pd.Series, name: str, reference: object) -> tuple[pd.Series, tuple]:
+    if (reference is None and pd.api.types.is_integer_dtype(s) and not s.hasnans
+            and s.min() == 0 and s.max() == 1):  # integers 0/1 (the common case): as they are
+        return s.astype(int, copy=False), ("0", "1")
     levels = sorted(pd.unique(s), key=lambda v: (str(type(v)), v))
     if len(levels) != 2:
         shown = levels[:6]

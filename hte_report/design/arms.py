@@ -12,8 +12,10 @@ two arms in ``Z`` space, lifted once per pass:
 
     X'WX = C0' (Z0'W0 Z0) C0 + C1' (Z1'W1 Z1) C1,   X b = Z (Ca b) on the rows of arm a.
 
-That is half the columns and a quarter of the multiply-adds of the design's own products, no
-n x p array (137 MiB at 1e6 x 18) and none of its first-touch page faults. Everything else
+That is half the columns and a quarter of the multiply-adds of the design's own products, and
+no n x p array (137 MiB at 1e6 x 18). ``Z`` itself (q columns, half the design or less) is
+written once, in the blocks' row order, and kept for the following passes while it takes at
+most :data:`Z_CACHE_BYTES`; larger designs write it again in every pass. Everything else
 gets numpy-like access: slices and row selections come back as dense blocks written from the
 same products, ``X @ b`` and ``X.T @ v`` run by blocks, and ``np.asarray(X)`` materializes.
 The values are those :func:`hte_report.design.columns.write` writes (the same products in the
@@ -22,11 +24,20 @@ same order; the treatment is exactly 0 or 1), checked against formulaic by the t
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from hte_report.data.prepare import Levels
 
 BLOCK = 1 << 13
+
+#: ``Z`` of the observed design (n x q floats) is kept across passes up to this size: a pass
+#: then reads it instead of writing it from the sources (14 % of a logit pass at 1e6 x 9).
+Z_CACHE_BYTES = 512 << 20
+
+#: Per-row vectors (outcome, offset, weights) kept in the blocks' row order, most recent first.
+ARRANGED_KEPT = 4
 
 
 class ArmDesign:
@@ -50,6 +61,9 @@ class ArmDesign:
         self.shape = (len(t), len(base))
         self.q = len(products)
         self._arm_order = None  # see _by_arm
+        self._z_blocks = None  # see _cached_blocks
+        self._arranged: list = []  # see arranged
+        self._lock = threading.Lock()
 
     # -- construction ------------------------------------------------------------------------
 
@@ -137,36 +151,74 @@ class ArmDesign:
     def blocks(self):
         """The rows by blocks of :data:`BLOCK`, each as an :class:`ArmBlock`: its ``Z`` with
         the untreated rows first, so that every product of a pass is one product per arm on
-        contiguous rows (no weights zeroing the other arm, no selection per row)."""
+        contiguous rows (no weights zeroing the other arm, no selection per row). Block k holds
+        the rows ``order[k * BLOCK:(k + 1) * BLOCK]`` of one fixed order (the identity for a
+        counterfactual design); :meth:`arranged` puts a per-row vector in that order."""
         n = self.shape[0]
         if self.arm is not None:
             for s in range(0, n, BLOCK):
                 e = min(n, s + BLOCK)
                 yield ArmBlock(slice(s, e), e - s if self.arm == 0 else 0,
-                               self.z_rows(slice(s, e)))
+                               self.z_rows(slice(s, e)), slice(s, e))
             return
-        order, n0, values = self._by_arm()
+        order, n0 = self._by_arm()
+        cached = self._cached_blocks()
         for k, s in enumerate(range(0, n, BLOCK)):
             e = min(n, s + BLOCK)
-            yield ArmBlock(order[s:e], int(n0[k]), self.z_rows(slice(s, e), values))
+            rows = order[s:e]
+            yield ArmBlock(rows, int(n0[k]), self.z_rows(rows) if cached is None else cached[k],
+                           slice(s, e))
 
     def _by_arm(self):
-        """The rows in block order with each block's untreated rows first, the number of those
-        per block, and the sources in that order: made once (a few columns, not the design),
-        so that each pass reads contiguous rows."""
-        if self._arm_order is None:
-            n = self.shape[0]
-            order = np.empty(n, dtype=np.int32 if n < 2**31 else np.intp)
-            n0 = []
-            for s in range(0, n, BLOCK):
-                t = self.t[s:s + BLOCK]
-                untreated = np.flatnonzero(t == 0.0)
-                order[s:s + len(untreated)] = untreated + s
-                order[s + len(untreated):s + len(t)] = np.flatnonzero(t != 0.0) + s
-                n0.append(len(untreated))
-            values = {src: v[order] for src, v in self.values.items()}
-            self._arm_order = (order, n0, values)
-        return self._arm_order
+        """The rows in block order with each block's untreated rows first, and the number of
+        those per block: made once, so that each pass reads each arm's rows contiguously."""
+        with self._lock:
+            if self._arm_order is None:
+                n = self.shape[0]
+                order = np.empty(n, dtype=np.int32 if n < 2**31 else np.intp)
+                n0 = []
+                for s in range(0, n, BLOCK):
+                    t = self.t[s:s + BLOCK]
+                    untreated = np.flatnonzero(t == 0.0)
+                    order[s:s + len(untreated)] = untreated + s
+                    order[s + len(untreated):s + len(t)] = np.flatnonzero(t != 0.0) + s
+                    n0.append(len(untreated))
+                self._arm_order = (order, n0)
+            return self._arm_order
+
+    def _cached_blocks(self) -> list | None:
+        """``Z`` of every block (in :meth:`blocks` order), written once and kept, or None when
+        it would take more than :data:`Z_CACHE_BYTES`."""
+        if self.shape[0] * self.q * 8 > Z_CACHE_BYTES:
+            return None
+        order, _n0 = self._by_arm()
+        with self._lock:
+            if self._z_blocks is None:
+                n = self.shape[0]
+                self._z_blocks = [self.z_rows(order[s:min(n, s + BLOCK)])
+                                  for s in range(0, n, BLOCK)]
+            return self._z_blocks
+
+    def block_order(self) -> np.ndarray:
+        """The rows in the order of :meth:`blocks` (block k: positions ``k * BLOCK`` on)."""
+        return self._by_arm()[0] if self.arm is None else np.arange(self.shape[0])
+
+    def arranged(self, v: np.ndarray | None) -> np.ndarray | None:
+        """A per-row vector in the row order of :meth:`blocks` (block k's rows are
+        ``arranged(v)[blk.span]``), kept for the next passes (the last
+        :data:`ARRANGED_KEPT` vectors, recognised by identity)."""
+        if v is None or self.arm is not None:
+            return v
+        with self._lock:
+            for i, (orig, out) in enumerate(self._arranged):
+                if orig is v:
+                    if i:
+                        self._arranged.insert(0, self._arranged.pop(i))
+                    return out
+        out = np.asarray(v)[self._by_arm()[0]]
+        with self._lock:
+            self._arranged = [(v, out)] + self._arranged[:ARRANGED_KEPT - 1]
+        return out
 
     # -- coefficients and sums in Z space -----------------------------------------------------
 
@@ -307,12 +359,13 @@ class ArmDesign:
 class ArmBlock:
     """A block of rows of an :class:`ArmDesign`: ``rows`` (a slice, or row positions with the
     untreated rows first), the first ``n0`` of which are untreated, and their ``Z``. Per-row
-    vectors of the block are ``v[rows]``; sums over it come back per arm (None: no rows)."""
+    vectors of the block are ``v[rows]``, or ``X.arranged(v)[span]`` without a gather; sums
+    over it come back per arm (None: no rows)."""
 
-    __slots__ = ("rows", "n0", "Z")
+    __slots__ = ("rows", "n0", "Z", "span")
 
-    def __init__(self, rows, n0: int, Z: np.ndarray):
-        self.rows, self.n0, self.Z = rows, n0, Z
+    def __init__(self, rows, n0: int, Z: np.ndarray, span: slice):
+        self.rows, self.n0, self.Z, self.span = rows, n0, Z, span
 
     def eta(self, c0, c1) -> np.ndarray:
         """``X b`` on the block's rows (``(c0, c1)`` from :meth:`ArmDesign.coefficients`)."""

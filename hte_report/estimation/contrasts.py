@@ -91,7 +91,7 @@ class Means:
         coef = {(i, arm): design.coefficients_under(fm.params, arm == 1)
                 for i, fm in enumerate(models) for arm in (1, 0)}
         with one_blas_thread():
-            m, g = _mean_sums(models, coef, design, groups, groups.blocks())
+            m, g = _mean_sums(models, coef, design, groups)
         out = []
         for i in range(len(models)):
             g[i, 0][:, design.treatment_columns] = 0.0  # X0 is zero there
@@ -105,15 +105,15 @@ class Means:
         return contrast_of_means(kind, self.m1, self.g1, self.m0, self.g0, model)
 
 
-def _mean_sums(models, coef: dict, design: Design, groups: RowGroups, blocks):
-    """Sums of the mean predictions and their gradients over row ``blocks``, per (model, arm)
-    of ``coef``."""
+def _mean_sums(models, coef: dict, design: Design, groups: RowGroups):
+    """Sums of the mean predictions and their gradients over the rows, per (model, arm) of
+    ``coef``."""
     k, p = len(groups.totals), design.X.shape[1]
     if isinstance(design.X, ArmDesign):
-        return _mean_sums_by_arm(models, coef, design.X, groups, blocks)
+        return _mean_sums_by_arm(models, coef, design.X, groups)
     m = {key: np.zeros(k) for key in coef}
     g = {key: np.zeros((k, p)) for key in coef}
-    for rows in blocks:
+    for rows in groups.blocks():
         W, Xb = groups.weights(rows), design.treated_rows(rows)
         row_means = None  # identity links (d mu / d eta = 1): one gradient for all
         for (i, arm), b in coef.items():
@@ -127,32 +127,40 @@ def _mean_sums(models, coef: dict, design: Design, groups: RowGroups, blocks):
     return m, g
 
 
-def _mean_sums_by_arm(models, coef: dict, X: ArmDesign, groups: RowGroups, blocks):
+def _mean_sums_by_arm(models, coef: dict, X: ArmDesign, groups: RowGroups):
     """:func:`_mean_sums` on a design held by arm: the rows of ``X1`` are ``z C1``, so each
     block's products are taken with its q distinct products ``Z`` (all models and arms in one
-    product with the group weights) and lifted to the design's columns at the end."""
+    product with the group masks) and lifted to the design's columns at the end. The blocks
+    are those of the fits (:meth:`ArmDesign.blocks`, whose ``Z`` is kept), the masks put in
+    their row order once; the sums are divided by the group sizes at the end."""
     keys = list(coef)
     C = np.column_stack([X.coefficients(coef[key])[1] for key in keys])  # q x (models, arms)
     identity = np.array([models[i].link == "identity" for i, _arm in keys])
+    links = np.flatnonzero(~identity)
     q, K = X.q, len(keys)
+    masks = np.stack(groups.masks).take(X.block_order(), axis=1)  # K x n, in block order
+    freq = X.arranged(groups.freq)
     total = None
-    for rows in blocks:
-        Z = X.z_rows(rows)
-        E = Z @ C
-        mu, dmu = E.copy(), np.ones_like(E)
-        for j, (i, _arm) in enumerate(keys):
-            if not identity[j]:
-                mu[:, j], dmu[:, j] = models[i].inverse_link(E[:, j])
-        # per row: the means, then Z times each d mu / d eta (identity links share Z)
-        M = np.empty((len(Z), K + q * (1 + int((~identity).sum()))), order="F")
-        M[:, :K] = mu
-        M[:, K:K + q] = Z
-        for m, j in enumerate(np.flatnonzero(~identity)):
-            np.multiply(Z, dmu[:, j:j + 1], out=M[:, K + q * (m + 1):K + q * (m + 2)])
-        part = groups.weights(rows).T @ M
+    for blk in X.blocks():
+        Zt = blk.Z.T  # q x m, rows contiguous
+        Et = C.T @ Zt  # one linear predictor per (model, arm), rows contiguous
+        # per row: the means, Z, then Z times each d mu / d eta (identity links share Z)
+        Mt = np.empty((K + q * (1 + len(links)), Zt.shape[1]))
+        Mt[:K] = Et
+        Mt[K:K + q] = Zt
+        for m, j in enumerate(links):
+            mu, dmu = models[keys[j][0]].inverse_link(Et[j])
+            Mt[j] = mu
+            np.multiply(Zt, dmu, out=Mt[K + q * (m + 1):K + q * (m + 2)])
+        Wt = masks[:, blk.span].astype(float)
+        if freq is not None:
+            Wt *= freq[blk.span]
+        part = Wt @ Mt.T
         total = part if total is None else total + part
+    with np.errstate(divide="ignore", invalid="ignore"):
+        total /= groups.totals[:, None]
     m, g = {}, {}
-    slots = iter(range(1, 1 + int((~identity).sum())))
+    slots = iter(range(1, 1 + len(links)))
     for j, key in enumerate(keys):
         m[key] = total[:, j]
         s = 0 if identity[j] else next(slots)
@@ -308,16 +316,18 @@ class RowGroups:
             W /= self.totals
         return W
 
-    def sums(self, columns: list[np.ndarray], split: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Unweighted sums of each of ``columns`` (length-n vectors) over each group's rows
-        where ``split`` is true, and where it is false: two K x len(columns) arrays."""
+    def sums(self, columns: list, split: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Unweighted sums of each of ``columns`` (length-n vectors; None: the number of
+        rows) over each group's rows where ``split`` is true, and where it is false: two
+        K x len(columns) arrays."""
         inside = np.zeros((len(self.masks), len(columns)))
         outside = np.zeros_like(inside)
         for rows in self.blocks():
-            M, s = self.block(rows).astype(float), split[rows, None]
-            V = np.column_stack([c[rows] for c in columns])
-            inside += M @ (V * s)
-            outside += M @ (V * ~s)
+            M, s = self.block(rows), split[rows]
+            for total, sel in ((inside, M & s), (outside, M & ~s)):
+                for j, c in enumerate(columns):
+                    total[:, j] += (np.count_nonzero(sel, axis=1) if c is None
+                                    else sel @ c[rows].astype(float, copy=False))
         return inside, outside
 
 

@@ -331,7 +331,7 @@ def _model_row(fm, requested, var, note, replaced_by):
 def arm_counts(subs, row_groups, t, y, expo, family, cells=None):
     """Patients, events (and exposure) per arm in all patients and every subgroup (groups 0,
     1, ... of ``row_groups``); rows may be cells. One pass of sums over all groups."""
-    w = np.ones(len(t)) if cells is None else cells.cnt
+    w = None if cells is None else cells.cnt  # None: count the rows
     events = family in ("binary", "count")
     columns = [w] + ([y if cells is None else cells.s1] if events else [])
     columns += [expo] if expo is not None else []

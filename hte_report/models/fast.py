@@ -156,10 +156,28 @@ class _Sums:
         self.mu_sum += float(mu.sum())
 
 
-def _scores(y, mu, d, v, w) -> np.ndarray:
-    """Per-row score weights ``(y - mu) d / v`` (times the frequency weights ``w``)."""
-    u = (y - mu) * d / v
+def _scores(fam: Family, y, mu, d, v, w) -> np.ndarray:
+    """Per-row score weights ``(y - mu) d / v`` (times the frequency weights ``w``); for a
+    canonical link ``d = v``, so ``y - mu``."""
+    u = y - mu if fam.canonical else (y - mu) * d / v
     return u if w is None else u * w
+
+
+def _irls_weights(fam: Family, mu, d) -> tuple[np.ndarray, np.ndarray]:
+    """(variance, IRLS weight ``d^2 / v``); for a canonical link both are ``d``."""
+    if fam.canonical:
+        return d, d
+    v = fam.variance(mu)
+    return v, d * d / v
+
+
+def _working(fam: Family, e, y, mu, d, ww) -> np.ndarray:
+    """``ww`` times the working response ``e + (y - mu) / d`` (``e``: the linear predictor
+    without offset); for a canonical link without frequency weights (``ww`` is ``d``),
+    ``d e + (y - mu)``, without the division."""
+    if fam.canonical and ww is d:
+        return d * e + (y - mu)
+    return ww * (e + (y - mu) / d)
 
 
 def block_pass(X, y, fam: Family, b, *, w0=None, off=None, info=True, loglik=False, meat=False,
@@ -184,20 +202,18 @@ def block_pass(X, y, fam: Family, b, *, w0=None, off=None, info=True, loglik=Fal
         wb0 = None if w0 is None else w0[s:s + BLOCK]
         eta = fam.start_eta(yb) if b is None else Xb @ b + ob
         mu, d = fam.mean(eta)
-        v = fam.variance(mu)
-        w = d * d / v
+        v, w = _irls_weights(fam, mu, d)
         if info and fam.linear and wb0 is None:  # unit weights: X'X and X'y
             out.info += Xb.T @ Xb
             out.rhs += Xb.T @ (yb - ob)
         elif info:
             ww = w if wb0 is None else w * wb0
-            Xw = Xb * ww[:, None]
-            out.info += Xb.T @ Xw
-            out.rhs += Xw.T @ (eta - ob + (yb - mu) / d)
+            out.info += Xb.T @ (Xb * ww[:, None])
+            out.rhs += Xb.T @ _working(fam, eta - ob, yb, mu, d, ww)
         if loglik:
             out.add_loglik(fam, yb, mu, wb0)
         if meat:
-            u = _scores(yb, mu, d, v, wb0)
+            u = _scores(fam, yb, mu, d, v, wb0)
             if bread is not None:
                 h = np.einsum("ij,ij->i", Xb @ bread, Xb) * w
                 wt, bad = hat_weights(h, power)
@@ -227,15 +243,15 @@ def _arm_pass(X: ArmDesign, y, fam: Family, b, *, w0, off, info, loglik, meat, c
         out.meat = np.zeros((G, X.shape[1]))
     if bread is not None:
         Q0, Q1 = X.quadratic_forms(bread)
+    ya, oa, wa = X.arranged(y), X.arranged(off), X.arranged(w0)
     for blk in X.blocks():
-        rows = blk.rows
-        yb = y[rows]
-        ob = 0.0 if off is None else off[rows]
-        wb0 = None if w0 is None else w0[rows]
+        rows, span = blk.rows, blk.span
+        yb = ya[span]
+        ob = 0.0 if oa is None else oa[span]
+        wb0 = None if wa is None else wa[span]
         eta = fam.start_eta(yb) if b is None else blk.eta(c0, c1) + ob
         mu, d = fam.mean(eta)
-        v = fam.variance(mu)
-        w = d * d / v
+        v, w = _irls_weights(fam, mu, d)
         if info:
             if fam.linear and wb0 is None:  # unit weights: X'X and X'y
                 a0, a1 = blk.gram(None)
@@ -243,13 +259,13 @@ def _arm_pass(X: ArmDesign, y, fam: Family, b, *, w0, off, info, loglik, meat, c
             else:
                 ww = w if wb0 is None else w * wb0
                 a0, a1 = blk.gram(ww)
-                v0, v1 = blk.cross(ww * (eta - ob + (yb - mu) / d))
+                v0, v1 = blk.cross(_working(fam, eta - ob, yb, mu, d, ww))
             A0, A1 = accumulate(A0, a0), accumulate(A1, a1)
             r0, r1 = accumulate(r0, v0), accumulate(r1, v1)
         if loglik:
             out.add_loglik(fam, yb, mu, wb0)
         if meat:
-            u = _scores(yb, mu, d, v, wb0)
+            u = _scores(fam, yb, mu, d, v, wb0)
             if bread is not None:
                 wt, bad = hat_weights(blk.quadratic(Q0, Q1) * w, power)
                 u = u * wt

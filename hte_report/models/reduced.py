@@ -118,11 +118,12 @@ def _arm_sums(X: ArmDesign, y, fam, B, off, binary):
     c0, c1 = X.coefficients(B)
     S0 = S1 = None
     LL = np.zeros(B.shape[1])
+    ya, oa = X.arranged(y), X.arranged(off)
     for blk in X.blocks():
-        yb = y[blk.rows]
+        yb = ya[blk.span]
         E = blk.eta(c0, c1)
-        if off is not None:
-            E += off[blk.rows, None]
+        if oa is not None:
+            E += oa[blk.span, None]
         mu, _ = fam.mean(E)
         a0, a1 = blk.cross(yb[:, None] - mu)
         S0, S1 = accumulate(S0, a0), accumulate(S1, a1)

@@ -272,6 +272,99 @@ def test_render_takes_formats_as_text(tmp_path, monkeypatch):
     assert seen
 
 
+# ------------------------------------------------------------------ exports and read_cells
+_RESULT = {}
+
+
+def _res():
+    if "r" not in _RESULT:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _RESULT["r"] = hr.fit("arrest ~ fin * (age + C(work_exp))",
+                                  ROSSI.rename(columns={"wexp": "work_exp"}), treatment="fin")
+    return _RESULT["r"]
+
+
+def _folder(tmp_path, name):
+    (tmp_path / name).mkdir()
+    return tmp_path / name
+
+
+def _cells(source, formula="arrest ~ fin * C(wexp)", family="binary"):
+    pytest.importorskip("duckdb")
+    from hte_report.data.largedata import read_cells
+
+    return read_cells(source, formula, treatment="fin", family=family)
+
+
+def _text_file(tmp_path, name, text):
+    (tmp_path / name).write_text(text)
+    return tmp_path / name
+
+
+EXPORT_CASES = [
+    ("to_docx(path=5)", lambda t: hr.to_docx(_res(), 5), ArgumentError,
+     "A Word table goes to a file: give its path (a .docx file), got int"),
+    ("to_docx(path=None)", lambda t: hr.to_docx(_res(), None), ArgumentError, "got NoneType"),
+    ("to_docx into a folder named x.docx (IsADirectoryError)",
+     lambda t: hr.to_docx(_res(), _folder(t, "x.docx")), DataError,
+     "is a folder; give the path of the .docx file to write"),
+    ("save_figure into a folder named f.png",
+     lambda t: hr.save_figure(_res().forest(), _folder(t, "f.png")), DataError,
+     "is a folder; give the path of the .png file"),
+    ("save_figure(width=True) (1 inch, silently)",
+     lambda t: hr.save_figure(_res().forest(), t / "f.png", width=True), OptionError,
+     "width= must be a positive number, got True"),
+    ("save_ard(path=5)", lambda t: hr.save_ard(_res(), 5), ArgumentError,
+     "An analysis-results dataset goes to a file"),
+    ("save_ard into a folder named a.csv", lambda t: hr.save_ard(_res(), _folder(t, "a.csv")),
+     DataError, "is a folder; give the path of the .csv file"),
+    ("save_ard into a missing folder (pandas' OSError)",
+     lambda t: hr.save_ard(_res(), t / "nope" / "a.csv"), DataError, "does not exist"),
+    ("read_cells(5)", lambda t: _cells(5), DataError,
+     "read_cells() reads a Parquet or CSV file: source= is its path, got int"),
+    ("read_cells(family='binomial') (KeyError)",
+     lambda t: _cells(EXAMPLE / "rossi.csv", family="binomial"), OptionError,
+     "family='binomial' is not allowed; expected one of 'binary', 'count', 'continuous'"),
+    ("read_cells(family='survival') (KeyError)",
+     lambda t: _cells(EXAMPLE / "rossi.csv", family="survival"), OptionError,
+     "family='survival' is not allowed"),
+    ("read_cells of a workbook (read as CSV)",
+     lambda t: _cells(_text_file(t, "d.xlsx", "PK\x03\x04")), DataError,
+     "read_cells() reads Parquet (.parquet) and CSV (.csv, .tsv, .txt) files, not 'd.xlsx'"),
+    ("read_cells of an empty CSV (column0)", lambda t: _cells(_text_file(t, "e.csv", "\n\n")),
+     DataError, "is empty: no header line with column names"),
+    ("read_cells of a header-only CSV (outcome VARCHAR)",
+     lambda t: _cells(_text_file(t, "h.csv", "week,arrest,fin,wexp\n")), DataError,
+     "'h.csv' has no rows (only the column names)"),
+]
+
+
+@pytest.mark.parametrize("name, call, error, match", EXPORT_CASES,
+                         ids=[c[0] for c in EXPORT_CASES])
+def test_exports_and_read_cells_refuse(tmp_path, name, call, error, match):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(error) as info:
+            call(tmp_path)
+    assert isinstance(info.value, HTEReportError)
+    assert match in str(info.value)
+
+
+def test_rtf_text_is_escaped_not_converted(tmp_path):
+    """rtflite read '_' as a subscript (work_exp showed as 'work' with subscript 'exp'),
+    passed braces and backslashes through as RTF code, and wrote Latin-1 letters as raw UTF-8
+    bytes (Word shows 'Ã¢' for 'â')."""
+    pytest.importorskip("rtflite")
+    path = hr.to_rtf(_res(), tmp_path / "t.rtf", title="T^2 a_b",
+                     labels={"age": "Âge ≥ 30 {x} \\par 中"})
+    text = path.read_text(encoding="utf-8")
+    assert all(ord(c) < 128 for c in text)
+    assert "work_exp" in text and "\\sub" not in text and "\\super" not in text
+    assert "T^2 a_b" in text
+    assert "\\uc1\\u194\\'3fge \\uc1\\u8805\\'3f 30 \\{x\\} \\\\par \\uc1\\u20013\\'3f" in text
+
+
 # ------------------------------------------------------------------ Python entry points
 def _lock(tmp_path, **kw):
     return hr.lock_plan(_plan(tmp_path), **kw)

@@ -56,6 +56,10 @@ FLOATING = ("DOUBLE", "FLOAT", "REAL")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 
 
+#: Suffixes of the text files read_cells reads (DuckDB's CSV reader sniffs the separator).
+CSV_SUFFIXES = (".csv", ".tsv", ".txt")
+
+
 #: Separators a CSV file's header is tried with (DuckDB's sniffer knows these).
 CSV_SEPARATORS = (",", ";", "\t", "|")
 
@@ -136,11 +140,30 @@ def read_cells(
         import duckdb
     except ImportError as exc:  # pragma: no cover - dependency
         raise ImportError("reading large files needs DuckDB: pip install duckdb") from exc
+    import os
+
+    from hte_report.spec.options import check_choice
+
+    if not isinstance(source, (str, os.PathLike)):
+        raise DataError(f"read_cells() reads a Parquet or CSV file: source= is its path, got "
+                        f"{type(source).__name__}. For a data frame in memory use hte_report.fit "
+                        "directly.")
+    check_choice("family", family, ("binary", "count", "continuous"))
     path = Path(source)
     if not path.exists():
         raise DataError(f"data file {str(path)!r} does not exist.")
     if path.is_dir():
         raise DataError(f"data path {str(path)!r} is a directory; give a Parquet or CSV file.")
+    if path.suffix.lower() not in (*PARQUET_SUFFIXES, *CSV_SUFFIXES):
+        raise DataError(f"read_cells() reads Parquet (.parquet) and CSV (.csv, .tsv, .txt) files, "
+                        f"not {path.name!r}. Read other files with hte_report.read_data and fit "
+                        "the data frame with hte_report.fit.")
+    if path.suffix.lower() in CSV_SUFFIXES:
+        with open(path, "rb") as fh:
+            head = fh.read(65536)
+        if not head.strip():
+            raise DataError(f"data file {str(path)!r} is empty: no header line with column "
+                            "names.")
     con = duckdb.connect()
     try:
         return _read_cells(con, path, formula, treatment, family, cluster, safe_formula)
@@ -166,6 +189,9 @@ def _read_cells(con, path: Path, formula: str, treatment: str, family: str,
     if not any(t in ytype for t in NUMERIC):
         sample = [r[0] for r in con.execute(
             f"SELECT DISTINCT {_q(parsed.outcome)} FROM {src} LIMIT 4").fetchall()]
+        if not sample:  # a header without rows reads as text columns
+            raise DataError(f"{path.name!r} has no rows (only the column names); there is "
+                            "nothing to analyse.")
         raise DataError(
             f"outcome {parsed.outcome!r} must be numeric for a {family} outcome; it has type "
             f"{types[parsed.outcome]} (values like {sample}). Recode it to 0/1 or to numbers.")

@@ -77,12 +77,22 @@ def table_content(result: HTEResult, *, adjusted: bool = True, title: str | None
 
 
 def _path(path: str | Path, suffixes: tuple[str, ...], what: str) -> Path:
+    import os
+
+    if not isinstance(path, (str, os.PathLike)):
+        from hte_report.errors import ArgumentError
+
+        raise ArgumentError(f"{what} goes to a file: give its path (a {' or '.join(suffixes)} "
+                            f"file), got {type(path).__name__}.")
     path = Path(path)
     if path.suffix.lower() not in suffixes:
         raise OptionError(f"{what} goes to a {' or '.join(suffixes)} file, not "
                           f"{path.name!r}.")
     if not path.parent.exists():
         raise DataError(f"folder {str(path.parent)!r} does not exist.")
+    if path.is_dir():
+        raise DataError(f"{str(path)!r} is a folder; give the path of the {path.suffix} file "
+                        "to write.")
     return path
 
 
@@ -182,6 +192,17 @@ def to_rtf(result: HTEResult, path: str | Path, *, title: str | None = None,
 
     content = table_content(result, adjusted=adjusted, title=title, labels=labels,
                             arm_labels=arm_labels)
+    # every text as RTF, with rtflite's own conversion off: it reads '_' and '^' as subscript
+    # and superscript ('work_exp' showed as work with a subscript exp) and writes Latin-1
+    # letters as raw UTF-8 bytes, which Word shows as two characters ('Ã¼' for 'ü')
+    def text(v):
+        return _rtf_text(v) if isinstance(v, str) else v
+
+    content = {**content, "title": text(content["title"]),
+               "subtitle": text(content["subtitle"]),
+               "header": [text(h) for h in content["header"]],
+               "rows": [[text(c) for c in cells] for cells in content["rows"]],
+               "notes": [text(note) for note in content["notes"]]}
     n = len(content["header"])
     body = [[c if c is not None else "" for c in cells] for cells in content["rows"]]
     frame = pl.DataFrame({f"c{j}": [r[j] for r in body] for j in range(n)})
@@ -191,12 +212,14 @@ def to_rtf(result: HTEResult, path: str | Path, *, title: str | None = None,
     doc = rtf.RTFDocument(
         df=frame,
         rtf_page=rtf.RTFPage(orientation="landscape" if landscape else "portrait"),
-        rtf_title=rtf.RTFTitle(text=[content["title"], content["subtitle"]]),
+        rtf_title=rtf.RTFTitle(text=[content["title"], content["subtitle"]],
+                               text_convert=[False]),
         rtf_column_header=[rtf.RTFColumnHeader(text=content["header"], col_rel_width=widths,
-                                               text_format=["b"] * n)],
+                                               text_format=["b"] * n, text_convert=[False])],
         rtf_body=rtf.RTFBody(col_rel_width=widths, text_format=bold,
-                             text_justification=just),
-        rtf_footnote=rtf.RTFFootnote(text=content["notes"]),
+                             text_justification=just,
+                             text_convert=[[False] * n for _ in content["kinds"]]),
+        rtf_footnote=rtf.RTFFootnote(text=content["notes"], text_convert=[False]),
     )
     import contextlib
     import io
@@ -204,6 +227,32 @@ def to_rtf(result: HTEResult, path: str | Path, *, title: str | None = None,
     with contextlib.redirect_stdout(io.StringIO()):  # rtflite prints the path it writes
         doc.write_rtf(str(path))
     return path
+
+
+def _rtf_text(text: str) -> str:
+    """Text as RTF: braces and backslashes escaped, line breaks and tabs as control words,
+    other control characters as spaces, and every non-ASCII character as a Unicode escape
+    (``\\u252\\'3f``; UTF-16 surrogate pairs beyond the Basic Multilingual Plane)."""
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if ch in "\\{}":
+            out.append("\\" + ch)
+        elif ch == "\n":
+            out.append("\\line ")
+        elif ch == "\t":
+            out.append("\\tab ")
+        elif code < 32:
+            out.append(" ")
+        elif code < 128:
+            out.append(ch)
+        else:
+            units = ch.encode("utf-16-le")
+            for i in range(0, len(units), 2):
+                unit = int.from_bytes(units[i:i + 2], "little")
+                # the fallback character as a hex escape (\\'3f, '?'), as Word writes it
+                out.append(f"\\uc1\\u{unit - 65536 if unit >= 32768 else unit}\\'3f")
+    return "".join(out)
 
 
 # ------------------------------------------------------------------------------ LaTeX
@@ -254,7 +303,8 @@ def save_figure(fig: Figure, path: str | Path, *, width: float | None = None,
                             f"{type(fig).__name__}.")
     path = _path(path, FIGURE_SUFFIXES, "A figure")
     for name, v in (("width", width), ("height", height), ("dpi", dpi)):
-        if v is not None and not (isinstance(v, (int, float)) and 0 < v < 1e4):
+        if v is not None and not (isinstance(v, (int, float)) and not isinstance(v, bool)
+                                  and 0 < v < 1e4):
             raise OptionError(f"{name}= must be a positive number, got {v!r}.")
     w0, h0 = fig.get_size_inches()
     if width is not None or height is not None:
@@ -274,6 +324,7 @@ def save_ard(result: HTEResult, path: str | Path) -> Path:
     """The analysis-results data (:mod:`hte_report.results.ard`) as CSV, Parquet or JSON."""
     from hte_report.results import ard
 
+    _path(path, (".csv", ".parquet", ".pq", ".json"), "An analysis-results dataset")
     return ard.write_ard(ard.to_ard(result), path)
 
 

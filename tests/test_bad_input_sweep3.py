@@ -206,6 +206,41 @@ def test_repeated_plan_scales_and_landmark(tmp_path):
         check_plan_against_data(plan, pd.read_csv(PBC / "pbcseq.csv"))
 
 
+NHEFS = Path(__file__).parents[1] / "examples" / "nhefs"
+OBS_CASES = [
+    ("the outcome as a confounder", "confounders: [sex,", "confounders: [wt82_71,",
+     "'confounders[0]' (line 32): 'wt82_71' is the outcome"),
+    ("the treatment as a confounder", "confounders: [sex,", "confounders: [qsmk,",
+     "'qsmk' is the treatment; confounders are the variables adjusted for"),
+    ("a confounder listed twice", "confounders: [sex,", "confounders: [sex, sex,",
+     "'confounders[1]' (line 32): 'sex' is listed twice"),
+    ("a propensity formula with another outcome (dropped silently)", "threshold: 0.05",
+     'threshold: 0.05\n  formula: "wt82_71 ~ age + sex"',
+     "the model predicts the treatment 'qsmk', but the formula's left-hand side is 'wt82_71'"),
+]
+
+
+@pytest.mark.parametrize("name, old, new, match", OBS_CASES, ids=[c[0] for c in OBS_CASES])
+def test_bad_observational_plan_values(tmp_path, name, old, new, match):
+    with pytest.raises(PlanError) as info:
+        load_plan(_family_plan(tmp_path, NHEFS, old, new))
+    assert match in str(info.value)
+
+
+@pytest.mark.parametrize("formula, match", [
+    ("~ agee + sex", "plan key 'propensity.formula (agee)' names column 'agee', which is not "
+                     "in the data. Did you mean ['age']?"),
+    ("~ qsmk + sex", "propensity.formula uses the treatment 'qsmk' on its right-hand side"),
+], ids=["column not in the data", "the treatment"])
+def test_propensity_formula_against_data(tmp_path, formula, match):
+    plan = load_plan(_family_plan(tmp_path, NHEFS, "threshold: 0.05",
+                                  f'threshold: 0.05\n  formula: "{formula}"'))
+    data = pd.read_csv(next(NHEFS.glob("*.csv")))
+    with pytest.raises(PlanError) as info:
+        check_plan_against_data(plan, data)
+    assert match in str(info.value)
+
+
 # ------------------------------------------------------------------ render()
 def _render(tmp_path, plan=None, data=None, **kw):
     from hte_report.report.render import render

@@ -52,6 +52,21 @@ def check_plan_against_data(plan: Plan, data) -> None:
             Formula(str(term)).required_variables)
         for var in used:
             needed[f"confounders[{i}]" + (f" ({var})" if len(used) > 1 else "")] = var
+    ps_formula = (plan.raw.get("propensity") or {}).get("formula")
+    if ps_formula:
+        from formulaic import Formula
+
+        try:
+            ps_vars = sorted(Formula(ps_formula.split("~")[-1]).required_variables)
+        except Exception as exc:  # noqa: BLE001 - formulaic's parser errors
+            raise PlanError(f"propensity.formula {short(ps_formula)} cannot be parsed "
+                            f"({type(exc).__name__}); write it like '~ age + C(sex)'.") from None
+        for var in ps_vars:
+            if var == plan.treatment:
+                raise PlanError(f"propensity.formula uses the treatment {short(var)} on its "
+                                "right-hand side; the propensity model predicts the treatment "
+                                "from the confounders. Remove it.")
+            needed[f"propensity.formula ({var})"] = var
     ex = plan.raw.get("exploratory") or {}
     if ex.get("planned", bool(ex)):
         for what in ("covariates", "modifiers"):

@@ -119,6 +119,7 @@ def check_values(raw: dict, node, where: str) -> None:
             fail(f"risk_based.{key}", f"must be an integer from 2 to {top}, got "
                  f"{short(rb[key])}.")
     _check_exploratory(raw, fail)
+    _check_confounders(raw, fail)
     ps = raw.get("propensity") or {}
     if raw["trial"].get("design") == "observational" and not raw.get("confounders"):
         fail("confounders", "an observational plan (trial.design: observational) must name "
@@ -258,3 +259,25 @@ def _check_exploratory(raw: dict, fail) -> None:
                  f"this outcome's family is {family!r}. Remove exploratory.horizon.")
         if ex["horizon"] <= 0:
             fail("exploratory.horizon", f"must be a positive time, got {short(ex['horizon'])}.")
+
+
+def _check_confounders(raw: dict, fail) -> None:
+    """Confounders name each term once and are neither the outcome nor the treatment; the
+    propensity formula is a right-hand side (its left-hand side, if any, is the treatment)."""
+    conf = [str(c).strip() for c in raw.get("confounders") or []]
+    roles = {raw["outcome"]["variable"]: "the outcome", raw["treatment"]["variable"]:
+             "the treatment"}
+    for i, c in enumerate(conf):
+        if c in roles:
+            fail(f"confounders[{i}]", f"{short(c)} is {roles[c]}; confounders are the "
+                 "variables adjusted for (measured before treatment). Remove it.")
+        if c in conf[:i]:
+            fail(f"confounders[{i}]", f"{short(c)} is listed twice; name each confounder once.")
+    formula = (raw.get("propensity") or {}).get("formula")
+    if formula and "~" in formula:
+        lhs = formula.split("~", 1)[0].strip()
+        if lhs and lhs != raw["treatment"]["variable"]:
+            fail("propensity.formula", f"is the right-hand side of the propensity model (e.g. "
+                 f"'~ age + sex'): the model predicts the treatment "
+                 f"{short(raw['treatment']['variable'])}, but the formula's left-hand side is "
+                 f"{short(lhs)}. Remove it.")

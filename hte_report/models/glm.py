@@ -14,13 +14,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import statsmodels.api as sm
-from scipy.special import expit
 from statsmodels.tools.sm_exceptions import ConvergenceWarning as SMConvergenceWarning
 
 from hte_report.design.arms import rows_times
 from hte_report.design.wide import SplitMatrix
 from hte_report.errors import ModelError
-from hte_report.models.fast import LEVERAGE_TOL, hat_weights
+from hte_report.models.fast import LEVERAGE_TOL, hat_weights, logistic
 from hte_report.spec.options import MODELS, Cluster, Variance, variance_label
 
 _LINKS = {
@@ -113,7 +112,7 @@ class FittedModel:
             with np.errstate(over="ignore"):  # inf: a prediction far outside the data,
                 mu = np.exp(eta)  # which the contrasts then mark as not estimable
             return mu, mu
-        mu = expit(eta)
+        mu = logistic(eta)
         return mu, mu * (1.0 - mu)
 
 

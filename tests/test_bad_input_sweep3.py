@@ -135,6 +135,16 @@ DATA_CASES = [
     ("subject key repeated: no numpy repr in the message",
      *_extra("analysis_set: {subject: fin}"), None, PlanError,
      "more than one row after the selection (e.g. 0);"),
+    ("outcome column without any value (failed only when fitted)", None, "",
+     lambda d: d.assign(arrest=float("nan")), PlanError,
+     "plan key 'outcome.variable' names column 'arrest', which has no value: all 432 rows"),
+    ("modifier column without any value", None, "", lambda d: d.assign(age=float("nan")),
+     PlanError, "plan key 'modifiers[0].variable' names column 'age', which has no value"),
+    ("column named in capitals (SAS)", None, "", lambda d: d.rename(columns={"arrest": "ARREST"}),
+     PlanError, "names column 'arrest', which is not in the data. Did you mean ['ARREST']?"),
+    ("column name with spaces around it", None, "",
+     lambda d: d.rename(columns={"arrest": " arrest "}), PlanError,
+     "Did you mean [' arrest ']? (the data's column name has spaces around it)"),
     ("semicolon-separated file read as one column", None, "", ";", PlanError,
      "the file separates its fields with semicolons; save it as comma-separated .csv"),
     ("comma-separated file named .tsv", None, "", ",", PlanError,
@@ -145,7 +155,8 @@ DATA_CASES = [
 @pytest.mark.parametrize("name, old, new, sep, error, match", DATA_CASES,
                          ids=[c[0] for c in DATA_CASES])
 def test_plan_against_data(tmp_path, name, old, new, sep, error, match):
-    data = ROSSI if sep is None else pd.DataFrame({sep.join(ROSSI.columns): ["x"]})
+    data = (ROSSI if sep is None else sep(ROSSI) if callable(sep)
+            else pd.DataFrame({sep.join(ROSSI.columns): ["x"]}))
     with pytest.raises(error) as info:
         check_plan_against_data(load_plan(_plan(tmp_path, old, new)), data)
     assert match in str(info.value)
@@ -411,6 +422,17 @@ def _stata(tmp_path, content: bytes):
     return hr.read_data(path)
 
 
+def _workbook(tmp_path):
+    openpyxl = pytest.importorskip("openpyxl")
+    wb = openpyxl.Workbook()
+    wb.active.title = "Data"
+    wb.active.append(["a", "b"])
+    wb.active.append([1, 2])
+    wb.create_sheet("Empty", 0)
+    wb.save(tmp_path / "w.xlsx")
+    return tmp_path / "w.xlsx"
+
+
 API_CASES = [
     ("fit_plan(posthoc=5)", lambda t: hr.fit_plan(_plan(t), ROSSI, posthoc=5), PlanError,
      "posthoc= names the columns to analyse post hoc"),
@@ -442,6 +464,9 @@ API_CASES = [
      DataError, "it is damaged or not a Stata file"),
     ("not a Stata file", lambda t: _stata(t, b"garbage stata"), DataError,
      "from a Stata version pandas cannot read"),
+    ("workbook whose first sheet is empty", lambda t: hr.read_data(_workbook(t)), DataError,
+     "the first sheet of 'w.xlsx' ('Empty') is empty; the workbook has the sheets ['Empty', "
+     "'Data']"),
     ("column name with a symbol: quote it", lambda t: hr.fit(
         "arrest ~ fin * (age + prio€)", ROSSI.rename(columns={"prio": "prio€"}),
         treatment="fin"), FormulaError, "If 'prio€' is a column name, quote it with backticks"),

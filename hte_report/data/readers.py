@@ -169,6 +169,20 @@ def read_excel(path: Path, sheet: str | int | None = None) -> pd.DataFrame:
         raise DataError(_excel_error(path, exc)) from None
     except Exception as exc:  # noqa: BLE001 - openpyxl / zipfile raise their own types
         raise DataError(_excel_error(path, exc)) from None
+    if frame.columns.empty and sheet is None:
+        import openpyxl
+
+        try:
+            wb = openpyxl.load_workbook(path, read_only=True)
+            sheets = list(wb.sheetnames)
+            wb.close()
+        except Exception:  # noqa: BLE001 - the names are only a hint
+            sheets = []
+        if len(sheets) > 1:
+            raise DataError(f"the first sheet of {path.name!r} ({sheets[0]!r}) is empty; the "
+                            f"workbook has the sheets {short(sheets, 200)}. Name the sheet "
+                            "with the data: hte_report.read_data(path, sheet='...'), or move "
+                            "it to the front of the workbook.")
     names = [] if header.empty else [str(v) for v in header.iloc[0] if not pd.isna(v)]
     seen: set[str] = set()
     dup = list(dict.fromkeys(n for n in names if n in seen or seen.add(n)))

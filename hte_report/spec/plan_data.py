@@ -76,8 +76,12 @@ def check_plan_against_data(plan: Plan, data) -> None:
         if var not in columns:
             import difflib
 
-            near = difflib.get_close_matches(var, [str(c) for c in columns], n=3)
+            names = [str(c) for c in columns]
+            near = [c for c in names if c.strip().lower() == str(var).strip().lower()]
+            near = near or difflib.get_close_matches(var, names, n=3)
             hint = f" Did you mean {near}?" if near else ""
+            if near and near[0] != near[0].strip():
+                hint += " (the data's column name has spaces around it)"
             shown = ", ".join(short(c, 40) for c in columns[:20])
             more = ", ..." if len(columns) > 20 else ""
             raise PlanError(f"plan key '{key}' names column {short(var)}, which is not in the "
@@ -181,7 +185,20 @@ def _separator_hint(columns: list) -> str:
     return ""
 
 
+def _check_not_all_missing(plan: Plan, frame: pd.DataFrame) -> None:
+    """A column the analysis needs with no value at all would fail only when fitted."""
+    keys = {"outcome.variable": plan.outcome["variable"], "treatment.variable": plan.treatment}
+    keys.update({f"{modifier_key(plan, i)}.variable": m.variable
+                 for i, m in enumerate(plan.modifiers)})
+    for key, col in keys.items():
+        if col in frame.columns and not frame[col].notna().any():
+            raise PlanError(f"plan key '{key}' names column {short(col)}, which has no value: "
+                            f"all {len(frame)} rows are missing. Check the data export (and "
+                            "the codes used for missing values).")
+
+
 def _check_values_in_data(plan: Plan, frame: pd.DataFrame) -> None:
+    _check_not_all_missing(plan, frame)
     tr = plan.raw["treatment"]
     rb = plan.raw.get("risk_based") or {}
     col = frame[plan.treatment]

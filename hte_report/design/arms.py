@@ -372,9 +372,9 @@ class ArmBlock:
         Z, n0 = self.Z, self.n0
         out = np.empty((len(Z),) + np.shape(c0)[1:])
         if n0:
-            out[:n0] = Z[:n0] @ c0
+            np.matmul(Z[:n0], c0, out=out[:n0])
         if n0 < len(Z):
-            out[n0:] = Z[n0:] @ c1
+            np.matmul(Z[n0:], c1, out=out[n0:])
         return out
 
     def _parts(self):

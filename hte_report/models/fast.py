@@ -259,19 +259,25 @@ def _arm_pass(X: ArmDesign, y, fam: Family, b, *, w0, off, info, loglik, meat, c
     for blk in X.blocks():
         rows, span = blk.rows, blk.span
         yb = ya[span]
-        ob = 0.0 if oa is None else oa[span]
+        ob = None if oa is None else oa[span]
         wb0 = None if wa is None else wa[span]
-        eta = fam.start_eta(yb) if b is None else blk.eta(c0, c1) + ob
+        if b is None:
+            e = eta = fam.start_eta(yb)
+            if ob is not None:
+                e = eta - ob
+        else:  # e: the linear predictor without the offset (no copy without one)
+            e = blk.eta(c0, c1)
+            eta = e if ob is None else e + ob
         mu, d = fam.mean(eta)
         v, w = _irls_weights(fam, mu, d)
         if info:
             if fam.linear and wb0 is None:  # unit weights: X'X and X'y
                 a0, a1 = blk.gram(None)
-                v0, v1 = blk.cross(yb - ob)
+                v0, v1 = blk.cross(yb if ob is None else yb - ob)
             else:
                 ww = w if wb0 is None else w * wb0
                 a0, a1 = blk.gram(ww)
-                v0, v1 = blk.cross(_working(fam, eta - ob, yb, mu, d, ww))
+                v0, v1 = blk.cross(_working(fam, e, yb, mu, d, ww))
             A0, A1 = accumulate(A0, a0), accumulate(A1, a1)
             r0, r1 = accumulate(r0, v0), accumulate(r1, v1)
         if loglik:

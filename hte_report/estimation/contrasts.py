@@ -138,7 +138,11 @@ def _mean_sums_by_arm(models, coef: dict, X: ArmDesign, groups: RowGroups):
     identity = np.array([models[i].link == "identity" for i, _arm in keys])
     links = np.flatnonzero(~identity)
     q, K = X.q, len(keys)
-    masks = np.stack(groups.masks).take(X.block_order(), axis=1)  # K x n, in block order
+    order = X.block_order().astype(np.intp)  # an int32 index is converted on every use
+    masks = np.empty((len(groups.masks), len(order)), dtype=bool)  # K x n, in block order
+    for k, mask in enumerate(groups.masks):
+        np.take(mask, order, out=masks[k])
+    del order
     freq = X.arranged(groups.freq)
     total = None
     for blk in X.blocks():

@@ -20,6 +20,38 @@ batches are spread over the threads that solve them (one per core by default).
 Intervals: percentile, and BCa (Efron 1987) with the acceleration from a grouped jackknife
 (``jackknife_groups`` random groups of rows or clusters; a delete-one jackknife is infeasible at
 large n and converges to the same value as the groups grow).
+
+Degenerate replicates. A resample can leave a subgroup's arm without events (or with events
+only), or without patients; then the working model has no finite estimate there (a log or
+logit coefficient drifts towards infinity until the iterations stop, giving a ratio of 1e-13
+or an SE of the log ratio of 13) and the number is meaningless. A replicate is *degenerate*
+for a row (subgroup x model x scale) by the same rules that make ``fit()`` report the row not
+estimable, applied to the replicate's frequency weights and fit:
+
+* an arm without patients (all patients, or a level of a categorical modifier): every model
+  and scale;
+* an arm with zero events, or (binary) with every patient an event (all patients, or a level
+  of a categorical modifier): ratio scales, and every scale of a log or logit model
+  (``glm.not_estimable``). A display category of a continuous modifier (a quarter of age) has
+  no coefficient of its own: the linear model in age has a finite estimate whatever one
+  quarter's arm holds, so its cells are not counted (the rules below still apply to it);
+* a ratio from standardized means outside the range of a risk or rate (a linear model's mean
+  <= 0, or >= 1 for an odds ratio; ``fit()``'s "predicts a mean outside the range"): the
+  ratio does not exist there, so an OLS-based RR is never formed from a negative risk;
+* a log or logit model whose standardized risk in the subgroup is within :data:`EDGE` of 0
+  (or, logit, of 1): a fit drifting to the boundary (quasi-separation) that the cell counts
+  do not show;
+* no finite estimate (a refit that failed).
+
+Degenerate replicates are counted per row (``n_degenerate``, the reasons in ``note``) and left
+out (their replicate values are NaN). Left out, they could all belong in one tail (a
+replicate without treated events has, in the limit, RR = 0), so leaving out a fraction f moves
+the tail probability of a percentile limit by at most f: with at most :data:`DEGENERATE_MAX`
+(1%) of the replicates degenerate, a 95% interval is still at least a 94% interval, and the
+row's SE and intervals are reported from the others; with more, they are withheld (NaN, the
+note says why). A degenerate jackknife sample makes the BCa acceleration undefined: the BCa
+limits are withheld, the percentile limits kept. A full sample that is degenerate makes the
+row not estimable (estimate NaN), as in ``fit()``.
 """
 
 from __future__ import annotations
@@ -78,6 +110,13 @@ BATCH = 28
 #: A replicate has converged when its coefficients move by less than this (relative).
 TOL = 1e-10
 MAXITER = 30
+#: At most this fraction of the replicates may be degenerate for a row (see the module's
+#: docstring); with more, the row's SE and intervals are withheld.
+DEGENERATE_MAX = 0.01
+#: A log or logit model's standardized risk this close to 0 (logit: or to 1) has drifted to the
+#: boundary (quasi-separation): no finite estimate.
+EDGE = 1e-8
+
 #: Rows per block in the replicates' passes: a block of the R x rows matrices stays in cache
 #: (the core's 2.5 MiB L2 here). A whole batch took 2.7 s with 512 rows, 2.8 s with 1024 and
 #: 2.9-3.0 s with 2048 (issue 21, one thread, interleaved, on the loaded machine).
@@ -125,6 +164,11 @@ class _Job:
     masks: np.ndarray  # K x n boolean: the whole sample and every subgroup
     unit: np.ndarray | None  # resampling unit per row (cluster code); None: the rows
     n_units: int
+    treated: np.ndarray  # boolean: the treated rows (arm counts of degenerate replicates)
+    family: str  # "continuous", "binary" or "count"
+    #: per group (masks): whether its arm counts decide degenerate replicates (all patients
+    #: and levels of categorical modifiers; not display categories of continuous ones)
+    cellwise: np.ndarray
 
 
 def _counts(seed, n_units: int) -> np.ndarray:
@@ -213,7 +257,9 @@ def _block(buf: np.ndarray, rows: int, cols: int) -> np.ndarray:
 def _first_pass(job: _Job, W: np.ndarray):
     """Per model: the scores (p x R) of every replicate at the full-sample estimates, and for
     canonical links ``X' diag(c) y`` (p x R, the constant part of their scores); the total
-    weight of every group (R x K). At the full-sample estimates the means do not depend on the
+    weight of every group (R x K); the arm counts of every group (R x 3K: treated patients,
+    treated events, control events; R x K, treated patients, for continuous outcomes). At the
+    full-sample estimates the means do not depend on the
     replicate, so ``X' diag(c) r`` is a product ``(X r)' W'``: one product per block for every
     model, their left-hand rows stacked (one pass over the data, weights read once)."""
     K, models = job.masks.shape[0], job.models
@@ -222,6 +268,11 @@ def _first_pass(job: _Job, W: np.ndarray):
     ends = np.cumsum([0] + parts)
     T = np.zeros((ends[-1], W.shape[0]))
     buf = np.empty(ends[-1] * ROWS)
+    # arm counts of every group (treated patients, treated events, control events), in a
+    # product of their own so that the sums above are the same numbers with or without them
+    events = job.family != "continuous"
+    A = 3 * K if events else K
+    C, abuf = np.zeros((A, W.shape[0])), np.empty(A * ROWS)
     for s in range(0, len(job.y), ROWS):
         e = min(s + ROWS, len(job.y))
         L, yb = _block(buf, ends[-1], e - s), job.y[s:e]
@@ -230,11 +281,20 @@ def _first_pass(job: _Job, W: np.ndarray):
             np.multiply(D[s:e].T, yb, out=L[a:b])
         for m, a, b in zip(models, ends[1 + len(designs):], ends[2 + len(designs):]):
             np.multiply(m.X[s:e].T, m.resid[s:e], out=L[a:b])
-        T += L @ W[:, s:e].T.astype(float)
+        Wb = W[:, s:e].T.astype(float)
+        T += L @ Wb
+        M = _block(abuf, A, e - s)
+        np.multiply(L[:K], job.treated[s:e], out=M[:K])
+        if events:
+            np.multiply(M[:K], yb, out=M[K:2 * K])
+            np.multiply(L[:K], yb, out=M[2 * K:])
+            M[2 * K:] -= M[K:2 * K]
+        C += M @ Wb
     cols = [T[a:b] for a, b in zip(ends[:-1], ends[1:])]
     Y = {id(D): c for D, c in zip(designs, cols[1:])}
     G0 = cols[1 + len(designs):]
-    return G0, [Y.get(id(m.X)) if m.family.canonical else None for m in models], cols[0].T
+    return (G0, [Y.get(id(m.X)) if m.family.canonical else None for m in models], cols[0].T,
+            C.T)
 
 
 class _Chord:
@@ -396,23 +456,81 @@ def _effect(kind: str, m1: np.ndarray, m0: np.ndarray) -> np.ndarray:
     return (m1 / (1 - m1)) / (m0 / (1 - m0))
 
 
-def _estimates(job: _Job, W: np.ndarray) -> np.ndarray:
-    """All standardized effects (R x n_effects) for the frequency weights in the rows of W."""
-    out = []
+#: Why a replicate is degenerate for a row (codes of :func:`_estimates`, 0: it is not); the
+#: first that applies is counted. Cell reasons use ``fit()``'s words (``sparse_cells``).
+REASONS = {
+    1: "an arm without patients",
+    2: "zero events in the treated arm",
+    3: "zero events in the control arm",
+    4: "every treated patient has the event",
+    5: "every control patient has the event",
+    6: "a predicted mean outside the range of a risk or rate",
+    7: "a standardized risk at 0 or 1 (separation)",
+    8: "no finite estimate",
+}
+NO_PATIENTS, OUT_OF_RANGE, AT_EDGE, NOT_FINITE = 1, 6, 7, 8
+
+
+def _cells(job: _Job, N: np.ndarray, C: np.ndarray) -> np.ndarray:
+    """Degenerate cells (codes 1-5 of :data:`REASONS`, K x R) from the group totals ``N``
+    (R x K) and arm counts ``C`` (R x 3K, see :func:`_first_pass`): sums of whole numbers,
+    exact in floating point."""
+    K = job.masks.shape[0]
+    n1 = C[:, :K]
+    n0 = N - n1
+    code = np.zeros(N.shape, np.int8)
+    if job.family != "continuous":
+        e1, e0 = C[:, K:2 * K], C[:, 2 * K:]
+        if job.family == "binary":
+            code[e0 == n0] = 5
+            code[e1 == n1] = 4
+        code[e0 == 0] = 3
+        code[e1 == 0] = 2
+    code[(n1 == 0) | (n0 == 0)] = NO_PATIENTS
+    code[:, ~job.cellwise] = 0
+    return code.T
+
+
+def _degenerate(job: _Job, m: _Model, kind: str, cells: np.ndarray, m1: np.ndarray,
+                m0: np.ndarray, effect: np.ndarray) -> np.ndarray:
+    """Codes (K x R, :data:`REASONS`) of the replicates degenerate for one model and scale."""
+    code = cells.copy()
+    if m.family.link == "identity" and kind == "difference":
+        code[code != NO_PATIENTS] = 0  # a difference of linear predictions needs no events
+    lo, hi = np.fmin(m1, m0), np.fmax(m1, m0)
+    if kind != "difference":  # fit()'s _out_of_range: the ratio does not exist
+        outside = (lo <= 0) | ((hi >= 1) if kind == "odds-ratio" else False)
+        code[(code == 0) & outside] = OUT_OF_RANGE
+    if job.family == "binary" and m.family.link != "identity":
+        edge = (lo <= EDGE) | ((hi >= 1 - EDGE) if m.family.link == "logit" else False)
+        code[(code == 0) & edge] = AT_EDGE
+    code[(code == 0) & ~np.isfinite(effect)] = NOT_FINITE
+    return code
+
+
+def _estimates(job: _Job, W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """All standardized effects (R x n_effects) for the frequency weights in the rows of W,
+    and whether each is degenerate (R x n_effects, codes of :data:`REASONS`, 0: it is not)."""
+    out, codes = [], []
     with np.errstate(all="ignore"):  # numpy's error state is per thread
-        G0, Y, N = _first_pass(job, W)
+        G0, Y, N, C = _first_pass(job, W)
         coefs = _chords(job, W, G0, Y)
+        cells = _cells(job, N, C)
         for m, (m1, m0) in zip(job.models, _means(job, coefs, W, N)):
-            out += [_effect(kind, m1, m0) for kind, _scale in m.kinds]
-    return np.vstack(out).T
+            for kind, _scale in m.kinds:
+                out.append(_effect(kind, m1, m0))
+                codes.append(_degenerate(job, m, kind, cells, m1, m0, out[-1]))
+    return np.vstack(out).T, np.vstack(codes).T
 
 
-def _solve(job: _Job, batches: list[list], workers: int, progress: str | None) -> np.ndarray:
-    """The effects of every column of every batch (columns x effects, in order), the batches
+def _solve(job: _Job, batches: list[list], workers: int,
+           progress: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """The effects of every column of every batch (columns x effects, in order) and their
+    degenerate codes (:func:`_estimates`), the batches
     solved on ``workers`` threads (numpy's products and element-wise loops release the GIL;
     BLAS on one thread, so the threads do not oversubscribe the cores). ``progress``: the text
     of a progress bar, if any."""
-    def solve(columns: list) -> np.ndarray:
+    def solve(columns: list) -> tuple[np.ndarray, np.ndarray]:
         return _estimates(job, _weights(job, columns))
 
     with one_blas_thread(), ThreadPoolExecutor(workers) as ex:
@@ -421,7 +539,8 @@ def _solve(job: _Job, batches: list[list], workers: int, progress: str | None) -
             from rich.progress import track
 
             it = track(it, total=len(batches), description=progress, transient=True)
-        return np.vstack(list(it))
+        parts = list(it)
+    return np.vstack([p[0] for p in parts]), np.vstack([p[1] for p in parts])
 
 
 @checked_arguments
@@ -553,7 +672,10 @@ def bootstrap(
                                "" if s is None else s.level, scale, fm.label))
                 key = None if s is None else (s.modifier, s.level)
                 notes.append(not_estimable(fm, key, sparse, kind))
-    job = _Job(tuple(models), X, X1, design.treatment_columns, st.y, masks, unit, n_units)
+    kinds = {m.name: m.kind for m in design.modifiers}
+    cellwise = np.array([s is None or kinds.get(s.modifier) == "categorical" for s in subs])
+    job = _Job(tuple(models), X, X1, design.treatment_columns, st.y, masks, unit, n_units,
+               t == 1, family, cellwise)
     # replicates, the full sample and the jackknife samples are columns of the same batches
     # (fixed sets of columns, whatever n_jobs): the last replicates share a batch with the
     # full sample and the jackknife
@@ -564,41 +686,115 @@ def bootstrap(
     workers = min(len(batches), os.cpu_count() or 1) if n_jobs is None else n_jobs
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        est = _solve(job, batches, workers,
-                     f"bootstrap ({B} replicates)" if progress else None)
-    reps, full, jack = est[:B], est[B], est[B + 1:]
-    flagged = np.array([bool(x) for x in notes])
-    bad = ~np.isfinite(reps).all(axis=0) & ~flagged
-    if bad.any():
-        which = "; ".join(" ".join(str(x) for x in labels[j] if x) for j in np.flatnonzero(bad))
-        warnings.warn(f"not finite in some replicates, intervals not reported: {which} "
-                      "(a sparse subgroup, or a ratio from a linear model).", HTEReportWarning,
-                      stacklevel=2)
-    lo_p, hi_p = np.nanquantile(reps, [(1 - conf_level) / 2, (1 + conf_level) / 2], axis=0)
-    lo_b, hi_b = _bca(full, reps, jack, conf_level)
+        est, codes = _solve(job, batches, workers,
+                            f"bootstrap ({B} replicates)" if progress else None)
     df = pd.DataFrame(labels, columns=["modifier", "level", "scale", "model"])
-    df["estimate"] = full
     ratio = df.scale.isin(["RR", "OR", "RateRatio", "MeanRatio"]).to_numpy()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        spread = np.where(ratio, np.log(reps), reps)  # log scale for ratios, as in fit()
-    df["boot_se"] = np.nanstd(spread, axis=0, ddof=1)
-    df["conf_low_percentile"], df["conf_high_percentile"] = lo_p, hi_p
-    df["conf_low_bca"], df["conf_high_bca"] = lo_b, hi_b
-    df.loc[bad, ["conf_low_percentile", "conf_high_percentile", "conf_low_bca",
-                 "conf_high_bca"]] = np.nan
-    df.loc[flagged, ["estimate", "boot_se", "conf_low_percentile", "conf_high_percentile",
-                     "conf_low_bca", "conf_high_bca"]] = np.nan
-    df["note"] = notes
+    summary = _summarize(est, codes, B, g, notes, [lab[3] for lab in labels], df.scale,
+                         conf_level, ratio)
+    for c in ("estimate", "boot_se", "conf_low_percentile", "conf_high_percentile",
+              "conf_low_bca", "conf_high_bca", "n_degenerate", "note"):
+        df[c] = summary[c]
+    withheld = np.isnan(df.boot_se.to_numpy()) & ~np.isnan(df.estimate.to_numpy())
+    no_bca = (np.isnan(df.conf_low_bca.to_numpy()) & ~withheld
+              & ~np.isnan(df.estimate.to_numpy()))
+    for rows, what in ((withheld, "SE and intervals"), (no_bca, "BCa limits")):
+        if rows.any():
+            which = "; ".join(" ".join(str(x) for x in labels[j] if x)
+                              for j in np.flatnonzero(rows))
+            warnings.warn(f"bootstrap: {what} withheld for {which}: degenerate replicates (a "
+                          "subgroup arm without events, or a ratio from a mean outside its "
+                          "range; see the note column).", HTEReportWarning, stacklevel=2)
     df["B"] = B
     df["seed"] = seed
     df["unit"] = cluster or "row"
-    return BootstrapResult(df, reps if keep_replicates else None, seed, B)
+    return BootstrapResult(df, summary["replicates"] if keep_replicates else None, seed, B)
+
+
+def _reasons(codes: np.ndarray) -> str:
+    """The reasons of degenerate codes with their counts, most frequent first."""
+    found, counts = np.unique(codes[codes > 0], return_counts=True)
+    order = sorted(zip(-counts, found))
+    return ", ".join(f"{REASONS[int(c)]}: {-k}" for k, c in order)
+
+
+def _full_note(code: int, label: str, scale: str) -> str:
+    """Why the full sample's estimate is not estimable (codes beyond the cells, whose notes
+    come from ``fit()``'s ``not_estimable``), in ``fit()``'s words."""
+    if code == OUT_OF_RANGE:
+        what = "risk" if scale == "OR" else "risk or rate"
+        return (f"not estimable: {label} predicts a mean outside the range of a {what} here, "
+                "so the ratio does not exist")
+    if code == AT_EDGE:
+        return (f"not estimable: {label}'s standardized risk is at 0 or 1 here (separation: "
+                "no finite estimate)")
+    return f"not estimable: {REASONS[code]}"
+
+
+def _summarize(est, codes, B, g, notes, models, scales, conf_level, ratio) -> dict:
+    """Estimates, SEs, percentile and BCa limits and notes of every row from the columns'
+    effects ``est`` and degenerate codes ``codes`` (replicates, the full sample, the
+    jackknife samples). Degenerate replicates are left out (NaN); a row with more than
+    :data:`DEGENERATE_MAX` of them has no SE or intervals, a degenerate jackknife sample
+    leaves it without BCa limits, a degenerate full sample without an estimate."""
+    est = np.where(codes > 0, np.nan, est)
+    reps, full, jack = est[:B], est[B], est[B + 1:]
+    rcodes, fcodes, jcodes = codes[:B], codes[B], codes[B + 1:]
+    n_deg = np.count_nonzero(rcodes, axis=0)
+    flagged = np.array([bool(x) for x in notes]) | (fcodes > 0)
+    withheld = (n_deg > DEGENERATE_MAX * B) & ~flagged
+    no_bca = (np.count_nonzero(jcodes, axis=0) > 0) & ~flagged
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # rows whose replicates are all NaN
+        lo_p, hi_p = np.nanquantile(reps, [(1 - conf_level) / 2, (1 + conf_level) / 2],
+                                    axis=0)
+        lo_b, hi_b = _bca(full, reps, jack, conf_level)
+        spread = np.where(ratio, np.log(reps), reps)  # log scale for ratios, as in fit()
+        se = np.nanstd(spread, axis=0, ddof=1)
+    # a ratio's limits are positive: degenerate replicates are out, so this is only a guard
+    guard = ratio & ~(np.fmin(lo_p, lo_b) > 0) & ~flagged & ~withheld
+    guard &= np.isfinite(lo_p)
+    out_notes = []
+    for j, note in enumerate(notes):
+        if not note and fcodes[j]:
+            note = _full_note(int(fcodes[j]), models[j], scales[j])
+        elif not note and withheld[j]:
+            note = (f"SE and intervals not estimable: {n_deg[j]} of {B} replicates degenerate "
+                    f"({_reasons(rcodes[:, j])}), more than the {DEGENERATE_MAX:.0%} that may "
+                    "be left out")
+        elif not note and guard[j]:  # pragma: no cover - degenerate replicates are left out
+            note = "SE and intervals not estimable: a ratio limit <= 0"
+        elif not note:
+            parts = []
+            if n_deg[j]:
+                parts.append(f"{n_deg[j]} of {B} replicates degenerate "
+                             f"({_reasons(rcodes[:, j])}), left out of the SE and intervals")
+            if no_bca[j]:
+                k = int(np.count_nonzero(jcodes[:, j]))
+                parts.append(f"BCa not estimable: {k} of {g} jackknife samples degenerate "
+                             f"({_reasons(jcodes[:, j])})")
+            note = "; ".join(parts)
+        out_notes.append(note)
+    withheld |= guard
+    lo_b = np.where(no_bca | withheld, np.nan, lo_b)
+    hi_b = np.where(no_bca | withheld, np.nan, hi_b)
+    gone = withheld | flagged
+    nan = np.full(len(notes), np.nan)
+    return {"estimate": np.where(flagged, nan, full),
+            "boot_se": np.where(gone, nan, se),
+            "conf_low_percentile": np.where(gone, nan, lo_p),
+            "conf_high_percentile": np.where(gone, nan, hi_p),
+            "conf_low_bca": np.where(gone, nan, lo_b),
+            "conf_high_bca": np.where(gone, nan, hi_b),
+            "n_degenerate": n_deg, "note": out_notes, "replicates": reps}
 
 
 def _bca(full, reps, jack, conf_level):
     alphas = np.array([(1 - conf_level) / 2, (1 + conf_level) / 2])
     with np.errstate(divide="ignore", invalid="ignore"):
-        prop = np.clip(np.mean(reps < full, axis=0), 1e-10, 1 - 1e-10)
+        # degenerate replicates (NaN) are left out of the proportion as of the quantiles
+        kept = np.count_nonzero(~np.isnan(reps), axis=0)
+        prop = np.clip(np.sum(reps < full, axis=0) / kept, 1e-10, 1 - 1e-10)
         z0 = stats.norm.ppf(prop)
         d = jack.mean(axis=0) - jack
         a = np.sum(d**3, axis=0) / (6 * np.sum(d**2, axis=0) ** 1.5)

@@ -122,6 +122,9 @@ DATA_CASES = [
     ("risk model with the treatment (it was fitted anyway)", RISK,
      RISK.replace("arrest ~ age", "arrest ~ fin + age"), None, PlanError,
      "risk_based.formula: it uses the treatment 'fin'"),
+    ("include_treatment with the control-arm risk model (failed inside the report)",
+     "method: pooled", "method: control-arm", None, PlanError,
+     "risk_based.include_treatment applies to method 'pooled' only"),
     ("exploratory covariate not in the data (found only when rendering)",
      *_extra("exploratory: {planned: true, covariates: [nosuch]}"), None, PlanError,
      "plan key 'exploratory.covariates[0]' names column 'nosuch'"),
@@ -250,6 +253,22 @@ def test_propensity_formula_against_data(tmp_path, formula, match):
     with pytest.raises(PlanError) as info:
         check_plan_against_data(plan, data)
     assert match in str(info.value)
+
+
+def test_a_planned_section_not_produced_is_a_warning_too(tmp_path):
+    """The report records a planned risk-based analysis that failed as a deviation; the
+    render says so as well (it printed nothing)."""
+    from hte_report.analysis import fit_plan
+    from hte_report.report.path import risk_section
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        analysis = fit_plan(_plan(tmp_path, "crossfit_folds: 5",
+                                  "crossfit_folds: 5\n  cutpoints: [0.001, 0.002]"), ROSSI)
+    with pytest.warns(hr.HTEReportWarning, match=r"the planned risk-based \(PATH\) analysis "
+                                                 r"was not produced: it failed: risk stratum"):
+        blocks = risk_section(analysis)
+    assert blocks[0].title == "Risk-based analysis not produced"
 
 
 # ------------------------------------------------------------------ render()

@@ -202,6 +202,17 @@ def explore_blocks(res, with_png: bool = False) -> list:
     return blocks
 
 
+def _warn_not_produced(why: str) -> None:
+    """Said where the report is rendered too (``hte-report render`` prints it)."""
+    import warnings
+
+    from hte_report.errors import HTEReportWarning
+
+    warnings.warn(f"the planned exploratory (causal forest) analysis was not produced: "
+                  f"{why.rstrip('.')}. The report records this as a deviation from the plan.",
+                  HTEReportWarning, stacklevel=3)
+
+
 def explore_section(analysis, with_png: bool = False, result=None) -> Section:
     """Section ``explore`` of the report for a planned analysis.
 
@@ -239,6 +250,7 @@ def explore_section(analysis, with_png: bool = False, result=None) -> Section:
         elif not ex.get("covariates"):
             why = "the plan's exploratory entry lists no covariates"
         if why:
+            _warn_not_produced(why)
             return section([Callout("warning", "Exploratory analysis not produced",
                                     f"Planned, but not produced: {why}. This is a deviation "
                                     "from the plan.")])
@@ -267,6 +279,7 @@ def explore_section(analysis, with_png: bool = False, result=None) -> Section:
                              alpha=float(plan.raw.get("alpha") or 0.05),
                              conf_level=plan.conf_level, **kw)
         except (HTEReportError, ValueError, TypeError) as exc:
+            _warn_not_produced(f"it failed: {exc}")
             return section([Callout("warning", "Exploratory analysis not produced",
                                     f"Planned, but it failed: {exc} This is a deviation from "
                                     "the plan.")])

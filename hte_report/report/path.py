@@ -38,6 +38,7 @@ def risk_section(analysis, with_png: bool = False) -> list:
     if plan.outcome["family"] != "binary" or not (rb.get("formula") or rb.get("risk_column")):
         why = ("it needs a binary outcome" if plan.outcome["family"] != "binary" else
                "the plan gives neither risk_based.formula nor risk_based.risk_column")
+        _warn_not_produced(why)
         return [Callout("warning", "Risk-based analysis not produced",
                         f"Planned, but not produced: {why}. This is a deviation from the plan.")]
     method = rb.get("method", "external" if rb.get("risk_column") else "pooled")
@@ -54,6 +55,7 @@ def risk_section(analysis, with_png: bool = False) -> list:
                             conf_level=plan.conf_level, safe_formula=True)
             rr = risk_stratified(rm, cutpoints=rb.get("cutpoints"), groups=rb.get("groups", 4))
     except (HTEReportError, ValueError) as exc:
+        _warn_not_produced(f"it failed: {exc}")
         return [Callout("warning", "Risk-based analysis not produced",
                         f"Planned, but it failed: {exc} This is a deviation from the plan.")]
     how = {"pooled": "fitted on all patients without the treatment term (blinded to arm)"
@@ -134,6 +136,14 @@ def risk_section(analysis, with_png: bool = False) -> list:
     if msgs:
         blocks.append(Callout("note", "Warnings", " ".join(msgs)))
     return blocks
+
+
+def _warn_not_produced(why: str) -> None:
+    """A planned section the report could not produce is said where the report is rendered
+    too (``hte-report render`` prints it), not only inside the report."""
+    warnings.warn(f"the planned risk-based (PATH) analysis was not produced: {why.rstrip('.')}. "
+                  "The report records this as a deviation from the plan.", HTEReportWarning,
+                  stacklevel=3)
 
 
 def _figure_block(fig, caption: str, name: str, png: bool):

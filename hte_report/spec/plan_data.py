@@ -239,6 +239,11 @@ def _check_values_in_data(plan: Plan, frame: pd.DataFrame) -> None:
         if bad:
             raise PlanError(f"risk_based.risk_column {short(rb['risk_column'])} must hold "
                             f"predicted risks strictly between 0 and 1; {bad} row(s) do not.")
+    method = rb.get("method", "external" if rb.get("risk_column") else "pooled")
+    if rb.get("planned") and rb.get("include_treatment") and method != "pooled":
+        raise PlanError(f"risk_based.include_treatment applies to method 'pooled' only (the arm "
+                        f"as a main effect, set to control for prediction), not {method!r}; "
+                        "the risk model would fail. Remove it.")
     for i, m in enumerate(plan.modifiers):
         s = frame[m.variable]
         numeric = pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)

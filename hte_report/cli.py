@@ -217,8 +217,10 @@ def _numbers(text: str, what: str) -> list[float]:
         try:
             out.append(float(part))
         except ValueError:
+            hint = (" For percentages write the numbers and add --percent (5,10 --percent)."
+                    if part.strip().endswith("%") else "")
             _fail(f"{what} must be numbers separated by commas, e.g. 0.05,0.1; got "
-                  f"{part.strip()[:40]!r}.")
+                  f"{part.strip()[:40]!r}.{hint}")
         if not math.isfinite(out[-1]):
             _fail(f"{what} must be finite numbers; got {part.strip()[:40]!r}.")
     return out
@@ -306,6 +308,10 @@ def benefit(
         if not risks:
             _fail("give at least one baseline risk P0, e.g. 0.05.")
         if percent:
+            outside = [x for x in risks if not 0 < x < 100]
+            if outside:
+                _fail(f"with --percent, P0 must be percentages strictly between 0 and 100; got "
+                      f"{outside[0]:g}.")
             risks = [x / 100 for x in risks]
         if level and not modifier:
             _fail("--level names a level of a subgroup's modifier; give the modifier with "

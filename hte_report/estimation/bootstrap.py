@@ -466,7 +466,7 @@ REASONS = {
     5: "every control patient has the event",
     6: "a predicted mean outside the range of a risk or rate",
     7: "a standardized risk at 0 or 1 (separation)",
-    8: "no finite estimate",
+    8: "no finite estimate (the refit did not converge)",
 }
 NO_PATIENTS, OUT_OF_RANGE, AT_EDGE, NOT_FINITE = 1, 6, 7, 8
 
@@ -592,10 +592,18 @@ def bootstrap(
     -------
     BootstrapResult whose ``intervals`` frame has ``modifier, level, scale, model, estimate,
     boot_se`` (for ratio scales the SE of the log ratio, as ``std_error`` in ``fit``),
-    ``conf_low_percentile, conf_high_percentile, conf_low_bca, conf_high_bca, note, B, seed``
-    (``note``: "not estimable: ..." where a subgroup has no events in an arm, with the numbers
-    left out, as in ``fit``) and, with ``keep_replicates``, the B x K replicate estimates
-    (columns in frame order).
+    ``conf_low_percentile, conf_high_percentile, conf_low_bca, conf_high_bca, n_degenerate,
+    note, B, seed, unit`` and, with ``keep_replicates``, the B x K replicate estimates
+    (columns in frame order; NaN where a replicate is degenerate for the row).
+    ``n_degenerate``: the replicates degenerate for the row (see the module's docstring: a
+    subgroup arm without events, with events only or without patients, a ratio from a mean
+    outside its range, a standardized risk at 0 or 1, no finite estimate), left out of its SE
+    and intervals. ``note``: "not estimable: ..." where the full sample itself is (a subgroup
+    with no events in an arm, a linear model's mean <= 0 under a ratio; the numbers left out,
+    as in ``fit``); "SE and intervals not estimable: ..." where more than
+    :data:`DEGENERATE_MAX` (1%) of the replicates are degenerate (the estimate kept, SE and
+    limits NaN); "BCa not estimable: ..." where a jackknife sample is degenerate; otherwise
+    how many replicates were left out and why, or empty.
     """
     B = check_integer("B", B)
     n_jobs = n_jobs if n_jobs is None else check_integer("n_jobs", n_jobs, minimum=1)

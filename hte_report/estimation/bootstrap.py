@@ -703,10 +703,8 @@ def bootstrap(
     for c in ("estimate", "boot_se", "conf_low_percentile", "conf_high_percentile",
               "conf_low_bca", "conf_high_bca", "n_degenerate", "note"):
         df[c] = summary[c]
-    withheld = np.isnan(df.boot_se.to_numpy()) & ~np.isnan(df.estimate.to_numpy())
-    no_bca = (np.isnan(df.conf_low_bca.to_numpy()) & ~withheld
-              & ~np.isnan(df.estimate.to_numpy()))
-    for rows, what in ((withheld, "SE and intervals"), (no_bca, "BCa limits")):
+    for rows, what in ((summary["withheld"], "SE and intervals"),
+                       (summary["no_bca"] & ~summary["withheld"], "BCa limits")):
         if rows.any():
             which = "; ".join(" ".join(str(x) for x in labels[j] if x)
                               for j in np.flatnonzero(rows))
@@ -794,7 +792,8 @@ def _summarize(est, codes, B, g, notes, models, scales, conf_level, ratio) -> di
             "conf_high_percentile": np.where(gone, nan, hi_p),
             "conf_low_bca": np.where(gone, nan, lo_b),
             "conf_high_bca": np.where(gone, nan, hi_b),
-            "n_degenerate": n_deg, "note": out_notes, "replicates": reps}
+            "n_degenerate": n_deg, "note": out_notes, "replicates": reps,
+            "withheld": withheld, "no_bca": no_bca}
 
 
 def _bca(full, reps, jack, conf_level):

@@ -430,6 +430,20 @@ def test_rtf_text_is_escaped_not_converted(tmp_path):
     assert "\\uc1\\u194\\'3fge \\uc1\\u8805\\'3f 30 \\{x\\} \\\\par \\uc1\\u20013\\'3f" in text
 
 
+def test_a_failed_quarto_render_names_the_error_of_the_report_code():
+    """The message was Quarto's last line, 'WARN: Error encountered when rendering files';
+    the package's own error was only in the log (coloured by Jupyter)."""
+    from hte_report.report.render import _quarto_failure
+
+    log = ("Starting python3 kernel...Done\nAn error occurred while executing the following "
+           "cell:\n\x1b[0;31mModelError\x1b[0m    Traceback (most recent call last)\n"
+           "\x1b[0;31mModelError\x1b[0m: analysis of grp2: subgroup grp2='x' has no control "
+           "patients\n\x1b[33mWARN: Error encountered when rendering files\x1b[39m\n")
+    assert _quarto_failure(log) == ("the report's code stopped with ModelError: analysis of "
+                                    "grp2: subgroup grp2='x' has no control patients")
+    assert _quarto_failure("ERROR: typst not found\n") == "ERROR: typst not found"
+
+
 # ------------------------------------------------------------------ Python entry points
 def _lock(tmp_path, **kw):
     return hr.lock_plan(_plan(tmp_path), **kw)

@@ -190,6 +190,17 @@ def stable_pdf_id(pdf: bytes) -> bytes:
     return pdf.replace(old, new)
 
 
+def _quarto_failure(log: str) -> str:
+    """What stopped a Quarto render, from its log: the exception that ended a code cell (the
+    package's own message, e.g. ``ModelError: analysis of ...``), else the last line."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", log)  # Jupyter's tracebacks are coloured
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    raised = [ln for ln in lines if re.match(r"^[A-Za-z_][\w.]*(Error|Exception): \S", ln)]
+    if raised:
+        return f"the report's code stopped with {raised[-1][:600]}"
+    return lines[-1][:300] if lines else "no output"
+
+
 def _render_quarto(plan: Path, data: Path, to, out: Path, say, date: str | None = None,
                    posthoc: Sequence[str] = ()) -> dict[str, Path]:
     """Render with Quarto in a temporary copy of the packaged project; only the outputs (and,
@@ -236,10 +247,9 @@ def _render_quarto(plan: Path, data: Path, to, out: Path, say, date: str | None 
             if proc.returncode != 0 or not result.is_file():
                 log = out / LOG_NAME
                 log.write_text(f"$ {' '.join(cmd)}\n\n{proc.stdout}", encoding="utf-8")
-                last = [ln for ln in proc.stdout.splitlines() if ln.strip()][-1:] or [""]
                 raise HTEReportError(
-                    f"quarto render --to {qfmt} failed (exit {proc.returncode}): {last[0]}; "
-                    f"the whole Quarto log is in {log}")
+                    f"quarto render --to {qfmt} failed (exit {proc.returncode}): "
+                    f"{_quarto_failure(proc.stdout)}; the whole Quarto log is in {log}")
             target = out / f"report.{ext}"
             if ext == "pdf":
                 target.write_bytes(stable_pdf_id(result.read_bytes()))

@@ -246,6 +246,13 @@ def _check_values_in_data(plan: Plan, frame: pd.DataFrame) -> None:
                         "the risk model would fail. Remove it.")
     for i, m in enumerate(plan.modifiers):
         s = frame[m.variable]
+        distinct = pd.unique(s.dropna())
+        if len(distinct) == 1:
+            one = distinct[0].item() if hasattr(distinct[0], "item") else distinct[0]
+            raise PlanError(
+                f"{modifier_key(plan, i)} {short(m.variable)} is constant in the data (every "
+                f"row with a value has {short(one)}): it cannot modify the treatment effect. "
+                "Check the data (and analysis_set), or remove the modifier as a deviation.")
         numeric = pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
         if m.type == "continuous" and not numeric:
             raise PlanError(

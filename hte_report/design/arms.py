@@ -24,6 +24,7 @@ same order; the treatment is exactly 0 or 1), checked against formulaic by the t
 
 from __future__ import annotations
 
+import contextvars
 import threading
 
 import numpy as np
@@ -38,6 +39,12 @@ Z_CACHE_BYTES = 512 << 20
 
 #: Per-row vectors (outcome, offset, weights) kept in the blocks' row order, most recent first.
 ARRANGED_KEPT = 4
+
+#: Passes over the blocks run as this many fixed ranges (:meth:`ArmDesign.map_blocks`), in
+#: threads when :data:`THREADS` and each range has at least :data:`MIN_BLOCKS_PER_PART` blocks.
+PARTS = 2
+THREADS = True
+MIN_BLOCKS_PER_PART = 4
 
 
 class ArmDesign:
@@ -148,26 +155,69 @@ class ArmDesign:
         """The 0/1 treatment of ``rows`` (None when every row is in :attr:`arm`)."""
         return self.t[rows] if self.arm is None else None
 
-    def blocks(self):
-        """The rows by blocks of :data:`BLOCK`, each as an :class:`ArmBlock`: its ``Z`` with
-        the untreated rows first, so that every product of a pass is one product per arm on
-        contiguous rows (no weights zeroing the other arm, no selection per row). Block k holds
-        the rows ``order[k * BLOCK:(k + 1) * BLOCK]`` of one fixed order (the identity for a
-        counterfactual design); :meth:`arranged` puts a per-row vector in that order."""
+    def blocks(self, start: int = 0, stop: int | None = None):
+        """The rows by blocks of :data:`BLOCK` (blocks ``start`` to ``stop``), each as an
+        :class:`ArmBlock`: its ``Z`` with the untreated rows first, so that every product of a
+        pass is one product per arm on contiguous rows (no weights zeroing the other arm, no
+        selection per row). Block k holds the rows ``order[k * BLOCK:(k + 1) * BLOCK]`` of one
+        fixed order (the identity for a counterfactual design); :meth:`arranged` puts a
+        per-row vector in that order."""
         n = self.shape[0]
+        stop = self.n_blocks if stop is None else stop
         if self.arm is not None:
-            for s in range(0, n, BLOCK):
-                e = min(n, s + BLOCK)
+            for k in range(start, stop):
+                s, e = k * BLOCK, min(n, (k + 1) * BLOCK)
                 yield ArmBlock(slice(s, e), e - s if self.arm == 0 else 0,
                                self.z_rows(slice(s, e)), slice(s, e))
             return
         order, n0 = self._by_arm()
         cached = self._cached_blocks()
-        for k, s in enumerate(range(0, n, BLOCK)):
-            e = min(n, s + BLOCK)
+        for k in range(start, stop):
+            s, e = k * BLOCK, min(n, (k + 1) * BLOCK)
             rows = order[s:e]
-            yield ArmBlock(rows, int(n0[k]), self.z_rows(rows) if cached is None else cached[k],
-                           slice(s, e))
+            if cached is None:
+                Z = self.z_rows(rows)
+            else:  # written by the first pass over block k (each thread writes its own)
+                Z = cached[k]
+                if Z is None:
+                    Z = cached[k] = self.z_rows(rows)
+            yield ArmBlock(rows, int(n0[k]), Z, slice(s, e))
+
+    @property
+    def n_blocks(self) -> int:
+        return -(-self.shape[0] // BLOCK)
+
+    def map_blocks(self, fn) -> list:
+        """``fn(blocks)`` on :data:`PARTS` fixed ranges of the blocks, the ranges in their
+        own threads (numpy's arithmetic and BLAS release the GIL), each with the caller's
+        context (numpy's error state); the results in range order, for the caller to add in
+        that order. The ranges do not depend on the cores, so neither do the sums' rounding
+        nor the numbers: on one core the ranges run one after the other."""
+        nb = self.n_blocks
+        cuts = [nb * i // PARTS for i in range(PARTS + 1)]
+        ranges = list(zip(cuts[:-1], cuts[1:]))
+        if not THREADS or nb < PARTS * MIN_BLOCKS_PER_PART:
+            return [fn(self.blocks(a, b)) for a, b in ranges]
+        results: list = [None] * PARTS
+        errors: list = []
+
+        def run(i, a, b):
+            try:
+                results[i] = fn(self.blocks(a, b))
+            except BaseException as exc:  # re-raised in the caller
+                errors.append(exc)
+
+        workers = [threading.Thread(target=contextvars.copy_context().run,
+                                    args=(run, i, a, b), daemon=True)
+                   for i, (a, b) in enumerate(ranges) if i]
+        for w in workers:
+            w.start()
+        run(0, *ranges[0])
+        for w in workers:
+            w.join()
+        if errors:
+            raise errors[0]
+        return results
 
     def _by_arm(self):
         """The rows in block order with each block's untreated rows first, and the number of
@@ -187,16 +237,14 @@ class ArmDesign:
             return self._arm_order
 
     def _cached_blocks(self) -> list | None:
-        """``Z`` of every block (in :meth:`blocks` order), written once and kept, or None when
-        it would take more than :data:`Z_CACHE_BYTES`."""
+        """Slots for ``Z`` of every block (in :meth:`blocks` order), each written by the first
+        pass over its block and kept, or None when ``Z`` would take more than
+        :data:`Z_CACHE_BYTES`."""
         if self.shape[0] * self.q * 8 > Z_CACHE_BYTES:
             return None
-        order, _n0 = self._by_arm()
         with self._lock:
             if self._z_blocks is None:
-                n = self.shape[0]
-                self._z_blocks = [self.z_rows(order[s:min(n, s + BLOCK)])
-                                  for s in range(0, n, BLOCK)]
+                self._z_blocks = [None] * self.n_blocks
             return self._z_blocks
 
     def block_order(self) -> np.ndarray:
@@ -371,10 +419,10 @@ class ArmBlock:
         """``X b`` on the block's rows (``(c0, c1)`` from :meth:`ArmDesign.coefficients`)."""
         Z, n0 = self.Z, self.n0
         out = np.empty((len(Z),) + np.shape(c0)[1:])
-        if n0:
-            np.matmul(Z[:n0], c0, out=out[:n0])
+        if n0:  # np.dot, not matmul: dot releases the GIL (passes run in threads)
+            np.dot(Z[:n0], c0, out=out[:n0])
         if n0 < len(Z):
-            np.matmul(Z[n0:], c1, out=out[n0:])
+            np.dot(Z[n0:], c1, out=out[n0:])
         return out
 
     def _parts(self):
@@ -386,15 +434,15 @@ class ArmBlock:
         Zw = self.Z if w is None else self.Z * w[:, None]
         n0 = self.n0
         Z0, Z1 = self._parts()
-        return (None if Z0 is None else Z0.T @ Zw[:n0],
-                None if Z1 is None else Z1.T @ Zw[n0:])
+        return (None if Z0 is None else np.dot(Z0.T, Zw[:n0]),
+                None if Z1 is None else np.dot(Z1.T, Zw[n0:]))
 
     def cross(self, v: np.ndarray) -> tuple:
         """``(Z0' v0, Z1' v1)`` for a vector or a matrix of the block's rows."""
         n0 = self.n0
         Z0, Z1 = self._parts()
-        return (None if Z0 is None else Z0.T @ v[:n0],
-                None if Z1 is None else Z1.T @ v[n0:])
+        return (None if Z0 is None else np.dot(Z0.T, v[:n0]),
+                None if Z1 is None else np.dot(Z1.T, v[n0:]))
 
     def quadratic(self, Q0, Q1) -> np.ndarray:
         """``x' M x`` for each row (``(Q0, Q1)`` from :meth:`ArmDesign.quadratic_forms`)."""
@@ -402,9 +450,9 @@ class ArmBlock:
         out = np.empty(len(Z))
         Z0, Z1 = self._parts()
         if Z0 is not None:
-            out[:n0] = np.einsum("ij,ij->i", Z0 @ Q0, Z0)
+            out[:n0] = np.einsum("ij,ij->i", np.dot(Z0, Q0), Z0)
         if Z1 is not None:
-            out[n0:] = np.einsum("ij,ij->i", Z1 @ Q1, Z1)
+            out[n0:] = np.einsum("ij,ij->i", np.dot(Z1, Q1), Z1)
         return out
 
     def arms(self) -> np.ndarray:

@@ -177,15 +177,24 @@ def _largest_values(X) -> tuple[np.ndarray, np.ndarray | None]:
     for a design held by arm also ``X'X`` from the same pass (meaningful when the sizes are
     within :data:`EXTREME_SCALE`), else None."""
     if isinstance(X, ArmDesign):
-        z_all = np.zeros(X.q)
-        z_treated = np.zeros(X.q)
-        A0 = A1 = None
-        with np.errstate(over="ignore", invalid="ignore"):
-            for blk in X.blocks():  # NaN propagates
+        def part(blocks):
+            z_all = np.zeros(X.q)
+            z_treated = np.zeros(X.q)
+            A0 = A1 = None
+            for blk in blocks:  # NaN propagates
                 a = np.abs(blk.Z)
                 z_all = np.maximum(z_all, a.max(0, initial=0.0))
                 z_treated = np.maximum(z_treated, a[blk.n0:].max(0, initial=0.0))
                 a0, a1 = blk.gram(None)
+                A0, A1 = accumulate(A0, a0), accumulate(A1, a1)
+            return z_all, z_treated, A0, A1
+
+        z_all = np.zeros(X.q)
+        z_treated = np.zeros(X.q)
+        A0 = A1 = None
+        with np.errstate(over="ignore", invalid="ignore"):
+            for za, zt, a0, a1 in X.map_blocks(part):  # in range order
+                z_all, z_treated = np.maximum(z_all, za), np.maximum(z_treated, zt)
                 A0, A1 = accumulate(A0, a0), accumulate(A1, a1)
         return np.where(X.tmask, z_treated[X.base], z_all[X.base]), X.lift(A0, A1)
     out = np.zeros(X.shape[1])

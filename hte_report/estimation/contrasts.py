@@ -144,23 +144,30 @@ def _mean_sums_by_arm(models, coef: dict, X: ArmDesign, groups: RowGroups):
         np.take(mask, order, out=masks[k])
     del order
     freq = X.arranged(groups.freq)
+    width = K + q * (1 + len(links))
+
+    def part(blocks):
+        total = np.zeros((len(masks), width))
+        for blk in blocks:
+            Zt = blk.Z.T  # q x m, rows contiguous
+            Et = np.dot(C.T, Zt)  # one linear predictor per (model, arm), rows contiguous
+            # per row: the means, Z, then Z times each d mu / d eta (identity links share Z)
+            Mt = np.empty((width, Zt.shape[1]))
+            Mt[:K] = Et
+            Mt[K:K + q] = Zt
+            for m, j in enumerate(links):
+                mu, dmu = models[keys[j][0]].inverse_link(Et[j])
+                Mt[j] = mu
+                np.multiply(Zt, dmu, out=Mt[K + q * (m + 1):K + q * (m + 2)])
+            Wt = masks[:, blk.span].astype(float)
+            if freq is not None:
+                Wt *= freq[blk.span]
+            total += np.dot(Wt, Mt.T)  # np.dot: it releases the GIL (ranges run in threads)
+        return total
+
     total = None
-    for blk in X.blocks():
-        Zt = blk.Z.T  # q x m, rows contiguous
-        Et = C.T @ Zt  # one linear predictor per (model, arm), rows contiguous
-        # per row: the means, Z, then Z times each d mu / d eta (identity links share Z)
-        Mt = np.empty((K + q * (1 + len(links)), Zt.shape[1]))
-        Mt[:K] = Et
-        Mt[K:K + q] = Zt
-        for m, j in enumerate(links):
-            mu, dmu = models[keys[j][0]].inverse_link(Et[j])
-            Mt[j] = mu
-            np.multiply(Zt, dmu, out=Mt[K + q * (m + 1):K + q * (m + 2)])
-        Wt = masks[:, blk.span].astype(float)
-        if freq is not None:
-            Wt *= freq[blk.span]
-        part = Wt @ Mt.T
-        total = part if total is None else total + part
+    for part_total in X.map_blocks(part):  # in range order
+        total = part_total if total is None else total + part_total
     with np.errstate(divide="ignore", invalid="ignore"):
         total /= groups.totals[:, None]
     m, g = {}, {}

@@ -245,59 +245,81 @@ def _arm_pass(X: ArmDesign, y, fam: Family, b, *, w0, off, info, loglik, meat, c
     """:func:`block_pass` on a design held by arm: each block's rows come untreated first,
     its products are taken in the space of its q distinct products ``Z``, one per arm, and
     lifted to the design's columns once at the end (half the columns, a quarter of the
-    multiply-adds of the design's own products)."""
-    out = _Sums()
+    multiply-adds of the design's own products). The blocks run as the fixed ranges of
+    :meth:`ArmDesign.map_blocks`, whose sums are added in range order."""
     c0, c1 = X.coefficients(b) if b is not None else (None, None)
-    A0 = A1 = r0 = r1 = M0 = M1 = None
-    if loglik:
-        out.loglik = 0.0
-    if meat and codes is not None:
-        out.meat = np.zeros((G, X.shape[1]))
+    Q0 = Q1 = None
     if bread is not None:
         Q0, Q1 = X.quadratic_forms(bread)
     ya, oa, wa = X.arranged(y), X.arranged(off), X.arranged(w0)
-    for blk in X.blocks():
-        rows, span = blk.rows, blk.span
-        yb = ya[span]
-        ob = None if oa is None else oa[span]
-        wb0 = None if wa is None else wa[span]
-        if b is None:
-            e = eta = fam.start_eta(yb)
-            if ob is not None:
-                e = eta - ob
-        else:  # e: the linear predictor without the offset (no copy without one)
-            e = blk.eta(c0, c1)
-            eta = e if ob is None else e + ob
-        mu, d = fam.mean(eta)
-        v, w = _irls_weights(fam, mu, d)
-        if info:
-            if fam.linear and wb0 is None:  # unit weights: X'X and X'y
-                a0, a1 = blk.gram(None)
-                v0, v1 = blk.cross(yb if ob is None else yb - ob)
-            else:
-                ww = w if wb0 is None else w * wb0
-                a0, a1 = blk.gram(ww)
-                v0, v1 = blk.cross(_working(fam, e, yb, mu, d, ww))
-            A0, A1 = accumulate(A0, a0), accumulate(A1, a1)
-            r0, r1 = accumulate(r0, v0), accumulate(r1, v1)
+    cluster = np.asarray(codes) if meat and codes is not None else None
+
+    def part(blocks) -> dict:
+        A0 = A1 = r0 = r1 = M0 = M1 = None
+        sums = _Sums(loglik=0.0 if loglik else None)
+        if cluster is not None:
+            sums.meat = np.zeros((G, X.shape[1]))
+        for blk in blocks:
+            span = blk.span
+            yb = ya[span]
+            ob = None if oa is None else oa[span]
+            wb0 = None if wa is None else wa[span]
+            if b is None:
+                e = eta = fam.start_eta(yb)
+                if ob is not None:
+                    e = eta - ob
+            else:  # e: the linear predictor without the offset (no copy without one)
+                e = blk.eta(c0, c1)
+                eta = e if ob is None else e + ob
+            mu, d = fam.mean(eta)
+            v, w = _irls_weights(fam, mu, d)
+            if info:
+                if fam.linear and wb0 is None:  # unit weights: X'X and X'y
+                    a0, a1 = blk.gram(None)
+                    v0, v1 = blk.cross(yb if ob is None else yb - ob)
+                else:
+                    ww = w if wb0 is None else w * wb0
+                    a0, a1 = blk.gram(ww)
+                    v0, v1 = blk.cross(_working(fam, e, yb, mu, d, ww))
+                A0, A1 = accumulate(A0, a0), accumulate(A1, a1)
+                r0, r1 = accumulate(r0, v0), accumulate(r1, v1)
+            if loglik:
+                sums.add_loglik(fam, yb, mu, wb0)
+            if meat:
+                u = _scores(fam, yb, mu, d, v, wb0)
+                if bread is not None:
+                    wt, bad = hat_weights(blk.quadratic(Q0, Q1) * w, power)
+                    u = u * wt
+                    if bad.any():
+                        sums.leverage1 = (sums.leverage1 or []) + [
+                            X.dense(blk.Z[bad], blk.arms()[bad])]
+                if cluster is not None:
+                    np.add.at(sums.meat, cluster[blk.rows],
+                              X.dense(blk.Z, blk.arms()) * u[:, None])
+                else:
+                    m0, m1 = blk.gram(u * u)
+                    M0, M1 = accumulate(M0, m0), accumulate(M1, m1)
+        return {"sums": sums, "A": (A0, A1), "r": (r0, r1), "M": (M0, M1)}
+
+    out = _Sums(loglik=0.0 if loglik else None)
+    A0 = A1 = r0 = r1 = M0 = M1 = None
+    for res in X.map_blocks(part):  # in range order: the same sums on any number of cores
+        s = res["sums"]
         if loglik:
-            out.add_loglik(fam, yb, mu, wb0)
-        if meat:
-            u = _scores(fam, yb, mu, d, v, wb0)
-            if bread is not None:
-                wt, bad = hat_weights(blk.quadratic(Q0, Q1) * w, power)
-                u = u * wt
-                if bad.any():
-                    out.leverage1 = (out.leverage1 or []) + [
-                        X.dense(blk.Z[bad], blk.arms()[bad])]
-            if codes is not None:
-                np.add.at(out.meat, codes[rows], X.dense(blk.Z, blk.arms()) * u[:, None])
-            else:
-                m0, m1 = blk.gram(u * u)
-                M0, M1 = accumulate(M0, m0), accumulate(M1, m1)
+            out.loglik += s.loglik
+            out.mu_range = (min(out.mu_range[0], s.mu_range[0]),
+                            max(out.mu_range[1], s.mu_range[1]))
+            out.mu_sum += s.mu_sum
+        if s.leverage1:
+            out.leverage1 = (out.leverage1 or []) + s.leverage1
+        if cluster is not None:
+            out.meat = s.meat if out.meat is None else out.meat + s.meat
+        A0, A1 = accumulate(A0, res["A"][0]), accumulate(A1, res["A"][1])
+        r0, r1 = accumulate(r0, res["r"][0]), accumulate(r1, res["r"][1])
+        M0, M1 = accumulate(M0, res["M"][0]), accumulate(M1, res["M"][1])
     if info:
         out.info, out.rhs = X.lift(A0, A1), X.lift_vectors(r0, r1)
-    if meat and codes is None:
+    if meat and cluster is None:
         out.meat = X.lift(M0, M1)
     return out
 

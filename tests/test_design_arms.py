@@ -256,3 +256,31 @@ def test_map_blocks_raises_a_worker_error(arms):
 
     with pytest.raises(ValueError, match="late block"):
         X.map_blocks(fail_late)
+
+
+@pytest.mark.parametrize("formula", FORMULAS)
+def test_profile_rows_equal_formulaic(arms, formula):
+    """Rows of small frames (reference profiles, both arms) are written from the design's
+    products without formulaic: equal to formulaic's rows (formulaic writes -0.0 for an
+    untreated row's treatment times a negative value, these rows 0.0: equal, and every product
+    with them the same); a level the design does not have, or a treatment other than 0/1,
+    goes to formulaic."""
+    from hte_report.estimation.profiles import profile_frame
+
+    d = _data()
+    design = setup(formula, d, treatment="treat").design
+    assert isinstance(design.X, ArmDesign)
+    prof = profile_frame(design, [{"age": a, "sbp": s, "sex": x, "region": r, "bmi": b}
+                                  for a, s, x, r, b in [(-20.5, 100.0, "F", 1, "<25"),
+                                                        (0.0, 135.0, "M", 4, ">30"),
+                                                        (33.0, -5.0, "M", 2, "25-30")]])
+    for value in (1, 0):
+        frame = prof.assign(treat=value)
+        ours = design.X.rows_of(frame, design.levels)
+        assert ours is not None
+        ref = np.asarray(design.spec.get_model_matrix(frame), dtype=float)
+        assert np.array_equal(ours, ref)
+        np.testing.assert_array_equal(design.materialize(frame), ref)
+    assert design.X.rows_of(prof.assign(treat=2), design.levels) is None
+    if "bmi" in formula:
+        assert design.X.rows_of(prof.assign(treat=1, bmi="unknown"), design.levels) is None

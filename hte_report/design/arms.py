@@ -28,6 +28,7 @@ import contextvars
 import threading
 
 import numpy as np
+import pandas as pd
 
 from hte_report.data.prepare import Levels
 
@@ -57,7 +58,8 @@ class ArmDesign:
     dtype = np.dtype(float)
 
     def __init__(self, products: list[tuple], base: np.ndarray, treatment_columns: np.ndarray,
-                 t: np.ndarray, values: dict, arm: int | None = None):
+                 t: np.ndarray, values: dict, arm: int | None = None,
+                 treatment: str | None = None):
         self.products = products  # per Z column: the sources multiplied, in order
         self.base = np.asarray(base, dtype=np.intp)  # per design column: its Z column
         self.tmask = np.zeros(len(base), bool)
@@ -65,6 +67,7 @@ class ArmDesign:
         self.t = t  # float 0/1 per row
         self.values = values  # source -> full-length array (numeric: float; level: codes)
         self.arm = arm
+        self.treatment = treatment  # the data column of the treatment (see rows_of)
         self.shape = (len(t), len(base))
         self.q = len(products)
         self._arm_order = None  # see _by_arm
@@ -113,12 +116,42 @@ class ArmDesign:
                     values[src] = data[src[1]].to_numpy(dtype=float)
                 else:
                     values[src] = levels[src[1]].codes
-        return cls(products, np.array(base), np.array(tcols, dtype=np.intp), t, values)
+        return cls(products, np.array(base), np.array(tcols, dtype=np.intp), t, values,
+                   treatment=treatment)
 
     def under(self, arm: int) -> ArmDesign:
         """The design with every row in ``arm`` (1: ``X1``, 0: ``X0``), sharing the sources."""
         return ArmDesign(self.products, self.base, np.flatnonzero(self.tmask), self.t,
-                         self.values, arm)
+                         self.values, arm, self.treatment)
+
+    def rows_of(self, frame, levels: dict[str, Levels]) -> np.ndarray | None:
+        """The design's rows for another (small) frame of the same columns, e.g. reference
+        profiles: the same products of its columns, level indicators (by the design's
+        ``levels``) and treatment, without a formulaic call (20-40 ms each). None when a
+        factor's value is not among the design's levels or the treatment is not 0/1: the
+        caller then asks formulaic, which says what is wrong."""
+        if self.treatment is None or self.treatment not in frame:
+            return None
+        values = {}
+        for src in self.values:
+            column = frame[src[1]] if src[1] in frame else None
+            if column is None:
+                return None
+            if src[0] == "num":
+                if not pd.api.types.is_numeric_dtype(column):
+                    return None
+                values[src] = column.to_numpy(dtype=float)
+            else:
+                if src[1] not in levels:
+                    return None
+                codes = pd.Index(levels[src[1]].values).get_indexer(column.to_numpy())
+                if np.any(codes < 0):
+                    return None
+                values[src] = codes
+        t = frame[self.treatment].to_numpy(dtype=float)
+        if not np.all((t == 0.0) | (t == 1.0)):
+            return None
+        return self.dense(self.z_rows(np.arange(len(frame)), values), t)
 
     # -- blocks of Z -------------------------------------------------------------------------
 

@@ -156,6 +156,10 @@ class Design:
     def materialize(self, frame: pd.DataFrame) -> np.ndarray:
         """The (dense) model matrix of ``frame``: for a split design its narrow part and the
         one-hot columns of each wide factor (for a few rows: profiles, not the data)."""
+        if isinstance(self.X, ArmDesign) and not self.wide:
+            X = self.X.rows_of(frame, self.levels)
+            if X is not None:
+                return X
         X = np.asarray(self.spec.get_model_matrix(frame), dtype=float)
         if not self.wide:
             return X

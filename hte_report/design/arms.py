@@ -25,6 +25,7 @@ same order; the treatment is exactly 0 or 1), checked against formulaic by the t
 from __future__ import annotations
 
 import contextvars
+import os
 import threading
 
 import numpy as np
@@ -42,9 +43,13 @@ Z_CACHE_BYTES = 512 << 20
 ARRANGED_KEPT = 4
 
 #: Passes over the blocks run as this many fixed ranges (:meth:`ArmDesign.map_blocks`), in
-#: threads when :data:`THREADS` and each range has at least :data:`MIN_BLOCKS_PER_PART` blocks.
+#: threads when :data:`THREADS` (the process may use more than one core) and each range has at
+#: least :data:`MIN_BLOCKS_PER_PART` blocks. The numbers are the same either way. Measured at
+#: 1e6 rows (binary, three models, joint analysis): 2.45-2.77 s against 2.90-3.26 s without
+#: the threads, interleaved fresh processes on two cores.
 PARTS = 2
-THREADS = True
+THREADS = len(os.sched_getaffinity(0)) > 1 if hasattr(os, "sched_getaffinity") else \
+    (os.cpu_count() or 1) > 1
 MIN_BLOCKS_PER_PART = 4
 
 

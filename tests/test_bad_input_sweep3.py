@@ -90,6 +90,11 @@ PLAN_CASES = [
     ("exploratory n_jobs: -5", *_extra("exploratory: {planned: true, covariates: [age], "
                                        "n_jobs: -5}"),
      PlanError, "must be a number of threads from 1 (or -1: all cores)"),
+    ("modifier label empty (a blank heading)", 'label: "Married at release"', 'label: ""',
+     PlanError, "'modifiers[3].label' (line 72): must not be empty"),
+    ("modifier rationale empty", '"Marriage is a recognised turning point toward desistance; '
+     'no direction hypothesized."', '"  "', PlanError,
+     "'modifiers[3].rationale' (line 75): must not be empty"),
     ("Surv() outcome with family binary",
      'formula: "arrest ~ fin', 'formula: "Surv(week, arrest) ~ fin', FormulaError,
      "a Surv(time, event) outcome is a survival outcome, but outcome.family is 'binary'"),
@@ -106,6 +111,24 @@ def test_bad_plan_values(tmp_path, name, old, new, error, match):
     with pytest.raises(error) as info:
         load_plan(_plan(tmp_path, old, new))
     assert match in str(info.value)
+
+
+def test_level_labels_written_as_floats_label_integer_levels(tmp_path):
+    """levels: {0.0: "No", 1.0: "Yes"} labelled nothing: '0.0' is not the data's level '0'."""
+    plan = load_plan(_plan(tmp_path, MAR_LEVELS, MAR_LEVELS.replace("{0:", "{0.0:")
+                           .replace("1:", "1.0:")))
+    assert plan.level_labels["mar"] == {"0": "No", "1": "Yes"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_plan_against_data(plan, ROSSI)
+
+
+def test_unquoted_yes_no_level_keys_get_the_yaml_hint(tmp_path):
+    plan = load_plan(_plan(tmp_path, MAR_LEVELS, MAR_LEVELS.replace("{0:", "{false:")
+                           .replace("1:", "true:")))
+    with pytest.warns(hr.HTEReportWarning, match=r"labels \['False', 'True'\], which are not "
+                                                 r"values of 'mar'.*read as true/false by YAML"):
+        check_plan_against_data(plan, ROSSI)
 
 
 @pytest.mark.parametrize("old, new", [

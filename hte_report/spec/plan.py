@@ -444,13 +444,22 @@ def load_plan(source: str | Path | dict, encoding: str = "utf-8") -> Plan:
             display_cutpoints=tuple(m.get("display_cutpoints", ())),
             direction=m.get("direction"), prior_evidence=m.get("prior_evidence"),
             related_outcomes=tuple(m.get("related_outcomes", ())),
-            levels={str(k): v for k, v in m["levels"].items()} if m.get("levels") else None,
+            levels={level_key(k): v for k, v in m["levels"].items()} if m.get("levels")
+            else None,
             role=m.get("role"), stratification_factor=m.get("stratification_factor"),
         ))
     lock = None
     if path is not None and lock_path(path).exists():
         lock = read_lock(lock_path(path))
     return Plan(raw=raw, path=str(path) if path else None, lock=lock, modifiers=tuple(mods))
+
+
+def level_key(value: object) -> str:
+    """A value label's key as text, as the data's levels are compared: a whole number written
+    as a float in YAML (``1.0``) is the level ``1``."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _validate(raw: Any, node, schema: dict, prefix: str, where: str) -> None:

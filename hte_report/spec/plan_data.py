@@ -276,10 +276,13 @@ def _check_values_in_data(plan: Plan, frame: pd.DataFrame) -> None:
 
                 from hte_report.errors import HTEReportWarning
 
+                hint = (f" ({YAML_BOOLEANS}: quote the values)"
+                        if set(unknown) & {"True", "False"} else "")
                 warnings.warn(
-                    f"modifiers[{i}].levels labels {short(unknown)}, which are not values of "
-                    f"{short(m.variable)} in the data (values: {short(sorted(values)[:10])}); "
-                    "those labels are not used.", HTEReportWarning, stacklevel=3)
+                    f"{modifier_key(plan, i)}.levels labels {short(unknown)}, which are not "
+                    f"values of {short(m.variable)} in the data (values: "
+                    f"{short(sorted(values)[:10])}); those labels are not used.{hint}",
+                    HTEReportWarning, stacklevel=3)
         if m.direction and m.analysis == "categorical":
             when = str(m.direction["when"])
             levels = {str(v) for v in pd.unique(s.dropna())}

@@ -99,6 +99,11 @@ def check_values(raw: dict, node, where: str) -> None:
             fail(f"modifiers[{i}].analysis", f"a {m['type']} modifier cannot be analysed as "
                  "continuous; use analysis: categorical.")
         _check_level_labels(m.get("levels"), f"modifiers[{i}].levels", fail)
+        for field in ("label", "rationale"):
+            if isinstance(m.get(field), str) and not m[field].strip():
+                fail(f"modifiers[{i}].{field}", "must not be empty" + (
+                     " (leave label out to show the variable's name)." if field == "label"
+                     else ": say why the modifier was chosen."))
         d = m.get("direction")
         if d:
             when = str(d["when"])
@@ -205,9 +210,11 @@ def _check_level_labels(levels: dict | None, key: str, fail) -> None:
     and a different label for each value (the report would show two levels alike)."""
     if not levels:
         return
+    from hte_report.spec.plan import level_key
+
     by_text: dict[str, object] = {}
     for value in levels:
-        text = str(value)
+        text = level_key(value)
         if text in by_text:
             fail(key, f"labels the value {text!r} twice ({short(by_text[text])} and "
                  f"{short(value)}); give each value one label.")
@@ -216,9 +223,9 @@ def _check_level_labels(levels: dict | None, key: str, fail) -> None:
     for value, label in levels.items():
         if label in seen:
             fail(key, f"gives the label {short(label)} to two values ({seen[label]!r} and "
-                 f"{str(value)!r}); the report could not tell those subgroups apart. Give each "
-                 "value its own label.")
-        seen[label] = str(value)
+                 f"{level_key(value)!r}); the report could not tell those subgroups apart. Give "
+                 "each value its own label.")
+        seen[label] = level_key(value)
 
 
 #: exploratory (causal forest) settings: the smallest and largest value allowed

@@ -11,7 +11,7 @@ import pandas as pd
 
 from hte_report.design.build import Design
 from hte_report.errors import SparseSubgroupWarning
-from hte_report.spec.options import OptionError
+from hte_report.spec.options import OptionError, check_numbers
 
 #: Label of the row for all patients (the overall effect) in every tidy frame.
 OVERALL = "All patients"
@@ -84,7 +84,7 @@ def at_profile(design: Design, treatment: str, at, variables) -> tuple[dict, dic
         if name in design.categorical:
             out_cov[name] = _at_levels(name, values, list(design.levels[name].values))[0]
         else:
-            out_cov[name] = _at_values(name, values)[0]
+            out_cov[name] = _at_values(name, values, one=True)[0]
     return out_mod, out_cov
 
 
@@ -125,14 +125,12 @@ def _same_level(value, given) -> bool:
         return False
 
 
-def _at_values(name: str, given) -> list[float]:
-    """Finite numbers for ``at[name]``: a list of values of a continuous modifier."""
-    values = [given] if isinstance(given, (int, float, np.number)) else given
-    try:
-        vals = [float(v) for v in values]
-    except (TypeError, ValueError):
-        raise OptionError(f"at[{name!r}] must be numbers (values of the continuous modifier "
-                          f"{name!r}), got {given!r}.") from None
+def _at_values(name: str, given, one: bool = False) -> list[float]:
+    """Finite numbers for ``at[name]``: a list of values of a continuous modifier (``one``: the
+    single value of a covariate)."""
+    example = f"at={{{name!r}: {'40' if one else '[40, 60]'}}}"
+    vals = check_numbers(f"at[{name!r}] (values of the continuous variable {name!r})", given,
+                         example)
     if not vals or not all(np.isfinite(vals)):
         raise OptionError(f"at[{name!r}] must be one or more finite numbers, got {given!r}.")
     return vals

@@ -44,7 +44,12 @@ from hte_report.estimation.global_tests import with_global_tests, with_joint_tes
 from hte_report.estimation.survival import fit_survival
 from hte_report.results.result import HTEResult
 from hte_report.spec.formula import formula_text, quote_name, short, split_formula
-from hte_report.spec.options import OptionError, check_choice, check_multiplicity
+from hte_report.spec.options import (
+    OptionError,
+    check_choice,
+    check_multiplicity,
+    check_numbers,
+)
 
 STRATEGIES = ("one-at-a-time", "joint", "within-subgroup")
 #: Frames with one block per working model (tagged with the analysis that fitted it).
@@ -291,12 +296,8 @@ def _check_cutpoints(given, r: Roles) -> dict:
         if name not in r.modifiers:
             raise OptionError(f"display_cutpoints names {short(name)}, which is not an effect "
                               f"modifier ({list(r.modifiers)}).")
-        cuts = [cuts] if isinstance(cuts, (int, float)) else cuts
-        try:
-            vals = sorted(float(c) for c in cuts)
-        except (TypeError, ValueError):
-            raise OptionError(f"display_cutpoints[{name!r}] must be numbers, got "
-                              f"{short(cuts)}.") from None
+        vals = sorted(check_numbers(f"display_cutpoints[{name!r}]", cuts,
+                                    f"display_cutpoints={{{name!r}: [65]}}"))
         if not vals or not np.all(np.isfinite(vals)) or len(set(vals)) != len(vals):
             raise OptionError(f"display_cutpoints[{name!r}] must be distinct finite numbers, "
                               f"got {short(cuts)}.")

@@ -36,12 +36,39 @@ def _as_array(name: str, value: object) -> np.ndarray:
     return arr
 
 
+#: The smallest baseline risk taken: one in a billion. Below it the NNT for a benefit exceeds
+#: 10^9 patients (a number no trial's risk ratio can support), and at risks near
+#: the smallest floats the absolute difference is no longer computed exactly (1e-300 x 0.1
+#: overflows the NNT's display, 1e-320 x 0.1 rounds to 0, "no difference").
+MIN_P0 = 1e-9
+
+
 def _check_p0(p0: np.ndarray) -> None:
     bad = ~((p0 > 0) & (p0 < 1))
     if bad.any():
         raise OptionError(f"p0 (baseline risk) must be strictly between 0 and 1; got "
                          f"{p0[bad].ravel()[:5].tolist()}. Give risks as proportions "
                          "(5% -> 0.05).")
+    tiny = p0 < MIN_P0
+    if tiny.any():
+        raise OptionError(f"p0 (baseline risk) {p0[tiny].ravel()[0]:g} is below one in a "
+                          f"billion ({MIN_P0:g}), the smallest baseline risk taken: the number "
+                          "needed to treat for a benefit would exceed 10^9 patients, and at the "
+                          "smallest numbers the ARR and NNT are not computed exactly. Give risks "
+                          "as proportions (5% -> 0.05, 1 in 10,000 -> 0.0001).")
+
+
+def _check_treated_risk(p0: np.ndarray, rr: np.ndarray) -> None:
+    """p0 x RR is the risk under treatment: a risk ratio cannot take it above 1."""
+    over = p0 * rr > 1
+    if over.any():
+        p, r = float(p0[over].ravel()[0]), float(rr[over].ravel()[0])
+        raise OptionError(
+            f"p0 {p:g} with risk ratio {r:g} gives a risk under treatment of {p * r:.4g}, above "
+            "1: a risk ratio cannot apply at baseline risks above 1/RR "
+            f"({1 / r:.4g} for RR {r:g}), so the ARR and NNT there would be wrong. Use baseline "
+            "risks below 1/RR, or an odds ratio (which keeps every risk below 1; "
+            "hr.fit(..., models=('logit', ...)) reports it), or a smaller RR.")
 
 
 def _check_rr(name: str, rr: np.ndarray) -> None:
@@ -93,17 +120,34 @@ def personalized_benefit(p0: object, rr: object, rr_ci: Sequence[object] | None 
         lo, hi = _as_array("rr_ci[0]", rr_ci[0]), _as_array("rr_ci[1]", rr_ci[1])
         _check_rr("rr_ci[0]", lo)
         _check_rr("rr_ci[1]", hi)
-        p, r, lo, hi = np.broadcast_arrays(p, r, lo, hi)
+        p, r, lo, hi = _broadcast(p, r, lo, hi)
         bad = ~((lo <= r) & (r <= hi))
         if bad.any():
             raise OptionError(f"rr_ci must satisfy low <= rr <= high; got rr {r[bad][:3].tolist()}"
                              f" with low {lo[bad][:3].tolist()}, high {hi[bad][:3].tolist()}.")
     else:
-        p, r = np.broadcast_arrays(p, r)
+        p, r = _broadcast(p, r)
         lo = hi = np.full(p.shape, np.nan)
+    _check_treated_risk(p, r)
     p, r, lo, hi = (np.atleast_1d(a).ravel().astype(float) for a in (p, r, lo, hi))
     arr = p * (1 - r)
     arr_lo, arr_hi = p * (1 - hi), p * (1 - lo)
+    # the estimate makes a risk (checked above); an upper RR limit may not: its ARR limit is kept
+    # as p0 (1 - RR_high), the interval of the RR mapped with p0 taken as known (as in the R
+    # cross-check), and the reader is told that it reaches below p0 - 1
+    beyond = p * hi > 1
+    if beyond.any():
+        import warnings
+
+        from hte_report.errors import HTEReportWarning
+
+        i = int(np.flatnonzero(beyond)[0])
+        warnings.warn(f"at p0 {p[i]:g} the upper RR limit {hi[i]:g} implies a risk under "
+                      f"treatment of {p[i] * hi[i]:.4g}, above 1: the lower ARR limit "
+                      f"{arr_lo[i]:.4g} (p0 (1 - RR_high)) is below p0 - 1 = {p[i] - 1:.4g}, "
+                      "the smallest possible ARR. The RR interval is too wide for this baseline "
+                      "risk; an odds ratio keeps every risk below 1.", HTEReportWarning,
+                      stacklevel=2)
     rows = []
     for i in range(len(p)):
         rows.append(_nnt(arr[i], arr_lo[i], arr_hi[i]))
@@ -113,11 +157,21 @@ def personalized_benefit(p0: object, rr: object, rr_ci: Sequence[object] | None 
     return df[_BENEFIT_COLUMNS]
 
 
+def _broadcast(*arrays: np.ndarray) -> list[np.ndarray]:
+    try:
+        return np.broadcast_arrays(*arrays)
+    except ValueError:
+        shapes = " and ".join(str(np.shape(a)) for a in arrays)
+        raise OptionError(f"p0, rr and rr_ci must be numbers or arrays of matching shapes; got "
+                          f"shapes {shapes}.") from None
+
+
 def _ceil(x: float) -> str:
-    """NNTs are rounded up to whole patients (after removing float noise: 199.99999 -> 200)."""
+    """NNTs are rounded up to whole patients (after removing float noise, relative to the
+    number: 199.99999999999997 -> 200, 10000000000.000002 -> 10000000000)."""
     if not np.isfinite(x):
         return "∞"
-    return str(int(math.ceil(round(x, 8))))
+    return str(int(math.ceil(float(f"{x:.12g}"))))
 
 
 def _nnt(arr: float, lo: float, hi: float) -> dict:

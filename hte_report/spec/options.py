@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Union, get_args
@@ -164,6 +165,41 @@ def check_integer(name: str, value: object, minimum: int = 0) -> int:
             or int(value) < minimum):
         raise OptionError(f"{name} must be a whole number >= {minimum}, got {value!r}.")
     return int(value)
+
+
+def check_numbers(name: str, given: object, example: str) -> list[float]:
+    """One number or a list of numbers (floats, in the order given) for option ``name``.
+
+    Text is refused, even text that reads as a number: a string is a sequence of characters, so
+    ``"30"`` would otherwise become the cut points or values 3 and 0. ``example`` shows how to
+    write the option (e.g. ``"display_cutpoints={'age': [30]}"``)."""
+    def number(v: object) -> bool:
+        return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
+
+    def as_text(v: object) -> str:
+        try:
+            float(v)  # type: ignore[arg-type]
+        except (TypeError, ValueError, OverflowError):
+            return "write numbers without quotes"
+        text = v.decode(errors="replace") if isinstance(v, bytes) else str(v)
+        return f"write {short(text.strip(), 30)[1:-1]}, not {short(v, 30)}"
+
+    if isinstance(given, (str, bytes)):
+        raise OptionError(f"{name} must be numbers, got the text {short(given)}: "
+                          f"{as_text(given)}, e.g. {example}.")
+    if number(given):
+        values = [given]
+    elif isinstance(given, (dict, set, frozenset)) or not hasattr(given, "__iter__"):
+        raise OptionError(f"{name} must be a number or a list of numbers, e.g. {example}; got "
+                          f"{short(given)}.")
+    else:
+        values = list(given)  # type: ignore[call-overload]
+    bad = [v for v in values if not number(v)]
+    if bad:
+        what = "the text" if isinstance(bad[0], (str, bytes)) else "the value"
+        raise OptionError(f"{name} must be numbers, got {what} {short(bad[0])} in "
+                          f"{short(given)}: {as_text(bad[0])}, e.g. {example}.")
+    return [float(v) for v in values]  # type: ignore[arg-type]
 
 
 def check_family(family: str) -> str:

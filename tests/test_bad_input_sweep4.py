@@ -1,0 +1,122 @@
+"""A sweep of bad inputs (fourth round): numbers given as text (display cut points and
+evaluation points read character by character), baseline risks and risk ratios that make no
+risk (an NNT that overflowed, a treated risk above 1), arguments of the wrong kind to the risk
+model, risk strata, the data reader and the result's files, and a plan's ``scales`` that does
+not match its outcome. Each gives one of the package's errors saying what was wrong and what to
+do (or, for a locked plan, a warning recorded as a deviation)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import hte_report as hr
+from hte_report.cli import app
+from hte_report.datasets import load_rossi
+from hte_report.errors import HTEReportWarning
+from hte_report.path.personalized import personalized_benefit
+from hte_report.spec.options import OptionError
+
+ROSSI = load_rossi()
+FORMULA = "arrest ~ fin * (age + C(wexp))"
+
+
+# ------------------------------------------------------- numbers given as text (hr.fit options)
+TEXT_NUMBER_CASES = [
+    ("display_cutpoints text '30' (cut at 3 and 0 before)", {"display_cutpoints": {"age": "30"}},
+     "display_cutpoints['age'] must be numbers, got the text '30': write 30, not '30'"),
+    ("display_cutpoints list of text", {"display_cutpoints": {"age": ["30", 40]}},
+     "got the text '30' in ['30', 40]: write 30, not '30'"),
+    ("display_cutpoints a bool", {"display_cutpoints": {"age": True}},
+     "must be a number or a list of numbers, e.g. display_cutpoints={'age': [65]}"),
+    ("display_cutpoints a mapping", {"display_cutpoints": {"age": {30: 1}}},
+     "must be a number or a list of numbers"),
+    ("display_cutpoints words", {"display_cutpoints": {"age": "thirty"}},
+     "got the text 'thirty': write numbers without quotes"),
+    ("at text '30' (evaluated at 3 and 0 before)", {"at": {"age": "30"}},
+     "at['age'] (values of the continuous variable 'age') must be numbers, got the text '30': "
+     "write 30, not '30', e.g. at={'age': [40, 60]}"),
+    ("at list with text", {"at": {"age": [25, "35"]}}, "got the text '35' in [25, '35']"),
+]
+
+
+@pytest.mark.parametrize("name, options, match", TEXT_NUMBER_CASES,
+                         ids=[c[0] for c in TEXT_NUMBER_CASES])
+def test_numbers_given_as_text(name, options, match):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(OptionError) as info:
+            hr.fit(FORMULA, ROSSI, treatment="fin", **options)
+    assert match in str(info.value)
+
+
+def test_numbers_still_accepted():
+    """Numbers, numpy numbers and arrays of them are taken as before."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = hr.fit(FORMULA, ROSSI, treatment="fin", models=("ols",),
+                     display_cutpoints={"age": np.array([30])}, at={"age": [np.int64(25), 35.0]})
+    levels = set(res.subgroups.query("modifier == 'age'").level)
+    assert {"< 30", ">= 30", "at 25", "at 35"} <= levels
+
+
+# ------------------------------------------------------------- personalized benefit (NNT)
+BENEFIT_CASES = [
+    ("p0 1e-300 (OverflowError before)", (1e-300, 0.9), OptionError,
+     "p0 (baseline risk) 1e-300 is below one in a billion"),
+    ("p0 1e-320 (ARR rounded to 0: 'no difference')", (1e-320, 0.9), OptionError,
+     "below one in a billion"),
+    ("treated risk above 1 (ARR -100 points before)", (0.5, 3), OptionError,
+     "p0 0.5 with risk ratio 3 gives a risk under treatment of 1.5, above 1"),
+    ("treated risk above 1 in an array", ([0.1, 0.4], 3), OptionError,
+     "cannot apply at baseline risks above 1/RR (0.3333 for RR 3)"),
+    ("shapes that do not broadcast", ([0.1, 0.2], [1, 2, 3]), OptionError,
+     "arrays of matching shapes"),
+]
+
+
+@pytest.mark.parametrize("name, args, error, match", BENEFIT_CASES,
+                         ids=[c[0] for c in BENEFIT_CASES])
+def test_personalized_benefit_bad_values(name, args, error, match):
+    with pytest.raises(error) as info:
+        personalized_benefit(*args)
+    assert match in str(info.value)
+
+
+def test_treated_risk_above_one_suggests_the_odds_ratio():
+    with pytest.raises(OptionError, match="or an odds ratio"):
+        personalized_benefit(0.5, 3)
+
+
+def test_benefit_limit_beyond_a_treated_risk_of_one_is_flagged():
+    """An upper RR limit above 1/p0 (the estimate below it) gives a lower ARR limit below
+    p0 - 1: kept as p0 (1 - RR_high), as R computes it, with a warning saying so."""
+    with pytest.warns(HTEReportWarning, match=r"is below p0 - 1 = -0.6, the smallest possible"):
+        b = personalized_benefit(0.4, 1.2, (0.9, 3.0))
+    assert b.arr_low[0] == pytest.approx(-0.8)
+    assert b.arr[0] == pytest.approx(-0.08)
+
+
+def test_benefit_at_small_and_boundary_risks():
+    b = personalized_benefit([1e-9, 0.5], [0.9, 2.0])
+    assert b.nnt_text.tolist() == ["NNTB 10000000000", "NNTH 2"]
+
+
+CLI_BENEFIT_CASES = [
+    ("tiny p0 (internal OverflowError before)", ["benefit", "1e-300", "--rr", "0.9"],
+     "below one in a billion"),
+    ("treated risk above 1", ["benefit", "0.5", "--rr", "3"],
+     "gives a risk under treatment of 1.5, above 1"),
+]
+
+
+@pytest.mark.parametrize("name, args, match", CLI_BENEFIT_CASES,
+                         ids=[c[0] for c in CLI_BENEFIT_CASES])
+def test_cli_benefit_bad_values(name, args, match):
+    out = CliRunner().invoke(app, args)
+    assert out.exit_code == 1, out.output
+    assert match in out.output
+    assert "Traceback" not in out.output and "internal error" not in out.output

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 import hte_report as hr
 from hte_report.cli import app
 from hte_report.datasets import load_rossi
-from hte_report.errors import HTEReportWarning
+from hte_report.errors import ArgumentError, HTEReportWarning
 from hte_report.path.personalized import personalized_benefit
 from hte_report.spec.options import OptionError
 
@@ -120,3 +120,72 @@ def test_cli_benefit_bad_values(name, args, match):
     assert out.exit_code == 1, out.output
     assert match in out.output
     assert "Traceback" not in out.output and "internal error" not in out.output
+
+
+# --------------------------------------------------------------- risk model and risk strata
+RISK_MODEL_CASES = [
+    ("crossfit_folds text (TypeError before)", {"crossfit_folds": "5"},
+     "crossfit_folds must be a whole number of folds K >= 2 or one fold label per analysed row, "
+     "got '5' (write 5, not '5')"),
+    ("crossfit_folds 5.0", {"crossfit_folds": 5.0}, "got 5.0"),
+    ("crossfit_folds True", {"crossfit_folds": True}, "got True"),
+    ("seed text (ignored before)", {"seed": "x"}, "seed must be a whole number >= 0 (or None), "
+     "got 'x'"),
+    ("seed text with folds", {"seed": "3", "crossfit_folds": 5}, "got '3' (write 3, not '3')"),
+    ("seed negative", {"seed": -1}, "seed must be a whole number >= 0"),
+    ("seed 1.5", {"seed": 1.5}, "got 1.5"),
+    ("calibration_groups True", {"calibration_groups": True}, "calibration_groups must be"),
+]
+
+
+@pytest.mark.parametrize("name, options, match", RISK_MODEL_CASES,
+                         ids=[c[0] for c in RISK_MODEL_CASES])
+def test_risk_model_argument_types(name, options, match):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(OptionError) as info:
+            hr.risk_model("arrest ~ age", ROSSI, treatment="fin", **options)
+    assert match in str(info.value)
+
+
+@pytest.fixture(scope="module")
+def risk():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return hr.risk_model("arrest ~ age + prio", ROSSI, treatment="fin")
+
+
+STRATA_CASES = [
+    ("cutpoints text (got ['0', '.', '2'] before)", {"cutpoints": "0.2"}, OptionError,
+     "cutpoints must be numbers, got the text '0.2': write 0.2, not '0.2', e.g. "
+     "cutpoints=[0.2, 0.4]"),
+    ("cutpoints with NaN", {"cutpoints": [0.3, float("nan")]}, OptionError,
+     "cutpoints must be strictly increasing risks in (0, 1), got [0.3, nan]"),
+    ("groups 4.0", {"groups": 4.0}, OptionError, "groups must be a whole number >= 2, got 4.0"),
+    ("curve_points text", {"curve_points": "61"}, OptionError,
+     "curve_points must be a whole number >= 2, got '61'"),
+]
+
+
+@pytest.mark.parametrize("name, options, error, match", STRATA_CASES,
+                         ids=[c[0] for c in STRATA_CASES])
+def test_risk_stratified_bad_options(risk, name, options, error, match):
+    with pytest.raises(error) as info:
+        hr.risk_stratified(risk, **options)
+    assert match in str(info.value)
+
+
+def test_risk_stratified_needs_a_risk_model():
+    """A data frame gave AttributeError: 'DataFrame' object has no attribute 'patients'."""
+    with pytest.raises(ArgumentError) as info:
+        hr.risk_stratified(ROSSI)
+    assert "takes a fitted risk model (a RiskModel), got DataFrame: fit it first" in str(
+        info.value)
+    assert "hr.risk_model(" in str(info.value)
+
+
+def test_risk_stratified_one_cutpoint_as_a_number(risk):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = hr.risk_stratified(risk, cutpoints=0.3)
+    assert res.edges == (0.0, 0.3, 1.0)

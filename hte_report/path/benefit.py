@@ -2,7 +2,7 @@
 absolute benefit.
 
 :func:`risk_stratified` groups patients by the predicted risk of a
-:class:`~hte_report.risk.RiskModel` (quarters, or cut points) and estimates per stratum RD, RR
+:class:`~hte_report.path.risk.RiskModel` (quarters, or cut points) and estimates per stratum RD, RR
 and OR from :func:`hte_report.fit` on ``y ~ treat * C(risk_stratum)`` (saturated, so the
 standardized stratum effects are the crude ones: Wald RD, Katz log RR, Woolf log OR); it tests
 the treatment x linear-predictor interaction (``y ~ treat * risk_lp``) on the RD, log-RR and
@@ -22,11 +22,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from hte_report.errors import DataError
+from hte_report.errors import ArgumentError, DataError, short
 from hte_report.estimation.contrasts import contrast, interval
 from hte_report.models.glm import fit_glm
 from hte_report.path.risk import RiskModel, quantile_groups
-from hte_report.spec.options import OptionError
+from hte_report.spec.options import OptionError, check_numbers
 
 __all__ = ["RiskResult", "plot_risk_benefit", "risk_stratified"]
 
@@ -115,7 +115,7 @@ def risk_stratified(
     Parameters
     ----------
     risk
-        A :class:`~hte_report.risk.RiskModel` from :func:`~hte_report.risk.risk_model`.
+        A :class:`~hte_report.path.risk.RiskModel` from :func:`~hte_report.path.risk.risk_model`.
     cutpoints
         Interior cut points on the risk scale, strictly increasing in (0, 1); strata are
         right-closed, e.g. ``[0.2, 0.4]`` gives ``[0, 0.2], (0.2, 0.4], (0.4, 1]``.
@@ -132,7 +132,7 @@ def risk_stratified(
     --------
     >>> import warnings
     >>> from hte_report.datasets import load_rossi
-    >>> from hte_report.risk import risk_model
+    >>> from hte_report.path.risk import risk_model
     >>> rm = risk_model("arrest ~ age + prio + wexp", load_rossi(), treatment="fin",
     ...                 crossfit_folds=5, seed=1)
     >>> res = risk_stratified(rm)
@@ -149,22 +149,27 @@ def risk_stratified(
     """
     from hte_report.estimation.glm import fit
 
+    if not isinstance(risk, RiskModel):
+        raise ArgumentError(
+            f"risk_stratified takes a fitted risk model (a RiskModel), got "
+            f"{type(risk).__name__}: fit it first, e.g. rm = hr.risk_model('arrest ~ age + prio', "
+            "data, treatment='fin'), then risk_stratified(rm).")
+    for name, value in (("groups", groups), ("curve_points", curve_points)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 2:
+            raise OptionError(f"{name} must be a whole number >= 2, got {short(value)}.")
     p = risk.patients
     x = p.risk.to_numpy()
     if cutpoints is not None:
-        cuts = np.asarray(cutpoints, dtype=float)
-        if cuts.ndim != 1 or len(cuts) == 0 or np.any((cuts <= 0) | (cuts >= 1)) or np.any(
-                np.diff(cuts) <= 0):
+        cuts = np.asarray(check_numbers("cutpoints", cutpoints, "cutpoints=[0.2, 0.4]"))
+        if len(cuts) == 0 or np.any(~((cuts > 0) & (cuts < 1))) or np.any(np.diff(cuts) <= 0):
             raise OptionError(f"cutpoints must be strictly increasing risks in (0, 1), got "
-                             f"{list(cutpoints)}.")
+                             f"{short(cutpoints)}.")
         edges = np.concatenate([[0.0], cuts, [1.0]])
         codes = np.searchsorted(edges, x, side="left") - 1
         grouping = "cutpoints"
         labels = [f"{'[' if i == 0 else '('}{edges[i]:.3g}, {edges[i + 1]:.3g}]"
                   for i in range(len(edges) - 1)]
     else:
-        if not isinstance(groups, int) or groups < 2:
-            raise OptionError(f"groups must be an integer >= 2, got {groups!r}.")
         codes, edges = quantile_groups(x, groups)
         grouping = "quantiles"
         pre = "Q" if len(edges) == 5 else "G"

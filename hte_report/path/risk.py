@@ -27,7 +27,7 @@ from formulaic import model_matrix
 from scipy import stats
 
 from hte_report.data.prepare import prepare, read_data
-from hte_report.errors import DataError, FormulaError, HTEReportWarning, ModelError
+from hte_report.errors import DataError, FormulaError, HTEReportWarning, ModelError, short
 from hte_report.models.glm import DEVIANCE_ATOL, DEVIANCE_RTOL, FitFailure, fit_glm
 from hte_report.spec.formula import _factor_columns, check_formula_safety, parse_text
 from hte_report.spec.options import OptionError, check_choice, check_conf_level
@@ -158,7 +158,7 @@ def risk_model(
     Examples
     --------
     >>> from hte_report.datasets import load_rossi
-    >>> from hte_report.risk import risk_model
+    >>> from hte_report.path.risk import risk_model
     >>> rm = risk_model("arrest ~ age + prio + wexp + mar + paro + race", load_rossi(),
     ...                 treatment="fin", crossfit_folds=5, seed=1)
     >>> round(float(rm.c_statistic().estimate), 2)  # out-of-fold; the apparent c is 0.66
@@ -178,7 +178,9 @@ def risk_model(
     if method == "external" and crossfit_folds is not None:
         raise OptionError("crossfit_folds applies to models developed on the trial, not to an "
                          "external model.")
-    if not isinstance(calibration_groups, int) or calibration_groups < 2:
+    check_seed(seed)
+    if (isinstance(calibration_groups, bool) or not isinstance(calibration_groups, int)
+            or calibration_groups < 2):
         raise OptionError(f"calibration_groups must be an integer >= 2, got "
                          f"{calibration_groups!r}.")
     if safe_formula:
@@ -333,6 +335,17 @@ def _coef_frame(fm, names, conf_level):
                          "statistic": b / se, "p_value": 2 * stats.norm.sf(np.abs(b / se))})
 
 
+def check_seed(seed: object, name: str = "seed") -> None:
+    """A seed is None or a whole number >= 0 (``"x"`` or ``1.5`` would fail or be ignored)."""
+    if seed is None:
+        return
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        hint = (f" (write {seed.strip()}, not {seed!r})" if isinstance(seed, str)
+                and seed.strip().isdigit() else "")
+        raise OptionError(f"{name} must be a whole number >= 0 (or None), got "
+                          f"{short(seed)}{hint}.")
+
+
 def make_folds(spec: int | Sequence[int], treatment: np.ndarray, outcome: np.ndarray,
                seed: int | None, name: str = "crossfit_folds") -> tuple[np.ndarray, int]:
     """Fold labels 1..K for cross-fitting and cross-validation, and K.
@@ -341,6 +354,13 @@ def make_folds(spec: int | Sequence[int], treatment: np.ndarray, outcome: np.nda
     ``seed`` and dealt to the folds in turn from a random fold) or one label per row.
     """
     t, y, n = np.asarray(treatment), np.asarray(outcome), len(outcome)
+    check_seed(seed)
+    if isinstance(spec, (bool, np.bool_)) or (
+            np.ndim(spec) == 0 and not isinstance(spec, (int, np.integer))):  # "5", 5.0, {..}
+        hint = (f" (write {spec.strip()}, not {spec!r})" if isinstance(spec, str)
+                and spec.strip().isdigit() else "")
+        raise OptionError(f"{name} must be a whole number of folds K >= 2 or one fold label "
+                          f"per analysed row, got {short(spec)}{hint}.")
     if isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
         k = int(spec)
         if k < 2 or k > n // 2:

@@ -8,6 +8,7 @@ do (or, for a locked plan, a warning recorded as a deviation)."""
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,11 +17,12 @@ from typer.testing import CliRunner
 import hte_report as hr
 from hte_report.cli import app
 from hte_report.datasets import load_rossi
-from hte_report.errors import ArgumentError, HTEReportWarning
+from hte_report.errors import ArgumentError, DataError, HTEReportWarning
 from hte_report.path.personalized import personalized_benefit
 from hte_report.spec.options import OptionError
 
 ROSSI = load_rossi()
+EXAMPLE = Path(__file__).parents[1] / "examples" / "rossi"
 FORMULA = "arrest ~ fin * (age + C(wexp))"
 
 
@@ -189,3 +191,46 @@ def test_risk_stratified_one_cutpoint_as_a_number(risk):
         warnings.simplefilter("ignore")
         res = hr.risk_stratified(risk, cutpoints=0.3)
     assert res.edges == (0.0, 0.3, 1.0)
+
+
+# ------------------------------------------------------------------------------- read_data
+def test_read_data_encoding_not_text(tmp_path):
+    """encoding=5 leaked "TypeError: lookup() argument must be str"."""
+    path = tmp_path / "d.csv"
+    path.write_text("a,b\n1,2\n", encoding="utf-8")
+    with pytest.raises(ArgumentError) as info:
+        hr.read_data(path, encoding=5)
+    assert "encoding= must name an encoding as text, e.g. 'utf-8'" in str(info.value)
+    assert "lookup()" not in str(info.value)
+
+
+SEMICOLON_CASES = [
+    ("decimal commas (a 'line 2 has 3 fields' message before)", "a;b\n1,5;2,0\n3,1;4,2\n"),
+    ("whole numbers (one column 'a;b' before, silently)", "a;b\n1;2\n3;4\n"),
+]
+
+
+@pytest.mark.parametrize("name, text", SEMICOLON_CASES, ids=[c[0] for c in SEMICOLON_CASES])
+def test_read_data_semicolon_separated_csv(tmp_path, name, text):
+    path = tmp_path / "semi.csv"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(DataError) as info:
+        hr.read_data(path)
+    msg = str(info.value)
+    assert "the file looks separated by semicolons" in msg
+    assert "sep=';', decimal=','" in msg and "Save it again as comma-separated" in msg
+    assert "write.table" not in msg
+
+
+def test_read_data_cli_semicolon_hint(tmp_path):
+    path = tmp_path / "semi.csv"
+    path.write_text("a;b\n1,5;2,0\n", encoding="utf-8")
+    out = CliRunner().invoke(app, ["check", str(EXAMPLE / "plan.yaml"), "--data", str(path)])
+    assert out.exit_code == 1, out.output
+    assert "looks separated by semicolons" in out.output
+
+
+def test_read_data_one_column_csv_still_read(tmp_path):
+    path = tmp_path / "one.csv"
+    path.write_text("a\n1\n2\n", encoding="utf-8")
+    assert hr.read_data(path).shape == (2, 1)

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from hte_report.data import readers
-from hte_report.errors import DataError, DataWarning, short
+from hte_report.errors import ArgumentError, DataError, DataWarning, short
 
 TREATMENT_COLUMN = "treat"
 
@@ -131,6 +131,9 @@ def read_data(source: object, encoding: str | None = None,
 
     ``encoding``: of a CSV/TSV or SAS file (default: UTF-8 for text, as declared for SAS).
     ``sheet``: of an Excel workbook (default: the first)."""
+    if encoding is not None and not isinstance(encoding, str):
+        raise ArgumentError(f"encoding= must name an encoding as text, e.g. 'utf-8', 'latin-1' "
+                            f"or 'cp1252', got {short(encoding)}.")
     if not isinstance(source, (str, Path)):
         if encoding is not None:
             raise DataError("encoding= applies to data files, not to data frames.")
@@ -207,6 +210,14 @@ def _read_text(path: Path, sep: str, encoding: str | None) -> pd.DataFrame:
     kw = {"sep": sep, **({"encoding": encoding} if encoding else {})}
     header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False, **kw)
     names = [] if header.empty else header.iloc[0].tolist()
+    if sep == "," and len(names) == 1 and ";" in str(names[0]):
+        raise DataError(
+            f"the header line of {path.name!r} is {short(names[0], 60)}: the file looks "
+            "separated by semicolons (as Excel writes CSV files where the decimal mark is a "
+            "comma), but a .csv file is read as comma-separated. Save it again as "
+            "comma-separated with decimal points, or read it with pandas, "
+            f"pd.read_csv({str(path)!r}, sep=';', decimal=',') (decimal=',' for numbers "
+            "written 1,5), and pass the data frame.")
     _check_names([n for n in names if n != ""], f"the header line of {path.name!r} has",
                  "Give each column its own name in the file's header line.")
     with warnings.catch_warnings(record=True) as caught:

@@ -39,8 +39,8 @@ TEXT_NUMBER_CASES = [
     ("display_cutpoints words", {"display_cutpoints": {"age": "thirty"}},
      "got the text 'thirty': write numbers without quotes"),
     ("at text '30' (evaluated at 3 and 0 before)", {"at": {"age": "30"}},
-     "at['age'] (values of the continuous variable 'age') must be numbers, got the text '30': "
-     "write 30, not '30', e.g. at={'age': [40, 60]}"),
+     "at['age'] must be numbers, got the text '30': write 30, not '30', e.g. "
+     "at={'age': [40, 60]}"),
     ("at list with text", {"at": {"age": [25, "35"]}}, "got the text '35' in [25, '35']"),
 ]
 
@@ -234,3 +234,41 @@ def test_read_data_one_column_csv_still_read(tmp_path):
     path = tmp_path / "one.csv"
     path.write_text("a\n1\n2\n", encoding="utf-8")
     assert hr.read_data(path).shape == (2, 1)
+
+
+# ------------------------------------------------------------------- the result's files
+@pytest.fixture(scope="module")
+def result():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return hr.fit("arrest ~ fin * C(wexp)", ROSSI, treatment="fin", models=("ols",))
+
+
+FILE_CASES = [
+    ("read_ard of a directory ('does not exist' before)", lambda res, d: hr.read_ard(d),
+     DataError, "cannot read an ARD from '/", ),
+    ("read_ard of an integer", lambda res, d: hr.read_ard(5), ArgumentError,
+     "read_ard takes the path of a file as text or a pathlib.Path"),
+    ("to_json(5) (wrote to file descriptor 5 before)", lambda res, d: res.to_json(5),
+     ArgumentError, "got int 5 (an integer would be taken as an open file descriptor)"),
+    ("to_json of a directory", lambda res, d: res.to_json(d), DataError,
+     "cannot write the result to '/"),
+    ("to_json(True)", lambda res, d: res.to_json(True), ArgumentError, "got bool True"),
+]
+
+
+@pytest.mark.parametrize("name, call, error, match", FILE_CASES, ids=[c[0] for c in FILE_CASES])
+def test_result_files_bad_paths(result, tmp_path, name, call, error, match):
+    with pytest.raises(error) as info:
+        call(result, tmp_path)
+    assert match in str(info.value)
+    if error is DataError:
+        assert ": it is a directory, not a file; give the path of a file in it, e.g. " in str(
+            info.value)
+
+
+def test_result_files_paths_still_work(result, tmp_path):
+    result.to_json(tmp_path / "r.json")
+    assert hr.HTEResult.from_json(str(tmp_path / "r.json")).formula == result.formula
+    hr.save_ard(result, tmp_path / "a.csv")
+    assert len(hr.read_ard(str(tmp_path / "a.csv"))) > 0

@@ -129,8 +129,7 @@ def _at_values(name: str, given, one: bool = False) -> list[float]:
     """Finite numbers for ``at[name]``: a list of values of a continuous modifier (``one``: the
     single value of a covariate)."""
     example = f"at={{{name!r}: {'40' if one else '[40, 60]'}}}"
-    vals = check_numbers(f"at[{name!r}] (values of the continuous variable {name!r})", given,
-                         example)
+    vals = check_numbers(f"at[{name!r}]", given, example)
     if not vals or not all(np.isfinite(vals)):
         raise OptionError(f"at[{name!r}] must be one or more finite numbers, got {given!r}.")
     return vals

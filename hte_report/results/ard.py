@@ -28,6 +28,7 @@ import pandas as pd
 
 from hte_report.core.format import MINUS, fmt_est, fmt_p, is_ratio
 from hte_report.errors import DataError
+from hte_report.results.result import file_path
 
 if TYPE_CHECKING:
     from hte_report.results.result import HTEResult
@@ -121,7 +122,7 @@ def _fmt(name: str, value: float, scale: str) -> str:
 def write_ard(ard: pd.DataFrame, path: str | Path) -> Path:
     """Write an ARD as ``.csv``, ``.parquet`` or ``.json`` (by suffix): values with 17
     significant digits, so that :func:`read_ard` gives back the same numbers."""
-    path = Path(path)
+    path = file_path(path, "write_ard", "'results.csv'", "cannot write an ARD to")
     suffix = path.suffix.lower()
     if suffix == ".csv":
         ard.to_csv(path, index=False, float_format="%.17g")
@@ -168,7 +169,8 @@ def _write_parquet(ard: pd.DataFrame, path: Path) -> None:
 
 def read_ard(path: str | Path) -> pd.DataFrame:
     """An ARD written by :func:`write_ard` (keys as text, ``stat_value`` as numbers)."""
-    path = Path(path)
+    path = file_path(path, "read_ard", "hr.read_ard('results.csv')",
+                     "cannot read an ARD from")
     if not path.is_file():
         raise DataError(f"ARD file {str(path)!r} does not exist.")
     suffix = path.suffix.lower()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import MISSING, dataclass, field, fields, replace
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -414,7 +415,10 @@ class HTEResult:
                 out[f.name] = v
         return out
 
-    def to_json(self, path: str | None = None) -> str:
+    def to_json(self, path: str | Path | None = None) -> str:
+        if path is not None:
+            path = file_path(path, "to_json", "res.to_json('result.json')",
+                             "cannot write the result to")
         text = json.dumps(self.to_dict(), indent=1)
         if path is not None:
             try:
@@ -462,8 +466,6 @@ class HTEResult:
     @classmethod
     def from_json(cls, text: str) -> HTEResult:
         """A result from the text of :meth:`to_json`, or from the file it was written to."""
-        from pathlib import Path
-
         from hte_report.errors import DataError
 
         if isinstance(text, Path) or (isinstance(text, str) and not text.lstrip().startswith(
@@ -485,6 +487,27 @@ class HTEResult:
             raise DataError(f"not a saved hte_report result: invalid JSON ({exc.msg} at line "
                             f"{exc.lineno}, column {exc.colno}).") from None
         return cls.from_dict(d)
+
+
+def file_path(value: object, what: str, example: str, action: str) -> Path:
+    """``value`` as the path of a file: text or a path object (``action``, e.g. "cannot read
+    an ARD from", starts the message about a directory). Anything else (an integer would
+    be opened as a file descriptor by ``open``) is an :class:`~hte_report.errors.ArgumentError`;
+    a directory is a :class:`~hte_report.errors.DataError`."""
+    import os
+
+    from hte_report.errors import ArgumentError, DataError, short
+
+    if isinstance(value, bool) or not isinstance(value, (str, os.PathLike)):
+        fd = (" (an integer would be taken as an open file descriptor)"
+              if isinstance(value, int) and not isinstance(value, bool) else "")
+        raise ArgumentError(f"{what} takes the path of a file as text or a pathlib.Path, e.g. "
+                            f"{example}; got {type(value).__name__} {short(value, 40)}{fd}.")
+    path = Path(value)
+    if path.is_dir():
+        raise DataError(f"{action} {str(path)!r}: it is a directory, not a file; give the path "
+                        f"of a file in it, e.g. {example}.")
+    return path
 
 
 def require_result(obj: object, what: str) -> None:

@@ -34,7 +34,7 @@ from hte_report.spec.lock import (
     read_lock,
 )
 from hte_report.spec.options import MODELS
-from hte_report.spec.plan_values import check_values
+from hte_report.spec.plan_values import check_values, level_key
 from hte_report.spec.repeated import (
     CORRELATIONS,
     ESTIMANDS,
@@ -452,14 +452,6 @@ def load_plan(source: str | Path | dict, encoding: str = "utf-8") -> Plan:
     if path is not None and lock_path(path).exists():
         lock = read_lock(lock_path(path))
     return Plan(raw=raw, path=str(path) if path else None, lock=lock, modifiers=tuple(mods))
-
-
-def level_key(value: object) -> str:
-    """A value label's key as text, as the data's levels are compared: a whole number written
-    as a float in YAML (``1.0``) is the level ``1``."""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
 
 
 def _validate(raw: Any, node, schema: dict, prefix: str, where: str) -> None:

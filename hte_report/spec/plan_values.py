@@ -210,8 +210,6 @@ def _check_level_labels(levels: dict | None, key: str, fail) -> None:
     and a different label for each value (the report would show two levels alike)."""
     if not levels:
         return
-    from hte_report.spec.plan import level_key
-
     by_text: dict[str, object] = {}
     for value in levels:
         text = level_key(value)
@@ -288,3 +286,11 @@ def _check_confounders(raw: dict, fail) -> None:
                  f"'~ age + sex'): the model predicts the treatment "
                  f"{short(raw['treatment']['variable'])}, but the formula's left-hand side is "
                  f"{short(lhs)}. Remove it.")
+
+
+def level_key(value: object) -> str:
+    """A value label's key as text, as the data's levels are compared: a whole number written
+    as a float in YAML (``1.0``) is the level ``1``."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)

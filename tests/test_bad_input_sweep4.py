@@ -7,19 +7,28 @@ do (or, for a locked plan, a warning recorded as a deviation)."""
 
 from __future__ import annotations
 
+import re
 import warnings
+from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 import hte_report as hr
 from hte_report.cli import app
 from hte_report.datasets import load_rossi
-from hte_report.errors import ArgumentError, DataError, HTEReportWarning
+from hte_report.errors import ArgumentError, DataError, HTEReportWarning, PlanError
 from hte_report.path.personalized import personalized_benefit
+from hte_report.report.standards import deviation_rows
+from hte_report.spec.lock import LockRecord, lock_path, plan_hash
 from hte_report.spec.options import OptionError
+from hte_report.spec.plan import load_plan
+from hte_report.spec.plan_data import check_plan_against_data
 
 ROSSI = load_rossi()
 EXAMPLE = Path(__file__).parents[1] / "examples" / "rossi"
@@ -272,3 +281,94 @@ def test_result_files_paths_still_work(result, tmp_path):
     assert hr.HTEResult.from_json(str(tmp_path / "r.json")).formula == result.formula
     hr.save_ard(result, tmp_path / "a.csv")
     assert len(hr.read_ard(str(tmp_path / "a.csv"))) > 0
+
+
+# ------------------------------------------ scales: an error when checked, a deviation if locked
+PLAN_TEXT = re.sub(r"(?m)^deviations:.*$", "deviations: []",
+                   (EXAMPLE / "plan.yaml").read_text(encoding="utf-8"))
+BOTH = "scales: [absolute, relative]"
+
+
+def _scales_plan(tmp_path: Path, scales: str, *, family: str = "binary",
+                 lock: str | None = None, locked_scales: str | None = None) -> Path:
+    """The example plan with ``scales``; ``lock``: None (unlocked), "plan" (format 3, the
+    locked plan kept, with ``locked_scales`` if given) or "hash" (an older lock: hash only)."""
+    text = PLAN_TEXT.replace(BOTH, scales)
+    if family != "binary":
+        text = text.replace("family: binary", f"family: {family}").replace(
+            "models: [ols, modified-poisson, logit]", "models: [ols]")
+    path = tmp_path / "plan.yaml"
+    if lock is not None:
+        path.write_text(text.replace(scales, locked_scales or scales), encoding="utf-8")
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if lock == "plan":
+            rec = LockRecord.create(plan_hash(raw), "2025-01-02T03:04:05Z", "locked", plan=raw)
+        else:  # format 2, as earlier versions wrote it
+            rec = LockRecord(plan_hash(raw), "2025-01-02T03:04:05Z", "locked", lock_format=2)
+            rec = replace(rec, record_sha256=rec.expected_record_sha256())
+        lock_path(path).write_text(rec.to_json(), encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+UNLOCKED_SCALES = [
+    ("binary, relative only", "scales: [relative]", "binary",
+     "the report of a binary outcome shows both the absolute and the relative scale"),
+    ("continuous with a relative scale", BOTH, "continuous",
+     "the absolute scale only (a continuous outcome has no relative scale)"),
+]
+
+
+@pytest.mark.parametrize("name, scales, family, match", UNLOCKED_SCALES,
+                         ids=[c[0] for c in UNLOCKED_SCALES])
+def test_scales_unlocked_plan_is_an_error(tmp_path, name, scales, family, match):
+    with pytest.raises(PlanError) as info:
+        load_plan(_scales_plan(tmp_path, scales, family=family))
+    assert match in str(info.value) and "or leave scales out" in str(info.value)
+
+
+LOCKED_SCALES = [
+    ("binary, relative only, format-3 lock", "scales: [relative]", "binary", "plan",
+     "[relative]", "absolute, relative", "the report of a binary outcome shows both"),
+    ("binary, listed twice, hash-only lock", "scales: [absolute, absolute]", "binary", "hash",
+     "[absolute, absolute]", "absolute, relative", "shows both the absolute and the relative"),
+    ("continuous with a relative scale, format-3 lock", BOTH, "continuous", "plan",
+     "[absolute, relative]", "absolute",
+     "the relative scale the plan lists is not produced"),
+]
+
+
+@pytest.mark.parametrize("name, scales, family, lock, locked, as_run, match", LOCKED_SCALES,
+                         ids=[c[0] for c in LOCKED_SCALES])
+def test_scales_of_a_locked_plan_are_a_recorded_deviation(tmp_path, name, scales, family, lock,
+                                                          locked, as_run, match):
+    """A key earlier versions ignored does not stop a pre-registered plan: it runs as locked,
+    with a warning, and the deviation log records the difference."""
+    plan = load_plan(_scales_plan(tmp_path, scales, family=family, lock=lock))
+    assert plan.lock_status() == "matches"
+    (dev,) = plan.deviations_found
+    assert (dev["key"], dev["locked"], dev["as_run"]) == ("scales", locked, as_run)
+    assert match in dev["note"] and "Earlier versions of hte_report ignored this key" in dev[
+        "note"]
+    with pytest.warns(HTEReportWarning, match="recorded in the deviation log"):
+        check_plan_against_data(plan, list(ROSSI.columns))
+    analysis = SimpleNamespace(plan=plan, posthoc=(), result=SimpleNamespace(
+        posthoc=(), models=pd.DataFrame()))
+    rows = deviation_rows(analysis)
+    row = rows[rows.Item == "scales"].iloc[0]
+    assert (row.Source, row.Locked, row["As run"]) == ("locked plan key", locked, as_run)
+
+
+def test_scales_changed_after_locking_is_an_error(tmp_path):
+    """The exemption covers scales as locked; an edit after locking is checked like any plan."""
+    path = _scales_plan(tmp_path, "scales: [relative]", lock="plan", locked_scales=BOTH)
+    with pytest.raises(PlanError, match="shows both the absolute and the relative scale"):
+        load_plan(path)
+
+
+def test_scales_locked_plan_cli_check(tmp_path):
+    path = _scales_plan(tmp_path, "scales: [relative]", lock="plan")
+    out = CliRunner().invoke(app, ["check", str(path), "--data", str(EXAMPLE / "rossi.csv")])
+    assert out.exit_code == 0, out.output
+    assert "warning: the locked plan lists scales: [relative]" in out.output
+    assert "lock status matches" in out.output

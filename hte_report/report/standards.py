@@ -91,6 +91,9 @@ def deviation_rows(a: PlannedAnalysis) -> pd.DataFrame:
                      "Locked": lock.plan_sha256[:16] + "…", "As run": plan.sha256[:16] + "…",
                      "Note": "the lock record (format < 3) keeps only the hash, so the changes "
                              "cannot be listed; re-lock to keep the plan itself"})
+    for dev in getattr(plan, "deviations_found", ()):  # run as locked rather than refused
+        rows.append({"Source": "locked plan key", "Item": dev["key"], "Locked": dev["locked"],
+                     "As run": dev["as_run"], "Note": dev["note"]})
     for post in a.posthoc:
         for m in post.posthoc:
             rows.append({"Source": "post hoc analysis", "Item": f"modifier {m}", "Locked": "–",

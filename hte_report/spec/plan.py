@@ -228,6 +228,9 @@ class Plan:
     path: str | None = None
     lock: LockRecord | None = None
     modifiers: tuple[Modifier, ...] = field(default=())
+    #: departures of a locked plan that are run rather than refused (a ``scales`` key earlier
+    #: versions ignored): ``{"key", "locked", "as_run", "note"}``, for the deviation log
+    deviations_found: tuple[dict, ...] = field(default=())
 
     # ------------------------------------------------------------- accessors
     @property
@@ -402,7 +405,14 @@ def load_plan(source: str | Path | dict, encoding: str = "utf-8") -> Plan:
         raise PlanError(f"{where}: the plan must be a YAML mapping of keys (schema, title, "
                         f"trial, ...), but the file is {what}. See examples/rossi/plan.yaml.")
     _validate(raw, node, _SCHEMA, "", where)
-    check_values(raw, node, where)
+    lock = None
+    if path is not None and lock_path(path).exists():
+        lock = read_lock(lock_path(path))
+    # scales as locked (or under a lock that keeps only the plan's hash): a key earlier versions
+    # ignored, so a mismatch with the family's scales is a recorded deviation, not an error
+    locked_scales = lock is not None and (
+        lock.plan is None or lock.plan.get("scales") == raw.get("scales"))
+    found = check_values(raw, node, where, locked_scales)
     rb = raw.get("risk_based") or {}
     survival = raw["outcome"]["family"] == "survival"
     for key, formula in (("model.formula", raw["model"]["formula"]),
@@ -448,10 +458,8 @@ def load_plan(source: str | Path | dict, encoding: str = "utf-8") -> Plan:
             else None,
             role=m.get("role"), stratification_factor=m.get("stratification_factor"),
         ))
-    lock = None
-    if path is not None and lock_path(path).exists():
-        lock = read_lock(lock_path(path))
-    return Plan(raw=raw, path=str(path) if path else None, lock=lock, modifiers=tuple(mods))
+    return Plan(raw=raw, path=str(path) if path else None, lock=lock, modifiers=tuple(mods),
+                deviations_found=found)
 
 
 def _validate(raw: Any, node, schema: dict, prefix: str, where: str) -> None:

@@ -4,10 +4,12 @@ every render, so a plan that does not fit the data fails before anything is fitt
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
-from hte_report.errors import FormulaError, PlanError, short
+from hte_report.errors import FormulaError, HTEReportWarning, PlanError, short
 from hte_report.spec.formula import parse_formula
 from hte_report.spec.plan import YAML_BOOLEANS, Plan
 
@@ -20,6 +22,8 @@ def check_plan_against_data(plan: Plan, data) -> None:
     be its only values), a level named in a direction must occur, and a modifier's type must
     fit its column."""
 
+    for dev in plan.deviations_found:  # run as locked, recorded in the deviation log
+        warnings.warn(dev["note"], HTEReportWarning, stacklevel=2)
     frame = data if isinstance(data, pd.DataFrame) else None
     columns = list(data.columns if frame is not None else data)
     if frame is not None and frame.columns.duplicated().any():

@@ -17,8 +17,14 @@ from hte_report.spec.surv import check_survival_outcome
 from hte_report.spec.yamlfile import child_node, line_of
 
 
-def check_values(raw: dict, node, where: str) -> None:
-    """Checks of values beyond their types, each naming the key and its line."""
+def check_values(raw: dict, node, where: str, locked_scales: bool = False
+                 ) -> tuple[dict, ...]:
+    """Checks of values beyond their types, each naming the key and its line.
+
+    ``locked_scales``: ``scales`` is as the plan's lock record has it. A mismatch between
+    ``scales`` and the outcome family's scales (a key earlier versions ignored) is then not an
+    error but a deviation: returned as ``{"key", "locked", "as_run", "note"}`` for the report's
+    deviation log (and warned of by ``check_plan_against_data``)."""
     def fail(path: str, message: str):
         parts = path.replace("]", "").replace("[", ".").split(".")
         n = node
@@ -57,7 +63,7 @@ def check_values(raw: dict, node, where: str) -> None:
             check_models(raw["model"].get("models"), out["family"])
     except ValueError as exc:
         fail("model.models", str(exc))
-    _check_models_and_scales(raw, out["family"], fail)
+    deviations = _check_models_and_scales(raw, out["family"], fail, locked_scales)
     check_survival_outcome(raw, out, fail)
     check_repeated_outcome(raw, out, fail)
     check_demographics(raw, fail)
@@ -158,6 +164,7 @@ def check_values(raw: dict, node, where: str) -> None:
                 fail(f"credibility[{i}].reconciled", "only one reconciled rating per modifier "
                      "and scale.")
             agreed.add((c["modifier"], c["scale"]))
+    return deviations
 
 
 #: The scales each outcome family's report shows (every one of them, always).
@@ -166,11 +173,16 @@ _FAMILY_SCALES = {"continuous": ("absolute",), "repeated": ("absolute",),
                   "survival": ("absolute", "relative")}
 
 
-def _check_models_and_scales(raw: dict, family: str, fail) -> None:
+def _check_models_and_scales(raw: dict, family: str, fail, locked_scales: bool = False
+                             ) -> tuple[dict, ...]:
     """``model.models`` and ``scales`` name each entry once; ``scales`` lists the scales the
     report shows for the family (it cannot leave one out or add one the family does not have:
     that would be dropped silently); a model-based variance is not asked of a working model
-    that needs a robust one; ``model.variance`` and ``model.cluster`` are not both given."""
+    that needs a robust one; ``model.variance`` and ``model.cluster`` are not both given.
+
+    ``scales`` was ignored by earlier versions, so a locked plan may list other scales: it is
+    run as locked (every scale of the family shown) and the difference returned as a deviation
+    rather than refused (``locked_scales``)."""
     from hte_report.spec.options import DEFAULT_MODELS, MODELS
 
     model = raw["model"]
@@ -181,16 +193,29 @@ def _check_models_and_scales(raw: dict, family: str, fail) -> None:
     for key, values in (("model.models", model.get("models")), ("scales", raw.get("scales")),
                         ("outcome.horizons", horizons)):
         twice = sorted({v for v in values or [] if values.count(v) > 1})
-        if twice:
+        if twice and not (key == "scales" and locked_scales):
             fail(key, f"lists {short(twice[0])} more than once; name each entry once.")
+    deviations: tuple[dict, ...] = ()
     scales = raw.get("scales")
     shown = _FAMILY_SCALES.get(family)
-    if scales is not None and shown is not None and sorted(scales) != sorted(shown):
+    if scales is not None and shown is not None and (
+            sorted(scales) != sorted(shown) or len(set(scales)) != len(scales)):
         what = ("both the absolute and the relative scale (neither can be left out)"
                 if len(shown) > 1 else f"the absolute scale only (a {family} outcome has no "
                 "relative scale)")
-        fail("scales", f"the report of a {family} outcome shows {what}; got {short(scales)}. "
-             f"Write scales: [{', '.join(shown)}], or leave scales out.")
+        if not locked_scales:
+            fail("scales", f"the report of a {family} outcome shows {what}; got "
+                 f"{short(scales)}. Write scales: [{', '.join(shown)}], or leave scales out.")
+        missing = [x for x in dict.fromkeys(scales) if x not in shown]
+        deviations = ({
+            "key": "scales", "locked": f"[{', '.join(scales)}]", "as_run": ", ".join(shown),
+            "note": (f"the locked plan lists scales: [{', '.join(scales)}], but the report of a "
+                     f"{family} outcome shows {what}"
+                     + (f"; the {' and '.join(missing)} scale the plan lists is not produced"
+                        if missing else "")
+                     + ". Earlier versions of hte_report ignored this key; the plan is run as "
+                     "locked and the difference is recorded in the deviation log."),
+        },)
     if model.get("variance") is not None and model.get("cluster"):
         fail("model.variance", f"model.cluster ({short(model['cluster'])}) gives a "
              f"cluster-robust variance, which replaces model.variance "
@@ -203,6 +228,7 @@ def _check_models_and_scales(raw: dict, family: str, fail) -> None:
             fail("model.variance", f"a model-based variance is invalid for {robust[0]}"
                  f"{given}: it needs a robust variance (Zou 2004). Use HC0..HC3, or leave "
                  "model.variance out for each model's default.")
+    return deviations
 
 
 def _check_level_labels(levels: dict | None, key: str, fail) -> None:

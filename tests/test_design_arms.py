@@ -206,7 +206,8 @@ def test_no_design_sized_allocation(arms, monkeypatch):
     order, _n0 = X._by_arm()
     # beyond the data's own columns: Z (9 distinct products of the design's 18 columns), the
     # treatment as floats, the order
-    held = sum(z.nbytes for z in X._cached_blocks()) + X.t.nbytes + order.nbytes
+    held = sum(z0.nbytes + z1.nbytes for z0, z1 in X._cached_blocks()) + X.t.nbytes \
+        + order.nbytes
     assert held < 0.6 * design_bytes  # 0.57 here (72 of 144 bytes a row, and t, order)
     monkeypatch.setattr(ArmDesign, "_rows", recorded)
     monkeypatch.setattr(arms_module, "THREADS", False)  # threads: two ranges' temporaries

@@ -25,7 +25,6 @@ same order; the treatment is exactly 0 or 1), checked against formulaic by the t
 from __future__ import annotations
 
 import contextvars
-import os
 import threading
 
 import numpy as np
@@ -42,14 +41,15 @@ Z_CACHE_BYTES = 512 << 20
 #: Per-row vectors (outcome, offset, weights) kept in the blocks' row order, most recent first.
 ARRANGED_KEPT = 4
 
-#: Passes over the blocks run as this many fixed ranges (:meth:`ArmDesign.map_blocks`), in
-#: threads when :data:`THREADS` (the process may use more than one core) and each range has at
-#: least :data:`MIN_BLOCKS_PER_PART` blocks. The numbers are the same either way. Measured at
-#: 1e6 rows (binary, three models, joint analysis): 2.45-2.77 s against 2.90-3.26 s without
-#: the threads, interleaved fresh processes on two cores.
+#: Passes over the blocks run as this many fixed ranges (:meth:`ArmDesign.map_blocks`), whose
+#: sums are added in range order, so that the numbers never depend on how the ranges ran.
+#: With :data:`THREADS`, ranges after the first run in their own threads (each range of at
+#: least :data:`MIN_BLOCKS_PER_PART` blocks). Off by default: measured on two idle cores at 1e6
+#: rows, a logit pass took 50-66 ms of wall time in two threads (76-96 ms of CPU) against
+#: 57-66 ms in one; a block's twenty-odd numpy calls are too short for the GIL to let two
+#: threads overlap.
 PARTS = 2
-THREADS = len(os.sched_getaffinity(0)) > 1 if hasattr(os, "sched_getaffinity") else \
-    (os.cpu_count() or 1) > 1
+THREADS = False
 MIN_BLOCKS_PER_PART = 4
 
 
@@ -203,34 +203,36 @@ class ArmDesign:
         n = self.shape[0]
         stop = self.n_blocks if stop is None else stop
         if self.arm is not None:
+            none = np.empty((0, self.q), order="F")
             for k in range(start, stop):
                 s, e = k * BLOCK, min(n, (k + 1) * BLOCK)
+                Z = self.z_rows(slice(s, e))
                 yield ArmBlock(slice(s, e), e - s if self.arm == 0 else 0,
-                               self.z_rows(slice(s, e)), slice(s, e))
+                               Z if self.arm == 0 else none, none if self.arm == 0 else Z,
+                               slice(s, e))
             return
         order, n0 = self._by_arm()
         cached = self._cached_blocks()
         for k in range(start, stop):
             s, e = k * BLOCK, min(n, (k + 1) * BLOCK)
-            rows = order[s:e]
-            if cached is None:
-                Z = self.z_rows(rows)
-            else:  # written by the first pass over block k (each thread writes its own)
-                Z = cached[k]
-                if Z is None:
-                    Z = cached[k] = self.z_rows(rows)
-            yield ArmBlock(rows, int(n0[k]), Z, slice(s, e))
+            rows, m0 = order[s:e], int(n0[k])
+            parts = None if cached is None else cached[k]
+            if parts is None:  # written by the first pass over block k (each thread its own)
+                parts = (self.z_rows(rows[:m0]), self.z_rows(rows[m0:]))
+                if cached is not None:
+                    cached[k] = parts
+            yield ArmBlock(rows, m0, parts[0], parts[1], slice(s, e))
 
     @property
     def n_blocks(self) -> int:
         return -(-self.shape[0] // BLOCK)
 
     def map_blocks(self, fn) -> list:
-        """``fn(blocks)`` on :data:`PARTS` fixed ranges of the blocks, the ranges in their
-        own threads (numpy's arithmetic and BLAS release the GIL), each with the caller's
-        context (numpy's error state); the results in range order, for the caller to add in
-        that order. The ranges do not depend on the cores, so neither do the sums' rounding
-        nor the numbers: on one core the ranges run one after the other."""
+        """``fn(blocks)`` on :data:`PARTS` fixed ranges of the blocks, one after the other or
+        (:data:`THREADS`) in threads, each with the caller's context (numpy's error state);
+        the results in range order, for the caller to add in that order. The ranges depend on
+        the number of blocks only, so neither the sums' rounding nor any number depends on
+        threads or cores (tested bit for bit)."""
         nb = self.n_blocks
         cuts = [nb * i // PARTS for i in range(PARTS + 1)]
         ranges = list(zip(cuts[:-1], cuts[1:]))
@@ -444,36 +446,47 @@ class ArmDesign:
 
 class ArmBlock:
     """A block of rows of an :class:`ArmDesign`: ``rows`` (a slice, or row positions with the
-    untreated rows first), the first ``n0`` of which are untreated, and their ``Z``. Per-row
-    vectors of the block are ``v[rows]``, or ``X.arranged(v)[span]`` without a gather; sums
-    over it come back per arm (None: no rows)."""
+    untreated rows first), the first ``n0`` of which are untreated, and ``Z`` of each arm as
+    its own column-major array (``Z0``, ``Z1``: contiguous, so that ``np.dot`` hands every
+    product to BLAS, as fast as matmul, and, unlike matmul here, releases the GIL while it
+    runs). Per-row vectors of the block are ``v[rows]``, or ``X.arranged(v)[span]`` without a
+    gather; sums over it come back per arm (None: no rows)."""
 
-    __slots__ = ("rows", "n0", "Z", "span")
+    __slots__ = ("rows", "n0", "Z0", "Z1", "span")
 
-    def __init__(self, rows, n0: int, Z: np.ndarray, span: slice):
-        self.rows, self.n0, self.Z, self.span = rows, n0, Z, span
+    def __init__(self, rows, n0: int, Z0: np.ndarray, Z1: np.ndarray, span: slice):
+        self.rows, self.n0, self.Z0, self.Z1, self.span = rows, n0, Z0, Z1, span
+
+    @property
+    def m(self) -> int:
+        return len(self.Z0) + len(self.Z1)
+
+    @property
+    def Z(self) -> np.ndarray:
+        """``Z`` of the block's rows (a new array; the passes use ``Z0`` and ``Z1``)."""
+        return np.asfortranarray(np.concatenate([self.Z0, self.Z1]))
 
     def eta(self, c0, c1) -> np.ndarray:
         """``X b`` on the block's rows (``(c0, c1)`` from :meth:`ArmDesign.coefficients`)."""
-        Z, n0 = self.Z, self.n0
-        out = np.empty((len(Z),) + np.shape(c0)[1:])
-        if n0:  # np.dot, not matmul: dot releases the GIL (passes run in threads)
-            np.dot(Z[:n0], c0, out=out[:n0])
-        if n0 < len(Z):
-            np.dot(Z[n0:], c1, out=out[n0:])
+        n0 = self.n0
+        out = np.empty((self.m,) + np.shape(c0)[1:])
+        if n0:
+            np.dot(self.Z0, c0, out=out[:n0])
+        if len(self.Z1):
+            np.dot(self.Z1, c1, out=out[n0:])
         return out
 
     def _parts(self):
-        Z, n0 = self.Z, self.n0
-        return (Z[:n0] if n0 else None), (Z[n0:] if n0 < len(Z) else None)
+        return (self.Z0 if len(self.Z0) else None), (self.Z1 if len(self.Z1) else None)
 
     def gram(self, w: np.ndarray | None) -> tuple:
         """``(Z0' W Z0, Z1' W Z1)``."""
-        Zw = self.Z if w is None else self.Z * w[:, None]
         n0 = self.n0
         Z0, Z1 = self._parts()
-        return (None if Z0 is None else np.dot(Z0.T, Zw[:n0]),
-                None if Z1 is None else np.dot(Z1.T, Zw[n0:]))
+        return (None if Z0 is None else
+                np.dot(Z0.T, Z0 if w is None else Z0 * w[:n0, None]),
+                None if Z1 is None else
+                np.dot(Z1.T, Z1 if w is None else Z1 * w[n0:, None]))
 
     def cross(self, v: np.ndarray) -> tuple:
         """``(Z0' v0, Z1' v1)`` for a vector or a matrix of the block's rows."""
@@ -484,8 +497,8 @@ class ArmBlock:
 
     def quadratic(self, Q0, Q1) -> np.ndarray:
         """``x' M x`` for each row (``(Q0, Q1)`` from :meth:`ArmDesign.quadratic_forms`)."""
-        Z, n0 = self.Z, self.n0
-        out = np.empty(len(Z))
+        n0 = self.n0
+        out = np.empty(self.m)
         Z0, Z1 = self._parts()
         if Z0 is not None:
             out[:n0] = np.einsum("ij,ij->i", np.dot(Z0, Q0), Z0)
@@ -495,7 +508,7 @@ class ArmBlock:
 
     def arms(self) -> np.ndarray:
         """The 0/1 treatment of the block's rows."""
-        t = np.ones(len(self.Z))
+        t = np.ones(self.m)
         t[:self.n0] = 0.0
         return t
 

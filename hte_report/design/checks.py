@@ -182,9 +182,9 @@ def _largest_values(X) -> tuple[np.ndarray, np.ndarray | None]:
             z_treated = np.zeros(X.q)
             A0 = A1 = None
             for blk in blocks:  # NaN propagates
-                a = np.abs(blk.Z)
-                z_all = np.maximum(z_all, a.max(0, initial=0.0))
-                z_treated = np.maximum(z_treated, a[blk.n0:].max(0, initial=0.0))
+                a0, a1 = np.abs(blk.Z0).max(0, initial=0.0), np.abs(blk.Z1).max(0, initial=0.0)
+                z_all = np.maximum(z_all, np.maximum(a0, a1))
+                z_treated = np.maximum(z_treated, a1)
                 a0, a1 = blk.gram(None)
                 A0, A1 = accumulate(A0, a0), accumulate(A1, a1)
             return z_all, z_treated, A0, A1

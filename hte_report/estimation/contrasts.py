@@ -149,7 +149,7 @@ def _mean_sums_by_arm(models, coef: dict, X: ArmDesign, groups: RowGroups):
     def part(blocks):
         total = np.zeros((len(masks), width))
         for blk in blocks:
-            Zt = blk.Z.T  # q x m, rows contiguous
+            Zt = np.concatenate((blk.Z0.T, blk.Z1.T), axis=1)  # q x m, rows contiguous
             Et = np.dot(C.T, Zt)  # one linear predictor per (model, arm), rows contiguous
             # per row: the means, Z, then Z times each d mu / d eta (identity links share Z)
             Mt = np.empty((width, Zt.shape[1]))

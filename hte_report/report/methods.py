@@ -307,7 +307,10 @@ def _all_tests(res: HTEResult) -> pd.DataFrame:
 
 def _appendix(a: PlannedAnalysis) -> Section:
     plan = a.plan
-    text = yaml.safe_dump(plan.raw, sort_keys=False, allow_unicode=True, width=90)
+    # the plan as written and locked (a locked value run as earlier versions ran it is in the
+    # deviation log)
+    text = yaml.safe_dump(getattr(plan, "as_written", plan.raw), sort_keys=False,
+                          allow_unicode=True, width=90)
     devs = plan.raw.get("deviations") or []
     lock = plan.lock_status()
     if lock == "modified":

@@ -83,7 +83,7 @@ def deviation_rows(a: PlannedAnalysis) -> pd.DataFrame:
                      "Note": "no locked plan: every analysis is unverified against a "
                              "pre-registration"})
     elif lock.plan is not None:
-        for c in plan_changes(lock.plan, plan.raw):
+        for c in plan_changes(lock.plan, plan.as_written):
             rows.append({"Source": "plan edited after locking", "Item": c["key"],
                          "Locked": c["locked"], "As run": c["now"], "Note": c["change"]})
     elif lock.plan_sha256 != plan.sha256:

@@ -34,7 +34,7 @@ from hte_report.spec.lock import (
     read_lock,
 )
 from hte_report.spec.options import MODELS
-from hte_report.spec.plan_values import check_values, level_key
+from hte_report.spec.plan_values import as_run, check_values, level_key
 from hte_report.spec.repeated import (
     CORRELATIONS,
     ESTIMANDS,
@@ -228,9 +228,13 @@ class Plan:
     path: str | None = None
     lock: LockRecord | None = None
     modifiers: tuple[Modifier, ...] = field(default=())
-    #: departures of a locked plan that are run rather than refused (a ``scales`` key earlier
-    #: versions ignored): ``{"key", "locked", "as_run", "note"}``, for the deviation log
+    #: departures of a locked plan that are run rather than refused (values earlier versions
+    #: accepted, such as a ``scales`` key they ignored or a model listed twice):
+    #: ``{"key", "locked", "as_run", "note"}``, for the deviation log
     deviations_found: tuple[dict, ...] = field(default=())
+    #: the plan as written and locked, when ``raw`` (the plan as run) differs from it because
+    #: of ``deviations_found``; hashed, compared with the lock and shown in the appendix
+    written: dict | None = field(default=None)
 
     # ------------------------------------------------------------- accessors
     @property
@@ -297,8 +301,14 @@ class Plan:
 
     # ------------------------------------------------------------- hashing and locking
     @property
+    def as_written(self) -> dict:
+        """The plan as written (and locked): ``raw`` unless deviations of a locked plan are run
+        as earlier versions ran them (``deviations_found``)."""
+        return self.raw if self.written is None else self.written
+
+    @property
     def sha256(self) -> str:
-        return plan_hash(self.raw)
+        return plan_hash(self.as_written)
 
     def lock_status(self) -> str:
         """``"matches"``, ``"modified"`` (the plan, or the lock record itself, was edited after
@@ -339,7 +349,7 @@ class Plan:
         """A lock record for this plan as it is now."""
         when = when or datetime.now(timezone.utc)
         return LockRecord.create(self.sha256, when.strftime("%Y-%m-%dT%H:%M:%SZ"), statement,
-                                 plan=self.raw)
+                                 plan=self.as_written)
 
 
 def lock_plan(path: str | Path, statement: str = "", force: bool = False,
@@ -408,11 +418,13 @@ def load_plan(source: str | Path | dict, encoding: str = "utf-8") -> Plan:
     lock = None
     if path is not None and lock_path(path).exists():
         lock = read_lock(lock_path(path))
-    # scales as locked (or under a lock that keeps only the plan's hash): a key earlier versions
-    # ignored, so a mismatch with the family's scales is a recorded deviation, not an error
-    locked_scales = lock is not None and (
-        lock.plan is None or lock.plan.get("scales") == raw.get("scales"))
-    found = check_values(raw, node, where, locked_scales)
+    # values as locked (the lock keeps the plan, or only its hash and the plan matches it): keys
+    # earlier versions accepted and ran in a known way are run that way, as recorded deviations
+    locked: dict | bool | None = None
+    if lock is not None and lock.record_status != "edited":
+        locked = lock.plan if lock.plan is not None else lock.plan_sha256 == plan_hash(raw)
+    found = check_values(raw, node, where, locked)
+    written, raw = raw, as_run(raw, found)
     rb = raw.get("risk_based") or {}
     survival = raw["outcome"]["family"] == "survival"
     for key, formula in (("model.formula", raw["model"]["formula"]),
@@ -459,7 +471,7 @@ def load_plan(source: str | Path | dict, encoding: str = "utf-8") -> Plan:
             role=m.get("role"), stratification_factor=m.get("stratification_factor"),
         ))
     return Plan(raw=raw, path=str(path) if path else None, lock=lock, modifiers=tuple(mods),
-                deviations_found=found)
+                deviations_found=found, written=written if written is not raw else None)
 
 
 def _validate(raw: Any, node, schema: dict, prefix: str, where: str) -> None:

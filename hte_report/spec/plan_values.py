@@ -5,6 +5,8 @@ demographic template."""
 
 from __future__ import annotations
 
+import copy
+import json
 import math
 
 import yaml
@@ -17,14 +19,43 @@ from hte_report.spec.surv import check_survival_outcome
 from hte_report.spec.yamlfile import child_node, line_of
 
 
-def check_values(raw: dict, node, where: str, locked_scales: bool = False
+def check_values(raw: dict, node, where: str, locked: dict | bool | None = None
                  ) -> tuple[dict, ...]:
     """Checks of values beyond their types, each naming the key and its line.
 
-    ``locked_scales``: ``scales`` is as the plan's lock record has it. A mismatch between
-    ``scales`` and the outcome family's scales (a key earlier versions ignored) is then not an
-    error but a deviation: returned as ``{"key", "locked", "as_run", "note"}`` for the report's
-    deviation log (and warned of by ``check_plan_against_data``)."""
+    ``locked``: the plan as its lock record keeps it (a dict), ``True`` when the lock keeps only
+    the plan's hash and the plan matches it, ``None``/``False`` for a plan without a lock (or
+    not as locked). Some checks refuse values that earlier versions accepted and ran in a known
+    way (``scales``, a model listed twice in ``model.models``, ``model.variance`` beside
+    ``model.cluster``, ``exploratory.horizon`` for an outcome that is not a survival outcome, a
+    blank modifier ``label`` or ``rationale``). For a key whose value is exactly as locked,
+    such a value is not an error but a deviation: the plan is run as earlier versions ran it
+    (:func:`as_run`), and the deviation is returned as ``{"key", "locked", "as_run", "note"}``
+    for the report's deviation log (and warned of by ``check_plan_against_data``)."""
+    deviations: list[dict] = []
+
+    def as_locked(path: str) -> bool:
+        """``path``'s value is exactly as the lock record keeps it."""
+        if locked is None or locked is False:
+            return False
+        if locked is True:
+            return True
+        value, kept = value_at(raw, path), value_at(locked, path)
+        return value is not _ABSENT and kept is not _ABSENT and _plain(kept) == _plain(value)
+
+    def lenient(path: str, message: str, what: str, locked_as: str, as_run: str,
+                earlier: str) -> None:
+        """The error ``message``, or (for a value exactly as locked) a deviation run as earlier
+        versions ran it: ``what`` is wrong with the value, ``earlier`` what they did."""
+        if not as_locked(path):
+            fail(path, message)
+        deviations.append({
+            "key": path, "locked": locked_as, "as_run": as_run,
+            "note": (f"the locked plan's '{path}' {what}. Earlier versions of hte_report "
+                     f"accepted it and {earlier}; the plan is run as locked, as they ran it, "
+                     "and the difference is recorded in the deviation log."),
+        })
+
     def fail(path: str, message: str):
         parts = path.replace("]", "").replace("[", ".").split(".")
         n = node
@@ -63,7 +94,8 @@ def check_values(raw: dict, node, where: str, locked_scales: bool = False
             check_models(raw["model"].get("models"), out["family"])
     except ValueError as exc:
         fail("model.models", str(exc))
-    deviations = _check_models_and_scales(raw, out["family"], fail, locked_scales)
+    deviations.extend(_check_models_and_scales(raw, out["family"], fail,
+                                               as_locked("scales"), lenient))
     check_survival_outcome(raw, out, fail)
     check_repeated_outcome(raw, out, fail)
     check_demographics(raw, fail)
@@ -104,12 +136,19 @@ def check_values(raw: dict, node, where: str, locked_scales: bool = False
         if m["type"] != "continuous" and analysis == "continuous":
             fail(f"modifiers[{i}].analysis", f"a {m['type']} modifier cannot be analysed as "
                  "continuous; use analysis: categorical.")
-        _check_level_labels(m.get("levels"), f"modifiers[{i}].levels", fail)
+        _check_level_labels(m.get("levels"), f"modifiers[{i}].levels", fail,
+                            as_locked(f"modifiers[{i}].levels"))
         for field in ("label", "rationale"):
             if isinstance(m.get(field), str) and not m[field].strip():
-                fail(f"modifiers[{i}].{field}", "must not be empty" + (
-                     " (leave label out to show the variable's name)." if field == "label"
-                     else ": say why the modifier was chosen."))
+                lenient(f"modifiers[{i}].{field}", "must not be empty" + (
+                        " (leave label out to show the variable's name)." if field == "label"
+                        else ": say why the modifier was chosen."), "is blank",
+                        f"{field}: {m[field]!r} (blank)",
+                        f"{short(m['variable'])} (the column name)" if field == "label"
+                        else BLANK_RATIONALE,
+                        f"showed a blank {field}; the report shows "
+                        + (f"the column name {short(m['variable'])} instead" if field == "label"
+                           else f"the rationale as {BLANK_RATIONALE!r}"))
         d = m.get("direction")
         if d:
             when = str(d["when"])
@@ -129,7 +168,7 @@ def check_values(raw: dict, node, where: str, locked_scales: bool = False
         if rb.get(key) is not None and not 2 <= rb[key] <= top:
             fail(f"risk_based.{key}", f"must be an integer from 2 to {top}, got "
                  f"{short(rb[key])}.")
-    _check_exploratory(raw, fail)
+    _check_exploratory(raw, fail, lenient)
     _check_confounders(raw, fail)
     ps = raw.get("propensity") or {}
     if raw["trial"].get("design") == "observational" and not raw.get("confounders"):
@@ -164,7 +203,56 @@ def check_values(raw: dict, node, where: str, locked_scales: bool = False
                 fail(f"credibility[{i}].reconciled", "only one reconciled rating per modifier "
                      "and scale.")
             agreed.add((c["modifier"], c["scale"]))
-    return deviations
+    return tuple(deviations)
+
+
+#: the rationale shown for a locked plan's blank ``rationale`` (run as locked)
+BLANK_RATIONALE = "not recorded"
+_ABSENT = object()
+
+
+def _plain(value: object) -> object:
+    """``value`` as the lock record keeps it (JSON: mapping keys are text)."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def value_at(raw: object, path: str) -> object:
+    """The value at a key path such as ``modifiers[0].label`` (``_ABSENT`` if there is none)."""
+    value = raw
+    for part in path.replace("]", "").replace("[", ".").split("."):
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return _ABSENT
+    return value
+
+
+def as_run(raw: dict, deviations: tuple[dict, ...]) -> dict:
+    """The plan as it is run when ``deviations`` (of :func:`check_values`, for a locked plan)
+    are run as earlier versions ran them: each model once, ``model.variance`` dropped beside
+    ``model.cluster``, ``exploratory.horizon`` dropped for an outcome that is not a survival
+    outcome, a blank label left out (the column name is shown) and a blank rationale
+    ``"not recorded"``. ``raw`` itself (the plan as written and locked) is not changed."""
+    if not any(d["key"] != "scales" for d in deviations):
+        return raw
+    run = copy.deepcopy(raw)
+    for d in deviations:
+        key = d["key"]
+        if key == "model.models":
+            run["model"]["models"] = list(dict.fromkeys(run["model"]["models"]))
+        elif key == "model.variance":
+            del run["model"]["variance"]
+        elif key == "exploratory.horizon":
+            del run["exploratory"]["horizon"]
+        elif key.startswith("modifiers["):
+            i = int(key[len("modifiers["):key.index("]")])
+            if key.endswith(".label"):
+                del run["modifiers"][i]["label"]
+            else:
+                run["modifiers"][i]["rationale"] = BLANK_RATIONALE
+    return run
 
 
 #: The scales each outcome family's report shows (every one of them, always).
@@ -173,8 +261,8 @@ _FAMILY_SCALES = {"continuous": ("absolute",), "repeated": ("absolute",),
                   "survival": ("absolute", "relative")}
 
 
-def _check_models_and_scales(raw: dict, family: str, fail, locked_scales: bool = False
-                             ) -> tuple[dict, ...]:
+def _check_models_and_scales(raw: dict, family: str, fail, locked_scales: bool = False,
+                             lenient=None) -> tuple[dict, ...]:
     """``model.models`` and ``scales`` name each entry once; ``scales`` lists the scales the
     report shows for the family (it cannot leave one out or add one the family does not have:
     that would be dropped silently); a model-based variance is not asked of a working model
@@ -182,7 +270,9 @@ def _check_models_and_scales(raw: dict, family: str, fail, locked_scales: bool =
 
     ``scales`` was ignored by earlier versions, so a locked plan may list other scales: it is
     run as locked (every scale of the family shown) and the difference returned as a deviation
-    rather than refused (``locked_scales``)."""
+    rather than refused (``locked_scales``). ``lenient`` (of :func:`check_values`) does the
+    same for a model listed twice (fitted once) and ``model.variance`` beside ``model.cluster``
+    (the cluster-robust variance), as locked."""
     from hte_report.spec.options import DEFAULT_MODELS, MODELS
 
     model = raw["model"]
@@ -193,7 +283,12 @@ def _check_models_and_scales(raw: dict, family: str, fail, locked_scales: bool =
     for key, values in (("model.models", model.get("models")), ("scales", raw.get("scales")),
                         ("outcome.horizons", horizons)):
         twice = sorted({v for v in values or [] if values.count(v) > 1})
-        if twice and not (key == "scales" and locked_scales):
+        if twice and key == "model.models" and lenient is not None:
+            once = list(dict.fromkeys(values))
+            lenient(key, f"lists {short(twice[0])} more than once; name each entry once.",
+                    f"lists {short(twice[0])} more than once", f"[{', '.join(values)}]",
+                    ", ".join(once) + " (each fitted once)", "fitted each model once")
+        elif twice and not (key == "scales" and locked_scales):
             fail(key, f"lists {short(twice[0])} more than once; name each entry once.")
     deviations: tuple[dict, ...] = ()
     scales = raw.get("scales")
@@ -217,9 +312,17 @@ def _check_models_and_scales(raw: dict, family: str, fail, locked_scales: bool =
                      "locked and the difference is recorded in the deviation log."),
         },)
     if model.get("variance") is not None and model.get("cluster"):
-        fail("model.variance", f"model.cluster ({short(model['cluster'])}) gives a "
-             f"cluster-robust variance, which replaces model.variance "
-             f"({short(model['variance'])}); give one of them.")
+        message = (f"model.cluster ({short(model['cluster'])}) gives a cluster-robust "
+                   f"variance, which replaces model.variance ({short(model['variance'])}); give "
+                   "one of them.")
+        if lenient is None:
+            fail("model.variance", message)
+        lenient("model.variance", message, f"({short(model['variance'])}) is given beside "
+                f"model.cluster ({short(model['cluster'])}), whose cluster-robust variance "
+                "replaces it", f"variance: {model['variance']}, cluster: {model['cluster']}",
+                f"cluster-robust variance (clusters: {model['cluster']}); model.variance not "
+                "used", f"used the cluster-robust variance and did not use model.variance "
+                f"({model['variance']})")
     if model.get("variance") == "model" and family in DEFAULT_MODELS:
         models = model.get("models") or DEFAULT_MODELS[family]
         robust = [m for m in models if m in MODELS and MODELS[m].robust_only]
@@ -231,24 +334,34 @@ def _check_models_and_scales(raw: dict, family: str, fail, locked_scales: bool =
     return deviations
 
 
-def _check_level_labels(levels: dict | None, key: str, fail) -> None:
+def _check_level_labels(levels: dict | None, key: str, fail, locked: bool = False) -> None:
     """Value labels of a modifier: one label per value (``0`` and ``"0"`` are the same value)
-    and a different label for each value (the report would show two levels alike)."""
+    and a different label for each value (the report would show two levels alike).
+
+    Refused even as locked (``locked``): a report with two subgroups under one name cannot be
+    read, and of two labels for one value none is the one the plan chose. The message then
+    says how to amend the plan (a label is presentation, so the analysis is unchanged)."""
     if not levels:
         return
+    amend = (" The plan is locked and earlier versions of hte_report accepted it, but a report "
+             "run this way would be ambiguous, so it is refused: amend the plan (give each value "
+             "its own label; a label changes how a subgroup is named, not the analysis), record "
+             "the amendment under 'deviations', and re-lock with 'hte-report lock --force' (or "
+             "run with --allow-modified, which lists the change in the deviation log)."
+             if locked else "")
     by_text: dict[str, object] = {}
     for value in levels:
         text = level_key(value)
         if text in by_text:
             fail(key, f"labels the value {text!r} twice ({short(by_text[text])} and "
-                 f"{short(value)}); give each value one label.")
+                 f"{short(value)}); give each value one label.{amend}")
         by_text[text] = value
     seen: dict[str, str] = {}
     for value, label in levels.items():
         if label in seen:
             fail(key, f"gives the label {short(label)} to two values ({seen[label]!r} and "
                  f"{level_key(value)!r}); the report could not tell those subgroups apart. Give "
-                 "each value its own label.")
+                 f"each value its own label.{amend}")
         seen[label] = level_key(value)
 
 
@@ -258,7 +371,7 @@ _FOREST_LIMITS = {"n_trees": (4, 100_000), "min_leaf": (1, 100_000), "n_folds": 
                   "nuisance_trees": (1, 100_000), "crossfit_trees": (4, 100_000)}
 
 
-def _check_exploratory(raw: dict, fail) -> None:
+def _check_exploratory(raw: dict, fail, lenient=None) -> None:
     """The causal forest's settings in ``exploratory``, checked when the plan is read (the
     report would otherwise say only then that the planned analysis failed)."""
     ex = raw.get("exploratory") or {}
@@ -286,8 +399,15 @@ def _check_exploratory(raw: dict, fail) -> None:
     family = raw["outcome"]["family"]
     if ex.get("horizon") is not None:
         if family != "survival":
-            fail("exploratory.horizon", f"the RMST horizon applies to a survival outcome only; "
-                 f"this outcome's family is {family!r}. Remove exploratory.horizon.")
+            message = (f"the RMST horizon applies to a survival outcome only; this outcome's "
+                       f"family is {family!r}. Remove exploratory.horizon.")
+            if lenient is None:
+                fail("exploratory.horizon", message)
+            lenient("exploratory.horizon", message, f"({short(ex['horizon'])}) is an RMST "
+                    f"horizon, which applies to a survival outcome only; this outcome's family "
+                    f"is {family!r}", f"horizon: {short(ex['horizon'])}",
+                    f"not used (a {family} outcome has no RMST horizon)", "ignored it")
+            return
         if ex["horizon"] <= 0:
             fail("exploratory.horizon", f"must be a positive time, got {short(ex['horizon'])}.")
 

@@ -205,3 +205,34 @@ def test_conflicting_level_labels_stay_refused_even_locked(tmp_path):
     assert "amend the plan" in text and "under 'deviations'" in text
     assert "hte-report lock --force" in text
 
+
+
+# ------------------------------------------------------- fit_mixed(at=) refuses text (not chars)
+@pytest.fixture(scope="module")
+def pbc():
+    return pd.read_csv(Path(__file__).parent / "reference" / "data" / "pbcseq.csv")
+
+
+def _mixed(pbc, at):
+    from hte_report.estimation.mixed import fit_mixed
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fit_mixed("logbili ~ trt * years * age", pbc, treatment="trt", time="years",
+                         group="id", at=at)
+
+
+@pytest.mark.parametrize("at", [{"age": "30"}, {"age": b"30"}, {"age": ["30", 40]}],
+                         ids=["text", "bytes", "text in a list"])
+def test_mixed_at_refuses_text(pbc, at):
+    """'30' was read as the characters '3' and '0': effects at ages 3 and 0."""
+    from hte_report.spec.options import OptionError
+
+    with pytest.raises(OptionError, match=r"at\['age'\].*must be numbers, got the text") as info:
+        _mixed(pbc, at)
+    assert "write 30, not" in str(info.value)
+
+
+def test_mixed_at_numbers_still_work(pbc):
+    rows = _mixed(pbc, {"age": 30}).subgroups
+    assert set(rows[rows.modifier == "age"].level) == {"at 30"}

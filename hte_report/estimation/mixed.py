@@ -67,6 +67,7 @@ from hte_report.spec.options import (
     check_choice,
     check_conf_level,
     check_multiplicity,
+    check_numbers,
     checked_arguments,
 )
 from hte_report.spec.repeated import CORRELATIONS, ESTIMANDS, parse_mixed_formula
@@ -201,6 +202,8 @@ def fit_mixed(
             raise OptionError(f"at= names {sorted(map(str, unknown))}, which are not effect "
                               "modifiers.")
         for k, v in at.items():
+            if isinstance(v, (str, bytes)):  # '30' would be read as the values 3 and 0
+                _at_numbers(k, v)
             vals = [v] if isinstance(v, (int, float)) else v
             try:
                 ok = len(vals) > 0 and all(np.isfinite(float(x)) for x in vals)
@@ -492,11 +495,20 @@ def _points(design: Design, base: pd.DataFrame, at) -> dict:
                                   "its effects are shown for every level; remove it from at=.")
             out[m.name] = sorted(pd.unique(s), key=_sort_key)
         elif m.name in at:
-            vals = at[m.name]
-            out[m.name] = [float(v) for v in ([vals] if isinstance(vals, (int, float)) else vals)]
+            out[m.name] = _at_numbers(m.name, at[m.name])
         else:
             out[m.name] = list(dict.fromkeys(np.quantile(s.to_numpy(float), [0.25, 0.5, 0.75])))
     return out
+
+
+def _at_numbers(name: str, given) -> list[float]:
+    """``at[name]``: finite numbers (text refused, even text that reads as numbers)."""
+    vals = check_numbers(f"at[{name!r}] (finite numbers: values of the continuous modifier "
+                         f"{name!r})", given, f"at={{{name!r}: [40, 60]}}")
+    if not vals or not all(np.isfinite(vals)):
+        raise OptionError(f"at= for {name!r} must be a non-empty list of finite numbers, got "
+                          f"{given!r}.")
+    return vals
 
 
 def _counts(design: Design, frame: pd.DataFrame, base: pd.DataFrame, treatment: str) -> dict:

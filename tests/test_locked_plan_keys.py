@@ -236,3 +236,67 @@ def test_mixed_at_refuses_text(pbc, at):
 def test_mixed_at_numbers_still_work(pbc):
     rows = _mixed(pbc, {"age": 30}).subgroups
     assert set(rows[rows.modifier == "age"].level) == {"at 30"}
+
+
+# ------------------------------------------- personalized benefit: refused rows say why
+RISK = "arrest ~ age + prio + C(wexp) + C(mar) + paro + race"
+
+
+@pytest.fixture(scope="module")
+def rossi_risk():
+    import dataclasses
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = hr.fit_plan(ROSSI / "plan.yaml", ROSSI / "rossi.csv")
+    rb = {"planned": True, "formula": RISK, "method": "pooled", "cutpoints": [0.2, 0.3, 0.4]}
+    plan = dataclasses.replace(a.plan, raw={**a.plan.raw, "risk_based": rb})
+    return dataclasses.replace(a, plan=plan)
+
+
+def _with_rr(a, rr: float):
+    """The analysis with an overall risk ratio of ``rr`` (interval rr/1.1 to rr*1.1)."""
+    import dataclasses
+
+    ov = a.result.overall.copy()
+    at = ov.scale == "RR"
+    ov.loc[at, "estimate"], ov.loc[at, "conf_low"], ov.loc[at, "conf_high"] = (
+        rr, rr / 1.1, rr * 1.1)
+    return dataclasses.replace(a, result=dataclasses.replace(a.result, overall=ov))
+
+
+def _benefit(a):
+    from hte_report.report.path import risk_section
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        blocks = risk_section(a)
+    return blocks, next((b for b in blocks if getattr(b, "name", "") ==
+                         "personalized-benefit"), None)
+
+
+def test_personalized_benefit_marks_refused_rows(rossi_risk):
+    _, table = _benefit(rossi_risk)
+    assert table is not None and "Note" not in table.frame.columns  # nothing refused
+    risks = sorted(float(r.rstrip("%")) / 100 for r in table.frame["Baseline risk"])
+    assert len(risks) == 4 and risks[-1] > risks[-2]
+    rr = 2 / (risks[-1] + risks[-2])  # the highest stratum's risk x RR is above 1
+    _, table = _benefit(_with_rr(rossi_risk, rr))
+    tab = table.frame
+    assert len(tab) == 4, tab
+    refused = tab[tab["ARR, % points (CI)"] == "–"]
+    assert len(refused) == 1 and refused.iloc[0]["NNT (Altman 1998)"] == "–"
+    assert refused.iloc[0]["Note"].startswith("not computed: p0 ")
+    assert "above 1: a risk ratio cannot apply" in refused.iloc[0]["Note"]
+    assert (tab.drop(refused.index)["Note"] == "").all()
+    assert any("1 of 4 rows not computed" in n for n in table.notes)
+
+
+def test_personalized_benefit_absent_says_why(rossi_risk):
+    from hte_report.report.model import Callout
+
+    blocks, table = _benefit(_with_rr(rossi_risk, 50.0))  # refused at every stratum
+    assert table is None
+    (c,) = [b for b in blocks if isinstance(b, Callout) and "Personalized benefit" in b.title]
+    assert c.kind == "warning" and "is not shown: p0 " in c.text
+    assert "a risk ratio cannot apply" in c.text

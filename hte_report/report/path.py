@@ -27,7 +27,6 @@ def risk_section(analysis, with_png: bool = False) -> list:
     from hte_report.core.format import fmt_ci, fmt_count, fmt_p
     from hte_report.errors import HTEReportError
     from hte_report.path.benefit import risk_stratified
-    from hte_report.path.personalized import benefit_from_result
     from hte_report.report.model import Callout, Para, Table
 
     plan, res = analysis.plan, analysis.result
@@ -118,24 +117,57 @@ def risk_section(analysis, with_png: bool = False) -> list:
                                 "crude stratum effects (points) and the logistic model with a "
                                 "treatment x risk interaction (line, pointwise band).",
                                 "risk-benefit", with_png))
-    try:
-        pb = benefit_from_result(res, rr.strata[rr.strata.scale == "RD"].mean_risk.to_numpy())
-        blocks.append(Table(pd.DataFrame({
-            "Baseline risk": [f"{100 * p:.1f}%" for p in pb.p0],
-            "ARR, % points (CI)": [fmt_ci(a, lo, hi, "RD") for a, lo, hi in
-                                   zip(pb.arr, pb.arr_low, pb.arr_high)],
-            "NNT (Altman 1998)": pb.nnt_text}),
-            "Absolute benefit implied by the overall risk ratio at each stratum's mean risk",
-            notes=("ARR = p0 (1 - RR) with the overall RR of the primary relative model; "
-                   "assumes a constant relative effect: compare with the observed stratum "
-                   "RDs.",), name="personalized-benefit"))
-    except (HTEReportError, ValueError):
-        pass
+    blocks.extend(_benefit_blocks(res, rr.strata[rr.strata.scale == "RD"].mean_risk.to_numpy()))
     msgs = list(dict.fromkeys(str(w.message) for w in caught
                               if not issubclass(w.category, OverfittingWarning)))
     if msgs:
         blocks.append(Callout("note", "Warnings", " ".join(msgs)))
     return blocks
+
+
+BENEFIT_TITLE = "Absolute benefit implied by the overall risk ratio at each stratum's mean risk"
+
+
+def _benefit_blocks(res, risks) -> list:
+    """The personalized-benefit table: one row per stratum's mean risk. A risk the benefit
+    cannot be computed at (e.g. baseline risk x RR above 1: a risk ratio cannot apply there)
+    is a row marked with the reason; when no row can be computed (no risk-ratio model, an RR
+    that is not estimable) a callout says why the table is absent."""
+    from hte_report.core.format import fmt_ci
+    from hte_report.errors import HTEReportError
+    from hte_report.path.personalized import benefit_from_result
+    from hte_report.report.model import Callout, Table
+
+    rows, reasons = [], []
+    for p in risks:
+        try:
+            b = benefit_from_result(res, [float(p)])
+        except (HTEReportError, ValueError) as exc:
+            reason = str(exc)
+            reasons.append(reason)
+            rows.append({"Baseline risk": f"{100 * p:.1f}%", "ARR, % points (CI)": "–",
+                         "NNT (Altman 1998)": "–", "Note": f"not computed: {reason}"})
+            continue
+        for r in b.itertuples():
+            rows.append({"Baseline risk": f"{100 * r.p0:.1f}%",
+                         "ARR, % points (CI)": fmt_ci(r.arr, r.arr_low, r.arr_high, "RD"),
+                         "NNT (Altman 1998)": r.nnt_text, "Note": ""})
+    if not rows:
+        return []
+    if len(reasons) == len(rows):
+        why = " ".join(dict.fromkeys(reasons))
+        return [Callout("warning", "Personalized benefit not shown",
+                        f"The table of the absolute benefit implied by the overall risk ratio "
+                        f"at each stratum's mean risk is not shown: {why}")]
+    tab = pd.DataFrame(rows)
+    notes = ["ARR = p0 (1 - RR) with the overall RR of the primary relative model; assumes a "
+             "constant relative effect: compare with the observed stratum RDs."]
+    if reasons:
+        notes.append(f"{len(reasons)} of {len(rows)} rows not computed (see Note): the overall "
+                     "risk ratio does not apply at those baseline risks.")
+    else:
+        tab = tab.drop(columns="Note")
+    return [Table(tab, BENEFIT_TITLE, notes=tuple(notes), name="personalized-benefit")]
 
 
 def _warn_not_produced(why: str) -> None:

@@ -182,14 +182,18 @@ def check(
     from hte_report.spec.plan_data import check_plan_against_data
 
     with _clear_errors():
-        p = load_plan(plan, encoding=plan_encoding)
-        frame = read_data_file(data, encoding)
+        # warnings of reading the plan and the data too (printed as the check's, before an
+        # error that stops it): 'warning: <message>', never a raw Python warning
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", HTEReportWarning)
-            check_plan_against_data(p, frame)
-    for w in caught:
-        if issubclass(w.category, HTEReportWarning):
-            typer.echo(f"warning: {w.message}", err=True)
+            try:
+                p = load_plan(plan, encoding=plan_encoding)
+                frame = read_data_file(data, encoding)
+                check_plan_against_data(p, frame)
+            finally:
+                for message in dict.fromkeys(str(w.message) for w in caught
+                                             if issubclass(w.category, UserWarning)):
+                    typer.echo(f"warning: {message}", err=True)
     problem = p.lock_problem()
     if problem and not allow_modified:
         _fail(f"{plan}: {problem}")

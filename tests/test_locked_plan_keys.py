@@ -300,3 +300,50 @@ def test_personalized_benefit_absent_says_why(rossi_risk):
     (c,) = [b for b in blocks if isinstance(b, Callout) and "Personalized benefit" in b.title]
     assert c.kind == "warning" and "is not shown: p0 " in c.text
     assert "a risk ratio cannot apply" in c.text
+
+
+# -------------------------------------- hte-report check: warnings of loading the plan captured
+def _check_cli(path: Path, data: Path):
+    from typer.testing import CliRunner
+
+    from hte_report.cli import app
+
+    return CliRunner().invoke(app, ["check", str(path), "--data", str(data)])
+
+
+def test_check_prints_warnings_of_loading_the_plan(tmp_path, monkeypatch):
+    original = plan_module.load_plan
+
+    def load_with_a_warning(*a, **k):
+        warnings.warn("a warning while the plan is read", HTEReportWarning, stacklevel=2)
+        return original(*a, **k)
+
+    monkeypatch.setattr(plan_module, "load_plan", load_with_a_warning)
+    out = _check_cli(ROSSI / "plan.yaml", ROSSI / "rossi.csv")
+    assert out.exit_code == 0, out.output
+    assert "warning: a warning while the plan is read" in out.output
+    assert "HTEReportWarning" not in out.output and "warnings.warn" not in out.output
+
+
+def test_check_prints_warnings_before_an_error(tmp_path, monkeypatch):
+    def load_warn_fail(*a, **k):
+        warnings.warn("read so far", HTEReportWarning, stacklevel=2)
+        raise PlanError("plan.yaml: broken")
+
+    monkeypatch.setattr(plan_module, "load_plan", load_warn_fail)
+    out = _check_cli(ROSSI / "plan.yaml", ROSSI / "rossi.csv")
+    assert out.exit_code == 1
+    assert out.output.index("warning: read so far") < out.output.index("error: plan.yaml: broken")
+    assert "HTEReportWarning" not in out.output
+
+
+def test_check_of_a_locked_plan_run_as_locked(tmp_path):
+    path = _plan(tmp_path, _models, locked=True)
+    out = _check_cli(path, tmp_path / "rossi.csv")
+    assert out.exit_code == 0, out.output
+    assert "warning: the locked plan's 'model.models' lists 'ols' more than once" in out.output
+    assert "lock status matches" in out.output
+    (tmp_path / "unlocked").mkdir()
+    path = _plan(tmp_path / "unlocked", _models, locked=False)
+    out = _check_cli(path, tmp_path / "rossi.csv")
+    assert out.exit_code == 1 and "error:" in out.output and "more than once" in out.output

@@ -552,7 +552,7 @@ def prepare(
 def _code_treatment(s: pd.Series, name: str, reference: object) -> tuple[pd.Series, tuple]:
     if (reference is None and pd.api.types.is_integer_dtype(s) and not s.hasnans
             and s.min() == 0 and s.max() == 1):  # integers 0/1 (the common case): as they are
-        return s.astype(int, copy=False), ("0", "1")
+        return s.astype(int), ("0", "1")  # (no copy= keyword: pandas 3 deprecates it)
     levels = sorted(pd.unique(s), key=lambda v: (str(type(v)), v))
     if len(levels) != 2:
         shown = levels[:6]

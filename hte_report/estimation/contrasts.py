@@ -338,7 +338,7 @@ class RowGroups:
             for total, sel in ((inside, M & s), (outside, M & ~s)):
                 for j, c in enumerate(columns):
                     total[:, j] += (np.count_nonzero(sel, axis=1) if c is None
-                                    else sel @ c[rows].astype(float, copy=False))
+                                    else sel @ np.asarray(c[rows], dtype=float))
         return inside, outside
 
 

@@ -375,7 +375,7 @@ def _check_usable(frame: pd.DataFrame, used: list[str]) -> None:
             if test(s):
                 raise DataError(f"column {col!r} ({s.dtype}) {advice.format(c=col)}.")
         if s.dtype == object:
-            kinds = pd.api.types.infer_dtype(s, skipna=True)
+            kinds = _inferred(frame, col)
             if kinds in ("bytes", "mixed") and any(isinstance(v, bytes) for v in s.head(1000)):
                 raise DataError(
                     f"column {col!r} holds bytes (as SAS transport files give without an "
@@ -384,6 +384,24 @@ def _check_usable(frame: pd.DataFrame, used: list[str]) -> None:
             if kinds in ("datetime", "datetime64", "date", "time", "timedelta", "period"):
                 raise DataError(f"column {col!r} holds {kinds} values; derive a number or a "
                                 "text category from it first.")
+
+
+def _inferred(frame: pd.DataFrame, col: str) -> str:
+    """pandas' inferred kind of an object column's values, once per frame and column within
+    :func:`same_data` (the usability check and the text test ask for it; a scan of 1e6 values
+    takes 10-20 ms)."""
+    return remembered(("inferred", col), frame,
+                      lambda: pd.api.types.infer_dtype(frame[col], skipna=True))
+
+
+def _text_column(frame: pd.DataFrame, col: str) -> bool:
+    """:func:`is_text` of a column of ``frame``, its inferred kind remembered."""
+    s = frame.get(col)
+    if not isinstance(s, pd.Series):  # absent, or duplicated (a DataFrame)
+        return False
+    if s.dtype == "str":
+        return True
+    return s.dtype == object and _inferred(frame, col) == "string"
 
 
 #: Within :func:`same_data`: what has been derived from each data frame (by identity).
@@ -499,8 +517,7 @@ def prepare(
     _check_usable(data, used)
     # text covariates are factorized once: for the hash, missing values and the design
     text = {c: remembered(("levels", c), data, lambda c=c: factorize(data[c]))
-            for c in variables if c != treatment
-            and remembered(("is_text", c), data, lambda c=c: is_text(data.get(c)))}
+            for c in variables if c != treatment and _text_column(data, c)}
     # the digest does not depend on which text columns are given factorized
     sha = remembered("sha256", data, lambda: dataset_sha256(data, text))
     # the used columns without copying them: columns are only ever replaced below (treatment

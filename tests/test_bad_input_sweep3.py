@@ -33,6 +33,16 @@ RISK = 'formula: "arrest ~ age + prio + C(wexp) + C(mar) + paro + race"'
 MAR_LEVELS = 'levels: {0: "No", 1: "Yes"}\n    rationale: "Marriage'
 
 
+def _refused(call, tmp_path, error, match):
+    """``call(tmp_path)`` raises ``error``, one of the package's own, saying ``match``."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(error) as info:
+            call(tmp_path)
+    assert isinstance(info.value, HTEReportError)
+    assert match in str(info.value)
+
+
 def _plan(tmp_path: Path, old: str | None = None, new: str = "") -> Path:
     text = PLAN_TEXT
     if old is not None:
@@ -434,12 +444,7 @@ EXPORT_CASES = [
 @pytest.mark.parametrize("name, call, error, match", EXPORT_CASES,
                          ids=[c[0] for c in EXPORT_CASES])
 def test_exports_and_read_cells_refuse(tmp_path, name, call, error, match):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with pytest.raises(error) as info:
-            call(tmp_path)
-    assert isinstance(info.value, HTEReportError)
-    assert match in str(info.value)
+    _refused(call, tmp_path, error, match)
 
 
 def test_rtf_text_is_escaped_not_converted(tmp_path):
@@ -535,12 +540,7 @@ API_CASES = [
 
 @pytest.mark.parametrize("name, call, error, match", API_CASES, ids=[c[0] for c in API_CASES])
 def test_python_entry_points_refuse(tmp_path, name, call, error, match):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with pytest.raises(error) as info:
-            call(tmp_path)
-    assert isinstance(info.value, HTEReportError)
-    assert match in str(info.value)
+    _refused(call, tmp_path, error, match)
 
 
 def test_python_entry_points_still_accept_good_values(tmp_path):

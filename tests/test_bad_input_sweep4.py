@@ -35,6 +35,15 @@ EXAMPLE = Path(__file__).parents[1] / "examples" / "rossi"
 FORMULA = "arrest ~ fin * (age + C(wexp))"
 
 
+def _refused(call, error, match):
+    """``call()`` raises ``error`` saying ``match``."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(error) as info:
+            call()
+    assert match in str(info.value)
+
+
 # ------------------------------------------------------- numbers given as text (hr.fit options)
 TEXT_NUMBER_CASES = [
     ("display_cutpoints text '30' (cut at 3 and 0 before)", {"display_cutpoints": {"age": "30"}},
@@ -57,11 +66,7 @@ TEXT_NUMBER_CASES = [
 @pytest.mark.parametrize("name, options, match", TEXT_NUMBER_CASES,
                          ids=[c[0] for c in TEXT_NUMBER_CASES])
 def test_numbers_given_as_text(name, options, match):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with pytest.raises(OptionError) as info:
-            hr.fit(FORMULA, ROSSI, treatment="fin", **options)
-    assert match in str(info.value)
+    _refused(lambda: hr.fit(FORMULA, ROSSI, treatment="fin", **options), OptionError, match)
 
 
 def test_numbers_still_accepted():
@@ -152,11 +157,8 @@ RISK_MODEL_CASES = [
 @pytest.mark.parametrize("name, options, match", RISK_MODEL_CASES,
                          ids=[c[0] for c in RISK_MODEL_CASES])
 def test_risk_model_argument_types(name, options, match):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with pytest.raises(OptionError) as info:
-            hr.risk_model("arrest ~ age", ROSSI, treatment="fin", **options)
-    assert match in str(info.value)
+    _refused(lambda: hr.risk_model("arrest ~ age", ROSSI, treatment="fin", **options),
+             OptionError, match)
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,8 @@ import pandas as pd
 
 import hte_report as hr
 from hte_report.estimation.bootstrap import bootstrap
-from hte_report.models.fast import compress, fit_cells, one_blas_thread
+from hte_report.models.cells_fit import compress, fit_cells
+from hte_report.models.fast import one_blas_thread
 from hte_report.models.glm import fit_glm
 
 FORMULA = "y ~ treat * (age + sbp + C(sex) + C(region) + C(bmi_cat))"

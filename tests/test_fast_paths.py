@@ -173,11 +173,11 @@ def test_reduced_fit_without_copying_equals_fit_on_fewer_columns(name, family):
 @pytest.mark.parametrize("hash_collides", [False, True])
 def test_cells_are_exact_even_when_row_hashes_collide(hash_collides, monkeypatch):
     """Cells come from row hashes checked row by row; colliding hashes fall back to sorting."""
-    from hte_report.models import fast
+    from hte_report.models import cells_fit
 
     if hash_collides:
-        monkeypatch.setattr(fast, "_row_hash", lambda X, extra=None: np.zeros(len(X)))
-    codes, first = fast.row_cells(XC, GROUPS)
+        monkeypatch.setattr(cells_fit, "_row_hash", lambda X, extra=None: np.zeros(len(X)))
+    codes, first = cells_fit.row_cells(XC, GROUPS)
     np.testing.assert_array_equal(XC[first][codes], XC)
     np.testing.assert_array_equal(GROUPS[first][codes], GROUPS)
     key = np.column_stack([XC, GROUPS])

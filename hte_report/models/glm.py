@@ -137,7 +137,7 @@ IRLS_MIN_COLUMNS = 64
 def choose_path(X: np.ndarray, exposure: np.ndarray | None) -> str:
     """'compressed' for all-categorical designs, 'irls' for large n or wide designs, else
     'statsmodels'."""
-    from hte_report.models.fast import n_distinct_rows
+    from hte_report.models.cells_fit import n_distinct_rows
 
     if isinstance(X, SplitMatrix):  # many-level adjustment factors: models.wide
         return "wide"
@@ -342,7 +342,8 @@ def _fit_split(name, X, y, columns, variance, exposure, groups, start, cells, dr
 
 def _fit_fast(name, X, y, columns, variance, exposure, groups, start, path,
               cells=None, drop=()) -> FittedModel:
-    from hte_report.models.fast import fit_cells, fit_compressed, fit_irls
+    from hte_report.models.cells_fit import fit_cells, fit_compressed
+    from hte_report.models.fast import fit_irls
 
     info = MODELS[name]
     if isinstance(variance, Cluster) and groups is None:

@@ -7,7 +7,7 @@ O(n p + p^2 K), never O(n K). At convergence one more pass at the returned estim
 information, log-likelihood and scores. The covariance is an operator on the information
 blocks (:class:`~hte_report.models.wide_cov.WideCovariance`: ``L V L'`` by Schur-complement
 solves, never a (p + K)^2 matrix or an n x K array), with exactly the definitions of the dense
-paths (:func:`hte_report.models.glm.sandwich`, ``fast.fit_irls``, ``fast.fit_cells``):
+paths (:func:`hte_report.models.glm.sandwich`, ``fast.fit_irls``, ``cells_fit.fit_cells``):
 model-based (Gaussian: RSS / (n - p)), HC0, HC1 (n / (n - p)), HC2 / HC3 (leverages
 ``w_i x_i' (X'WX)^-1 x_i`` from the blocks), cluster (``G/(G-1) (n-1)/(n-p)``). Rows may be
 cells of identical patients (``cells``: counts, sums of y and y^2), as on the compressed path.

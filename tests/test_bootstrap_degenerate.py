@@ -13,6 +13,7 @@ import pytest
 
 from hte_report import bootstrap
 from hte_report.estimation import bootstrap as bmod
+from hte_report.estimation import bootstrap_summary as bsum
 from hte_report.estimation.bootstrap import replicate_weights
 from hte_report.estimation.glm import fit as engine_fit
 
@@ -266,14 +267,14 @@ def test_degenerate_rules():
     e = m1 / m0
 
     def codes(link, kind):
-        return bmod._degenerate(_job(), _model(link), kind, cells, m1, m0, e)[0].tolist()
+        return bsum.effect_codes(_job(), _model(link), kind, cells, m1, m0, e)[0].tolist()
 
     assert codes("identity", "difference") == [0, 0, 1, 0, 0, 0, 8]
     assert codes("identity", "ratio") == [0, 2, 1, 6, 0, 0, 8]
     assert codes("log", "difference") == [0, 2, 1, 7, 7, 0, 8]
     assert codes("logit", "odds-ratio") == [0, 2, 1, 6, 7, 7, 8]
     # rates may be tiny (exposure in seconds): the edge is for risks only
-    count = bmod._degenerate(_job("count"), _model("log", "poisson"), "difference", cells,
+    count = bsum.effect_codes(_job("count"), _model("log", "poisson"), "difference", cells,
                              m1, m0, e)[0].tolist()
     assert count == [0, 2, 1, 0, 0, 0, 8]
 
@@ -290,8 +291,8 @@ def test_summary_thresholds_and_jackknife():
     codes[:2, 0] = 2  # 1%: left out
     codes[:3, 1] = 2  # 1.5%: withheld
     codes[B + 1, 2] = 2  # a jackknife sample
-    codes[B, 3] = bmod.OUT_OF_RANGE  # the full sample
-    out = bmod._summarize(est, codes, B, g, [""] * 4, ["ols-HC3"] * 4, ["RR"] * 4, 0.95,
+    codes[B, 3] = bsum.OUT_OF_RANGE  # the full sample
+    out = bsum.summarize(est, codes, B, g, [""] * 4, ["ols-HC3"] * 4, ["RR"] * 4, 0.95,
                           np.ones(4, bool))
     assert out["n_degenerate"].tolist() == [2, 3, 0, 0]
     assert np.isfinite([out[k][0] for k in ["boot_se"] + LIMITS]).all()

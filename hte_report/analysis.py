@@ -235,7 +235,7 @@ def _as_given(result: HTEResult, original: pd.DataFrame, fitted: pd.DataFrame,
         return result
     from dataclasses import asdict, replace
 
-    from hte_report.data.prepare import dataset_sha256
+    from hte_report.data.digest import dataset_sha256
 
     meta = dict(result.meta or {})
     if selection:

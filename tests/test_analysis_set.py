@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 import hte_report as hr
-from hte_report.data.prepare import dataset_sha256
+from hte_report.data.digest import dataset_sha256
 from hte_report.errors import DataWarning, PlanError
 from hte_report.report.content import build_report
 from hte_report.spec.analysis_set import select

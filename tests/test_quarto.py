@@ -243,7 +243,8 @@ def test_quarto_renders_are_byte_identical(quarto_renders):
 
 @real_quarto
 def test_quarto_html_sections_hashes_lock_and_no_network(quarto_renders):
-    from hte_report.data.prepare import dataset_sha256, read_data
+    from hte_report.data.digest import dataset_sha256
+    from hte_report.data.prepare import read_data
     from hte_report.spec.plan import load_plan
 
     html = quarto_renders[0][1]["html"].read_text("utf-8")

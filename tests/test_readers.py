@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 import hte_report as hr
-from hte_report.data.prepare import factorize, read_data
+from hte_report.data.levels import factorize
+from hte_report.data.prepare import read_data
 from hte_report.data.readers import variable_labels
 from hte_report.errors import DataError, DataWarning
 

@@ -129,7 +129,8 @@ def test_data_digest_by_blocks_equals_the_whole_frame_digest():
     """dataset_sha256 hashes blocks of rows; the digest is pandas' row hashes of the whole
     frame, whatever the dtypes (text, categoricals with few and very many categories,
     nullable integers, datetimes, booleans) and the factorizations given."""
-    from hte_report.data.prepare import HASH_ROWS, dataset_sha256, factorize
+    from hte_report.data.digest import HASH_ROWS, dataset_sha256
+    from hte_report.data.levels import factorize
 
     def whole(frame, levels=None):
         h = hashlib.sha256()

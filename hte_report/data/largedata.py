@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from hte_report.data.cells import CellStats
-from hte_report.data.prepare import file_sha256
+from hte_report.data.digest import file_sha256
 from hte_report.errors import DataError, FormulaError
 from hte_report.spec.formula import c_wrapped, parse_formula
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from hte_report.data.digest import file_sha256
 from hte_report.data.largedata import PARQUET_SUFFIXES, _reader, check_csv_columns
 from hte_report.data.ooc_sql import DUCKDB, SPARK, Dialect
-from hte_report.data.prepare import file_sha256
 from hte_report.errors import DataError
 
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from hte_report.data.levels import _sort_key
 from hte_report.data.ooc_engines import kind_of
 from hte_report.data.ooc_sql import num
-from hte_report.data.prepare import _sort_key
 from hte_report.errors import DataError, FormulaError
 from hte_report.spec.formula import ParsedFormula, c_wrapped, parse_formula
 

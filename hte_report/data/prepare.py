@@ -6,7 +6,6 @@ and counted per variable; non-finite numbers and a treatment that is not binary 
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -17,6 +16,8 @@ import numpy as np
 import pandas as pd
 
 from hte_report.data import readers
+from hte_report.data.digest import PendingDigest, start_digest
+from hte_report.data.levels import factorize, raw_codes
 from hte_report.errors import ArgumentError, DataError, DataWarning, short
 
 TREATMENT_COLUMN = "treat"
@@ -31,85 +32,13 @@ class PreparedData:
     exclusions: pd.DataFrame  # columns: variable, n_missing (rows may miss several variables)
     n_excluded: int
     treatment_labels: tuple[str, str]  # (control, treated) as the user coded them
-    data_sha256: str
+    digest: str | PendingDigest  # the data's SHA-256, or its computation under way
     levels: dict = field(default_factory=dict)  # text covariates of ``frame``: Levels
 
-
-@dataclass(frozen=True)
-class Levels:
-    """A categorical column factorized once: its distinct non-missing values in display order
-    (:func:`_sort_key`) and, for every row, the position of the row's value among them (-1:
-    missing).
-
-    Missing-value counts, hashing, subgroup masks, counts per level and modes all come from
-    ``codes``, so a column's values (often strings) are hashed once rather than once per use.
-    """
-
-    values: list
-    codes: np.ndarray
-
-    def rows(self, i: int) -> np.ndarray:
-        """Boolean mask of the rows at level ``values[i]``."""
-        return self.codes == i
-
-    def totals(self, weights: np.ndarray | None = None) -> np.ndarray:
-        """Rows (or the sum of ``weights``) at each level; for columns without missing values."""
-        return np.bincount(self.codes, weights, minlength=len(self.values))
-
-    def missing(self) -> np.ndarray:
-        """Boolean mask of the rows with a missing value."""
-        return self.codes < 0
-
-    def categorical(self) -> pd.Categorical:
-        """The column as a pandas Categorical (hashes and encodes as the values themselves)."""
-        return pd.Categorical.from_codes(self.codes, categories=self.values)
-
-    def take(self, rows: np.ndarray) -> Levels:
-        """Levels of a subset of rows (boolean mask): values no longer present are dropped."""
-        codes = self.codes[rows]
-        present = np.flatnonzero(np.bincount(codes[codes >= 0], minlength=len(self.values)))
-        position = _code_table(len(self.values))
-        position[present] = np.arange(len(present))
-        return Levels([self.values[i] for i in present], position[codes])
-
-
-def factorize(s: pd.Series) -> Levels:
-    """Levels of ``s``: one hashing pass over its values (for pandas ``str`` columns over
-    their object array, which pandas factorizes twice as fast as the string array).
-
-    A pandas Categorical keeps its own order of categories (those present in ``s``): its
-    first category is the reference level, as in the model's design."""
-    if isinstance(s.dtype, pd.CategoricalDtype):
-        codes = s.cat.codes.to_numpy()
-        present = np.flatnonzero(np.bincount(codes[codes >= 0], minlength=len(s.cat.categories)))
-        position = _code_table(len(s.cat.categories))
-        position[present] = np.arange(len(present))
-        return Levels([s.cat.categories[i] for i in present], position[codes])
-    codes, uniques = pd.factorize(s.to_numpy() if s.dtype == "str" else s)
-    order = sorted(range(len(uniques)), key=lambda i: _sort_key(uniques[i]))
-    position = _code_table(len(order))
-    position[order] = np.arange(len(order))
-    return Levels([uniques[i] for i in order], position[codes])
-
-
-def _code_table(k: int) -> np.ndarray:
-    """Old code -> new code for ``k`` levels, -1 everywhere (its last entry serves code -1),
-    in the smallest integer type that holds them: codes of 10^6 rows take 1 MB, not 8."""
-    return np.full(k + 1, -1, dtype=np.min_scalar_type(-(k + 1)))
-
-
-def is_text(s: object) -> bool:
-    """A column of strings (pandas ``str`` dtype, or object dtype holding only strings)."""
-    if not isinstance(s, pd.Series):  # e.g. absent (None) or duplicated (a DataFrame)
-        return False
-    if s.dtype == "str":
-        return True
-    return s.dtype == object and pd.api.types.infer_dtype(s, skipna=True) == "string"
-
-
-def _sort_key(v):
-    """Display order of levels: numbers (by value) before anything else (by its text)."""
-    return (0, v) if isinstance(v, (int, float, np.integer, np.floating)) else (1, str(v))
+    @property
+    def data_sha256(self) -> str:
+        """SHA-256 of the data (:func:`dataset_sha256`), waiting for it if under way."""
+        return self.digest if isinstance(self.digest, str) else self.digest.result()
 
 
 #: File types read_data knows, by suffix.
@@ -454,44 +383,6 @@ def remembered_last(slot: str, key, frame, compute):
     return value
 
 
-def dataset_sha256(frame: pd.DataFrame, levels: dict[str, Levels] | None = None) -> str:
-    """SHA-256 of the data's content: column names, dtypes and values, in row order.
-
-    ``levels``: factorizations of some columns, hashed through their codes. The digest is the
-    same (pandas hashes a categorical through its categories, consistently with its values),
-    but text is not hashed row by row again."""
-    h = hashlib.sha256()
-    h.update(repr([(str(c), str(t)) for c, t in frame.dtypes.items()]).encode())
-    if levels:
-        frame = frame.copy(deep=False)
-        for col, lv in levels.items():
-            frame[col] = lv.categorical()
-    # by blocks of rows: each row's hash depends on that row only, so the digest is the
-    # same, and the hash arrays are a block long (no n-long temporaries per column); a
-    # categorical column hashes its categories once per block, so a column with very many
-    # categories is hashed whole
-    rows = HASH_ROWS
-    if any(isinstance(t, pd.CategoricalDtype) and len(t.categories) > rows // 4
-           for t in frame.dtypes):
-        rows = max(len(frame), 1)
-    for s in range(0, len(frame), rows):
-        h.update(pd.util.hash_pandas_object(frame.iloc[s:s + rows], index=False)
-                 .to_numpy().tobytes())
-    return h.hexdigest()
-
-
-#: Rows per block of :func:`dataset_sha256`.
-HASH_ROWS = 1 << 16
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def prepare(
     data: pd.DataFrame,
     *,
@@ -515,11 +406,14 @@ def prepare(
             if extra not in used:
                 used.append(extra)
     _check_usable(data, used)
-    # text covariates are factorized once: for the hash, missing values and the design
-    text = {c: remembered(("levels", c), data, lambda c=c: factorize(data[c]))
-            for c in variables if c != treatment and _text_column(data, c)}
+    # text columns are hashed once: for the digest (every text column of the data, used or
+    # not) and, put in display order, for missing values and the design (the used ones)
+    raw = {c: remembered(("codes", c), data, lambda c=c: raw_codes(data[c]))
+           for c in data.columns if _text_column(data, c)}
+    text = {c: remembered(("levels", c), data, lambda c=c: factorize(data[c], raw[c]))
+            for c in variables if c != treatment and c in raw}
     # the digest does not depend on which text columns are given factorized
-    sha = remembered("sha256", data, lambda: dataset_sha256(data, text))
+    sha = remembered("sha256", data, lambda: start_digest(data, raw))
     # the used columns without copying them: columns are only ever replaced below (treatment
     # recoded, outcome checked), never written into, so the caller's data stay untouched
     frame = pd.DataFrame({c: data[c] for c in used}, copy=False)

@@ -30,7 +30,7 @@ import threading
 import numpy as np
 import pandas as pd
 
-from hte_report.data.prepare import Levels
+from hte_report.data.levels import Levels
 
 BLOCK = 1 << 13
 

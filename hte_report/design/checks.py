@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import scipy.linalg
 
-from hte_report.data.prepare import Levels
+from hte_report.data.levels import Levels
 from hte_report.design.arms import ArmDesign, accumulate
 from hte_report.errors import DataError, ModelError
 from hte_report.spec.formula import ModifierTerm, ParsedFormula, pythonize

@@ -23,7 +23,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from hte_report.data.prepare import Levels
+from hte_report.data.levels import Levels
 
 _FACTOR = re.compile(r"^(?:C\(\s*)?([A-Za-z_][A-Za-z0-9_]*)\s*(?:,.*)?\)?$", re.S)
 

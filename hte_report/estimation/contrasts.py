@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from hte_report.data.prepare import factorize
+from hte_report.data.levels import factorize
 from hte_report.design.arms import ArmDesign
 from hte_report.design.build import Design
 from hte_report.models.fast import BLOCK, one_blas_thread

@@ -37,7 +37,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from hte_report.data.prepare import _sort_key, prepare, read_data
+from hte_report.data.levels import _sort_key
+from hte_report.data.prepare import prepare, read_data
 from hte_report.design.build import Design, build_design
 from hte_report.errors import (
     DataError,

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from hte_report.core.inference import adjust_pvalues
-from hte_report.data.prepare import _sort_key
+from hte_report.data.levels import _sort_key
 from hte_report.estimation.interaction_effects import COLUMNS as IE_COLUMNS
 from hte_report.models.glm import FittedModel
 from hte_report.results.result import HTEResult, provenance

@@ -36,7 +36,8 @@ import numpy as np
 import pandas as pd
 
 from hte_report.core.inference import adjust_pvalues
-from hte_report.data.prepare import dataset_sha256, read_data
+from hte_report.data.digest import dataset_sha256
+from hte_report.data.prepare import read_data
 from hte_report.design.build import cut_categories, quarter_bins
 from hte_report.errors import DataError, HTEReportError, SparseSubgroupWarning
 from hte_report.estimation import glm

@@ -113,14 +113,20 @@ class Family:
         mu = (y + 0.5) / 2
         return np.log(mu / (1 - mu))
 
-    def loglik_terms(self, y, mu, w):
-        """Sum of w * log-likelihood without the constant (for gaussian: the weighted RSS)."""
+    def loglik_terms(self, y, mu, w, eta=None, binary=False):
+        """Sum of w * log-likelihood without the constant (for gaussian: the weighted RSS).
+        ``eta``: the linear predictor of ``mu`` (with the offset), the log of a log link's
+        mean without a logarithm; ``binary``: every ``y`` is 0 or 1 (one logarithm per row,
+        the form of :func:`hte_report.models.reduced._loglik_sums`)."""
         if self.family == "binomial":
             with np.errstate(divide="ignore", invalid="ignore"):
-                terms = np.where(y > 0, y * np.log(mu), 0.0) + np.where(
-                    y < 1, (1 - y) * np.log1p(-mu), 0.0)
+                if binary:
+                    terms = np.log(np.where(y > 0, mu, 1.0 - mu))
+                else:
+                    terms = np.where(y > 0, y * np.log(mu), 0.0) + np.where(
+                        y < 1, (1 - y) * np.log1p(-mu), 0.0)
         elif self.family == "poisson":
-            terms = y * np.log(mu) - mu
+            terms = y * (np.log(mu) if eta is None or self.link != "log" else eta) - mu
         else:
             terms = (y - mu) ** 2
         return float(terms.sum() if w is None else terms @ w)
@@ -152,15 +158,20 @@ class _Sums:
     mu_range: tuple = (np.inf, -np.inf)
     mu_sum: float = 0.0
 
-    def add_loglik(self, fam: Family, y, mu, w) -> None:
-        """A block's log-likelihood terms and fitted means."""
-        self.loglik += fam.loglik_terms(y, mu, w)
+    def add_loglik(self, fam: Family, y, mu, w, eta=None, binary=False) -> None:
+        """A block's log-likelihood terms and fitted means (:meth:`Family.loglik_terms`)."""
+        self.loglik += fam.loglik_terms(y, mu, w, eta, binary)
         self.add_means(mu)
 
     def add_means(self, mu: np.ndarray) -> None:
         lo, hi = self.mu_range
         self.mu_range = (min(lo, float(np.fmin.reduce(mu))), max(hi, float(np.fmax.reduce(mu))))
         self.mu_sum += float(mu.sum())
+
+
+def _binary(fam: Family, y: np.ndarray) -> bool:
+    """A binomial outcome of 0s and 1s only (:meth:`Family.loglik_terms`)."""
+    return fam.family == "binomial" and bool(np.all((y == 0) | (y == 1)))
 
 
 def _scores(fam: Family, y, mu, d, v, w) -> np.ndarray:
@@ -196,6 +207,7 @@ def block_pass(X, y, fam: Family, b, *, w0=None, off=None, info=True, loglik=Fal
         return _arm_pass(X, y, fam, b, w0=w0, off=off, info=info, loglik=loglik, meat=meat,
                          codes=codes, G=G, bread=bread, power=power)
     n, p = X.shape
+    binary = loglik and _binary(fam, y)
     out = _Sums()
     if info:
         out.info, out.rhs = np.zeros((p, p)), np.zeros(p)
@@ -218,7 +230,7 @@ def block_pass(X, y, fam: Family, b, *, w0=None, off=None, info=True, loglik=Fal
             out.info += Xb.T @ (Xb * ww[:, None])
             out.rhs += Xb.T @ _working(fam, eta - ob, yb, mu, d, ww)
         if loglik:
-            out.add_loglik(fam, yb, mu, wb0)
+            out.add_loglik(fam, yb, mu, wb0, eta, binary)
         if meat:
             u = _scores(fam, yb, mu, d, v, wb0)
             if bread is not None:
@@ -247,6 +259,7 @@ def _arm_pass(X: ArmDesign, y, fam: Family, b, *, w0, off, info, loglik, meat, c
     if bread is not None:
         Q0, Q1 = X.quadratic_forms(bread)
     ya, oa, wa = X.arranged(y), X.arranged(off), X.arranged(w0)
+    binary = loglik and _binary(fam, y)
     cluster = np.asarray(codes) if meat and codes is not None else None
 
     def part(blocks) -> dict:
@@ -279,7 +292,7 @@ def _arm_pass(X: ArmDesign, y, fam: Family, b, *, w0, off, info, loglik, meat, c
                 A0, A1 = accumulate(A0, a0), accumulate(A1, a1)
                 r0, r1 = accumulate(r0, v0), accumulate(r1, v1)
             if loglik:
-                sums.add_loglik(fam, yb, mu, wb0)
+                sums.add_loglik(fam, yb, mu, wb0, eta, binary)
             if meat:
                 u = _scores(fam, yb, mu, d, v, wb0)
                 if bread is not None:

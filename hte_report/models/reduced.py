@@ -11,7 +11,7 @@ import numpy as np
 from scipy import linalg
 
 from hte_report.design.arms import ArmDesign
-from hte_report.models.fast import BLOCK, Family, _loglik, accumulate, one_blas_thread
+from hte_report.models.fast import BLOCK, Family, _binary, _loglik, accumulate, one_blas_thread
 from hte_report.spec.options import MODELS
 
 #: A reduced model is converged when the log-likelihood still to gain from its next step
@@ -61,16 +61,19 @@ def reduced_logliks(name, X, y, params, info, drops, exposure=None):
         b[free] += _chol_solve(chol[-1], info[np.ix_(free, drop)] @ b[drop])
         b[drop] = 0.0
         B[:, k] = b
-    binary = fam.family == "binomial" and bool(np.all((y == 0) | (y == 1)))
+    binary = _binary(fam, y)
     out: list = [None] * K
     active = np.arange(K)
     with one_blas_thread(), np.errstate(all="ignore"):
-        for _ in range(REDUCED_MAX_PASSES):
+        for it in range(REDUCED_MAX_PASSES):
             Ba = B[:, active]
+            # the first pass, from the one-step start, is not the last (in practice): it
+            # skips the log-likelihood (a logarithm per row and model) and every model steps
+            ll = it > 0
             if isinstance(X, ArmDesign):
-                S, LL = _arm_sums(X, y, fam, Ba, off, binary)
+                S, LL = _arm_sums(X, y, fam, Ba, off, binary, ll)
             else:
-                S, LL = _sums(X, y, fam, Ba, off, binary)
+                S, LL = _sums(X, y, fam, Ba, off, binary, ll)
             keep = []
             for j, k in enumerate(active):
                 free = frees[k]
@@ -78,7 +81,7 @@ def reduced_logliks(name, X, y, params, info, drops, exposure=None):
                 gain = 0.5 * float(S[free, j] @ step)
                 if not (np.isfinite(gain) and np.isfinite(LL[j])):
                     continue  # drifting: the caller refits it on its own
-                if gain <= REDUCED_GAIN_TOL:
+                if gain <= REDUCED_GAIN_TOL and ll:
                     out[k] = _loglik(fam, float(LL[j]), y, n, len(free))
                     continue
                 B[free, k] += step
@@ -90,16 +93,19 @@ def reduced_logliks(name, X, y, params, info, drops, exposure=None):
 
 
 def _loglik_sums(fam, yb, E, mu, binary) -> np.ndarray:
-    """Log-likelihood terms of a block, summed per column of linear predictors ``E``."""
+    """Log-likelihood terms of a block, summed per column of linear predictors ``E``
+    (``mu`` is overwritten)."""
     if fam.family == "poisson":  # np.dot: it releases the GIL (passes run in threads)
         return np.dot(yb, E) - mu.sum(0)
-    if binary:
-        return np.log(np.where(yb[:, None] == 1, mu, 1.0 - mu)).sum(0)
+    if binary:  # log(mu) where y = 1, log(1 - mu) where y = 0: in place, no temporaries
+        np.subtract(1.0, mu, out=mu, where=(yb == 0)[:, None])
+        return np.log(mu, out=mu).sum(0)
     return np.dot(yb, np.log(mu)) + np.dot(1 - yb, np.log1p(-mu))
 
 
-def _sums(X, y, fam, B, off, binary):
-    """Score ``X'(y - mu)`` and log-likelihood of each column of coefficients ``B``."""
+def _sums(X, y, fam, B, off, binary, loglik=True):
+    """Score ``X'(y - mu)`` and log-likelihood of each column of coefficients ``B`` (zero
+    without ``loglik``)."""
     S = np.zeros(B.shape)
     LL = np.zeros(B.shape[1])
     for s in range(0, X.shape[0], BLOCK):
@@ -109,11 +115,12 @@ def _sums(X, y, fam, B, off, binary):
             E += off[s:s + BLOCK, None]
         mu, _ = fam.mean(E)
         S += Xb.T @ (yb[:, None] - mu)
-        LL += _loglik_sums(fam, yb, E, mu, binary)
+        if loglik:
+            LL += _loglik_sums(fam, yb, E, mu, binary)
     return S, LL
 
 
-def _arm_sums(X: ArmDesign, y, fam, B, off, binary):
+def _arm_sums(X: ArmDesign, y, fam, B, off, binary, loglik=True):
     """:func:`_sums` on a design held by arm (see :class:`~hte_report.design.arms.ArmBlock`),
     over the fixed block ranges of :meth:`~hte_report.design.arms.ArmDesign.map_blocks`."""
     c0, c1 = X.coefficients(B)
@@ -130,7 +137,8 @@ def _arm_sums(X: ArmDesign, y, fam, B, off, binary):
             mu, _ = fam.mean(E)
             a0, a1 = blk.cross(yb[:, None] - mu)
             S0, S1 = accumulate(S0, a0), accumulate(S1, a1)
-            LL += _loglik_sums(fam, yb, E, mu, binary)
+            if loglik:
+                LL += _loglik_sums(fam, yb, E, mu, binary)
         return S0, S1, LL
 
     S0 = S1 = None

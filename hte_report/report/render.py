@@ -210,7 +210,8 @@ def _render_quarto(plan: Path, data: Path, to, out: Path, say, date: str | None 
         raise HTEReportError("engine='quarto' but the quarto command is not on PATH; use "
                              "--engine builtin.")
     from hte_report._version import __version__
-    from hte_report.data.prepare import dataset_sha256, read_data
+    from hte_report.data.digest import dataset_sha256
+    from hte_report.data.prepare import read_data
     from hte_report.spec.plan import load_plan
 
     p = load_plan(plan)

@@ -16,7 +16,7 @@ import pandas as pd
 from formulaic import model_matrix
 
 from hte_report.core.memory import release_freed_memory
-from hte_report.data.prepare import Levels, factorize, is_text
+from hte_report.data.levels import Levels, factorize, is_text
 from hte_report.design import columns as design_columns
 from hte_report.design import wide as wd
 from hte_report.design.arms import ArmDesign

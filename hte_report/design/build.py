@@ -29,6 +29,7 @@ from hte_report.design.checks import (
 )
 from hte_report.design.counterfactual import Treated, rest_columns
 from hte_report.design.wide import SplitMatrix, WideFactor
+from hte_report.design.wide_narrow import NarrowColumns
 from hte_report.errors import (
     DataError,
     FormulaError,
@@ -96,6 +97,8 @@ class Design:
         """Rows ``rows`` (a slice, a boolean mask or row positions) of ``X1``, a new array."""
         if isinstance(self.X, ArmDesign):
             return self.X.under(1)[rows]
+        if isinstance(self.X, SplitMatrix) and self.X.lazy:
+            return self.X.under(1).written(rows)
         out = self._rows(rows)
         at, where = self.treated.among(rows, self.X.shape[0])
         self.treated.fill(out.dense if isinstance(out, SplitMatrix) else out, at, where)
@@ -105,6 +108,8 @@ class Design:
         """Rows ``rows`` of ``X0``, a new array."""
         if isinstance(self.X, ArmDesign):
             return self.X.under(0)[rows]
+        if isinstance(self.X, SplitMatrix) and self.X.lazy:
+            return self.X.under(0).written(rows)
         out = self._rows(rows)
         dense = out.dense if isinstance(out, SplitMatrix) else out
         dense[:, self.treatment_columns] = 0.0
@@ -124,6 +129,8 @@ class Design:
         if isinstance(self.X, ArmDesign):
             c0, c1 = self.X.coefficients(params)
             return self.X.z_rows(rows) @ (c1 if treated else c0)
+        if isinstance(self.X, SplitMatrix) and self.X.lazy:
+            return self.X.under(1 if treated else 0)[rows] @ params
         X = self.X[rows]
         eta = X @ self.coefficients_under(params, treated)
         if treated and self.treated.untreated.size:
@@ -295,8 +302,13 @@ def build_design(parsed: ParsedFormula, frame: pd.DataFrame,
         rhs = wd.narrow_rhs(parsed.rhs, wterms) if wterms else parsed.rhs
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            observed = frame[parsed.treatment].to_numpy() if by_arm else None
-            X, spec, columns = _materialize(rhs, data, levels, parsed.treatment, observed)
+            lazy = _narrow_columns(rhs, data, frame, levels, parsed.treatment) if wterms \
+                else None
+            if lazy is not None:  # a split design's narrow part, written on demand
+                X, spec, columns = lazy
+            else:
+                observed = frame[parsed.treatment].to_numpy() if by_arm else None
+                X, spec, columns = _materialize(rhs, data, levels, parsed.treatment, observed)
     except Exception as exc:  # formulaic raises many types; report them as formula errors
         raise FormulaError(f"cannot build the design for {parsed.formula!r}: "
                            f"{short_text(exc)}") from None
@@ -315,12 +327,15 @@ def build_design(parsed: ParsedFormula, frame: pd.DataFrame,
         term_columns[key] = np.arange(sl.start, sl.stop)
     tcols = np.concatenate([cols for key, cols in term_columns.items()
                             if parsed.treatment in key] or [np.array([], int)])
-    untreated = np.flatnonzero(frame[parsed.treatment].to_numpy() == 0)
     if isinstance(X, ArmDesign) and wterms:  # a split design takes a dense narrow part
         X = np.asarray(X.under(1))
-    if isinstance(X, ArmDesign):  # X is never materialized: its arms are known
-        treated = Treated(tcols, untreated[:0], np.zeros(len(tcols), int), np.empty((0, 0)))
+    if isinstance(X, NarrowColumns) and not wide:
+        X = np.asarray(X)
+    if isinstance(X, (ArmDesign, NarrowColumns)):  # never materialized: its arms are known
+        treated = Treated(tcols, np.empty(0, dtype=np.intp), np.zeros(len(tcols), int),
+                          np.empty((0, 0)))
     else:
+        untreated = np.flatnonzero(frame[parsed.treatment].to_numpy() == 0)
         treated = Treated.split(X, untreated, tcols, rest_columns(term_columns,
                                                                   parsed.treatment))
     if wide:
@@ -400,6 +415,27 @@ def _materialize(rhs: str, data: pd.DataFrame, levels: dict[str, Levels],
     mm = model_matrix(rhs, data, na_action="raise")
     columns, spec = tuple(mm.columns), mm.model_spec
     return _dense_columns(mm), spec, columns
+
+
+def _narrow_columns(rhs: str, data: pd.DataFrame, frame: pd.DataFrame,
+                    levels: dict[str, Levels], treatment: str):
+    """(narrow part, formulaic ModelSpec, column names) of a split design whose narrow
+    formula ``rhs`` has plain columns and ``C()`` factors only: its spec learned from the rows
+    showing every level (as :func:`_materialize` does for large designs), its columns matched
+    exactly to products of the data's columns and codes, and held as those sources
+    (:class:`~hte_report.design.wide_narrow.NarrowColumns`, on ``frame``'s own arrays). None
+    otherwise (the caller materializes it)."""
+    first = [np.unique(lv.codes, return_index=True)[1] for lv in levels.values()]
+    shown = np.unique(np.concatenate([np.zeros(1, np.int64), *first]))
+    skeleton = model_matrix(rhs, data.iloc[shown], na_action="raise")
+    spec = skeleton.model_spec
+    if spec.transform_state or not all(_PLAIN.match(f.expr) for t in spec.terms
+                                       for f in t.factors):
+        return None
+    sources = design_columns.plan(spec, np.asarray(skeleton, dtype=float), data, levels, shown)
+    narrow = None if sources is None else NarrowColumns.from_sources(sources, frame, levels,
+                                                                     treatment)
+    return None if narrow is None else (narrow, spec, tuple(spec.column_names))
 
 
 def _dense_columns(mm) -> np.ndarray:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import linalg
 
+from hte_report.design.wide_narrow import NarrowColumns
 from hte_report.errors import DataError, FormulaError, ModelError, ModelWarning
 
 #: A categorical adjustment-only factor with more levels than this is fitted as a wide factor.
@@ -41,6 +42,8 @@ MAX_MODIFIER_LEVELS = 200
 #: never whole, 64 KiB a block) and of products over the rows that would otherwise make an
 #: n x p temporary.
 ROW_BLOCK = 8192
+#: Rows per block of :meth:`Blocks.inverse_quadratic` (its three p-column temporaries).
+QUADRATIC_BLOCK = 2048
 
 
 @dataclass(frozen=True)
@@ -74,15 +77,18 @@ class SplitMatrix:
     """``[dense | one-hot(codes_1) | one-hot(codes_2) ...]`` without forming the one-hot part.
 
     ``codes[j][i]`` is 0 for the reference level of factor j (no column) and k >= 1 for its
-    k-th column. Supports ``X @ b`` (b of length p + K, or (p + K) x m), ``A @ X`` (A m x n),
-    row selection ``X[rows]`` and :meth:`crossprod`; ``np.asarray(X)`` is the dense matrix
-    (for small pieces only)."""
+    k-th column. ``dense`` is an array or, for a design of plain columns and ``C()`` factors,
+    a :class:`~hte_report.design.wide_narrow.NarrowColumns` that writes its rows on demand
+    (:attr:`lazy`: products over all rows then run by blocks of rows; nothing n x p is kept).
+    Supports ``X @ b`` (b of length p + K, or (p + K) x m), ``A @ X`` (A m x n), row selection
+    ``X[rows]`` (a slice of a lazy design stays lazy; other selections are written) and
+    :meth:`crossprod`; ``np.asarray(X)`` is the dense matrix (for small pieces only)."""
 
     __array_ufunc__ = None  # ndarray @ SplitMatrix defers to __rmatmul__
     ndim = 2
     dtype = np.dtype(float)
 
-    def __init__(self, dense: np.ndarray, codes: tuple[np.ndarray, ...], sizes: tuple[int, ...]):
+    def __init__(self, dense, codes: tuple[np.ndarray, ...], sizes: tuple[int, ...]):
         self.dense = dense
         self.codes = tuple(codes)
         self.sizes = tuple(int(k) for k in sizes)
@@ -90,11 +96,23 @@ class SplitMatrix:
         self.offsets = tuple(self.p + int(s) for s in np.cumsum((0,) + self.sizes[:-1]))
         self.shape = (dense.shape[0], self.p + sum(self.sizes))
 
+    @property
+    def lazy(self) -> bool:
+        """The dense part is written on demand (:class:`NarrowColumns`), not stored."""
+        return isinstance(self.dense, NarrowColumns)
+
     def __len__(self) -> int:
         return self.shape[0]
 
     def __repr__(self) -> str:
         return f"SplitMatrix(n={self.shape[0]}, dense={self.p}, wide={self.sizes})"
+
+    def _dense_blocks(self):
+        """(rows, dense part of those rows) by blocks (one block when it is stored)."""
+        if self.lazy:
+            yield from self.dense.blocks(ROW_BLOCK)
+        else:
+            yield slice(0, self.shape[0]), self.dense
 
     # -- products ------------------------------------------------------------------------
     def _gammas(self, b: np.ndarray):
@@ -105,34 +123,64 @@ class SplitMatrix:
 
     def __matmul__(self, b):
         b = np.asarray(b, dtype=float)
-        out = self.dense @ b[:self.p]
+        if self.lazy:
+            out = np.empty((self.shape[0],) + b.shape[1:])
+            for rows, D in self._dense_blocks():
+                out[rows] = D @ b[:self.p]
+        else:
+            out = self.dense @ b[:self.p]
         for g, c in zip(self._gammas(b), self.codes):
             out += g[c]
         return out
 
     def __rmatmul__(self, A):
         A = np.atleast_2d(np.asarray(A, dtype=float))
-        parts = [A @ self.dense]
+        dense = None
+        for rows, D in self._dense_blocks():
+            part = A[:, rows] @ D
+            dense = part if dense is None else dense + part
+        parts = [dense if dense is not None else np.zeros((len(A), self.p))]
         for c, k in zip(self.codes, self.sizes):
             parts.append(np.stack([np.bincount(c, weights=a, minlength=k + 1)[1:] for a in A]))
         return np.hstack(parts)
 
     def tdot(self, v: np.ndarray) -> np.ndarray:
         """``X' v`` for a length-n vector."""
-        parts = [self.dense.T @ v]
+        dense = np.zeros(self.p)
+        for rows, D in self._dense_blocks():
+            dense += D.T @ v[rows]
+        parts = [dense]
         parts += [np.bincount(c, weights=v, minlength=k + 1)[1:]
                   for c, k in zip(self.codes, self.sizes)]
         return np.concatenate(parts)
+
+    def dense_sumsq(self) -> np.ndarray:
+        """Sum of squares of each dense column (by blocks of rows)."""
+        out = np.zeros(self.p)
+        for _rows, D in self._dense_blocks():
+            out += np.einsum("ij,ij->j", D, D)
+        return out
 
     # -- selection -----------------------------------------------------------------------
     def __getitem__(self, key):
         if isinstance(key, tuple):  # a column selection: a dense copy (small pieces only)
             return self.toarray()[key]
+        if self.lazy and isinstance(key, slice) and key.step in (None, 1):
+            return SplitMatrix(self.dense.view(key), tuple(c[key] for c in self.codes),
+                               self.sizes)
         return SplitMatrix(self.dense[key], tuple(c[key] for c in self.codes), self.sizes)
+
+    def written(self, rows=slice(None)) -> SplitMatrix:
+        """Rows ``rows`` with their dense part as an array (a new one for a lazy design)."""
+        return SplitMatrix(self.dense[rows], tuple(c[rows] for c in self.codes), self.sizes)
+
+    def under(self, arm: int) -> SplitMatrix:
+        """Every row treated (1) or untreated (0): a lazy design only."""
+        return SplitMatrix(self.dense.under(arm), self.codes, self.sizes)
 
     def toarray(self) -> np.ndarray:
         out = np.zeros(self.shape)
-        out[:, :self.p] = self.dense
+        out[:, :self.p] = self.dense if not self.lazy else np.asarray(self.dense)
         rows = np.arange(self.shape[0])
         for c, off in zip(self.codes, self.offsets):
             hit = c > 0
@@ -144,16 +192,28 @@ class SplitMatrix:
         return out if dtype is None else out.astype(dtype)
 
     def copy(self) -> SplitMatrix:
-        return SplitMatrix(self.dense.copy(), self.codes, self.sizes)
+        """A copy whose dense part may be changed in place (a lazy one is written)."""
+        return SplitMatrix(self.dense[:] if self.lazy else self.dense.copy(), self.codes,
+                           self.sizes)
 
-    def with_dense(self, dense: np.ndarray) -> SplitMatrix:
+    def with_dense(self, dense) -> SplitMatrix:
         return SplitMatrix(dense, self.codes, self.sizes)
+
+    def scaled(self, scale: np.ndarray) -> SplitMatrix:
+        """The design with its dense columns divided by ``scale`` (powers of two: exact)."""
+        return self.with_dense(self.dense.scaled(scale) if self.lazy else self.dense / scale)
+
+    def dense_rows(self, rows) -> np.ndarray:
+        """The dense part of rows ``rows`` as an array."""
+        return self.dense[rows]
 
     def without(self, cols) -> SplitMatrix:
         """The design without dense columns ``cols`` (a reduced model)."""
         cols = np.asarray(cols, dtype=int)
         if cols.size and cols.max() >= self.p:
             raise ValueError("only dense columns can be dropped from a split design")
+        if self.lazy:
+            return self.with_dense(self.dense.without(cols))
         return self.with_dense(np.delete(self.dense, cols, axis=1))
 
     def column_index(self) -> list[np.ndarray]:
@@ -162,10 +222,15 @@ class SplitMatrix:
                 for c, off in zip(self.codes, self.offsets)]
 
     def row_blocks(self):
-        """(rows, ``X[rows]``) for consecutive blocks of :data:`ROW_BLOCK` rows (views); one
-        block with several wide factors, whose dense K x K cross-tabulation a block's
-        cross-product would repeat."""
+        """(rows, ``X[rows]``) for consecutive blocks of :data:`ROW_BLOCK` rows (views, or
+        written from a lazy design's sources into one buffer: use each block before taking
+        the next); one block with several wide factors, whose dense K x K cross-tabulation a
+        block's cross-product would repeat."""
         size = ROW_BLOCK if len(self.sizes) == 1 else max(1, self.shape[0])
+        if self.lazy:
+            for rows, D in self.dense.blocks(size):
+                yield rows, SplitMatrix(D, tuple(c[rows] for c in self.codes), self.sizes)
+            return
         for s in range(0, self.shape[0], size):
             rows = slice(s, min(s + size, self.shape[0]))
             yield rows, SplitMatrix(self.dense[rows], tuple(c[rows] for c in self.codes),
@@ -284,11 +349,14 @@ class Blocks:
         W, cib, cinv = self._quadratic_pieces()
         p, K = self.A.shape[0], self.B.shape[1]
         h = np.empty(X.shape[0])
-        for s in range(0, X.shape[0], ROW_BLOCK):
-            rows = slice(s, s + ROW_BLOCK)
+        for s in range(0, X.shape[0], QUADRATIC_BLOCK):
+            rows = slice(s, s + QUADRATIC_BLOCK)
             idx = [np.where(c[rows] > 0, off - p + c[rows].astype(np.int64) - 1, K)
                    for c, off in zip(X.codes, X.offsets)]
-            z = X.dense[rows] - sum(cib[i] for i in idx)
+            z = cib[idx[0]]
+            for i in idx[1:]:
+                z += cib[i]
+            np.subtract(X.dense[rows], z, out=z)
             q = np.einsum("ij,ij->i", z @ W, z)
             if self.C.ndim == 1:
                 q += cinv[idx[0]]
@@ -478,7 +546,7 @@ def check_rank(X: SplitMatrix, columns, wide, n_patients: int | None = None) -> 
         raise ModelError(f"{n} analysed rows for {X.shape[1]} model coefficients: the model "
                          "cannot be estimated. Merge rare levels of "
                          f"{', '.join(w.expr for w in wide)} or use fewer covariates.")
-    norms = np.sqrt(np.einsum("ij,ij->j", X.dense, X.dense))
+    norms = np.sqrt(X.dense_sumsq())
     zero = [columns[j] for j in np.flatnonzero(norms == 0)]
     if zero:
         raise ModelError(f"design column(s) {zero[:10]} are zero for every analysed row (a "

@@ -162,13 +162,7 @@ class _Scoring:
 
     def final(self, b, variance, groups):
         """At the estimate: (log-likelihood, covariance, leverage-1 directions, information)."""
-        terms, info = 0.0, None
-        for rows, Xb, _eta, mu, d in self.rows(b):
-            terms += self.loglik_terms(rows, mu)
-            if variance is not None:
-                sw = self.scores(rows, mu, d)[1]
-                part = Xb.crossprod(sw if self.cnt is None else sw * self.cnt[rows])
-                info = part if info is None else info.add(part)
+        terms, info = self.information(b, variance is not None)
         ll = _loglik(self.fam, terms, self.y, self.cells, self.n)
         P = self.X.shape[1]
         if variance is None:
@@ -181,16 +175,33 @@ class _Scoring:
         vcov, undefined = self.robust(b, info, variance)
         return ll, vcov, undefined, info
 
+    def information(self, b, want: bool):
+        """The log-likelihood terms and (``want``) the information blocks at ``b`` (a method
+        of its own: no block of rows outlives the pass)."""
+        terms, info = 0.0, None
+        for rows, Xb, _eta, mu, d in self.rows(b):
+            terms += self.loglik_terms(rows, mu)
+            if want:
+                sw = self.scores(rows, mu, d)[1]
+                part = Xb.crossprod(sw if self.cnt is None else sw * self.cnt[rows])
+                info = part if info is None else info.add(part)
+        return terms, info
+
     def cluster(self, b, info: Blocks, groups) -> WideCovariance:
         """Cluster sandwich: ``G/(G-1) (n-1)/(n-p)`` times the cluster score sums' meat."""
-        u = np.empty(self.X.shape[0])
-        for rows, _Xb, _eta, mu, d in self.rows(b):
-            sc, _sw, resid, _r2 = self.scores(rows, mu, d)
-            u[rows] = sc * resid
+        u = self.unit_scores(b)
         codes = _group_codes(np.asarray(groups))
         G, n, P = int(codes.max()) + 1, self.n, self.X.shape[1]
         return WideCovariance(info, P, ClusterMeat(self.X, codes, u,
                                                    G / (G - 1) * (n - 1) / (n - P)))
+
+    def unit_scores(self, b) -> np.ndarray:
+        """Each row's score per unit of its design row at ``b`` (no block outlives the pass)."""
+        u = np.empty(self.X.shape[0])
+        for rows, _Xb, _eta, mu, d in self.rows(b):
+            sc, _sw, resid, _r2 = self.scores(rows, mu, d)
+            u[rows] = sc * resid
+        return u
 
     def robust(self, b, info: Blocks, variance):
         """HC0-HC3 sandwich (HC2/HC3: leverages ``w_i x_i' H^-1 x_i`` from the Schur form),
@@ -208,6 +219,7 @@ class _Scoring:
                 bad_rows.append(np.flatnonzero(bad) + rows.start)
             part = Xb.crossprod(q)
             meat = part if meat is None else meat.add(part)
+        del Xb  # the pass's block of rows, before the directions below
         n, P = self.n, self.X.shape[1]
         if variance == "HC1":
             meat = Blocks(meat.A * (n / (n - P)), meat.B * (n / (n - P)), meat.C * (n / (n - P)))
@@ -295,17 +307,17 @@ def fit_split(name, X: SplitMatrix, y, variance, exposure=None, groups=None, sta
     log-likelihood only; the coefficients of the other columns are returned). Returns
     (params, vcov, loglik, converged, passes, undefined, information blocks, linear predictor)
     on the user's scale."""
-    D = X.dense
-    step = max(1, D.shape[0] // 4096)
-    Ds = D[::step]
+    step = max(1, X.shape[0] // 4096)
+    Ds = X.dense[::step]  # a sample of rows (written from the sources of a lazy design)
     w = None if cells is None else cells.cnt[::step]
     ms = np.einsum("ij,ij->j", Ds, Ds) if w is None else np.einsum("ij,ij,i->j", Ds, Ds, w)
     rms = np.sqrt(ms / (Ds.shape[0] if w is None else w.sum()))
+    del Ds  # written from the sources of a lazy design: not kept through the fit
     with np.errstate(divide="ignore"):
         bits = np.where(rms > 0, np.round(np.log2(np.where(rms > 0, rms, 1.0))), 0.0)
     scale = np.exp2(np.where(np.abs(bits) > SCALE_BITS, bits, 0.0))
-    if np.any(scale != 1):  # rare: a copy of the dense part on the fitting scale
-        X = X.with_dense(D / scale)
+    if np.any(scale != 1):  # rare: the dense part on the fitting scale (a copy if stored)
+        X = X.scaled(scale)
     full = np.concatenate([scale, np.ones(X.shape[1] - X.p)])
     if start is not None:
         start = np.asarray(start, float) * full

@@ -34,8 +34,7 @@ class ClusterMeat:
 
     def __init__(self, X: SplitMatrix, groups: np.ndarray, u: np.ndarray, factor: float):
         G = int(groups.max()) + 1
-        self.dense = np.stack([np.bincount(groups, weights=u * X.dense[:, j], minlength=G)
-                               for j in range(X.p)], axis=1).reshape(G, X.p)
+        self.dense = _dense_sums(X, groups, u, G)
         # column c of a level's code (0: the reference level, dropped); a group's rows at one
         # level are summed
         self.wide = sparse.hstack([sparse.csr_matrix((u, (groups, c)), shape=(G, k + 1))[:, 1:]
@@ -55,6 +54,16 @@ class ClusterMeat:
     def all_finite(self) -> bool:
         return bool(np.all(np.isfinite(self.dense)) and np.all(np.isfinite(self.wide.data))
                     and np.isfinite(self.factor))
+
+
+def _dense_sums(X: SplitMatrix, groups: np.ndarray, u: np.ndarray, G: int) -> np.ndarray:
+    """``sum_{i in g} u_i d_i`` per cluster (G x p), over the dense part by blocks of rows."""
+    out = np.zeros((G, X.p))
+    for rows, Xb in X.row_blocks():
+        g, ub = groups[rows], u[rows]
+        for j in range(X.p):
+            out[:, j] += np.bincount(g, weights=ub * Xb.dense[:, j], minlength=G)
+    return out
 
 
 def blocks_finite(b: Blocks) -> bool:

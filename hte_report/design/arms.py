@@ -78,6 +78,9 @@ class ArmDesign:
         self._arm_order = None  # see _by_arm
         self._z_blocks = None  # see _cached_blocks
         self._arranged: list = []  # see arranged
+        #: ``(Z0'Z0, Z1'Z1)`` of the observed design, from the first pass over it (the
+        #: estimability checks): a unit-weight least-squares fit then needs only ``X'y``
+        self.unit_gram: tuple | None = None
         self._lock = threading.Lock()
 
     # -- construction ------------------------------------------------------------------------

@@ -196,6 +196,8 @@ def _largest_values(X) -> tuple[np.ndarray, np.ndarray | None]:
             for za, zt, a0, a1 in X.map_blocks(part):  # in range order
                 z_all, z_treated = np.maximum(z_all, za), np.maximum(z_treated, zt)
                 A0, A1 = accumulate(A0, a0), accumulate(A1, a1)
+        if X.arm is None:  # summed as a fit's pass sums them: the same bits
+            X.unit_gram = (A0, A1)
         return np.where(X.tmask, z_treated[X.base], z_all[X.base]), X.lift(A0, A1)
     out = np.zeros(X.shape[1])
     for s in range(0, X.shape[0], ROWS):

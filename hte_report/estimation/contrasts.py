@@ -148,18 +148,22 @@ def _mean_sums_by_arm(models, coef: dict, X: ArmDesign, groups: RowGroups):
 
     def part(blocks):
         total = np.zeros((len(masks), width))
+        Mt = Wt = None  # reused by every block of the same size (all but the last)
         for blk in blocks:
-            Zt = np.concatenate((blk.Z0.T, blk.Z1.T), axis=1)  # q x m, rows contiguous
-            Et = np.dot(C.T, Zt)  # one linear predictor per (model, arm), rows contiguous
-            # per row: the means, Z, then Z times each d mu / d eta (identity links share Z)
-            Mt = np.empty((width, Zt.shape[1]))
-            Mt[:K] = Et
-            Mt[K:K + q] = Zt
-            for m, j in enumerate(links):
-                mu, dmu = models[keys[j][0]].inverse_link(Et[j])
+            m, n0 = blk.m, blk.n0
+            if Mt is None or Mt.shape[1] != m:
+                Mt, Wt = np.empty((width, m)), np.empty((len(masks), m))
+            # per row: the linear predictors (then the means), Z, then Z times each
+            # d mu / d eta (identity links share Z); every row of Mt contiguous
+            Zt = Mt[K:K + q]
+            Zt[:, :n0] = blk.Z0.T
+            Zt[:, n0:] = blk.Z1.T
+            np.dot(C.T, Zt, out=Mt[:K])  # one linear predictor per (model, arm)
+            for s, j in enumerate(links):
+                mu, dmu = models[keys[j][0]].inverse_link(Mt[j])
                 Mt[j] = mu
-                np.multiply(Zt, dmu, out=Mt[K + q * (m + 1):K + q * (m + 2)])
-            Wt = masks[:, blk.span].astype(float)
+                np.multiply(Zt, dmu, out=Mt[K + q * (s + 1):K + q * (s + 2)])
+            np.copyto(Wt, masks[:, blk.span])
             if freq is not None:
                 Wt *= freq[blk.span]
             total += np.dot(Wt, Mt.T)  # np.dot: it releases the GIL (ranges run in threads)

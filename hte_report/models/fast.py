@@ -87,6 +87,12 @@ class Family:
         """Gaussian with identity link: one weighted least-squares step is the exact fit."""
         return self.family == "gaussian" and self.link == "identity"
 
+    def mean_only(self, eta):
+        """mu (without d mu / d eta: a product per row fewer)."""
+        if self.link == "identity":
+            return eta
+        return np.exp(eta) if self.link == "log" else logistic(eta)
+
     def mean(self, eta):
         """(mu, d mu / d eta)."""
         if self.link == "identity":
@@ -260,6 +266,8 @@ def _arm_pass(X: ArmDesign, y, fam: Family, b, *, w0, off, info, loglik, meat, c
         Q0, Q1 = X.quadratic_forms(bread)
     ya, oa, wa = X.arranged(y), X.arranged(off), X.arranged(w0)
     binary = loglik and _binary(fam, y)
+    # unit weights: X'X is the design's own, from its first pass (the same sums, same order)
+    unit = X.unit_gram if info and fam.linear and wa is None else None
     cluster = np.asarray(codes) if meat and codes is not None else None
 
     def part(blocks) -> dict:
@@ -283,7 +291,7 @@ def _arm_pass(X: ArmDesign, y, fam: Family, b, *, w0, off, info, loglik, meat, c
             v, w = _irls_weights(fam, mu, d)
             if info:
                 if fam.linear and wb0 is None:  # unit weights: X'X and X'y
-                    a0, a1 = blk.gram(None)
+                    a0, a1 = (None, None) if unit is not None else blk.gram(None)
                     v0, v1 = blk.cross(yb if ob is None else yb - ob)
                 else:
                     ww = w if wb0 is None else w * wb0
@@ -325,6 +333,8 @@ def _arm_pass(X: ArmDesign, y, fam: Family, b, *, w0, off, info, loglik, meat, c
         A0, A1 = accumulate(A0, res["A"][0]), accumulate(A1, res["A"][1])
         r0, r1 = accumulate(r0, res["r"][0]), accumulate(r1, res["r"][1])
         M0, M1 = accumulate(M0, res["M"][0]), accumulate(M1, res["M"][1])
+    if unit is not None:
+        A0, A1 = unit
     if info:
         out.info, out.rhs = X.lift(A0, A1), X.lift_vectors(r0, r1)
     if meat and cluster is None:

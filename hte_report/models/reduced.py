@@ -113,7 +113,7 @@ def _sums(X, y, fam, B, off, binary, loglik=True):
         E = Xb @ B
         if off is not None:
             E += off[s:s + BLOCK, None]
-        mu, _ = fam.mean(E)
+        mu = fam.mean_only(E)
         S += Xb.T @ (yb[:, None] - mu)
         if loglik:
             LL += _loglik_sums(fam, yb, E, mu, binary)
@@ -134,7 +134,7 @@ def _arm_sums(X: ArmDesign, y, fam, B, off, binary, loglik=True):
             E = blk.eta(c0, c1)
             if oa is not None:
                 E += oa[blk.span, None]
-            mu, _ = fam.mean(E)
+            mu = fam.mean_only(E)
             a0, a1 = blk.cross(yb[:, None] - mu)
             S0, S1 = accumulate(S0, a0), accumulate(S1, a1)
             if loglik:

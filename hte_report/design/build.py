@@ -292,13 +292,16 @@ def build_design(parsed: ParsedFormula, frame: pd.DataFrame,
         # column, so every column of a term containing it is that column times the rest:
         # zero under treatment = 0, and the observed design mixes the two row by row.
         # Stateful transforms (C, bs, center, ...) only see covariates, which are unchanged.
-        data = frame.copy(deep=False)  # columns shared, not copied; two replaced
-        for col, values in {parsed.treatment: 1, **_text_as_categorical(frame, levels)}.items():
-            data[col] = values
         wterms = wd.wide_terms(parsed.rhs, frame, cats, levels, parsed.treatment)
         if wterms and not split:
             wd.warn_dense(wterms, levels)
             wterms = []
+        data = frame.copy(deep=False)  # columns shared, not copied; two replaced
+        # (a split design reads it on the rows showing every level only: one byte a row)
+        one = np.ones(len(frame), dtype=np.int8) if wterms else 1
+        for col, values in {parsed.treatment: one,
+                            **_text_as_categorical(frame, levels)}.items():
+            data[col] = values
         rhs = wd.narrow_rhs(parsed.rhs, wterms) if wterms else parsed.rhs
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

@@ -17,6 +17,7 @@ per level, never assumed.
 
 from __future__ import annotations
 
+import gc
 import warnings
 from dataclasses import dataclass
 
@@ -52,21 +53,25 @@ class WideFactor:
 
     expr: str  # the term as written, e.g. "C(site)"
     column: str  # the data column, e.g. "site"
-    spec: object  # formulaic ModelSpec of "expr" alone (its intercept column dropped)
+    rows: object  # one data row per level (its column only), from which formulaic codes it
     names: tuple[str, ...]  # design column names, e.g. "C(site)[T.2]"
     start: int  # index of its first column in the full design
     lookup: dict  # level value -> its column + 1 (0: the reference level)
 
     def one_hot(self, values) -> np.ndarray:
         """Design columns of rows at these levels (a few rows: profiles); a value that is not
-        a level goes through formulaic, which says what is wrong with it."""
+        a level goes through formulaic (the spec of :attr:`expr` learned from :attr:`rows`,
+        made only then: a spec of a thousand levels holds about 1 MiB), which says what is
+        wrong with it."""
         try:
             cols = np.array([self.lookup[v] for v in values], dtype=np.int64)
         except (KeyError, TypeError):
             import pandas as pd
+            from formulaic import model_matrix
 
+            spec = model_matrix(self.expr, self.rows, na_action="raise").model_spec
             frame = pd.DataFrame({self.column: list(values)})
-            return np.asarray(self.spec.get_model_matrix(frame), dtype=float)[:, 1:]
+            return np.asarray(spec.get_model_matrix(frame), dtype=float)[:, 1:]
         out = np.zeros((len(cols), len(self.names)))
         hit = cols > 0
         out[np.flatnonzero(hit), cols[hit] - 1] = 1.0
@@ -446,7 +451,7 @@ def wide_terms(rhs: str, frame, categorical, levels: dict, treatment: str) -> li
 
 def coding(expr: str, data, lv) -> tuple[object, tuple[str, ...], np.ndarray] | None:
     """formulaic's coding of the term ``expr`` (``data``: its column) read off one row per
-    level: (its ModelSpec, its column names, column + 1 of each level's code, 0 for the
+    level: (those rows, its column names, column + 1 of each level's code, 0 for the
     reference level); None when it is not plain treatment coding (the factor then stays
     dense)."""
     codes = np.asarray(lv.codes)
@@ -457,19 +462,35 @@ def coding(expr: str, data, lv) -> tuple[object, tuple[str, ...], np.ndarray] | 
     if np.any(first < 0):
         return None
     key = (expr, str(data.dtypes.iloc[0]), tuple(lv.values))
+    rows = data.iloc[first]
     if key not in _CODINGS:
         if len(_CODINGS) > 16:
             _CODINGS.clear()
-        _CODINGS[key] = _read_coding(expr, data.iloc[first], k)
+        _CODINGS[key] = _young_garbage_freed(_read_coding, expr, rows, k)
     if _CODINGS[key] is None:
         return None
-    spec, names, column = _CODINGS[key]
+    names, column = _CODINGS[key]
     dtype = np.int16 if k < 2 ** 15 else np.int32
-    return spec, names, column.astype(dtype)
+    return rows, names, column.astype(dtype)
 
 
 #: Codings already read (one-at-a-time analyses of one data set share their wide factors).
 _CODINGS: dict = {}
+
+
+def _young_garbage_freed(fn, *args):
+    """``fn(*args)``, the reference cycles it leaves freed at once: formulaic's sparse
+    coding of a thousand levels leaves about 1 MiB in cycles, which would otherwise live
+    through the analysis. The collector is paused during the call so that its objects stay
+    in the youngest generation, whose collection afterwards costs little."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return fn(*args)
+    finally:
+        if enabled:
+            gc.enable()
+        gc.collect(0)
 
 
 def _read_coding(expr: str, rows, k: int):
@@ -487,7 +508,7 @@ def _read_coding(expr: str, rows, k: int):
         return None
     column = np.zeros(k, dtype=np.int64)
     column[per_row == 1] = M.indices + 1
-    return mm.model_spec, names[1:], column
+    return names[1:], column
 
 
 def narrow_rhs(rhs: str, wterms) -> str:
@@ -512,9 +533,9 @@ def wide_factors(wterms, data, levels: dict, p: int) -> list:
             raise FormulaError(f"{expr} with {len(lv.values)} levels must be coded with "
                                f"treatment contrasts (write C({col}), without contrasts or "
                                "levels=) to be fitted without dense dummy columns.")
-        spec, names, column = coded
+        rows, names, column = coded
         lookup = dict(zip(lv.values, column.tolist()))
-        out.append((WideFactor(expr, col, spec, names, start, lookup), None, column))
+        out.append((WideFactor(expr, col, rows, names, start, lookup), None, column))
         start += len(names)
     if start - p > MAX_WIDE_COLUMNS:
         sizes = ", ".join(f"{e} ({len(levels[c].values)} levels)" for _t, e, c in wterms)

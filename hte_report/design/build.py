@@ -178,8 +178,29 @@ class Design:
         as from :meth:`materialize`, so that products with it round the same way."""
         if not frames:
             return []
+        if self.wide:
+            return self._wide_many(frames)
         X = self.materialize(pd.concat(frames, ignore_index=True))
         return [np.asfortranarray(x) for x in np.split(X, np.cumsum([len(f) for f in frames])[:-1])]
+
+
+    def _wide_many(self, frames: list[pd.DataFrame]) -> list[np.ndarray]:
+        """:meth:`materialize_many` of a split design: the narrow part through one formulaic
+        call, each frame's matrix written column-major in place (the values of
+        :meth:`materialize`, not held twice: a thousand one-hot columns per row)."""
+        D = np.asarray(self.spec.get_model_matrix(pd.concat(frames, ignore_index=True)),
+                       dtype=float)
+        out, start = [], 0
+        for f in frames:
+            X = np.empty((len(f), self.X.shape[1]), order="F")
+            X[:, :D.shape[1]] = D[start:start + len(f)]
+            col = D.shape[1]
+            for w in self.wide:
+                X[:, col:col + len(w.names)] = w.one_hot(f[w.column].tolist())
+                col += len(w.names)
+            out.append(X)
+            start += len(f)
+        return out
 
 
 def _exprs_of(modifier: ModifierTerm) -> set:

@@ -25,6 +25,8 @@ from hte_report.design.wide import Blocks, SplitMatrix
 
 #: Unit vectors per block when the diagonal or the dense matrix is taken column block by block.
 COLUMN_BLOCK = 32
+#: Columns per block of :meth:`WideCovariance.times` (its temporaries: (p + K) x 8 each).
+SOLVE_COLUMNS = 8
 
 
 class ClusterMeat:
@@ -103,19 +105,24 @@ class WideCovariance:
 
     # -- the operator ----------------------------------------------------------------------
     def times(self, R: np.ndarray) -> np.ndarray:
-        """``V R`` for a (p + K) x m matrix (NaN columns where ``R`` is not finite)."""
+        """``V R`` for a (p + K) x m matrix (NaN columns where ``R`` is not finite), by blocks
+        of :data:`SOLVE_COLUMNS` columns: the solves' temporaries are (p + K) x 8 each, not
+        (p + K) x m (the delta method of dozens of effects at once)."""
         R = np.asarray(R, dtype=float)
         vec = R.ndim == 1
         R = R[:, None] if vec else R
         out = np.full(R.shape, np.nan)
-        ok = np.all(np.isfinite(R), axis=0)
-        if self.info is not None and ok.any():
-            a = self.info.solve(R[:, ok] / self.colscale[:, None])
-            if self.meat is None:
-                a *= self.factor
-            else:
-                a = self.info.solve(self.meat.times(a))
-            out[:, ok] = a / self.colscale[:, None]
+        ok = np.flatnonzero(np.all(np.isfinite(R), axis=0))
+        if self.info is not None:
+            for s in range(0, len(ok), SOLVE_COLUMNS):
+                cols = ok[s:s + SOLVE_COLUMNS]
+                a = self.info.solve(R[:, cols] / self.colscale[:, None])
+                if self.meat is None:
+                    a *= self.factor
+                else:
+                    a = self.info.solve(self.meat.times(a))
+                a /= self.colscale[:, None]
+                out[:, cols] = a
         return out[:, 0] if vec else out
 
     def __matmul__(self, R):

@@ -334,16 +334,26 @@ class RowGroups:
     def sums(self, columns: list, split: np.ndarray) -> tuple[np.ndarray, ...]:
         """Unweighted sums of each of ``columns`` (length-n vectors; None: the number of
         rows) over each group's rows where ``split`` is true, and where it is false: two
-        K x len(columns) arrays."""
-        inside = np.zeros((len(self.masks), len(columns)))
-        outside = np.zeros_like(inside)
-        for rows in self.blocks():
-            M, s = self.block(rows), split[rows]
-            for total, sel in ((inside, M & s), (outside, M & ~s)):
+        K x len(columns) arrays. One product per block: the masks (as 0/1) times the columns
+        inside and outside ``split`` (counts are sums of 0/1, exact below 2^53)."""
+        k = len(columns)
+        total = np.zeros((len(self.masks), 2 * k))
+        V = M = None  # reused by every block of the same size (all but the last)
+        with one_blas_thread():  # small products: threads only cost
+            for rows in self.blocks():
+                s = split[rows]
+                if V is None or len(V) != len(s):
+                    V, M = np.empty((len(s), 2 * k)), np.empty((len(self.masks), len(s)))
                 for j, c in enumerate(columns):
-                    total[:, j] += (np.count_nonzero(sel, axis=1) if c is None
-                                    else sel @ np.asarray(c[rows], dtype=float))
-        return inside, outside
+                    if c is None:
+                        V[:, j] = s
+                    else:
+                        np.multiply(c[rows], s, out=V[:, j])
+                    np.subtract(1.0 if c is None else c[rows], V[:, j], out=V[:, k + j])
+                for g, mask in enumerate(self.masks):
+                    M[g] = mask[rows]
+                total += M @ V
+        return total[:, :k], total[:, k:]
 
 
 def weights_for(masks: list[np.ndarray], freq: np.ndarray | None = None) -> np.ndarray:

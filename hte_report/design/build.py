@@ -277,7 +277,7 @@ def build_design(parsed: ParsedFormula, frame: pd.DataFrame,
     cats = categorical_columns(parsed, frame)
     check_listed_levels(parsed, frame)
     known = levels or {}
-    levels = {c: known[c] if c in known else factorize(frame[c]) for c in parsed.variables
+    levels = {c: known[c] if c in known else _factorize(frame[c]) for c in parsed.variables
               if c in cats and c != parsed.treatment}
     frame, levels = integral_codes(frame, levels)
     for col in parsed.adjustment:
@@ -363,7 +363,10 @@ def build_design(parsed: ParsedFormula, frame: pd.DataFrame,
         treated = Treated.split(X, untreated, tcols, rest_columns(term_columns,
                                                                   parsed.treatment))
     if wide:
-        codes = tuple(column[lcodes] for _w, lcodes, column in wide)
+        # each level's design column + 1; the level codes themselves when formulaic's order
+        # is theirs (the usual case: no second copy)
+        codes = tuple(lcodes if lcodes.dtype == column.dtype and np.array_equal(
+            column, np.arange(len(column))) else column[lcodes] for _w, lcodes, column in wide)
         sizes = tuple(len(w[0].names) for w in wide)
         X = SplitMatrix(X, codes, sizes)
         wide = tuple(w[0] for w in wide)
@@ -472,6 +475,34 @@ def _dense_columns(mm) -> np.ndarray:
         if j % 4 == 3:
             release_freed_memory()
     return X
+
+
+#: Rows per block of :func:`_factorize`'s passes over an integer column.
+LEVELS_BLOCK = 1 << 16
+
+
+def _factorize(s: pd.Series) -> Levels:
+    """:func:`~hte_report.data.levels.factorize`, for an int64 column whose values span at most
+    a few times its length (site numbers) by a table of that range, a block of rows at a
+    time: the same levels (ascending, as numpy integers) and codes (the smallest integer
+    type), without a hash table and length-n int64 codes (2.8 MiB at 10^5 rows, every
+    analysis of a strategy, for a many-level adjustment factor)."""
+    v = s.to_numpy() if isinstance(s, pd.Series) else None
+    if v is None or v.dtype != np.int64 or not len(v):
+        return factorize(s)
+    lo, hi = int(v.min()), int(v.max())
+    if hi - lo > 4 * len(v):
+        return factorize(s)
+    present = np.zeros(hi - lo + 1, dtype=bool)
+    for a in range(0, len(v), LEVELS_BLOCK):
+        present[v[a:a + LEVELS_BLOCK] - lo] = True
+    values = np.flatnonzero(present)
+    table = np.full(hi - lo + 1, -1, dtype=np.min_scalar_type(-(len(values) + 1)))
+    table[values] = np.arange(len(values))
+    codes = np.empty(len(v), dtype=table.dtype)
+    for a in range(0, len(v), LEVELS_BLOCK):
+        codes[a:a + LEVELS_BLOCK] = table[v[a:a + LEVELS_BLOCK] - lo]
+    return Levels(list(values + lo), codes)
 
 
 def integral_codes(frame: pd.DataFrame, levels: dict[str, Levels]

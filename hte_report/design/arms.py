@@ -77,6 +77,7 @@ class ArmDesign:
         self.q = len(products)
         self._arm_order = None  # see _by_arm
         self._z_blocks = None  # see _cached_blocks
+        self._z_buffer: np.ndarray | None = None
         self._arranged: list = []  # see arranged
         #: ``(Z0'Z0, Z1'Z1)`` of the observed design, from the first pass over it (the
         #: estimability checks): a unit-weight least-squares fit then needs only ``X'y``
@@ -163,12 +164,14 @@ class ArmDesign:
 
     # -- blocks of Z -------------------------------------------------------------------------
 
-    def z_rows(self, rows, values: dict | None = None) -> np.ndarray:
+    def z_rows(self, rows, values: dict | None = None, out: np.ndarray | None = None
+               ) -> np.ndarray:
         """``Z`` on ``rows`` (a slice or integer positions) of the sources (``values``: other
-        arrays of them, e.g. in another order), column-major (m x q)."""
+        arrays of them, e.g. in another order), column-major (m x q); written into ``out``
+        (q x m, rows contiguous) when given."""
         values = self.values if values is None else values
         m = len(range(*rows.indices(self.shape[0]))) if isinstance(rows, slice) else len(rows)
-        out = np.empty((self.q, m))
+        out = np.empty((self.q, m)) if out is None else out
         cache = {}
         for j, prod in enumerate(self.products):
             col = out[j]
@@ -216,13 +219,20 @@ class ArmDesign:
             return
         order, n0 = self._by_arm()
         cached = self._cached_blocks()
+        q = self.q
         for k in range(start, stop):
             s, e = k * BLOCK, min(n, (k + 1) * BLOCK)
             rows, m0 = order[s:e], int(n0[k])
             parts = None if cached is None else cached[k]
             if parts is None:  # written by the first pass over block k (each thread its own)
-                parts = (self.z_rows(rows[:m0]), self.z_rows(rows[m0:]))
-                if cached is not None:
+                if cached is None:
+                    parts = (self.z_rows(rows[:m0]), self.z_rows(rows[m0:]))
+                else:  # into the block's own part of the kept buffer
+                    buf = self._z_buffer
+                    parts = (self.z_rows(rows[:m0], out=buf[s * q:(s + m0) * q]
+                                         .reshape(q, m0)),
+                             self.z_rows(rows[m0:], out=buf[(s + m0) * q:e * q]
+                                         .reshape(q, e - s - m0)))
                     cached[k] = parts
             yield ArmBlock(rows, m0, parts[0], parts[1], slice(s, e))
 
@@ -287,6 +297,9 @@ class ArmDesign:
             return None
         with self._lock:
             if self._z_blocks is None:
+                # one allocation (page faults of huge pages, not of 4 KiB ones), each block's
+                # two arms contiguous in it
+                self._z_buffer = np.empty(self.shape[0] * self.q)
                 self._z_blocks = [None] * self.n_blocks
             return self._z_blocks
 

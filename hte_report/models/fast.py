@@ -550,7 +550,8 @@ def _loglik(fam: Family, terms: float, y, n: int, p: int) -> float:
     if fam.family == "poisson":
         from scipy.special import gammaln
 
-        return terms - float(np.sum(gammaln(y + 1)))
+        rest = y[(y != 0) & (y != 1)]  # log y! is 0 for y = 0 and 1 (binary: every row)
+        return terms - float(np.sum(gammaln(rest + 1)))
     return terms
 
 

@@ -9,10 +9,10 @@ effect). Each measurement runs in a fresh process:
 Each process first analyses a small data set (3,000 rows, 60 sites), so that imports and
 first-touch costs are not timed.
 
-* ``wide``: ``hr.fit`` as shipped (the site factor kept as codes); wall time, then peak
-  memory (tracemalloc: what the analysis allocates, the data frame it is given not counted)
-  in a second run, also as a multiple of the data frame's memory (issue 21's target: at most
-  2);
+* ``wide``: ``hr.fit`` as shipped (the site factor kept as codes); wall time, the median of
+  ``--repeat`` fresh processes (each time is printed too), then peak memory (tracemalloc:
+  what the analysis allocates, the data frame it is given not counted) in one more run, also
+  as a multiple of the data frame's memory (issue 21's target: at most 2);
 * ``dense``: the same analysis with the site factor materialized as dummy columns (the package
   before issue 21: ``WIDE_MIN_LEVELS`` raised), one run with tracemalloc, stopped after
   ``--timeout`` seconds;
@@ -21,6 +21,7 @@ first-touch costs are not timed.
   tests: the model fits alone (no effects), stopped after ``--timeout`` seconds.
 
     python benchmarks/bench_wide.py --n 10000 100000 --sites 100 1000
+    python benchmarks/bench_wide.py --wide-only --n 10000 100000 --sites 1000 --repeat 5
 """
 
 from __future__ import annotations
@@ -123,6 +124,8 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=300.0)
     ap.add_argument("--out", type=Path, default=None, help="also write the rows as JSON")
     ap.add_argument("--wide-only", action="store_true", help="measure the wide path only")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="fresh processes timed for the wide path (the median is reported)")
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -135,8 +138,9 @@ def main() -> None:
             for k in args.sites:
                 csv = Path(tmp, f"d{n}_{k}.csv")
                 make_data(n, k).to_csv(csv, index=False)
-                wide_t = run([sys.executable, str(py), "wide", str(csv), "0", warm],
-                             args.timeout)
+                times = [run([sys.executable, str(py), "wide", str(csv), "0", warm],
+                             args.timeout) for _ in range(max(1, args.repeat))]
+                wide_t = sorted(times, key=lambda r_: float(r_[0]))[len(times) // 2]
                 wide_m = run([sys.executable, str(py), "wide", str(csv), "1", warm],
                              args.timeout)
                 dense = rt = None
@@ -147,6 +151,7 @@ def main() -> None:
                     t0 = time.perf_counter()
                     rt = run(["Rscript", str(r), str(csv)], args.timeout)
                 row = {"n": n, "sites": k, "wide_s": float(wide_t[0]),
+                       "wide_runs_s": [round(float(r_[0]), 3) for r_ in times],
                        "wide_peak_mib": float(wide_m[1]) / 2**20,
                        "frame_mib": float(wide_m[2]) / 2**20, "wide_path": wide_t[3],
                        "dense_s": float(dense[0]) if dense else None,
@@ -165,7 +170,7 @@ def main() -> None:
               f"| {_fmt(r_['dense_s'], limit)} | {_fmt(r_['r_s'], limit)} "
               f"| {_ratio(r_['dense_s'], r_['wide_s'], limit)} "
               f"| {_ratio(r_['r_s'], r_['wide_s'], limit)} "
-              f"| {r_['wide_peak_mib']:.0f} | {_fmt(r_['dense_peak_mib'], limit, 0)} "
+              f"| {r_['wide_peak_mib']:.1f} | {_fmt(r_['dense_peak_mib'], limit, 0)} "
               f"| {r_['frame_mib']:.1f} | {r_['wide_peak_mib'] / r_['frame_mib']:.1f} |")
     if args.out:
         args.out.write_text(json.dumps(rows, indent=1))

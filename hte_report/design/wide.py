@@ -208,10 +208,6 @@ class SplitMatrix:
         """The design with its dense columns divided by ``scale`` (powers of two: exact)."""
         return self.with_dense(self.dense.scaled(scale) if self.lazy else self.dense / scale)
 
-    def dense_rows(self, rows) -> np.ndarray:
-        """The dense part of rows ``rows`` as an array."""
-        return self.dense[rows]
-
     def without(self, cols) -> SplitMatrix:
         """The design without dense columns ``cols`` (a reduced model)."""
         cols = np.asarray(cols, dtype=int)

@@ -38,16 +38,22 @@ def aggregate(frame: pd.DataFrame, treatment: str, outcome: str, rhs: list[str],
     from scipy.special import gammaln
 
     keys = list(dict.fromkeys([treatment, *rhs, *([cluster] if cluster else [])]))
-    factorized = [pd.factorize(frame[col], sort=True, use_na_sentinel=False) for col in keys]
+    factorized = []
+    for col in keys:
+        c, u = pd.factorize(frame[col], sort=True, use_na_sentinel=False)
+        factorized.append((c.astype(np.min_scalar_type(len(u) + 1)), u))
+        del c
     sizes = [max(len(u), 1) for _c, u in factorized]
     y = frame[outcome].to_numpy(float)
     combinations = float(np.prod(sizes, dtype=float))
     if combinations <= max(4.0 * len(frame), 2.0 ** 16):  # a table of every combination
         key = np.ravel_multi_index([c for c, _u in factorized], sizes)
         present = np.flatnonzero(np.bincount(key, minlength=int(combinations)))
-        table = np.full(int(combinations), -1, dtype=np.int64)
+        table = np.full(int(combinations), -1,
+                        dtype=np.int32 if len(present) < 2**31 else np.int64)
         table[present] = np.arange(len(present))
         cell = table[key]
+        del key
         first = np.empty(len(present), dtype=np.int64)
         # a row of each cell (all have its keys): assigned from the last row back, so that
         # numpy's in-order assignment leaves the first (np.minimum.at took 7x as long)

@@ -48,22 +48,28 @@ def inference_columns(fm: FittedModel) -> dict:
 
 
 def coefficient_rows(fm: FittedModel, conf_level: float) -> list[dict]:
-    """The tidy coefficient table of one working model (one row per design column)."""
+    """:func:`coefficient_table` as a list of rows (dicts)."""
+    return coefficient_table(fm, conf_level).to_dict("records")
+
+
+def coefficient_table(fm: FittedModel, conf_level: float) -> pd.DataFrame:
+    """The tidy coefficient table of one working model (one row per design column), built
+    from columns: with a thousand site coefficients a dict per row was the largest object of
+    a many-level analysis."""
     se = np.sqrt(np.clip(variances(fm), 0, None))
     df = fm.t_df
     crit = critical_value(conf_level, df)
     with np.errstate(divide="ignore", invalid="ignore"):
         stat = fm.params / se
     pval = two_sided_p(stat, df)
-    rows = []
-    for j, term in enumerate(fm.columns):
-        rows.append({"model": fm.label, "term": term, "estimate": float(fm.params[j]),
-                     "std_error": float(se[j]), "statistic": float(stat[j]),
-                     "p_value": float(pval[j]), "conf_low": float(fm.params[j] - crit * se[j]),
-                     "conf_high": float(fm.params[j] + crit * se[j]),
-                     "df": np.nan if df is None else df, "inference": fm.inference,
-                     "variance": fm.variance})
-    return rows
+    k = len(fm.columns)
+    label = fm.label
+    return pd.DataFrame({"model": [label] * k, "term": list(fm.columns),
+                         "estimate": np.asarray(fm.params, float), "std_error": se,
+                         "statistic": stat, "p_value": pval,
+                         "conf_low": fm.params - crit * se, "conf_high": fm.params + crit * se,
+                         "df": np.full(k, np.nan if df is None else df),
+                         "inference": [fm.inference] * k, "variance": [fm.variance] * k})
 
 
 def variances(fm: FittedModel) -> np.ndarray:
@@ -135,7 +141,7 @@ def glance_row(fm: FittedModel, X: np.ndarray, y: np.ndarray, expo: np.ndarray |
 
 
 #: Rows per block of :func:`_fitted_sums` (its temporaries are a few vectors this long).
-ROWS = 1 << 16
+ROWS = 1 << 13
 
 
 def _fitted_sums(fm: FittedModel, family: str, X, y, expo, cells) -> float:
@@ -192,9 +198,11 @@ def coefficient_frames(fitted: list[FittedModel], X, y, expo, cells, conf_level:
     ``covariance`` (long form; :meth:`HTEResult.vcov` pivots it)."""
     coef, glance, cov = [], [], []
     for fm in fitted:
-        coef += coefficient_rows(fm, conf_level)
+        coef.append(coefficient_table(fm, conf_level))
         glance.append(glance_row(fm, X, y, expo, cells))
         cov += covariance_rows(fm)
-    return {"coefficients": pd.DataFrame(coef, columns=COEFFICIENT_COLUMNS),
+    coefficients = (pd.concat(coef, ignore_index=True)[COEFFICIENT_COLUMNS] if coef
+                    else pd.DataFrame(columns=COEFFICIENT_COLUMNS))
+    return {"coefficients": coefficients,
             "glance": pd.DataFrame(glance, columns=GLANCE_COLUMNS),
             "covariance": pd.DataFrame(cov, columns=["model", "term", "term2", "value"])}

@@ -220,6 +220,7 @@ def _fit_by_strategy(formula, data, *, strategy, treatment, reference, control, 
             raise OptionError(f"display_cutpoints[{m!r}]: {m!r} is analysed as categorical; "
                               "display cutpoints apply to continuous modifiers. Remove them.")
     res = _combine(parts, formula, r, raw, strategy, multiplicity, cutpoints, overall, arms)
+    del parts
     res = with_joint_test(res, data if cells else raw, r, arms, engine_kw, safe_formula,
                           survival)
     untreated = int(raw[r.treatment].isna().sum()) if len(arms) > 1 else 0

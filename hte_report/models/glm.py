@@ -333,7 +333,8 @@ def _fit_split(name, X, y, columns, variance, exposure, groups, start, cells, dr
     fm = FittedModel(name, info.link, variance_label(variance), b, V, ll, True,
                      len(y) if cells is None else int(round(cells.cnt.sum())), tuple(columns),
                      iterations=it, extra={"path": "wide"}, undefined=U)
-    _check_range(name, fm.inverse_link(eta)[0])
+    for s in range(0, len(eta), 8192):  # by blocks: no n-long means and derivatives
+        _check_range(name, fm.inverse_link(eta[s:s + 8192])[0])
     if blocks is not None:  # the information (a reduced model's one-step start)
         fm.extra["info"] = blocks
         fm.extra["separated"] = separated_levels(name, X, y, cells, columns)

@@ -25,6 +25,7 @@ same order; the treatment is exactly 0 or 1), checked against formulaic by the t
 from __future__ import annotations
 
 import contextvars
+import os
 import threading
 
 import numpy as np
@@ -43,14 +44,28 @@ ARRANGED_KEPT = 4
 
 #: Passes over the blocks run as this many fixed ranges (:meth:`ArmDesign.map_blocks`), whose
 #: sums are added in range order, so that the numbers never depend on how the ranges ran.
-#: With :data:`THREADS`, ranges after the first run in their own threads (each range of at
-#: least :data:`MIN_BLOCKS_PER_PART` blocks). Off by default: measured on two idle cores at 1e6
-#: rows, a logit pass took 50-66 ms of wall time in two threads (76-96 ms of CPU) against
-#: 57-66 ms in one; a block's twenty-odd numpy calls are too short for the GIL to let two
-#: threads overlap.
+#: With threads, ranges after the first run in their own threads (each range of at least
+#: :data:`MIN_BLOCKS_PER_PART` blocks). :data:`THREADS`: True, False, or None (the default):
+#: threads when the process may use two CPUs or more and the pass is called from the main
+#: thread (never nested in a caller's worker threads, e.g. the bootstrap's). Measured on two
+#: idle cores at 1e6 rows (issue 21, fourth session): a logit pass 24-26 ms of wall time in two
+#: threads against 31-35 ms in one (the CPU time rises by a third); the whole binary analysis
+#: 1.59-1.66 s against 1.64-2.37 s.
 PARTS = 2
-THREADS = False
+THREADS: bool | None = None
 MIN_BLOCKS_PER_PART = 4
+
+
+def _threads() -> bool:
+    if THREADS is not None:
+        return THREADS
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        cpus = os.cpu_count() or 1
+    return cpus >= 2
 
 
 class ArmDesign:
@@ -249,7 +264,7 @@ class ArmDesign:
         nb = self.n_blocks
         cuts = [nb * i // PARTS for i in range(PARTS + 1)]
         ranges = list(zip(cuts[:-1], cuts[1:]))
-        if not THREADS or nb < PARTS * MIN_BLOCKS_PER_PART:
+        if nb < PARTS * MIN_BLOCKS_PER_PART or not _threads():
             return [fn(self.blocks(a, b)) for a, b in ranges]
         results: list = [None] * PARTS
         errors: list = []

@@ -131,18 +131,14 @@ def _mean_sums_by_arm(models, coef: dict, X: ArmDesign, groups: RowGroups):
     """:func:`_mean_sums` on a design held by arm: the rows of ``X1`` are ``z C1``, so each
     block's products are taken with its q distinct products ``Z`` (all models and arms in one
     product with the group masks) and lifted to the design's columns at the end. The blocks
-    are those of the fits (:meth:`ArmDesign.blocks`, whose ``Z`` is kept), the masks put in
-    their row order once; the sums are divided by the group sizes at the end."""
+    are those of the fits (:meth:`ArmDesign.blocks`, whose ``Z`` is kept), each taking its
+    rows of the stacked masks; the sums are divided by the group sizes at the end."""
     keys = list(coef)
     C = np.column_stack([X.coefficients(coef[key])[1] for key in keys])  # q x (models, arms)
     identity = np.array([models[i].link == "identity" for i, _arm in keys])
     links = np.flatnonzero(~identity)
     q, K = X.q, len(keys)
-    order = X.block_order().astype(np.intp)  # an int32 index is converted on every use
-    masks = np.empty((len(groups.masks), len(order)), dtype=bool)  # K x n, in block order
-    for k, mask in enumerate(groups.masks):
-        np.take(mask, order, out=masks[k])
-    del order
+    masks = np.stack(groups.masks)  # K x n; each block takes its rows (in the ranges' threads)
     freq = X.arranged(groups.freq)
     width = K + q * (1 + len(links))
 
@@ -163,7 +159,7 @@ def _mean_sums_by_arm(models, coef: dict, X: ArmDesign, groups: RowGroups):
                 mu, dmu = models[keys[j][0]].inverse_link(Mt[j])
                 Mt[j] = mu
                 np.multiply(Zt, dmu, out=Mt[K + q * (s + 1):K + q * (s + 2)])
-            np.copyto(Wt, masks[:, blk.span])
+            np.copyto(Wt, masks[:, blk.rows])
             if freq is not None:
                 Wt *= freq[blk.span]
             total += np.dot(Wt, Mt.T)  # np.dot: it releases the GIL (ranges run in threads)

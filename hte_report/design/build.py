@@ -398,6 +398,17 @@ ARMS_MIN_ROWS = 50_000
 _PLAIN = re.compile(r"^(1|[A-Za-z_][A-Za-z0-9_]*|C\(\s*[A-Za-z_][A-Za-z0-9_]*\s*(,.*)?\))$", re.S)
 
 
+def _first_rows(codes: np.ndarray) -> np.ndarray:
+    """The first row of each code present (codes >= -1), in code order: what
+    ``np.unique(codes, return_index=True)[1]`` gives, without its sort (5 instead of 17 ms at
+    1e6 rows). Assigned from the last row back: numpy's in-order assignment leaves the first."""
+    k = int(codes.max()) + 1 if len(codes) else 0
+    first = np.full(k + 1, -1, dtype=np.int64)  # slot k takes code -1
+    first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)
+    first = np.concatenate([first[k:], first[:k]])  # code -1 first, as in sorted order
+    return first[first >= 0]
+
+
 def _materialize(rhs: str, data: pd.DataFrame, levels: dict[str, Levels],
                  treatment: str | None = None, observed: np.ndarray | None = None):
     """(X, formulaic ModelSpec, column names) of ``rhs`` on ``data``.
@@ -412,7 +423,7 @@ def _materialize(rhs: str, data: pd.DataFrame, levels: dict[str, Levels],
     that could use other rows) are materialized whole."""
     n = len(data)
     if n >= COLUMNS_MIN_ROWS:
-        first = [np.unique(lv.codes, return_index=True)[1] for lv in levels.values()]
+        first = [_first_rows(lv.codes) for lv in levels.values()]
         shown = np.unique(np.concatenate([np.zeros(1, np.int64), *first]))
         skeleton = model_matrix(rhs, data.iloc[shown], na_action="raise")
         spec = skeleton.model_spec
@@ -452,7 +463,7 @@ def _narrow_columns(rhs: str, data: pd.DataFrame, frame: pd.DataFrame,
     exactly to products of the data's columns and codes, and held as those sources
     (:class:`~hte_report.design.wide_narrow.NarrowColumns`, on ``frame``'s own arrays). None
     otherwise (the caller materializes it)."""
-    first = [np.unique(lv.codes, return_index=True)[1] for lv in levels.values()]
+    first = [_first_rows(lv.codes) for lv in levels.values()]
     shown = np.unique(np.concatenate([np.zeros(1, np.int64), *first]))
     skeleton = model_matrix(rhs, data.iloc[shown], na_action="raise")
     spec = skeleton.model_spec

@@ -159,7 +159,9 @@ def _mean_sums_by_arm(models, coef: dict, X: ArmDesign, groups: RowGroups):
                 mu, dmu = models[keys[j][0]].inverse_link(Mt[j])
                 Mt[j] = mu
                 np.multiply(Zt, dmu, out=Mt[K + q * (s + 1):K + q * (s + 2)])
-            np.copyto(Wt, masks[:, blk.rows])
+            rows = blk.rows  # positions (np.take: 4x faster than indexing), or a slice
+            np.copyto(Wt, masks[:, rows] if isinstance(rows, slice) else
+                      np.take(masks, rows, axis=1))
             if freq is not None:
                 Wt *= freq[blk.span]
             total += np.dot(Wt, Mt.T)  # np.dot: it releases the GIL (ranges run in threads)

@@ -27,7 +27,7 @@ REF = Path(__file__).parent / "reference"
 FORMULA = "y ~ treat * (age + C(sex)) + C(site)"
 
 
-def trial(n=2000, sites=40, seed=7, continuous=False):
+def trial(n=2000, sites=40, seed=7, continuous=False, scale=1.0):
     rng = np.random.default_rng(seed)
     site = np.arange(n) % sites
     rng.shuffle(site)
@@ -40,7 +40,7 @@ def trial(n=2000, sites=40, seed=7, continuous=False):
         y = eta + rng.normal(0, 1, n)
     else:
         y = (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(float)
-    return pd.DataFrame({"y": y, "treat": treat, "age": age, "sex": sex, "site": site,
+    return pd.DataFrame({"y": y, "treat": treat, "age": age * scale, "sex": sex, "site": site,
                          "clinic": site % 23})
 
 

@@ -21,23 +21,10 @@ from hte_report.design.wide import SplitMatrix
 from hte_report.design.wide_narrow import NarrowColumns
 from hte_report.estimation.setup import setup
 from hte_report.models.wide import fit_split
+from tests.test_wide_factors import trial
 
 FORMULA = "y ~ treat * (age + C(sex)) + C(site)"
 NARROW = "treat * (age + C(sex))"
-
-
-def trial(n=2000, sites=40, seed=7, scale=1.0):
-    rng = np.random.default_rng(seed)
-    site = np.arange(n) % sites
-    rng.shuffle(site)
-    treat = rng.integers(0, 2, n)
-    age = rng.normal(50, 10, n)
-    sex = rng.integers(0, 2, n)
-    eta = -0.8 + 0.4 * treat + 0.02 * (age - 50) + 0.3 * sex - 0.3 * treat * sex
-    eta = eta + rng.normal(0, 0.5, sites)[site]
-    y = (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(int)
-    return pd.DataFrame({"treat": treat, "age": age * scale, "sex": sex, "site": site,
-                         "y": y, "clinic": site % 23})
 
 
 def wide_setup(monkeypatch, data, **kw):
